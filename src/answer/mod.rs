@@ -1,0 +1,362 @@
+//! The answer path: one query packet in, one response written into a caller's buffer.
+//!
+//! [`Responder`] holds a worker's reusable state (RNG, selection scratch); it reads a
+//! [`Catalog`] and a [`HealthSnapshot`] and does no I/O, no locking and no allocation per
+//! query once its scratch buffers have grown to the largest record set.
+
+use crate::config::{Routing, ServerConfig};
+use crate::health::HealthSnapshot;
+use crate::policy::{self, Selection};
+use crate::wire::{
+    self, rcode, rtype, Full, LowerName, Opt, Owner, Query, Rejection, Section, Writer, CLASS_IN, HEADER_LEN, OPT_LEN,
+};
+use crate::zone::{Catalog, Lookup, Rrset, Zone};
+
+/// Longest CNAME chain followed inside a zone.
+pub const MAX_CNAME_CHAIN: usize = 8;
+/// Largest DNS message over TCP.
+pub const MAX_TCP_MESSAGE: usize = 65_535;
+/// Highest offset a compression pointer can reach.
+const MAX_POINTER: usize = 0x3FFF;
+/// Additional-section targets remembered per response.
+const MAX_TARGETS: usize = 32;
+
+/// How the query arrived; it sets the size limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// 512 bytes, or the EDNS size both sides allow.
+    Udp,
+    /// 65,535 bytes.
+    Tcp,
+}
+
+/// What happened to one query, for metrics and logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Length of the response in the buffer; 0 means no reply.
+    pub len: usize,
+    /// RCODE, extended RCODE included.
+    pub rcode: u16,
+    /// QTYPE, when the question could be read.
+    pub qtype: u16,
+    /// Whether TC was set.
+    pub truncated: bool,
+}
+
+impl Outcome {
+    /// No reply at all.
+    pub const DROPPED: Outcome = Outcome { len: 0, rcode: 0, qtype: 0, truncated: false };
+}
+
+/// Answer settings taken from `[server]`.
+#[derive(Clone, Copy, Debug)]
+pub struct AnswerSettings {
+    /// Most members in a multivalue answer.
+    pub max_answers: usize,
+    /// Our EDNS UDP payload size.
+    pub edns_udp_size: u16,
+    /// Leave NS out of the authority section of positive answers.
+    pub minimal_responses: bool,
+}
+
+impl From<&ServerConfig> for AnswerSettings {
+    fn from(server: &ServerConfig) -> Self {
+        AnswerSettings {
+            max_answers: server.max_answers,
+            edns_udp_size: server.edns_udp_size,
+            minimal_responses: server.minimal_responses,
+        }
+    }
+}
+
+/// A name in RDATA already written, whose A/AAAA may go in the additional section.
+#[derive(Clone, Copy)]
+struct PendingTarget {
+    node: u32,
+    /// Offset of the name in the message.
+    at: usize,
+}
+
+/// A worker's answer state.
+pub struct Responder {
+    settings: AnswerSettings,
+    rng: fastrand::Rng,
+    selection: Selection,
+    order: Vec<u16>,
+    targets: [PendingTarget; MAX_TARGETS],
+    target_count: usize,
+}
+
+impl Responder {
+    /// A responder with its RNG seeded from the OS.
+    pub fn new(settings: AnswerSettings) -> Self {
+        let mut seed = [0u8; 8];
+        // Without OS randomness, fall back to the standard library's per-process keys.
+        if getrandom::fill(&mut seed).is_err() {
+            use std::hash::{BuildHasher, RandomState};
+            seed = RandomState::new().hash_one(std::time::SystemTime::now()).to_le_bytes();
+        }
+        Self::with_seed(settings, u64::from_le_bytes(seed))
+    }
+
+    /// A responder with a fixed seed (tests, benches, fuzzing).
+    pub fn with_seed(settings: AnswerSettings, seed: u64) -> Self {
+        Responder {
+            settings,
+            rng: fastrand::Rng::with_seed(seed),
+            selection: Selection::default(),
+            order: Vec::with_capacity(64),
+            targets: [PendingTarget { node: 0, at: 0 }; MAX_TARGETS],
+            target_count: 0,
+        }
+    }
+
+    /// Answers one packet into `out` (at least 512 bytes; 65,535 for TCP to allow full answers).
+    pub fn respond(
+        &mut self,
+        catalog: &Catalog,
+        health: &HealthSnapshot,
+        packet: &[u8],
+        transport: Transport,
+        out: &mut [u8],
+    ) -> Outcome {
+        let query = match wire::parse_query(packet) {
+            Ok(query) => query,
+            Err(Rejection::Drop) => return Outcome::DROPPED,
+            Err(Rejection::Reply { rcode, question_end }) => {
+                let len = wire::write_rejection(packet, rcode, question_end, out);
+                return Outcome { len, rcode: rcode as u16, qtype: 0, truncated: false };
+            }
+        };
+        let opt = query.edns.map(|e| Opt { udp_size: self.settings.edns_udp_size, dnssec_ok: e.dnssec_ok });
+        let limit = match (transport, query.edns) {
+            (Transport::Tcp, _) => MAX_TCP_MESSAGE,
+            (Transport::Udp, None) => wire::PLAIN_UDP_LIMIT,
+            (Transport::Udp, Some(e)) => e.udp_size.min(self.settings.edns_udp_size).max(512) as usize,
+        };
+        let reserve = if opt.is_some() { OPT_LEN } else { 0 };
+        let Some(mut writer) = Writer::new(out, &query, limit, reserve) else {
+            // A question too big for the limit (only possible with a tiny buffer): FORMERR.
+            let len = wire::write_rejection(packet, rcode::FORMERR, None, out);
+            return Outcome { len, rcode: rcode::FORMERR as u16, qtype: query.qtype, truncated: false };
+        };
+        let qtype = query.qtype;
+        let finish = |w: Writer<'_>, rcode: u16, aa: bool, tc: bool| {
+            let len = w.finish(rcode, aa, tc, opt);
+            Outcome { len, rcode, qtype, truncated: tc }
+        };
+        if query.edns.is_some_and(|e| e.version > 0) {
+            return finish(writer, rcode::BADVERS, false, false);
+        }
+        if query.qclass != CLASS_IN || matches!(qtype, rtype::AXFR | rtype::IXFR) {
+            return finish(writer, rcode::REFUSED as u16, false, false);
+        }
+        let Some(zone) = catalog.find_zone(&query.qname) else {
+            return finish(writer, rcode::REFUSED as u16, false, false);
+        };
+        self.target_count = 0;
+        match self.resolve(zone, health, &query, &mut writer) {
+            Ok((rcode, aa)) => {
+                self.write_additional(zone, health, &mut writer);
+                finish(writer, rcode as u16, aa, false)
+            }
+            Err(Full) => {
+                writer.clear_records();
+                finish(writer, rcode::NOERROR as u16, true, true)
+            }
+        }
+    }
+
+    /// Fills answer and authority; returns (RCODE, AA). `Full` means the response must be
+    /// truncated.
+    fn resolve(
+        &mut self,
+        zone: &Zone,
+        health: &HealthSnapshot,
+        query: &Query<'_>,
+        w: &mut Writer<'_>,
+    ) -> Result<(u8, bool), Full> {
+        let qname = &query.qname;
+        let qtype = query.qtype;
+        let apex_owner = Owner::Pointer((HEADER_LEN + qname.suffix_offset(zone.apex_labels())) as u16);
+        let mut name = qname.clone();
+        let mut owner_at = HEADER_LEN;
+        let mut chain = 0usize;
+        loop {
+            let owner = owner_for(owner_at, &name);
+            let node = match zone.lookup(&name, qtype == rtype::DS) {
+                Lookup::Exact(n) | Lookup::Wildcard(n) => zone.node(n),
+                Lookup::NxDomain => {
+                    self.write_soa(zone, apex_owner, w)?;
+                    return Ok((rcode::NXDOMAIN, true));
+                }
+                Lookup::Referral { cut, labels } => {
+                    if chain > 0 {
+                        // A CNAME into a delegated name: the chain ends at the cut.
+                        return Ok((rcode::NOERROR, true));
+                    }
+                    let cut_owner = owner_for(owner_at + name.suffix_offset(labels), &name);
+                    let Some(ns) = zone.node(cut).rrset(rtype::NS) else {
+                        return Ok((rcode::SERVFAIL, false));
+                    };
+                    self.write_rrset(ns, cut_owner, Section::Authority, health, w)?;
+                    // Glue for in-zone name servers is required (RFC 9471): TC if it won't fit.
+                    self.write_additional_required(zone, health, w)?;
+                    return Ok((rcode::NOERROR, false));
+                }
+            };
+            if qtype == rtype::ANY {
+                // RFC 8482: one record set is a sufficient answer.
+                return match node.rrsets().first() {
+                    Some(set) => {
+                        self.write_rrset(set, owner, Section::Answer, health, w)?;
+                        Ok((rcode::NOERROR, true))
+                    }
+                    None => {
+                        self.write_soa(zone, apex_owner, w)?;
+                        Ok((rcode::NOERROR, true))
+                    }
+                };
+            }
+            if let Some(set) = node.rrset(qtype) {
+                self.write_rrset(set, owner, Section::Answer, health, w)?;
+                if !self.settings.minimal_responses {
+                    if let Some(ns) = zone.apex().rrset(rtype::NS) {
+                        let mark = w.mark();
+                        let before = self.target_count;
+                        // Optional: drop the NS set rather than truncate. Its addresses are
+                        // not added: the answer's own targets matter more.
+                        if self.write_rrset(ns, apex_owner, Section::Authority, health, w).is_err() {
+                            w.rewind(mark);
+                        }
+                        self.target_count = before;
+                    }
+                }
+                return Ok((rcode::NOERROR, true));
+            }
+            if qtype != rtype::CNAME {
+                if let Some(cname) = node.rrset(rtype::CNAME) {
+                    let rdata = &cname.members[0].rdata[0];
+                    let at = w.push(Section::Answer, owner, rtype::CNAME, cname.members[0].ttl, &rdata.wire)?;
+                    chain += 1;
+                    let target = rdata.target.as_ref();
+                    match target {
+                        Some(t) if chain < MAX_CNAME_CHAIN && t.name.ends_with(zone.origin()) => {
+                            name = LowerName::from_name(&t.name);
+                            owner_at = at;
+                            continue;
+                        }
+                        _ => return Ok((rcode::NOERROR, true)),
+                    }
+                }
+            }
+            // NODATA.
+            self.write_soa(zone, apex_owner, w)?;
+            return Ok((rcode::NOERROR, true));
+        }
+    }
+
+    fn write_soa(&mut self, zone: &Zone, owner: Owner<'_>, w: &mut Writer<'_>) -> Result<(), Full> {
+        let (soa, ttl) = zone.soa();
+        w.push(Section::Authority, owner, rtype::SOA, ttl, &soa.wire).map(|_| ())
+    }
+
+    /// Writes the members the record set's policy picks, each member's values in random order.
+    fn write_rrset(
+        &mut self,
+        set: &Rrset,
+        owner: Owner<'_>,
+        section: Section,
+        health: &HealthSnapshot,
+        w: &mut Writer<'_>,
+    ) -> Result<(), Full> {
+        match set.routing {
+            Routing::Simple => policy::simple(&mut self.selection),
+            Routing::Multivalue => {
+                policy::multivalue(&set.members, health, self.settings.max_answers, &mut self.rng, &mut self.selection)
+            }
+            Routing::Failover => policy::failover(&set.members, health, &mut self.selection),
+            Routing::Weighted => policy::weighted(&set.members, health, &mut self.rng, &mut self.selection),
+        }
+        let chosen = self.selection.as_slice();
+        // One RRset, one TTL (RFC 2181 section 5.2): the smallest of the chosen members.
+        let ttl = chosen.iter().map(|&i| set.members[i as usize].ttl).min().unwrap_or(0);
+        for &i in chosen {
+            let member = &set.members[i as usize];
+            self.order.clear();
+            self.order.extend(0..member.rdata.len() as u16);
+            if self.order.len() > 1 {
+                self.rng.shuffle(&mut self.order);
+            }
+            for &v in &self.order {
+                let rdata = &member.rdata[v as usize];
+                let at = w.push(section, owner, set.rtype, ttl, &rdata.wire)?;
+                if let Some(node) = rdata.target.as_ref().and_then(|t| t.node.map(|n| (n, at + t.offset as usize))) {
+                    if set.rtype != rtype::CNAME && self.target_count < MAX_TARGETS {
+                        self.targets[self.target_count] = PendingTarget { node: node.0, at: node.1 };
+                        self.target_count += 1;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds A/AAAA for in-zone targets where they fit; a set that does not fit is left out whole.
+    fn write_additional(&mut self, zone: &Zone, health: &HealthSnapshot, w: &mut Writer<'_>) {
+        let _ = self.additional(zone, health, w, false);
+    }
+
+    /// Adds glue, which must fit.
+    fn write_additional_required(
+        &mut self,
+        zone: &Zone,
+        health: &HealthSnapshot,
+        w: &mut Writer<'_>,
+    ) -> Result<(), Full> {
+        self.additional(zone, health, w, true)
+    }
+
+    fn additional(
+        &mut self,
+        zone: &Zone,
+        health: &HealthSnapshot,
+        w: &mut Writer<'_>,
+        required: bool,
+    ) -> Result<(), Full> {
+        let count = std::mem::take(&mut self.target_count);
+        for t in 0..count {
+            let target = self.targets[t];
+            if self.targets[..t].iter().any(|p| p.node == target.node) {
+                continue;
+            }
+            let node = zone.node(target.node);
+            for rtype in [rtype::A, rtype::AAAA] {
+                let Some(set) = node.rrset(rtype) else { continue };
+                if target.at > MAX_POINTER {
+                    continue;
+                }
+                let mark = w.mark();
+                if self.write_rrset(set, Owner::Pointer(target.at as u16), Section::Additional, health, w).is_err() {
+                    w.rewind(mark);
+                    return if required { Err(Full) } else { Ok(()) };
+                }
+            }
+        }
+        self.target_count = 0;
+        Ok(())
+    }
+}
+
+/// The owner for records of `name` written at message offset `at`: a pointer when it can
+/// reach, else the name in full.
+fn owner_for(at: usize, name: &LowerName) -> Owner<'_> {
+    if at <= MAX_POINTER {
+        Owner::Pointer(at as u16)
+    } else {
+        Owner::Wire(name.as_wire())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,207 @@
+//! The answer path end to end in process: packets in, responses parsed back with hickory.
+
+use std::path::Path;
+
+use hickory_proto::op::{Edns, Message, MessageType, Query as HQuery, ResponseCode};
+use hickory_proto::rr::{Name as HName, RData, RecordType};
+
+use super::*;
+use crate::config::Config;
+
+const CONFIG: &str = r#"
+[server]
+max_answers = 8
+[[zone]]
+origin = "example.com."
+file = "z.zone"
+[[health_check]]
+id = "down"
+type = "TCP"
+ip = "192.0.2.1"
+port = 80
+inverted = true
+"#;
+
+const ZONE: &str = "$TTL 300
+@ SOA ns1 host 1 7200 900 1209600 60
+@ NS ns1
+ns1 A 192.0.2.53
+www A 192.0.2.1
+mx MX 10 mail
+mail A 192.0.2.25
+alias CNAME www
+loop1 CNAME loop2
+loop2 CNAME loop1
+*.wild TXT \"w\"
+a.b.ent A 192.0.2.9
+sub NS ns.sub
+ns.sub A 192.0.2.10
+big TXT \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"
+big TXT \"1123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"
+big TXT \"2123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"
+big TXT \"3123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"
+big TXT \"4123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"
+big TXT \"5123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"
+";
+
+fn records(extra: &str) -> String {
+    let mut text = CONFIG.to_string();
+    text.push_str(extra);
+    text
+}
+
+fn setup(extra: &str) -> (Catalog, HealthSnapshot, Responder) {
+    let read = |_: &Path| Ok(ZONE.to_string());
+    let config = Config::parse(&records(extra), Path::new("t.toml"), &read).unwrap();
+    let health = HealthSnapshot::initial(&config.checks);
+    (Catalog::build(&config), health, Responder::with_seed(AnswerSettings::from(&config.server), 7))
+}
+
+fn ask(
+    r: &mut Responder,
+    c: &Catalog,
+    h: &HealthSnapshot,
+    name: &str,
+    qtype: RecordType,
+    edns: Option<u16>,
+) -> Message {
+    let mut q = Message::new();
+    q.set_id(0xBEEF).set_recursion_desired(true).add_query(HQuery::query(HName::from_ascii(name).unwrap(), qtype));
+    if let Some(size) = edns {
+        let mut e = Edns::new();
+        e.set_max_payload(size);
+        q.set_edns(e);
+    }
+    let mut out = vec![0u8; 65535];
+    let outcome = r.respond(c, h, &q.to_vec().unwrap(), Transport::Udp, &mut out);
+    assert!(outcome.len > 0);
+    let m = Message::from_vec(&out[..outcome.len]).unwrap();
+    assert_eq!(m.id(), 0xBEEF);
+    assert_eq!(m.message_type(), MessageType::Response);
+    assert!(m.recursion_desired());
+    assert!(!m.recursion_available());
+    m
+}
+
+#[test]
+fn positive_answer_keeps_question_case_and_adds_ns() {
+    let (c, h, mut r) = setup("");
+    let m = ask(&mut r, &c, &h, "WwW.Example.COM.", RecordType::A, None);
+    assert!(m.authoritative());
+    assert_eq!(m.response_code(), ResponseCode::NoError);
+    assert_eq!(m.queries()[0].name().to_ascii(), "WwW.Example.COM.");
+    assert_eq!(m.answers().len(), 1);
+    assert_eq!(m.name_servers().len(), 1);
+    assert_eq!(m.name_servers()[0].record_type(), RecordType::NS);
+}
+
+#[test]
+fn nxdomain_nodata_and_empty_non_terminal() {
+    let (c, h, mut r) = setup("");
+    let m = ask(&mut r, &c, &h, "nope.example.com.", RecordType::A, None);
+    assert_eq!(m.response_code(), ResponseCode::NXDomain);
+    assert_eq!(m.name_servers()[0].record_type(), RecordType::SOA);
+    // min(SOA TTL 300, minimum 60)
+    assert_eq!(m.name_servers()[0].ttl(), 60);
+    let m = ask(&mut r, &c, &h, "www.example.com.", RecordType::AAAA, None);
+    assert_eq!(m.response_code(), ResponseCode::NoError);
+    assert!(m.answers().is_empty());
+    assert_eq!(m.name_servers()[0].record_type(), RecordType::SOA);
+    let m = ask(&mut r, &c, &h, "b.ent.example.com.", RecordType::A, None);
+    assert_eq!(m.response_code(), ResponseCode::NoError);
+    assert!(m.answers().is_empty());
+}
+
+#[test]
+fn t9_multivalue_name_other_type_is_nodata() {
+    let (c, h, mut r) = setup(
+        "[[record]]\nname = \"mv\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"1\"\nvalues = [\"192.0.2.1\"]\n",
+    );
+    let m = ask(&mut r, &c, &h, "mv.example.com.", RecordType::AAAA, None);
+    assert_eq!(m.response_code(), ResponseCode::NoError);
+    assert!(m.answers().is_empty());
+    assert_eq!(m.name_servers()[0].record_type(), RecordType::SOA);
+}
+
+#[test]
+fn cname_followed_and_loops_bounded() {
+    let (c, h, mut r) = setup("");
+    let m = ask(&mut r, &c, &h, "alias.example.com.", RecordType::A, None);
+    assert_eq!(m.answers().len(), 2);
+    assert_eq!(m.answers()[0].record_type(), RecordType::CNAME);
+    assert_eq!(m.answers()[1].name().to_ascii(), "www.example.com.");
+    let m = ask(&mut r, &c, &h, "loop1.example.com.", RecordType::A, None);
+    assert_eq!(m.answers().len(), MAX_CNAME_CHAIN);
+}
+
+#[test]
+fn wildcard_referral_and_additional() {
+    let (c, h, mut r) = setup("");
+    let m = ask(&mut r, &c, &h, "x.y.wild.example.com.", RecordType::TXT, None);
+    assert_eq!(m.answers()[0].name().to_ascii(), "x.y.wild.example.com.");
+    let m = ask(&mut r, &c, &h, "host.sub.example.com.", RecordType::A, None);
+    assert!(!m.authoritative());
+    assert!(m.answers().is_empty());
+    assert_eq!(m.name_servers()[0].name().to_ascii(), "sub.example.com.");
+    assert_eq!(m.additionals()[0].name().to_ascii(), "ns.sub.example.com.");
+    let m = ask(&mut r, &c, &h, "sub.example.com.", RecordType::DS, None);
+    assert!(m.authoritative());
+    assert_eq!(m.name_servers()[0].record_type(), RecordType::SOA);
+    let m = ask(&mut r, &c, &h, "mx.example.com.", RecordType::MX, None);
+    assert_eq!(m.additionals().len(), 1);
+    assert_eq!(m.additionals()[0].name().to_ascii(), "mail.example.com.");
+}
+
+#[test]
+fn truncation_and_edns() {
+    let (c, h, mut r) = setup("");
+    let m = ask(&mut r, &c, &h, "big.example.com.", RecordType::TXT, None);
+    assert!(m.truncated());
+    assert!(m.answers().is_empty());
+    assert!(m.extensions().as_ref().is_none());
+    let m = ask(&mut r, &c, &h, "big.example.com.", RecordType::TXT, Some(4096));
+    assert!(!m.truncated());
+    assert_eq!(m.answers().len(), 6);
+    assert_eq!(m.extensions().as_ref().unwrap().max_payload(), 1232);
+}
+
+#[test]
+fn refused_outside_zones_and_for_transfers() {
+    let (c, h, mut r) = setup("");
+    assert_eq!(ask(&mut r, &c, &h, "example.org.", RecordType::A, None).response_code(), ResponseCode::Refused);
+    assert_eq!(ask(&mut r, &c, &h, "example.com.", RecordType::AXFR, None).response_code(), ResponseCode::Refused);
+    let m = ask(&mut r, &c, &h, "example.com.", RecordType::ANY, None);
+    assert_eq!(m.answers().len(), 1);
+}
+
+#[test]
+fn fail_open_and_unhealthy_members() {
+    let extra = "[[record]]\nname = \"fo\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"1\"\nvalues = [\"192.0.2.1\"]\nhealth_check = \"down\"\n\
+                 [[record]]\nname = \"fo\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"2\"\nvalues = [\"192.0.2.2\"]\n";
+    let (c, h, mut r) = setup(extra);
+    for _ in 0..20 {
+        let m = ask(&mut r, &c, &h, "fo.example.com.", RecordType::A, None);
+        assert_eq!(m.answers().len(), 1);
+        assert_eq!(m.answers()[0].data(), &RData::A("192.0.2.2".parse().unwrap()));
+    }
+}
+
+#[test]
+fn garbage_never_panics() {
+    let (c, h, mut r) = setup("");
+    let mut rng = fastrand::Rng::with_seed(1);
+    let mut out = vec![0u8; 65535];
+    let mut packet = Vec::new();
+    for _ in 0..20_000 {
+        packet.clear();
+        let len = rng.usize(0..80);
+        packet.extend((0..len).map(|_| rng.u8(..)));
+        if len > 5 && rng.bool() {
+            packet[2] &= 0x7f;
+            packet[4] = 0;
+            packet[5] = 1;
+        }
+        let _ = r.respond(&c, &h, &packet, Transport::Udp, &mut out);
+        let _ = r.respond(&c, &h, &packet, Transport::Tcp, &mut out);
+    }
+}

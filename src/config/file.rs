@@ -1,0 +1,80 @@
+//! The TOML file as written: serde types that mirror it, every table `deny_unknown_fields`.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    #[serde(default)]
+    pub server: Option<Spanned<ServerTable>>,
+    #[serde(default)]
+    pub zone: Vec<Spanned<ZoneTable>>,
+    #[serde(default)]
+    pub health_check: Vec<Spanned<HealthCheckTable>>,
+    #[serde(default)]
+    pub record: Vec<Spanned<RecordTable>>,
+}
+
+/// `[server]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTable {
+    pub listen: Option<Vec<String>>,
+    pub workers: Option<usize>,
+    pub pin_workers: Option<bool>,
+    pub max_answers: Option<usize>,
+    pub edns_udp_size: Option<u16>,
+    pub minimal_responses: Option<bool>,
+    pub tcp_idle_timeout: Option<u64>,
+    pub tcp_max_connections: Option<usize>,
+}
+
+/// One `[[zone]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneTable {
+    pub origin: String,
+    pub file: Option<String>,
+    pub soa: Option<String>,
+    pub ns: Option<Vec<String>>,
+    pub ttl: Option<u32>,
+}
+
+/// One `[[health_check]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckTable {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub ip: Option<String>,
+    pub port: Option<u16>,
+    pub resource_path: Option<String>,
+    pub fqdn: Option<String>,
+    pub search_string: Option<String>,
+    pub request_interval: Option<u64>,
+    pub failure_threshold: Option<u8>,
+    pub inverted: Option<bool>,
+    pub disabled: Option<bool>,
+    pub enable_sni: Option<bool>,
+    pub children: Option<Vec<String>>,
+    pub health_threshold: Option<u16>,
+}
+
+/// One `[[record]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordTable {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub rtype: String,
+    pub ttl: Option<u32>,
+    pub routing: Option<String>,
+    pub set_id: Option<String>,
+    pub values: Vec<String>,
+    pub health_check: Option<String>,
+    pub failover: Option<String>,
+    pub weight: Option<i64>,
+}

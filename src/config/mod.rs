@@ -1,0 +1,1102 @@
+//! Configuration: the TOML file ([`file`]) parsed into a validated runtime [`Config`].
+//!
+//! This is the only place limits are checked. Every rejection is a [`Problem`] naming the
+//! file, the line where TOML tells it, the key and the reason; all problems are reported at once.
+
+mod error;
+mod file;
+mod text;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::{ConfigError, Problem};
+pub use text::{parse_absolute, rtype_name};
+
+use crate::wire::{rtype, Name};
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
+/// Most records in one multivalue answer, as Route 53.
+pub const DEFAULT_MAX_ANSWERS: usize = 8;
+/// Upper bound for `max_answers`.
+pub const MAX_MAX_ANSWERS: usize = 64;
+/// EDNS UDP payload size advertised by default (DNS flag day 2020).
+pub const DEFAULT_EDNS_UDP_SIZE: u16 = 1232;
+/// Default TTL for records that give none.
+pub const DEFAULT_TTL: u32 = 300;
+/// Default TCP idle timeout, seconds.
+pub const DEFAULT_TCP_IDLE_TIMEOUT: u64 = 10;
+/// Default cap on open TCP connections.
+pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1024;
+/// Most worker threads one listen address may ask for.
+pub const MAX_WORKERS: usize = 1024;
+/// Route 53's default request interval, seconds.
+pub const DEFAULT_REQUEST_INTERVAL: u64 = 30;
+/// Route 53's default failure threshold.
+pub const DEFAULT_FAILURE_THRESHOLD: u8 = 3;
+/// Longest `set_id`, `resource_path` and `search_string` Route 53 accepts.
+pub const MAX_SET_ID_LEN: usize = 128;
+const MAX_PATH_LEN: usize = 255;
+const MAX_SEARCH_LEN: usize = 255;
+const MAX_CHILDREN: usize = 256;
+const MAX_TTL: u32 = 2_147_483_647;
+
+/// The demo configuration served when `eightfold` runs without arguments.
+pub const DEMO_CONFIG: &str = include_str!("../../examples/demo.toml");
+/// The zone file the demo configuration names.
+pub const DEMO_ZONE: &str = include_str!("../../examples/example.com.zone");
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub source: PathBuf,
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// Zones, in file order.
+    pub zones: Vec<ZoneConfig>,
+    /// Health checks; records refer to them by index.
+    pub checks: Vec<CheckConfig>,
+}
+
+/// `[server]`, with defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Each address gets UDP and TCP.
+    pub listen: Vec<SocketAddr>,
+    /// UDP worker threads per address; 0 = one per available core.
+    pub workers: usize,
+    /// Pin worker i to core i.
+    pub pin_workers: bool,
+    /// Most records in one multivalue answer.
+    pub max_answers: usize,
+    /// UDP payload size we advertise and honour with EDNS.
+    pub edns_udp_size: u16,
+    /// Leave the zone's NS records out of the authority section of positive answers.
+    pub minimal_responses: bool,
+    /// Close a TCP connection idle this long.
+    pub tcp_idle_timeout: Duration,
+    /// Most TCP connections open at once.
+    pub tcp_max_connections: usize,
+}
+
+/// One zone and all its record sets.
+#[derive(Debug, Clone)]
+pub struct ZoneConfig {
+    /// The apex.
+    pub origin: Name,
+    /// Record sets, one per owner+type, SOA and apex NS included.
+    pub rrsets: Vec<RrsetConfig>,
+}
+
+/// Every record under one owner name and type, with its routing policy.
+#[derive(Debug, Clone)]
+pub struct RrsetConfig {
+    /// Owner.
+    pub owner: Name,
+    /// Record type.
+    pub rtype: u16,
+    /// The routing policy the members share.
+    pub routing: Routing,
+    /// Members: one for simple, one per set id otherwise.
+    pub members: Vec<MemberConfig>,
+}
+
+/// Route 53 routing policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routing {
+    /// All values, random order, no health.
+    Simple,
+    /// Up to `max_answers` healthy members at random.
+    Multivalue,
+    /// Primary while healthy, else secondary.
+    Failover,
+    /// One member, chosen by weight among the healthy.
+    Weighted,
+}
+
+impl Routing {
+    /// The name used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Routing::Simple => "simple",
+            Routing::Multivalue => "multivalue",
+            Routing::Failover => "failover",
+            Routing::Weighted => "weighted",
+        }
+    }
+}
+
+/// PRIMARY or SECONDARY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailoverRole {
+    /// Answered while healthy.
+    Primary,
+    /// Answered when the primary is not.
+    Secondary,
+}
+
+/// One record of a policy (a Route 53 record set with a set id), or a whole simple set.
+#[derive(Debug, Clone)]
+pub struct MemberConfig {
+    /// The set id (none for simple).
+    pub set_id: Option<String>,
+    /// TTL.
+    pub ttl: u32,
+    /// Index into [`Config::checks`].
+    pub check: Option<usize>,
+    /// Weight, for weighted routing.
+    pub weight: u8,
+    /// Role, for failover routing.
+    pub failover: Option<FailoverRole>,
+    /// RDATA of each value, wire form.
+    pub rdata: Vec<Vec<u8>>,
+    /// Each value in presentation format.
+    pub values: Vec<String>,
+}
+
+/// Health check types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckKind {
+    /// Connect only.
+    Tcp,
+    /// GET, 2xx/3xx.
+    Http,
+    /// GET over TLS.
+    Https,
+    /// HTTP plus a body match.
+    HttpStrMatch,
+    /// HTTPS plus a body match.
+    HttpsStrMatch,
+    /// Count of healthy children.
+    Calculated,
+}
+
+impl CheckKind {
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "TCP" => CheckKind::Tcp,
+            "HTTP" => CheckKind::Http,
+            "HTTPS" => CheckKind::Https,
+            "HTTP_STR_MATCH" => CheckKind::HttpStrMatch,
+            "HTTPS_STR_MATCH" => CheckKind::HttpsStrMatch,
+            "CALCULATED" => CheckKind::Calculated,
+            _ => return None,
+        })
+    }
+
+    /// The Route 53 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckKind::Tcp => "TCP",
+            CheckKind::Http => "HTTP",
+            CheckKind::Https => "HTTPS",
+            CheckKind::HttpStrMatch => "HTTP_STR_MATCH",
+            CheckKind::HttpsStrMatch => "HTTPS_STR_MATCH",
+            CheckKind::Calculated => "CALCULATED",
+        }
+    }
+
+    /// Whether it speaks HTTP.
+    pub fn is_http(self) -> bool {
+        !matches!(self, CheckKind::Tcp | CheckKind::Calculated)
+    }
+
+    /// Whether it uses TLS.
+    pub fn is_tls(self) -> bool {
+        matches!(self, CheckKind::Https | CheckKind::HttpsStrMatch)
+    }
+
+    /// Whether it matches a string in the body.
+    pub fn is_str_match(self) -> bool {
+        matches!(self, CheckKind::HttpStrMatch | CheckKind::HttpsStrMatch)
+    }
+}
+
+/// A validated health check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckConfig {
+    /// Unique id.
+    pub id: String,
+    /// Type.
+    pub kind: CheckKind,
+    /// Endpoint address (endpoint checks; absent when only `fqdn` names it).
+    pub ip: Option<IpAddr>,
+    /// Endpoint port (endpoint checks).
+    pub port: u16,
+    /// Path with its leading `/` (HTTP kinds).
+    pub resource_path: String,
+    /// Host header and SNI name.
+    pub fqdn: Option<String>,
+    /// Body match (string-match kinds).
+    pub search_string: Option<String>,
+    /// Time between probes.
+    pub request_interval: Duration,
+    /// Consecutive results needed to change state, both ways.
+    pub failure_threshold: u8,
+    /// Flip the result.
+    pub inverted: bool,
+    /// Never probe; always healthy (unhealthy if inverted).
+    pub disabled: bool,
+    /// Send `fqdn` as SNI.
+    pub enable_sni: bool,
+    /// Children (calculated), as indices into [`Config::checks`].
+    pub children: Vec<usize>,
+    /// Healthy children needed (calculated).
+    pub health_threshold: u16,
+}
+
+impl Config {
+    /// Reads and validates a config file and the zone files it names.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| single(path, None, "", None, format!("cannot read config: {e}")))?;
+        Config::parse(&text, path, &|p| std::fs::read_to_string(p))
+    }
+
+    /// The built-in demo (the files in `examples/`, embedded in the binary).
+    pub fn demo() -> Config {
+        let read = |p: &Path| match p.file_name().and_then(|n| n.to_str()) {
+            Some("example.com.zone") => Ok(DEMO_ZONE.to_string()),
+            _ => Err(io::Error::new(io::ErrorKind::NotFound, "not part of the built-in demo")),
+        };
+        match Config::parse(DEMO_CONFIG, Path::new("examples/demo.toml"), &read) {
+            Ok(config) => config,
+            // The demo is tested; reaching this is a build defect.
+            Err(e) => panic!("built-in demo config is invalid: {e}"),
+        }
+    }
+
+    /// Validates config text; `read` supplies zone files (paths relative to `source`'s folder).
+    pub fn parse(text: &str, source: &Path, read: &dyn Fn(&Path) -> io::Result<String>) -> Result<Config, ConfigError> {
+        let parsed: file::File = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|span| line_of(text, span.start));
+            single(source, line, "", None, e.message().trim().to_string())
+        })?;
+        let mut v = Validator { source, text, problems: Vec::new() };
+        let server = v.server(parsed.server.as_ref());
+        let checks = v.checks(&parsed.health_check);
+        let check_ids: HashMap<&str, usize> = checks.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
+        let mut zones = v.zones(&parsed.zone, read);
+        v.records(&parsed.record, &mut zones, &check_ids);
+        let zones: Vec<ZoneConfig> = zones.into_iter().map(|z| v.finish_zone(z)).collect();
+        if v.problems.is_empty() {
+            Ok(Config { source: source.to_path_buf(), server, zones, checks })
+        } else {
+            Err(ConfigError { problems: v.problems })
+        }
+    }
+}
+
+fn single(file: &Path, line: Option<usize>, context: &str, key: Option<&str>, reason: String) -> ConfigError {
+    ConfigError {
+        problems: vec![Problem {
+            file: file.to_path_buf(),
+            line,
+            context: context.to_string(),
+            key: key.map(str::to_string),
+            reason,
+        }],
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+/// A zone while records are still being added.
+struct ZoneBuild {
+    origin: Name,
+    line: Option<usize>,
+    /// (owner, type) -> set; BTreeMap keeps output deterministic.
+    rrsets: BTreeMap<(Name, u16), RrsetBuild>,
+}
+
+struct RrsetBuild {
+    set: RrsetConfig,
+    /// Where it was defined, for messages.
+    origin: String,
+}
+
+struct Validator<'a> {
+    source: &'a Path,
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Validator<'_> {
+    fn problem(&mut self, span: Option<Range<usize>>, context: &str, key: Option<&str>, reason: impl Into<String>) {
+        self.problems.push(Problem {
+            file: self.source.to_path_buf(),
+            line: span.map(|s| line_of(self.text, s.start)),
+            context: context.to_string(),
+            key: key.map(str::to_string),
+            reason: reason.into(),
+        });
+    }
+
+    fn server(&mut self, table: Option<&toml::Spanned<file::ServerTable>>) -> ServerConfig {
+        let default = file::ServerTable::default();
+        let (t, span) = match table {
+            Some(t) => (t.get_ref(), Some(t.span())),
+            None => (&default, None),
+        };
+        let ctx = "[server]";
+        let mut listen = Vec::new();
+        for text in t.listen.clone().unwrap_or_else(|| vec![DEFAULT_LISTEN.to_string()]) {
+            match text.parse::<SocketAddr>() {
+                Ok(addr) => listen.push(addr),
+                Err(_) => self.problem(
+                    span.clone(),
+                    ctx,
+                    Some("listen"),
+                    format!("{text:?} is not an address:port (IPv6 as \"[::1]:5353\")"),
+                ),
+            }
+        }
+        if listen.is_empty() && t.listen.is_some() {
+            self.problem(span.clone(), ctx, Some("listen"), "needs at least one address");
+        }
+        let workers = t.workers.unwrap_or(0);
+        if workers > MAX_WORKERS {
+            self.problem(span.clone(), ctx, Some("workers"), format!("{workers} is more than {MAX_WORKERS}"));
+        }
+        let max_answers = t.max_answers.unwrap_or(DEFAULT_MAX_ANSWERS);
+        if !(1..=MAX_MAX_ANSWERS).contains(&max_answers) {
+            self.problem(
+                span.clone(),
+                ctx,
+                Some("max_answers"),
+                format!("{max_answers} is outside 1..={MAX_MAX_ANSWERS}"),
+            );
+        }
+        let edns_udp_size = t.edns_udp_size.unwrap_or(DEFAULT_EDNS_UDP_SIZE);
+        if !(512..=4096).contains(&edns_udp_size) {
+            self.problem(span.clone(), ctx, Some("edns_udp_size"), format!("{edns_udp_size} is outside 512..=4096"));
+        }
+        let idle = t.tcp_idle_timeout.unwrap_or(DEFAULT_TCP_IDLE_TIMEOUT);
+        if !(1..=3600).contains(&idle) {
+            self.problem(span.clone(), ctx, Some("tcp_idle_timeout"), format!("{idle} is outside 1..=3600 seconds"));
+        }
+        let max_conn = t.tcp_max_connections.unwrap_or(DEFAULT_TCP_MAX_CONNECTIONS);
+        if !(1..=1_000_000).contains(&max_conn) {
+            self.problem(span, ctx, Some("tcp_max_connections"), format!("{max_conn} is outside 1..=1000000"));
+        }
+        ServerConfig {
+            listen,
+            workers,
+            pin_workers: t.pin_workers.unwrap_or(false),
+            max_answers,
+            edns_udp_size,
+            minimal_responses: t.minimal_responses.unwrap_or(false),
+            tcp_idle_timeout: Duration::from_secs(idle),
+            tcp_max_connections: max_conn,
+        }
+    }
+
+    fn checks(&mut self, tables: &[toml::Spanned<file::HealthCheckTable>]) -> Vec<CheckConfig> {
+        let mut ids: HashMap<&str, usize> = HashMap::new();
+        for (i, t) in tables.iter().enumerate() {
+            let id = t.get_ref().id.as_str();
+            if ids.insert(id, i).is_some() {
+                self.problem(Some(t.span()), &format!("health_check {id:?}"), Some("id"), "defined more than once");
+            }
+        }
+        let kinds: Vec<Option<CheckKind>> = tables.iter().map(|t| CheckKind::parse(&t.get_ref().kind)).collect();
+        tables.iter().enumerate().map(|(i, t)| self.check(t, kinds[i], &ids, &kinds)).collect()
+    }
+
+    fn check(
+        &mut self,
+        spanned: &toml::Spanned<file::HealthCheckTable>,
+        kind: Option<CheckKind>,
+        ids: &HashMap<&str, usize>,
+        kinds: &[Option<CheckKind>],
+    ) -> CheckConfig {
+        let t = spanned.get_ref();
+        let span = Some(spanned.span());
+        let ctx = format!("health_check {:?}", t.id);
+        if t.id.is_empty() || t.id.len() > 64 {
+            self.problem(span.clone(), &ctx, Some("id"), "must be 1 to 64 characters");
+        }
+        let kind = kind.unwrap_or_else(|| {
+            self.problem(
+                span.clone(),
+                &ctx,
+                Some("type"),
+                format!("{:?} is not one of TCP, HTTP, HTTPS, HTTP_STR_MATCH, HTTPS_STR_MATCH, CALCULATED", t.kind),
+            );
+            CheckKind::Tcp
+        });
+        let forbid = |v: &mut Self, present: bool, key: &str, why: &str| {
+            if present {
+                v.problem(span.clone(), &ctx, Some(key), format!("not allowed {why}"));
+            }
+        };
+        let calculated = kind == CheckKind::Calculated;
+        let mut children = Vec::new();
+        if calculated {
+            for (key, present) in [
+                ("ip", t.ip.is_some()),
+                ("port", t.port.is_some()),
+                ("resource_path", t.resource_path.is_some()),
+                ("fqdn", t.fqdn.is_some()),
+                ("search_string", t.search_string.is_some()),
+                ("request_interval", t.request_interval.is_some()),
+                ("failure_threshold", t.failure_threshold.is_some()),
+                ("enable_sni", t.enable_sni.is_some()),
+            ] {
+                forbid(self, present, key, "for CALCULATED checks");
+            }
+            let names = t.children.clone().unwrap_or_default();
+            if names.len() > MAX_CHILDREN {
+                self.problem(span.clone(), &ctx, Some("children"), format!("more than {MAX_CHILDREN} children"));
+            }
+            for child in &names {
+                match ids.get(child.as_str()) {
+                    None => {
+                        self.problem(span.clone(), &ctx, Some("children"), format!("no health_check with id {child:?}"))
+                    }
+                    Some(&i) if kinds[i] == Some(CheckKind::Calculated) => self.problem(
+                        span.clone(),
+                        &ctx,
+                        Some("children"),
+                        format!("{child:?} is CALCULATED; calculated checks cannot nest"),
+                    ),
+                    Some(&i) if children.contains(&i) => {
+                        self.problem(span.clone(), &ctx, Some("children"), format!("{child:?} listed twice"))
+                    }
+                    Some(&i) => children.push(i),
+                }
+            }
+            if t.health_threshold.is_some_and(|h| h > 256) {
+                self.problem(span.clone(), &ctx, Some("health_threshold"), "must be 0 to 256");
+            }
+        } else {
+            forbid(self, t.children.is_some(), "children", "except for CALCULATED checks");
+            forbid(self, t.health_threshold.is_some(), "health_threshold", "except for CALCULATED checks");
+            if !kind.is_http() {
+                forbid(self, t.resource_path.is_some(), "resource_path", "for TCP checks");
+                forbid(self, t.enable_sni.is_some(), "enable_sni", "for TCP checks");
+            }
+            if !kind.is_str_match() {
+                forbid(self, t.search_string.is_some(), "search_string", "except for *_STR_MATCH checks");
+            }
+        }
+        let ip = match &t.ip {
+            Some(text) => match text.parse::<IpAddr>() {
+                Ok(ip) => Some(ip),
+                Err(_) => {
+                    self.problem(span.clone(), &ctx, Some("ip"), format!("{text:?} is not an IPv4 or IPv6 address"));
+                    None
+                }
+            },
+            None => None,
+        };
+        if !calculated && t.ip.is_none() && t.fqdn.is_none() {
+            self.problem(span.clone(), &ctx, Some("ip"), "an endpoint check needs `ip` or `fqdn`");
+        }
+        if let Some(fqdn) = &t.fqdn {
+            if let Err(e) = text::parse_name(fqdn) {
+                self.problem(span.clone(), &ctx, Some("fqdn"), e);
+            }
+        }
+        let port = match (t.port, kind) {
+            (Some(0), _) => {
+                self.problem(span.clone(), &ctx, Some("port"), "must be 1 to 65535");
+                0
+            }
+            (Some(p), _) => p,
+            (None, CheckKind::Http | CheckKind::HttpStrMatch) => 80,
+            (None, CheckKind::Https | CheckKind::HttpsStrMatch) => 443,
+            (None, CheckKind::Tcp) => {
+                self.problem(span.clone(), &ctx, Some("port"), "required for TCP checks");
+                0
+            }
+            (None, CheckKind::Calculated) => 0,
+        };
+        let mut resource_path = t.resource_path.clone().unwrap_or_else(|| "/".into());
+        if !resource_path.starts_with('/') {
+            resource_path.insert(0, '/');
+        }
+        if resource_path.len() > MAX_PATH_LEN || resource_path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            self.problem(
+                span.clone(),
+                &ctx,
+                Some("resource_path"),
+                "must be at most 255 characters with no spaces or control characters",
+            );
+        }
+        if kind.is_str_match() {
+            match &t.search_string {
+                None => self.problem(span.clone(), &ctx, Some("search_string"), "required for *_STR_MATCH checks"),
+                Some(s) if s.is_empty() || s.len() > MAX_SEARCH_LEN => {
+                    self.problem(span.clone(), &ctx, Some("search_string"), "must be 1 to 255 characters")
+                }
+                Some(_) => {}
+            }
+        }
+        let interval = t.request_interval.unwrap_or(DEFAULT_REQUEST_INTERVAL);
+        if !(1..=86_400).contains(&interval) {
+            self.problem(
+                span.clone(),
+                &ctx,
+                Some("request_interval"),
+                format!("{interval} is outside 1..=86400 seconds"),
+            );
+        }
+        let threshold = t.failure_threshold.unwrap_or(DEFAULT_FAILURE_THRESHOLD);
+        if !(1..=10).contains(&threshold) {
+            self.problem(span.clone(), &ctx, Some("failure_threshold"), format!("{threshold} is outside 1..=10"));
+        }
+        CheckConfig {
+            id: t.id.clone(),
+            kind,
+            ip,
+            port,
+            resource_path,
+            fqdn: t.fqdn.as_ref().map(|f| f.trim_end_matches('.').to_string()),
+            search_string: t.search_string.clone(),
+            request_interval: Duration::from_secs(interval),
+            failure_threshold: threshold,
+            inverted: t.inverted.unwrap_or(false),
+            disabled: t.disabled.unwrap_or(false),
+            enable_sni: t.enable_sni.unwrap_or(kind.is_tls()),
+            children,
+            health_threshold: t.health_threshold.unwrap_or(1),
+        }
+    }
+
+    fn zones(
+        &mut self,
+        tables: &[toml::Spanned<file::ZoneTable>],
+        read: &dyn Fn(&Path) -> io::Result<String>,
+    ) -> Vec<ZoneBuild> {
+        let mut zones: Vec<ZoneBuild> = Vec::new();
+        if tables.is_empty() {
+            self.problem(None, "", Some("zone"), "at least one [[zone]] is required");
+        }
+        for spanned in tables {
+            let t = spanned.get_ref();
+            let span = Some(spanned.span());
+            let ctx = format!("zone {:?}", t.origin);
+            let origin = match text::parse_absolute(&t.origin) {
+                Ok(origin) => origin,
+                Err(e) => {
+                    self.problem(span, &ctx, Some("origin"), e);
+                    continue;
+                }
+            };
+            if zones.iter().any(|z| z.origin == origin) {
+                self.problem(span, &ctx, Some("origin"), "zone defined more than once");
+                continue;
+            }
+            let mut zone = ZoneBuild {
+                origin: origin.clone(),
+                line: span.clone().map(|s| line_of(self.text, s.start)),
+                rrsets: BTreeMap::new(),
+            };
+            let ttl = t.ttl.unwrap_or(DEFAULT_TTL);
+            if t.file.is_some() && (t.soa.is_some() || t.ns.is_some()) {
+                self.problem(span, &ctx, Some("file"), "give either `file` or inline `soa` and `ns`, not both");
+                continue;
+            }
+            match (&t.file, &t.soa) {
+                (Some(file), _) => {
+                    let path = self.source.parent().unwrap_or(Path::new("")).join(file);
+                    match text::read_zone_file(&path, &origin, read) {
+                        Ok(records) => {
+                            for r in records {
+                                let where_ = format!("{}", path.display());
+                                if !r.owner.ends_with(&origin) {
+                                    self.problems.push(Problem {
+                                        file: path.clone(),
+                                        line: None,
+                                        context: format!("record \"{}\" {}", r.owner, rtype_name(r.rtype)),
+                                        key: None,
+                                        reason: format!("is outside the zone {origin}"),
+                                    });
+                                    continue;
+                                }
+                                let entry =
+                                    zone.rrsets.entry((r.owner.clone(), r.rtype)).or_insert_with(|| RrsetBuild {
+                                        set: RrsetConfig {
+                                            owner: r.owner.clone(),
+                                            rtype: r.rtype,
+                                            routing: Routing::Simple,
+                                            members: vec![MemberConfig {
+                                                set_id: None,
+                                                ttl: r.ttl,
+                                                check: None,
+                                                weight: 0,
+                                                failover: None,
+                                                rdata: Vec::new(),
+                                                values: Vec::new(),
+                                            }],
+                                        },
+                                        origin: where_,
+                                    });
+                                let member = &mut entry.set.members[0];
+                                // RFC 2181 section 5.2: one TTL per RRset; take the smallest.
+                                member.ttl = member.ttl.min(r.ttl);
+                                if !member.rdata.contains(&r.rdata) {
+                                    member.rdata.push(r.rdata);
+                                    member.values.push(r.text);
+                                }
+                            }
+                        }
+                        Err((file, reason)) => {
+                            let (line, reason) = split_line(&reason);
+                            self.problems.push(Problem { file, line, context: ctx.clone(), key: None, reason });
+                        }
+                    }
+                }
+                (None, Some(soa)) => {
+                    self.inline(&mut zone, span.clone(), &ctx, "soa", rtype::SOA, std::slice::from_ref(soa), ttl);
+                    match &t.ns {
+                        Some(ns) if !ns.is_empty() => self.inline(&mut zone, span, &ctx, "ns", rtype::NS, ns, ttl),
+                        _ => self.problem(
+                            span,
+                            &ctx,
+                            Some("ns"),
+                            "a zone without `file` needs `ns` (at least one name server)",
+                        ),
+                    }
+                }
+                (None, None) => {
+                    self.problem(span, &ctx, Some("file"), "a zone needs a zone `file`, or inline `soa` and `ns`");
+                    continue;
+                }
+            }
+            zones.push(zone);
+        }
+        zones
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn inline(
+        &mut self,
+        zone: &mut ZoneBuild,
+        span: Option<Range<usize>>,
+        ctx: &str,
+        key: &str,
+        rtype: u16,
+        values: &[String],
+        ttl: u32,
+    ) {
+        let mut member = MemberConfig {
+            set_id: None,
+            ttl,
+            check: None,
+            weight: 0,
+            failover: None,
+            rdata: Vec::new(),
+            values: Vec::new(),
+        };
+        for value in values {
+            match text::parse_value(&zone.origin, rtype, value, &zone.origin) {
+                Ok(rdata) => {
+                    member.rdata.push(rdata);
+                    member.values.push(value.clone());
+                }
+                Err(e) => self.problem(span.clone(), ctx, Some(key), e),
+            }
+        }
+        let set = RrsetConfig { owner: zone.origin.clone(), rtype, routing: Routing::Simple, members: vec![member] };
+        zone.rrsets.insert((zone.origin.clone(), rtype), RrsetBuild { set, origin: format!("{ctx} `{key}`") });
+    }
+
+    fn records(
+        &mut self,
+        tables: &[toml::Spanned<file::RecordTable>],
+        zones: &mut [ZoneBuild],
+        checks: &HashMap<&str, usize>,
+    ) {
+        let mut set_ids: HashSet<(Name, u16, String)> = HashSet::new();
+        for spanned in tables {
+            let t = spanned.get_ref();
+            let span = Some(spanned.span());
+            let mut ctx = format!("record {:?} {}", t.name, t.rtype);
+            if let Some(id) = &t.set_id {
+                ctx.push_str(&format!(" (set_id {id:?})"));
+            }
+            let Some((owner, zi)) = self.record_owner(&t.name, zones, span.clone(), &ctx) else { continue };
+            let rtype = match text::parse_rtype(&t.rtype) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.problem(span, &ctx, Some("type"), e);
+                    continue;
+                }
+            };
+            let routing = match t.routing.as_deref().unwrap_or("simple") {
+                "simple" => Routing::Simple,
+                "multivalue" => Routing::Multivalue,
+                "failover" => Routing::Failover,
+                "weighted" => Routing::Weighted,
+                other => {
+                    self.problem(
+                        span,
+                        &ctx,
+                        Some("routing"),
+                        format!("{other:?} is not one of simple, multivalue, failover, weighted"),
+                    );
+                    continue;
+                }
+            };
+            let before = self.problems.len();
+            match rtype {
+                rtype::SOA => {
+                    self.problem(span.clone(), &ctx, Some("type"), "SOA comes from the zone's `soa` or zone file")
+                }
+                rtype::OPT | rtype::AXFR | rtype::IXFR | rtype::ANY | 250 | 253 | 254 => {
+                    self.problem(span.clone(), &ctx, Some("type"), "is a meta type, not data")
+                }
+                _ => {}
+            }
+            if routing == Routing::Multivalue && matches!(rtype, rtype::CNAME | rtype::NS | rtype::DS) {
+                self.problem(
+                    span.clone(),
+                    &ctx,
+                    Some("routing"),
+                    format!("multivalue is not allowed for {} records", t.rtype.to_uppercase()),
+                );
+            }
+            let ttl = t.ttl.unwrap_or(DEFAULT_TTL);
+            if ttl > MAX_TTL {
+                self.problem(span.clone(), &ctx, Some("ttl"), format!("{ttl} is above {MAX_TTL}"));
+            }
+            match (&t.set_id, routing) {
+                (Some(_), Routing::Simple) => {
+                    self.problem(span.clone(), &ctx, Some("set_id"), "simple records have no set_id")
+                }
+                (None, r) if r != Routing::Simple => {
+                    self.problem(span.clone(), &ctx, Some("set_id"), format!("required for {} routing", r.as_str()))
+                }
+                (Some(id), _) if id.is_empty() || id.len() > MAX_SET_ID_LEN => {
+                    self.problem(span.clone(), &ctx, Some("set_id"), "must be 1 to 128 characters")
+                }
+                (Some(id), _) if !set_ids.insert((owner.clone(), rtype, id.clone())) => self.problem(
+                    span.clone(),
+                    &ctx,
+                    Some("set_id"),
+                    format!("{id:?} is already used for {owner} {}", rtype_name(rtype)),
+                ),
+                _ => {}
+            }
+            let check = match &t.health_check {
+                None => None,
+                Some(_) if routing == Routing::Simple => {
+                    self.problem(
+                        span.clone(),
+                        &ctx,
+                        Some("health_check"),
+                        "simple records are not health checked; use multivalue, failover or weighted",
+                    );
+                    None
+                }
+                Some(id) => match checks.get(id.as_str()) {
+                    Some(&i) => Some(i),
+                    None => {
+                        self.problem(
+                            span.clone(),
+                            &ctx,
+                            Some("health_check"),
+                            format!("no health_check with id {id:?}"),
+                        );
+                        None
+                    }
+                },
+            };
+            let weight = match (t.weight, routing) {
+                (Some(w), Routing::Weighted) if (0..=255).contains(&w) => w as u8,
+                (Some(w), Routing::Weighted) => {
+                    self.problem(span.clone(), &ctx, Some("weight"), format!("{w} is outside 0..=255"));
+                    0
+                }
+                (None, Routing::Weighted) => {
+                    self.problem(span.clone(), &ctx, Some("weight"), "required for weighted routing");
+                    0
+                }
+                (Some(_), _) => {
+                    self.problem(span.clone(), &ctx, Some("weight"), "only for weighted routing");
+                    0
+                }
+                (None, _) => 0,
+            };
+            let failover = match (t.failover.as_deref(), routing) {
+                (Some("PRIMARY"), Routing::Failover) => Some(FailoverRole::Primary),
+                (Some("SECONDARY"), Routing::Failover) => Some(FailoverRole::Secondary),
+                (Some(other), Routing::Failover) => {
+                    self.problem(
+                        span.clone(),
+                        &ctx,
+                        Some("failover"),
+                        format!("{other:?} is not PRIMARY or SECONDARY"),
+                    );
+                    None
+                }
+                (None, Routing::Failover) => {
+                    self.problem(
+                        span.clone(),
+                        &ctx,
+                        Some("failover"),
+                        "required for failover routing (PRIMARY or SECONDARY)",
+                    );
+                    None
+                }
+                (Some(_), _) => {
+                    self.problem(span.clone(), &ctx, Some("failover"), "only for failover routing");
+                    None
+                }
+                (None, _) => None,
+            };
+            if t.values.is_empty() {
+                self.problem(span.clone(), &ctx, Some("values"), "needs at least one value");
+            }
+            if rtype == rtype::CNAME && t.values.len() > 1 {
+                self.problem(span.clone(), &ctx, Some("values"), "a CNAME has exactly one value");
+            }
+            let mut member = MemberConfig {
+                set_id: t.set_id.clone(),
+                ttl,
+                check,
+                weight,
+                failover,
+                rdata: Vec::new(),
+                values: Vec::new(),
+            };
+            let zone_origin = zones[zi].origin.clone();
+            for value in &t.values {
+                match text::parse_value(&owner, rtype, value, &zone_origin) {
+                    Ok(rdata) if member.rdata.contains(&rdata) => {
+                        self.problem(span.clone(), &ctx, Some("values"), format!("{value:?} is listed twice"))
+                    }
+                    Ok(rdata) => {
+                        member.rdata.push(rdata);
+                        member.values.push(value.clone());
+                    }
+                    Err(e) => self.problem(span.clone(), &ctx, Some("values"), e),
+                }
+            }
+            if self.problems.len() > before {
+                continue;
+            }
+            let key = (owner.clone(), rtype);
+            let here = format!("{}:{}", self.source.display(), span.clone().map_or(0, |s| line_of(self.text, s.start)));
+            match zones[zi].rrsets.get_mut(&key) {
+                None => {
+                    let set = RrsetConfig { owner, rtype, routing, members: vec![member] };
+                    zones[zi].rrsets.insert(key, RrsetBuild { set, origin: here });
+                }
+                Some(existing) if existing.set.routing != routing || routing == Routing::Simple => {
+                    let reason = if routing == Routing::Simple && existing.set.routing == Routing::Simple {
+                        format!("a simple record set for {owner} {} is already defined at {}; put every value in one `values` list", t.rtype, existing.origin)
+                    } else {
+                        format!(
+                            "{owner} {} already has {} records (at {}); routing policies cannot be mixed on one name and type",
+                            t.rtype,
+                            existing.set.routing.as_str(),
+                            existing.origin
+                        )
+                    };
+                    self.problem(span, &ctx, Some("routing"), reason);
+                }
+                Some(existing) => {
+                    if routing == Routing::Failover
+                        && existing.set.members.iter().any(|m| m.failover == member.failover)
+                    {
+                        self.problem(
+                            span,
+                            &ctx,
+                            Some("failover"),
+                            format!(
+                                "{owner} {} already has a {:?} record",
+                                t.rtype,
+                                member.failover.unwrap_or(FailoverRole::Primary)
+                            ),
+                        );
+                        continue;
+                    }
+                    if routing == Routing::Weighted && existing.set.members[0].ttl != member.ttl {
+                        self.problem(
+                            span,
+                            &ctx,
+                            Some("ttl"),
+                            format!(
+                                "weighted records of {owner} {} must share one TTL ({})",
+                                t.rtype, existing.set.members[0].ttl
+                            ),
+                        );
+                        continue;
+                    }
+                    existing.set.members.push(member);
+                }
+            }
+        }
+    }
+
+    /// Resolves a record's name to (absolute name, zone index).
+    fn record_owner(
+        &mut self,
+        text: &str,
+        zones: &[ZoneBuild],
+        span: Option<Range<usize>>,
+        ctx: &str,
+    ) -> Option<(Name, usize)> {
+        let parsed = match text.trim() {
+            "@" => text::TextName { labels: Vec::new(), absolute: false },
+            other => match text::parse_name(other) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.problem(span, ctx, Some("name"), e);
+                    return None;
+                }
+            },
+        };
+        let mut wire = parsed.labels.clone();
+        wire.push(0);
+        let as_absolute = Name::from_wire(&wire)?;
+        let containing = |name: &Name| {
+            zones
+                .iter()
+                .enumerate()
+                .filter(|(_, z)| name.ends_with(&z.origin))
+                .max_by_key(|(_, z)| z.origin.label_count())
+                .map(|(i, _)| i)
+        };
+        if let Some(zi) = containing(&as_absolute).filter(|_| parsed.absolute || !parsed.labels.is_empty()) {
+            return Some((as_absolute, zi));
+        }
+        if parsed.absolute {
+            self.problem(span, ctx, Some("name"), format!("{as_absolute} is outside every configured zone"));
+            return None;
+        }
+        // A relative name: relative to the one zone there is.
+        if zones.len() != 1 {
+            self.problem(
+                span,
+                ctx,
+                Some("name"),
+                format!("{text:?} is not inside any zone; write it as an absolute name ending with a dot"),
+            );
+            return None;
+        }
+        let mut wire = parsed.labels;
+        wire.extend_from_slice(zones[0].origin.as_wire());
+        match Name::from_wire(&wire) {
+            Some(name) => Some((name, 0)),
+            None => {
+                self.problem(span, ctx, Some("name"), "name too long once the zone is appended");
+                None
+            }
+        }
+    }
+
+    /// Checks zone-wide rules (SOA, NS, CNAME exclusivity, delegations) and produces the zone.
+    fn finish_zone(&mut self, zone: ZoneBuild) -> ZoneConfig {
+        let ZoneBuild { origin, line, rrsets } = zone;
+        let ctx = format!("zone {origin}");
+        let problem = |v: &mut Self, reason: String| {
+            v.problems.push(Problem { file: v.source.to_path_buf(), line, context: ctx.clone(), key: None, reason });
+        };
+        match rrsets.get(&(origin.clone(), rtype::SOA)) {
+            None => problem(self, "has no SOA record at its apex".into()),
+            Some(soa) if soa.set.members[0].rdata.len() != 1 => problem(self, "has more than one SOA record".into()),
+            Some(_) => {}
+        }
+        if !rrsets.contains_key(&(origin.clone(), rtype::NS)) {
+            problem(self, "has no NS records at its apex".into());
+        }
+        let mut by_owner: BTreeMap<&Name, Vec<&RrsetBuild>> = BTreeMap::new();
+        for ((owner, _), set) in &rrsets {
+            by_owner.entry(owner).or_default().push(set);
+        }
+        let cuts: Vec<&Name> = by_owner
+            .iter()
+            .filter(|(owner, sets)| **owner != &origin && sets.iter().any(|s| s.set.rtype == rtype::NS))
+            .map(|(owner, _)| *owner)
+            .collect();
+        for (owner, sets) in &by_owner {
+            if sets.iter().any(|s| s.set.rtype == rtype::SOA) && **owner != origin {
+                problem(self, format!("SOA at {owner} is not at the apex"));
+            }
+            let cname = sets.iter().find(|s| s.set.rtype == rtype::CNAME);
+            if let Some(cname) = cname {
+                if let Some(other) = sets.iter().find(|s| s.set.rtype != rtype::CNAME) {
+                    problem(
+                        self,
+                        format!(
+                            "CNAME at {owner} ({}) cannot share its name with other data ({} at {})",
+                            cname.origin,
+                            rtype_name(other.set.rtype),
+                            other.origin
+                        ),
+                    );
+                }
+            }
+            let cut_above = cuts.iter().find(|cut| owner.ends_with(cut) && *owner != **cut);
+            let at_cut = cuts.contains(owner);
+            for set in sets {
+                let glue = matches!(set.set.rtype, rtype::A | rtype::AAAA);
+                if let Some(cut) = cut_above {
+                    if !glue {
+                        problem(
+                            self,
+                            format!(
+                                "{owner} {} ({}) lies below the delegation at {cut}; only glue (A, AAAA) may",
+                                rtype_name(set.set.rtype),
+                                set.origin
+                            ),
+                        );
+                    }
+                } else if at_cut && !matches!(set.set.rtype, rtype::NS | rtype::DS) {
+                    problem(
+                        self,
+                        format!(
+                            "{owner} {} ({}) sits at a delegation point; only NS and DS may",
+                            rtype_name(set.set.rtype),
+                            set.origin
+                        ),
+                    );
+                }
+                if (at_cut || cut_above.is_some()) && set.set.routing != Routing::Simple {
+                    problem(
+                        self,
+                        format!(
+                            "{owner} {} ({}) is delegation data and must use simple routing",
+                            rtype_name(set.set.rtype),
+                            set.origin
+                        ),
+                    );
+                }
+            }
+        }
+        ZoneConfig { origin, rrsets: rrsets.into_values().map(|b| b.set).collect() }
+    }
+}
+
+/// Splits the zone scanner's "line L:C: reason" into a line number and the rest.
+fn split_line(reason: &str) -> (Option<usize>, String) {
+    if let Some(rest) = reason.strip_prefix("line ") {
+        if let Some((loc, why)) = rest.split_once(": ") {
+            let mut parts = loc.split(':').map(|n| n.parse::<usize>().ok());
+            let (line, column) = (parts.next().flatten(), parts.next().flatten());
+            // The scanner reports an error found at the end of an entry at column 1 of the
+            // next line.
+            let line = match (line, column) {
+                (Some(l), Some(1)) if l > 1 => Some(l - 1),
+                (l, _) => l,
+            };
+            return (line, why.to_string());
+        }
+    }
+    (None, reason.to_string())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,176 @@
+//! Config strictness: every table rejects unknown keys, and rejections name file, line and key.
+
+use std::path::Path;
+
+use super::*;
+
+fn parse_with_zone(text: &str, zone: &str) -> Result<Config, ConfigError> {
+    let zone = zone.to_string();
+    Config::parse(text, Path::new("dir/c.toml"), &move |_| Ok(zone.clone()))
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    parse_with_zone(text, "@ SOA ns host 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n")
+}
+
+const BASE: &str =
+    "[[zone]]\norigin = \"example.com.\"\nsoa = \"ns1 hostmaster 1 7200 900 1209600 60\"\nns = [\"ns1\"]\n";
+
+fn first_problem(text: &str) -> Problem {
+    parse(text).unwrap_err().problems.remove(0)
+}
+
+#[test]
+fn demo_parses() {
+    let demo = Config::demo();
+    assert_eq!(demo.zones.len(), 1);
+    assert_eq!(demo.server.listen, vec!["127.0.0.1:5353".parse().unwrap()]);
+}
+
+#[test]
+fn unknown_keys_rejected_in_every_table() {
+    let tables = [
+        "[server]\nbogus = 1\n".to_string(),
+        "[[zone]]\norigin = \"example.com.\"\nsoa = \"ns1 h 1 2 3 4 5\"\nns = [\"ns1\"]\nbogus = 1\n".to_string(),
+        format!("{BASE}[[health_check]]\nid = \"a\"\ntype = \"TCP\"\nip = \"192.0.2.1\"\nport = 1\nbogus = 1\n"),
+        format!("{BASE}[[record]]\nname = \"www\"\ntype = \"A\"\nvalues = [\"192.0.2.1\"]\nbogus = 1\n"),
+        format!("{BASE}bogus = 1\n"),
+    ];
+    for text in tables {
+        let p = first_problem(&text);
+        assert!(p.reason.contains("unknown field") && p.reason.contains("bogus"), "{p}");
+        assert!(p.line.is_some(), "{p}");
+    }
+}
+
+#[test]
+fn problems_name_key_and_line() {
+    let text = format!("{BASE}\n[[record]]\nname = \"www\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"a\"\nvalues = [\"192.0.2.1\"]\nhealth_check = \"nope\"\n");
+    let p = first_problem(&text);
+    assert_eq!(p.key.as_deref(), Some("health_check"));
+    assert_eq!(p.line, Some(6));
+    let shown = p.to_string();
+    assert!(shown.starts_with("dir/c.toml:6: record \"www\" A (set_id \"a\"): key `health_check`"), "{shown}");
+}
+
+fn record(name: &str, rtype: &str, routing: &str, set_id: Option<&str>, extra: &str) -> String {
+    let set_id = set_id.map(|s| format!("set_id = \"{s}\"\n")).unwrap_or_default();
+    format!("[[record]]\nname = \"{name}\"\ntype = \"{rtype}\"\nrouting = \"{routing}\"\n{set_id}{extra}")
+}
+
+#[test]
+fn route53_rules_are_enforced() {
+    let v = "values = [\"192.0.2.1\"]\n";
+    let cases: Vec<(String, &str, &str)> = vec![
+        (record("www", "A", "multivalue", None, v), "set_id", "required"),
+        (
+            record("www", "CNAME", "multivalue", Some("a"), "values = [\"x.example.com.\"]\n"),
+            "routing",
+            "not allowed for CNAME",
+        ),
+        (
+            record("www", "NS", "multivalue", Some("a"), "values = [\"x.example.com.\"]\n"),
+            "routing",
+            "not allowed for NS",
+        ),
+        (
+            record("www", "A", "multivalue", Some("a"), v) + &record("www", "A", "multivalue", Some("a"), v),
+            "set_id",
+            "already used",
+        ),
+        (
+            record("www", "A", "multivalue", Some("a"), v)
+                + &record("www", "A", "weighted", Some("b"), &format!("weight = 1\n{v}")),
+            "routing",
+            "cannot be mixed",
+        ),
+        (record("www", "A", "simple", None, v) + &record("www", "A", "simple", None, v), "routing", "already defined"),
+        (record("www", "A", "weighted", Some("a"), &format!("weight = 300\n{v}")), "weight", "outside"),
+        (
+            record("www", "A", "failover", Some("a"), &format!("failover = \"TERTIARY\"\n{v}")),
+            "failover",
+            "PRIMARY or SECONDARY",
+        ),
+        (
+            record("www", "A", "simple", None, &format!("health_check = \"x\"\n{v}")),
+            "health_check",
+            "not health checked",
+        ),
+        (record("www", "A", "simple", None, "values = [\"300.1.1.1\"]\n"), "values", "bad A value"),
+        (record("www.example.org.", "A", "simple", None, v), "name", "outside every configured zone"),
+        (record("www", "BOGUS", "simple", None, v), "type", "unknown record type"),
+    ];
+    for (records, key, reason) in cases {
+        let text = format!("{BASE}{records}");
+        let problems = parse(&text).unwrap_err().problems;
+        assert!(
+            problems.iter().any(|p| p.key.as_deref() == Some(key) && p.reason.contains(reason)),
+            "expected `{key}`: {reason} in {problems:?}"
+        );
+    }
+}
+
+#[test]
+fn cname_conflicts_and_delegation_rules() {
+    let text = format!(
+        "{BASE}{}{}",
+        record("www", "CNAME", "simple", None, "values = [\"other.example.com.\"]\n"),
+        record("www", "TXT", "simple", None, "values = [\"x\"]\n")
+    );
+    let problems = parse(&text).unwrap_err().problems;
+    assert!(problems.iter().any(|p| p.reason.contains("cannot share its name")), "{problems:?}");
+    let text = format!(
+        "{BASE}{}{}",
+        record("sub", "NS", "simple", None, "values = [\"ns.sub.example.com.\"]\n"),
+        record("x.sub", "TXT", "simple", None, "values = [\"x\"]\n")
+    );
+    let problems = parse(&text).unwrap_err().problems;
+    assert!(problems.iter().any(|p| p.reason.contains("below the delegation")), "{problems:?}");
+}
+
+#[test]
+fn health_check_rules() {
+    let check = |body: &str| format!("{BASE}[[health_check]]\nid = \"c\"\n{body}");
+    let cases = [
+        ("type = \"PING\"\nip = \"192.0.2.1\"\n", "type"),
+        ("type = \"TCP\"\nip = \"192.0.2.1\"\n", "port"),
+        ("type = \"HTTP\"\nip = \"nope\"\n", "ip"),
+        ("type = \"HTTP_STR_MATCH\"\nip = \"192.0.2.1\"\n", "search_string"),
+        ("type = \"HTTP\"\nip = \"192.0.2.1\"\nfailure_threshold = 11\n", "failure_threshold"),
+        ("type = \"HTTP\"\nip = \"192.0.2.1\"\nrequest_interval = 0\n", "request_interval"),
+        ("type = \"CALCULATED\"\nchildren = [\"missing\"]\n", "children"),
+        ("type = \"CALCULATED\"\nchildren = [\"c\"]\n", "children"),
+        ("type = \"CALCULATED\"\nip = \"192.0.2.1\"\n", "ip"),
+        ("type = \"TCP\"\nip = \"192.0.2.1\"\nport = 1\nsearch_string = \"x\"\n", "search_string"),
+    ];
+    for (body, key) in cases {
+        let problems = parse(&check(body)).unwrap_err().problems;
+        assert!(problems.iter().any(|p| p.key.as_deref() == Some(key)), "{key}: {problems:?}");
+    }
+    let ok = parse(&check("type = \"HTTPS\"\nip = \"192.0.2.1\"\nresource_path = \"health\"\n")).unwrap();
+    assert_eq!(ok.checks[0].resource_path, "/health");
+    assert_eq!(ok.checks[0].port, 443);
+    assert!(ok.checks[0].enable_sni);
+}
+
+#[test]
+fn zone_file_errors_name_the_file_and_line() {
+    let text = "[[zone]]\norigin = \"example.com.\"\nfile = \"z.zone\"\n";
+    let err = parse_with_zone(text, "@ SOA ns host 1 2 3 4 5\n@ NS ns\nwww A 999.1.1.1\n").unwrap_err();
+    let p = &err.problems[0];
+    assert_eq!(p.file, Path::new("dir/z.zone"));
+    assert_eq!(p.line, Some(3));
+    let err = parse_with_zone(text, "www A 192.0.2.1\n").unwrap_err();
+    assert!(err.problems.iter().any(|p| p.reason.contains("no SOA")));
+    let missing = Config::parse(text, Path::new("c.toml"), &|_| Err(io::Error::new(io::ErrorKind::NotFound, "gone")))
+        .unwrap_err();
+    assert!(missing.problems[0].reason.contains("cannot read zone file"));
+}
+
+#[test]
+fn toml_syntax_errors_have_lines() {
+    let p = first_problem("[server]\nlisten = [\n");
+    assert!(p.line.is_some());
+    let p = first_problem("[server]\nworkers = \"many\"\n");
+    assert_eq!(p.line, Some(2));
+}

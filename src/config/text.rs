@@ -1,0 +1,260 @@
+//! Presentation-format text: domain names, and record data read through the `domain` crate's
+//! zone file scanner so that `values` in the config and zone files parse the same way.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use bytes::Bytes;
+use domain::base::iana::{Class, Rtype};
+use domain::base::rdata::ComposeRecordData;
+use domain::base::{ToName, Ttl};
+use domain::rdata::ZoneRecordData;
+use domain::zonefile::inplace::{Entry, Zonefile};
+
+use crate::wire::Name;
+
+/// How deep `$INCLUDE` may nest.
+const MAX_INCLUDE_DEPTH: usize = 8;
+
+/// A name as text: its labels, and whether it ended with a dot.
+pub struct TextName {
+    /// Wire form of the labels, without the terminating root label.
+    pub labels: Vec<u8>,
+    /// Whether the text was absolute (ended with `.`).
+    pub absolute: bool,
+}
+
+/// Parses a name in presentation format (`\.` and `\DDD` escapes; `@` is the origin).
+pub fn parse_name(text: &str) -> Result<TextName, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty name".into());
+    }
+    if text == "." {
+        return Ok(TextName { labels: Vec::new(), absolute: true });
+    }
+    let mut labels = Vec::new();
+    let mut label = Vec::new();
+    let mut absolute = false;
+    let mut chars = text.bytes().peekable();
+    let finish = |label: &mut Vec<u8>, labels: &mut Vec<u8>| -> Result<(), String> {
+        if label.is_empty() {
+            return Err(format!("empty label in {text:?}"));
+        }
+        if label.len() > 63 {
+            return Err(format!("label longer than 63 octets in {text:?}"));
+        }
+        labels.push(label.len() as u8);
+        labels.append(label);
+        Ok(())
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            b'.' => {
+                finish(&mut label, &mut labels)?;
+                if chars.peek().is_none() {
+                    absolute = true;
+                }
+            }
+            b'\\' => {
+                let next = chars.next().ok_or_else(|| format!("dangling escape in {text:?}"))?;
+                if next.is_ascii_digit() {
+                    let d2 = chars.next().filter(u8::is_ascii_digit);
+                    let d3 = chars.next().filter(u8::is_ascii_digit);
+                    let (Some(d2), Some(d3)) = (d2, d3) else {
+                        return Err(format!("bad \\DDD escape in {text:?}"));
+                    };
+                    let value = (next - b'0') as u32 * 100 + (d2 - b'0') as u32 * 10 + (d3 - b'0') as u32;
+                    label.push(u8::try_from(value).map_err(|_| format!("escape above 255 in {text:?}"))?);
+                } else {
+                    label.push(next);
+                }
+            }
+            b' ' | b'\t' | b'\n' | b'\r' => return Err(format!("white space in name {text:?}")),
+            _ => label.push(c),
+        }
+    }
+    if !label.is_empty() {
+        finish(&mut label, &mut labels)?;
+    }
+    if labels.len() + 1 > crate::wire::MAX_NAME_LEN {
+        return Err(format!("name longer than 255 octets: {text:?}"));
+    }
+    Ok(TextName { labels, absolute })
+}
+
+/// Parses an absolute name; a missing trailing dot is tolerated.
+pub fn parse_absolute(text: &str) -> Result<Name, String> {
+    let parsed = parse_name(text)?;
+    let mut wire = parsed.labels;
+    wire.push(0);
+    Name::from_wire(&wire).ok_or_else(|| format!("bad name {text:?}"))
+}
+
+/// Resolves the record type mnemonic (`A`, `AAAA`, `TYPE65000`, ...).
+pub fn parse_rtype(text: &str) -> Result<u16, String> {
+    Rtype::from_str(text.trim()).map(|r| r.to_int()).map_err(|_| format!("unknown record type {text:?}"))
+}
+
+/// The mnemonic for a record type.
+pub fn rtype_name(rtype: u16) -> String {
+    Rtype::from_int(rtype).to_string()
+}
+
+/// One record read from a zone file or a config value.
+#[derive(Debug, Clone)]
+pub struct ScannedRecord {
+    /// Owner, lowercase.
+    pub owner: Name,
+    /// Type.
+    pub rtype: u16,
+    /// TTL in seconds.
+    pub ttl: u32,
+    /// RDATA in wire form, names uncompressed.
+    pub rdata: Vec<u8>,
+    /// The data in presentation format, for status output.
+    pub text: String,
+}
+
+/// Parses one record value (`values = [...]` entries) of `rtype` at `owner`.
+pub fn parse_value(owner: &Name, rtype: u16, value: &str, origin: &Name) -> Result<Vec<u8>, String> {
+    if value.contains(['\n', '\r']) {
+        return Err("a value must be on one line".into());
+    }
+    let text = format!("{owner} 0 IN {} {value}\n", rtype_name(rtype));
+    let records =
+        scan(text.as_bytes(), origin).map_err(|e| format!("bad {} value {value:?}: {e}", rtype_name(rtype)))?;
+    match records.as_slice() {
+        [one] if one.rtype == rtype => Ok(one.rdata.clone()),
+        _ => Err(format!("bad {} value {value:?}", rtype_name(rtype))),
+    }
+}
+
+/// Reads a zone file (and what it `$INCLUDE`s) with `origin` as the initial origin.
+pub fn read_zone_file(
+    path: &Path,
+    origin: &Name,
+    read: &dyn Fn(&Path) -> io::Result<String>,
+) -> Result<Vec<ScannedRecord>, (PathBuf, String)> {
+    let mut records = Vec::new();
+    read_zone_file_into(path, origin, read, 0, &mut records)?;
+    Ok(records)
+}
+
+fn read_zone_file_into(
+    path: &Path,
+    origin: &Name,
+    read: &dyn Fn(&Path) -> io::Result<String>,
+    depth: usize,
+    records: &mut Vec<ScannedRecord>,
+) -> Result<(), (PathBuf, String)> {
+    let fail = |reason: String| (path.to_path_buf(), reason);
+    if depth > MAX_INCLUDE_DEPTH {
+        return Err(fail(format!("$INCLUDE nested deeper than {MAX_INCLUDE_DEPTH}")));
+    }
+    let text = read(path).map_err(|e| fail(format!("cannot read zone file: {e}")))?;
+    let mut zonefile = Zonefile::from(text.as_bytes());
+    zonefile.set_origin(to_domain_name(origin));
+    zonefile.set_default_class(Class::IN);
+    loop {
+        let entry = match zonefile.next_entry() {
+            Ok(Some(entry)) => entry,
+            Ok(None) => return Ok(()),
+            // The scanner's error reads "line:col: reason".
+            Err(e) => return Err(fail(format!("line {e}"))),
+        };
+        match entry {
+            Entry::Record(record) => {
+                if record.class() != Class::IN {
+                    return Err(fail(format!("class {} is not served (only IN)", record.class())));
+                }
+                records.push(convert(&record).map_err(fail)?);
+            }
+            Entry::Include { path: include, origin: include_origin } => {
+                let include = PathBuf::from(include.to_string());
+                let include = match path.parent() {
+                    Some(dir) if include.is_relative() => dir.join(include),
+                    _ => include,
+                };
+                let origin = match include_origin {
+                    Some(o) => Name::from_wire(o.as_slice()).ok_or_else(|| fail("bad $INCLUDE origin".into()))?,
+                    None => origin.clone(),
+                };
+                read_zone_file_into(&include, &origin, read, depth + 1, records)?;
+            }
+        }
+    }
+}
+
+fn scan(text: &[u8], origin: &Name) -> Result<Vec<ScannedRecord>, String> {
+    let mut zonefile = Zonefile::from(text);
+    zonefile.set_origin(to_domain_name(origin));
+    let mut out = Vec::new();
+    while let Some(entry) = zonefile.next_entry().map_err(|e| e.to_string())? {
+        match entry {
+            Entry::Record(record) => out.push(convert(&record)?),
+            Entry::Include { .. } => return Err("$INCLUDE is not allowed here".into()),
+        }
+    }
+    Ok(out)
+}
+
+fn convert(record: &domain::zonefile::inplace::ScannedRecord) -> Result<ScannedRecord, String> {
+    let owner_wire = record.owner().to_vec();
+    let owner = Name::from_wire(owner_wire.as_slice()).ok_or("bad owner name")?;
+    let data: &ZoneRecordData<Bytes, _> = record.data();
+    let mut rdata = Vec::new();
+    data.compose_rdata(&mut rdata).map_err(|_| "record data too long")?;
+    if rdata.len() > u16::MAX as usize {
+        return Err("record data too long".into());
+    }
+    Ok(ScannedRecord {
+        owner,
+        rtype: record.rtype().to_int(),
+        ttl: Ttl::as_secs(&record.ttl()),
+        rdata,
+        text: data.to_string(),
+    })
+}
+
+fn to_domain_name(name: &Name) -> domain::base::Name<Bytes> {
+    // A stored Name is valid wire, which is all from_octets checks.
+    domain::base::Name::from_octets(Bytes::copy_from_slice(name.as_wire()))
+        .unwrap_or_else(|_| domain::base::Name::root_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_with_escapes() {
+        let name = parse_name("a\\.b.c.").unwrap();
+        assert!(name.absolute);
+        assert_eq!(name.labels, b"\x03a.b\x01c");
+        assert_eq!(parse_name("\\065b").unwrap().labels, b"\x02Ab");
+        assert!(parse_name("a..b").is_err());
+        assert!(parse_name(&"x".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn values_parse_like_zone_files() {
+        let origin = parse_absolute("example.com.").unwrap();
+        let owner = parse_absolute("www.example.com.").unwrap();
+        assert_eq!(parse_value(&owner, 1, "192.0.2.1", &origin).unwrap(), vec![192, 0, 2, 1]);
+        assert_eq!(parse_value(&owner, 15, "10 mail", &origin).unwrap(), b"\x00\x0a\x04mail\x07example\x03com\x00");
+        assert!(parse_value(&owner, 1, "not-an-ip", &origin).is_err());
+        assert!(parse_value(&owner, 1, "192.0.2.1\nx A 1.2.3.4", &origin).is_err());
+        assert_eq!(parse_value(&owner, 16, "\"a b\" c", &origin).unwrap(), b"\x03a b\x01c");
+    }
+
+    #[test]
+    fn zone_files_report_lines() {
+        let origin = parse_absolute("example.com.").unwrap();
+        let text = "$TTL 60\n@ IN SOA ns1 host 1 2 3 4 5\n@ NS ns1\nwww A 192.0.2.1\nbad A nope\n";
+        let read = |_: &Path| Ok(text.to_string());
+        let err = read_zone_file(Path::new("z.zone"), &origin, &read).unwrap_err();
+        assert!(err.1.starts_with("line 6:1"), "{}", err.1);
+    }
+}

@@ -1,0 +1,203 @@
+//! Routing policies: pure functions of (members, health, rng) that pick which members of a
+//! record set go into one answer. Rules and sources: `shared/reference/route53.md` sections 1, 3, 7.
+//!
+//! Selection writes member indices into a caller's [`Selection`] and never allocates.
+
+use crate::health::HealthSnapshot;
+
+/// Capacity of a [`Selection`]; `max_answers` is at most this.
+pub const SELECTION_CAPACITY: usize = crate::config::MAX_MAX_ANSWERS;
+
+/// Random draws a multivalue selection tries before falling back to a scan.
+const SAMPLING_ATTEMPTS_PER_PICK: usize = 4;
+
+/// The facts about one member that selection needs.
+pub trait Member {
+    /// The member's health check, if it has one.
+    fn check(&self) -> Option<u32>;
+    /// Weight (weighted routing).
+    fn weight(&self) -> u8;
+    /// Whether it is the PRIMARY (failover routing).
+    fn is_primary(&self) -> bool;
+}
+
+/// The members chosen for one answer, in answer order.
+pub struct Selection {
+    picked: [u32; SELECTION_CAPACITY],
+    len: usize,
+}
+
+impl Default for Selection {
+    fn default() -> Self {
+        Selection { picked: [0; SELECTION_CAPACITY], len: 0 }
+    }
+}
+
+impl Selection {
+    /// The chosen member indices.
+    pub fn as_slice(&self) -> &[u32] {
+        &self.picked[..self.len]
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    fn push(&mut self, index: usize) {
+        self.picked[self.len] = index as u32;
+        self.len += 1;
+    }
+
+    fn contains(&self, index: usize) -> bool {
+        self.as_slice().contains(&(index as u32))
+    }
+
+    fn shuffle(&mut self, rng: &mut fastrand::Rng) {
+        let len = self.len;
+        rng.shuffle(&mut self.picked[..len]);
+    }
+}
+
+/// Whether a member counts as healthy: no check means always healthy (MV-2).
+#[inline]
+fn healthy<M: Member>(member: &M, health: &HealthSnapshot) -> bool {
+    member.check().is_none_or(|c| health.is_healthy(c))
+}
+
+/// Multivalue (MV-2..MV-5): every healthy member when at most `max` are healthy; otherwise a
+/// uniform random `max` of them; only when none is healthy, up to `max` of all (fail-open).
+/// The result is in random order.
+pub fn multivalue<M: Member>(
+    members: &[M],
+    health: &HealthSnapshot,
+    max: usize,
+    rng: &mut fastrand::Rng,
+    out: &mut Selection,
+) {
+    out.clear();
+    let max = max.min(SELECTION_CAPACITY);
+    let n = members.len();
+    if n == 0 {
+        return;
+    }
+    if n > max {
+        // Rejection sampling: uniform over healthy members without replacement, O(max) when
+        // most are healthy, whatever the set size.
+        let mut attempts = max * SAMPLING_ATTEMPTS_PER_PICK;
+        while out.len < max && attempts > 0 {
+            attempts -= 1;
+            let i = rng.usize(..n);
+            if healthy(&members[i], health) && !out.contains(i) {
+                out.push(i);
+            }
+        }
+        if out.len == max {
+            return;
+        }
+        out.clear();
+    }
+    // Few members, or many unhealthy: count the healthy ones, then reservoir-sample `max`
+    // (Algorithm R) from the healthy pool, or from everyone if none is healthy.
+    let healthy_count = members.iter().filter(|m| healthy(*m, health)).count();
+    let fail_open = healthy_count == 0;
+    let mut seen = 0usize;
+    for (i, m) in members.iter().enumerate() {
+        if !fail_open && !healthy(m, health) {
+            continue;
+        }
+        if out.len < max {
+            out.push(i);
+        } else {
+            let j = rng.usize(..=seen);
+            if j < max {
+                out.picked[j] = i as u32;
+            }
+        }
+        seen += 1;
+    }
+    out.shuffle(rng);
+}
+
+/// Failover (section 3.1): primary while healthy; secondary when the primary is not, if the
+/// secondary is healthy or has no check; primary again when both are down.
+pub fn failover<M: Member>(members: &[M], health: &HealthSnapshot, out: &mut Selection) {
+    out.clear();
+    let primary = members.iter().position(|m| m.is_primary());
+    let secondary = members.iter().position(|m| !m.is_primary());
+    let chosen = match (primary, secondary) {
+        (Some(p), Some(s)) => {
+            if healthy(&members[p], health) || !healthy(&members[s], health) {
+                p
+            } else {
+                s
+            }
+        }
+        (Some(only), None) | (None, Some(only)) => only,
+        (None, None) => return,
+    };
+    out.push(chosen);
+}
+
+/// Weighted (section 3.2): one member, chosen with probability weight/sum among healthy
+/// non-zero members; zero-weight members only when every non-zero one is unhealthy (then
+/// equally); when none is healthy, by weight among all; all weights zero means equal chances.
+pub fn weighted<M: Member>(members: &[M], health: &HealthSnapshot, rng: &mut fastrand::Rng, out: &mut Selection) {
+    out.clear();
+    if members.is_empty() {
+        return;
+    }
+    let healthy_weight: u32 = members.iter().filter(|m| healthy(*m, health)).map(|m| m.weight() as u32).sum();
+    let chosen = if healthy_weight > 0 {
+        pick_by_weight(members, healthy_weight, rng, |m| healthy(m, health))
+    } else if let Some(i) = pick_uniform(members, rng, |m| healthy(m, health) && m.weight() == 0) {
+        i
+    } else {
+        let total: u32 = members.iter().map(|m| m.weight() as u32).sum();
+        if total > 0 {
+            pick_by_weight(members, total, rng, |_| true)
+        } else {
+            rng.usize(..members.len())
+        }
+    };
+    out.push(chosen);
+}
+
+/// Simple routing: the single member.
+pub fn simple(out: &mut Selection) {
+    out.clear();
+    out.push(0);
+}
+
+fn pick_by_weight<M: Member>(
+    members: &[M],
+    total: u32,
+    rng: &mut fastrand::Rng,
+    eligible: impl Fn(&M) -> bool,
+) -> usize {
+    let mut ticket = rng.u32(..total);
+    let mut last = 0;
+    for (i, m) in members.iter().enumerate() {
+        if !eligible(m) || m.weight() == 0 {
+            continue;
+        }
+        last = i;
+        let w = m.weight() as u32;
+        if ticket < w {
+            return i;
+        }
+        ticket -= w;
+    }
+    last
+}
+
+fn pick_uniform<M: Member>(members: &[M], rng: &mut fastrand::Rng, eligible: impl Fn(&M) -> bool) -> Option<usize> {
+    let count = members.iter().filter(|m| eligible(m)).count();
+    if count == 0 {
+        return None;
+    }
+    let target = rng.usize(..count);
+    members.iter().enumerate().filter(|(_, m)| eligible(m)).nth(target).map(|(i, _)| i)
+}
+
+#[cfg(test)]
+mod tests;

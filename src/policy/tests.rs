@@ -1,0 +1,244 @@
+//! Policy rules, including the reference's table T1-T8 (T9 is a zone lookup, tested in `answer`).
+
+use super::*;
+
+struct M {
+    check: Option<u32>,
+    weight: u8,
+    primary: bool,
+}
+
+impl Member for M {
+    fn check(&self) -> Option<u32> {
+        self.check
+    }
+    fn weight(&self) -> u8 {
+        self.weight
+    }
+    fn is_primary(&self) -> bool {
+        self.primary
+    }
+}
+
+fn unchecked(n: usize) -> Vec<M> {
+    (0..n).map(|_| M { check: None, weight: 1, primary: false }).collect()
+}
+
+/// Member i has check i.
+fn checked(n: usize) -> Vec<M> {
+    (0..n).map(|i| M { check: Some(i as u32), weight: 1, primary: false }).collect()
+}
+
+fn states(healthy: &[usize], n: usize) -> HealthSnapshot {
+    HealthSnapshot::from_states((0..n).map(|i| healthy.contains(&i)).collect())
+}
+
+fn run_mv(members: &[M], health: &HealthSnapshot, rng: &mut fastrand::Rng) -> Vec<u32> {
+    let mut out = Selection::default();
+    multivalue(members, health, 8, rng, &mut out);
+    let mut picked = out.as_slice().to_vec();
+    picked.sort_unstable();
+    let mut dedup = picked.clone();
+    dedup.dedup();
+    assert_eq!(dedup, picked, "members repeated");
+    picked
+}
+
+#[test]
+fn t1_three_unchecked_all_returned() {
+    let mut rng = fastrand::Rng::with_seed(1);
+    let members = unchecked(3);
+    for _ in 0..50 {
+        assert_eq!(run_mv(&members, &states(&[], 0), &mut rng), vec![0, 1, 2]);
+    }
+}
+
+#[test]
+fn t2_ten_unchecked_eight_distinct_and_all_appear() {
+    let mut rng = fastrand::Rng::with_seed(2);
+    let members = unchecked(10);
+    let mut seen = [0u32; 10];
+    for _ in 0..200 {
+        let picked = run_mv(&members, &states(&[], 0), &mut rng);
+        assert_eq!(picked.len(), 8);
+        for i in picked {
+            seen[i as usize] += 1;
+        }
+    }
+    assert!(seen.iter().all(|&c| c > 0), "{seen:?}");
+}
+
+#[test]
+fn t3_three_healthy_of_ten_never_padded() {
+    let mut rng = fastrand::Rng::with_seed(3);
+    let members = checked(10);
+    let health = states(&[1, 4, 7], 10);
+    for _ in 0..100 {
+        assert_eq!(run_mv(&members, &health, &mut rng), vec![1, 4, 7]);
+    }
+}
+
+#[test]
+fn t4_all_unhealthy_fail_open_eight_of_ten() {
+    let mut rng = fastrand::Rng::with_seed(4);
+    let members = checked(10);
+    let health = states(&[], 10);
+    let mut seen = [false; 10];
+    for _ in 0..200 {
+        let picked = run_mv(&members, &health, &mut rng);
+        assert_eq!(picked.len(), 8);
+        for i in picked {
+            seen[i as usize] = true;
+        }
+    }
+    assert!(seen.iter().all(|&s| s));
+}
+
+#[test]
+fn t5_unchecked_record_prevents_fail_open() {
+    let mut rng = fastrand::Rng::with_seed(5);
+    let mut members = checked(4);
+    members.push(M { check: None, weight: 1, primary: false });
+    let health = states(&[], 4);
+    for _ in 0..50 {
+        assert_eq!(run_mv(&members, &health, &mut rng), vec![4]);
+    }
+}
+
+#[test]
+fn t6_two_unhealthy_both_returned() {
+    let mut rng = fastrand::Rng::with_seed(6);
+    assert_eq!(run_mv(&checked(2), &states(&[], 2), &mut rng), vec![0, 1]);
+}
+
+#[test]
+fn t7_t8_disabled_and_inverted_checks() {
+    use crate::config::{CheckConfig, CheckKind};
+    let base = CheckConfig {
+        id: "x".into(),
+        kind: CheckKind::Http,
+        ip: None,
+        port: 80,
+        resource_path: "/".into(),
+        fqdn: None,
+        search_string: None,
+        request_interval: std::time::Duration::from_secs(10),
+        failure_threshold: 3,
+        inverted: false,
+        disabled: false,
+        enable_sni: false,
+        children: vec![],
+        health_threshold: 1,
+    };
+    let mut rng = fastrand::Rng::with_seed(7);
+    // T7: one record, its check disabled while the endpoint is down.
+    let disabled = CheckConfig { disabled: true, ..base.clone() };
+    let health = HealthSnapshot::evaluate(&[disabled], &[Some(false)]);
+    assert_eq!(run_mv(&checked(1), &health, &mut rng), vec![0]);
+    // T8: one healthy record, one whose inverted check sees the endpoint up.
+    let inverted = CheckConfig { inverted: true, ..base.clone() };
+    let health = HealthSnapshot::evaluate(&[base, inverted], &[Some(true), Some(true)]);
+    for _ in 0..20 {
+        assert_eq!(run_mv(&checked(2), &health, &mut rng), vec![0]);
+    }
+}
+
+#[test]
+fn large_sets_sample_uniformly_among_healthy() {
+    let mut rng = fastrand::Rng::with_seed(8);
+    let members = checked(1000);
+    let healthy: Vec<usize> = (0..1000).filter(|i| i % 3 == 0).collect();
+    let health = states(&healthy, 1000);
+    for _ in 0..200 {
+        let picked = run_mv(&members, &health, &mut rng);
+        assert_eq!(picked.len(), 8);
+        assert!(picked.iter().all(|&i| i % 3 == 0));
+    }
+    // Only 9 healthy out of 1000: rejection sampling gives up, the scan still finds 8 of them.
+    let health = states(&[5, 50, 500, 501, 502, 600, 700, 800, 999], 1000);
+    let picked = run_mv(&members, &health, &mut rng);
+    assert_eq!(picked.len(), 8);
+    assert!(picked.iter().all(|i| [5, 50, 500, 501, 502, 600, 700, 800, 999].contains(&(*i as usize))));
+    // Exactly 7 healthy among many: all 7, nothing padded.
+    let seven = [1, 2, 3, 400, 500, 600, 999];
+    let health = states(&seven, 1000);
+    assert_eq!(run_mv(&members, &health, &mut rng), seven.iter().map(|&i| i as u32).collect::<Vec<_>>());
+}
+
+#[test]
+fn answer_order_varies() {
+    let mut rng = fastrand::Rng::with_seed(9);
+    let members = unchecked(4);
+    let mut firsts = std::collections::HashSet::new();
+    for _ in 0..100 {
+        let mut out = Selection::default();
+        multivalue(&members, &states(&[], 0), 8, &mut rng, &mut out);
+        firsts.insert(out.as_slice()[0]);
+    }
+    assert_eq!(firsts.len(), 4);
+}
+
+fn pair(primary_check: Option<u32>, secondary_check: Option<u32>) -> Vec<M> {
+    vec![M { check: primary_check, weight: 0, primary: true }, M { check: secondary_check, weight: 0, primary: false }]
+}
+
+#[test]
+fn failover_decision_table() {
+    let mut out = Selection::default();
+    let cases = [
+        // (primary healthy, secondary healthy, expected)
+        (true, true, 0),
+        (true, false, 0),
+        (false, true, 1),
+        (false, false, 0),
+    ];
+    for (p, s, want) in cases {
+        let health = HealthSnapshot::from_states(vec![p, s]);
+        failover(&pair(Some(0), Some(1)), &health, &mut out);
+        assert_eq!(out.as_slice(), &[want], "primary {p} secondary {s}");
+    }
+    // A secondary without a check is used whenever the primary is down.
+    failover(&pair(Some(0), None), &HealthSnapshot::from_states(vec![false]), &mut out);
+    assert_eq!(out.as_slice(), &[1]);
+    // A primary without a check is always used.
+    failover(&pair(None, Some(1)), &HealthSnapshot::from_states(vec![false, true]), &mut out);
+    assert_eq!(out.as_slice(), &[0]);
+}
+
+fn weights(ws: &[u8]) -> Vec<M> {
+    ws.iter().enumerate().map(|(i, &w)| M { check: Some(i as u32), weight: w, primary: false }).collect()
+}
+
+fn weighted_counts(members: &[M], health: &HealthSnapshot, rounds: usize) -> Vec<usize> {
+    let mut rng = fastrand::Rng::with_seed(10);
+    let mut out = Selection::default();
+    let mut counts = vec![0; members.len()];
+    for _ in 0..rounds {
+        weighted(members, health, &mut rng, &mut out);
+        assert_eq!(out.as_slice().len(), 1);
+        counts[out.as_slice()[0] as usize] += 1;
+    }
+    counts
+}
+
+#[test]
+fn weighted_rules() {
+    let all_up = HealthSnapshot::from_states(vec![true; 3]);
+    // Proportional to weight.
+    let c = weighted_counts(&weights(&[1, 3, 0]), &all_up, 40_000);
+    assert_eq!(c[2], 0);
+    assert!((9_000..11_000).contains(&c[0]), "{c:?}");
+    // All zero: equal chances.
+    let c = weighted_counts(&weights(&[0, 0, 0]), &all_up, 30_000);
+    assert!(c.iter().all(|&n| (9_000..11_000).contains(&n)), "{c:?}");
+    // Non-zero members down: zero-weight members take over.
+    let c = weighted_counts(&weights(&[5, 5, 0]), &HealthSnapshot::from_states(vec![false, false, true]), 1000);
+    assert_eq!(c, vec![0, 0, 1000]);
+    // Only healthy members answer.
+    let c = weighted_counts(&weights(&[5, 5, 0]), &HealthSnapshot::from_states(vec![false, true, true]), 1000);
+    assert_eq!(c, vec![0, 1000, 0]);
+    // None healthy: by weight among all.
+    let c = weighted_counts(&weights(&[1, 0, 1]), &HealthSnapshot::from_states(vec![false; 3]), 10_000);
+    assert_eq!(c[1], 0);
+    assert!((4_000..6_000).contains(&c[0]), "{c:?}");
+}

@@ -1,0 +1,161 @@
+//! Sockets and threads: per-core UDP workers, the TCP thread, and the published [`View`] they
+//! all read.
+//!
+//! Workers never wait on control code: they load the current view through `arc-swap`
+//! (lock-free) and answer from it; control code (reload, the prober) builds a whole new view
+//! off the hot path and [`Shared::publish`]es it.
+
+mod socket;
+mod tcp;
+mod udp;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use arc_swap::ArcSwap;
+
+use crate::answer::AnswerSettings;
+use crate::config::Config;
+use crate::health::HealthSnapshot;
+use crate::zone::Catalog;
+
+/// Everything a query is answered from, replaced whole.
+pub struct View {
+    /// Zone data.
+    pub catalog: Arc<Catalog>,
+    /// Check states, indexed like the config's checks.
+    pub health: Arc<HealthSnapshot>,
+}
+
+/// State shared by every thread.
+pub struct Shared {
+    view: ArcSwap<View>,
+    shutdown: AtomicBool,
+}
+
+impl Shared {
+    /// Starts with a view built from `config`, checks in their initial states.
+    pub fn new(config: &Config) -> Arc<Shared> {
+        let view = View {
+            catalog: Arc::new(Catalog::build(config)),
+            health: Arc::new(HealthSnapshot::initial(&config.checks)),
+        };
+        Arc::new(Shared { view: ArcSwap::from_pointee(view), shutdown: AtomicBool::new(false) })
+    }
+
+    /// Replaces the view every worker reads.
+    pub fn publish(&self, view: View) {
+        self.view.store(Arc::new(view));
+    }
+
+    /// The current view.
+    pub fn view(&self) -> Arc<View> {
+        self.view.load_full()
+    }
+
+    /// Asks every thread to stop.
+    pub fn stop(&self) {
+        self.shutdown.store(true, Ordering::Relaxed);
+    }
+
+    fn stopping(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+    }
+}
+
+/// A running server: its threads and the addresses it actually bound.
+pub struct Server {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+    /// The bound addresses (port 0 in the config resolved to the real port).
+    pub addresses: Vec<SocketAddr>,
+    /// UDP workers per address.
+    pub workers: usize,
+}
+
+/// Errors starting the server.
+#[derive(Debug)]
+pub enum ServerError {
+    /// A socket could not be set up.
+    Bind { address: SocketAddr, source: io::Error },
+    /// A thread could not be started.
+    Spawn(io::Error),
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerError::Bind { address, source } => write!(f, "cannot listen on {address}: {source}"),
+            ServerError::Spawn(e) => write!(f, "cannot start a thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServerError::Bind { source, .. } | ServerError::Spawn(source) => Some(source),
+        }
+    }
+}
+
+impl Server {
+    /// Binds every address (UDP per worker, and TCP) and starts the threads.
+    pub fn start(config: &Config, shared: Arc<Shared>) -> Result<Server, ServerError> {
+        let workers = match config.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let settings = AnswerSettings::from(&config.server);
+        let mut bound = Vec::new();
+        for &address in &config.server.listen {
+            bound.push(socket::bind_all(address, workers).map_err(|source| ServerError::Bind { address, source })?);
+        }
+        let cores =
+            if config.server.pin_workers { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
+        let mut threads = Vec::new();
+        let mut tcp_listeners = Vec::new();
+        let mut addresses = Vec::new();
+        for set in bound {
+            addresses.push(set.address);
+            for (i, sock) in set.udp.into_iter().enumerate() {
+                let shared = shared.clone();
+                let core = cores.get(i % cores.len().max(1)).copied();
+                let handle = std::thread::Builder::new()
+                    .name(format!("udp-{}-{i}", set.address))
+                    .spawn(move || {
+                        if let Some(core) = core {
+                            core_affinity::set_for_current(core);
+                        }
+                        udp::run(sock, shared, settings)
+                    })
+                    .map_err(ServerError::Spawn)?;
+                threads.push(handle);
+            }
+            tcp_listeners.push(set.tcp);
+        }
+        let tcp_config = tcp::TcpConfig {
+            idle_timeout: config.server.tcp_idle_timeout,
+            max_connections: config.server.tcp_max_connections,
+        };
+        let shared_tcp = shared.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("tcp".into())
+                .spawn(move || tcp::run(tcp_listeners, shared_tcp, settings, tcp_config))
+                .map_err(ServerError::Spawn)?,
+        );
+        Ok(Server { shared, threads, addresses, workers })
+    }
+
+    /// Stops every thread and waits for them.
+    pub fn stop(self) {
+        self.shared.stop();
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Socket setup: one `SO_REUSEPORT` UDP socket per worker and a TCP listener per address.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// How long a blocked receive waits before the worker checks for shutdown.
+pub const RECEIVE_TIMEOUT: Duration = Duration::from_millis(200);
+/// Kernel receive buffer asked for per UDP socket.
+const UDP_RECV_BUFFER: usize = 4 << 20;
+/// Attempts to find a port free for both UDP and TCP when the config says port 0.
+const EPHEMERAL_ATTEMPTS: usize = 20;
+
+/// The sockets for one listen address.
+pub struct BoundAddress {
+    /// The address with its real port.
+    pub address: SocketAddr,
+    /// One per worker, all on the same address.
+    pub udp: Vec<UdpSocket>,
+    /// The TCP listener.
+    pub tcp: TcpListener,
+}
+
+/// Binds `workers` UDP sockets and one TCP listener on `address`. Port 0 picks a port free
+/// for both protocols.
+pub fn bind_all(address: SocketAddr, workers: usize) -> io::Result<BoundAddress> {
+    let attempts = if address.port() == 0 { EPHEMERAL_ATTEMPTS } else { 1 };
+    let mut last_error = None;
+    for _ in 0..attempts {
+        match try_bind(address, workers) {
+            Ok(bound) => return Ok(bound),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && address.port() == 0 => last_error = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrInUse, "no free port")))
+}
+
+fn try_bind(address: SocketAddr, workers: usize) -> io::Result<BoundAddress> {
+    let first = udp_socket(address)?;
+    let address = first.local_addr()?;
+    let mut udp = vec![first];
+    for _ in 1..workers.max(1) {
+        udp.push(udp_socket(address)?);
+    }
+    let tcp = tcp_listener(address)?;
+    Ok(BoundAddress { address, udp, tcp })
+}
+
+fn udp_socket(address: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(address), Type::DGRAM, Some(Protocol::UDP))?;
+    if address.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_port(true)?;
+    // Best effort: the kernel caps it at net.core.rmem_max.
+    let _ = socket.set_recv_buffer_size(UDP_RECV_BUFFER);
+    socket.set_read_timeout(Some(RECEIVE_TIMEOUT))?;
+    socket.bind(&address.into())?;
+    Ok(socket.into())
+}
+
+fn tcp_listener(address: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
+    if address.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}

@@ -1,0 +1,148 @@
+//! A UDP worker: receives a batch with `recvmmsg`, answers each query into its own buffer,
+//! sends the batch with `sendmmsg`. Buffers are allocated once when the worker starts.
+
+use std::io;
+use std::mem;
+use std::net::UdpSocket;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+
+use crate::answer::{AnswerSettings, Responder, Transport};
+use crate::server::Shared;
+
+/// Packets received and sent per system call.
+pub const BATCH: usize = 32;
+/// Largest query read; longer datagrams are dropped.
+const RECV_SIZE: usize = 4096;
+/// Largest UDP response (`edns_udp_size` is at most this).
+const SEND_SIZE: usize = 4096;
+
+/// The worker's buffers and the kernel structures that point into them.
+struct Batch {
+    recv: Box<[[u8; RECV_SIZE]; BATCH]>,
+    send: Box<[[u8; SEND_SIZE]; BATCH]>,
+    addrs: Box<[libc::sockaddr_storage; BATCH]>,
+    recv_iov: Box<[libc::iovec; BATCH]>,
+    send_iov: Box<[libc::iovec; BATCH]>,
+    recv_msgs: Box<[libc::mmsghdr; BATCH]>,
+    send_msgs: Box<[libc::mmsghdr; BATCH]>,
+}
+
+impl Batch {
+    fn new() -> Box<Batch> {
+        // SAFETY: every field is plain old data (bytes, C structs of integers and pointers),
+        // for which all-zero is a valid value; the pointers are set below before any use.
+        let mut batch: Box<Batch> = Box::new(Batch {
+            recv: Box::new([[0; RECV_SIZE]; BATCH]),
+            send: Box::new([[0; SEND_SIZE]; BATCH]),
+            addrs: Box::new(unsafe { mem::zeroed() }),
+            recv_iov: Box::new(unsafe { mem::zeroed() }),
+            send_iov: Box::new(unsafe { mem::zeroed() }),
+            recv_msgs: Box::new(unsafe { mem::zeroed() }),
+            send_msgs: Box::new(unsafe { mem::zeroed() }),
+        });
+        for i in 0..BATCH {
+            batch.recv_iov[i] = libc::iovec { iov_base: batch.recv[i].as_mut_ptr().cast(), iov_len: RECV_SIZE };
+            batch.send_iov[i] = libc::iovec { iov_base: batch.send[i].as_mut_ptr().cast(), iov_len: 0 };
+            let hdr = &mut batch.recv_msgs[i].msg_hdr;
+            hdr.msg_iov = &mut batch.recv_iov[i];
+            hdr.msg_iovlen = 1;
+            let hdr = &mut batch.send_msgs[i].msg_hdr;
+            hdr.msg_iov = &mut batch.send_iov[i];
+            hdr.msg_iovlen = 1;
+        }
+        batch
+    }
+
+    /// Receives up to BATCH datagrams, waiting for the first one (or the socket timeout).
+    fn receive(&mut self, fd: i32) -> io::Result<usize> {
+        for i in 0..BATCH {
+            let hdr = &mut self.recv_msgs[i].msg_hdr;
+            hdr.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
+            hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            hdr.msg_flags = 0;
+        }
+        // SAFETY: recv_msgs holds BATCH headers whose iovecs point at BATCH live buffers of
+        // RECV_SIZE bytes and whose names point at BATCH sockaddr_storage; all are owned by
+        // `self`, which outlives the call.
+        let n = unsafe {
+            libc::recvmmsg(fd, self.recv_msgs.as_mut_ptr(), BATCH as u32, libc::MSG_WAITFORONE, std::ptr::null_mut())
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    /// Sends the first `count` prepared responses, retrying after partial sends.
+    fn send(&mut self, fd: i32, count: usize) {
+        let mut sent = 0;
+        while sent < count {
+            // SAFETY: send_msgs[sent..count] were filled by `answer_all`: each iovec points at
+            // a live send buffer with its length, each name at a received address.
+            let n = unsafe { libc::sendmmsg(fd, self.send_msgs[sent..].as_mut_ptr(), (count - sent) as u32, 0) };
+            if n <= 0 {
+                let err = io::Error::last_os_error();
+                if err.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                // This datagram can't be sent (unreachable peer, full buffer): skip it.
+                sent += 1;
+            } else {
+                sent += n as usize;
+            }
+        }
+    }
+}
+
+/// Runs a worker until the server stops.
+pub fn run(socket: UdpSocket, shared: Arc<Shared>, settings: AnswerSettings) {
+    let fd = socket.as_raw_fd();
+    let mut batch = Batch::new();
+    let mut responder = Responder::new(settings);
+    let mut view_cache = arc_swap::Cache::new(&shared.view);
+    while !shared.stopping() {
+        let received = match batch.receive(fd) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "UDP receive failed");
+                continue;
+            }
+        };
+        let view = view_cache.load();
+        let mut out = 0;
+        for i in 0..received {
+            let msg = &batch.recv_msgs[i];
+            if msg.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+                continue;
+            }
+            let len = msg.msg_len as usize;
+            let namelen = msg.msg_hdr.msg_namelen;
+            let outcome = responder.respond(
+                &view.catalog,
+                &view.health,
+                &batch.recv[i][..len],
+                Transport::Udp,
+                &mut batch.send[out],
+            );
+            if outcome.len == 0 {
+                continue;
+            }
+            batch.send_iov[out].iov_len = outcome.len;
+            let hdr = &mut batch.send_msgs[out].msg_hdr;
+            hdr.msg_name = (&mut batch.addrs[i] as *mut libc::sockaddr_storage).cast();
+            hdr.msg_namelen = namelen;
+            out += 1;
+        }
+        batch.send(fd, out);
+    }
+}

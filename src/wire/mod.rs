@@ -1,0 +1,383 @@
+//! The DNS wire format: zero-copy query parsing and response writing into a caller's buffer.
+//!
+//! Nothing here allocates or does I/O. [`parse_query`] reads a packet in place; [`Writer`]
+//! builds a response in a buffer the caller owns and handles truncation.
+
+mod name;
+
+pub use name::{skip_name, write_presentation, LowerName, Name, MAX_NAME_LEN};
+
+/// Length of the fixed DNS header.
+pub const HEADER_LEN: usize = 12;
+/// UDP payload limit for a query without EDNS (RFC 1035 section 4.2.1).
+pub const PLAIN_UDP_LIMIT: usize = 512;
+/// Size of an OPT record with no options.
+pub const OPT_LEN: usize = 11;
+
+/// Record types the server treats specially.
+pub mod rtype {
+    pub const A: u16 = 1;
+    pub const NS: u16 = 2;
+    pub const CNAME: u16 = 5;
+    pub const SOA: u16 = 6;
+    pub const PTR: u16 = 12;
+    pub const MX: u16 = 15;
+    pub const TXT: u16 = 16;
+    pub const AAAA: u16 = 28;
+    pub const SRV: u16 = 33;
+    pub const OPT: u16 = 41;
+    pub const DS: u16 = 43;
+    pub const IXFR: u16 = 251;
+    pub const AXFR: u16 = 252;
+    pub const ANY: u16 = 255;
+}
+
+/// The class the server serves.
+pub const CLASS_IN: u16 = 1;
+
+/// Response codes (the low four bits; BADVERS needs the OPT's extended bits).
+pub mod rcode {
+    pub const NOERROR: u8 = 0;
+    pub const FORMERR: u8 = 1;
+    pub const SERVFAIL: u8 = 2;
+    pub const NXDOMAIN: u8 = 3;
+    pub const NOTIMP: u8 = 4;
+    pub const REFUSED: u8 = 5;
+    /// Extended RCODE 16, carried as 1 in the OPT record's upper bits.
+    pub const BADVERS: u16 = 16;
+}
+
+/// What the query's OPT record asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Edns {
+    /// The requestor's UDP payload size (values below 512 are read as 512).
+    pub udp_size: u16,
+    /// EDNS version.
+    pub version: u8,
+    /// The DNSSEC OK bit, copied back (RFC 3225 section 3).
+    pub dnssec_ok: bool,
+}
+
+/// A query read in place from a packet.
+pub struct Query<'a> {
+    /// The packet the query was read from.
+    pub packet: &'a [u8],
+    /// The question section exactly as sent (name, type, class).
+    pub question: &'a [u8],
+    /// The query name, lowercased, with label offsets.
+    pub qname: LowerName,
+    /// QTYPE.
+    pub qtype: u16,
+    /// QCLASS.
+    pub qclass: u16,
+    /// The OPT record, if there was one.
+    pub edns: Option<Edns>,
+}
+
+/// Why a packet is not answered normally: drop it, or answer with just an RCODE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// No reply at all: a response, or too short to read a header.
+    Drop,
+    /// Reply with this RCODE, echoing the question if `question_end` is set.
+    Reply { rcode: u8, question_end: Option<usize> },
+}
+
+/// Reads a query. Never panics, whatever the bytes.
+pub fn parse_query(packet: &[u8]) -> Result<Query<'_>, Rejection> {
+    if packet.len() < HEADER_LEN {
+        return Err(Rejection::Drop);
+    }
+    let flags = u16::from_be_bytes([packet[2], packet[3]]);
+    if flags & 0x8000 != 0 {
+        return Err(Rejection::Drop);
+    }
+    let count = |i: usize| u16::from_be_bytes([packet[4 + 2 * i], packet[5 + 2 * i]]);
+    let (qdcount, ancount, nscount, arcount) = (count(0), count(1), count(2), count(3));
+    let opcode = (flags >> 11) & 0xF;
+    let formerr = |question_end| Rejection::Reply { rcode: rcode::FORMERR, question_end };
+    if qdcount != 1 {
+        let rcode = if opcode != 0 { rcode::NOTIMP } else { rcode::FORMERR };
+        return Err(Rejection::Reply { rcode, question_end: None });
+    }
+    let (qname, name_end) = LowerName::parse(packet, HEADER_LEN).ok_or(formerr(None))?;
+    let question_end = name_end + 4;
+    if packet.len() < question_end {
+        return Err(formerr(None));
+    }
+    if opcode != 0 {
+        return Err(Rejection::Reply { rcode: rcode::NOTIMP, question_end: Some(question_end) });
+    }
+    let qtype = u16::from_be_bytes([packet[name_end], packet[name_end + 1]]);
+    let qclass = u16::from_be_bytes([packet[name_end + 2], packet[name_end + 3]]);
+    let mut pos = question_end;
+    for _ in 0..(ancount as usize + nscount as usize) {
+        pos = skip_record(packet, pos).ok_or(formerr(Some(question_end)))?.1;
+    }
+    let mut edns = None;
+    for _ in 0..arcount {
+        let start = pos;
+        let (rtype, end) = skip_record(packet, pos).ok_or(formerr(Some(question_end)))?;
+        if rtype == rtype::OPT {
+            // One OPT, owned by the root (RFC 6891 section 6.1.1).
+            if edns.is_some() || packet[start] != 0 {
+                return Err(formerr(Some(question_end)));
+            }
+            let udp_size = u16::from_be_bytes([packet[start + 3], packet[start + 4]]);
+            edns = Some(Edns {
+                udp_size: udp_size.max(PLAIN_UDP_LIMIT as u16),
+                version: packet[start + 6],
+                dnssec_ok: packet[start + 7] & 0x80 != 0,
+            });
+        }
+        pos = end;
+    }
+    if qtype == rtype::OPT {
+        return Err(formerr(Some(question_end)));
+    }
+    Ok(Query { packet, question: &packet[HEADER_LEN..question_end], qname, qtype, qclass, edns })
+}
+
+/// Skips one resource record; returns its type and the offset past it.
+fn skip_record(packet: &[u8], pos: usize) -> Option<(u16, usize)> {
+    let pos = skip_name(packet, pos)?;
+    let fixed = packet.get(pos..pos + 10)?;
+    let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+    let rdlen = u16::from_be_bytes([fixed[8], fixed[9]]) as usize;
+    let end = pos + 10 + rdlen;
+    if end > packet.len() {
+        return None;
+    }
+    Some((rtype, end))
+}
+
+/// Writes the reply for a [`Rejection::Reply`]: header, the question if it was readable,
+/// nothing else. Returns the length.
+pub fn write_rejection(packet: &[u8], rcode: u8, question_end: Option<usize>, out: &mut [u8]) -> usize {
+    let question = question_end.map_or(&[][..], |end| &packet[HEADER_LEN..end]);
+    let len = HEADER_LEN + question.len();
+    if out.len() < len || packet.len() < HEADER_LEN {
+        return 0;
+    }
+    out[..2].copy_from_slice(&packet[..2]);
+    // QR, the query's opcode, RD and CD; AA and RA clear.
+    out[2] = 0x80 | (packet[2] & 0x79);
+    out[3] = (packet[3] & 0x10) | rcode;
+    out[4..12].copy_from_slice(&[0, question_end.is_some() as u8, 0, 0, 0, 0, 0, 0]);
+    out[HEADER_LEN..len].copy_from_slice(question);
+    len
+}
+
+/// Where a record's owner name comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum Owner<'a> {
+    /// A compression pointer to a name already in the message.
+    Pointer(u16),
+    /// A name written out in full.
+    Wire(&'a [u8]),
+}
+
+/// The record didn't fit under the size limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Full;
+
+/// Message sections records are written into, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Section {
+    Answer = 0,
+    Authority = 1,
+    Additional = 2,
+}
+
+/// Builds a response in a caller's buffer: header and question first, then records, then
+/// the OPT record and the final flags.
+pub struct Writer<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+    limit: usize,
+    question_end: usize,
+    counts: [u16; 3],
+}
+
+impl<'a> Writer<'a> {
+    /// Starts a response to `query`: copies ID, flags and the question byte for byte.
+    /// `limit` is the largest message allowed, OPT included; `reserve` is kept free for the OPT.
+    pub fn new(buf: &'a mut [u8], query: &Query<'_>, limit: usize, reserve: usize) -> Option<Self> {
+        let question_end = HEADER_LEN + query.question.len();
+        let limit = limit.min(buf.len()).checked_sub(reserve)?;
+        if question_end > limit {
+            return None;
+        }
+        buf[..2].copy_from_slice(&query.packet[..2]);
+        buf[2] = 0x80 | (query.packet[2] & 0x79);
+        buf[3] = query.packet[3] & 0x10;
+        buf[4..12].copy_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+        buf[HEADER_LEN..question_end].copy_from_slice(query.question);
+        Some(Writer { buf, pos: question_end, limit, question_end, counts: [0; 3] })
+    }
+
+    /// Current length of the message.
+    pub fn len(&self) -> usize {
+        self.pos
+    }
+
+    /// Whether no record has been written yet.
+    pub fn is_empty(&self) -> bool {
+        self.counts == [0; 3]
+    }
+
+    /// Number of records written to `section`.
+    pub fn count(&self, section: Section) -> u16 {
+        self.counts[section as usize]
+    }
+
+    /// Appends a record; `rdata` holds the 2-byte RDLENGTH followed by the RDATA.
+    /// Returns the offset of the RDATA in the message, for later compression pointers.
+    pub fn push(
+        &mut self,
+        section: Section,
+        owner: Owner<'_>,
+        rtype: u16,
+        ttl: u32,
+        rdata: &[u8],
+    ) -> Result<usize, Full> {
+        let owner_len = match owner {
+            Owner::Pointer(_) => 2,
+            Owner::Wire(wire) => wire.len(),
+        };
+        let end = self.pos + owner_len + 8 + rdata.len();
+        if end > self.limit {
+            return Err(Full);
+        }
+        let buf = &mut self.buf[self.pos..end];
+        match owner {
+            Owner::Pointer(offset) => buf[..2].copy_from_slice(&(0xC000 | offset).to_be_bytes()),
+            Owner::Wire(wire) => buf[..owner_len].copy_from_slice(wire),
+        }
+        let fixed = &mut buf[owner_len..owner_len + 8];
+        fixed[..2].copy_from_slice(&rtype.to_be_bytes());
+        fixed[2..4].copy_from_slice(&CLASS_IN.to_be_bytes());
+        fixed[4..8].copy_from_slice(&ttl.to_be_bytes());
+        buf[owner_len + 8..].copy_from_slice(rdata);
+        self.pos = end;
+        self.counts[section as usize] += 1;
+        Ok(end - rdata.len() + 2)
+    }
+
+    /// Drops every record, keeping header and question (for a truncated answer).
+    pub fn clear_records(&mut self) {
+        self.pos = self.question_end;
+        self.counts = [0; 3];
+    }
+
+    /// The current position, to go back to with [`Writer::rewind`].
+    pub fn mark(&self) -> Mark {
+        Mark { pos: self.pos, counts: self.counts }
+    }
+
+    /// Drops every record written since `mark`.
+    pub fn rewind(&mut self, mark: Mark) {
+        self.pos = mark.pos;
+        self.counts = mark.counts;
+    }
+
+    /// Writes counts, flags and (when asked) the OPT record; returns the message length.
+    pub fn finish(self, rcode: u16, authoritative: bool, truncated: bool, opt: Option<Opt>) -> usize {
+        let Writer { buf, mut pos, counts, .. } = self;
+        let mut additional = counts[2];
+        if let Some(opt) = opt {
+            // The reserved room guarantees the OPT fits.
+            let rr = &mut buf[pos..pos + OPT_LEN];
+            rr[0] = 0;
+            rr[1..3].copy_from_slice(&rtype::OPT.to_be_bytes());
+            rr[3..5].copy_from_slice(&opt.udp_size.to_be_bytes());
+            rr[5] = (rcode >> 4) as u8;
+            rr[6] = 0;
+            rr[7] = if opt.dnssec_ok { 0x80 } else { 0 };
+            rr[8..11].copy_from_slice(&[0, 0, 0]);
+            pos += OPT_LEN;
+            additional += 1;
+        }
+        if authoritative {
+            buf[2] |= 0x04;
+        }
+        if truncated {
+            buf[2] |= 0x02;
+        }
+        buf[3] |= (rcode & 0xF) as u8;
+        buf[6..8].copy_from_slice(&counts[0].to_be_bytes());
+        buf[8..10].copy_from_slice(&counts[1].to_be_bytes());
+        buf[10..12].copy_from_slice(&additional.to_be_bytes());
+        pos
+    }
+}
+
+/// A position in a [`Writer`]'s message.
+#[derive(Clone, Copy, Debug)]
+pub struct Mark {
+    pos: usize,
+    counts: [u16; 3],
+}
+
+/// The OPT record a response carries.
+#[derive(Clone, Copy, Debug)]
+pub struct Opt {
+    /// Our UDP payload size.
+    pub udp_size: u16,
+    /// Copied from the query.
+    pub dnssec_ok: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(name: &[u8], qtype: u16, extra: &[u8], arcount: u16) -> Vec<u8> {
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0];
+        q.extend_from_slice(&arcount.to_be_bytes());
+        q.extend_from_slice(name);
+        q.extend_from_slice(&qtype.to_be_bytes());
+        q.extend_from_slice(&1u16.to_be_bytes());
+        q.extend_from_slice(extra);
+        q
+    }
+
+    const OPT_RR: [u8; 11] = [0, 0, 41, 0x10, 0x00, 0, 0, 0x80, 0, 0, 0];
+
+    #[test]
+    fn parses_question_and_edns() {
+        let q = query(b"\x03WWW\x07example\x03com\x00", 1, &OPT_RR, 1);
+        let parsed = parse_query(&q).unwrap();
+        assert_eq!(parsed.qtype, 1);
+        assert_eq!(parsed.qname.as_wire(), b"\x03www\x07example\x03com\x00");
+        assert_eq!(parsed.edns, Some(Edns { udp_size: 4096, version: 0, dnssec_ok: true }));
+    }
+
+    #[test]
+    fn rejects_what_it_must() {
+        assert_eq!(parse_query(&[0; 5]).err(), Some(Rejection::Drop));
+        let mut response = query(b"\x00", 1, &[], 0);
+        response[2] |= 0x80;
+        assert_eq!(parse_query(&response).err(), Some(Rejection::Drop));
+        let two_opts = query(b"\x00", 1, &[OPT_RR, OPT_RR].concat(), 2);
+        assert!(matches!(parse_query(&two_opts), Err(Rejection::Reply { rcode: rcode::FORMERR, .. })));
+        let mut notify = query(b"\x00", 6, &[], 0);
+        notify[2] = 0x20;
+        assert!(matches!(parse_query(&notify), Err(Rejection::Reply { rcode: rcode::NOTIMP, .. })));
+        let truncated = &query(b"\x03www\x00", 1, &[], 0)[..16];
+        assert!(matches!(parse_query(truncated), Err(Rejection::Reply { rcode: rcode::FORMERR, question_end: None })));
+    }
+
+    #[test]
+    fn writer_truncates_at_limit() {
+        let q = query(b"\x01a\x00", 1, &[], 0);
+        let parsed = parse_query(&q).unwrap();
+        let mut buf = [0u8; 512];
+        let mut w = Writer::new(&mut buf, &parsed, 40, 0).unwrap();
+        assert!(w.push(Section::Answer, Owner::Pointer(12), 1, 60, &[0, 4, 1, 2, 3, 4]).is_ok());
+        assert_eq!(w.push(Section::Answer, Owner::Pointer(12), 1, 60, &[0, 4, 1, 2, 3, 4]), Err(Full));
+        let len = w.finish(0, true, false, None);
+        assert_eq!(len, 19 + 16);
+        assert_eq!(buf[2] & 0x84, 0x84);
+    }
+}
