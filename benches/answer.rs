@@ -1,1 +1,82 @@
-fn main() {}
+//! The in-process answer path: parse, lookup, select, encode, for the three query shapes an
+//! edge server sees most (static A, a 16-member multivalue name, NXDOMAIN), and multivalue
+//! selection by set size. Run: `cargo bench --bench answer`.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use eightfold::answer::{AnswerSettings, Responder, Transport};
+use eightfold::config::Config;
+use eightfold::health::HealthSnapshot;
+use eightfold::zone::Catalog;
+
+const ZONE: &str = "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\n@ NS ns1\n@ NS ns2\nns1 A 192.0.2.53\nns2 A 192.0.2.54\nstatic A 192.0.2.7\n";
+
+/// A config whose `mv` name has `members` multivalue A records.
+fn setup(members: usize, minimal: bool) -> (Catalog, HealthSnapshot, Responder) {
+    let mut text =
+        format!("[server]\nminimal_responses = {minimal}\n[[zone]]\norigin = \"example.com.\"\nfile = \"z\"\n");
+    for i in 0..members {
+        text.push_str(&format!(
+            "[[record]]\nname = \"mv\"\ntype = \"A\"\nttl = 60\nrouting = \"multivalue\"\nset_id = \"m{i}\"\nvalues = [\"10.{}.{}.{}\"]\n",
+            i >> 16,
+            (i >> 8) & 255,
+            i & 255
+        ));
+    }
+    let config = Config::parse(&text, Path::new("bench.toml"), &|_| Ok(ZONE.to_string())).expect("bench config");
+    let health = HealthSnapshot::initial(&config.checks);
+    (Catalog::build(&config), health, Responder::with_seed(AnswerSettings::from(&config.server), 1))
+}
+
+/// A query packet with EDNS (4096), as resolvers send.
+fn query(name: &str, qtype: u16) -> Vec<u8> {
+    let mut q = vec![0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1];
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.push(0);
+    q.extend_from_slice(&qtype.to_be_bytes());
+    q.extend_from_slice(&1u16.to_be_bytes());
+    q.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0]);
+    q
+}
+
+fn answer_path(c: &mut Criterion) {
+    let mut group = c.benchmark_group("answer_path");
+    group.throughput(Throughput::Elements(1));
+    for minimal in [false, true] {
+        let (catalog, health, mut responder) = setup(16, minimal);
+        let mut out = vec![0u8; 4096];
+        let label = if minimal { "minimal" } else { "with_authority_ns" };
+        for (name, packet) in [
+            ("static_a", query("static.example.com", 1)),
+            ("multivalue_8_of_16", query("mv.example.com", 1)),
+            ("nxdomain", query("nothing.example.com", 1)),
+        ] {
+            group.bench_function(BenchmarkId::new(name, label), |b| {
+                b.iter(|| responder.respond(&catalog, &health, black_box(&packet), Transport::Udp, &mut out).len)
+            });
+        }
+    }
+    group.finish();
+}
+
+fn multivalue_set_size(c: &mut Criterion) {
+    let mut group = c.benchmark_group("multivalue_set_size");
+    group.throughput(Throughput::Elements(1));
+    for members in [16, 100, 1000] {
+        let (catalog, health, mut responder) = setup(members, true);
+        let packet = query("mv.example.com", 1);
+        let mut out = vec![0u8; 4096];
+        group.bench_with_input(BenchmarkId::from_parameter(members), &members, |b, _| {
+            b.iter(|| responder.respond(&catalog, &health, black_box(&packet), Transport::Udp, &mut out).len)
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, answer_path, multivalue_set_size);
+criterion_main!(benches);

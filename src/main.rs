@@ -1,5 +1,6 @@
 //! The `eightfold` command: parse arguments, load the config, run, map errors to exit codes.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -31,6 +32,9 @@ enum Command {
         /// The TOML config file.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Listen here instead of the config's `listen` (repeatable; port 0 picks a free port).
+        #[arg(long)]
+        listen: Vec<SocketAddr>,
     },
     /// Validate a config and the zone files it names; exit 0 if valid, 1 with the problems if not.
     Check {
@@ -43,7 +47,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log_level);
-    match cli.command.unwrap_or(Command::Serve { config: None }) {
+    match cli.command.unwrap_or(Command::Serve { config: None, listen: Vec::new() }) {
         Command::Check { config } => match Config::load(&config) {
             Ok(loaded) => {
                 let records: usize = loaded.zones.iter().map(|z| z.rrsets.len()).sum();
@@ -61,8 +65,8 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_CONFIG)
             }
         },
-        Command::Serve { config } => {
-            let config = match config {
+        Command::Serve { config, listen } => {
+            let mut config = match config {
                 None => Config::demo(),
                 Some(path) => match Config::load(&path) {
                     Ok(config) => config,
@@ -72,6 +76,9 @@ fn main() -> ExitCode {
                     }
                 },
             };
+            if !listen.is_empty() {
+                config.server.listen = listen;
+            }
             match eightfold::control::run(config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -87,5 +94,6 @@ fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
 }

@@ -8,7 +8,7 @@ use crate::config::{Routing, ServerConfig};
 use crate::health::HealthSnapshot;
 use crate::policy::{self, Selection};
 use crate::wire::{
-    self, rcode, rtype, Full, LowerName, Opt, Owner, Query, Rejection, Section, Writer, CLASS_IN, HEADER_LEN, OPT_LEN,
+    self, rcode, rtype, Full, LowerName, Opt, Owner, Rejection, Section, Writer, CLASS_IN, HEADER_LEN, OPT_LEN,
 };
 use crate::zone::{Catalog, Lookup, Rrset, Zone};
 
@@ -79,6 +79,15 @@ struct PendingTarget {
 
 /// A worker's answer state.
 pub struct Responder {
+    /// The query's name, lowercased.
+    qname: LowerName,
+    /// CNAME targets being chased.
+    chased: LowerName,
+    work: Work,
+}
+
+/// Everything but the names, so both can be borrowed at once.
+struct Work {
     settings: AnswerSettings,
     rng: fastrand::Rng,
     selection: Selection,
@@ -102,12 +111,16 @@ impl Responder {
     /// A responder with a fixed seed (tests, benches, fuzzing).
     pub fn with_seed(settings: AnswerSettings, seed: u64) -> Self {
         Responder {
-            settings,
-            rng: fastrand::Rng::with_seed(seed),
-            selection: Selection::default(),
-            order: Vec::with_capacity(64),
-            targets: [PendingTarget { node: 0, at: 0 }; MAX_TARGETS],
-            target_count: 0,
+            qname: LowerName::new(),
+            chased: LowerName::new(),
+            work: Work {
+                settings,
+                rng: fastrand::Rng::with_seed(seed),
+                selection: Selection::default(),
+                order: Vec::with_capacity(64),
+                targets: [PendingTarget { node: 0, at: 0 }; MAX_TARGETS],
+                target_count: 0,
+            },
         }
     }
 
@@ -120,7 +133,25 @@ impl Responder {
         transport: Transport,
         out: &mut [u8],
     ) -> Outcome {
-        let query = match wire::parse_query(packet) {
+        let Responder { qname, chased, work } = self;
+        work.respond(catalog, health, packet, transport, out, qname, chased)
+    }
+}
+
+impl Work {
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn respond(
+        &mut self,
+        catalog: &Catalog,
+        health: &HealthSnapshot,
+        packet: &[u8],
+        transport: Transport,
+        out: &mut [u8],
+        qname: &mut LowerName,
+        chased: &mut LowerName,
+    ) -> Outcome {
+        let query = match wire::parse_query(packet, qname) {
             Ok(query) => query,
             Err(Rejection::Drop) => return Outcome::DROPPED,
             Err(Rejection::Reply { rcode, question_end }) => {
@@ -151,11 +182,12 @@ impl Responder {
         if query.qclass != CLASS_IN || matches!(qtype, rtype::AXFR | rtype::IXFR) {
             return finish(writer, rcode::REFUSED as u16, false, false);
         }
-        let Some(zone) = catalog.find_zone(&query.qname) else {
+        let Some(zone) = catalog.find_zone(qname) else {
             return finish(writer, rcode::REFUSED as u16, false, false);
         };
         self.target_count = 0;
-        match self.resolve(zone, health, &query, &mut writer) {
+        let apex_owner = Owner::Pointer((HEADER_LEN + qname.suffix_offset(zone.apex_labels())) as u16);
+        match self.resolve(zone, health, qname, chased, qtype, apex_owner, &mut writer) {
             Ok((rcode, aa)) => {
                 self.write_additional(zone, health, &mut writer);
                 finish(writer, rcode as u16, aa, false)
@@ -169,22 +201,23 @@ impl Responder {
 
     /// Fills answer and authority; returns (RCODE, AA). `Full` means the response must be
     /// truncated.
+    #[allow(clippy::too_many_arguments)]
     fn resolve(
         &mut self,
         zone: &Zone,
         health: &HealthSnapshot,
-        query: &Query<'_>,
+        qname: &LowerName,
+        chased: &mut LowerName,
+        qtype: u16,
+        apex_owner: Owner<'_>,
         w: &mut Writer<'_>,
     ) -> Result<(u8, bool), Full> {
-        let qname = &query.qname;
-        let qtype = query.qtype;
-        let apex_owner = Owner::Pointer((HEADER_LEN + qname.suffix_offset(zone.apex_labels())) as u16);
-        let mut name = qname.clone();
         let mut owner_at = HEADER_LEN;
         let mut chain = 0usize;
         loop {
-            let owner = owner_for(owner_at, &name);
-            let node = match zone.lookup(&name, qtype == rtype::DS) {
+            let name = if chain == 0 { qname } else { &*chased };
+            let owner = owner_for(owner_at, name);
+            let node = match zone.lookup(name, qtype == rtype::DS) {
                 Lookup::Exact(n) | Lookup::Wildcard(n) => zone.node(n),
                 Lookup::NxDomain => {
                     self.write_soa(zone, apex_owner, w)?;
@@ -195,7 +228,7 @@ impl Responder {
                         // A CNAME into a delegated name: the chain ends at the cut.
                         return Ok((rcode::NOERROR, true));
                     }
-                    let cut_owner = owner_for(owner_at + name.suffix_offset(labels), &name);
+                    let cut_owner = owner_for(owner_at + name.suffix_offset(labels), name);
                     let Some(ns) = zone.node(cut).rrset(rtype::NS) else {
                         return Ok((rcode::SERVFAIL, false));
                     };
@@ -242,7 +275,7 @@ impl Responder {
                     let target = rdata.target.as_ref();
                     match target {
                         Some(t) if chain < MAX_CNAME_CHAIN && t.name.ends_with(zone.origin()) => {
-                            name = LowerName::from_name(&t.name);
+                            let _ = chased.read(t.name.as_wire(), 0);
                             owner_at = at;
                             continue;
                         }
@@ -283,13 +316,14 @@ impl Responder {
         let ttl = chosen.iter().map(|&i| set.members[i as usize].ttl).min().unwrap_or(0);
         for &i in chosen {
             let member = &set.members[i as usize];
-            self.order.clear();
-            self.order.extend(0..member.rdata.len() as u16);
-            if self.order.len() > 1 {
+            let values = member.rdata.len();
+            if values > 1 {
+                self.order.clear();
+                self.order.extend(0..values as u16);
                 self.rng.shuffle(&mut self.order);
             }
-            for &v in &self.order {
-                let rdata = &member.rdata[v as usize];
+            for k in 0..values {
+                let rdata = &member.rdata[if values > 1 { self.order[k] as usize } else { 0 }];
                 let at = w.push(section, owner, set.rtype, ttl, &rdata.wire)?;
                 if let Some(node) = rdata.target.as_ref().and_then(|t| t.node.map(|n| (n, at + t.offset as usize))) {
                     if set.rtype != rtype::CNAME && self.target_count < MAX_TARGETS {

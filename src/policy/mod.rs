@@ -76,28 +76,81 @@ pub fn multivalue<M: Member>(
 ) {
     out.clear();
     let max = max.min(SELECTION_CAPACITY);
-    let n = members.len();
-    if n == 0 {
-        return;
+    if members.len() <= SMALL_SET {
+        multivalue_small(members, health, max, rng, out);
+    } else {
+        multivalue_large(members, health, max, rng, out);
     }
-    if n > max {
-        // Rejection sampling: uniform over healthy members without replacement, O(max) when
-        // most are healthy, whatever the set size.
-        let mut attempts = max * SAMPLING_ATTEMPTS_PER_PICK;
-        while out.len < max && attempts > 0 {
-            attempts -= 1;
-            let i = rng.usize(..n);
-            if healthy(&members[i], health) && !out.contains(i) {
-                out.push(i);
+}
+
+/// Sets up to this size are sampled with a partial Fisher-Yates shuffle on the stack.
+const SMALL_SET: usize = 64;
+
+/// Identity permutation the small-set shuffle starts from.
+const IDENTITY: [u8; SMALL_SET] = {
+    let mut ids = [0u8; SMALL_SET];
+    let mut i = 0;
+    while i < SMALL_SET {
+        ids[i] = i as u8;
+        i += 1;
+    }
+    ids
+};
+
+/// Draws members without replacement in random order, keeping the healthy ones until `max`
+/// are found: uniform over the healthy members, at most one draw per member, and the order
+/// drawn is already random. If none is healthy the draw order gives the fail-open sample.
+fn multivalue_small<M: Member>(
+    members: &[M],
+    health: &HealthSnapshot,
+    max: usize,
+    rng: &mut fastrand::Rng,
+    out: &mut Selection,
+) {
+    let n = members.len();
+    let mut order = IDENTITY;
+    let order = &mut order[..n];
+    for drawn in 0..n {
+        let j = drawn + rng.usize(..n - drawn);
+        order.swap(drawn, j);
+        let i = order[drawn] as usize;
+        if healthy(&members[i], health) {
+            out.push(i);
+            if out.len == max {
+                return;
             }
         }
-        if out.len == max {
-            return;
-        }
-        out.clear();
     }
-    // Few members, or many unhealthy: count the healthy ones, then reservoir-sample `max`
-    // (Algorithm R) from the healthy pool, or from everyone if none is healthy.
+    if out.len == 0 {
+        // Fail-open: `order` is a uniform random permutation of every member.
+        for &i in order.iter().take(max) {
+            out.push(i as usize);
+        }
+    }
+}
+
+/// Large sets: rejection sampling is O(max) while most members are healthy, whatever the
+/// set size; when it keeps missing, a scan with reservoir sampling finishes the job.
+fn multivalue_large<M: Member>(
+    members: &[M],
+    health: &HealthSnapshot,
+    max: usize,
+    rng: &mut fastrand::Rng,
+    out: &mut Selection,
+) {
+    let n = members.len();
+    let mut attempts = max * SAMPLING_ATTEMPTS_PER_PICK;
+    while out.len < max && attempts > 0 {
+        attempts -= 1;
+        let i = rng.usize(..n);
+        if healthy(&members[i], health) && !out.contains(i) {
+            out.push(i);
+        }
+    }
+    if out.len == max {
+        return;
+    }
+    out.clear();
     let healthy_count = members.iter().filter(|m| healthy(*m, health)).count();
     let fail_open = healthy_count == 0;
     let mut seen = 0usize;
@@ -108,6 +161,7 @@ pub fn multivalue<M: Member>(
         if out.len < max {
             out.push(i);
         } else {
+            // Algorithm R: keep the i-th candidate with probability max/(seen+1).
             let j = rng.usize(..=seen);
             if j < max {
                 out.picked[j] = i as u32;

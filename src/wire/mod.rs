@@ -58,14 +58,13 @@ pub struct Edns {
     pub dnssec_ok: bool,
 }
 
-/// A query read in place from a packet.
+/// A query read in place from a packet; its lowercased name goes to a [`LowerName`] the
+/// caller reuses.
 pub struct Query<'a> {
     /// The packet the query was read from.
     pub packet: &'a [u8],
     /// The question section exactly as sent (name, type, class).
     pub question: &'a [u8],
-    /// The query name, lowercased, with label offsets.
-    pub qname: LowerName,
     /// QTYPE.
     pub qtype: u16,
     /// QCLASS.
@@ -83,8 +82,8 @@ pub enum Rejection {
     Reply { rcode: u8, question_end: Option<usize> },
 }
 
-/// Reads a query. Never panics, whatever the bytes.
-pub fn parse_query(packet: &[u8]) -> Result<Query<'_>, Rejection> {
+/// Reads a query, writing its lowercased name into `qname`. Never panics, whatever the bytes.
+pub fn parse_query<'a>(packet: &'a [u8], qname: &mut LowerName) -> Result<Query<'a>, Rejection> {
     if packet.len() < HEADER_LEN {
         return Err(Rejection::Drop);
     }
@@ -100,7 +99,7 @@ pub fn parse_query(packet: &[u8]) -> Result<Query<'_>, Rejection> {
         let rcode = if opcode != 0 { rcode::NOTIMP } else { rcode::FORMERR };
         return Err(Rejection::Reply { rcode, question_end: None });
     }
-    let (qname, name_end) = LowerName::parse(packet, HEADER_LEN).ok_or(formerr(None))?;
+    let name_end = qname.read(packet, HEADER_LEN).ok_or(formerr(None))?;
     let question_end = name_end + 4;
     if packet.len() < question_end {
         return Err(formerr(None));
@@ -135,7 +134,7 @@ pub fn parse_query(packet: &[u8]) -> Result<Query<'_>, Rejection> {
     if qtype == rtype::OPT {
         return Err(formerr(Some(question_end)));
     }
-    Ok(Query { packet, question: &packet[HEADER_LEN..question_end], qname, qtype, qclass, edns })
+    Ok(Query { packet, question: &packet[HEADER_LEN..question_end], qtype, qclass, edns })
 }
 
 /// Skips one resource record; returns its type and the offset past it.
@@ -233,6 +232,7 @@ impl<'a> Writer<'a> {
 
     /// Appends a record; `rdata` holds the 2-byte RDLENGTH followed by the RDATA.
     /// Returns the offset of the RDATA in the message, for later compression pointers.
+    #[inline]
     pub fn push(
         &mut self,
         section: Section,
@@ -241,27 +241,39 @@ impl<'a> Writer<'a> {
         ttl: u32,
         rdata: &[u8],
     ) -> Result<usize, Full> {
-        let owner_len = match owner {
-            Owner::Pointer(_) => 2,
-            Owner::Wire(wire) => wire.len(),
-        };
-        let end = self.pos + owner_len + 8 + rdata.len();
-        if end > self.limit {
-            return Err(Full);
-        }
-        let buf = &mut self.buf[self.pos..end];
+        let mut pos = self.pos;
         match owner {
-            Owner::Pointer(offset) => buf[..2].copy_from_slice(&(0xC000 | offset).to_be_bytes()),
-            Owner::Wire(wire) => buf[..owner_len].copy_from_slice(wire),
+            Owner::Pointer(offset) => {
+                // The common case: owner, type, class and TTL as one 10-byte store.
+                let end = pos + 10 + rdata.len();
+                if end > self.limit {
+                    return Err(Full);
+                }
+                let p = (0xC000 | offset).to_be_bytes();
+                let t = rtype.to_be_bytes();
+                let c = CLASS_IN.to_be_bytes();
+                let l = ttl.to_be_bytes();
+                let head = [p[0], p[1], t[0], t[1], c[0], c[1], l[0], l[1], l[2], l[3]];
+                self.buf[pos..pos + 10].copy_from_slice(&head);
+                pos += 10;
+            }
+            Owner::Wire(wire) => {
+                let end = pos + wire.len() + 8 + rdata.len();
+                if end > self.limit {
+                    return Err(Full);
+                }
+                self.buf[pos..pos + wire.len()].copy_from_slice(wire);
+                pos += wire.len();
+                self.buf[pos..pos + 2].copy_from_slice(&rtype.to_be_bytes());
+                self.buf[pos + 2..pos + 4].copy_from_slice(&CLASS_IN.to_be_bytes());
+                self.buf[pos + 4..pos + 8].copy_from_slice(&ttl.to_be_bytes());
+                pos += 8;
+            }
         }
-        let fixed = &mut buf[owner_len..owner_len + 8];
-        fixed[..2].copy_from_slice(&rtype.to_be_bytes());
-        fixed[2..4].copy_from_slice(&CLASS_IN.to_be_bytes());
-        fixed[4..8].copy_from_slice(&ttl.to_be_bytes());
-        buf[owner_len + 8..].copy_from_slice(rdata);
-        self.pos = end;
+        self.buf[pos..pos + rdata.len()].copy_from_slice(rdata);
+        self.pos = pos + rdata.len();
         self.counts[section as usize] += 1;
-        Ok(end - rdata.len() + 2)
+        Ok(pos + 2)
     }
 
     /// Drops every record, keeping header and question (for a truncated answer).
@@ -347,14 +359,16 @@ mod tests {
     #[test]
     fn parses_question_and_edns() {
         let q = query(b"\x03WWW\x07example\x03com\x00", 1, &OPT_RR, 1);
-        let parsed = parse_query(&q).unwrap();
+        let mut qname = LowerName::new();
+        let parsed = parse_query(&q, &mut qname).unwrap();
         assert_eq!(parsed.qtype, 1);
-        assert_eq!(parsed.qname.as_wire(), b"\x03www\x07example\x03com\x00");
+        assert_eq!(qname.as_wire(), b"\x03www\x07example\x03com\x00");
         assert_eq!(parsed.edns, Some(Edns { udp_size: 4096, version: 0, dnssec_ok: true }));
     }
 
     #[test]
     fn rejects_what_it_must() {
+        let parse_query = |p: &[u8]| parse_query(p, &mut LowerName::new()).map(|q| q.qtype);
         assert_eq!(parse_query(&[0; 5]).err(), Some(Rejection::Drop));
         let mut response = query(b"\x00", 1, &[], 0);
         response[2] |= 0x80;
@@ -371,7 +385,7 @@ mod tests {
     #[test]
     fn writer_truncates_at_limit() {
         let q = query(b"\x01a\x00", 1, &[], 0);
-        let parsed = parse_query(&q).unwrap();
+        let parsed = parse_query(&q, &mut LowerName::new()).unwrap();
         let mut buf = [0u8; 512];
         let mut w = Writer::new(&mut buf, &parsed, 40, 0).unwrap();
         assert!(w.push(Section::Answer, Owner::Pointer(12), 1, 60, &[0, 4, 1, 2, 3, 4]).is_ok());

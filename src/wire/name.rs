@@ -108,41 +108,59 @@ pub struct LowerName {
 }
 
 impl LowerName {
+    /// An empty name (the root), to be filled by [`LowerName::read`].
+    pub const fn new() -> Self {
+        LowerName { bytes: [0; MAX_NAME_LEN], len: 1, labels: [0; MAX_LABELS], count: 0 }
+    }
+
     /// Reads an uncompressed name at `pos`; returns it and the offset just past it.
     pub fn parse(packet: &[u8], pos: usize) -> Option<(Self, usize)> {
-        let mut name = LowerName { bytes: [0; MAX_NAME_LEN], len: 0, labels: [0; MAX_LABELS], count: 0 };
-        let mut src = pos;
-        let mut dst = 0usize;
+        let mut name = LowerName::new();
+        let end = name.read(packet, pos)?;
+        Some((name, end))
+    }
+
+    /// Overwrites `self` with the uncompressed name at `pos`; returns the offset just past it.
+    /// Only the bytes the name uses are written, so a reused value costs nothing to reset.
+    #[inline]
+    pub fn read(&mut self, packet: &[u8], pos: usize) -> Option<usize> {
+        // First walk the label lengths, then copy and lowercase the whole name in one pass.
+        let mut at = pos;
+        let mut count = 0usize;
         loop {
-            let len = *packet.get(src)? as usize;
+            let len = *packet.get(at)? as usize;
             if len > 63 {
                 // Compression pointers (and the reserved label types) are not allowed here.
                 return None;
             }
-            if dst + len + 1 > MAX_NAME_LEN {
+            if len == 0 {
+                break;
+            }
+            self.labels[count] = (at - pos) as u8;
+            count += 1;
+            at += 1 + len;
+            if at - pos >= MAX_NAME_LEN {
                 return None;
             }
-            if len == 0 {
-                name.bytes[dst] = 0;
-                name.len = (dst + 1) as u8;
-                return Some((name, src + 1));
-            }
-            let label = packet.get(src + 1..src + 1 + len)?;
-            name.labels[name.count as usize] = dst as u8;
-            name.count += 1;
-            name.bytes[dst] = len as u8;
-            for (d, s) in name.bytes[dst + 1..dst + 1 + len].iter_mut().zip(label) {
-                *d = s.to_ascii_lowercase();
-            }
-            dst += 1 + len;
-            src += 1 + len;
         }
+        let end = at + 1;
+        let wire = &packet[pos..end];
+        let dst = &mut self.bytes[..wire.len()];
+        // Label lengths are at most 63, below b'A', so lowercasing them is a no-op.
+        for (d, &b) in dst.iter_mut().zip(wire) {
+            *d = b | ((b.wrapping_sub(b'A') < 26) as u8) << 5;
+        }
+        self.len = wire.len() as u8;
+        self.count = count as u8;
+        Some(end)
     }
 
     /// Copies an owned name (already lowercase).
     pub fn from_name(name: &Name) -> Self {
-        // A stored Name is always valid, so parsing it cannot fail.
-        Self::parse(name.as_wire(), 0).map(|(n, _)| n).unwrap_or_else(|| Self::parse(&[0], 0).unwrap().0)
+        let mut lower = LowerName::new();
+        // A stored Name is always valid wire, so this reads it whole.
+        let _ = lower.read(name.as_wire(), 0);
+        lower
     }
 
     /// The whole name in wire form.

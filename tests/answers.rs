@@ -1,0 +1,247 @@
+//! Answer rules (RFC 1034/1035/2308/4592/6891/7766/8482) against the running binary over UDP
+//! and TCP, read back with hickory-proto.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
+
+use common::*;
+use hickory_proto::op::{Message, OpCode, ResponseCode};
+use hickory_proto::rr::{RData, RecordType};
+
+fn server() -> TestServer {
+    let body = format!("{ZONE_BODY}{}", multivalue_records("mv16.example.com.", 16));
+    TestServer::start(&body, &[("example.com.zone", ZONE)])
+}
+
+fn addresses(m: &Message) -> Vec<Ipv4Addr> {
+    m.answers()
+        .iter()
+        .filter_map(|r| match r.data() {
+            RData::A(a) => Some(a.0),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn header_flags_and_question_echo() {
+    let s = server();
+    for tcp in [false, true] {
+        let q = message("StAtIc.ExAmPlE.cOm.", RecordType::A, None);
+        let m = if tcp { s.tcp(&q) } else { s.udp(&q) };
+        assert!(m.authoritative(), "AA over tcp={tcp}");
+        assert!(!m.recursion_available());
+        assert!(m.recursion_desired());
+        assert_eq!(m.op_code(), OpCode::Query);
+        assert_eq!(m.response_code(), ResponseCode::NoError);
+        assert_eq!(m.queries(), q.queries(), "question echoed byte for byte");
+        assert_eq!(addresses(&m), vec![Ipv4Addr::new(192, 0, 2, 7)]);
+        assert_eq!(m.answers()[0].ttl(), 300);
+        // Route 53 puts the zone's NS records in the authority section of positive answers.
+        assert_eq!(m.name_servers().len(), 2);
+        assert!(m.name_servers().iter().all(|r| r.record_type() == RecordType::NS));
+    }
+}
+
+#[test]
+fn nxdomain_and_nodata_carry_the_soa() {
+    let s = server();
+    let m = s.query("nothing-here.example.com.", RecordType::A);
+    assert_eq!(m.response_code(), ResponseCode::NXDomain);
+    assert!(m.authoritative());
+    assert!(m.answers().is_empty());
+    let soa = &m.name_servers()[0];
+    assert_eq!(soa.record_type(), RecordType::SOA);
+    assert_eq!(soa.name().to_ascii(), "example.com.");
+    assert_eq!(soa.ttl(), 60, "min(SOA TTL, SOA minimum)");
+    // NODATA: the name exists without the type.
+    let m = s.query("static.example.com.", RecordType::AAAA);
+    assert_eq!(m.response_code(), ResponseCode::NoError);
+    assert!(m.answers().is_empty());
+    assert_eq!(m.name_servers()[0].record_type(), RecordType::SOA);
+    // Empty non-terminal.
+    let m = s.query("b.ent.example.com.", RecordType::A);
+    assert_eq!(m.response_code(), ResponseCode::NoError);
+    assert!(m.answers().is_empty());
+    assert_eq!(m.name_servers()[0].record_type(), RecordType::SOA);
+    // Multivalue names are NODATA for other types (T9).
+    let m = s.query("mv16.example.com.", RecordType::AAAA);
+    assert_eq!(m.response_code(), ResponseCode::NoError);
+    assert!(m.answers().is_empty());
+}
+
+#[test]
+fn cname_chains_inside_the_zone() {
+    let s = server();
+    let m = s.query("alias.example.com.", RecordType::A);
+    assert_eq!(m.answers()[0].record_type(), RecordType::CNAME);
+    assert_eq!(m.answers()[1].name().to_ascii(), "static.example.com.");
+    assert_eq!(addresses(&m), vec![Ipv4Addr::new(192, 0, 2, 7)]);
+    let m = s.query("chain1.example.com.", RecordType::A);
+    assert_eq!(m.answers().len(), 3);
+    // The CNAME itself when asked for.
+    let m = s.query("alias.example.com.", RecordType::CNAME);
+    assert_eq!(m.answers().len(), 1);
+    // Out-of-zone target: only the CNAME.
+    let m = s.query("outside.example.com.", RecordType::A);
+    assert_eq!(m.answers().len(), 1);
+    assert_eq!(m.response_code(), ResponseCode::NoError);
+    // Target that does not exist: NXDOMAIN for the last name (RFC 6604), CNAME kept.
+    let m = s.query("missing.example.com.", RecordType::A);
+    assert_eq!(m.answers().len(), 1);
+    assert_eq!(m.response_code(), ResponseCode::NXDomain);
+}
+
+#[test]
+fn wildcards_follow_rfc4592() {
+    let s = server();
+    let m = s.query("anything.wild.example.com.", RecordType::TXT);
+    assert_eq!(m.answers().len(), 1);
+    assert_eq!(m.answers()[0].name().to_ascii(), "anything.wild.example.com.");
+    let m = s.query("deeper.name.wild.example.com.", RecordType::TXT);
+    assert_eq!(m.answers().len(), 1);
+    let m = s.query("anything.wild.example.com.", RecordType::A);
+    assert_eq!(m.response_code(), ResponseCode::NoError);
+    assert!(m.answers().is_empty());
+    // The wildcard's parent exists only as an empty non-terminal.
+    let m = s.query("wild.example.com.", RecordType::TXT);
+    assert_eq!(m.response_code(), ResponseCode::NoError);
+    assert!(m.answers().is_empty());
+}
+
+#[test]
+fn delegations_are_referrals_with_glue() {
+    let s = server();
+    for name in ["sub.example.com.", "host.sub.example.com."] {
+        let m = s.query(name, RecordType::A);
+        assert!(!m.authoritative(), "{name}");
+        assert_eq!(m.response_code(), ResponseCode::NoError);
+        assert!(m.answers().is_empty());
+        assert_eq!(m.name_servers().len(), 1);
+        assert_eq!(m.name_servers()[0].name().to_ascii(), "sub.example.com.");
+        assert_eq!(m.additionals()[0].name().to_ascii(), "ns.sub.example.com.");
+    }
+}
+
+#[test]
+fn additional_addresses_for_mx_and_srv() {
+    let s = server();
+    let m = s.query("example.com.", RecordType::MX);
+    let extra: HashSet<RecordType> = m.additionals().iter().map(|r| r.record_type()).collect();
+    assert_eq!(extra, HashSet::from([RecordType::A, RecordType::AAAA]));
+    let m = s.query("_sip._tcp.example.com.", RecordType::SRV);
+    assert!(m.additionals().iter().any(|r| r.name().to_ascii() == "mail.example.com."));
+}
+
+#[test]
+fn refused_outside_zones_notimp_and_transfers() {
+    let s = server();
+    assert_eq!(s.query("www.example.org.", RecordType::A).response_code(), ResponseCode::Refused);
+    assert!(!s.query("www.example.org.", RecordType::A).authoritative());
+    assert_eq!(s.query("example.com.", RecordType::AXFR).response_code(), ResponseCode::Refused);
+    assert_eq!(s.tcp(&message("example.com.", RecordType::AXFR, None)).response_code(), ResponseCode::Refused);
+    assert_eq!(s.query("example.com.", RecordType::IXFR).response_code(), ResponseCode::Refused);
+    let mut notify = message("example.com.", RecordType::SOA, None);
+    notify.set_op_code(OpCode::Notify);
+    assert_eq!(s.udp(&notify).response_code(), ResponseCode::NotImp);
+    let mut update = message("example.com.", RecordType::SOA, None);
+    update.set_op_code(OpCode::Update);
+    assert_eq!(s.udp(&update).response_code(), ResponseCode::NotImp);
+}
+
+#[test]
+fn any_gets_a_minimal_answer() {
+    let s = server();
+    let m = s.query("example.com.", RecordType::ANY);
+    assert_eq!(m.response_code(), ResponseCode::NoError);
+    let types: HashSet<RecordType> = m.answers().iter().map(|r| r.record_type()).collect();
+    assert_eq!(types.len(), 1, "one RRset (RFC 8482)");
+}
+
+#[test]
+fn edns_is_echoed_and_versions_checked() {
+    let s = server();
+    let m = s.udp(&message("static.example.com.", RecordType::A, Some(4096)));
+    let opt = m.extensions().as_ref().expect("OPT echoed");
+    assert_eq!(opt.max_payload(), 1232);
+    assert_eq!(opt.version(), 0);
+    let m = s.query("static.example.com.", RecordType::A);
+    assert!(m.extensions().is_none(), "no OPT without one in the query");
+    let mut q = message("static.example.com.", RecordType::A, Some(4096));
+    q.extensions_mut().as_mut().unwrap().set_version(1);
+    let m = s.udp(&q);
+    assert_eq!(u16::from(m.response_code()), 16, "BADVERS (shares its code with BADSIG)");
+    assert!(m.answers().is_empty());
+}
+
+#[test]
+fn multivalue_sixteen_records_eight_distinct_all_appear() {
+    let s = server();
+    let mut seen: HashMap<Ipv4Addr, usize> = HashMap::new();
+    let mut orders = HashSet::new();
+    for _ in 0..300 {
+        let m = s.query("mv16.example.com.", RecordType::A);
+        let got = addresses(&m);
+        assert_eq!(got.len(), 8);
+        let distinct: HashSet<_> = got.iter().collect();
+        assert_eq!(distinct.len(), 8, "{got:?}");
+        assert!(m.answers().iter().all(|r| r.ttl() == 60));
+        orders.insert(got.clone());
+        for a in got {
+            *seen.entry(a).or_default() += 1;
+        }
+    }
+    assert_eq!(seen.len(), 16, "every record appears: {seen:?}");
+    assert!(orders.len() > 100, "answers vary");
+}
+
+#[test]
+fn large_answer_truncated_over_udp_then_complete_over_tcp() {
+    let txt: String = (0..20).map(|i| format!("big TXT \"{i:02}{}\"\n", "x".repeat(60))).collect();
+    let zone = format!("{ZONE}{txt}");
+    let s = TestServer::start(ZONE_BODY, &[("example.com.zone", &zone)]);
+    let q = message("big.example.com.", RecordType::TXT, None);
+    let m = s.udp(&q);
+    assert!(m.truncated(), "over 512 bytes without EDNS");
+    assert!(m.answers().is_empty(), "never silently trimmed");
+    let m = s.udp(&message("big.example.com.", RecordType::TXT, Some(1232)));
+    assert!(m.truncated() || m.answers().len() == 20);
+    let m = s.tcp(&q);
+    assert!(!m.truncated());
+    assert_eq!(m.answers().len(), 20);
+}
+
+#[test]
+fn tcp_pipelines_several_queries_on_one_connection() {
+    let s = server();
+    let mut stream = s.connect();
+    let names = ["static.example.com.", "alias.example.com.", "nothing.example.com.", "mv16.example.com."];
+    let queries: Vec<Message> = names.iter().map(|n| message(n, RecordType::A, None)).collect();
+    let mut batch = Vec::new();
+    for q in &queries {
+        let bytes = q.to_vec().unwrap();
+        batch.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+        batch.extend_from_slice(&bytes);
+    }
+    std::io::Write::write_all(&mut stream, &batch).unwrap();
+    for q in &queries {
+        let m = Message::from_vec(&read_framed(&mut stream).unwrap()).unwrap();
+        assert_eq!(m.id(), q.id());
+        assert_eq!(m.queries(), q.queries());
+    }
+    // The connection stays usable.
+    write_framed(&mut stream, &queries[0].to_vec().unwrap());
+    assert!(read_framed(&mut stream).is_some());
+}
+
+#[test]
+fn built_in_demo_answers() {
+    let s = TestServer::start_demo();
+    let m = s.query("www.example.com.", RecordType::A);
+    assert!(m.authoritative());
+    assert_eq!(addresses(&m).len(), 8);
+    let m = s.query("example.com.", RecordType::MX);
+    assert_eq!(m.answers().len(), 1);
+}

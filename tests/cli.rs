@@ -1,0 +1,95 @@
+//! The command line: `check` on every shipped example and on broken configs, `--help`, and
+//! serving on IPv6.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+
+#[test]
+fn every_example_passes_check() {
+    let mut checked = 0;
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let (code, out) = check_path(&path);
+            assert_eq!(code, 0, "{}: {out}", path.display());
+            assert!(out.contains("OK"), "{out}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1);
+}
+
+#[test]
+fn unknown_key_in_each_table_is_rejected_by_the_binary() {
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.toml")).unwrap();
+    let zone = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/example.com.zone")).unwrap();
+    for table in ["[server]", "[[zone]]", "[[health_check]]", "[[record]]"] {
+        let at = example.find(&format!("\n{table}\n")).unwrap_or_else(|| panic!("{table} in demo")) + table.len() + 2;
+        let mut broken = example.clone();
+        broken.insert_str(at, "surprise_key = 1\n");
+        let line = broken[..at].lines().count() + 1;
+        let (code, out) = check(&broken, &[("example.com.zone", &zone)]);
+        assert_eq!(code, 1, "{table}: {out}");
+        assert!(out.contains("surprise_key"), "{table}: {out}");
+        assert!(out.contains(&format!("eightfold.toml:{line}")), "{table} should name line {line}: {out}");
+    }
+}
+
+#[test]
+fn bad_configs_fail_with_file_key_and_reason() {
+    let zone_body = "[[zone]]\norigin = \"example.com.\"\nfile = \"example.com.zone\"\n";
+    let cases: Vec<(String, &str)> = vec![
+        ("[server]\nlisten = [\"nowhere\"]\n".into(), "key `listen`"),
+        (format!("{zone_body}[[record]]\nname = \"www\"\ntype = \"A\"\nrouting = \"multivalue\"\nvalues = [\"192.0.2.1\"]\n"), "key `set_id`"),
+        (format!("{zone_body}[[record]]\nname = \"www\"\ntype = \"CNAME\"\nrouting = \"multivalue\"\nset_id = \"a\"\nvalues = [\"x.example.com.\"]\n"), "key `routing`"),
+        (format!("{zone_body}[[record]]\nname = \"www\"\ntype = \"A\"\nrouting = \"weighted\"\nset_id = \"a\"\nweight = 1\nvalues = [\"192.0.2.1\"]\nhealth_check = \"ghost\"\n"), "no health_check with id \"ghost\""),
+        ("[[zone]]\norigin = \"example.com.\"\nfile = \"absent.zone\"\n".into(), "cannot read zone file"),
+        ("this is not toml".into(), "eightfold.toml:1"),
+    ];
+    for (config, expected) in cases {
+        let (code, out) = check(&config, &[("example.com.zone", ZONE)]);
+        assert_eq!(code, 1, "{config}\n{out}");
+        assert!(out.contains(expected), "expected {expected:?} in:\n{out}");
+        assert!(out.contains("eightfold.toml") || out.contains(".zone"), "{out}");
+        assert!(!out.contains("panicked"), "{out}");
+    }
+    // A zone file error names the zone file and its line.
+    let (code, out) =
+        check(zone_body, &[("example.com.zone", "@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nwww A 300.0.0.1\n")]);
+    assert_eq!(code, 1);
+    assert!(out.contains("example.com.zone:4"), "{out}");
+    // serve refuses it the same way, before binding anything.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.toml"), "[server]\nworkers = -1\n").unwrap();
+    let out = Command::new(binary()).args(["serve", "--config"]).arg(dir.path().join("c.toml")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("c.toml:2"));
+}
+
+#[test]
+fn help_explains_serve_and_check() {
+    let out = Command::new(binary()).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("serve") && text.contains("check"), "{text}");
+    let out = Command::new(binary()).args(["check", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--config"));
+}
+
+#[test]
+fn serves_ipv6_loopback() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback on this machine; IPv6 serving not exercised");
+        return;
+    }
+    let config = format!("[server]\nlisten = [\"[::1]:0\"]\nworkers = 1\n{ZONE_BODY}");
+    let s = TestServer::start_config(&config, &[("example.com.zone", ZONE)], &[]);
+    assert!(s.addr.is_ipv6());
+    assert_eq!(s.query("static.example.com.", RecordType::A).response_code(), ResponseCode::NoError);
+    assert_eq!(s.tcp(&message("static.example.com.", RecordType::A, None)).answers().len(), 1);
+}

@@ -1,0 +1,249 @@
+//! Test harness: starts the real `eightfold` binary on a free loopback port, waits for its
+//! "listening on" line, queries it with hickory-proto over UDP and TCP, and kills it on drop
+//! (printing its output when the test failed).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, Query};
+use hickory_proto::rr::{Name, RecordType};
+
+/// How long a server may take to start.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for one answer.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The binary under test.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_eightfold"))
+}
+
+/// A running server.
+pub struct TestServer {
+    child: Child,
+    /// Where it listens (UDP and TCP).
+    pub addr: SocketAddr,
+    /// Folder holding its config and zone files.
+    pub dir: tempfile::TempDir,
+    output: Arc<Mutex<String>>,
+}
+
+impl TestServer {
+    /// Starts a server on a config body (zones, checks, records; `[server]` is added) and
+    /// extra files written next to it.
+    pub fn start(body: &str, files: &[(&str, &str)]) -> TestServer {
+        let config = format!("[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 2\n{body}");
+        Self::start_config(&config, files, &[])
+    }
+
+    /// Starts a server on a whole config file.
+    pub fn start_config(config: &str, files: &[(&str, &str)], args: &[&str]) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("eightfold.toml"), config).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let mut command = Command::new(binary());
+        command.arg("serve").arg("--config").arg(dir.path().join("eightfold.toml")).args(args);
+        Self::spawn(command, dir)
+    }
+
+    /// Starts the built-in demo on a free port.
+    pub fn start_demo() -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = Command::new(binary());
+        command.args(["serve", "--listen", "127.0.0.1:0"]);
+        Self::spawn(command, dir)
+    }
+
+    fn spawn(mut command: Command, dir: tempfile::TempDir) -> TestServer {
+        command.env("RUST_LOG", "info").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command.spawn().expect("start eightfold");
+        let output = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        for stream in
+            [Box::new(child.stderr.take().unwrap()) as Box<dyn Read + Send>, Box::new(child.stdout.take().unwrap())]
+        {
+            let output = output.clone();
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(rest) = line.split("listening on ").nth(1) {
+                        if let Some(addr) = rest.split_whitespace().next().and_then(|a| a.parse::<SocketAddr>().ok()) {
+                            let _ = tx.send(addr);
+                        }
+                    }
+                    output.lock().unwrap().push_str(&line);
+                    output.lock().unwrap().push('\n');
+                }
+            });
+        }
+        let addr = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("eightfold did not start:\n{}", output.lock().unwrap());
+            }
+        };
+        TestServer { child, addr, dir, output }
+    }
+
+    /// What the server printed so far.
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// A UDP query for `name`/`qtype` without EDNS.
+    pub fn query(&self, name: &str, qtype: RecordType) -> Message {
+        self.udp(&message(name, qtype, None))
+    }
+
+    /// Sends a message over UDP and parses the answer.
+    pub fn udp(&self, query: &Message) -> Message {
+        let bytes = self.udp_raw(&query.to_vec().unwrap()).expect("an answer over UDP");
+        let answer = Message::from_vec(&bytes).expect("answer parses");
+        assert_eq!(answer.id(), query.id());
+        answer
+    }
+
+    /// Sends raw bytes over UDP; the answer's bytes, or None after the timeout.
+    pub fn udp_raw(&self, packet: &[u8]) -> Option<Vec<u8>> {
+        udp_exchange(self.addr, packet, ANSWER_TIMEOUT)
+    }
+
+    /// Sends a message over a new TCP connection.
+    pub fn tcp(&self, query: &Message) -> Message {
+        let mut stream = self.connect();
+        write_framed(&mut stream, &query.to_vec().unwrap());
+        Message::from_vec(&read_framed(&mut stream).expect("an answer over TCP")).unwrap()
+    }
+
+    /// A TCP connection with timeouts set.
+    pub fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect_timeout(&self.addr, ANSWER_TIMEOUT).unwrap();
+        stream.set_read_timeout(Some(ANSWER_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(ANSWER_TIMEOUT)).unwrap();
+        stream
+    }
+
+    /// Path of a file in the server's folder.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- eightfold output ---\n{}", self.output());
+        }
+    }
+}
+
+/// A query message with a random ID, RD set, optionally with EDNS.
+pub fn message(name: &str, qtype: RecordType, edns: Option<u16>) -> Message {
+    let mut m = Message::new();
+    m.set_id(fastrand::u16(..)).set_recursion_desired(true);
+    m.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
+    if let Some(size) = edns {
+        let mut e = Edns::new();
+        e.set_max_payload(size);
+        m.set_edns(e);
+    }
+    m
+}
+
+/// One UDP exchange on a fresh socket.
+pub fn udp_exchange(addr: SocketAddr, packet: &[u8], timeout: Duration) -> Option<Vec<u8>> {
+    let local = if addr.is_ipv6() { "[::1]:0" } else { "127.0.0.1:0" };
+    let socket = UdpSocket::bind(local).unwrap();
+    socket.set_read_timeout(Some(timeout)).unwrap();
+    socket.send_to(packet, addr).unwrap();
+    let mut buf = vec![0u8; 65535];
+    match socket.recv_from(&mut buf) {
+        Ok((n, _)) => Some(buf[..n].to_vec()),
+        Err(_) => None,
+    }
+}
+
+/// Writes one length-prefixed DNS message.
+pub fn write_framed(stream: &mut TcpStream, packet: &[u8]) {
+    let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(packet);
+    stream.write_all(&framed).unwrap();
+}
+
+/// Reads one length-prefixed DNS message.
+pub fn read_framed(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).ok()?;
+    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+    stream.read_exact(&mut buf).ok()?;
+    Some(buf)
+}
+
+/// Writes `files` and runs `eightfold check` on the config; (exit code, stdout+stderr).
+pub fn check(config: &str, files: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("eightfold.toml");
+    std::fs::write(&path, config).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    check_path(&path)
+}
+
+/// Runs `eightfold check` on a config file.
+pub fn check_path(path: &Path) -> (i32, String) {
+    let out = Command::new(binary()).arg("check").arg("--config").arg(path).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// The zone most tests serve.
+pub const ZONE: &str = r#"$ORIGIN example.com.
+$TTL 300
+@        SOA   ns1 hostmaster 2026112101 7200 900 1209600 60
+@        NS    ns1
+@        NS    ns2
+@        MX    10 mail
+ns1      A     192.0.2.53
+ns2      A     192.0.2.54
+mail     A     192.0.2.25
+mail     AAAA  2001:db8::25
+static   A     192.0.2.7
+alias    CNAME static
+outside  CNAME www.example.org.
+chain1   CNAME chain2
+chain2   CNAME static
+missing  CNAME nothing
+*.wild   TXT   "wild"
+a.b.ent  A     192.0.2.9
+_sip._tcp SRV  10 60 5060 mail
+sub      NS    ns.sub
+ns.sub   A     192.0.2.153
+"#;
+
+/// A config body serving [`ZONE`] from `example.com.zone`.
+pub const ZONE_BODY: &str = "[[zone]]\norigin = \"example.com.\"\nfile = \"example.com.zone\"\n";
+
+/// `count` multivalue A records at `name`, addresses 10.0.0.1.. (no health checks).
+pub fn multivalue_records(name: &str, count: usize) -> String {
+    (1..=count)
+        .map(|i| {
+            format!(
+                "[[record]]\nname = \"{name}\"\ntype = \"A\"\nttl = 60\nrouting = \"multivalue\"\nset_id = \"r{i}\"\nvalues = [\"10.0.0.{i}\"]\n"
+            )
+        })
+        .collect()
+}

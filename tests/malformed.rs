@@ -1,0 +1,84 @@
+//! Bytes that are not good queries: the server replies FORMERR where it can read a header,
+//! drops the rest, and keeps answering.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+
+fn still_answers(s: &TestServer) {
+    let m = s.query("static.example.com.", RecordType::A);
+    assert_eq!(m.response_code(), ResponseCode::NoError);
+    assert_eq!(m.answers().len(), 1);
+}
+
+fn header(id: u16, flags: u16, qd: u16, an: u16, ns: u16, ar: u16) -> Vec<u8> {
+    [id, flags, qd, an, ns, ar].iter().flat_map(|v| v.to_be_bytes()).collect()
+}
+
+#[test]
+fn formerr_for_readable_headers_silence_for_the_rest() {
+    let s = TestServer::start(ZONE_BODY, &[("example.com.zone", ZONE)]);
+    // Too short for a header: dropped.
+    assert!(s.udp_raw(&[1, 2, 3]).is_none());
+    // A response (QR=1): dropped, never reflected.
+    let mut response = message("static.example.com.", RecordType::A, None).to_vec().unwrap();
+    response[2] |= 0x80;
+    assert!(s.udp_raw(&response).is_none());
+    // Question cut short: FORMERR with the ID.
+    let mut cut = header(0x1234, 0x0100, 1, 0, 0, 0);
+    cut.extend_from_slice(b"\x06static\x07exam");
+    let reply = Message::from_vec(&s.udp_raw(&cut).unwrap()).unwrap();
+    assert_eq!(reply.id(), 0x1234);
+    assert_eq!(reply.response_code(), ResponseCode::FormErr);
+    // A compression-pointer loop in the question.
+    let mut pointer_loop = header(0x2222, 0, 1, 0, 0, 0);
+    pointer_loop.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1]);
+    let reply = Message::from_vec(&s.udp_raw(&pointer_loop).unwrap()).unwrap();
+    assert_eq!(reply.response_code(), ResponseCode::FormErr);
+    // A pointer loop in the additional section.
+    let mut q = message("static.example.com.", RecordType::A, None).to_vec().unwrap();
+    q[11] = 1;
+    let at = q.len() as u16;
+    q.extend_from_slice(&(0xC000 | at).to_be_bytes());
+    q.extend_from_slice(&[0, 41, 4, 0, 0, 0, 0, 0, 0, 0]);
+    let reply = s.udp_raw(&q).map(|b| Message::from_vec(&b).unwrap());
+    assert!(reply.is_some_and(|r| r.response_code() == ResponseCode::FormErr));
+    // No question at all.
+    let reply = Message::from_vec(&s.udp_raw(&header(7, 0, 0, 0, 0, 0)).unwrap()).unwrap();
+    assert_eq!(reply.response_code(), ResponseCode::FormErr);
+    still_answers(&s);
+}
+
+#[test]
+fn random_and_truncated_packets_do_not_stop_the_server() {
+    let s = TestServer::start(ZONE_BODY, &[("example.com.zone", ZONE)]);
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let good = message("static.example.com.", RecordType::A, Some(1232)).to_vec().unwrap();
+    let mut rng = fastrand::Rng::with_seed(42);
+    for i in 0..3000 {
+        let packet: Vec<u8> = match i % 3 {
+            0 => (0..rng.usize(0..300)).map(|_| rng.u8(..)).collect(),
+            1 => good[..rng.usize(0..good.len())].to_vec(),
+            _ => {
+                let mut p = good.clone();
+                for _ in 0..3 {
+                    let at = rng.usize(0..p.len());
+                    p[at] = rng.u8(..);
+                }
+                p
+            }
+        };
+        socket.send_to(&packet, s.addr).unwrap();
+    }
+    // Garbage over TCP too, then a clean query on a new connection.
+    let mut stream = s.connect();
+    let junk: Vec<u8> = (0..500).map(|_| rng.u8(..)).collect();
+    let _ = std::io::Write::write_all(&mut stream, &junk);
+    std::thread::sleep(Duration::from_millis(100));
+    still_answers(&s);
+    assert!(s.tcp(&message("static.example.com.", RecordType::A, None)).answers().len() == 1);
+}
