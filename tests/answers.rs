@@ -245,3 +245,31 @@ fn built_in_demo_answers() {
     let m = s.query("example.com.", RecordType::MX);
     assert_eq!(m.answers().len(), 1);
 }
+
+#[test]
+fn tcp_idle_connections_close_and_the_cap_evicts_the_longest_idle() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let config = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\ntcp_idle_timeout = 2\ntcp_max_connections = 3\n{ZONE_BODY}"
+    );
+    let s = TestServer::start_config(&config, &[("example.com.zone", ZONE)], &[]);
+    // Idle timeout: the server closes a silent connection after about two seconds.
+    let mut idle = s.connect();
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = Instant::now();
+    let mut byte = [0u8; 1];
+    assert_eq!(idle.read(&mut byte).unwrap_or(0), 0, "closed, not answered");
+    assert!(started.elapsed() < Duration::from_secs(5), "closed after the idle timeout");
+    // The cap: a fourth connection evicts the longest idle of three.
+    let mut first = s.connect();
+    std::thread::sleep(Duration::from_millis(50));
+    let _second = s.connect();
+    let _third = s.connect();
+    std::thread::sleep(Duration::from_millis(50));
+    let mut fourth = s.connect();
+    write_framed(&mut fourth, &message("static.example.com.", RecordType::A, None).to_vec().unwrap());
+    assert!(read_framed(&mut fourth).is_some(), "the newest connection is served");
+    first.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    assert_eq!(first.read(&mut byte).unwrap_or(0), 0, "the longest-idle connection was closed");
+}

@@ -107,6 +107,12 @@ pub struct LowerName {
     count: u8,
 }
 
+impl Default for LowerName {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl LowerName {
     /// An empty name (the root), to be filled by [`LowerName::read`].
     pub const fn new() -> Self {

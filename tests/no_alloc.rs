@@ -1,0 +1,104 @@
+//! The per-query path allocates nothing: a counting global allocator watches the answer path
+//! (every query shape, UDP and TCP limits) after the responder's scratch has warmed up.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::path::Path;
+
+use eightfold::answer::{AnswerSettings, Responder, Transport};
+use eightfold::config::Config;
+use eightfold::health::HealthSnapshot;
+use eightfold::zone::Catalog;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: defers to the system allocator; only counts calls on the current thread.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const ZONE: &str = "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\n@ NS ns1\nns1 A 192.0.2.53\n\
+static A 192.0.2.7\nmulti A 192.0.2.1\nmulti A 192.0.2.2\nmulti A 192.0.2.3\nalias CNAME static\n\
+@ MX 10 ns1\n*.wild TXT \"w\"\nsub NS ns.sub\nns.sub A 192.0.2.9\n";
+
+fn query(name: &str, qtype: u16) -> Vec<u8> {
+    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1];
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, (qtype >> 8) as u8, qtype as u8, 0, 1]);
+    q.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0]);
+    q
+}
+
+#[test]
+fn answering_allocates_nothing() {
+    let mut text = String::from("[[zone]]\norigin = \"example.com.\"\nfile = \"z\"\n");
+    for i in 0..200 {
+        text.push_str(&format!(
+            "[[record]]\nname = \"mv\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"{i}\"\nvalues = [\"10.0.{}.{}\"]\n",
+            i / 256,
+            i % 256
+        ));
+    }
+    let config = Config::parse(&text, Path::new("t.toml"), &|_| Ok(ZONE.to_string())).unwrap();
+    let catalog = Catalog::build(&config);
+    let health = HealthSnapshot::initial(&config.checks);
+    let mut responder = Responder::with_seed(AnswerSettings::from(&config.server), 3);
+    let packets: Vec<Vec<u8>> = [
+        ("static.example.com", 1),
+        ("multi.example.com", 1),
+        ("mv.example.com", 1),
+        ("alias.example.com", 1),
+        ("nothing.example.com", 1),
+        ("static.example.com", 28),
+        ("example.com", 15),
+        ("a.wild.example.com", 16),
+        ("x.sub.example.com", 1),
+        ("example.org", 1),
+        ("example.com", 255),
+    ]
+    .iter()
+    .map(|(n, t)| query(n, *t))
+    .collect();
+    let mut garbage = packets[0].clone();
+    garbage.truncate(20);
+    let mut out = vec![0u8; 65535];
+    // Warm up: scratch buffers reach their working size.
+    for p in &packets {
+        responder.respond(&catalog, &health, p, Transport::Udp, &mut out);
+    }
+    let before = ALLOCATIONS.with(Cell::get);
+    let mut answered = 0;
+    for _ in 0..200 {
+        for p in packets.iter().chain([&garbage]) {
+            for transport in [Transport::Udp, Transport::Tcp] {
+                answered += (responder.respond(&catalog, &health, p, transport, &mut out).len > 0) as usize;
+            }
+        }
+    }
+    let after = ALLOCATIONS.with(Cell::get);
+    assert_eq!(answered, 200 * 24);
+    assert_eq!(after - before, 0, "allocations on the answer path");
+}
