@@ -4,7 +4,7 @@
 //! [`Catalog`] and a [`HealthSnapshot`] and does no I/O, no locking and no allocation per
 //! query once its scratch buffers have grown to the largest record set.
 
-use crate::config::{Routing, ServerConfig};
+use crate::config::{Routing, ServerConfig, WhenAllUnhealthy};
 use crate::health::HealthSnapshot;
 use crate::policy::{self, Selection};
 use crate::wire::{
@@ -240,19 +240,21 @@ impl Work {
             };
             if qtype == rtype::ANY {
                 // RFC 8482: one record set is a sufficient answer.
-                return match node.rrsets().first() {
-                    Some(set) => {
-                        self.write_rrset(set, owner, Section::Answer, health, w)?;
-                        Ok((rcode::NOERROR, true))
-                    }
-                    None => {
-                        self.write_soa(zone, apex_owner, w)?;
-                        Ok((rcode::NOERROR, true))
-                    }
+                let wrote = match node.rrsets().first() {
+                    Some(set) => self.write_rrset(set, owner, Section::Answer, health, w)?,
+                    None => false,
                 };
+                if !wrote {
+                    self.write_soa(zone, apex_owner, w)?;
+                }
+                return Ok((rcode::NOERROR, true));
             }
             if let Some(set) = node.rrset(qtype) {
-                self.write_rrset(set, owner, Section::Answer, health, w)?;
+                if !self.write_rrset(set, owner, Section::Answer, health, w)? {
+                    // Every member unhealthy and the set says `nodata`.
+                    self.write_soa(zone, apex_owner, w)?;
+                    return Ok((rcode::NOERROR, true));
+                }
                 if !self.settings.minimal_responses {
                     if let Some(ns) = zone.apex().rrset(rtype::NS) {
                         let mark = w.mark();
@@ -302,7 +304,7 @@ impl Work {
         section: Section,
         health: &HealthSnapshot,
         w: &mut Writer<'_>,
-    ) -> Result<(), Full> {
+    ) -> Result<bool, Full> {
         match set.routing {
             Routing::Simple => policy::simple(&mut self.selection),
             Routing::Multivalue => {
@@ -312,6 +314,21 @@ impl Work {
             Routing::Weighted => policy::weighted(&set.members, health, &mut self.rng, &mut self.selection),
         }
         let chosen = self.selection.as_slice();
+        let all_unhealthy = set.routing != Routing::Simple
+            && chosen.first().is_some_and(|&i| !policy::healthy(&set.members[i as usize], health));
+        if all_unhealthy {
+            // Policies pick an unhealthy member only when none is healthy.
+            match set.when_all_unhealthy {
+                WhenAllUnhealthy::AnswerAll => {}
+                WhenAllUnhealthy::NoData => return Ok(false),
+                WhenAllUnhealthy::Fallback => {
+                    for rdata in set.fallback.iter() {
+                        w.push(section, owner, set.rtype, set.fallback_ttl, &rdata.wire)?;
+                    }
+                    return Ok(true);
+                }
+            }
+        }
         // One RRset, one TTL (RFC 2181 section 5.2): the smallest of the chosen members.
         let ttl = chosen.iter().map(|&i| set.members[i as usize].ttl).min().unwrap_or(0);
         for &i in chosen {
@@ -333,7 +350,7 @@ impl Work {
                 }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Adds A/AAAA for in-zone targets where they fit; a set that does not fit is left out whole.

@@ -29,6 +29,8 @@ pub struct ServerTable {
     pub minimal_responses: Option<bool>,
     pub tcp_idle_timeout: Option<u64>,
     pub tcp_max_connections: Option<usize>,
+    pub state_file: Option<String>,
+    pub state_max_age: Option<u64>,
 }
 
 /// One `[[zone]]`.
@@ -61,6 +63,11 @@ pub struct HealthCheckTable {
     pub enable_sni: Option<bool>,
     pub children: Option<Vec<String>>,
     pub health_threshold: Option<u16>,
+    pub connect_timeout: Option<f64>,
+    pub response_timeout: Option<f64>,
+    pub body_timeout: Option<f64>,
+    pub tls_verify: Option<bool>,
+    pub tls_ca_file: Option<String>,
 }
 
 /// One `[[record]]`.
@@ -77,4 +84,6 @@ pub struct RecordTable {
     pub health_check: Option<String>,
     pub failover: Option<String>,
     pub weight: Option<i64>,
+    pub when_all_unhealthy: Option<String>,
+    pub fallback_values: Option<Vec<String>>,
 }

@@ -37,6 +37,18 @@ pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1024;
 pub const MAX_WORKERS: usize = 1024;
 /// Route 53's default request interval, seconds.
 pub const DEFAULT_REQUEST_INTERVAL: u64 = 30;
+/// Default bound on the age of a state file entry, seconds.
+pub const DEFAULT_STATE_MAX_AGE: u64 = 900;
+/// Route 53's TCP connect timeout.
+pub const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Route 53's HTTP(S) connect timeout.
+pub const HTTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
+/// Route 53: the status line within two seconds of connecting.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Route 53: the body within two seconds more (string match).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest any probe timeout may be.
+const MAX_TIMEOUT_SECS: f64 = 60.0;
 /// Route 53's default failure threshold.
 pub const DEFAULT_FAILURE_THRESHOLD: u8 = 3;
 /// Longest `set_id`, `resource_path` and `search_string` Route 53 accepts.
@@ -83,6 +95,10 @@ pub struct ServerConfig {
     pub tcp_idle_timeout: Duration,
     /// Most TCP connections open at once.
     pub tcp_max_connections: usize,
+    /// Where health states are kept across restarts (relative paths: to the config's folder).
+    pub state_file: Option<PathBuf>,
+    /// State file entries older than this are ignored at start.
+    pub state_max_age: Duration,
 }
 
 /// One zone and all its record sets.
@@ -105,6 +121,64 @@ pub struct RrsetConfig {
     pub routing: Routing,
     /// Members: one for simple, one per set id otherwise.
     pub members: Vec<MemberConfig>,
+    /// What to answer when every member is unhealthy.
+    pub when_all_unhealthy: WhenAllUnhealthy,
+    /// RDATA of the fallback answer (`WhenAllUnhealthy::Fallback`).
+    pub fallback: Vec<Vec<u8>>,
+    /// The fallback values in presentation format.
+    pub fallback_values: Vec<String>,
+}
+
+impl RrsetConfig {
+    /// A simple record set with one member.
+    pub fn simple(owner: Name, rtype: u16, member: MemberConfig) -> Self {
+        RrsetConfig {
+            owner,
+            rtype,
+            routing: Routing::Simple,
+            members: vec![member],
+            when_all_unhealthy: WhenAllUnhealthy::AnswerAll,
+            fallback: Vec::new(),
+            fallback_values: Vec::new(),
+        }
+    }
+}
+
+impl MemberConfig {
+    /// The one member of a simple record set, values to be added.
+    pub fn simple(ttl: u32) -> Self {
+        MemberConfig {
+            set_id: None,
+            ttl,
+            check: None,
+            weight: 0,
+            failover: None,
+            rdata: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+}
+
+/// What a record set answers when no member is healthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenAllUnhealthy {
+    /// Route 53: answer as if all were healthy (fail-open).
+    AnswerAll,
+    /// NOERROR with no records (and the SOA).
+    NoData,
+    /// A fixed answer (`fallback_values`).
+    Fallback,
+}
+
+impl WhenAllUnhealthy {
+    /// The name used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WhenAllUnhealthy::AnswerAll => "answer_all",
+            WhenAllUnhealthy::NoData => "nodata",
+            WhenAllUnhealthy::Fallback => "fallback",
+        }
+    }
 }
 
 /// Route 53 routing policies.
@@ -249,6 +323,44 @@ pub struct CheckConfig {
     pub children: Vec<usize>,
     /// Healthy children needed (calculated).
     pub health_threshold: u16,
+    /// Time allowed to connect.
+    pub connect_timeout: Duration,
+    /// Time allowed, after connecting, for the TLS handshake and the status line.
+    pub response_timeout: Duration,
+    /// Time allowed, after the status line, for the body (string match).
+    pub body_timeout: Duration,
+    /// Validate the server certificate (HTTPS kinds; Route 53 does not).
+    pub tls_verify: bool,
+    /// PEM certificates trusted when validating, instead of the built-in web roots.
+    pub tls_ca: Option<Vec<u8>>,
+}
+
+impl CheckConfig {
+    /// A check of `kind` with Route 53's defaults and no endpoint (tests, benches, import).
+    pub fn new(id: &str, kind: CheckKind) -> Self {
+        let tls = kind.is_tls();
+        CheckConfig {
+            id: id.to_string(),
+            kind,
+            ip: None,
+            port: if tls { 443 } else { 80 },
+            resource_path: "/".into(),
+            fqdn: None,
+            search_string: None,
+            request_interval: Duration::from_secs(DEFAULT_REQUEST_INTERVAL),
+            failure_threshold: DEFAULT_FAILURE_THRESHOLD,
+            inverted: false,
+            disabled: false,
+            enable_sni: tls,
+            children: Vec::new(),
+            health_threshold: 1,
+            connect_timeout: if kind == CheckKind::Tcp { TCP_CONNECT_TIMEOUT } else { HTTP_CONNECT_TIMEOUT },
+            response_timeout: RESPONSE_TIMEOUT,
+            body_timeout: BODY_TIMEOUT,
+            tls_verify: false,
+            tls_ca: None,
+        }
+    }
 }
 
 impl Config {
@@ -321,6 +433,8 @@ struct RrsetBuild {
     set: RrsetConfig,
     /// Where it was defined, for messages.
     origin: String,
+    /// Whether a member said `when_all_unhealthy`.
+    explicit_when: bool,
 }
 
 struct Validator<'a> {
@@ -330,6 +444,30 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
+    /// A path from the config, relative to the config file's folder.
+    fn relative(&self, path: &str) -> PathBuf {
+        self.source.parent().unwrap_or(Path::new("")).join(path)
+    }
+
+    /// A timeout in seconds (fractions allowed).
+    fn timeout(
+        &mut self,
+        value: Option<f64>,
+        default: Duration,
+        span: Option<Range<usize>>,
+        ctx: &str,
+        key: &str,
+    ) -> Duration {
+        match value {
+            None => default,
+            Some(secs) if secs > 0.0 && secs <= MAX_TIMEOUT_SECS => Duration::from_secs_f64(secs),
+            Some(secs) => {
+                self.problem(span, ctx, Some(key), format!("{secs} is outside (0, {MAX_TIMEOUT_SECS}] seconds"));
+                default
+            }
+        }
+    }
+
     fn problem(&mut self, span: Option<Range<usize>>, context: &str, key: Option<&str>, reason: impl Into<String>) {
         self.problems.push(Problem {
             file: self.source.to_path_buf(),
@@ -387,7 +525,11 @@ impl Validator<'_> {
         if !(1..=1_000_000).contains(&max_conn) {
             self.problem(span, ctx, Some("tcp_max_connections"), format!("{max_conn} is outside 1..=1000000"));
         }
+        let state_file = t.state_file.as_ref().map(|f| self.relative(f));
+        let state_max_age = t.state_max_age.unwrap_or(DEFAULT_STATE_MAX_AGE);
         ServerConfig {
+            state_file,
+            state_max_age: Duration::from_secs(state_max_age),
             listen,
             workers,
             pin_workers: t.pin_workers.unwrap_or(false),
@@ -554,7 +696,60 @@ impl Validator<'_> {
         if !(1..=10).contains(&threshold) {
             self.problem(span.clone(), &ctx, Some("failure_threshold"), format!("{threshold} is outside 1..=10"));
         }
+        let connect_default = if kind == CheckKind::Tcp { TCP_CONNECT_TIMEOUT } else { HTTP_CONNECT_TIMEOUT };
+        let connect_timeout = self.timeout(t.connect_timeout, connect_default, span.clone(), &ctx, "connect_timeout");
+        let response_timeout =
+            self.timeout(t.response_timeout, RESPONSE_TIMEOUT, span.clone(), &ctx, "response_timeout");
+        let body_timeout = self.timeout(t.body_timeout, BODY_TIMEOUT, span.clone(), &ctx, "body_timeout");
+        if !kind.is_tls() {
+            forbid(self, t.tls_verify.is_some(), "tls_verify", "except for HTTPS checks");
+            forbid(self, t.tls_ca_file.is_some(), "tls_ca_file", "except for HTTPS checks");
+        }
+        if !kind.is_http() {
+            forbid(self, t.response_timeout.is_some(), "response_timeout", "except for HTTP checks");
+        }
+        if !kind.is_str_match() {
+            forbid(self, t.body_timeout.is_some(), "body_timeout", "except for *_STR_MATCH checks");
+        }
+        if calculated {
+            forbid(self, t.connect_timeout.is_some(), "connect_timeout", "for CALCULATED checks");
+        }
+        let tls_ca = match &t.tls_ca_file {
+            None => None,
+            Some(file) => {
+                let path = self.relative(file);
+                match std::fs::read(&path) {
+                    Ok(pem) if pem_has_certificate(&pem) => Some(pem),
+                    Ok(_) => {
+                        self.problem(
+                            span.clone(),
+                            &ctx,
+                            Some("tls_ca_file"),
+                            format!("{} holds no PEM certificate", path.display()),
+                        );
+                        None
+                    }
+                    Err(e) => {
+                        self.problem(
+                            span.clone(),
+                            &ctx,
+                            Some("tls_ca_file"),
+                            format!("cannot read {}: {e}", path.display()),
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        if tls_ca.is_some() && t.tls_verify == Some(false) {
+            self.problem(span.clone(), &ctx, Some("tls_ca_file"), "has no effect with `tls_verify = false`");
+        }
         CheckConfig {
+            connect_timeout,
+            response_timeout,
+            body_timeout,
+            tls_verify: t.tls_verify.unwrap_or(tls_ca.is_some()),
+            tls_ca,
             id: t.id.clone(),
             kind,
             ip,
@@ -625,21 +820,9 @@ impl Validator<'_> {
                                 }
                                 let entry =
                                     zone.rrsets.entry((r.owner.clone(), r.rtype)).or_insert_with(|| RrsetBuild {
-                                        set: RrsetConfig {
-                                            owner: r.owner.clone(),
-                                            rtype: r.rtype,
-                                            routing: Routing::Simple,
-                                            members: vec![MemberConfig {
-                                                set_id: None,
-                                                ttl: r.ttl,
-                                                check: None,
-                                                weight: 0,
-                                                failover: None,
-                                                rdata: Vec::new(),
-                                                values: Vec::new(),
-                                            }],
-                                        },
+                                        set: RrsetConfig::simple(r.owner.clone(), r.rtype, MemberConfig::simple(r.ttl)),
                                         origin: where_,
+                                        explicit_when: false,
                                     });
                                 let member = &mut entry.set.members[0];
                                 // RFC 2181 section 5.2: one TTL per RRset; take the smallest.
@@ -707,8 +890,11 @@ impl Validator<'_> {
                 Err(e) => self.problem(span.clone(), ctx, Some(key), e),
             }
         }
-        let set = RrsetConfig { owner: zone.origin.clone(), rtype, routing: Routing::Simple, members: vec![member] };
-        zone.rrsets.insert((zone.origin.clone(), rtype), RrsetBuild { set, origin: format!("{ctx} `{key}`") });
+        let set = RrsetConfig::simple(zone.origin.clone(), rtype, member);
+        zone.rrsets.insert(
+            (zone.origin.clone(), rtype),
+            RrsetBuild { set, origin: format!("{ctx} `{key}`"), explicit_when: false },
+        );
     }
 
     fn records(
@@ -855,6 +1041,55 @@ impl Validator<'_> {
                 }
                 (None, _) => None,
             };
+            let when_all_unhealthy = match (t.when_all_unhealthy.as_deref(), routing) {
+                (None, _) => None,
+                (Some(_), Routing::Simple) => {
+                    self.problem(span.clone(), &ctx, Some("when_all_unhealthy"), "simple records are never unhealthy");
+                    None
+                }
+                (Some("answer_all"), _) => Some(WhenAllUnhealthy::AnswerAll),
+                (Some("nodata"), _) => Some(WhenAllUnhealthy::NoData),
+                (Some("fallback"), _) => Some(WhenAllUnhealthy::Fallback),
+                (Some(other), _) => {
+                    self.problem(
+                        span.clone(),
+                        &ctx,
+                        Some("when_all_unhealthy"),
+                        format!("{other:?} is not one of answer_all, nodata, fallback"),
+                    );
+                    None
+                }
+            };
+            let mut fallback = (Vec::new(), Vec::new());
+            match (&t.fallback_values, when_all_unhealthy) {
+                (None, Some(WhenAllUnhealthy::Fallback)) => self.problem(
+                    span.clone(),
+                    &ctx,
+                    Some("fallback_values"),
+                    "required with `when_all_unhealthy = \"fallback\"`",
+                ),
+                (Some(_), w) if w != Some(WhenAllUnhealthy::Fallback) => self.problem(
+                    span.clone(),
+                    &ctx,
+                    Some("fallback_values"),
+                    "only with `when_all_unhealthy = \"fallback\"`",
+                ),
+                (Some(values), _) => {
+                    if values.is_empty() {
+                        self.problem(span.clone(), &ctx, Some("fallback_values"), "needs at least one value");
+                    }
+                    for value in values {
+                        match text::parse_value(&owner, rtype, value, &zones[zi].origin) {
+                            Ok(rdata) => {
+                                fallback.0.push(rdata);
+                                fallback.1.push(value.clone());
+                            }
+                            Err(e) => self.problem(span.clone(), &ctx, Some("fallback_values"), e),
+                        }
+                    }
+                }
+                _ => {}
+            }
             if t.values.is_empty() {
                 self.problem(span.clone(), &ctx, Some("values"), "needs at least one value");
             }
@@ -890,8 +1125,17 @@ impl Validator<'_> {
             let here = format!("{}:{}", self.source.display(), span.clone().map_or(0, |s| line_of(self.text, s.start)));
             match zones[zi].rrsets.get_mut(&key) {
                 None => {
-                    let set = RrsetConfig { owner, rtype, routing, members: vec![member] };
-                    zones[zi].rrsets.insert(key, RrsetBuild { set, origin: here });
+                    let set = RrsetConfig {
+                        owner,
+                        rtype,
+                        routing,
+                        members: vec![member],
+                        when_all_unhealthy: when_all_unhealthy.unwrap_or(WhenAllUnhealthy::AnswerAll),
+                        fallback: fallback.0,
+                        fallback_values: fallback.1,
+                    };
+                    let explicit = when_all_unhealthy.is_some();
+                    zones[zi].rrsets.insert(key, RrsetBuild { set, origin: here, explicit_when: explicit });
                 }
                 Some(existing) if existing.set.routing != routing || routing == Routing::Simple => {
                     let reason = if routing == Routing::Simple && existing.set.routing == Routing::Simple {
@@ -907,6 +1151,28 @@ impl Validator<'_> {
                     self.problem(span, &ctx, Some("routing"), reason);
                 }
                 Some(existing) => {
+                    if let Some(when) = when_all_unhealthy {
+                        if existing.explicit_when
+                            && (existing.set.when_all_unhealthy != when || existing.set.fallback != fallback.0)
+                        {
+                            self.problem(
+                                span,
+                                &ctx,
+                                Some("when_all_unhealthy"),
+                                format!(
+                                    "{owner} {} already says `when_all_unhealthy = {:?}` (at {}) with other fallback values; members must agree",
+                                    t.rtype,
+                                    existing.set.when_all_unhealthy.as_str(),
+                                    existing.origin
+                                ),
+                            );
+                            continue;
+                        }
+                        existing.set.when_all_unhealthy = when;
+                        existing.set.fallback = fallback.0;
+                        existing.set.fallback_values = fallback.1;
+                        existing.explicit_when = true;
+                    }
                     if routing == Routing::Failover
                         && existing.set.members.iter().any(|m| m.failover == member.failover)
                     {
@@ -1078,6 +1344,11 @@ impl Validator<'_> {
         }
         ZoneConfig { origin, rrsets: rrsets.into_values().map(|b| b.set).collect() }
     }
+}
+
+/// Whether PEM text holds at least one certificate block.
+fn pem_has_certificate(pem: &[u8]) -> bool {
+    pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----")
 }
 
 /// Splits the zone scanner's "line L:C: reason" into a line number and the rest.

@@ -6,6 +6,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::config::Config;
+use crate::health::{self, HealthSnapshot};
 use crate::server::{Server, ServerError, Shared};
 
 /// Why serving ended badly.
@@ -15,6 +16,8 @@ pub enum RunError {
     Server(ServerError),
     /// Signal handlers could not be installed.
     Signals(std::io::Error),
+    /// The prober thread could not start.
+    Prober(std::io::Error),
 }
 
 impl fmt::Display for RunError {
@@ -22,6 +25,7 @@ impl fmt::Display for RunError {
         match self {
             RunError::Server(e) => write!(f, "{e}"),
             RunError::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
+            RunError::Prober(e) => write!(f, "cannot start the health prober: {e}"),
         }
     }
 }
@@ -30,7 +34,7 @@ impl std::error::Error for RunError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RunError::Server(e) => Some(e),
-            RunError::Signals(e) => Some(e),
+            RunError::Signals(e) | RunError::Prober(e) => Some(e),
         }
     }
 }
@@ -38,8 +42,10 @@ impl std::error::Error for RunError {
 /// Serves `config` until SIGINT or SIGTERM.
 pub fn run(config: Config) -> Result<(), RunError> {
     let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(RunError::Signals)?;
-    let shared = Shared::new(&config);
-    let server = Server::start(&config, shared).map_err(RunError::Server)?;
+    let measured = health::initial_measured(&config);
+    let shared = Shared::with_health(&config, HealthSnapshot::evaluate(&config.checks, &measured));
+    let server = Server::start(&config, shared.clone()).map_err(RunError::Server)?;
+    let prober = health::spawn(&config, shared, measured).map_err(RunError::Prober)?;
     let zones: Vec<String> = config.zones.iter().map(|z| z.origin.to_string()).collect();
     tracing::info!(zones = %zones.join(" "), checks = config.checks.len(), config = %config.source.display(), "loaded configuration");
     for address in &server.addresses {
@@ -49,5 +55,6 @@ pub fn run(config: Config) -> Result<(), RunError> {
         tracing::info!(signal, "stopping");
     }
     server.stop();
+    prober.join();
     Ok(())
 }

@@ -1,10 +1,62 @@
-//! Health state: the immutable [`HealthSnapshot`] workers read, and the rules that turn
-//! raw probe results into it (inverted, disabled, calculated).
+//! Health: the immutable [`HealthSnapshot`] workers read, the rules that turn measured
+//! results into it (threshold, inverted, disabled, calculated), and the prober thread that
+//! measures and publishes it.
 //!
-//! The prober that produces raw results lives on its own thread (issue #3); here a snapshot
-//! is built from each check's initial state so that answers are right from the first packet.
+//! ```text
+//!  prober thread (mio): schedule -> probe::Attempt (connect, TLS, HTTP) -> http::Verdict
+//!        -> Threshold per check -> HealthSnapshot::evaluate -> Shared::publish_health
+//!        -> statefile (last-known states across restarts)
+//! ```
+
+pub mod http;
+pub mod probe;
+mod prober;
+pub mod statefile;
+pub mod tls;
+
+pub use prober::{initial_measured, spawn, CheckStatus, ProberHandle};
 
 use crate::config::{CheckConfig, CheckKind};
+
+/// Failure threshold in both directions: the measured state flips after this many
+/// consecutive results that disagree with it (Route 53 FailureThreshold).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Threshold {
+    healthy: bool,
+    streak: u8,
+}
+
+impl Threshold {
+    /// Starts in `healthy`.
+    pub fn new(healthy: bool) -> Self {
+        Threshold { healthy, streak: 0 }
+    }
+
+    /// The measured state.
+    pub fn healthy(&self) -> bool {
+        self.healthy
+    }
+
+    /// Consecutive results that disagree with the state so far.
+    pub fn streak(&self) -> u8 {
+        self.streak
+    }
+
+    /// Records one probe result; returns true when the state flipped.
+    pub fn record(&mut self, success: bool, threshold: u8) -> bool {
+        if success == self.healthy {
+            self.streak = 0;
+            return false;
+        }
+        self.streak = self.streak.saturating_add(1);
+        if self.streak >= threshold.max(1) {
+            self.healthy = success;
+            self.streak = 0;
+            return true;
+        }
+        false
+    }
+}
 
 /// Each check's effective health, indexed like [`crate::config::Config::checks`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,25 +119,27 @@ impl HealthSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn check(id: &str, kind: CheckKind) -> CheckConfig {
-        CheckConfig {
-            id: id.into(),
-            kind,
-            ip: None,
-            port: 80,
-            resource_path: "/".into(),
-            fqdn: None,
-            search_string: None,
-            request_interval: Duration::from_secs(30),
-            failure_threshold: 3,
-            inverted: false,
-            disabled: false,
-            enable_sni: false,
-            children: vec![],
-            health_threshold: 1,
-        }
+        CheckConfig::new(id, kind)
+    }
+
+    #[test]
+    fn threshold_counts_both_ways() {
+        let mut t = Threshold::new(true);
+        assert!(!t.record(false, 3));
+        assert!(!t.record(false, 3));
+        assert!(!t.record(true, 3), "a success resets the streak");
+        assert!(!t.record(false, 3));
+        assert!(!t.record(false, 3));
+        assert!(t.record(false, 3));
+        assert!(!t.healthy());
+        assert!(!t.record(true, 3));
+        assert!(!t.record(true, 3));
+        assert!(t.record(true, 3));
+        assert!(t.healthy());
+        let mut one = Threshold::new(true);
+        assert!(one.record(false, 1));
     }
 
     #[test]

@@ -60,7 +60,7 @@ impl Selection {
 
 /// Whether a member counts as healthy: no check means always healthy (MV-2).
 #[inline]
-fn healthy<M: Member>(member: &M, health: &HealthSnapshot) -> bool {
+pub fn healthy<M: Member>(member: &M, health: &HealthSnapshot) -> bool {
     member.check().is_none_or(|c| health.is_healthy(c))
 }
 

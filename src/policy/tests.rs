@@ -114,22 +114,7 @@ fn t6_two_unhealthy_both_returned() {
 #[test]
 fn t7_t8_disabled_and_inverted_checks() {
     use crate::config::{CheckConfig, CheckKind};
-    let base = CheckConfig {
-        id: "x".into(),
-        kind: CheckKind::Http,
-        ip: None,
-        port: 80,
-        resource_path: "/".into(),
-        fqdn: None,
-        search_string: None,
-        request_interval: std::time::Duration::from_secs(10),
-        failure_threshold: 3,
-        inverted: false,
-        disabled: false,
-        enable_sni: false,
-        children: vec![],
-        health_threshold: 1,
-    };
+    let base = CheckConfig::new("x", CheckKind::Http);
     let mut rng = fastrand::Rng::with_seed(7);
     // T7: one record, its check disabled while the endpoint is down.
     let disabled = CheckConfig { disabled: true, ..base.clone() };

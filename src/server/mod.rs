@@ -46,9 +46,21 @@ impl Shared {
         Arc::new(Shared { view: ArcSwap::from_pointee(view), shutdown: AtomicBool::new(false) })
     }
 
+    /// Starts with a view built from `config` and a given health snapshot.
+    pub fn with_health(config: &Config, health: HealthSnapshot) -> Arc<Shared> {
+        let view = View { catalog: Arc::new(Catalog::build(config)), health: Arc::new(health) };
+        Arc::new(Shared { view: ArcSwap::from_pointee(view), shutdown: AtomicBool::new(false) })
+    }
+
     /// Replaces the view every worker reads.
     pub fn publish(&self, view: View) {
         self.view.store(Arc::new(view));
+    }
+
+    /// Replaces the health snapshot, keeping the zones.
+    pub fn publish_health(&self, health: HealthSnapshot) {
+        let health = Arc::new(health);
+        self.view.rcu(|view| View { catalog: view.catalog.clone(), health: health.clone() });
     }
 
     /// The current view.
@@ -61,7 +73,8 @@ impl Shared {
         self.shutdown.store(true, Ordering::Relaxed);
     }
 
-    fn stopping(&self) -> bool {
+    /// Whether a stop was asked for.
+    pub fn stopping(&self) -> bool {
         self.shutdown.load(Ordering::Relaxed)
     }
 }

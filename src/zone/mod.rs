@@ -7,7 +7,7 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::config::{Config, FailoverRole, MemberConfig, Routing, RrsetConfig, ZoneConfig};
+use crate::config::{Config, FailoverRole, MemberConfig, Routing, RrsetConfig, WhenAllUnhealthy, ZoneConfig};
 use crate::policy;
 use crate::wire::{rtype, LowerName, Name};
 
@@ -47,6 +47,12 @@ pub struct Rrset {
     pub routing: Routing,
     /// One member for simple routing; one per set id otherwise.
     pub members: Box<[Member]>,
+    /// What to answer when no member is healthy.
+    pub when_all_unhealthy: WhenAllUnhealthy,
+    /// The fixed answer for [`WhenAllUnhealthy::Fallback`].
+    pub fallback: Box<[Rdata]>,
+    /// TTL of the fallback answer: the smallest member TTL.
+    pub fallback_ttl: u32,
 }
 
 /// One selectable unit of a record set.
@@ -308,6 +314,9 @@ fn compile_rrset(set: &RrsetConfig, index: &FxHashMap<Box<[u8]>, u32>) -> Rrset 
         rtype: set.rtype,
         routing: set.routing,
         members: set.members.iter().map(|m| compile_member(set.rtype, m, index)).collect(),
+        when_all_unhealthy: set.when_all_unhealthy,
+        fallback: set.fallback.iter().map(|data| compile_rdata(set.rtype, data, index)).collect(),
+        fallback_ttl: set.members.iter().map(|m| m.ttl).min().unwrap_or(0),
     }
 }
 

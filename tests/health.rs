@@ -1,0 +1,343 @@
+//! Health checks against real local endpoints: answers over UDP follow the endpoints within
+//! request_interval x failure_threshold plus a margin (polled, never slept blindly).
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use common::endpoints::{eventually, Behaviour, HttpEndpoint, TcpEndpoint};
+use common::*;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{RData, RecordType};
+
+/// Interval 1 s, threshold 2: a change shows within about 2 s; allow 2 s more.
+const FOLLOW: Duration = Duration::from_secs(5);
+
+/// A check with interval 1 s and threshold 2 unless `extra` sets the threshold.
+fn check(id: &str, kind: &str, addr: std::net::SocketAddr, extra: &str) -> String {
+    let threshold = if extra.contains("failure_threshold") { "" } else { "failure_threshold = 2\n" };
+    format!(
+        "[[health_check]]\nid = \"{id}\"\ntype = \"{kind}\"\nip = \"{}\"\nport = {}\nrequest_interval = 1\n{threshold}{extra}",
+        addr.ip(),
+        addr.port()
+    )
+}
+
+fn record(name: &str, routing: &str, set_id: &str, value: &str, extra: &str) -> String {
+    format!(
+        "[[record]]\nname = \"{name}\"\ntype = \"A\"\nttl = 5\nrouting = \"{routing}\"\nset_id = \"{set_id}\"\nvalues = [\"{value}\"]\n{extra}"
+    )
+}
+
+fn addresses(m: &Message) -> HashSet<Ipv4Addr> {
+    m.answers()
+        .iter()
+        .filter_map(|r| match r.data() {
+            RData::A(a) => Some(a.0),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ips(list: &[&str]) -> HashSet<Ipv4Addr> {
+    list.iter().map(|s| s.parse().unwrap()).collect()
+}
+
+fn start(body: &str) -> TestServer {
+    TestServer::start(&format!("{ZONE_BODY}{body}"), &[("example.com.zone", ZONE)])
+}
+
+#[test]
+fn multivalue_follows_endpoints_down_and_back_and_fails_open() {
+    let eps: Vec<HttpEndpoint> = (2..5).map(|i| HttpEndpoint::start(&format!("127.0.0.{i}"))).collect();
+    let mut body = String::new();
+    for (i, ep) in eps.iter().enumerate() {
+        body += &check(&format!("c{i}"), "HTTP", ep.addr, "resource_path = \"/health\"\n");
+        body += &record(
+            "mv",
+            "multivalue",
+            &format!("r{i}"),
+            &format!("10.0.0.{i}"),
+            &format!("health_check = \"c{i}\"\n"),
+        );
+    }
+    let s = start(&body);
+    let all = ips(&["10.0.0.0", "10.0.0.1", "10.0.0.2"]);
+    assert_eq!(addresses(&s.query("mv.example.com.", RecordType::A)), all);
+    eps[1].set(Behaviour::Respond(503, "down".into()));
+    assert!(
+        eventually(FOLLOW, || addresses(&s.query("mv.example.com.", RecordType::A)) == ips(&["10.0.0.0", "10.0.0.2"])),
+        "record 1 leaves the answers"
+    );
+    eps[1].set(Behaviour::Respond(200, "OK".into()));
+    assert!(eventually(FOLLOW, || addresses(&s.query("mv.example.com.", RecordType::A)) == all), "record 1 returns");
+    for ep in &eps {
+        ep.set(Behaviour::Respond(500, "".into()));
+    }
+    // Fail-open: every record unhealthy, so all of them (at most 8) are answered.
+    // One transition earlier for record 1, then one per endpoint.
+    assert!(eventually(FOLLOW, || s.output().matches("endpoint is now unhealthy").count() == 4), "{}", s.output());
+    for _ in 0..10 {
+        assert_eq!(addresses(&s.query("mv.example.com.", RecordType::A)), all);
+    }
+    assert!(s.output().contains("Failure: HTTP Status Code 500"), "{}", s.output());
+    // Without an fqdn the Host header is the address, with the port since it is not 80.
+    let expected = format!("127.0.0.2:{}", eps[0].addr.port());
+    assert!(eps[0].hosts.lock().unwrap().iter().all(|h| *h == expected));
+}
+
+#[test]
+fn unchecked_record_prevents_fail_open_and_tcp_checks_follow_listeners() {
+    let a = TcpEndpoint::start("127.0.0.5");
+    let b = TcpEndpoint::start("127.0.0.6");
+    let body = [
+        check("a", "TCP", a.addr, ""),
+        check("b", "TCP", b.addr, ""),
+        record("mv", "multivalue", "a", "10.1.0.1", "health_check = \"a\"\n"),
+        record("mv", "multivalue", "b", "10.1.0.2", "health_check = \"b\"\n"),
+        record("mv", "multivalue", "plain", "10.1.0.3", ""),
+    ]
+    .concat();
+    let s = start(&body);
+    assert_eq!(addresses(&s.query("mv.example.com.", RecordType::A)).len(), 3);
+    a.set_up(false);
+    b.set_up(false);
+    assert!(eventually(FOLLOW, || addresses(&s.query("mv.example.com.", RecordType::A)) == ips(&["10.1.0.3"])));
+    a.set_up(true);
+    assert!(
+        eventually(FOLLOW, || addresses(&s.query("mv.example.com.", RecordType::A)) == ips(&["10.1.0.1", "10.1.0.3"]))
+    );
+    assert!(s.output().contains("Connection refused"), "{}", s.output());
+}
+
+#[test]
+fn failover_switches_both_ways() {
+    let primary = HttpEndpoint::start("127.0.0.7");
+    let secondary = HttpEndpoint::start("127.0.0.8");
+    let body = [
+        check("p", "HTTP", primary.addr, ""),
+        check("s", "HTTP", secondary.addr, ""),
+        record("fo", "failover", "primary", "10.2.0.1", "failover = \"PRIMARY\"\nhealth_check = \"p\"\n"),
+        record("fo", "failover", "secondary", "10.2.0.2", "failover = \"SECONDARY\"\nhealth_check = \"s\"\n"),
+    ]
+    .concat();
+    let s = start(&body);
+    let answer = || addresses(&s.query("fo.example.com.", RecordType::A));
+    assert_eq!(answer(), ips(&["10.2.0.1"]));
+    primary.set(Behaviour::Respond(503, "".into()));
+    assert!(eventually(FOLLOW, || answer() == ips(&["10.2.0.2"])), "secondary while the primary is down");
+    secondary.set(Behaviour::Respond(503, "".into()));
+    assert!(eventually(FOLLOW, || answer() == ips(&["10.2.0.1"])), "primary again when both are down");
+    primary.set(Behaviour::Respond(200, "".into()));
+    secondary.set(Behaviour::Respond(200, "".into()));
+    assert!(eventually(FOLLOW, || s.output().matches("endpoint is now healthy").count() == 2));
+    assert_eq!(answer(), ips(&["10.2.0.1"]));
+}
+
+#[test]
+fn weighted_rebalances_and_keeps_proportions() {
+    let blue = HttpEndpoint::start("127.0.0.9");
+    let green = HttpEndpoint::start("127.0.0.10");
+    let body = [
+        check("blue", "HTTP", blue.addr, ""),
+        check("green", "HTTP", green.addr, ""),
+        record("w", "weighted", "blue", "10.3.0.1", "weight = 1\nhealth_check = \"blue\"\n"),
+        record("w", "weighted", "green", "10.3.0.2", "weight = 3\nhealth_check = \"green\"\n"),
+        record("w", "weighted", "zero", "10.3.0.3", "weight = 0\n"),
+    ]
+    .concat();
+    let s = start(&body);
+    let mut counts: HashMap<Ipv4Addr, usize> = HashMap::new();
+    for _ in 0..400 {
+        let got = addresses(&s.query("w.example.com.", RecordType::A));
+        assert_eq!(got.len(), 1, "one record set per answer");
+        *counts.entry(*got.iter().next().unwrap()).or_default() += 1;
+    }
+    let green_share = counts.get(&"10.3.0.2".parse().unwrap()).copied().unwrap_or(0);
+    assert!((250..350).contains(&green_share), "weight 3 of 4 gets about 300 of 400: {counts:?}");
+    assert!(!counts.contains_key(&"10.3.0.3".parse().unwrap()), "zero weight unused while others are healthy");
+    green.set(Behaviour::Respond(503, "".into()));
+    assert!(eventually(FOLLOW, || (0..20)
+        .all(|_| addresses(&s.query("w.example.com.", RecordType::A)) == ips(&["10.3.0.1"]))));
+    blue.set(Behaviour::Respond(503, "".into()));
+    assert!(
+        eventually(FOLLOW, || (0..20)
+            .all(|_| addresses(&s.query("w.example.com.", RecordType::A)) == ips(&["10.3.0.3"]))),
+        "zero weight takes over"
+    );
+}
+
+#[test]
+fn string_match_https_self_signed_and_validation() {
+    let page = HttpEndpoint::start("127.0.0.11");
+    page.set(Behaviour::Respond(200, "status: all systems GO".into()));
+    let (secure, pem) = HttpEndpoint::start_tls("127.0.0.12", "secure.example.com");
+    let body = [
+        check("match", "HTTP_STR_MATCH", page.addr, "search_string = \"GO\"\n"),
+        check("tls", "HTTPS", secure.addr, "fqdn = \"secure.example.com\"\n"),
+        check(
+            "tls-verified",
+            "HTTPS_STR_MATCH",
+            secure.addr,
+            "fqdn = \"secure.example.com\"\nsearch_string = \"OK\"\ntls_ca_file = \"ca.pem\"\n",
+        ),
+        check("tls-web-roots", "HTTPS", secure.addr, "fqdn = \"secure.example.com\"\ntls_verify = true\n"),
+        record("sm", "multivalue", "a", "10.4.0.1", "health_check = \"match\"\n"),
+        record("sm", "multivalue", "b", "10.4.0.2", "health_check = \"tls\"\n"),
+        record("sm", "multivalue", "c", "10.4.0.3", "health_check = \"tls-verified\"\n"),
+        record("sm", "multivalue", "d", "10.4.0.4", "health_check = \"tls-web-roots\"\n"),
+    ]
+    .concat();
+    let config = format!("[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\n{ZONE_BODY}{body}");
+    let s = TestServer::start_config(&config, &[("example.com.zone", ZONE), ("ca.pem", &pem)], &[]);
+    // The self-signed certificate is not in the web roots: only that check fails.
+    assert!(
+        eventually(FOLLOW, || addresses(&s.query("sm.example.com.", RecordType::A))
+            == ips(&["10.4.0.1", "10.4.0.2", "10.4.0.3"])),
+        "{}",
+        s.output()
+    );
+    page.set(Behaviour::Respond(200, "status: degraded".into()));
+    assert!(
+        eventually(FOLLOW, || addresses(&s.query("sm.example.com.", RecordType::A)) == ips(&["10.4.0.2", "10.4.0.3"]))
+    );
+    assert!(s.output().contains("string to match was not found"), "{}", s.output());
+    assert!(secure.hosts.lock().unwrap().iter().any(|h| h.starts_with("secure.example.com:")), "Host is fqdn:port");
+}
+
+#[test]
+fn calculated_inverted_and_disabled() {
+    let one = HttpEndpoint::start("127.0.0.13");
+    let two = HttpEndpoint::start("127.0.0.14");
+    let down = TcpEndpoint::start("127.0.0.15");
+    down.set_up(false);
+    let body = [
+        check("one", "HTTP", one.addr, ""),
+        check("two", "HTTP", two.addr, ""),
+        "[[health_check]]\nid = \"both\"\ntype = \"CALCULATED\"\nchildren = [\"one\", \"two\"]\nhealth_threshold = 2\n"
+            .to_string(),
+        check("inverted-up", "HTTP", one.addr, "inverted = true\n"),
+        check("disabled-down", "TCP", down.addr, "disabled = true\n"),
+        record("calc", "multivalue", "calc", "10.5.0.1", "health_check = \"both\"\n"),
+        record("calc", "multivalue", "inv", "10.5.0.2", "health_check = \"inverted-up\"\n"),
+        record("calc", "multivalue", "dis", "10.5.0.3", "health_check = \"disabled-down\"\n"),
+    ]
+    .concat();
+    let s = start(&body);
+    let answer = || addresses(&s.query("calc.example.com.", RecordType::A));
+    // Inverted starts unhealthy; disabled is healthy whatever the endpoint does.
+    assert_eq!(answer(), ips(&["10.5.0.1", "10.5.0.3"]));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(answer(), ips(&["10.5.0.1", "10.5.0.3"]));
+    two.set(Behaviour::Respond(503, "".into()));
+    assert!(eventually(FOLLOW, || answer() == ips(&["10.5.0.3"])), "calculated needs both children");
+    one.set(Behaviour::Respond(503, "".into()));
+    assert!(
+        eventually(FOLLOW, || answer() == ips(&["10.5.0.2", "10.5.0.3"])),
+        "inverted check of a down endpoint is healthy"
+    );
+}
+
+#[test]
+fn when_all_unhealthy_nodata_and_fallback() {
+    let ep = HttpEndpoint::start("127.0.0.16");
+    ep.set(Behaviour::Respond(503, "".into()));
+    let body = [
+        check("down", "HTTP", ep.addr, "failure_threshold = 1\n"),
+        record("nd", "multivalue", "a", "10.6.0.1", "health_check = \"down\"\nwhen_all_unhealthy = \"nodata\"\n"),
+        record("fb", "failover", "p", "10.6.0.2", "failover = \"PRIMARY\"\nhealth_check = \"down\"\nwhen_all_unhealthy = \"fallback\"\nfallback_values = [\"192.0.2.200\"]\n"),
+        record("fb", "failover", "s", "10.6.0.3", "failover = \"SECONDARY\"\nhealth_check = \"down\"\n"),
+    ]
+    .concat();
+    let s = start(&body);
+    assert!(eventually(FOLLOW, || s.query("nd.example.com.", RecordType::A).answers().is_empty()));
+    let m = s.query("nd.example.com.", RecordType::A);
+    assert_eq!(m.response_code(), ResponseCode::NoError);
+    assert_eq!(m.name_servers()[0].record_type(), RecordType::SOA);
+    assert_eq!(addresses(&s.query("fb.example.com.", RecordType::A)), ips(&["192.0.2.200"]));
+    ep.set(Behaviour::Respond(200, "".into()));
+    assert!(eventually(FOLLOW, || addresses(&s.query("fb.example.com.", RecordType::A)) == ips(&["10.6.0.2"])));
+    assert_eq!(addresses(&s.query("nd.example.com.", RecordType::A)), ips(&["10.6.0.1"]));
+}
+
+#[test]
+fn state_file_survives_a_restart() {
+    let ep = HttpEndpoint::start("127.0.0.17");
+    ep.set(Behaviour::Respond(503, "".into()));
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("health-state.toml");
+    let body = |interval: u32| {
+        [
+            format!(
+                "[[health_check]]\nid = \"web\"\ntype = \"HTTP\"\nip = \"{}\"\nport = {}\nrequest_interval = {interval}\nfailure_threshold = 1\n",
+                ep.addr.ip(),
+                ep.addr.port()
+            ),
+            record("st", "multivalue", "a", "10.7.0.1", "health_check = \"web\"\n"),
+            record("st", "multivalue", "b", "10.7.0.2", ""),
+        ]
+        .concat()
+    };
+    let config = |interval| {
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\nstate_file = \"{}\"\n{ZONE_BODY}{}",
+            state.display(),
+            body(interval)
+        )
+    };
+    {
+        let s = TestServer::start_config(&config(1), &[("example.com.zone", ZONE)], &[]);
+        assert!(eventually(FOLLOW, || addresses(&s.query("st.example.com.", RecordType::A)) == ips(&["10.7.0.2"])));
+        assert!(eventually(FOLLOW, || std::fs::read_to_string(&state).is_ok_and(|t| t.contains("healthy = false"))));
+    }
+    // Restart with a long interval: no probe will run soon, yet the record is still out.
+    let s = TestServer::start_config(&config(600), &[("example.com.zone", ZONE)], &[]);
+    assert_eq!(addresses(&s.query("st.example.com.", RecordType::A)), ips(&["10.7.0.2"]));
+    drop(s);
+    // Without the state file it would start healthy.
+    std::fs::remove_file(&state).unwrap();
+    let s = TestServer::start_config(&config(600), &[("example.com.zone", ZONE)], &[]);
+    assert_eq!(addresses(&s.query("st.example.com.", RecordType::A)), ips(&["10.7.0.1", "10.7.0.2"]));
+}
+
+#[test]
+fn misbehaving_endpoints_do_not_delay_other_checks() {
+    let silent = HttpEndpoint::start("127.0.0.18");
+    silent.set(Behaviour::Silent);
+    let trickle = HttpEndpoint::start("127.0.0.19");
+    trickle.set(Behaviour::Trickle);
+    let flood = HttpEndpoint::start("127.0.0.20");
+    flood.set(Behaviour::FloodHeaders);
+    let flood_body = HttpEndpoint::start("127.0.0.21");
+    flood_body.set(Behaviour::FloodBody);
+    let good = HttpEndpoint::start("127.0.0.22");
+    let body = [
+        check("silent", "HTTP", silent.addr, "failure_threshold = 1\n"),
+        check("trickle", "HTTP_STR_MATCH", trickle.addr, "failure_threshold = 1\nsearch_string = \"OK\"\n"),
+        check("flood", "HTTP_STR_MATCH", flood.addr, "failure_threshold = 1\nsearch_string = \"never\"\n"),
+        check("flood-body", "HTTP_STR_MATCH", flood_body.addr, "failure_threshold = 1\nsearch_string = \"never\"\n"),
+        check("good", "HTTP", good.addr, "failure_threshold = 1\n"),
+        record("bad", "multivalue", "silent", "10.8.0.1", "health_check = \"silent\"\n"),
+        record("bad", "multivalue", "trickle", "10.8.0.2", "health_check = \"trickle\"\n"),
+        record("bad", "multivalue", "flood", "10.8.0.3", "health_check = \"flood\"\n"),
+        record("bad", "multivalue", "flood-body", "10.8.0.4", "health_check = \"flood-body\"\n"),
+        record("bad", "multivalue", "good", "10.8.0.5", "health_check = \"good\"\n"),
+    ]
+    .concat();
+    let s = start(&body);
+    let before = good.hits();
+    std::thread::sleep(Duration::from_secs(6));
+    let probes = good.hits() - before;
+    assert!(probes >= 4, "the good check kept its 1 s schedule: {probes} probes in 6 s");
+    assert!(
+        eventually(FOLLOW, || addresses(&s.query("bad.example.com.", RecordType::A)) == ips(&["10.8.0.5"])),
+        "{}",
+        s.output()
+    );
+    let out = s.output();
+    assert!(out.contains("No HTTP status line within"), "{out}");
+    assert!(out.contains("headers were longer than 16384"), "{out}");
+    assert!(out.contains("not found in the first 5120 bytes"), "{out}");
+}
