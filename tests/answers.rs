@@ -8,21 +8,11 @@ use std::net::Ipv4Addr;
 
 use common::*;
 use hickory_proto::op::{Message, OpCode, ResponseCode};
-use hickory_proto::rr::{RData, RecordType};
+use hickory_proto::rr::RecordType;
 
 fn server() -> TestServer {
     let body = format!("{ZONE_BODY}{}", multivalue_records("mv16.example.com.", 16));
     TestServer::start(&body, &[("example.com.zone", ZONE)])
-}
-
-fn addresses(m: &Message) -> Vec<Ipv4Addr> {
-    m.answers()
-        .iter()
-        .filter_map(|r| match r.data() {
-            RData::A(a) => Some(a.0),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]

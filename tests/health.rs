@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::endpoints::{eventually, Behaviour, HttpEndpoint, TcpEndpoint};
 use common::*;
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{RData, RecordType};
+use hickory_proto::rr::RecordType;
 
 /// Interval 1 s, threshold 2: a change shows within about 2 s; allow 2 s more.
 const FOLLOW: Duration = Duration::from_secs(5);
@@ -31,14 +31,9 @@ fn record(name: &str, routing: &str, set_id: &str, value: &str, extra: &str) -> 
     )
 }
 
-fn addresses(m: &Message) -> HashSet<Ipv4Addr> {
-    m.answers()
-        .iter()
-        .filter_map(|r| match r.data() {
-            RData::A(a) => Some(a.0),
-            _ => None,
-        })
-        .collect()
+/// The answer's addresses as a set (order varies between queries).
+fn answer_set(m: &Message) -> HashSet<Ipv4Addr> {
+    addresses(m).into_iter().collect()
 }
 
 fn ips(list: &[&str]) -> HashSet<Ipv4Addr> {
@@ -65,14 +60,14 @@ fn multivalue_follows_endpoints_down_and_back_and_fails_open() {
     }
     let s = start(&body);
     let all = ips(&["10.0.0.0", "10.0.0.1", "10.0.0.2"]);
-    assert_eq!(addresses(&s.query("mv.example.com.", RecordType::A)), all);
+    assert_eq!(answer_set(&s.query("mv.example.com.", RecordType::A)), all);
     eps[1].set(Behaviour::Respond(503, "down".into()));
     assert!(
-        eventually(FOLLOW, || addresses(&s.query("mv.example.com.", RecordType::A)) == ips(&["10.0.0.0", "10.0.0.2"])),
+        eventually(FOLLOW, || answer_set(&s.query("mv.example.com.", RecordType::A)) == ips(&["10.0.0.0", "10.0.0.2"])),
         "record 1 leaves the answers"
     );
     eps[1].set(Behaviour::Respond(200, "OK".into()));
-    assert!(eventually(FOLLOW, || addresses(&s.query("mv.example.com.", RecordType::A)) == all), "record 1 returns");
+    assert!(eventually(FOLLOW, || answer_set(&s.query("mv.example.com.", RecordType::A)) == all), "record 1 returns");
     for ep in &eps {
         ep.set(Behaviour::Respond(500, "".into()));
     }
@@ -80,7 +75,7 @@ fn multivalue_follows_endpoints_down_and_back_and_fails_open() {
     // One transition earlier for record 1, then one per endpoint.
     assert!(eventually(FOLLOW, || s.output().matches("endpoint is now unhealthy").count() == 4), "{}", s.output());
     for _ in 0..10 {
-        assert_eq!(addresses(&s.query("mv.example.com.", RecordType::A)), all);
+        assert_eq!(answer_set(&s.query("mv.example.com.", RecordType::A)), all);
     }
     assert!(s.output().contains("Failure: HTTP Status Code 500"), "{}", s.output());
     // Without an fqdn the Host header is the address, with the port since it is not 80.
@@ -101,13 +96,13 @@ fn unchecked_record_prevents_fail_open_and_tcp_checks_follow_listeners() {
     ]
     .concat();
     let s = start(&body);
-    assert_eq!(addresses(&s.query("mv.example.com.", RecordType::A)).len(), 3);
+    assert_eq!(answer_set(&s.query("mv.example.com.", RecordType::A)).len(), 3);
     a.set_up(false);
     b.set_up(false);
-    assert!(eventually(FOLLOW, || addresses(&s.query("mv.example.com.", RecordType::A)) == ips(&["10.1.0.3"])));
+    assert!(eventually(FOLLOW, || answer_set(&s.query("mv.example.com.", RecordType::A)) == ips(&["10.1.0.3"])));
     a.set_up(true);
     assert!(
-        eventually(FOLLOW, || addresses(&s.query("mv.example.com.", RecordType::A)) == ips(&["10.1.0.1", "10.1.0.3"]))
+        eventually(FOLLOW, || answer_set(&s.query("mv.example.com.", RecordType::A)) == ips(&["10.1.0.1", "10.1.0.3"]))
     );
     assert!(s.output().contains("Connection refused"), "{}", s.output());
 }
@@ -124,7 +119,7 @@ fn failover_switches_both_ways() {
     ]
     .concat();
     let s = start(&body);
-    let answer = || addresses(&s.query("fo.example.com.", RecordType::A));
+    let answer = || answer_set(&s.query("fo.example.com.", RecordType::A));
     assert_eq!(answer(), ips(&["10.2.0.1"]));
     primary.set(Behaviour::Respond(503, "".into()));
     assert!(eventually(FOLLOW, || answer() == ips(&["10.2.0.2"])), "secondary while the primary is down");
@@ -151,7 +146,7 @@ fn weighted_rebalances_and_keeps_proportions() {
     let s = start(&body);
     let mut counts: HashMap<Ipv4Addr, usize> = HashMap::new();
     for _ in 0..400 {
-        let got = addresses(&s.query("w.example.com.", RecordType::A));
+        let got = answer_set(&s.query("w.example.com.", RecordType::A));
         assert_eq!(got.len(), 1, "one record set per answer");
         *counts.entry(*got.iter().next().unwrap()).or_default() += 1;
     }
@@ -160,11 +155,11 @@ fn weighted_rebalances_and_keeps_proportions() {
     assert!(!counts.contains_key(&"10.3.0.3".parse().unwrap()), "zero weight unused while others are healthy");
     green.set(Behaviour::Respond(503, "".into()));
     assert!(eventually(FOLLOW, || (0..20)
-        .all(|_| addresses(&s.query("w.example.com.", RecordType::A)) == ips(&["10.3.0.1"]))));
+        .all(|_| answer_set(&s.query("w.example.com.", RecordType::A)) == ips(&["10.3.0.1"]))));
     blue.set(Behaviour::Respond(503, "".into()));
     assert!(
         eventually(FOLLOW, || (0..20)
-            .all(|_| addresses(&s.query("w.example.com.", RecordType::A)) == ips(&["10.3.0.3"]))),
+            .all(|_| answer_set(&s.query("w.example.com.", RecordType::A)) == ips(&["10.3.0.3"]))),
         "zero weight takes over"
     );
 }
@@ -194,14 +189,14 @@ fn string_match_https_self_signed_and_validation() {
     let s = TestServer::start_config(&config, &[("example.com.zone", ZONE), ("ca.pem", &pem)], &[]);
     // The self-signed certificate is not in the web roots: only that check fails.
     assert!(
-        eventually(FOLLOW, || addresses(&s.query("sm.example.com.", RecordType::A))
+        eventually(FOLLOW, || answer_set(&s.query("sm.example.com.", RecordType::A))
             == ips(&["10.4.0.1", "10.4.0.2", "10.4.0.3"])),
         "{}",
         s.output()
     );
     page.set(Behaviour::Respond(200, "status: degraded".into()));
     assert!(
-        eventually(FOLLOW, || addresses(&s.query("sm.example.com.", RecordType::A)) == ips(&["10.4.0.2", "10.4.0.3"]))
+        eventually(FOLLOW, || answer_set(&s.query("sm.example.com.", RecordType::A)) == ips(&["10.4.0.2", "10.4.0.3"]))
     );
     assert!(s.output().contains("string to match was not found"), "{}", s.output());
     assert!(secure.hosts.lock().unwrap().iter().any(|h| h.starts_with("secure.example.com:")), "Host is fqdn:port");
@@ -226,7 +221,7 @@ fn calculated_inverted_and_disabled() {
     ]
     .concat();
     let s = start(&body);
-    let answer = || addresses(&s.query("calc.example.com.", RecordType::A));
+    let answer = || answer_set(&s.query("calc.example.com.", RecordType::A));
     // Inverted starts unhealthy; disabled is healthy whatever the endpoint does.
     assert_eq!(answer(), ips(&["10.5.0.1", "10.5.0.3"]));
     std::thread::sleep(Duration::from_secs(3));
@@ -256,10 +251,10 @@ fn when_all_unhealthy_nodata_and_fallback() {
     let m = s.query("nd.example.com.", RecordType::A);
     assert_eq!(m.response_code(), ResponseCode::NoError);
     assert_eq!(m.name_servers()[0].record_type(), RecordType::SOA);
-    assert_eq!(addresses(&s.query("fb.example.com.", RecordType::A)), ips(&["192.0.2.200"]));
+    assert_eq!(answer_set(&s.query("fb.example.com.", RecordType::A)), ips(&["192.0.2.200"]));
     ep.set(Behaviour::Respond(200, "".into()));
-    assert!(eventually(FOLLOW, || addresses(&s.query("fb.example.com.", RecordType::A)) == ips(&["10.6.0.2"])));
-    assert_eq!(addresses(&s.query("nd.example.com.", RecordType::A)), ips(&["10.6.0.1"]));
+    assert!(eventually(FOLLOW, || answer_set(&s.query("fb.example.com.", RecordType::A)) == ips(&["10.6.0.2"])));
+    assert_eq!(answer_set(&s.query("nd.example.com.", RecordType::A)), ips(&["10.6.0.1"]));
 }
 
 #[test]
@@ -289,17 +284,17 @@ fn state_file_survives_a_restart() {
     };
     {
         let s = TestServer::start_config(&config(1), &[("example.com.zone", ZONE)], &[]);
-        assert!(eventually(FOLLOW, || addresses(&s.query("st.example.com.", RecordType::A)) == ips(&["10.7.0.2"])));
+        assert!(eventually(FOLLOW, || answer_set(&s.query("st.example.com.", RecordType::A)) == ips(&["10.7.0.2"])));
         assert!(eventually(FOLLOW, || std::fs::read_to_string(&state).is_ok_and(|t| t.contains("healthy = false"))));
     }
     // Restart with a long interval: no probe will run soon, yet the record is still out.
     let s = TestServer::start_config(&config(600), &[("example.com.zone", ZONE)], &[]);
-    assert_eq!(addresses(&s.query("st.example.com.", RecordType::A)), ips(&["10.7.0.2"]));
+    assert_eq!(answer_set(&s.query("st.example.com.", RecordType::A)), ips(&["10.7.0.2"]));
     drop(s);
     // Without the state file it would start healthy.
     std::fs::remove_file(&state).unwrap();
     let s = TestServer::start_config(&config(600), &[("example.com.zone", ZONE)], &[]);
-    assert_eq!(addresses(&s.query("st.example.com.", RecordType::A)), ips(&["10.7.0.1", "10.7.0.2"]));
+    assert_eq!(answer_set(&s.query("st.example.com.", RecordType::A)), ips(&["10.7.0.1", "10.7.0.2"]));
 }
 
 #[test]
@@ -332,7 +327,7 @@ fn misbehaving_endpoints_do_not_delay_other_checks() {
     let probes = good.hits() - before;
     assert!(probes >= 4, "the good check kept its 1 s schedule: {probes} probes in 6 s");
     assert!(
-        eventually(FOLLOW, || addresses(&s.query("bad.example.com.", RecordType::A)) == ips(&["10.8.0.5"])),
+        eventually(FOLLOW, || answer_set(&s.query("bad.example.com.", RecordType::A)) == ips(&["10.8.0.5"])),
         "{}",
         s.output()
     );

@@ -872,15 +872,7 @@ impl Validator<'_> {
         values: &[String],
         ttl: u32,
     ) {
-        let mut member = MemberConfig {
-            set_id: None,
-            ttl,
-            check: None,
-            weight: 0,
-            failover: None,
-            rdata: Vec::new(),
-            values: Vec::new(),
-        };
+        let mut member = MemberConfig::simple(ttl);
         for value in values {
             match text::parse_value(&zone.origin, rtype, value, &zone.origin) {
                 Ok(rdata) => {

@@ -152,6 +152,17 @@ impl Drop for TestServer {
     }
 }
 
+/// The IPv4 addresses in a response's answer section, in order.
+pub fn addresses(m: &Message) -> Vec<std::net::Ipv4Addr> {
+    m.answers()
+        .iter()
+        .filter_map(|r| match r.data() {
+            hickory_proto::rr::RData::A(a) => Some(a.0),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A query message with a random ID, RD set, optionally with EDNS.
 pub fn message(name: &str, qtype: RecordType, edns: Option<u16>) -> Message {
     let mut m = Message::new();
