@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use eightfold::answer::{AnswerSettings, Responder, Transport};
+use eightfold::answer::{Responder, Transport};
 use eightfold::config::Config;
 use eightfold::health::HealthSnapshot;
 use eightfold::zone::Catalog;
@@ -27,7 +27,7 @@ fn setup(members: usize, minimal: bool) -> (Catalog, HealthSnapshot, Responder) 
     }
     let config = Config::parse(&text, Path::new("bench.toml"), &|_| Ok(ZONE.to_string())).expect("bench config");
     let health = HealthSnapshot::initial(&config.checks);
-    (Catalog::build(&config), health, Responder::with_seed(AnswerSettings::from(&config.server), 1))
+    (Catalog::build(&config), health, Responder::with_seed(1))
 }
 
 /// A query packet with EDNS (4096), as resolvers send.

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eightfold::config::Config;
-use eightfold::health::{self, HealthSnapshot};
-use eightfold::server::Shared;
+use eightfold::health;
+use eightfold::server::{Shared, View};
+use eightfold::zone::Catalog;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
@@ -43,9 +44,10 @@ fn main() {
     }
     let config = Config::parse(&text, Path::new("bench.toml"), &|_| Err(std::io::ErrorKind::NotFound.into()))
         .expect("bench config");
-    let measured = vec![Some(true); checks];
-    let shared = Shared::with_health(&config, HealthSnapshot::evaluate(&config.checks, &measured));
-    let prober = health::spawn(&config, shared.clone(), measured).expect("prober");
+    let initial = health::initial_state(&config);
+    let catalog = Arc::new(Catalog::build(&config));
+    let shared = Shared::new(View { catalog: catalog.clone(), health: Arc::new(initial.snapshot(&config.checks)) });
+    let prober = health::spawn(Arc::new(config), catalog, shared.clone(), initial).expect("prober");
     // First probes are spread over one interval; measure after it.
     std::thread::sleep(Duration::from_secs(INTERVAL));
     let tid = prober_thread().expect("prober thread in /proc/self/task");
@@ -56,7 +58,7 @@ fn main() {
     let elapsed = started.elapsed().as_secs_f64();
     let (user1, sys1) = cpu_ticks(&tid);
     let probes1 = probes(&prober);
-    let failures: u64 = prober.status.lock().unwrap().iter().map(|s| s.failures).sum();
+    let failures: u64 = prober.table.lock().unwrap().checks.iter().map(|s| s.failures).sum();
     shared.stop();
     prober.join();
     stop.store(true, Ordering::Relaxed);
@@ -79,7 +81,7 @@ fn main() {
 }
 
 fn probes(prober: &health::ProberHandle) -> u64 {
-    prober.status.lock().unwrap().iter().map(|s| s.probes).sum()
+    prober.table.lock().unwrap().checks.iter().map(|s| s.probes).sum()
 }
 
 fn prober_thread() -> Option<String> {

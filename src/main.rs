@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use eightfold::config::Config;
+use eightfold::control::{client, Source, Status};
 
 /// Exit code for a configuration that does not validate.
 const EXIT_CONFIG: u8 = 1;
@@ -35,6 +36,32 @@ enum Command {
         /// Listen here instead of the config's `listen` (repeatable; port 0 picks a free port).
         #[arg(long)]
         listen: Vec<SocketAddr>,
+        /// Serve the control endpoint here instead of the config's `control`.
+        #[arg(long)]
+        control: Option<SocketAddr>,
+    },
+    /// Show health checks and record sets from a running server.
+    Status {
+        #[command(flatten)]
+        target: ControlTarget,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a running server re-read its config and zone files.
+    Reload {
+        #[command(flatten)]
+        target: ControlTarget,
+    },
+    /// Force a health check up or down for maintenance, or back to auto.
+    Override {
+        /// The check's id.
+        check: String,
+        /// up, down or auto.
+        #[arg(value_parser = ["up", "down", "auto"])]
+        state: String,
+        #[command(flatten)]
+        target: ControlTarget,
     },
     /// Validate a config and the zone files it names; exit 0 if valid, 1 with the problems if not.
     Check {
@@ -44,10 +71,43 @@ enum Command {
     },
 }
 
+/// Which server the control commands talk to.
+#[derive(clap::Args)]
+struct ControlTarget {
+    /// The control endpoint (default: `control` from --config, else 127.0.0.1:9153).
+    #[arg(long)]
+    control: Option<SocketAddr>,
+    /// Read `control` and `control_token` from this config.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Bearer token (default: `control_token` from --config, or EIGHTFOLD_CONTROL_TOKEN).
+    #[arg(long)]
+    token: Option<String>,
+}
+
+impl ControlTarget {
+    fn resolve(&self) -> Result<(SocketAddr, Option<String>), String> {
+        let config = match &self.config {
+            Some(path) => Some(Config::load(path).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let address = self
+            .control
+            .or_else(|| config.as_ref().and_then(|c| c.server.control))
+            .unwrap_or_else(|| client::DEFAULT_CONTROL.parse().expect("default control address"));
+        let token = self
+            .token
+            .clone()
+            .or_else(|| config.and_then(|c| c.server.control_token))
+            .or_else(|| std::env::var("EIGHTFOLD_CONTROL_TOKEN").ok());
+        Ok((address, token))
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log_level);
-    match cli.command.unwrap_or(Command::Serve { config: None, listen: Vec::new() }) {
+    match cli.command.unwrap_or(Command::Serve { config: None, listen: Vec::new(), control: None }) {
         Command::Check { config } => match Config::load(&config) {
             Ok(loaded) => {
                 let records: usize = loaded.zones.iter().map(|z| z.rrsets.len()).sum();
@@ -65,21 +125,16 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_CONFIG)
             }
         },
-        Command::Serve { config, listen } => {
-            let mut config = match config {
-                None => Config::demo(),
-                Some(path) => match Config::load(&path) {
-                    Ok(config) => config,
-                    Err(e) => {
-                        eprintln!("{e}");
-                        return ExitCode::from(EXIT_CONFIG);
-                    }
-                },
+        Command::Serve { config, listen, control } => {
+            let source = Source { path: config, listen, control };
+            let config = match source.load() {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
             };
-            if !listen.is_empty() {
-                config.server.listen = listen;
-            }
-            match eightfold::control::run(config) {
+            match eightfold::control::run(source, config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("eightfold: {e}");
@@ -87,7 +142,81 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Status { target, json } => control_call(&target, "GET", "/status", "", |body| {
+            if json {
+                return Ok(body.to_string());
+            }
+            let status: Status = serde_json::from_str(body).map_err(|e| format!("unexpected status format: {e}"))?;
+            let colour = std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none();
+            Ok(client::render_status(&status, colour))
+        }),
+        Command::Reload { target } => control_call(&target, "POST", "/reload", "", |body| {
+            let answer: serde_json::Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
+            let mut text = format!(
+                "reloaded: {} zones, {} health checks in {} ms",
+                answer["zones"], answer["checks"], answer["millis"]
+            );
+            if let Some(restart) = answer["needs_restart"].as_array().filter(|r| !r.is_empty()) {
+                let names: Vec<String> = restart.iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
+                text += &format!("\nchanged but applied only after a restart: {}", names.join(", "));
+            }
+            Ok(text)
+        }),
+        Command::Override { check, state, target } => {
+            let path = format!("/override/{}", percent_encode(&check));
+            control_call(&target, "POST", &path, &state, |_| Ok(format!("{check}: {state}")))
+        }
     }
+}
+
+/// Sends one control request; prints the rendered answer (exit 0) or the error (exit 1).
+fn control_call(
+    target: &ControlTarget,
+    method: &str,
+    path: &str,
+    body: &str,
+    render: impl Fn(&str) -> Result<String, String>,
+) -> ExitCode {
+    let result =
+        target.resolve().and_then(|(address, token)| client::request(address, token.as_deref(), method, path, body));
+    match result {
+        Ok((200, answer)) => match render(&answer) {
+            Ok(text) => {
+                println!("{}", text.trim_end());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("eightfold: {e}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        },
+        Ok((code, answer)) => {
+            let shown = serde_json::from_str::<serde_json::Value>(&answer)
+                .ok()
+                .and_then(|v| {
+                    v["errors"].as_array().map(|e| e.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("\n"))
+                })
+                .unwrap_or(answer);
+            eprintln!("eightfold: the server refused ({code}):\n{}", shown.trim_end());
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(e) => {
+            eprintln!("eightfold: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 fn init_logging(level: &str) {

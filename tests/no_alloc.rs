@@ -5,7 +5,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::Path;
 
-use eightfold::answer::{AnswerSettings, Responder, Transport};
+use eightfold::answer::{Responder, Transport};
 use eightfold::config::Config;
 use eightfold::health::HealthSnapshot;
 use eightfold::zone::Catalog;
@@ -65,7 +65,7 @@ fn answering_allocates_nothing() {
     let config = Config::parse(&text, Path::new("t.toml"), &|_| Ok(ZONE.to_string())).unwrap();
     let catalog = Catalog::build(&config);
     let health = HealthSnapshot::initial(&config.checks);
-    let mut responder = Responder::with_seed(AnswerSettings::from(&config.server), 3);
+    let mut responder = Responder::with_seed(3);
     let packets: Vec<Vec<u8>> = [
         ("static.example.com", 1),
         ("multi.example.com", 1),

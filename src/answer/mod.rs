@@ -4,7 +4,7 @@
 //! [`Catalog`] and a [`HealthSnapshot`] and does no I/O, no locking and no allocation per
 //! query once its scratch buffers have grown to the largest record set.
 
-use crate::config::{Routing, ServerConfig, WhenAllUnhealthy};
+use crate::config::{AnswerSettings, Routing, WhenAllUnhealthy};
 use crate::health::HealthSnapshot;
 use crate::policy::{self, Selection};
 use crate::wire::{
@@ -25,9 +25,9 @@ const MAX_TARGETS: usize = 32;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
     /// 512 bytes, or the EDNS size both sides allow.
-    Udp,
+    Udp = 0,
     /// 65,535 bytes.
-    Tcp,
+    Tcp = 1,
 }
 
 /// What happened to one query, for metrics and logs.
@@ -46,27 +46,6 @@ pub struct Outcome {
 impl Outcome {
     /// No reply at all.
     pub const DROPPED: Outcome = Outcome { len: 0, rcode: 0, qtype: 0, truncated: false };
-}
-
-/// Answer settings taken from `[server]`.
-#[derive(Clone, Copy, Debug)]
-pub struct AnswerSettings {
-    /// Most members in a multivalue answer.
-    pub max_answers: usize,
-    /// Our EDNS UDP payload size.
-    pub edns_udp_size: u16,
-    /// Leave NS out of the authority section of positive answers.
-    pub minimal_responses: bool,
-}
-
-impl From<&ServerConfig> for AnswerSettings {
-    fn from(server: &ServerConfig) -> Self {
-        AnswerSettings {
-            max_answers: server.max_answers,
-            edns_udp_size: server.edns_udp_size,
-            minimal_responses: server.minimal_responses,
-        }
-    }
 }
 
 /// A name in RDATA already written, whose A/AAAA may go in the additional section.
@@ -88,6 +67,7 @@ pub struct Responder {
 
 /// Everything but the names, so both can be borrowed at once.
 struct Work {
+    /// The current catalog's settings, copied at the start of each query.
     settings: AnswerSettings,
     rng: fastrand::Rng,
     selection: Selection,
@@ -96,25 +76,31 @@ struct Work {
     target_count: usize,
 }
 
+impl Default for Responder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Responder {
     /// A responder with its RNG seeded from the OS.
-    pub fn new(settings: AnswerSettings) -> Self {
+    pub fn new() -> Self {
         let mut seed = [0u8; 8];
         // Without OS randomness, fall back to the standard library's per-process keys.
         if getrandom::fill(&mut seed).is_err() {
             use std::hash::{BuildHasher, RandomState};
             seed = RandomState::new().hash_one(std::time::SystemTime::now()).to_le_bytes();
         }
-        Self::with_seed(settings, u64::from_le_bytes(seed))
+        Self::with_seed(u64::from_le_bytes(seed))
     }
 
     /// A responder with a fixed seed (tests, benches, fuzzing).
-    pub fn with_seed(settings: AnswerSettings, seed: u64) -> Self {
+    pub fn with_seed(seed: u64) -> Self {
         Responder {
             qname: LowerName::new(),
             chased: LowerName::new(),
             work: Work {
-                settings,
+                settings: AnswerSettings::default(),
                 rng: fastrand::Rng::with_seed(seed),
                 selection: Selection::default(),
                 order: Vec::with_capacity(64),
@@ -159,11 +145,13 @@ impl Work {
                 return Outcome { len, rcode: rcode as u16, qtype: 0, truncated: false };
             }
         };
-        let opt = query.edns.map(|e| Opt { udp_size: self.settings.edns_udp_size, dnssec_ok: e.dnssec_ok });
+        self.settings = *catalog.settings();
+        let settings = self.settings;
+        let opt = query.edns.map(|e| Opt { udp_size: settings.edns_udp_size, dnssec_ok: e.dnssec_ok });
         let limit = match (transport, query.edns) {
             (Transport::Tcp, _) => MAX_TCP_MESSAGE,
             (Transport::Udp, None) => wire::PLAIN_UDP_LIMIT,
-            (Transport::Udp, Some(e)) => e.udp_size.min(self.settings.edns_udp_size).max(512) as usize,
+            (Transport::Udp, Some(e)) => e.udp_size.min(settings.edns_udp_size).max(512) as usize,
         };
         let reserve = if opt.is_some() { OPT_LEN } else { 0 };
         let Some(mut writer) = Writer::new(out, &query, limit, reserve) else {

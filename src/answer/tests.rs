@@ -54,7 +54,7 @@ fn setup(extra: &str) -> (Catalog, HealthSnapshot, Responder) {
     let read = |_: &Path| Ok(ZONE.to_string());
     let config = Config::parse(&records(extra), Path::new("t.toml"), &read).unwrap();
     let health = HealthSnapshot::initial(&config.checks);
-    (Catalog::build(&config), health, Responder::with_seed(AnswerSettings::from(&config.server), 7))
+    (Catalog::build(&config), health, Responder::with_seed(7))
 }
 
 fn ask(

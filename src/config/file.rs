@@ -31,6 +31,9 @@ pub struct ServerTable {
     pub tcp_max_connections: Option<usize>,
     pub state_file: Option<String>,
     pub state_max_age: Option<u64>,
+    pub control: Option<String>,
+    pub control_token: Option<String>,
+    pub query_log: Option<bool>,
 }
 
 /// One `[[zone]]`.

@@ -99,6 +99,44 @@ pub struct ServerConfig {
     pub state_file: Option<PathBuf>,
     /// State file entries older than this are ignored at start.
     pub state_max_age: Duration,
+    /// The HTTP control endpoint (metrics, status, reload, overrides); off when `None`.
+    pub control: Option<SocketAddr>,
+    /// Bearer token for the control endpoint's state-changing calls.
+    pub control_token: Option<String>,
+    /// Log every query (target `eightfold::query`).
+    pub query_log: bool,
+}
+
+/// The `[server]` settings the answer path reads; they travel with the zone data so a reload
+/// swaps both at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnswerSettings {
+    /// Most members in a multivalue answer.
+    pub max_answers: usize,
+    /// Our EDNS UDP payload size.
+    pub edns_udp_size: u16,
+    /// Leave NS out of the authority section of positive answers.
+    pub minimal_responses: bool,
+}
+
+impl Default for AnswerSettings {
+    fn default() -> Self {
+        AnswerSettings {
+            max_answers: DEFAULT_MAX_ANSWERS,
+            edns_udp_size: DEFAULT_EDNS_UDP_SIZE,
+            minimal_responses: false,
+        }
+    }
+}
+
+impl From<&ServerConfig> for AnswerSettings {
+    fn from(server: &ServerConfig) -> Self {
+        AnswerSettings {
+            max_answers: server.max_answers,
+            edns_udp_size: server.edns_udp_size,
+            minimal_responses: server.minimal_responses,
+        }
+    }
 }
 
 /// One zone and all its record sets.
@@ -523,11 +561,37 @@ impl Validator<'_> {
         }
         let max_conn = t.tcp_max_connections.unwrap_or(DEFAULT_TCP_MAX_CONNECTIONS);
         if !(1..=1_000_000).contains(&max_conn) {
-            self.problem(span, ctx, Some("tcp_max_connections"), format!("{max_conn} is outside 1..=1000000"));
+            self.problem(span.clone(), ctx, Some("tcp_max_connections"), format!("{max_conn} is outside 1..=1000000"));
         }
         let state_file = t.state_file.as_ref().map(|f| self.relative(f));
+        let control = match &t.control {
+            None => None,
+            Some(text) => match text.parse::<SocketAddr>() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    self.problem(span.clone(), ctx, Some("control"), format!("{text:?} is not an address:port"));
+                    None
+                }
+            },
+        };
+        if let Some(token) = &t.control_token {
+            if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                self.problem(span.clone(), ctx, Some("control_token"), "must be at least 16 characters without spaces");
+            }
+        }
+        if control.is_some_and(|a| !a.ip().is_loopback()) && t.control_token.is_none() {
+            self.problem(
+                span.clone(),
+                ctx,
+                Some("control"),
+                "a control endpoint off loopback needs `control_token` (it can reload and override checks)",
+            );
+        }
         let state_max_age = t.state_max_age.unwrap_or(DEFAULT_STATE_MAX_AGE);
         ServerConfig {
+            control,
+            control_token: t.control_token.clone(),
+            query_log: t.query_log.unwrap_or(false),
             state_file,
             state_max_age: Duration::from_secs(state_max_age),
             listen,

@@ -1,13 +1,58 @@
-//! Control side: starts the server from a config and runs it until a signal says stop.
+//! Control side: starts everything from a config, reloads it, serves the control endpoint
+//! (metrics, status, reload, overrides), and runs until a signal says stop.
+//!
+//! Signals: SIGHUP reloads; SIGINT and SIGTERM stop (UDP workers finish their batch, TCP
+//! answers in flight are written, the state file is saved) and the process exits 0.
+
+pub mod client;
+mod http;
+mod metrics;
+mod status;
 
 use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::config::Config;
-use crate::health::{self, HealthSnapshot};
-use crate::server::{Server, ServerError, Shared};
+use crate::config::{Config, ConfigError};
+use crate::health::{self, ProberHandle};
+use crate::server::{Server, ServerError, Shared, View};
+use crate::zone::Catalog;
+
+pub use status::Status;
+
+/// Where the configuration comes from, with command-line overrides applied on every load.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// A file, or the built-in demo when `None`.
+    pub path: Option<PathBuf>,
+    /// `--listen`: replaces `[server] listen`.
+    pub listen: Vec<SocketAddr>,
+    /// `--control`: replaces `[server] control`.
+    pub control: Option<SocketAddr>,
+}
+
+impl Source {
+    /// Reads and validates the configuration.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        let mut config = match &self.path {
+            Some(path) => Config::load(path)?,
+            None => Config::demo(),
+        };
+        if !self.listen.is_empty() {
+            config.server.listen = self.listen.clone();
+        }
+        if self.control.is_some() {
+            config.server.control = self.control;
+        }
+        Ok(config)
+    }
+}
 
 /// Why serving ended badly.
 #[derive(Debug)]
@@ -18,6 +63,8 @@ pub enum RunError {
     Signals(std::io::Error),
     /// The prober thread could not start.
     Prober(std::io::Error),
+    /// The control endpoint could not start.
+    Control { address: SocketAddr, source: std::io::Error },
 }
 
 impl fmt::Display for RunError {
@@ -26,6 +73,9 @@ impl fmt::Display for RunError {
             RunError::Server(e) => write!(f, "{e}"),
             RunError::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
             RunError::Prober(e) => write!(f, "cannot start the health prober: {e}"),
+            RunError::Control { address, source } => {
+                write!(f, "cannot start the control endpoint on {address}: {source}")
+            }
         }
     }
 }
@@ -34,27 +84,184 @@ impl std::error::Error for RunError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RunError::Server(e) => Some(e),
-            RunError::Signals(e) | RunError::Prober(e) => Some(e),
+            RunError::Signals(e) | RunError::Prober(e) | RunError::Control { source: e, .. } => Some(e),
         }
     }
 }
 
-/// Serves `config` until SIGINT or SIGTERM.
-pub fn run(config: Config) -> Result<(), RunError> {
-    let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(RunError::Signals)?;
-    let measured = health::initial_measured(&config);
-    let shared = Shared::with_health(&config, HealthSnapshot::evaluate(&config.checks, &measured));
+/// Why a reload did not happen.
+#[derive(Debug)]
+pub enum ReloadError {
+    /// The new configuration is invalid; the old one keeps serving.
+    Invalid(ConfigError),
+    /// The prober did not take the new configuration.
+    Apply(String),
+}
+
+impl fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReloadError::Invalid(e) => write!(f, "{e}"),
+            ReloadError::Apply(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReloadError {}
+
+/// What a reload did.
+#[derive(Debug, Clone)]
+pub struct Reloaded {
+    /// Zones now served.
+    pub zones: usize,
+    /// Health checks now configured.
+    pub checks: usize,
+    /// Settings that changed but only take effect after a restart.
+    pub needs_restart: Vec<&'static str>,
+    /// Time taken.
+    pub millis: u128,
+}
+
+/// The running server as the control side sees it.
+pub struct Control {
+    source: Source,
+    /// The sockets and settings fixed at start.
+    started_with: Config,
+    shared: Arc<Shared>,
+    prober: ProberHandle,
+    reloads: AtomicU64,
+    reload_failures: AtomicU64,
+    reload_lock: Mutex<()>,
+    started: Instant,
+}
+
+impl Control {
+    /// Re-reads the configuration and zone files and swaps them in; on any error the old
+    /// configuration keeps serving.
+    pub fn reload(&self) -> Result<Reloaded, ReloadError> {
+        let _one_at_a_time = self.reload_lock.lock();
+        let started = Instant::now();
+        let result = self.source.load().map_err(ReloadError::Invalid).and_then(|config| {
+            let needs_restart = restart_only_changes(&self.started_with, &config);
+            let catalog = Arc::new(Catalog::build(&config));
+            let summary = Reloaded { zones: config.zones.len(), checks: config.checks.len(), needs_restart, millis: 0 };
+            self.prober.reload(Arc::new(config), catalog).map_err(ReloadError::Apply)?;
+            Ok(summary)
+        });
+        match result {
+            Ok(mut summary) => {
+                summary.millis = started.elapsed().as_millis();
+                self.reloads.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    zones = summary.zones,
+                    checks = summary.checks,
+                    millis = summary.millis,
+                    "configuration reloaded"
+                );
+                for setting in &summary.needs_restart {
+                    tracing::warn!(setting, "changed in the configuration; it takes effect after a restart");
+                }
+                Ok(summary)
+            }
+            Err(e) => {
+                self.reload_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("reload failed, the previous configuration keeps serving:\n{e}");
+                Err(e)
+            }
+        }
+    }
+
+    /// Forces a check up, down, or back to automatic; false if there is no such check.
+    pub fn set_override(&self, id: &str, force: Option<bool>) -> Result<bool, String> {
+        self.prober.set_override(id, force)
+    }
+
+    /// Prometheus text.
+    pub fn metrics(&self) -> String {
+        metrics::render(self)
+    }
+
+    /// The status report.
+    pub fn status(&self) -> Status {
+        status::collect(self)
+    }
+
+    fn view(&self) -> Arc<View> {
+        self.shared.view()
+    }
+}
+
+/// Settings a reload cannot change in a running server.
+fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
+    let (a, b) = (&running.server, &new.server);
+    let mut changed = Vec::new();
+    for (name, differs) in [
+        ("listen", a.listen != b.listen),
+        ("workers", a.workers != b.workers),
+        ("pin_workers", a.pin_workers != b.pin_workers),
+        ("tcp_idle_timeout", a.tcp_idle_timeout != b.tcp_idle_timeout),
+        ("tcp_max_connections", a.tcp_max_connections != b.tcp_max_connections),
+        ("control", a.control != b.control),
+        ("control_token", a.control_token != b.control_token),
+        ("query_log", a.query_log != b.query_log),
+        ("state_file", a.state_file != b.state_file),
+    ] {
+        if differs {
+            changed.push(name);
+        }
+    }
+    changed
+}
+
+/// Serves `config` (loaded from `source`) until SIGINT or SIGTERM; SIGHUP reloads.
+pub fn run(source: Source, config: Config) -> Result<(), RunError> {
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(RunError::Signals)?;
+    let initial = health::initial_state(&config);
+    let catalog = Arc::new(Catalog::build(&config));
+    let shared = Shared::new(View { catalog: catalog.clone(), health: Arc::new(initial.snapshot(&config.checks)) });
     let server = Server::start(&config, shared.clone()).map_err(RunError::Server)?;
-    let prober = health::spawn(&config, shared, measured).map_err(RunError::Prober)?;
+    let config = Arc::new(config);
+    let prober = health::spawn(config.clone(), catalog, shared.clone(), initial).map_err(RunError::Prober)?;
+    let control = Arc::new(Control {
+        source,
+        started_with: (*config).clone(),
+        shared: shared.clone(),
+        prober,
+        reloads: AtomicU64::new(0),
+        reload_failures: AtomicU64::new(0),
+        reload_lock: Mutex::new(()),
+        started: Instant::now(),
+    });
+    let endpoint = match config.server.control {
+        Some(address) => {
+            let bound = http::start(address, config.server.control_token.clone(), control.clone(), shared.clone())
+                .map_err(|source| RunError::Control { address, source })?;
+            tracing::info!("control endpoint on http://{}", bound.address);
+            Some(bound)
+        }
+        None => None,
+    };
     let zones: Vec<String> = config.zones.iter().map(|z| z.origin.to_string()).collect();
     tracing::info!(zones = %zones.join(" "), checks = config.checks.len(), config = %config.source.display(), "loaded configuration");
     for address in &server.addresses {
         tracing::info!("listening on {address} (UDP with {} workers, TCP)", server.workers);
     }
-    if let Some(signal) = signals.forever().next() {
+    for signal in signals.forever() {
+        if signal == SIGHUP {
+            let _ = control.reload();
+            continue;
+        }
         tracing::info!(signal, "stopping");
+        break;
     }
     server.stop();
-    prober.join();
+    if let Some(endpoint) = endpoint {
+        endpoint.join();
+    }
+    match Arc::try_unwrap(control) {
+        Ok(control) => control.prober.join(),
+        Err(_) => tracing::warn!("control endpoint still busy at exit"),
+    }
+    tracing::info!("stopped");
     Ok(())
 }

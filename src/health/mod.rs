@@ -14,7 +14,7 @@ mod prober;
 pub mod statefile;
 pub mod tls;
 
-pub use prober::{initial_measured, spawn, CheckStatus, ProberHandle};
+pub use prober::{initial_state, spawn, CheckStatus, InitialState, ProbeTable, ProberHandle};
 
 use crate::config::{CheckConfig, CheckKind};
 
@@ -68,7 +68,17 @@ impl HealthSnapshot {
     /// Builds a snapshot from per-check endpoint results (`None` = no result yet), applying
     /// Route 53's rules: disabled is healthy, inverted flips, calculated counts children.
     pub fn evaluate(checks: &[CheckConfig], raw: &[Option<bool>]) -> Self {
+        Self::evaluate_forced(checks, raw, &[])
+    }
+
+    /// As [`HealthSnapshot::evaluate`], with operator overrides (`Some(state)`) replacing a
+    /// check's final state; a calculated check counts its children's overridden states.
+    pub fn evaluate_forced(checks: &[CheckConfig], raw: &[Option<bool>], forced: &[Option<bool>]) -> Self {
+        let forced_at = |i: usize| forced.get(i).copied().flatten();
         let endpoint = |i: usize| -> bool {
+            if let Some(state) = forced_at(i) {
+                return state;
+            }
             let check = &checks[i];
             let measured = if check.disabled { true } else { raw.get(i).copied().flatten().unwrap_or(true) };
             measured != check.inverted
@@ -78,6 +88,9 @@ impl HealthSnapshot {
                 let check = &checks[i];
                 if check.kind != CheckKind::Calculated {
                     return endpoint(i);
+                }
+                if let Some(state) = forced_at(i) {
+                    return state;
                 }
                 let measured = check.disabled || {
                     let up = check.children.iter().filter(|&&c| endpoint(c)).count();
@@ -122,6 +135,19 @@ mod tests {
 
     fn check(id: &str, kind: CheckKind) -> CheckConfig {
         CheckConfig::new(id, kind)
+    }
+
+    #[test]
+    fn overrides_replace_final_states_and_feed_calculated_checks() {
+        let a = check("a", CheckKind::Http);
+        let inverted = CheckConfig { inverted: true, ..check("b", CheckKind::Http) };
+        let calc = CheckConfig { children: vec![0], health_threshold: 1, ..check("c", CheckKind::Calculated) };
+        let checks = [a, inverted, calc];
+        let snap =
+            HealthSnapshot::evaluate_forced(&checks, &[Some(true), Some(true)], &[Some(false), Some(true), None]);
+        assert_eq!(snap.healthy.as_ref(), &[false, true, false]);
+        let snap = HealthSnapshot::evaluate_forced(&checks, &[Some(false)], &[None, None, Some(true)]);
+        assert_eq!(snap.healthy.as_ref(), &[false, false, true]);
     }
 
     #[test]

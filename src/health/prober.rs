@@ -1,12 +1,12 @@
 //! The prober thread: runs every endpoint check on its own schedule with one mio poll,
-//! applies the failure threshold, and publishes a new [`HealthSnapshot`] only when some
-//! state changed. Workers never wait for it.
+//! applies the failure threshold and operator overrides, and publishes the [`View`] workers
+//! read. It is the only publisher: a reload hands it the new zone data and checks, and it
+//! swaps zones and health in together, so no query sees one without the other.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -19,24 +19,31 @@ use super::probe::{Attempt, Outcome};
 use super::tls::TlsConfigs;
 use super::{statefile, HealthSnapshot, Threshold};
 use crate::config::{CheckConfig, CheckKind, Config};
-use crate::server::Shared;
+use crate::server::{Shared, View};
+use crate::zone::Catalog;
 
 /// Longest the loop sleeps, so shutdown is noticed.
 const MAX_SLEEP: Duration = Duration::from_millis(200);
-/// Token of the resolver's waker.
-const RESOLVED: Token = Token(usize::MAX);
+/// Token of the waker (resolver answers and commands).
+const WAKE: Token = Token(usize::MAX);
 /// Per-round jitter, as a fraction of the interval.
 const JITTER: f64 = 0.05;
 /// Bytes read from a socket per call.
 const READ_CHUNK: usize = 8192;
+/// How long a caller waits for the prober to apply a command.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the control side can see of one check.
 #[derive(Debug, Clone, Default)]
 pub struct CheckStatus {
     /// Measured state (before `inverted`); `None` for checks that are not probed.
     pub measured: Option<bool>,
+    /// Operator override of the final state.
+    pub forced: Option<bool>,
     /// Consecutive results disagreeing with the measured state.
     pub streak: u8,
+    /// The last probe's result.
+    pub last_success: Option<bool>,
     /// The last probe's reason, in Route 53's words.
     pub last_reason: Option<String>,
     /// The last probe's duration.
@@ -49,51 +56,121 @@ pub struct CheckStatus {
     pub failures: u64,
 }
 
+/// The checks being probed and their status, replaced together on reload.
+#[derive(Debug, Clone)]
+pub struct ProbeTable {
+    /// The configuration in force.
+    pub config: Arc<Config>,
+    /// Status per check, indexed like `config.checks`.
+    pub checks: Vec<CheckStatus>,
+}
+
+/// Where probing starts: measured states and overrides (from the state file, if any).
+#[derive(Debug, Clone)]
+pub struct InitialState {
+    /// Measured state per check (`None` for checks not probed).
+    pub measured: Vec<Option<bool>>,
+    /// Overrides by check id.
+    pub forced: HashMap<String, bool>,
+}
+
+impl InitialState {
+    /// The snapshot these states give.
+    pub fn snapshot(&self, checks: &[CheckConfig]) -> HealthSnapshot {
+        HealthSnapshot::evaluate_forced(checks, &self.measured, &forced_by_index(checks, &self.forced))
+    }
+}
+
+enum Command {
+    Reload { config: Arc<Config>, catalog: Arc<Catalog>, done: Sender<()> },
+    Override { id: String, force: Option<bool>, done: Sender<bool> },
+}
+
 /// A running prober.
 pub struct ProberHandle {
     thread: JoinHandle<()>,
-    /// Per-check status, indexed like the config's checks.
-    pub status: Arc<Mutex<Vec<CheckStatus>>>,
+    /// What is probed and how it went.
+    pub table: Arc<Mutex<ProbeTable>>,
+    commands: Sender<Command>,
+    waker: Arc<Waker>,
 }
 
 impl ProberHandle {
+    /// Switches to new zone data and checks; returns once they are published.
+    pub fn reload(&self, config: Arc<Config>, catalog: Arc<Catalog>) -> Result<(), String> {
+        let (done, wait) = channel::bounded(1);
+        self.send(Command::Reload { config, catalog, done })?;
+        wait.recv_timeout(COMMAND_TIMEOUT).map_err(|_| "the prober did not apply the reload".to_string())
+    }
+
+    /// Forces a check up (`Some(true)`), down, or back to its measured state (`None`).
+    /// Returns false when there is no such check.
+    pub fn set_override(&self, id: &str, force: Option<bool>) -> Result<bool, String> {
+        let (done, wait) = channel::bounded(1);
+        self.send(Command::Override { id: id.to_string(), force, done })?;
+        wait.recv_timeout(COMMAND_TIMEOUT).map_err(|_| "the prober did not apply the override".to_string())
+    }
+
+    fn send(&self, command: Command) -> Result<(), String> {
+        self.commands.send(command).map_err(|_| "the prober has stopped".to_string())?;
+        self.waker.wake().map_err(|e| e.to_string())
+    }
+
     /// Waits for the thread, which ends when the server stops (and saves the state file).
     pub fn join(self) {
         let _ = self.thread.join();
     }
 }
 
-/// Measured states to start from: the state file's where usable, else healthy.
-pub fn initial_measured(config: &Config) -> Vec<Option<bool>> {
+/// Measured states and overrides to start from: the state file's where usable, else healthy.
+pub fn initial_state(config: &Config) -> InitialState {
     let stored = match &config.server.state_file {
         Some(path) => match statefile::load(path, &config.checks, config.server.state_max_age, SystemTime::now()) {
             Ok(stored) => stored,
             Err(e) => {
                 tracing::warn!(error = %e, "ignoring the health state file");
-                vec![None; config.checks.len()]
+                statefile::Stored { measured: vec![None; config.checks.len()], forced: HashMap::new() }
             }
         },
-        None => vec![None; config.checks.len()],
+        None => statefile::Stored { measured: vec![None; config.checks.len()], forced: HashMap::new() },
     };
-    config.checks.iter().zip(stored).map(|(c, s)| probed(c).then(|| s.unwrap_or(true))).collect()
+    let measured =
+        config.checks.iter().zip(stored.measured).map(|(c, s)| probed(c).then(|| s.unwrap_or(true))).collect();
+    InitialState { measured, forced: stored.forced }
 }
 
-/// Starts the prober for `config`'s checks, from `measured` states.
-pub fn spawn(config: &Config, shared: Arc<Shared>, measured: Vec<Option<bool>>) -> io::Result<ProberHandle> {
-    let status: Vec<CheckStatus> =
-        measured.iter().map(|m| CheckStatus { measured: *m, ..CheckStatus::default() }).collect();
-    let status = Arc::new(Mutex::new(status));
+/// Starts the prober, which publishes views of `catalog` from now on.
+pub fn spawn(
+    config: Arc<Config>,
+    catalog: Arc<Catalog>,
+    shared: Arc<Shared>,
+    initial: InitialState,
+) -> io::Result<ProberHandle> {
     let poll = Poll::new()?;
-    let waker = Arc::new(Waker::new(poll.registry(), RESOLVED)?);
-    let (ask, questions) = channel::unbounded::<(usize, String, u16)>();
-    let (tell, answers) = channel::unbounded::<(usize, Result<SocketAddr, String>)>();
-    if config.checks.iter().any(|c| probed(c) && c.ip.is_none()) {
-        let waker = waker.clone();
-        std::thread::Builder::new().name("resolver".into()).spawn(move || resolve_loop(questions, tell, waker))?;
-    }
+    let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+    let (ask, questions) = channel::unbounded::<(String, String, u16)>();
+    let (tell, answers) = channel::unbounded::<(String, Result<SocketAddr, String>)>();
+    let resolver_waker = waker.clone();
+    std::thread::Builder::new().name("resolver".into()).spawn(move || resolve_loop(questions, tell, resolver_waker))?;
+    let (commands, command_rx) = channel::unbounded();
+    let status = config
+        .checks
+        .iter()
+        .zip(&initial.measured)
+        .map(|(c, m)| CheckStatus {
+            measured: *m,
+            forced: initial.forced.get(&c.id).copied(),
+            ..CheckStatus::default()
+        })
+        .collect();
+    let table = Arc::new(Mutex::new(ProbeTable { config: config.clone(), checks: status }));
     let mut prober = Prober {
-        checks: config.checks.clone(),
-        thresholds: measured.iter().map(|m| Threshold::new(m.unwrap_or(true))).collect(),
+        thresholds: initial.measured.iter().map(|m| Threshold::new(m.unwrap_or(true))).collect(),
+        resolving: vec![false; config.checks.len()],
+        index: index_of(&config),
+        config,
+        catalog,
+        forced: initial.forced,
         schedule: BinaryHeap::new(),
         attempts: Vec::new(),
         free: Vec::new(),
@@ -101,22 +178,18 @@ pub fn spawn(config: &Config, shared: Arc<Shared>, measured: Vec<Option<bool>>) 
         tls: TlsConfigs::new(),
         rng: fastrand::Rng::new(),
         shared,
-        status: status.clone(),
-        state_file: config.server.state_file.clone(),
+        table: table.clone(),
         ask,
         answers,
-        snapshot: HealthSnapshot::evaluate(&config.checks, &measured),
+        commands: command_rx,
     };
     let now = Instant::now();
-    for (i, check) in prober.checks.iter().enumerate() {
-        if probed(check) {
-            // Spread first probes over one interval: no burst at start.
-            let offset = check.request_interval.mul_f64(prober.rng.f64());
-            prober.schedule.push(Reverse((now + offset, i)));
-        }
+    for i in 0..prober.config.checks.len() {
+        prober.schedule_first(i, now);
     }
+    prober.publish();
     let thread = std::thread::Builder::new().name("prober".into()).spawn(move || prober.run())?;
-    Ok(ProberHandle { thread, status })
+    Ok(ProberHandle { thread, table, commands, waker })
 }
 
 /// Whether the prober runs this check (calculated and disabled checks are not probed).
@@ -124,9 +197,22 @@ fn probed(check: &CheckConfig) -> bool {
     check.kind != CheckKind::Calculated && !check.disabled
 }
 
+fn index_of(config: &Config) -> HashMap<String, usize> {
+    config.checks.iter().enumerate().map(|(i, c)| (c.id.clone(), i)).collect()
+}
+
+fn forced_by_index(checks: &[CheckConfig], forced: &HashMap<String, bool>) -> Vec<Option<bool>> {
+    checks.iter().map(|c| forced.get(&c.id).copied()).collect()
+}
+
 struct Prober {
-    checks: Vec<CheckConfig>,
+    config: Arc<Config>,
+    catalog: Arc<Catalog>,
+    index: HashMap<String, usize>,
     thresholds: Vec<Threshold>,
+    forced: HashMap<String, bool>,
+    /// Checks waiting for their FQDN to resolve.
+    resolving: Vec<bool>,
     schedule: BinaryHeap<Reverse<(Instant, usize)>>,
     /// In-flight probes by token: (check index, attempt).
     attempts: Vec<Option<(usize, Attempt)>>,
@@ -135,11 +221,10 @@ struct Prober {
     tls: TlsConfigs,
     rng: fastrand::Rng,
     shared: Arc<Shared>,
-    status: Arc<Mutex<Vec<CheckStatus>>>,
-    state_file: Option<PathBuf>,
-    ask: Sender<(usize, String, u16)>,
-    answers: Receiver<(usize, Result<SocketAddr, String>)>,
-    snapshot: HealthSnapshot,
+    table: Arc<Mutex<ProbeTable>>,
+    ask: Sender<(String, String, u16)>,
+    answers: Receiver<(String, Result<SocketAddr, String>)>,
+    commands: Receiver<Command>,
 }
 
 impl Prober {
@@ -148,7 +233,7 @@ impl Prober {
         let mut buf = vec![0u8; READ_CHUNK].into_boxed_slice();
         while !self.shared.stopping() {
             let now = Instant::now();
-            self.start_due(now);
+            let mut changed = self.start_due(now);
             let wake = self.next_wake(now);
             if let Err(e) = self.poll.poll(&mut events, Some(wake.saturating_duration_since(now).min(MAX_SLEEP))) {
                 if e.kind() != io::ErrorKind::Interrupted {
@@ -157,21 +242,10 @@ impl Prober {
                 }
             }
             let now = Instant::now();
-            let mut changed = false;
             for event in events.iter() {
-                if event.token() == RESOLVED {
-                    while let Ok((check, result)) = self.answers.try_recv() {
-                        match result {
-                            Ok(addr) => changed |= self.launch(check, addr, now),
-                            Err(reason) => {
-                                changed |= self.finish(
-                                    check,
-                                    Outcome { verdict: Verdict::fail(reason), latency: Duration::ZERO },
-                                    now,
-                                )
-                            }
-                        }
-                    }
+                if event.token() == WAKE {
+                    changed |= self.drain_answers(now);
+                    self.drain_commands(now);
                     continue;
                 }
                 let slot = event.token().0;
@@ -184,13 +258,11 @@ impl Prober {
                 }
             }
             for slot in 0..self.attempts.len() {
-                let expired = matches!(&self.attempts[slot], Some((_, a)) if a.deadline() <= now);
-                if expired {
-                    let outcome = self.attempts[slot].as_ref().map(|(_, a)| a.timed_out(now));
-                    if let Some(outcome) = outcome {
-                        changed |= self.complete(slot, outcome, now);
-                    }
-                }
+                let outcome = match &self.attempts[slot] {
+                    Some((_, a)) if a.deadline() <= now => a.timed_out(now),
+                    _ => continue,
+                };
+                changed |= self.complete(slot, outcome, now);
             }
             if changed {
                 self.publish();
@@ -199,31 +271,156 @@ impl Prober {
         self.save();
     }
 
+    fn schedule_first(&mut self, check: usize, now: Instant) {
+        let spec = &self.config.checks[check];
+        if probed(spec) {
+            // Spread first probes over one interval: no burst at start.
+            let offset = spec.request_interval.mul_f64(self.rng.f64());
+            self.schedule.push(Reverse((now + offset, check)));
+        }
+    }
+
     fn next_wake(&self, now: Instant) -> Instant {
         let due = self.schedule.peek().map_or(now + MAX_SLEEP, |Reverse((at, _))| *at);
         self.attempts.iter().flatten().map(|(_, a)| a.deadline()).fold(due, Instant::min)
     }
 
-    fn start_due(&mut self, now: Instant) {
+    /// Starts every probe that is due; returns whether a state changed (probes that fail at once).
+    fn start_due(&mut self, now: Instant) -> bool {
+        let mut changed = false;
         while let Some(&Reverse((at, check))) = self.schedule.peek() {
             if at > now {
                 break;
             }
             self.schedule.pop();
-            let spec = &self.checks[check];
+            let spec = &self.config.checks[check];
             match spec.ip {
-                Some(ip) => {
-                    let addr = SocketAddr::new(ip, spec.port);
-                    if self.launch(check, addr, now) {
-                        self.publish();
-                    }
-                }
+                Some(ip) => changed |= self.launch(check, SocketAddr::new(ip, spec.port), now),
                 None => {
-                    let fqdn = spec.fqdn.clone().unwrap_or_default();
-                    let _ = self.ask.send((check, fqdn, spec.port));
+                    self.resolving[check] = true;
+                    let _ = self.ask.send((spec.id.clone(), spec.fqdn.clone().unwrap_or_default(), spec.port));
                 }
             }
         }
+        changed
+    }
+
+    fn drain_answers(&mut self, now: Instant) -> bool {
+        let mut changed = false;
+        while let Ok((id, result)) = self.answers.try_recv() {
+            // A reload may have removed or replaced the check meanwhile.
+            let Some(&check) = self.index.get(&id) else { continue };
+            if !std::mem::take(&mut self.resolving[check]) {
+                continue;
+            }
+            changed |= match result {
+                Ok(addr) => self.launch(check, addr, now),
+                Err(reason) => {
+                    self.finish(check, Outcome { verdict: Verdict::fail(reason), latency: Duration::ZERO }, now)
+                }
+            };
+        }
+        changed
+    }
+
+    fn drain_commands(&mut self, now: Instant) {
+        while let Ok(command) = self.commands.try_recv() {
+            match command {
+                Command::Reload { config, catalog, done } => {
+                    self.reconfigure(config, catalog, now);
+                    let _ = done.send(());
+                }
+                Command::Override { id, force, done } => {
+                    let known = self.index.contains_key(&id);
+                    if known {
+                        match force {
+                            Some(state) => self.forced.insert(id.clone(), state),
+                            None => self.forced.remove(&id),
+                        };
+                        let what = match force {
+                            Some(true) => "forced up",
+                            Some(false) => "forced down",
+                            None => "back to its measured state",
+                        };
+                        tracing::warn!(check = %id, "health check {what} by an operator");
+                        self.publish();
+                    }
+                    let _ = done.send(known);
+                }
+            }
+        }
+    }
+
+    /// Switches to a new configuration: checks whose definition did not change keep their
+    /// state, schedule, in-flight probe and status; new ones start fresh; removed ones stop.
+    fn reconfigure(&mut self, config: Arc<Config>, catalog: Arc<Catalog>, now: Instant) {
+        let old = std::mem::replace(&mut self.config, config);
+        let old_status = self.table.lock().map(|t| t.checks.clone()).unwrap_or_default();
+        let mut moved: Vec<Option<usize>> = vec![None; old.checks.len()];
+        let mut thresholds = Vec::with_capacity(self.config.checks.len());
+        let mut status = Vec::with_capacity(self.config.checks.len());
+        let mut fresh = Vec::new();
+        for (new, check) in self.config.checks.iter().enumerate() {
+            match self.index.get(&check.id) {
+                Some(&i) if old.checks[i] == *check => {
+                    moved[i] = Some(new);
+                    thresholds.push(self.thresholds[i]);
+                    status.push(old_status.get(i).cloned().unwrap_or_default());
+                }
+                _ => {
+                    let measured = probed(check).then_some(true);
+                    thresholds.push(Threshold::new(true));
+                    status.push(CheckStatus { measured, ..CheckStatus::default() });
+                    fresh.push(new);
+                }
+            }
+        }
+        let resolving = (0..self.config.checks.len())
+            .map(|new| moved.iter().position(|m| *m == Some(new)).is_some_and(|i| self.resolving[i]))
+            .collect();
+        self.schedule = std::mem::take(&mut self.schedule)
+            .into_iter()
+            .filter_map(|Reverse((at, i))| moved[i].map(|new| Reverse((at, new))))
+            .collect();
+        for slot in 0..self.attempts.len() {
+            let Some((check, _)) = &self.attempts[slot] else { continue };
+            match moved[*check] {
+                Some(new) => {
+                    if let Some((check, _)) = self.attempts[slot].as_mut() {
+                        *check = new;
+                    }
+                }
+                None => {
+                    if let Some((_, attempt)) = self.attempts[slot].take() {
+                        attempt.close(self.poll.registry());
+                        self.free.push(slot);
+                    }
+                }
+            }
+        }
+        self.thresholds = thresholds;
+        self.resolving = resolving;
+        self.index = index_of(&self.config);
+        let dropped: Vec<String> = self.forced.keys().filter(|id| !self.index.contains_key(*id)).cloned().collect();
+        for id in dropped {
+            tracing::warn!(check = %id, "override dropped: the check is no longer configured");
+            self.forced.remove(&id);
+        }
+        for new in fresh {
+            self.schedule_first(new, now);
+        }
+        self.catalog = catalog;
+        if let Ok(mut table) = self.table.lock() {
+            *table = ProbeTable { config: self.config.clone(), checks: status };
+        }
+        let kept = moved.iter().flatten().count();
+        tracing::info!(
+            kept,
+            started = self.config.checks.len() - kept,
+            stopped = old.checks.len() - kept,
+            "health checks reloaded"
+        );
+        self.publish();
     }
 
     /// Starts a probe; a probe that fails at once is finished here (returns whether a state changed).
@@ -232,7 +429,7 @@ impl Prober {
             self.attempts.push(None);
             self.attempts.len() - 1
         });
-        match Attempt::start(&self.checks[check], addr, &self.tls, self.poll.registry(), Token(slot), now) {
+        match Attempt::start(&self.config.checks[check], addr, &self.tls, self.poll.registry(), Token(slot), now) {
             Ok(attempt) => {
                 self.attempts[slot] = Some((check, attempt));
                 false
@@ -253,26 +450,27 @@ impl Prober {
 
     /// Records a result, schedules the next probe; returns whether the measured state flipped.
     fn finish(&mut self, check: usize, outcome: Outcome, now: Instant) -> bool {
-        let spec = &self.checks[check];
+        let spec = &self.config.checks[check];
         let threshold = &mut self.thresholds[check];
         let flipped = threshold.record(outcome.verdict.success, spec.failure_threshold);
         if flipped {
-            let state = if threshold.healthy() { "healthy" } else { "unhealthy" };
             if threshold.healthy() {
-                tracing::info!(check = %spec.id, reason = %outcome.verdict.reason, "endpoint is now {state}");
+                tracing::info!(check = %spec.id, reason = %outcome.verdict.reason, "endpoint is now healthy");
             } else {
-                tracing::warn!(check = %spec.id, reason = %outcome.verdict.reason, "endpoint is now {state}");
+                tracing::warn!(check = %spec.id, reason = %outcome.verdict.reason, "endpoint is now unhealthy");
             }
         }
-        if let Ok(mut status) = self.status.lock() {
-            let entry = &mut status[check];
-            entry.measured = Some(threshold.healthy());
-            entry.streak = threshold.streak();
-            entry.last_reason = Some(outcome.verdict.reason);
-            entry.last_latency = Some(outcome.latency);
-            entry.last_checked = Some(SystemTime::now());
-            entry.probes += 1;
-            entry.failures += (!outcome.verdict.success) as u64;
+        if let Ok(mut table) = self.table.lock() {
+            if let Some(entry) = table.checks.get_mut(check) {
+                entry.measured = Some(threshold.healthy());
+                entry.streak = threshold.streak();
+                entry.last_success = Some(outcome.verdict.success);
+                entry.last_reason = Some(outcome.verdict.reason);
+                entry.last_latency = Some(outcome.latency);
+                entry.last_checked = Some(SystemTime::now());
+                entry.probes += 1;
+                entry.failures += (!outcome.verdict.success) as u64;
+            }
         }
         // Route 53 counts the interval from the end of one probe to the start of the next.
         let jitter = 1.0 + JITTER * (2.0 * self.rng.f64() - 1.0);
@@ -280,26 +478,34 @@ impl Prober {
         flipped
     }
 
+    fn measured(&self) -> Vec<Option<bool>> {
+        self.config.checks.iter().zip(&self.thresholds).map(|(c, t)| probed(c).then(|| t.healthy())).collect()
+    }
+
+    /// Publishes the current zones with freshly evaluated health, and saves the state file.
     fn publish(&mut self) {
-        let measured: Vec<Option<bool>> =
-            self.checks.iter().zip(&self.thresholds).map(|(c, t)| probed(c).then(|| t.healthy())).collect();
-        let snapshot = HealthSnapshot::evaluate(&self.checks, &measured);
-        for (i, check) in self.checks.iter().enumerate() {
-            let (before, after) = (self.snapshot.is_healthy(i as u32), snapshot.is_healthy(i as u32));
-            if before != after && check.kind == CheckKind::Calculated {
+        let forced = forced_by_index(&self.config.checks, &self.forced);
+        let health = HealthSnapshot::evaluate_forced(&self.config.checks, &self.measured(), &forced);
+        let before = self.shared.view();
+        for (i, check) in self.config.checks.iter().enumerate() {
+            let after = health.is_healthy(i as u32);
+            let same_catalog = Arc::ptr_eq(&before.catalog, &self.catalog);
+            if same_catalog && check.kind == CheckKind::Calculated && before.health.is_healthy(i as u32) != after {
                 tracing::info!(check = %check.id, healthy = after, "calculated check changed state");
             }
         }
-        self.snapshot = snapshot.clone();
-        self.shared.publish_health(snapshot);
+        if let Ok(mut table) = self.table.lock() {
+            for (entry, f) in table.checks.iter_mut().zip(&forced) {
+                entry.forced = *f;
+            }
+        }
+        self.shared.publish(View { catalog: self.catalog.clone(), health: Arc::new(health) });
         self.save();
     }
 
     fn save(&self) {
-        let Some(path) = &self.state_file else { return };
-        let measured: Vec<Option<bool>> =
-            self.checks.iter().zip(&self.thresholds).map(|(c, t)| probed(c).then(|| t.healthy())).collect();
-        if let Err(e) = statefile::save(path, &self.checks, &measured, SystemTime::now()) {
+        let Some(path) = &self.config.server.state_file else { return };
+        if let Err(e) = statefile::save(path, &self.config.checks, &self.measured(), &self.forced, SystemTime::now()) {
             tracing::warn!(error = %e, path = %path.display(), "cannot write the health state file");
         }
     }
@@ -307,17 +513,17 @@ impl Prober {
 
 /// Resolves FQDN-only checks (IPv4, as Route 53) off the prober thread.
 fn resolve_loop(
-    questions: Receiver<(usize, String, u16)>,
-    answers: Sender<(usize, Result<SocketAddr, String>)>,
+    questions: Receiver<(String, String, u16)>,
+    answers: Sender<(String, Result<SocketAddr, String>)>,
     waker: Arc<Waker>,
 ) {
-    for (check, fqdn, port) in questions {
+    for (id, fqdn, port) in questions {
         let result = (fqdn.as_str(), port)
             .to_socket_addrs()
             .ok()
             .and_then(|mut addrs| addrs.find(SocketAddr::is_ipv4))
             .ok_or_else(|| "Failure: DNS resolution failed".to_string());
-        if answers.send((check, result)).is_err() {
+        if answers.send((id, result)).is_err() {
             return;
         }
         let _ = waker.wake();

@@ -6,6 +6,7 @@
 //! off the hot path and [`Shared::publish`]es it.
 
 mod socket;
+pub mod stats;
 mod tcp;
 mod udp;
 
@@ -17,8 +18,8 @@ use std::thread::JoinHandle;
 
 use arc_swap::ArcSwap;
 
-use crate::answer::AnswerSettings;
-use crate::config::Config;
+use crate::answer::{Outcome, Transport};
+use crate::config::{rtype_name, Config};
 use crate::health::HealthSnapshot;
 use crate::zone::Catalog;
 
@@ -34,33 +35,23 @@ pub struct View {
 pub struct Shared {
     view: ArcSwap<View>,
     shutdown: AtomicBool,
+    /// Per-worker query counters.
+    pub stats: stats::Stats,
 }
 
 impl Shared {
-    /// Starts with a view built from `config`, checks in their initial states.
-    pub fn new(config: &Config) -> Arc<Shared> {
-        let view = View {
-            catalog: Arc::new(Catalog::build(config)),
-            health: Arc::new(HealthSnapshot::initial(&config.checks)),
-        };
-        Arc::new(Shared { view: ArcSwap::from_pointee(view), shutdown: AtomicBool::new(false) })
-    }
-
-    /// Starts with a view built from `config` and a given health snapshot.
-    pub fn with_health(config: &Config, health: HealthSnapshot) -> Arc<Shared> {
-        let view = View { catalog: Arc::new(Catalog::build(config)), health: Arc::new(health) };
-        Arc::new(Shared { view: ArcSwap::from_pointee(view), shutdown: AtomicBool::new(false) })
+    /// Starts with `view`.
+    pub fn new(view: View) -> Arc<Shared> {
+        Arc::new(Shared {
+            view: ArcSwap::from_pointee(view),
+            shutdown: AtomicBool::new(false),
+            stats: stats::Stats::default(),
+        })
     }
 
     /// Replaces the view every worker reads.
     pub fn publish(&self, view: View) {
         self.view.store(Arc::new(view));
-    }
-
-    /// Replaces the health snapshot, keeping the zones.
-    pub fn publish_health(&self, health: HealthSnapshot) {
-        let health = Arc::new(health);
-        self.view.rcu(|view| View { catalog: view.catalog.clone(), health: health.clone() });
     }
 
     /// The current view.
@@ -76,6 +67,27 @@ impl Shared {
     /// Whether a stop was asked for.
     pub fn stopping(&self) -> bool {
         self.shutdown.load(Ordering::Relaxed)
+    }
+}
+
+/// Writes one query-log line (target `eightfold::query`); called only when the log is on.
+pub(crate) fn log_query(client: SocketAddr, transport: Transport, packet: &[u8], outcome: &Outcome) {
+    let (qname, qtype) = crate::wire::question_text(packet).unwrap_or_else(|| ("-".to_string(), 0));
+    let transport = stats::TRANSPORTS[transport as usize];
+    let rcode = stats::RCODES.iter().find(|(r, _)| *r == outcome.rcode).map_or("OTHER", |(_, n)| n);
+    if outcome.len == 0 {
+        tracing::info!(target: "eightfold::query", %client, %transport, %qname, qtype = %rtype_name(qtype), "dropped");
+    } else {
+        tracing::info!(
+            target: "eightfold::query",
+            %client,
+            %transport,
+            %qname,
+            qtype = %rtype_name(qtype),
+            %rcode,
+            bytes = outcome.len,
+            tc = outcome.truncated
+        );
     }
 }
 
@@ -122,13 +134,13 @@ impl Server {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let settings = AnswerSettings::from(&config.server);
         let mut bound = Vec::new();
         for &address in &config.server.listen {
             bound.push(socket::bind_all(address, workers).map_err(|source| ServerError::Bind { address, source })?);
         }
         let cores =
             if config.server.pin_workers { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
+        let query_log = config.server.query_log;
         let mut threads = Vec::new();
         let mut tcp_listeners = Vec::new();
         let mut addresses = Vec::new();
@@ -143,7 +155,7 @@ impl Server {
                         if let Some(core) = core {
                             core_affinity::set_for_current(core);
                         }
-                        udp::run(sock, shared, settings)
+                        udp::run(sock, shared, query_log)
                     })
                     .map_err(ServerError::Spawn)?;
                 threads.push(handle);
@@ -153,12 +165,13 @@ impl Server {
         let tcp_config = tcp::TcpConfig {
             idle_timeout: config.server.tcp_idle_timeout,
             max_connections: config.server.tcp_max_connections,
+            query_log,
         };
         let shared_tcp = shared.clone();
         threads.push(
             std::thread::Builder::new()
                 .name("tcp".into())
-                .spawn(move || tcp::run(tcp_listeners, shared_tcp, settings, tcp_config))
+                .spawn(move || tcp::run(tcp_listeners, shared_tcp, tcp_config))
                 .map_err(ServerError::Spawn)?,
         );
         Ok(Server { shared, threads, addresses, workers })

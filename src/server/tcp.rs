@@ -3,16 +3,19 @@
 //! stall a UDP worker.
 
 use std::io::{self, Read, Write};
-use std::net::TcpListener as StdTcpListener;
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
-use crate::answer::{AnswerSettings, Responder, Transport, MAX_TCP_MESSAGE};
+use crate::answer::{Responder, Transport, MAX_TCP_MESSAGE};
+use crate::server::stats::WorkerStats;
 use crate::server::Shared;
 
+/// How long a stopping server keeps writing answers already asked for.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the loop wakes to check timeouts and shutdown.
 const TICK: Duration = Duration::from_millis(200);
 /// Stop reading queries from a connection whose unsent answers exceed this.
@@ -29,10 +32,22 @@ pub struct TcpConfig {
     pub idle_timeout: Duration,
     /// Most connections open at once; the longest-idle is closed to admit a new one.
     pub max_connections: usize,
+    /// Log every query.
+    pub query_log: bool,
+}
+
+/// The TCP thread's reusable state.
+struct Scratch {
+    responder: Responder,
+    answer: Box<[u8]>,
+    chunk: Box<[u8]>,
+    stats: Arc<WorkerStats>,
+    query_log: bool,
 }
 
 struct Connection {
     stream: TcpStream,
+    peer: SocketAddr,
     input: Vec<u8>,
     output: Vec<u8>,
     written: usize,
@@ -41,111 +56,192 @@ struct Connection {
     writable_interest: bool,
 }
 
-/// Runs the TCP side until the server stops.
-pub fn run(listeners: Vec<StdTcpListener>, shared: Arc<Shared>, settings: AnswerSettings, config: TcpConfig) {
-    if let Err(e) = serve(listeners, &shared, settings, config) {
+/// Runs the TCP side until the server stops, then finishes the answers in flight.
+pub fn run(listeners: Vec<StdTcpListener>, shared: Arc<Shared>, config: TcpConfig) {
+    let result = TcpServer::new(listeners, &shared, config).and_then(|mut server| {
+        while !shared.stopping() {
+            server.turn()?;
+        }
+        server.drain()
+    });
+    if let Err(e) = result {
         tracing::error!(error = %e, "TCP service stopped");
     }
 }
 
-fn serve(
-    listeners: Vec<StdTcpListener>,
-    shared: &Shared,
-    settings: AnswerSettings,
+/// The TCP thread's state.
+struct TcpServer<'a> {
+    shared: &'a Shared,
     config: TcpConfig,
-) -> io::Result<()> {
-    let mut poll = Poll::new()?;
-    let mut listeners: Vec<TcpListener> = listeners.into_iter().map(TcpListener::from_std).collect();
-    for (i, listener) in listeners.iter_mut().enumerate() {
-        poll.registry().register(listener, Token(LISTENER_BASE + i), Interest::READABLE)?;
+    poll: Poll,
+    events: Events,
+    listeners: Vec<TcpListener>,
+    connections: Vec<Option<Connection>>,
+    free: Vec<usize>,
+    open: usize,
+    scratch: Scratch,
+    last_sweep: Instant,
+}
+
+impl<'a> TcpServer<'a> {
+    fn new(listeners: Vec<StdTcpListener>, shared: &'a Shared, config: TcpConfig) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let mut listeners: Vec<TcpListener> = listeners.into_iter().map(TcpListener::from_std).collect();
+        for (i, listener) in listeners.iter_mut().enumerate() {
+            poll.registry().register(listener, Token(LISTENER_BASE + i), Interest::READABLE)?;
+        }
+        Ok(TcpServer {
+            shared,
+            config,
+            poll,
+            events: Events::with_capacity(1024),
+            listeners,
+            connections: Vec::new(),
+            free: Vec::new(),
+            open: 0,
+            scratch: Scratch {
+                responder: Responder::new(),
+                answer: vec![0u8; MAX_TCP_MESSAGE].into_boxed_slice(),
+                chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
+                stats: shared.stats.register(),
+                query_log: config.query_log,
+            },
+            last_sweep: Instant::now(),
+        })
     }
-    let mut connections: Vec<Option<Connection>> = Vec::new();
-    let mut free: Vec<usize> = Vec::new();
-    let mut open = 0usize;
-    let mut events = Events::with_capacity(1024);
-    let mut responder = Responder::new(settings);
-    let mut answer = vec![0u8; MAX_TCP_MESSAGE].into_boxed_slice();
-    let mut chunk = vec![0u8; READ_CHUNK].into_boxed_slice();
-    let mut last_sweep = Instant::now();
-    while !shared.stopping() {
-        match poll.poll(&mut events, Some(TICK)) {
+
+    /// One round: wait for events, accept, answer, close idle connections.
+    fn turn(&mut self) -> io::Result<()> {
+        match self.poll.poll(&mut self.events, Some(TICK)) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
         let now = Instant::now();
-        for event in events.iter() {
-            let token = event.token().0;
+        let tokens: Vec<usize> = self.events.iter().map(|e| e.token().0).collect();
+        for token in tokens {
             if token >= LISTENER_BASE {
-                let listener = &listeners[token - LISTENER_BASE];
-                loop {
-                    let (mut stream, _) = match listener.accept() {
-                        Ok(accepted) => accepted,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) => {
-                            tracing::debug!(error = %e, "TCP accept failed");
-                            break;
-                        }
-                    };
-                    if open >= config.max_connections {
-                        close_longest_idle(&mut connections, &mut free, &mut open, &poll);
-                    }
-                    let slot = free.pop().unwrap_or_else(|| {
-                        connections.push(None);
-                        connections.len() - 1
-                    });
-                    if poll.registry().register(&mut stream, Token(slot), Interest::READABLE).is_err() {
-                        free.push(slot);
-                        continue;
-                    }
-                    let _ = stream.set_nodelay(true);
-                    connections[slot] = Some(Connection {
-                        stream,
-                        input: Vec::new(),
-                        output: Vec::new(),
-                        written: 0,
-                        last_active: now,
-                        peer_closed: false,
-                        writable_interest: false,
-                    });
-                    open += 1;
+                self.accept(token - LISTENER_BASE, now);
+            } else {
+                self.serve(token, now);
+            }
+        }
+        if now.duration_since(self.last_sweep) >= TICK {
+            self.last_sweep = now;
+            for slot in 0..self.connections.len() {
+                let idle = matches!(&self.connections[slot], Some(c) if now.duration_since(c.last_active) >= self.config.idle_timeout);
+                if idle {
+                    self.close(slot);
                 }
+            }
+        }
+        Ok(())
+    }
+
+    fn accept(&mut self, listener: usize, now: Instant) {
+        loop {
+            let (mut stream, peer) = match self.listeners[listener].accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    tracing::debug!(error = %e, "TCP accept failed");
+                    return;
+                }
+            };
+            if self.open >= self.config.max_connections {
+                self.close_longest_idle();
+            }
+            let slot = self.free.pop().unwrap_or_else(|| {
+                self.connections.push(None);
+                self.connections.len() - 1
+            });
+            if self.poll.registry().register(&mut stream, Token(slot), Interest::READABLE).is_err() {
+                self.free.push(slot);
                 continue;
             }
-            let Some(Some(conn)) = connections.get_mut(token) else { continue };
-            let view = shared.view.load();
-            let keep = drive(conn, &mut responder, &view, &mut answer, &mut chunk, now, &poll, Token(token));
-            if !keep {
-                close(&mut connections, &mut free, &mut open, token, &poll);
-            }
-        }
-        if now.duration_since(last_sweep) >= TICK {
-            last_sweep = now;
-            for slot in 0..connections.len() {
-                let idle =
-                    matches!(&connections[slot], Some(c) if now.duration_since(c.last_active) >= config.idle_timeout);
-                if idle {
-                    close(&mut connections, &mut free, &mut open, slot, &poll);
-                }
-            }
+            let _ = stream.set_nodelay(true);
+            self.connections[slot] = Some(Connection {
+                stream,
+                peer,
+                input: Vec::new(),
+                output: Vec::new(),
+                written: 0,
+                last_active: now,
+                peer_closed: false,
+                writable_interest: false,
+            });
+            self.open += 1;
         }
     }
-    Ok(())
+
+    fn serve(&mut self, slot: usize, now: Instant) {
+        let Some(Some(conn)) = self.connections.get_mut(slot) else { return };
+        let view = self.shared.view.load();
+        if !drive(conn, &mut self.scratch, &view, now, &self.poll, Token(slot)) {
+            self.close(slot);
+        }
+    }
+
+    /// Stops accepting, answers what has arrived and writes it out, for at most
+    /// [`DRAIN_TIMEOUT`]; then closes everything.
+    fn drain(&mut self) -> io::Result<()> {
+        for mut listener in self.listeners.drain(..) {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        for slot in 0..self.connections.len() {
+            self.serve(slot, Instant::now());
+        }
+        while Instant::now() < deadline && self.connections.iter().flatten().any(|c| pending(c) > 0) {
+            match self.poll.poll(&mut self.events, Some(Duration::from_millis(50))) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            let tokens: Vec<usize> = self.events.iter().map(|e| e.token().0).collect();
+            for token in tokens {
+                self.serve(token, Instant::now());
+            }
+        }
+        for slot in 0..self.connections.len() {
+            self.close(slot);
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, slot: usize) {
+        if let Some(mut conn) = self.connections[slot].take() {
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+            self.free.push(slot);
+            self.open -= 1;
+        }
+    }
+
+    fn close_longest_idle(&mut self) {
+        let oldest = self
+            .connections
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_ref().map(|c| (i, c.last_active)))
+            .min_by_key(|&(_, t)| t)
+            .map(|(i, _)| i);
+        if let Some(slot) = oldest {
+            self.close(slot);
+        }
+    }
 }
 
 /// Reads what is there, answers every complete query, writes what it can. Returns false
 /// when the connection should close.
-#[allow(clippy::too_many_arguments)]
 fn drive(
     conn: &mut Connection,
-    responder: &mut Responder,
+    scratch: &mut Scratch,
     view: &crate::server::View,
-    answer: &mut [u8],
-    chunk: &mut [u8],
     now: Instant,
     poll: &Poll,
     token: Token,
 ) -> bool {
+    let Scratch { responder, answer, chunk, stats, query_log } = scratch;
     // Read while there is room: a full message and its length prefix at most.
     while !conn.peer_closed && conn.input.len() < MAX_TCP_MESSAGE + 2 && pending(conn) < MAX_PENDING_OUTPUT {
         match conn.stream.read(chunk) {
@@ -173,6 +269,10 @@ fn drive(
             break;
         }
         let outcome = responder.respond(&view.catalog, &view.health, &rest[2..2 + len], Transport::Tcp, answer);
+        stats.record(Transport::Tcp, &outcome);
+        if *query_log {
+            super::log_query(conn.peer, Transport::Tcp, &rest[2..2 + len], &outcome);
+        }
         consumed += 2 + len;
         if outcome.len == 0 {
             // Not a query: nothing sensible to say on this stream.
@@ -215,24 +315,4 @@ fn drive(
 
 fn pending(conn: &Connection) -> usize {
     conn.output.len() - conn.written
-}
-
-fn close(connections: &mut [Option<Connection>], free: &mut Vec<usize>, open: &mut usize, slot: usize, poll: &Poll) {
-    if let Some(mut conn) = connections[slot].take() {
-        let _ = poll.registry().deregister(&mut conn.stream);
-        free.push(slot);
-        *open -= 1;
-    }
-}
-
-fn close_longest_idle(connections: &mut [Option<Connection>], free: &mut Vec<usize>, open: &mut usize, poll: &Poll) {
-    let oldest = connections
-        .iter()
-        .enumerate()
-        .filter_map(|(i, c)| c.as_ref().map(|c| (i, c.last_active)))
-        .min_by_key(|&(_, t)| t)
-        .map(|(i, _)| i);
-    if let Some(slot) = oldest {
-        close(connections, free, open, slot, poll);
-    }
 }

@@ -7,7 +7,7 @@ use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
-use crate::answer::{AnswerSettings, Responder, Transport};
+use crate::answer::{Responder, Transport};
 use crate::server::Shared;
 
 /// Packets received and sent per system call.
@@ -97,11 +97,12 @@ impl Batch {
 }
 
 /// Runs a worker until the server stops.
-pub fn run(socket: UdpSocket, shared: Arc<Shared>, settings: AnswerSettings) {
+pub fn run(socket: UdpSocket, shared: Arc<Shared>, query_log: bool) {
     let fd = socket.as_raw_fd();
     let mut batch = Batch::new();
-    let mut responder = Responder::new(settings);
+    let mut responder = Responder::new();
     let mut view_cache = arc_swap::Cache::new(&shared.view);
+    let stats = shared.stats.register();
     while !shared.stopping() {
         let received = match batch.receive(fd) {
             Ok(n) => n,
@@ -123,6 +124,7 @@ pub fn run(socket: UdpSocket, shared: Arc<Shared>, settings: AnswerSettings) {
         for i in 0..received {
             let msg = &batch.recv_msgs[i];
             if msg.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+                stats.record_dropped(Transport::Udp);
                 continue;
             }
             let len = msg.msg_len as usize;
@@ -134,6 +136,12 @@ pub fn run(socket: UdpSocket, shared: Arc<Shared>, settings: AnswerSettings) {
                 Transport::Udp,
                 &mut batch.send[out],
             );
+            stats.record(Transport::Udp, &outcome);
+            if query_log {
+                if let Some(client) = socket_addr(&batch.addrs[i], namelen) {
+                    super::log_query(client, Transport::Udp, &batch.recv[i][..len], &outcome);
+                }
+            }
             if outcome.len == 0 {
                 continue;
             }
@@ -144,5 +152,31 @@ pub fn run(socket: UdpSocket, shared: Arc<Shared>, settings: AnswerSettings) {
             out += 1;
         }
         batch.send(fd, out);
+    }
+}
+
+/// The sender's address as the kernel filled it in.
+fn socket_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<std::net::SocketAddr> {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+    match storage.ss_family as i32 {
+        libc::AF_INET if len as usize >= mem::size_of::<libc::sockaddr_in>() => {
+            // SAFETY: the family says the storage holds a sockaddr_in, and it is long enough;
+            // sockaddr_storage is aligned for every socket address type.
+            let sin = unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+        }
+        libc::AF_INET6 if len as usize >= mem::size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 = unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => None,
     }
 }

@@ -137,6 +137,15 @@ pub fn parse_query<'a>(packet: &'a [u8], qname: &mut LowerName) -> Result<Query<
     Ok(Query { packet, question: &packet[HEADER_LEN..question_end], qtype, qclass, edns })
 }
 
+/// The question's name (presentation format, lowercased) and type, for logs.
+pub fn question_text(packet: &[u8]) -> Option<(String, u16)> {
+    let (name, end) = LowerName::parse(packet, HEADER_LEN)?;
+    let qtype = u16::from_be_bytes([*packet.get(end)?, *packet.get(end + 1)?]);
+    let mut text = String::new();
+    write_presentation(&mut text, name.as_wire()).ok()?;
+    Some((text, qtype))
+}
+
 /// Skips one resource record; returns its type and the offset past it.
 fn skip_record(packet: &[u8], pos: usize) -> Option<(u16, usize)> {
     let pos = skip_name(packet, pos)?;

@@ -7,7 +7,9 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::config::{Config, FailoverRole, MemberConfig, Routing, RrsetConfig, WhenAllUnhealthy, ZoneConfig};
+use crate::config::{
+    AnswerSettings, Config, FailoverRole, MemberConfig, Routing, RrsetConfig, WhenAllUnhealthy, ZoneConfig,
+};
 use crate::policy;
 use crate::wire::{rtype, LowerName, Name};
 
@@ -17,6 +19,7 @@ pub struct Catalog {
     by_apex: FxHashMap<Box<[u8]>, u32>,
     /// Distinct apex label counts, largest first, so the longest match is found first.
     apex_depths: Vec<usize>,
+    settings: AnswerSettings,
 }
 
 /// One zone.
@@ -123,7 +126,13 @@ impl Catalog {
         let mut apex_depths: Vec<usize> = zones.iter().map(|z| z.apex_labels).collect();
         apex_depths.sort_unstable_by(|a, b| b.cmp(a));
         apex_depths.dedup();
-        Catalog { zones, by_apex, apex_depths }
+        Catalog { zones, by_apex, apex_depths, settings: AnswerSettings::from(&config.server) }
+    }
+
+    /// The answer settings that came with this data.
+    #[inline]
+    pub fn settings(&self) -> &AnswerSettings {
+        &self.settings
     }
 
     /// The zone with the longest origin that contains `name`.

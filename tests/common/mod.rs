@@ -31,6 +31,8 @@ pub struct TestServer {
     child: Child,
     /// Where it listens (UDP and TCP).
     pub addr: SocketAddr,
+    /// The control endpoint, when the config has one.
+    pub control: Option<SocketAddr>,
     /// Folder holding its config and zone files.
     pub dir: tempfile::TempDir,
     output: Arc<Mutex<String>>,
@@ -56,11 +58,11 @@ impl TestServer {
         Self::spawn(command, dir)
     }
 
-    /// Starts the built-in demo on a free port.
+    /// Starts the built-in demo on a free port (and its control endpoint on another).
     pub fn start_demo() -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut command = Command::new(binary());
-        command.args(["serve", "--listen", "127.0.0.1:0"]);
+        command.args(["serve", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0"]);
         Self::spawn(command, dir)
     }
 
@@ -69,14 +71,21 @@ impl TestServer {
         let mut child = command.spawn().expect("start eightfold");
         let output = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
+        let (control_tx, control_rx) = mpsc::channel();
         for stream in
             [Box::new(child.stderr.take().unwrap()) as Box<dyn Read + Send>, Box::new(child.stdout.take().unwrap())]
         {
             let output = output.clone();
             let tx = tx.clone();
+            let control_tx = control_tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines() {
                     let Ok(line) = line else { break };
+                    if let Some(rest) = line.split("control endpoint on http://").nth(1) {
+                        if let Ok(addr) = rest.trim().parse::<SocketAddr>() {
+                            let _ = control_tx.send(addr);
+                        }
+                    }
                     if let Some(rest) = line.split("listening on ").nth(1) {
                         if let Some(addr) = rest.split_whitespace().next().and_then(|a| a.parse::<SocketAddr>().ok()) {
                             let _ = tx.send(addr);
@@ -95,7 +104,46 @@ impl TestServer {
                 panic!("eightfold did not start:\n{}", output.lock().unwrap());
             }
         };
-        TestServer { child, addr, dir, output }
+        // The control line is logged before the listening line.
+        let control = control_rx.try_recv().ok();
+        TestServer { child, addr, control, dir, output }
+    }
+
+    /// Sends a signal to the server.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill with a child's pid and a valid signal number has no memory effects.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    /// Waits up to `limit` for the server to exit; its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let until = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < until {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Runs an `eightfold` control command against this server; (exit code, output).
+    pub fn cli(&self, args: &[&str]) -> (i32, String) {
+        let control = self.control.expect("the server has a control endpoint").to_string();
+        let out = Command::new(binary()).args(args).args(["--control", &control]).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code().unwrap_or(-1), text)
+    }
+
+    /// One HTTP request to the control endpoint; (status, body).
+    pub fn http(&self, method: &str, path: &str, headers: &str, body: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(self.control.expect("control endpoint")).unwrap();
+        write!(stream, "{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: {}\r\n\r\n{body}", body.len())
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        (head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0), body.to_string())
     }
 
     /// What the server printed so far.

@@ -1,0 +1,106 @@
+//! Prometheus text exposition for `GET /metrics`.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use super::Control;
+use crate::server::stats::TRANSPORTS;
+
+/// Renders every metric.
+pub fn render(control: &Control) -> String {
+    let mut out = String::with_capacity(4096);
+    let totals = control.shared.stats.totals();
+    family(&mut out, "eightfold_build_info", "gauge", "Build information.");
+    let _ = writeln!(out, "eightfold_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+    family(&mut out, "eightfold_uptime_seconds", "gauge", "Seconds since the server started.");
+    let _ = writeln!(out, "eightfold_uptime_seconds {}", control.started.elapsed().as_secs());
+    family(
+        &mut out,
+        "eightfold_queries_total",
+        "counter",
+        "Queries answered, by transport, query type and response code.",
+    );
+    for (transport, qtype, rcode, count) in &totals.queries {
+        let _ = writeln!(
+            out,
+            "eightfold_queries_total{{transport=\"{transport}\",qtype=\"{qtype}\",rcode=\"{rcode}\"}} {count}"
+        );
+    }
+    family(&mut out, "eightfold_truncated_total", "counter", "Answers sent with TC set, by transport.");
+    for (t, name) in TRANSPORTS.iter().enumerate() {
+        let _ = writeln!(out, "eightfold_truncated_total{{transport=\"{name}\"}} {}", totals.truncated[t]);
+    }
+    family(&mut out, "eightfold_dropped_total", "counter", "Packets dropped without an answer, by transport.");
+    for (t, name) in TRANSPORTS.iter().enumerate() {
+        let _ = writeln!(out, "eightfold_dropped_total{{transport=\"{name}\"}} {}", totals.dropped[t]);
+    }
+    family(&mut out, "eightfold_reloads_total", "counter", "Successful configuration reloads.");
+    let _ = writeln!(out, "eightfold_reloads_total {}", control.reloads.load(Ordering::Relaxed));
+    family(
+        &mut out,
+        "eightfold_reload_failures_total",
+        "counter",
+        "Reloads rejected; the previous configuration kept serving.",
+    );
+    let _ = writeln!(out, "eightfold_reload_failures_total {}", control.reload_failures.load(Ordering::Relaxed));
+    let status = control.status();
+    family(&mut out, "eightfold_zones", "gauge", "Zones served.");
+    let _ = writeln!(out, "eightfold_zones {}", status.zones.len());
+    let checks = &status.checks;
+    let per_check = |out: &mut String,
+                     name: &str,
+                     kind: &str,
+                     help: &str,
+                     value: &dyn Fn(&super::status::CheckReport) -> Option<String>| {
+        family(out, name, kind, help);
+        for check in checks {
+            if let Some(v) = value(check) {
+                let _ = writeln!(out, "{name}{{check=\"{}\"}} {v}", escape(&check.id));
+            }
+        }
+    };
+    per_check(
+        &mut out,
+        "eightfold_health_check_healthy",
+        "gauge",
+        "Final state answers use (1 healthy, 0 unhealthy).",
+        &|c| Some((c.healthy as u8).to_string()),
+    );
+    per_check(&mut out, "eightfold_health_check_forced", "gauge", "1 while an operator override is in force.", &|c| {
+        Some((c.forced.is_some() as u8).to_string())
+    });
+    per_check(
+        &mut out,
+        "eightfold_health_check_last_result",
+        "gauge",
+        "The last probe passed (1) or failed (0).",
+        &|c| c.last_result.as_ref().map(|r| ((r == "success") as u8).to_string()),
+    );
+    per_check(
+        &mut out,
+        "eightfold_health_check_consecutive",
+        "gauge",
+        "Consecutive results disagreeing with the measured state.",
+        &|c| c.measured.map(|_| c.consecutive.to_string()),
+    );
+    per_check(&mut out, "eightfold_health_check_latency_seconds", "gauge", "Duration of the last probe.", &|c| {
+        c.last_latency_ms.map(|ms| format!("{:.6}", ms / 1000.0))
+    });
+    per_check(&mut out, "eightfold_health_check_probes_total", "counter", "Probes run.", &|c| {
+        c.measured.map(|_| c.probes.to_string())
+    });
+    per_check(&mut out, "eightfold_health_check_failures_total", "counter", "Probes that failed.", &|c| {
+        c.measured.map(|_| c.failures.to_string())
+    });
+    out
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Escapes a label value (backslash, quote, newline).
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}

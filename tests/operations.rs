@@ -1,0 +1,252 @@
+//! Operating a running server: reload (under load, and rejected), the control endpoint
+//! (metrics, status, overrides, tokens), the control CLI, the query log, graceful stop.
+
+mod common;
+
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::endpoints::{eventually, HttpEndpoint};
+use common::*;
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+
+const CONTROL: &str = "control = \"127.0.0.1:0\"\n";
+
+fn server_table(extra: &str) -> String {
+    format!("[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 2\n{CONTROL}{extra}")
+}
+
+/// Version `v` of a config whose check order differs between versions, so zone data and
+/// health from different versions would give a different answer.
+fn versioned(v: u8, ep: &HttpEndpoint) -> String {
+    let ok = format!(
+        "[[health_check]]\nid = \"ok\"\ntype = \"HTTP\"\nip = \"{}\"\nport = {}\nrequest_interval = 30\n",
+        ep.addr.ip(),
+        ep.addr.port()
+    );
+    let bad = "[[health_check]]\nid = \"bad\"\ntype = \"TCP\"\nip = \"127.0.0.1\"\nport = 9\ninverted = true\nrequest_interval = 30\n";
+    let checks = if v == 1 { format!("{bad}{ok}") } else { format!("{ok}{bad}") };
+    let records = format!(
+        "[[record]]\nname = \"v\"\ntype = \"A\"\nvalues = [\"10.9.0.{v}\"]\n\
+         [[record]]\nname = \"mv\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"good\"\nvalues = [\"10.9.1.1\"]\nhealth_check = \"ok\"\n\
+         [[record]]\nname = \"mv\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"down\"\nvalues = [\"10.9.1.2\"]\nhealth_check = \"bad\"\n"
+    );
+    format!("{}{ZONE_BODY}{checks}{records}", server_table(""))
+}
+
+#[test]
+fn reloads_under_load_answer_every_query_from_a_whole_config() {
+    let ep = HttpEndpoint::start("127.0.0.30");
+    let s = TestServer::start_config(&versioned(1, &ep), &[("example.com.zone", ZONE)], &[]);
+    let path = s.path("eightfold.toml");
+    let stop = Arc::new(AtomicBool::new(false));
+    let addr = s.addr;
+    let stop_load = stop.clone();
+    let load = std::thread::spawn(move || {
+        let (mut sent, mut answered, mut bad) = (0usize, 0usize, Vec::new());
+        let started = Instant::now();
+        while !stop_load.load(Ordering::Relaxed) && sent < 20_000 && started.elapsed() < Duration::from_secs(60) {
+            for (name, expect) in [("v.example.com.", None), ("mv.example.com.", Some(Ipv4Addr::new(10, 9, 1, 1)))] {
+                let q = message(name, RecordType::A, None);
+                sent += 1;
+                let Some(bytes) = udp_exchange(addr, &q.to_vec().unwrap(), Duration::from_secs(3)) else { continue };
+                answered += 1;
+                let m = hickory_proto::op::Message::from_vec(&bytes).unwrap();
+                let got = addresses(&m);
+                let ok = m.response_code() == ResponseCode::NoError
+                    && match expect {
+                        Some(a) => got == vec![a],
+                        None => {
+                            got.len() == 1 && [Ipv4Addr::new(10, 9, 0, 1), Ipv4Addr::new(10, 9, 0, 2)].contains(&got[0])
+                        }
+                    };
+                if !ok {
+                    bad.push(format!("{name}: {:?} {got:?}", m.response_code()));
+                }
+            }
+        }
+        (sent, answered, bad)
+    });
+    let mut reloads = 0;
+    for round in 0..20u8 {
+        std::fs::write(&path, versioned(1 + round % 2, &ep)).unwrap();
+        if round % 2 == 0 {
+            let (code, out) = s.cli(&["reload"]);
+            assert_eq!(code, 0, "{out}");
+        } else {
+            s.signal(libc::SIGHUP);
+        }
+        reloads += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(eventually(Duration::from_secs(10), || s.output().matches("configuration reloaded").count() == reloads));
+    stop.store(true, Ordering::Relaxed);
+    let (sent, answered, bad) = load.join().unwrap();
+    assert!(sent > 100, "the load loop ran: {sent}");
+    assert_eq!(answered, sent, "every query answered during {reloads} reloads");
+    assert!(bad.is_empty(), "answers from a mixed or half-built state: {bad:?}");
+}
+
+#[test]
+fn invalid_reload_is_reported_and_the_old_config_keeps_serving() {
+    let s = TestServer::start_config(&format!("{}{ZONE_BODY}", server_table("")), &[("example.com.zone", ZONE)], &[]);
+    std::fs::write(
+        s.path("eightfold.toml"),
+        format!(
+            "{}{ZONE_BODY}[[record]]\nname = \"x\"\ntype = \"A\"\nvalues = [\"not-an-address\"]\n",
+            server_table("")
+        ),
+    )
+    .unwrap();
+    let (code, out) = s.cli(&["reload"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("key `values`") && out.contains("eightfold.toml:"), "{out}");
+    std::fs::write(s.path("example.com.zone"), "this is not a zone file").unwrap();
+    s.signal(libc::SIGHUP);
+    assert!(eventually(Duration::from_secs(5), || s.output().contains("reload failed")), "{}", s.output());
+    assert_eq!(s.query("static.example.com.", RecordType::A).answers().len(), 1, "old data still served");
+    let (_, metrics) = s.http("GET", "/metrics", "", "");
+    assert!(
+        metrics.contains("eightfold_reload_failures_total 1") || metrics.contains("eightfold_reload_failures_total 2"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn reload_keeps_unchanged_checks_and_starts_new_ones() {
+    let a = HttpEndpoint::start("127.0.0.31");
+    let b = HttpEndpoint::start("127.0.0.32");
+    let check = |id: &str, ep: &HttpEndpoint, interval: u32| {
+        format!("[[health_check]]\nid = \"{id}\"\ntype = \"HTTP\"\nip = \"{}\"\nport = {}\nrequest_interval = {interval}\nfailure_threshold = 1\n", ep.addr.ip(), ep.addr.port())
+    };
+    a.set(common::endpoints::Behaviour::Respond(503, String::new()));
+    let first = format!("{}{ZONE_BODY}{}", server_table(""), check("a", &a, 1));
+    let s = TestServer::start_config(&first, &[("example.com.zone", ZONE)], &[]);
+    assert!(eventually(Duration::from_secs(5), || s.output().contains("endpoint is now unhealthy check=a")));
+    let probes_before = a.hits();
+    // Same definition for `a` (keeps its unhealthy state), a new check `b`.
+    std::fs::write(s.path("eightfold.toml"), format!("{first}{}", check("b", &b, 1))).unwrap();
+    let (code, out) = s.cli(&["reload"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(s.output().contains("health checks reloaded kept=1 started=1 stopped=0"), "{}", s.output());
+    let (_, status) = s.http("GET", "/status", "", "");
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let checks = status["checks"].as_array().unwrap();
+    assert_eq!(checks[0]["id"], "a");
+    assert_eq!(checks[0]["healthy"], false, "kept its state");
+    assert!(a.hits() >= probes_before);
+    assert!(eventually(Duration::from_secs(5), || b.hits() > 0), "the new check is probed");
+    // Removing `a` stops its probes.
+    std::fs::write(s.path("eightfold.toml"), format!("{}{ZONE_BODY}{}", server_table(""), check("b", &b, 1))).unwrap();
+    assert_eq!(s.cli(&["reload"]).0, 0);
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = a.hits();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(a.hits(), after, "a removed check is no longer probed");
+}
+
+#[test]
+fn metrics_status_and_overrides() {
+    let ep = HttpEndpoint::start("127.0.0.33");
+    let body = format!(
+        "{}{ZONE_BODY}[[health_check]]\nid = \"web\"\ntype = \"HTTP\"\nip = \"{}\"\nport = {}\nrequest_interval = 1\n\
+         [[record]]\nname = \"mv\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"a\"\nvalues = [\"10.10.0.1\"]\nhealth_check = \"web\"\n\
+         [[record]]\nname = \"mv\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"b\"\nvalues = [\"10.10.0.2\"]\n",
+        server_table(""),
+        ep.addr.ip(),
+        ep.addr.port()
+    );
+    let s = TestServer::start_config(&body, &[("example.com.zone", ZONE)], &[]);
+    for _ in 0..3 {
+        s.query("static.example.com.", RecordType::A);
+    }
+    s.query("nope.example.com.", RecordType::A);
+    s.tcp(&message("static.example.com.", RecordType::AAAA, None));
+    assert!(eventually(Duration::from_secs(5), || s
+        .http("GET", "/metrics", "", "")
+        .1
+        .contains("eightfold_health_check_probes_total{check=\"web\"} 1")));
+    let (code, metrics) = s.http("GET", "/metrics", "", "");
+    assert_eq!(code, 200);
+    for line in [
+        "eightfold_queries_total{transport=\"udp\",qtype=\"A\",rcode=\"NOERROR\"} 3",
+        "eightfold_queries_total{transport=\"udp\",qtype=\"A\",rcode=\"NXDOMAIN\"} 1",
+        "eightfold_queries_total{transport=\"tcp\",qtype=\"AAAA\",rcode=\"NOERROR\"} 1",
+        "eightfold_health_check_healthy{check=\"web\"} 1",
+        "eightfold_health_check_forced{check=\"web\"} 0",
+        "eightfold_health_check_last_result{check=\"web\"} 1",
+        "eightfold_build_info{version=",
+        "# TYPE eightfold_queries_total counter",
+        "eightfold_truncated_total{transport=\"udp\"} 0",
+        "eightfold_dropped_total{transport=\"udp\"} 0",
+        "eightfold_health_check_latency_seconds{check=\"web\"}",
+    ] {
+        assert!(metrics.contains(line), "missing {line} in\n{metrics}");
+    }
+    // Force down: shown as forced in status and metrics, answers follow, kept across a reload.
+    let (code, out) = s.cli(&["override", "web", "down"]);
+    assert_eq!(code, 0, "{out}");
+    let answer = || addresses(&s.query("mv.example.com.", RecordType::A)).into_iter().collect::<HashSet<_>>();
+    assert_eq!(answer(), HashSet::from([Ipv4Addr::new(10, 10, 0, 2)]));
+    assert_eq!(s.cli(&["reload"]).0, 0);
+    assert_eq!(answer(), HashSet::from([Ipv4Addr::new(10, 10, 0, 2)]), "override kept across reload");
+    let (code, table) = s.cli(&["status"]);
+    assert_eq!(code, 0);
+    assert!(table.contains("forced down"), "{table}");
+    assert!(!table.contains('\x1b'), "no colour when not on a terminal");
+    assert!(table.contains("mv.example.com. A multivalue"), "{table}");
+    assert!(s.http("GET", "/metrics", "", "").1.contains("eightfold_health_check_forced{check=\"web\"} 1"));
+    let (_, json) = s.http("GET", "/status", "", "");
+    let status: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(status["checks"][0]["forced"], "down");
+    assert_eq!(status["checks"][0]["last_result"], "success");
+    assert_eq!(status["record_sets"][0]["members"][0]["healthy"], false);
+    assert_eq!(s.cli(&["override", "web", "auto"]).0, 0);
+    assert_eq!(answer().len(), 2);
+    let (code, out) = s.cli(&["override", "ghost", "up"]);
+    assert_ne!(code, 0);
+    assert!(out.contains("no health check with id \"ghost\""), "{out}");
+}
+
+#[test]
+fn a_control_token_guards_changes() {
+    let token = "s3cret-token-0123456789";
+    let config = format!("{}{ZONE_BODY}", server_table(&format!("control_token = \"{token}\"\n")));
+    let s = TestServer::start_config(&config, &[("example.com.zone", ZONE)], &[]);
+    assert_eq!(s.http("POST", "/reload", "", "").0, 403);
+    assert_eq!(s.http("POST", "/reload", "Authorization: Bearer wrong-token-000000000\r\n", "").0, 403);
+    assert_eq!(s.http("POST", "/reload", &format!("Authorization: Bearer {token}\r\n"), "").0, 200);
+    assert_eq!(s.http("GET", "/status", "", "").0, 200, "reading needs no token");
+    assert_ne!(s.cli(&["reload"]).0, 0);
+    assert_eq!(s.cli(&["reload", "--token", token]).0, 0);
+}
+
+#[test]
+fn query_log_and_graceful_stop() {
+    let state = "state_file = \"state.toml\"\nquery_log = true\n";
+    let config = format!("{}{ZONE_BODY}[[health_check]]\nid = \"t\"\ntype = \"TCP\"\nip = \"127.0.0.1\"\nport = 9\nrequest_interval = 1\n", server_table(state));
+    let mut s = TestServer::start_config(&config, &[("example.com.zone", ZONE)], &[]);
+    s.query("Static.Example.com.", RecordType::A);
+    s.tcp(&message("nope.example.com.", RecordType::MX, None));
+    assert!(
+        eventually(Duration::from_secs(3), || s.output().contains("qname=static.example.com. qtype=A rcode=NOERROR")),
+        "{}",
+        s.output()
+    );
+    assert!(s.output().contains("transport=\"tcp\"") || s.output().contains("transport=tcp"), "{}", s.output());
+    // A TCP client with a query in flight still gets its answer when SIGTERM arrives.
+    let mut stream = s.connect();
+    write_framed(&mut stream, &message("static.example.com.", RecordType::A, None).to_vec().unwrap());
+    s.signal(libc::SIGTERM);
+    assert!(read_framed(&mut stream).is_some(), "in-flight TCP answer written");
+    assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0), "{}", s.output());
+    assert!(s.output().contains("stopped"));
+    assert!(
+        std::fs::read_to_string(s.path("state.toml")).is_ok_and(|t| t.contains("id = \"t\"")),
+        "state file written at exit"
+    );
+}
