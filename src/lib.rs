@@ -28,6 +28,7 @@ pub mod answer;
 pub mod config;
 pub mod control;
 pub mod health;
+pub mod import;
 pub mod policy;
 pub mod server;
 pub mod wire;

@@ -53,6 +53,11 @@ enum Command {
         #[command(flatten)]
         target: ControlTarget,
     },
+    /// Convert another system's records and health checks into an eightfold config (stdout).
+    Import {
+        #[command(subcommand)]
+        from: ImportFrom,
+    },
     /// Force a health check up or down for maintenance, or back to auto.
     Override {
         /// The check's id.
@@ -68,6 +73,23 @@ enum Command {
         /// The TOML config file.
         #[arg(long, short)]
         config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportFrom {
+    /// Amazon Route 53: `aws route53 list-resource-record-sets` and `list-health-checks` (or
+    /// `get-health-check`) output, JSON.
+    Route53 {
+        /// Record sets JSON (repeatable, e.g. one file per page).
+        #[arg(long = "record-sets", required = true)]
+        record_sets: Vec<PathBuf>,
+        /// Health checks JSON (repeatable).
+        #[arg(long = "health-checks")]
+        health_checks: Vec<PathBuf>,
+        /// The zone's name (default: the owner of the SOA record set).
+        #[arg(long)]
+        zone: Option<String>,
     },
 }
 
@@ -162,6 +184,35 @@ fn main() -> ExitCode {
             }
             Ok(text)
         }),
+        Command::Import { from: ImportFrom::Route53 { record_sets, health_checks, zone } } => {
+            let read = |paths: &[PathBuf]| -> Result<Vec<(String, String)>, String> {
+                paths
+                    .iter()
+                    .map(|p| {
+                        std::fs::read_to_string(p)
+                            .map(|text| (p.display().to_string(), text))
+                            .map_err(|e| format!("{}: {e}", p.display()))
+                    })
+                    .collect()
+            };
+            let result =
+                read(&record_sets).and_then(|sets| Ok((sets, read(&health_checks)?))).and_then(|(sets, checks)| {
+                    eightfold::import::route53::import(&sets, &checks, zone.as_deref()).map_err(|e| e.to_string())
+                });
+            match result {
+                Ok(imported) => {
+                    for line in &imported.skipped {
+                        eprintln!("not imported: {line}");
+                    }
+                    print!("{}", imported.config);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("eightfold: {e}");
+                    ExitCode::from(EXIT_CONFIG)
+                }
+            }
+        }
         Command::Override { check, state, target } => {
             let path = format!("/override/{}", percent_encode(&check));
             control_call(&target, "POST", &path, &state, |_| Ok(format!("{check}: {state}")))

@@ -93,3 +93,19 @@ fn serves_ipv6_loopback() {
     assert_eq!(s.query("static.example.com.", RecordType::A).response_code(), ResponseCode::NoError);
     assert_eq!(s.tcp(&message("static.example.com.", RecordType::A, None)).answers().len(), 1);
 }
+
+#[test]
+fn systemd_unit_serves_port_53_without_root_and_reloads_with_sighup() {
+    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/eightfold.service")).unwrap();
+    for line in [
+        "AmbientCapabilities=CAP_NET_BIND_SERVICE",
+        "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
+        "NoNewPrivileges=yes",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "ExecStart=/usr/local/bin/eightfold serve --config /etc/eightfold/eightfold.toml",
+        "ProtectSystem=strict",
+        "StateDirectory=eightfold",
+    ] {
+        assert!(unit.lines().any(|l| l.trim() == line), "{line} missing from the unit");
+    }
+}

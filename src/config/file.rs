@@ -45,6 +45,7 @@ pub struct ZoneTable {
     pub soa: Option<String>,
     pub ns: Option<Vec<String>>,
     pub ttl: Option<u32>,
+    pub ns_ttl: Option<u32>,
 }
 
 /// One `[[health_check]]`.

@@ -861,7 +861,7 @@ impl Validator<'_> {
                 rrsets: BTreeMap::new(),
             };
             let ttl = t.ttl.unwrap_or(DEFAULT_TTL);
-            if t.file.is_some() && (t.soa.is_some() || t.ns.is_some()) {
+            if t.file.is_some() && (t.soa.is_some() || t.ns.is_some() || t.ttl.is_some() || t.ns_ttl.is_some()) {
                 self.problem(span, &ctx, Some("file"), "give either `file` or inline `soa` and `ns`, not both");
                 continue;
             }
@@ -906,7 +906,9 @@ impl Validator<'_> {
                 (None, Some(soa)) => {
                     self.inline(&mut zone, span.clone(), &ctx, "soa", rtype::SOA, std::slice::from_ref(soa), ttl);
                     match &t.ns {
-                        Some(ns) if !ns.is_empty() => self.inline(&mut zone, span, &ctx, "ns", rtype::NS, ns, ttl),
+                        Some(ns) if !ns.is_empty() => {
+                            self.inline(&mut zone, span, &ctx, "ns", rtype::NS, ns, t.ns_ttl.unwrap_or(ttl))
+                        }
                         _ => self.problem(
                             span,
                             &ctx,
