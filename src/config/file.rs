@@ -34,6 +34,14 @@ pub struct ServerTable {
     pub control: Option<String>,
     pub control_token: Option<String>,
     pub query_log: Option<bool>,
+    pub tcp_message_timeout: Option<f64>,
+    pub rrl_responses_per_second: Option<u32>,
+    pub rrl_slip: Option<u32>,
+    pub rrl_ipv4_prefix: Option<u8>,
+    pub rrl_ipv6_prefix: Option<u8>,
+    pub rrl_table_size: Option<usize>,
+    pub user: Option<String>,
+    pub group: Option<String>,
 }
 
 /// One `[[zone]]`.

@@ -31,6 +31,12 @@ pub const DEFAULT_EDNS_UDP_SIZE: u16 = 1232;
 pub const DEFAULT_TTL: u32 = 300;
 /// Default TCP idle timeout, seconds.
 pub const DEFAULT_TCP_IDLE_TIMEOUT: u64 = 10;
+/// Default time a TCP message may take to arrive once it started, seconds.
+pub const DEFAULT_TCP_MESSAGE_TIMEOUT: f64 = 2.0;
+/// Default RRL slip (every second limited response truncated).
+pub const DEFAULT_RRL_SLIP: u32 = 2;
+/// Default RRL table size.
+pub const DEFAULT_RRL_TABLE_SIZE: usize = 65_536;
 /// Default cap on open TCP connections.
 pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1024;
 /// Most worker threads one listen address may ask for.
@@ -105,6 +111,29 @@ pub struct ServerConfig {
     pub control_token: Option<String>,
     /// Log every query (target `eightfold::query`).
     pub query_log: bool,
+    /// Close a TCP connection whose partly received message is not complete within this.
+    pub tcp_message_timeout: Duration,
+    /// Response rate limiting; `None` when off.
+    pub rrl: Option<RrlConfig>,
+    /// Switch to this user (and group) after binding, when started as root.
+    pub user: Option<String>,
+    /// The group for `user` (default: the user's own group).
+    pub group: Option<String>,
+}
+
+/// Response rate limiting, per client prefix, as in Knot and NSD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RrlConfig {
+    /// Responses per second allowed to one prefix.
+    pub responses_per_second: u32,
+    /// Every `slip`-th limited response is sent truncated instead of dropped (0 = drop all).
+    pub slip: u32,
+    /// IPv4 prefix length clients are grouped by.
+    pub ipv4_prefix: u8,
+    /// IPv6 prefix length clients are grouped by.
+    pub ipv6_prefix: u8,
+    /// Buckets in the rate table (a power of two).
+    pub table_size: usize,
 }
 
 /// The `[server]` settings the answer path reads; they travel with the zone data so a reload
@@ -588,7 +617,73 @@ impl Validator<'_> {
             );
         }
         let state_max_age = t.state_max_age.unwrap_or(DEFAULT_STATE_MAX_AGE);
+        let tcp_message_timeout = self.timeout(
+            t.tcp_message_timeout,
+            Duration::from_secs_f64(DEFAULT_TCP_MESSAGE_TIMEOUT),
+            span.clone(),
+            ctx,
+            "tcp_message_timeout",
+        );
+        let rrl = match t.rrl_responses_per_second {
+            None | Some(0) => {
+                for (key, present) in [
+                    ("rrl_slip", t.rrl_slip.is_some()),
+                    ("rrl_ipv4_prefix", t.rrl_ipv4_prefix.is_some()),
+                    ("rrl_ipv6_prefix", t.rrl_ipv6_prefix.is_some()),
+                    ("rrl_table_size", t.rrl_table_size.is_some()),
+                ] {
+                    if present {
+                        self.problem(span.clone(), ctx, Some(key), "has no effect without `rrl_responses_per_second`");
+                    }
+                }
+                None
+            }
+            Some(rate) => {
+                let config = RrlConfig {
+                    responses_per_second: rate,
+                    slip: t.rrl_slip.unwrap_or(DEFAULT_RRL_SLIP),
+                    ipv4_prefix: t.rrl_ipv4_prefix.unwrap_or(24),
+                    ipv6_prefix: t.rrl_ipv6_prefix.unwrap_or(56),
+                    table_size: t.rrl_table_size.unwrap_or(DEFAULT_RRL_TABLE_SIZE),
+                };
+                if config.slip > 10 {
+                    self.problem(span.clone(), ctx, Some("rrl_slip"), format!("{} is outside 0..=10", config.slip));
+                }
+                if !(8..=32).contains(&config.ipv4_prefix) {
+                    self.problem(
+                        span.clone(),
+                        ctx,
+                        Some("rrl_ipv4_prefix"),
+                        format!("{} is outside 8..=32", config.ipv4_prefix),
+                    );
+                }
+                if !(16..=128).contains(&config.ipv6_prefix) {
+                    self.problem(
+                        span.clone(),
+                        ctx,
+                        Some("rrl_ipv6_prefix"),
+                        format!("{} is outside 16..=128", config.ipv6_prefix),
+                    );
+                }
+                if !config.table_size.is_power_of_two() || !(1024..=1 << 24).contains(&config.table_size) {
+                    self.problem(
+                        span.clone(),
+                        ctx,
+                        Some("rrl_table_size"),
+                        "must be a power of two from 1024 to 16777216",
+                    );
+                }
+                Some(config)
+            }
+        };
+        if t.group.is_some() && t.user.is_none() {
+            self.problem(span.clone(), ctx, Some("group"), "only together with `user`");
+        }
         ServerConfig {
+            tcp_message_timeout,
+            rrl,
+            user: t.user.clone(),
+            group: t.group.clone(),
             control,
             control_token: t.control_token.clone(),
             query_log: t.query_log.unwrap_or(false),

@@ -32,15 +32,20 @@ impl Endpoint {
     }
 }
 
-/// Binds `address` and serves until the server stops.
+/// Binds the endpoint's socket (before privileges are dropped).
+pub fn bind(address: SocketAddr) -> io::Result<TcpListener> {
+    let listener = TcpListener::bind(address)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Serves on `listener` until the server stops.
 pub fn start(
-    address: SocketAddr,
+    listener: TcpListener,
     token: Option<String>,
     control: Arc<Control>,
     shared: Arc<Shared>,
 ) -> io::Result<Endpoint> {
-    let listener = TcpListener::bind(address)?;
-    listener.set_nonblocking(true)?;
     let address = listener.local_addr()?;
     let thread = std::thread::Builder::new().name("control".into()).spawn(move || {
         while !shared.stopping() {

@@ -34,6 +34,15 @@ pub fn render(control: &Control) -> String {
     for (t, name) in TRANSPORTS.iter().enumerate() {
         let _ = writeln!(out, "eightfold_dropped_total{{transport=\"{name}\"}} {}", totals.dropped[t]);
     }
+    family(&mut out, "eightfold_rrl_dropped_total", "counter", "Responses response rate limiting dropped.");
+    let _ = writeln!(out, "eightfold_rrl_dropped_total {}", totals.rrl_dropped);
+    family(
+        &mut out,
+        "eightfold_rrl_slipped_total",
+        "counter",
+        "Responses response rate limiting sent truncated instead.",
+    );
+    let _ = writeln!(out, "eightfold_rrl_slipped_total {}", totals.rrl_slipped);
     family(&mut out, "eightfold_reloads_total", "counter", "Successful configuration reloads.");
     let _ = writeln!(out, "eightfold_reloads_total {}", control.reloads.load(Ordering::Relaxed));
     family(

@@ -7,6 +7,7 @@
 pub mod client;
 mod http;
 mod metrics;
+mod privileges;
 mod status;
 
 use std::fmt;
@@ -21,7 +22,7 @@ use signal_hook::iterator::Signals;
 
 use crate::config::{Config, ConfigError};
 use crate::health::{self, ProberHandle};
-use crate::server::{Server, ServerError, Shared, View};
+use crate::server::{Server, ServerError, Shared, Sockets, View};
 use crate::zone::Catalog;
 
 pub use status::Status;
@@ -65,6 +66,8 @@ pub enum RunError {
     Prober(std::io::Error),
     /// The control endpoint could not start.
     Control { address: SocketAddr, source: std::io::Error },
+    /// Switching to `user` failed.
+    Privileges(String),
 }
 
 impl fmt::Display for RunError {
@@ -76,6 +79,7 @@ impl fmt::Display for RunError {
             RunError::Control { address, source } => {
                 write!(f, "cannot start the control endpoint on {address}: {source}")
             }
+            RunError::Privileges(e) => write!(f, "cannot drop privileges: {e}"),
         }
     }
 }
@@ -85,6 +89,7 @@ impl std::error::Error for RunError {
         match self {
             RunError::Server(e) => Some(e),
             RunError::Signals(e) | RunError::Prober(e) | RunError::Control { source: e, .. } => Some(e),
+            RunError::Privileges(_) => None,
         }
     }
 }
@@ -205,6 +210,9 @@ fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
         ("control_token", a.control_token != b.control_token),
         ("query_log", a.query_log != b.query_log),
         ("state_file", a.state_file != b.state_file),
+        ("tcp_message_timeout", a.tcp_message_timeout != b.tcp_message_timeout),
+        ("rrl", a.rrl != b.rrl),
+        ("user", a.user != b.user || a.group != b.group),
     ] {
         if differs {
             changed.push(name);
@@ -216,10 +224,19 @@ fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
 /// Serves `config` (loaded from `source`) until SIGINT or SIGTERM; SIGHUP reloads.
 pub fn run(source: Source, config: Config) -> Result<(), RunError> {
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(RunError::Signals)?;
+    privileges::raise_open_files_limit();
+    let sockets = Sockets::bind(&config).map_err(RunError::Server)?;
+    let control_listener = match config.server.control {
+        Some(address) => Some(http::bind(address).map_err(|source| RunError::Control { address, source })?),
+        None => None,
+    };
+    if let Some(user) = &config.server.user {
+        privileges::drop_to(user, config.server.group.as_deref()).map_err(RunError::Privileges)?;
+    }
     let initial = health::initial_state(&config);
     let catalog = Arc::new(Catalog::build(&config));
     let shared = Shared::new(View { catalog: catalog.clone(), health: Arc::new(initial.snapshot(&config.checks)) });
-    let server = Server::start(&config, shared.clone()).map_err(RunError::Server)?;
+    let server = Server::start(&config, sockets, shared.clone()).map_err(RunError::Server)?;
     let config = Arc::new(config);
     let prober = health::spawn(config.clone(), catalog, shared.clone(), initial).map_err(RunError::Prober)?;
     let control = Arc::new(Control {
@@ -232,14 +249,14 @@ pub fn run(source: Source, config: Config) -> Result<(), RunError> {
         reload_lock: Mutex::new(()),
         started: Instant::now(),
     });
-    let endpoint = match config.server.control {
-        Some(address) => {
-            let bound = http::start(address, config.server.control_token.clone(), control.clone(), shared.clone())
+    let endpoint = match (control_listener, config.server.control) {
+        (Some(listener), Some(address)) => {
+            let bound = http::start(listener, config.server.control_token.clone(), control.clone(), shared.clone())
                 .map_err(|source| RunError::Control { address, source })?;
             tracing::info!("control endpoint on http://{}", bound.address);
             Some(bound)
         }
-        None => None,
+        _ => None,
     };
     let zones: Vec<String> = config.zones.iter().map(|z| z.origin.to_string()).collect();
     tracing::info!(zones = %zones.join(" "), checks = config.checks.len(), config = %config.source.display(), "loaded configuration");

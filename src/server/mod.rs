@@ -5,6 +5,7 @@
 //! (lock-free) and answer from it; control code (reload, the prober) builds a whole new view
 //! off the hot path and [`Shared::publish`]es it.
 
+pub mod rrl;
 mod socket;
 pub mod stats;
 mod tcp;
@@ -37,6 +38,8 @@ pub struct Shared {
     shutdown: AtomicBool,
     /// Per-worker query counters.
     pub stats: stats::Stats,
+    /// When the server started (RRL counts seconds from here).
+    pub started: std::time::Instant,
 }
 
 impl Shared {
@@ -46,6 +49,7 @@ impl Shared {
             view: ArcSwap::from_pointee(view),
             shutdown: AtomicBool::new(false),
             stats: stats::Stats::default(),
+            started: std::time::Instant::now(),
         })
     }
 
@@ -127,9 +131,16 @@ impl std::error::Error for ServerError {
     }
 }
 
-impl Server {
-    /// Binds every address (UDP per worker, and TCP) and starts the threads.
-    pub fn start(config: &Config, shared: Arc<Shared>) -> Result<Server, ServerError> {
+/// Every socket the server answers on, bound before any thread starts, so that privileges
+/// can be dropped in between.
+pub struct Sockets {
+    bound: Vec<socket::BoundAddress>,
+    workers: usize,
+}
+
+impl Sockets {
+    /// Binds every address: one UDP socket per worker, and a TCP listener.
+    pub fn bind(config: &Config) -> Result<Sockets, ServerError> {
         let workers = match config.server.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -138,9 +149,18 @@ impl Server {
         for &address in &config.server.listen {
             bound.push(socket::bind_all(address, workers).map_err(|source| ServerError::Bind { address, source })?);
         }
+        Ok(Sockets { bound, workers })
+    }
+}
+
+impl Server {
+    /// Starts the UDP workers and the TCP thread on `sockets`.
+    pub fn start(config: &Config, sockets: Sockets, shared: Arc<Shared>) -> Result<Server, ServerError> {
+        let Sockets { bound, workers } = sockets;
         let cores =
             if config.server.pin_workers { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
         let query_log = config.server.query_log;
+        let rate_limiter = config.server.rrl.map(|c| Arc::new(rrl::RateLimiter::new(c)));
         let mut threads = Vec::new();
         let mut tcp_listeners = Vec::new();
         let mut addresses = Vec::new();
@@ -148,6 +168,7 @@ impl Server {
             addresses.push(set.address);
             for (i, sock) in set.udp.into_iter().enumerate() {
                 let shared = shared.clone();
+                let rrl = rate_limiter.clone();
                 let core = cores.get(i % cores.len().max(1)).copied();
                 let handle = std::thread::Builder::new()
                     .name(format!("udp-{}-{i}", set.address))
@@ -155,7 +176,7 @@ impl Server {
                         if let Some(core) = core {
                             core_affinity::set_for_current(core);
                         }
-                        udp::run(sock, shared, query_log)
+                        udp::run(sock, shared, query_log, rrl)
                     })
                     .map_err(ServerError::Spawn)?;
                 threads.push(handle);
@@ -166,6 +187,7 @@ impl Server {
             idle_timeout: config.server.tcp_idle_timeout,
             max_connections: config.server.tcp_max_connections,
             query_log,
+            message_timeout: config.server.tcp_message_timeout,
         };
         let shared_tcp = shared.clone();
         threads.push(

@@ -41,6 +41,8 @@ pub struct WorkerStats {
     queries: [[[AtomicU64; RCODE_SLOTS]; QTYPE_SLOTS]; 2],
     truncated: [AtomicU64; 2],
     dropped: [AtomicU64; 2],
+    rrl_dropped: AtomicU64,
+    rrl_slipped: AtomicU64,
 }
 
 impl WorkerStats {
@@ -49,6 +51,8 @@ impl WorkerStats {
             queries: [const { [const { [const { AtomicU64::new(0) }; RCODE_SLOTS] }; QTYPE_SLOTS] }; 2],
             truncated: [const { AtomicU64::new(0) }; 2],
             dropped: [const { AtomicU64::new(0) }; 2],
+            rrl_dropped: AtomicU64::new(0),
+            rrl_slipped: AtomicU64::new(0),
         }
     }
 
@@ -65,6 +69,12 @@ impl WorkerStats {
         if outcome.truncated {
             bump(&self.truncated[t]);
         }
+    }
+
+    /// Counts a response rate limiting dropped (`slipped`: sent truncated instead).
+    #[inline]
+    pub fn record_rrl(&self, slipped: bool) {
+        bump(if slipped { &self.rrl_slipped } else { &self.rrl_dropped });
     }
 
     /// Counts a datagram dropped before parsing (too large).
@@ -104,6 +114,10 @@ pub struct Totals {
     pub truncated: [u64; 2],
     /// Dropped packets by transport.
     pub dropped: [u64; 2],
+    /// Responses RRL dropped.
+    pub rrl_dropped: u64,
+    /// Responses RRL sent truncated.
+    pub rrl_slipped: u64,
 }
 
 impl Stats {
@@ -119,7 +133,13 @@ impl Stats {
     /// Sums every worker's counters.
     pub fn totals(&self) -> Totals {
         let workers = self.workers.lock().map(|w| w.clone()).unwrap_or_default();
-        let mut totals = Totals { queries: Vec::new(), truncated: [0; 2], dropped: [0; 2] };
+        let mut totals = Totals {
+            queries: Vec::new(),
+            truncated: [0; 2],
+            dropped: [0; 2],
+            rrl_dropped: workers.iter().map(|w| w.rrl_dropped.load(Ordering::Relaxed)).sum(),
+            rrl_slipped: workers.iter().map(|w| w.rrl_slipped.load(Ordering::Relaxed)).sum(),
+        };
         for (t, transport) in TRANSPORTS.iter().enumerate() {
             for q in 0..QTYPE_SLOTS {
                 for r in 0..RCODE_SLOTS {

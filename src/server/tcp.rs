@@ -34,6 +34,8 @@ pub struct TcpConfig {
     pub max_connections: usize,
     /// Log every query.
     pub query_log: bool,
+    /// Close a connection whose partly received message does not complete within this.
+    pub message_timeout: Duration,
 }
 
 /// The TCP thread's reusable state.
@@ -52,6 +54,8 @@ struct Connection {
     output: Vec<u8>,
     written: usize,
     last_active: Instant,
+    /// Since when a message has been partly received.
+    partial_since: Option<Instant>,
     peer_closed: bool,
     writable_interest: bool,
 }
@@ -129,8 +133,10 @@ impl<'a> TcpServer<'a> {
         if now.duration_since(self.last_sweep) >= TICK {
             self.last_sweep = now;
             for slot in 0..self.connections.len() {
-                let idle = matches!(&self.connections[slot], Some(c) if now.duration_since(c.last_active) >= self.config.idle_timeout);
-                if idle {
+                let expired = matches!(&self.connections[slot], Some(c)
+                    if now.duration_since(c.last_active) >= self.config.idle_timeout
+                        || c.partial_since.is_some_and(|t| now.duration_since(t) >= self.config.message_timeout));
+                if expired {
                     self.close(slot);
                 }
             }
@@ -167,6 +173,7 @@ impl<'a> TcpServer<'a> {
                 output: Vec::new(),
                 written: 0,
                 last_active: now,
+                partial_since: None,
                 peer_closed: false,
                 writable_interest: false,
             });
@@ -282,6 +289,14 @@ fn drive(
         conn.output.extend_from_slice(&answer[..outcome.len]);
     }
     conn.input.drain(..consumed);
+    // A message that is only partly here must complete within the message timeout, however
+    // slowly it trickles in (the idle timeout resets on every byte).
+    conn.partial_since = match (conn.input.is_empty(), consumed > 0) {
+        (true, _) => None,
+        // A message completed: the next one starts its clock now.
+        (false, true) => Some(now),
+        (false, false) => conn.partial_since.or(Some(now)),
+    };
     // Write what we can.
     while conn.written < conn.output.len() {
         match conn.stream.write(&conn.output[conn.written..]) {

@@ -8,6 +8,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 use crate::answer::{Responder, Transport};
+use crate::server::rrl::{self, Decision, RateLimiter};
 use crate::server::Shared;
 
 /// Packets received and sent per system call.
@@ -97,7 +98,7 @@ impl Batch {
 }
 
 /// Runs a worker until the server stops.
-pub fn run(socket: UdpSocket, shared: Arc<Shared>, query_log: bool) {
+pub fn run(socket: UdpSocket, shared: Arc<Shared>, query_log: bool, rrl: Option<Arc<RateLimiter>>) {
     let fd = socket.as_raw_fd();
     let mut batch = Batch::new();
     let mut responder = Responder::new();
@@ -120,6 +121,8 @@ pub fn run(socket: UdpSocket, shared: Arc<Shared>, query_log: bool) {
             }
         };
         let view = view_cache.load();
+        // One clock read per batch, and only when rate limiting is on.
+        let second = if rrl.is_some() { shared.started.elapsed().as_secs() as u32 } else { 0 };
         let mut out = 0;
         for i in 0..received {
             let msg = &batch.recv_msgs[i];
@@ -145,7 +148,23 @@ pub fn run(socket: UdpSocket, shared: Arc<Shared>, query_log: bool) {
             if outcome.len == 0 {
                 continue;
             }
-            batch.send_iov[out].iov_len = outcome.len;
+            let mut send_len = outcome.len;
+            if let Some(rrl) = &rrl {
+                if let Some(client) = socket_addr(&batch.addrs[i], namelen) {
+                    match rrl.decide(client.ip(), second) {
+                        Decision::Send => {}
+                        Decision::Slip => {
+                            stats.record_rrl(true);
+                            send_len = rrl::truncate_in_place(&mut batch.send[out], outcome.len);
+                        }
+                        Decision::Drop => {
+                            stats.record_rrl(false);
+                            continue;
+                        }
+                    }
+                }
+            }
+            batch.send_iov[out].iov_len = send_len;
             let hdr = &mut batch.send_msgs[out].msg_hdr;
             hdr.msg_name = (&mut batch.addrs[i] as *mut libc::sockaddr_storage).cast();
             hdr.msg_namelen = namelen;

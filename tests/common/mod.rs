@@ -109,6 +109,11 @@ impl TestServer {
         TestServer { child, addr, control, dir, output }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends a signal to the server.
     pub fn signal(&self, signal: i32) {
         // SAFETY: kill with a child's pid and a valid signal number has no memory effects.

@@ -1,0 +1,95 @@
+//! Every class of bad configuration and zone file: `eightfold check` names the file, the key
+//! (or zone-file line) and the reason, exits non-zero and never panics; a reload with the
+//! same input is refused and the old configuration keeps serving.
+
+mod common;
+
+use common::*;
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+
+const GOOD_ZONE: &str =
+    "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\n@ NS ns1\nns1 A 192.0.2.53\nstatic A 192.0.2.7\n";
+
+fn record(name: &str, rtype: &str, extra: &str) -> String {
+    format!("[[record]]\nname = \"{name}\"\ntype = \"{rtype}\"\n{extra}")
+}
+
+/// (what, config body after [server], zone file, fragments the message must contain)
+fn cases() -> Vec<(&'static str, String, &'static str, Vec<&'static str>)> {
+    let zone = "[[zone]]\norigin = \"example.com.\"\nfile = \"z.zone\"\n";
+    let mv = |id: &str, extra: &str| {
+        record("www", "A", &format!("routing = \"multivalue\"\nset_id = \"{id}\"\nvalues = [\"192.0.2.1\"]\n{extra}"))
+    };
+    vec![
+        ("syntax", format!("{zone}[[record]\nname = \"x\"\n"), GOOD_ZONE, vec!["eightfold.toml:"]),
+        ("unknown key", format!("{zone}{}", record("www", "A", "values = [\"192.0.2.1\"]\ncolour = \"blue\"\n")), GOOD_ZONE, vec!["eightfold.toml:", "colour"]),
+        ("bad value", format!("{zone}{}", record("www", "A", "values = [\"192.0.2.300\"]\n")), GOOD_ZONE, vec!["eightfold.toml:", "key `values`", "bad A value"]),
+        ("bad server value", format!("max_answers = 0\n{zone}"), GOOD_ZONE, vec!["key `max_answers`"]),
+        ("missing reference", format!("{zone}{}", mv("a", "health_check = \"ghost\"\n")), GOOD_ZONE, vec!["key `health_check`", "ghost"]),
+        (
+            "conflicting policies",
+            format!("{zone}{}{}", mv("a", ""), record("www", "A", "routing = \"weighted\"\nset_id = \"b\"\nweight = 1\nvalues = [\"192.0.2.2\"]\n")),
+            GOOD_ZONE,
+            vec!["key `routing`", "cannot be mixed"],
+        ),
+        ("duplicate set id", format!("{zone}{}{}", mv("a", ""), mv("a", "")), GOOD_ZONE, vec!["key `set_id`", "already used"]),
+        (
+            "CNAME conflict",
+            format!("{zone}{}", record("static", "CNAME", "values = [\"other.example.com.\"]\n")),
+            GOOD_ZONE,
+            vec!["CNAME at static.example.com.", "cannot share its name"],
+        ),
+        ("out-of-zone name", format!("{zone}{}", record("www.example.net.", "A", "values = [\"192.0.2.1\"]\n")), GOOD_ZONE, vec!["key `name`", "outside every configured zone"]),
+        ("out-of-zone zone file record", zone.to_string(), "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\n@ NS ns1\nwww.example.net. A 192.0.2.1\n", vec!["z.zone", "outside the zone"]),
+        ("zone file syntax", zone.to_string(), "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\n@ NS ns1\nwww A nonsense\n", vec!["z.zone:4"]),
+        ("unreadable zone file", "[[zone]]\norigin = \"example.com.\"\nfile = \"a-directory\"\n".to_string(), GOOD_ZONE, vec!["a-directory", "cannot read zone file"]),
+        ("unreadable CA file", format!("{zone}[[health_check]]\nid = \"h\"\ntype = \"HTTPS\"\nip = \"127.0.0.1\"\ntls_ca_file = \"missing.pem\"\n"), GOOD_ZONE, vec!["key `tls_ca_file`", "missing.pem"]),
+        ("nested calculated", format!("{zone}[[health_check]]\nid = \"a\"\ntype = \"CALCULATED\"\nchildren = [\"b\"]\n[[health_check]]\nid = \"b\"\ntype = \"CALCULATED\"\n"), GOOD_ZONE, vec!["key `children`", "cannot nest"]),
+        ("control off loopback without token", format!("control = \"0.0.0.0:9153\"\n{zone}"), GOOD_ZONE, vec!["key `control`", "control_token"]),
+    ]
+}
+
+fn write_case(dir: &std::path::Path, body: &str, zone: &str) {
+    let control = if body.contains("control =") { "" } else { "control = \"127.0.0.1:0\"\n" };
+    std::fs::write(
+        dir.join("eightfold.toml"),
+        format!("[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\n{control}{body}"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("z.zone"), zone).unwrap();
+    let _ = std::fs::create_dir(dir.join("a-directory"));
+}
+
+#[test]
+fn each_error_class_is_named_and_refused() {
+    for (what, body, zone, fragments) in cases() {
+        let dir = tempfile::tempdir().unwrap();
+        write_case(dir.path(), &body, zone);
+        let (code, out) = check_path(&dir.path().join("eightfold.toml"));
+        assert_eq!(code, 1, "{what}: {out}");
+        assert!(!out.contains("panicked"), "{what}: {out}");
+        for fragment in &fragments {
+            assert!(out.contains(fragment), "{what}: expected {fragment:?} in\n{out}");
+        }
+    }
+}
+
+#[test]
+fn a_reload_with_each_leaves_the_old_config_serving() {
+    let good = "[[zone]]\norigin = \"example.com.\"\nfile = \"z.zone\"\n";
+    let s = TestServer::start_config(
+        &format!("[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\ncontrol = \"127.0.0.1:0\"\n{good}"),
+        &[("z.zone", GOOD_ZONE)],
+        &[],
+    );
+    for (what, body, zone, _) in cases() {
+        write_case(s.dir.path(), &body, zone);
+        let (code, out) = s.cli(&["reload"]);
+        assert_eq!(code, 1, "{what}: {out}");
+        let m = s.query("static.example.com.", RecordType::A);
+        assert_eq!(m.response_code(), ResponseCode::NoError, "{what}");
+        assert_eq!(addresses(&m), vec!["192.0.2.7".parse::<std::net::Ipv4Addr>().unwrap()], "{what}");
+    }
+    assert!(!s.output().contains("panicked"));
+}

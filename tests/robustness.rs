@@ -1,0 +1,162 @@
+//! Under attack: response rate limiting, TCP connection floods and half-sent messages,
+//! health targets that flood the prober, and dropping root after binding port 53.
+
+mod common;
+
+use std::io::Write;
+use std::net::{TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use common::endpoints::{eventually, Behaviour, HttpEndpoint};
+use common::*;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+
+fn config(server: &str, body: &str) -> String {
+    format!("[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 2\ncontrol = \"127.0.0.1:0\"\n{server}{ZONE_BODY}{body}")
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn rate_limiting_limits_a_flood_and_answers_others() {
+    let s = TestServer::start_config(
+        &config("rrl_responses_per_second = 20\nrrl_slip = 2\n", ""),
+        &[("example.com.zone", ZONE)],
+        &[],
+    );
+    let flooder = UdpSocket::bind("127.0.0.50:0").unwrap();
+    flooder.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let query = message("static.example.com.", RecordType::A, None).to_vec().unwrap();
+    for _ in 0..300 {
+        flooder.send_to(&query, s.addr).unwrap();
+    }
+    let (mut full, mut truncated) = (0, 0);
+    let mut buf = [0u8; 4096];
+    while let Ok((n, _)) = flooder.recv_from(&mut buf) {
+        let m = Message::from_vec(&buf[..n]).unwrap();
+        if m.truncated() {
+            assert!(m.answers().is_empty());
+            truncated += 1;
+        } else {
+            full += 1;
+        }
+    }
+    assert!(full <= 60, "at most the allowed rate (20/s, a second boundary may fall inside): {full}");
+    assert!(truncated >= 50, "slipped answers let real clients retry over TCP: {truncated}");
+    assert!(full + truncated < 250, "the rest were dropped: {full} + {truncated}");
+    // An address in another /24 is answered in full meanwhile.
+    let other = UdpSocket::bind("127.0.1.60:0").unwrap();
+    other.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    other.send_to(&query, s.addr).unwrap();
+    let n = other.recv(&mut buf).unwrap();
+    let m = Message::from_vec(&buf[..n]).unwrap();
+    assert!(!m.truncated());
+    assert_eq!(m.answers().len(), 1);
+    let (_, metrics) = s.http("GET", "/metrics", "", "");
+    let value = |name: &str| -> u64 {
+        metrics.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).and_then(|v| v.parse().ok()).unwrap_or(0)
+    };
+    assert!(value("eightfold_rrl_dropped_total") >= 50, "{metrics}");
+    assert_eq!(value("eightfold_rrl_slipped_total"), truncated as u64);
+}
+
+#[test]
+fn thousands_of_idle_connections_and_a_trickled_half_message() {
+    let s = TestServer::start_config(&config("", ""), &[("example.com.zone", ZONE)], &[]);
+    // A message whose length says 40 bytes, sent one byte at a time.
+    let mut trickle = s.connect();
+    trickle.write_all(&[0, 40]).unwrap();
+    let trickler = std::thread::spawn(move || {
+        let started = Instant::now();
+        for _ in 0..38 {
+            if trickle.write_all(&[0]).is_err() {
+                return Some(started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        None
+    });
+    let mut idle = Vec::new();
+    for _ in 0..2000 {
+        match TcpStream::connect(s.addr) {
+            Ok(stream) => idle.push(stream),
+            Err(e) => panic!("connect {}: {e}", idle.len()),
+        }
+    }
+    // UDP and a fresh TCP client are answered at once.
+    let started = Instant::now();
+    assert_eq!(s.query("static.example.com.", RecordType::A).response_code(), ResponseCode::NoError);
+    let fresh = s.tcp(&message("static.example.com.", RecordType::A, None));
+    assert_eq!(fresh.answers().len(), 1);
+    assert!(started.elapsed() < Duration::from_secs(2), "answered in {:?}", started.elapsed());
+    // The cap (1024 by default) bounds the server's connections: the longest idle went first.
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", s.pid())).unwrap().count();
+    assert!(fds < 1024 + 64, "{fds} open descriptors");
+    // The half message is cut off after tcp_message_timeout (2 s), though bytes keep coming.
+    let closed_after = trickler.join().unwrap();
+    assert!(closed_after.is_some_and(|t| t < Duration::from_secs(8)), "{closed_after:?}");
+    drop(idle);
+}
+
+#[test]
+fn flooding_health_targets_leave_the_prober_memory_flat() {
+    let targets: Vec<HttpEndpoint> = (0..4).map(|i| HttpEndpoint::start(&format!("127.0.0.{}", 70 + i))).collect();
+    targets[0].set(Behaviour::FloodHeaders);
+    targets[1].set(Behaviour::FloodBody);
+    targets[2].set(Behaviour::FloodHeaders);
+    targets[3].set(Behaviour::FloodBody);
+    let checks: String = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            format!(
+                "[[health_check]]\nid = \"flood{i}\"\ntype = \"HTTP_STR_MATCH\"\nsearch_string = \"never\"\nip = \"{}\"\nport = {}\nrequest_interval = 1\n",
+                t.addr.ip(),
+                t.addr.port()
+            )
+        })
+        .collect();
+    let s = TestServer::start_config(&config("", &checks), &[("example.com.zone", ZONE)], &[]);
+    std::thread::sleep(Duration::from_secs(2));
+    let baseline = rss_kib(s.pid());
+    let mut peak = baseline;
+    for _ in 0..16 {
+        std::thread::sleep(Duration::from_millis(500));
+        peak = peak.max(rss_kib(s.pid()));
+    }
+    let probes = targets.iter().map(HttpEndpoint::hits).sum::<usize>();
+    assert!(probes >= 20, "the floods were probed repeatedly: {probes}");
+    assert!(peak - baseline < 8 * 1024, "RSS grew from {baseline} KiB to {peak} KiB");
+    assert!(peak < 128 * 1024, "RSS {peak} KiB");
+}
+
+#[test]
+fn drops_root_after_binding_port_53() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: privilege dropping is not exercised here");
+        return;
+    }
+    let ip = format!("127.0.0.{}", 100 + fastrand::u8(..100));
+    if UdpSocket::bind(format!("{ip}:53")).is_err() || std::net::TcpListener::bind(format!("{ip}:53")).is_err() {
+        eprintln!("{ip}:53 is taken: privilege dropping is not exercised here");
+        return;
+    }
+    let config = format!("[server]\nlisten = [\"{ip}:53\"]\nworkers = 1\nuser = \"nobody\"\n{ZONE_BODY}");
+    let s = TestServer::start_config(&config, &[("example.com.zone", ZONE)], &[]);
+    assert_eq!(s.addr.port(), 53);
+    assert!(eventually(Duration::from_secs(2), || s.output().contains("dropped root privileges")), "{}", s.output());
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.pid())).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(uid_line.split_whitespace().skip(1).all(|id| id == "65534"), "{uid_line}");
+    assert_eq!(s.query("static.example.com.", RecordType::A).answers().len(), 1);
+    assert_eq!(s.tcp(&message("static.example.com.", RecordType::A, None)).answers().len(), 1);
+}
