@@ -492,6 +492,8 @@ fn line_of(text: &str, offset: usize) -> usize {
 struct ZoneBuild {
     origin: Name,
     line: Option<usize>,
+    /// The zone file could not be read; its problem is reported already.
+    file_failed: bool,
     /// (owner, type) -> set; BTreeMap keeps output deterministic.
     rrsets: BTreeMap<(Name, u16), RrsetBuild>,
 }
@@ -951,6 +953,7 @@ impl Validator<'_> {
                 continue;
             }
             let mut zone = ZoneBuild {
+                file_failed: false,
                 origin: origin.clone(),
                 line: span.clone().map(|s| line_of(self.text, s.start)),
                 rrsets: BTreeMap::new(),
@@ -993,6 +996,7 @@ impl Validator<'_> {
                             }
                         }
                         Err((file, reason)) => {
+                            zone.file_failed = true;
                             let (line, reason) = split_line(&reason);
                             self.problems.push(Problem { file, line, context: ctx.clone(), key: None, reason });
                         }
@@ -1418,17 +1422,18 @@ impl Validator<'_> {
 
     /// Checks zone-wide rules (SOA, NS, CNAME exclusivity, delegations) and produces the zone.
     fn finish_zone(&mut self, zone: ZoneBuild) -> ZoneConfig {
-        let ZoneBuild { origin, line, rrsets } = zone;
+        let ZoneBuild { origin, line, rrsets, file_failed } = zone;
         let ctx = format!("zone {origin}");
         let problem = |v: &mut Self, reason: String| {
             v.problems.push(Problem { file: v.source.to_path_buf(), line, context: ctx.clone(), key: None, reason });
         };
         match rrsets.get(&(origin.clone(), rtype::SOA)) {
+            _ if file_failed => {}
             None => problem(self, "has no SOA record at its apex".into()),
             Some(soa) if soa.set.members[0].rdata.len() != 1 => problem(self, "has more than one SOA record".into()),
             Some(_) => {}
         }
-        if !rrsets.contains_key(&(origin.clone(), rtype::NS)) {
+        if !file_failed && !rrsets.contains_key(&(origin.clone(), rtype::NS)) {
             problem(self, "has no NS records at its apex".into());
         }
         let mut by_owner: BTreeMap<&Name, Vec<&RrsetBuild>> = BTreeMap::new();

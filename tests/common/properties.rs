@@ -1,0 +1,199 @@
+//! Properties shared by the bounded property tests (`tests/properties.rs`) and the cargo-fuzz
+//! targets (`fuzz/`), which include this file by path:
+//! - any bytes into the answer path: no panic; every response parses with hickory-proto,
+//!   echoes the ID and (when the query's question could be read) the question byte for byte,
+//!   and fits the transport's size limit;
+//! - selection against an oracle: never more than `max_answers`, never an unhealthy member
+//!   while a healthy one exists, each member from the set, no repeats.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use eightfold::answer::{Responder, Transport};
+use eightfold::config::Config;
+use eightfold::health::HealthSnapshot;
+use eightfold::policy::{self, Member, Selection};
+use eightfold::zone::Catalog;
+
+/// A zone with every feature the answer path has.
+pub const ZONE: &str = "$TTL 300
+@ SOA ns1 host 1 7200 900 1209600 60
+@ NS ns1
+@ NS ns2.example.net.
+@ MX 10 mail
+ns1 A 192.0.2.53
+mail A 192.0.2.25
+mail AAAA 2001:db8::25
+alias CNAME mail
+loop1 CNAME loop2
+loop2 CNAME loop1
+out CNAME www.example.net.
+*.wild TXT \"wildcard\"
+a.b.ent A 192.0.2.9
+sub NS ns.sub
+ns.sub A 192.0.2.10
+_sip._tcp SRV 10 60 5060 mail
+big TXT \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\" \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\" \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\" \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\" \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\" \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"
+";
+
+/// The catalog and health every query property runs against (built once).
+pub fn fixture() -> &'static (Catalog, HealthSnapshot) {
+    static FIXTURE: OnceLock<(Catalog, HealthSnapshot)> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let mut text = String::from(
+            "[[zone]]\norigin = \"example.com.\"\nfile = \"z.zone\"\n\
+             [[health_check]]\nid = \"down\"\ntype = \"TCP\"\nip = \"127.0.0.1\"\nport = 9\ninverted = true\n",
+        );
+        for i in 0..20 {
+            let check = if i % 3 == 0 { "health_check = \"down\"\n" } else { "" };
+            text.push_str(&format!(
+                "[[record]]\nname = \"mv\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"m{i}\"\nvalues = [\"10.0.0.{i}\"]\n{check}"
+            ));
+        }
+        let config = Config::parse(&text, Path::new("fuzz.toml"), &|_| Ok(ZONE.to_string())).expect("fixture config");
+        let health = HealthSnapshot::initial(&config.checks);
+        (Catalog::build(&config), health)
+    })
+}
+
+/// Names worth asking about in the fixture.
+pub const NAMES: &[&str] = &[
+    "example.com.",
+    "mail.example.com.",
+    "alias.example.com.",
+    "loop1.example.com.",
+    "out.example.com.",
+    "x.wild.example.com.",
+    "b.ent.example.com.",
+    "host.sub.example.com.",
+    "sub.example.com.",
+    "_sip._tcp.example.com.",
+    "big.example.com.",
+    "mv.example.com.",
+    "nothing.example.com.",
+    "example.org.",
+    "MAIL.EXAMPLE.COM.",
+];
+
+/// Answers `packet` over `transport` and checks the response's properties.
+pub fn check_query(responder: &mut Responder, packet: &[u8], transport: Transport) -> Result<(), String> {
+    let (catalog, health) = fixture();
+    let mut out = vec![0u8; 65_535];
+    let outcome = responder.respond(catalog, health, packet, transport, &mut out);
+    if outcome.len == 0 {
+        // Dropped: only responses (QR=1) and packets shorter than a header.
+        if packet.len() >= 12 && packet[2] & 0x80 == 0 {
+            return Err("a query with a readable header was dropped".into());
+        }
+        return Ok(());
+    }
+    let response = &out[..outcome.len];
+    let parsed = hickory_proto::op::Message::from_vec(response).map_err(|e| format!("response does not parse: {e}"))?;
+    if response[..2] != packet[..2] {
+        return Err("ID not echoed".into());
+    }
+    if response[2] & 0x80 == 0 {
+        return Err("QR not set".into());
+    }
+    let edns_limit = parsed.extensions().as_ref().map(|_| 4096usize);
+    let limit = match transport {
+        Transport::Udp => edns_limit.unwrap_or(512),
+        Transport::Tcp => 65_535,
+    };
+    if response.len() > limit {
+        return Err(format!("{} bytes over a {limit}-byte limit", response.len()));
+    }
+    // When the question was echoed, it is the query's, byte for byte.
+    if parsed.queries().len() == 1 {
+        let question_len = response.len().min(packet.len());
+        let end = question_end(response).ok_or("echoed question unreadable")?;
+        if end > question_len || response[12..end] != packet[12..end] {
+            return Err("question not echoed byte for byte".into());
+        }
+    }
+    Ok(())
+}
+
+fn question_end(message: &[u8]) -> Option<usize> {
+    let mut pos = 12;
+    loop {
+        let len = *message.get(pos)? as usize;
+        if len == 0 {
+            return Some(pos + 5);
+        }
+        pos += 1 + len;
+    }
+}
+
+/// A member for the selection oracle.
+#[derive(Debug, Clone, Copy)]
+pub struct TestMember {
+    /// Check index, if any.
+    pub check: Option<u32>,
+    /// Weight.
+    pub weight: u8,
+    /// PRIMARY.
+    pub primary: bool,
+}
+
+impl Member for TestMember {
+    fn check(&self) -> Option<u32> {
+        self.check
+    }
+    fn weight(&self) -> u8 {
+        self.weight
+    }
+    fn is_primary(&self) -> bool {
+        self.primary
+    }
+}
+
+/// Checks multivalue, failover and weighted selection on one set against the rules.
+pub fn check_selection(members: &[TestMember], states: &[bool], max: usize, seed: u64) -> Result<(), String> {
+    let health = HealthSnapshot::from_states(states.to_vec());
+    let healthy = |m: &TestMember| m.check.is_none_or(|c| states.get(c as usize).copied().unwrap_or(true));
+    let healthy_count = members.iter().filter(|m| healthy(m)).count();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut out = Selection::default();
+    policy::multivalue(members, &health, max, &mut rng, &mut out);
+    let chosen = out.as_slice();
+    let mut seen = std::collections::HashSet::new();
+    for &i in chosen {
+        if i as usize >= members.len() || !seen.insert(i) {
+            return Err(format!("bad or repeated member {i} in {chosen:?}"));
+        }
+    }
+    if chosen.len() > max {
+        return Err(format!("{} chosen, max {max}", chosen.len()));
+    }
+    if healthy_count > 0 {
+        if chosen.iter().any(|&i| !healthy(&members[i as usize])) {
+            return Err("an unhealthy member chosen while a healthy one exists".into());
+        }
+        if chosen.len() != healthy_count.min(max) {
+            return Err(format!("{} chosen of {healthy_count} healthy, max {max}", chosen.len()));
+        }
+    } else if chosen.len() != members.len().min(max) {
+        return Err(format!("fail-open chose {} of {}", chosen.len(), members.len()));
+    }
+    if members.is_empty() {
+        return Ok(());
+    }
+    policy::weighted(members, &health, &mut rng, &mut out);
+    let [w] = out.as_slice() else { return Err("weighted must choose exactly one".into()) };
+    let pick = &members[*w as usize];
+    let healthy_weighted = members.iter().any(|m| healthy(m) && m.weight > 0);
+    if healthy_weighted && (!healthy(pick) || pick.weight == 0) {
+        return Err("weighted chose an unhealthy or zero-weight member while a healthy weighted one exists".into());
+    }
+    if !healthy_weighted && healthy_count > 0 && !healthy(pick) {
+        return Err("weighted chose an unhealthy member while a healthy zero-weight one exists".into());
+    }
+    policy::failover(members, &health, &mut out);
+    if out.as_slice().len() != 1 {
+        return Err("failover must choose exactly one".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! Bounded property tests: the fuzz targets' properties (tests/common/properties.rs), run on
+//! random and structured inputs in the normal suite so CI checks them without the fuzzer.
+
+#[path = "common/properties.rs"]
+mod properties;
+
+use eightfold::answer::{Responder, Transport};
+use hickory_proto::op::{Edns, Message, Query};
+use hickory_proto::rr::{Name, RecordType};
+use properties::{check_query, check_selection, TestMember, NAMES};
+
+const CASES: usize = 20_000;
+
+fn structured(rng: &mut fastrand::Rng) -> Vec<u8> {
+    let mut name = NAMES[rng.usize(..NAMES.len())].to_string();
+    if rng.u8(..4) == 0 {
+        name = format!("{}.{name}", ["x", "*", "deep.er", "A-b"][rng.usize(..4)]);
+    }
+    let qtype = [1u16, 2, 5, 6, 15, 16, 28, 33, 43, 251, 252, 255, 65, 99][rng.usize(..14)];
+    let mut m = Message::new();
+    m.set_id(rng.u16(..)).set_recursion_desired(rng.bool()).set_checking_disabled(rng.bool());
+    m.add_query(Query::query(Name::from_ascii(&name).unwrap(), RecordType::from(qtype)));
+    if rng.bool() {
+        let mut e = Edns::new();
+        e.set_max_payload(rng.u16(0..5000));
+        e.set_version(if rng.u8(..10) == 0 { 1 } else { 0 });
+        e.set_dnssec_ok(rng.bool());
+        m.set_edns(e);
+    }
+    m.to_vec().unwrap()
+}
+
+#[test]
+fn every_response_parses_and_echoes_the_question() {
+    let mut rng = fastrand::Rng::with_seed(0x8f01d);
+    let mut responder = Responder::with_seed(1);
+    for case in 0..CASES {
+        let mut packet = structured(&mut rng);
+        match case % 4 {
+            0 => {}
+            1 => {
+                let at = rng.usize(..packet.len());
+                packet[at] = rng.u8(..);
+            }
+            2 => packet.truncate(rng.usize(..=packet.len())),
+            _ => packet = (0..rng.usize(..200)).map(|_| rng.u8(..)).collect(),
+        }
+        let transport = if rng.bool() { Transport::Udp } else { Transport::Tcp };
+        if let Err(e) = check_query(&mut responder, &packet, transport) {
+            panic!("case {case}: {e}\npacket: {packet:02x?}");
+        }
+    }
+}
+
+#[test]
+fn selection_matches_the_oracle() {
+    let mut rng = fastrand::Rng::with_seed(0x5e1ec7);
+    for case in 0..CASES {
+        let n = rng.usize(..if case % 10 == 0 { 200 } else { 24 });
+        let checks = rng.usize(1..=n.max(1));
+        let members: Vec<TestMember> = (0..n)
+            .map(|_| TestMember {
+                check: (rng.u8(..4) != 0).then(|| rng.u32(..checks as u32)),
+                weight: if rng.bool() { 0 } else { rng.u8(..) },
+                primary: rng.bool(),
+            })
+            .collect();
+        let healthy_share = rng.u8(..=100);
+        let states: Vec<bool> = (0..checks).map(|_| rng.u8(..100) < healthy_share).collect();
+        let max = rng.usize(1..=16);
+        if let Err(e) = check_selection(&members, &states, max, rng.u64(..)) {
+            panic!("case {case}: {e}\nmembers {members:?}\nstates {states:?}\nmax {max}");
+        }
+    }
+}
