@@ -1,0 +1,319 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: eightfold against gdnsd, Knot and NSD, and a kernel echo floor,
+# driven by dnsperf, on one Debian machine. Run it as root (it installs what it lacks):
+#
+#   tools/bench-peers.sh                 # about 4 minutes; DURATION=20 for longer runs
+#
+# Each server serves the same zone on 127.0.0.1 with one worker, pinned to SERVER_CORE;
+# dnsperf is pinned to CLIENT_CORE. The name under test has 16 A records for eightfold
+# (multivalue, health-checked, all healthy, 8 per answer), 8 A records for Knot and NSD, and
+# gdnsd's multifo over 8 addresses with live TCP health checks. The query mix is 60% that
+# name, then a static A, an AAAA, an NXDOMAIN and a NODATA.
+#
+# On a 2-core machine dnsperf saturates its own core before a good server saturates the
+# other, so queries per second mostly measure dnsperf. What compares the servers is the CPU
+# time each spends per answered query (user and system, from /proc), reported with its
+# ratio to the echo floor (recvmmsg/sendmmsg and nothing else) and to gdnsd.
+#
+# A last part loads a generated zone of 1,000,000 names into eightfold and Knot and reports
+# load time and resident memory.
+set -euo pipefail
+
+DURATION=${DURATION:-10}
+SERVER_CORE=${SERVER_CORE:-1}
+CLIENT_CORE=${CLIENT_CORE:-0}
+BIG_NAMES=${BIG_NAMES:-1000000}
+CHECKS_MANY=${CHECKS_MANY:-1000}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d /tmp/eightfold-bench.XXXXXX)
+HZ=$(getconf CLK_TCK)
+PIDS=()
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -- -"$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+say() { printf '%s\n' "$*" >&2; }
+
+install_missing() {
+  local missing=()
+  command -v dnsperf >/dev/null || missing+=(dnsperf)
+  command -v knotd >/dev/null || missing+=(knot)
+  command -v nsd >/dev/null || missing+=(nsd)
+  command -v gdnsd >/dev/null || missing+=(gdnsd)
+  command -v dig >/dev/null || missing+=(dnsutils)
+  command -v taskset >/dev/null || missing+=(util-linux)
+  command -v python3 >/dev/null || missing+=(python3)
+  if ((${#missing[@]})); then
+    say "installing: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+build() {
+  say "building eightfold and the echo floor (release)"
+  (cd "$ROOT" && cargo build --release --quiet)
+  (cd "$ROOT/tools/udp-echo" && cargo build --release --quiet)
+}
+
+# TCP listeners that health checks probe: 127.0.1.1-16 and 127.0.2.0/22 (for CHECKS_MANY).
+start_listeners() {
+  python3 - "$CHECKS_MANY" <<'EOF' &
+import selectors, socket, sys
+many = int(sys.argv[1])
+addrs = [f"127.0.1.{i}" for i in range(1, 17)] + [f"127.0.{2 + i // 250}.{1 + i % 250}" for i in range(many)]
+sel = selectors.DefaultSelector()
+for a in addrs:
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((a, 8053)); s.listen(512); s.setblocking(False); sel.register(s, selectors.EVENT_READ)
+while True:
+    for key, _ in sel.select():
+        try:
+            c, _ = key.fileobj.accept(); c.close()
+        except OSError:
+            pass
+EOF
+  PIDS+=($!)
+}
+
+write_zones() {
+  local soa='@ SOA ns1.example.com. hostmaster.example.com. 1 7200 900 1209600 300'
+  local common="\$ORIGIN example.com.
+\$TTL 300
+$soa
+@ NS ns1
+ns1 A 192.0.2.53
+static A 192.0.2.7
+static AAAA 2001:db8::7"
+  {
+    echo "$common"
+    for i in $(seq 1 8); do echo "mv 60 A 127.0.1.$i"; done
+  } >"$WORK/plain.zone"
+  echo "$common" >"$WORK/eightfold.zone"
+  {
+    echo "$common"
+    echo "mv 60 DYNA multifo!mv"
+  } >"$WORK/gdnsd.zone"
+  for i in $(seq 1 10); do
+    case $i in
+      1|2|3|4|5|6) echo "mv.example.com A" ;;
+      7) echo "static.example.com A" ;;
+      8) echo "static.example.com AAAA" ;;
+      9) echo "nothing.example.com A" ;;
+      10) echo "static.example.com MX" ;;
+    esac
+  done >"$WORK/queries.txt"
+}
+
+eightfold_config() { # $1 port, $2 extra checks
+  local file="$WORK/eightfold-$1.toml"
+  {
+    printf '[server]\nlisten = ["127.0.0.1:%s"]\nworkers = 1\nminimal_responses = true\n' "$1"
+    printf '[[zone]]\norigin = "example.com."\nfile = "%s"\n' "$WORK/eightfold.zone"
+    for i in $(seq 1 16); do
+      printf '[[health_check]]\nid = "mv%s"\ntype = "TCP"\nip = "127.0.1.%s"\nport = 8053\nrequest_interval = 10\n' "$i" "$i"
+      printf '[[record]]\nname = "mv"\ntype = "A"\nttl = 60\nrouting = "multivalue"\nset_id = "mv%s"\nvalues = ["127.0.1.%s"]\nhealth_check = "mv%s"\n' "$i" "$i" "$i"
+    done
+    for i in $(seq 0 $(($2 - 1))); do
+      printf '[[health_check]]\nid = "extra%s"\ntype = "TCP"\nip = "127.0.%s.%s"\nport = 8053\nrequest_interval = 10\n' "$i" $((2 + i / 250)) $((1 + i % 250))
+    done
+  } >"$file"
+  echo "$file"
+}
+
+start_server() { # $1 name, $2 port; prints the pid (a process group leader)
+  local name=$1 port=$2 dir="$WORK/$1"
+  mkdir -p "$dir"
+  case $name in
+    echo) setsid taskset -c "$SERVER_CORE" "$ROOT/tools/udp-echo/target/release/udp-echo" "127.0.0.1:$port" >"$dir/log" 2>&1 & ;;
+    eightfold) setsid taskset -c "$SERVER_CORE" "$ROOT/target/release/eightfold" serve --config "$(eightfold_config "$port" 0)" >"$dir/log" 2>&1 & ;;
+    eightfold+checks) setsid taskset -c "$SERVER_CORE" "$ROOT/target/release/eightfold" serve --config "$(eightfold_config "$port" "$CHECKS_MANY")" >"$dir/log" 2>&1 & ;;
+    gdnsd)
+      mkdir -p "$dir/zones"
+      cp "$WORK/gdnsd.zone" "$dir/zones/example.com"
+      cat >"$dir/config" <<EOF
+options => { listen => [ 127.0.0.1:$port ], udp_threads => 1, tcp_threads => 1, run_dir => $dir/run, state_dir => $dir/state }
+service_types => { tcp8053 => { plugin => tcp_connect, port => 8053, interval => 10 } }
+plugins => { multifo => { mv => { service_types => [ tcp8053 ], pool1 => 127.0.1.1, pool2 => 127.0.1.2, pool3 => 127.0.1.3, pool4 => 127.0.1.4, pool5 => 127.0.1.5, pool6 => 127.0.1.6, pool7 => 127.0.1.7, pool8 => 127.0.1.8 } } }
+EOF
+      setsid taskset -c "$SERVER_CORE" gdnsd -c "$dir" start >"$dir/log" 2>&1 & ;;
+    knot)
+      cat >"$dir/knot.conf" <<EOF
+server:
+    listen: 127.0.0.1@$port
+    rundir: $dir
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+database:
+    storage: $dir
+log:
+  - target: stderr
+    any: warning
+zone:
+  - domain: example.com.
+    file: $WORK/plain.zone
+    journal-content: none
+    zonefile-sync: -1
+EOF
+      setsid taskset -c "$SERVER_CORE" knotd -c "$dir/knot.conf" >"$dir/log" 2>&1 & ;;
+    nsd)
+      cat >"$dir/nsd.conf" <<EOF
+server:
+    ip-address: 127.0.0.1@$port
+    server-count: 1
+    username: ""
+    zonesdir: "$WORK"
+    database: ""
+    pidfile: "$dir/nsd.pid"
+    xfrdfile: "$dir/xfrd.state"
+    zonelistfile: "$dir/zone.list"
+    logfile: "$dir/log"
+    rrl-ratelimit: 0
+remote-control:
+    control-enable: no
+zone:
+    name: example.com
+    zonefile: plain.zone
+EOF
+      setsid taskset -c "$SERVER_CORE" nsd -d -c "$dir/nsd.conf" >"$dir/stdout" 2>&1 & ;;
+  esac
+  local pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 1 100); do
+    if dig +short +time=1 +tries=1 -p "$port" @127.0.0.1 static.example.com A 2>/dev/null | grep -q 192.0.2.7; then
+      echo "$pid"
+      return
+    fi
+    if [ "$name" = echo ] && grep -q listening "$dir/log" 2>/dev/null; then
+      echo "$pid"
+      return
+    fi
+    sleep 0.2
+  done
+  say "$name did not start:"
+  cat "$dir"/log* >&2 || true
+  exit 1
+}
+
+# Sum of user and system ticks of every process in the group.
+cpu_ticks() { # $1 pgid -> "user system"
+  local user=0 sys=0 pid stat rest
+  for pid in $(ps -o pid= -g "$1" 2>/dev/null); do
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+    rest=${stat##*) }
+    set -- $rest
+    user=$((user + ${12})) sys=$((sys + ${13}))
+  done
+  echo "$user $sys"
+}
+
+run_one() { # $1 name, $2 port, $3 mode (udp|tcp)
+  local name=$1 port=$2 mode=$3 pid out before after
+  pid=$(start_server "$name" "$port")
+  sleep 1
+  read -r u0 s0 <<<"$(cpu_ticks "$pid")"
+  local args=(-s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -l "$DURATION" -m "$mode")
+  if [ "$mode" = udp ]; then args+=(-c 8 -q 512); else args+=(-c 16 -q 256); fi
+  out=$(taskset -c "$CLIENT_CORE" dnsperf "${args[@]}" 2>&1)
+  read -r u1 s1 <<<"$(cpu_ticks "$pid")"
+  kill -- -"$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  local completed lost qps
+  completed=$(awk '/Queries completed:/ {print $3}' <<<"$out")
+  lost=$(awk '/Queries lost:/ {print $3}' <<<"$out")
+  qps=$(awk '/Queries per second:/ {print $4}' <<<"$out")
+  echo "$name $mode ${completed:-0} ${lost:-0} ${qps:-0} $((u1 - u0)) $((s1 - s0))"
+}
+
+report() { # $1 results file
+  python3 - "$HZ" "$1" <<'EOF'
+import sys
+hz = float(sys.argv[1])
+rows = [l.split() for l in open(sys.argv[2]).read().splitlines() if l.strip()]
+cpu = {}
+for name, mode, done, lost, qps, u, s in rows:
+    done = int(done)
+    cpu[(name, mode)] = ((int(u) + int(s)) / hz / done * 1e6) if done else float("nan")
+print("| server | transport | queries/s | lost | CPU per answered query (user + system) | vs echo floor | vs gdnsd |")
+print("|---|---|---|---|---|---|---|")
+for name, mode, done, lost, qps, u, s in rows:
+    done = int(done)
+    us = cpu[(name, mode)]
+    user = int(u) / hz / done * 1e6 if done else 0
+    system = int(s) / hz / done * 1e6 if done else 0
+    echo = cpu.get(("echo", mode))
+    gd = cpu.get(("gdnsd", mode))
+    r_echo = f"{us / echo:.2f}x" if echo else "-"
+    r_gd = f"{us / gd:.2f}x" if gd else "-"
+    print(f"| {name} | {mode} | {float(qps):,.0f} | {lost} | {us:.2f} us ({user:.2f} + {system:.2f}) | {r_echo} | {r_gd} |")
+EOF
+}
+
+big_zone() {
+  local file="$WORK/big.zone"
+  python3 - "$BIG_NAMES" "$file" <<'EOF'
+import sys
+n, path = int(sys.argv[1]), sys.argv[2]
+with open(path, "w") as f:
+    f.write("$ORIGIN big.test.\n$TTL 3600\n@ SOA ns1 hostmaster 1 7200 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n")
+    for i in range(n):
+        f.write(f"h{i} A 10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}\n")
+EOF
+  local last="h$((BIG_NAMES - 1)).big.test"
+  echo "| server | names | load time | resident memory |"
+  echo "|---|---|---|---|"
+  for name in eightfold knot; do
+    local dir="$WORK/big-$name" port=$((15390 + ${#name}))
+    mkdir -p "$dir"
+    if [ "$name" = eightfold ]; then
+      printf '[server]\nlisten = ["127.0.0.1:%s"]\nworkers = 1\n[[zone]]\norigin = "big.test."\nfile = "%s"\n' "$port" "$file" >"$dir/c.toml"
+      local cmd=("$ROOT/target/release/eightfold" serve --config "$dir/c.toml")
+    else
+      printf 'server:\n    listen: 127.0.0.1@%s\n    rundir: %s\n    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\ndatabase:\n    storage: %s\nzone:\n  - domain: big.test.\n    file: %s\n    journal-content: none\n    zonefile-sync: -1\n' "$port" "$dir" "$dir" "$file" >"$dir/knot.conf"
+      local cmd=(knotd -c "$dir/knot.conf")
+    fi
+    local start end pid
+    start=$(date +%s.%N)
+    setsid taskset -c "$SERVER_CORE" "${cmd[@]}" >"$dir/log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    until dig +short +time=1 +tries=1 -p "$port" @127.0.0.1 "$last" A 2>/dev/null | grep -q '^10\.'; do sleep 0.05; done
+    end=$(date +%s.%N)
+    local rss
+    rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+    printf '| %s | %s | %.2f s | %d MiB |\n' "$name" "$BIG_NAMES" "$(echo "$end - $start" | bc)" $((rss / 1024))
+    kill -- -"$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+}
+
+main() {
+  install_missing
+  build
+  write_zones
+  start_listeners
+  say "machine: $(nproc) cores, $(awk '/model name/ {sub(/.*: /, ""); print; exit}' /proc/cpuinfo); servers on core $SERVER_CORE, dnsperf on core $CLIENT_CORE, ${DURATION}s per run"
+  local results="$WORK/results" port=15400
+  : >"$results"
+  for mode in udp tcp; do
+    for name in echo eightfold eightfold+checks gdnsd knot nsd; do
+      port=$((port + 1))
+      say "running $name over $mode"
+      run_one "$name" "$port" "$mode" >>"$results"
+    done
+  done
+  echo
+  echo "Per-query CPU, ${DURATION}s runs, mix: 60% multivalue name, static A, AAAA, NXDOMAIN, NODATA"
+  echo "(eightfold+checks: $CHECKS_MANY extra TCP health checks running every 10 s)"
+  echo
+  report "$results"
+  echo
+  big_zone
+}
+
+main "$@"

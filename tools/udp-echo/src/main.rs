@@ -1,0 +1,81 @@
+//! The floor a DNS server cannot beat: receive a batch with `recvmmsg`, set the QR bit on
+//! each datagram, send the batch back with `sendmmsg`, exactly as eightfold's workers batch,
+//! but with no DNS work at all. TCP: read a length-prefixed message, set QR, write it back.
+//!
+//! Usage: udp-echo ADDR:PORT   (prints "listening on ADDR:PORT")
+
+use std::io::{Read, Write};
+use std::mem;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::os::fd::AsRawFd;
+
+const BATCH: usize = 32;
+const SIZE: usize = 4096;
+
+fn main() {
+    let addr: SocketAddr = std::env::args().nth(1).and_then(|a| a.parse().ok()).expect("usage: udp-echo ADDR:PORT");
+    let udp = UdpSocket::bind(addr).expect("bind UDP");
+    let tcp = TcpListener::bind(udp.local_addr().unwrap()).expect("bind TCP");
+    println!("listening on {}", udp.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in tcp.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = vec![0u8; 65_537];
+                loop {
+                    if stream.read_exact(&mut buf[..2]).is_err() {
+                        return;
+                    }
+                    let len = u16::from_be_bytes([buf[0], buf[1]]) as usize;
+                    if stream.read_exact(&mut buf[2..2 + len]).is_err() {
+                        return;
+                    }
+                    if len > 2 {
+                        buf[4] |= 0x80;
+                    }
+                    if stream.write_all(&buf[..2 + len]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    udp_loop(&udp);
+}
+
+fn udp_loop(socket: &UdpSocket) {
+    let fd = socket.as_raw_fd();
+    let mut bufs = vec![[0u8; SIZE]; BATCH];
+    // SAFETY: plain C structs for which all-zero is valid; pointers are set before use.
+    let mut addrs: Vec<libc::sockaddr_storage> = (0..BATCH).map(|_| unsafe { mem::zeroed() }).collect();
+    let mut iovs: Vec<libc::iovec> = (0..BATCH).map(|_| unsafe { mem::zeroed() }).collect();
+    let mut msgs: Vec<libc::mmsghdr> = (0..BATCH).map(|_| unsafe { mem::zeroed() }).collect();
+    loop {
+        for i in 0..BATCH {
+            iovs[i] = libc::iovec { iov_base: bufs[i].as_mut_ptr().cast(), iov_len: SIZE };
+            let hdr = &mut msgs[i].msg_hdr;
+            hdr.msg_iov = &mut iovs[i];
+            hdr.msg_iovlen = 1;
+            hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
+            hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as u32;
+        }
+        // SAFETY: msgs point at live buffers, iovecs and addresses owned by this function.
+        let n = unsafe { libc::recvmmsg(fd, msgs.as_mut_ptr(), BATCH as u32, libc::MSG_WAITFORONE, std::ptr::null_mut()) };
+        if n <= 0 {
+            continue;
+        }
+        for i in 0..n as usize {
+            let len = msgs[i].msg_len as usize;
+            if len > 2 {
+                bufs[i][2] |= 0x80;
+            }
+            iovs[i].iov_len = len;
+        }
+        let mut sent = 0;
+        while sent < n as usize {
+            // SAFETY: as above; each iovec now holds the received length.
+            let r = unsafe { libc::sendmmsg(fd, msgs[sent..].as_mut_ptr(), (n as usize - sent) as u32, 0) };
+            sent += if r <= 0 { 1 } else { r as usize };
+        }
+    }
+}
