@@ -2,7 +2,8 @@
 # Side-by-side benchmark: eightfold against gdnsd, Knot and NSD, and a kernel echo floor,
 # driven by dnsperf, on one Debian machine. Run it as root (it installs what it lacks):
 #
-#   tools/bench-peers.sh                 # about 4 minutes; DURATION=20 for longer runs
+#   tools/bench-peers.sh                 # about 8 minutes; DURATION=20 or ROUNDS=5 for more
+#   SERVERS="echo eightfold" MODES=udp BIG_NAMES=0 tools/bench-peers.sh    # one comparison
 #
 # Each server serves the same zone on 127.0.0.1 with one worker, pinned to SERVER_CORE;
 # dnsperf is pinned to CLIENT_CORE. The name under test has 16 A records for eightfold
@@ -22,7 +23,10 @@ set -euo pipefail
 DURATION=${DURATION:-10}
 SERVER_CORE=${SERVER_CORE:-1}
 CLIENT_CORE=${CLIENT_CORE:-0}
-BIG_NAMES=${BIG_NAMES:-1000000}
+BIG_NAMES=${BIG_NAMES:-1000000}     # 0 skips the zone-load comparison
+SERVERS=${SERVERS:-"echo eightfold eightfold+checks gdnsd knot nsd"}
+MODES=${MODES:-"udp tcp"}
+ROUNDS=${ROUNDS:-3}                 # rounds are interleaved; the median is reported
 CHECKS_MANY=${CHECKS_MANY:-1000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/eightfold-bench.XXXXXX)
@@ -232,25 +236,38 @@ run_one() { # $1 name, $2 port, $3 mode (udp|tcp)
 
 report() { # $1 results file
   python3 - "$HZ" "$1" <<'EOF'
-import sys
+import statistics, sys
 hz = float(sys.argv[1])
-rows = [l.split() for l in open(sys.argv[2]).read().splitlines() if l.strip()]
-cpu = {}
-for name, mode, done, lost, qps, u, s in rows:
+runs = {}
+order = []
+for line in open(sys.argv[2]):
+    if not line.strip():
+        continue
+    name, mode, done, lost, qps, u, s = line.split()
+    key = (name, mode)
+    if key not in runs:
+        runs[key] = []
+        order.append(key)
     done = int(done)
-    cpu[(name, mode)] = ((int(u) + int(s)) / hz / done * 1e6) if done else float("nan")
-print("| server | transport | queries/s | lost | CPU per answered query (user + system) | vs echo floor | vs gdnsd |")
-print("|---|---|---|---|---|---|---|")
-for name, mode, done, lost, qps, u, s in rows:
-    done = int(done)
-    us = cpu[(name, mode)]
-    user = int(u) / hz / done * 1e6 if done else 0
-    system = int(s) / hz / done * 1e6 if done else 0
-    echo = cpu.get(("echo", mode))
-    gd = cpu.get(("gdnsd", mode))
-    r_echo = f"{us / echo:.2f}x" if echo else "-"
-    r_gd = f"{us / gd:.2f}x" if gd else "-"
-    print(f"| {name} | {mode} | {float(qps):,.0f} | {lost} | {us:.2f} us ({user:.2f} + {system:.2f}) | {r_echo} | {r_gd} |")
+    if done:
+        runs[key].append((int(u) / hz / done * 1e6, int(s) / hz / done * 1e6, float(qps), int(lost)))
+def median(key, i):
+    values = [r[i] for r in runs.get(key, [])]
+    return statistics.median(values) if values else float("nan")
+def total(key):
+    return median(key, 0) + median(key, 1)
+print("| server | transport | queries/s | lost (all runs) | CPU per answered query (user + system) | spread | vs echo floor | vs gdnsd |")
+print("|---|---|---|---|---|---|---|---|")
+for key in order:
+    name, mode = key
+    cpu = total(key)
+    per_run = [r[0] + r[1] for r in runs[key]]
+    spread = f"{min(per_run):.2f}-{max(per_run):.2f}" if per_run else "-"
+    echo, gd = total(("echo", mode)), total(("gdnsd", mode))
+    r_echo = f"{cpu / echo:.2f}x" if ("echo", mode) in runs else "-"
+    r_gd = f"{cpu / gd:.2f}x" if ("gdnsd", mode) in runs else "-"
+    lost = sum(r[3] for r in runs[key])
+    print(f"| {name} | {mode} | {median(key, 2):,.0f} | {lost} | {cpu:.2f} us ({median(key, 0):.2f} + {median(key, 1):.2f}) | {spread} | {r_echo} | {r_gd} |")
 EOF
 }
 
@@ -300,20 +317,24 @@ main() {
   say "machine: $(nproc) cores, $(awk '/model name/ {sub(/.*: /, ""); print; exit}' /proc/cpuinfo); servers on core $SERVER_CORE, dnsperf on core $CLIENT_CORE, ${DURATION}s per run"
   local results="$WORK/results" port=15400
   : >"$results"
-  for mode in udp tcp; do
-    for name in echo eightfold eightfold+checks gdnsd knot nsd; do
-      port=$((port + 1))
-      say "running $name over $mode"
-      run_one "$name" "$port" "$mode" >>"$results"
+  for round in $(seq 1 "$ROUNDS"); do
+    for mode in $MODES; do
+      for name in $SERVERS; do
+        port=$((port + 1))
+        say "round $round: $name over $mode"
+        run_one "$name" "$port" "$mode" >>"$results"
+      done
     done
   done
   echo
-  echo "Per-query CPU, ${DURATION}s runs, mix: 60% multivalue name, static A, AAAA, NXDOMAIN, NODATA"
+  echo "Per-query CPU, median of $ROUNDS interleaved ${DURATION}s runs; mix: 60% multivalue name, static A, AAAA, NXDOMAIN, NODATA"
   echo "(eightfold+checks: $CHECKS_MANY extra TCP health checks running every 10 s)"
   echo
   report "$results"
-  echo
-  big_zone
+  if [ "$BIG_NAMES" -gt 0 ]; then
+    echo
+    big_zone
+  fi
 }
 
 main "$@"

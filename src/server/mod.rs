@@ -99,6 +99,8 @@ pub(crate) fn log_query(client: SocketAddr, transport: Transport, packet: &[u8],
 pub struct Server {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
+    /// Handles on the UDP sockets, to wake workers blocked in a receive at stop.
+    udp_sockets: Vec<std::net::UdpSocket>,
     /// The bound addresses (port 0 in the config resolved to the real port).
     pub addresses: Vec<SocketAddr>,
     /// UDP workers per address.
@@ -164,9 +166,13 @@ impl Server {
         let mut threads = Vec::new();
         let mut tcp_listeners = Vec::new();
         let mut addresses = Vec::new();
+        let mut udp_sockets = Vec::new();
         for set in bound {
             addresses.push(set.address);
             for (i, sock) in set.udp.into_iter().enumerate() {
+                if let Ok(handle) = sock.try_clone() {
+                    udp_sockets.push(handle);
+                }
                 let shared = shared.clone();
                 let rrl = rate_limiter.clone();
                 let core = cores.get(i % cores.len().max(1)).copied();
@@ -196,12 +202,18 @@ impl Server {
                 .spawn(move || tcp::run(tcp_listeners, shared_tcp, tcp_config))
                 .map_err(ServerError::Spawn)?,
         );
-        Ok(Server { shared, threads, addresses, workers })
+        Ok(Server { shared, threads, udp_sockets, addresses, workers })
     }
 
     /// Stops every thread and waits for them.
     pub fn stop(self) {
         self.shared.stop();
+        // Workers block in recvmmsg with no timeout (no timer armed per receive); shutting
+        // the read side down wakes them.
+        for socket in &self.udp_sockets {
+            // SAFETY: shutdown on a socket descriptor we own; no memory is involved.
+            unsafe { libc::shutdown(std::os::fd::AsRawFd::as_raw_fd(socket), libc::SHUT_RD) };
+        }
         for thread in self.threads {
             let _ = thread.join();
         }

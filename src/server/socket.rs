@@ -2,12 +2,9 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// How long a blocked receive waits before the worker checks for shutdown.
-pub const RECEIVE_TIMEOUT: Duration = Duration::from_millis(200);
 /// Kernel receive buffer asked for per UDP socket.
 const UDP_RECV_BUFFER: usize = 4 << 20;
 /// Attempts to find a port free for both UDP and TCP when the config says port 0.
@@ -57,7 +54,6 @@ fn udp_socket(address: SocketAddr) -> io::Result<UdpSocket> {
     socket.set_reuse_port(true)?;
     // Best effort: the kernel caps it at net.core.rmem_max.
     let _ = socket.set_recv_buffer_size(UDP_RECV_BUFFER);
-    socket.set_read_timeout(Some(RECEIVE_TIMEOUT))?;
     socket.bind(&address.into())?;
     Ok(socket.into())
 }

@@ -12,7 +12,7 @@ use crate::server::rrl::{self, Decision, RateLimiter};
 use crate::server::Shared;
 
 /// Packets received and sent per system call.
-pub const BATCH: usize = 32;
+pub const BATCH: usize = 64;
 /// Largest query read; longer datagrams are dropped.
 const RECV_SIZE: usize = 4096;
 /// Largest UDP response (`edns_udp_size` is at most this).
@@ -106,6 +106,8 @@ pub fn run(socket: UdpSocket, shared: Arc<Shared>, query_log: bool, rrl: Option<
     let stats = shared.stats.register();
     while !shared.stopping() {
         let received = match batch.receive(fd) {
+            // Zero datagrams: the read side was shut down to stop the worker.
+            Ok(0) => continue,
             Ok(n) => n,
             Err(e)
                 if matches!(
