@@ -7,7 +7,10 @@ mod error;
 mod file;
 mod text;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
@@ -494,14 +497,16 @@ struct ZoneBuild {
     line: Option<usize>,
     /// The zone file could not be read; its problem is reported already.
     file_failed: bool,
-    /// (owner, type) -> set; BTreeMap keeps output deterministic.
-    rrsets: BTreeMap<(Name, u16), RrsetBuild>,
+    /// Record sets in the order they were first defined.
+    rrsets: Vec<RrsetBuild>,
+    /// (owner, type) -> position in `rrsets`.
+    index: FxHashMap<(Name, u16), usize>,
 }
 
 struct RrsetBuild {
     set: RrsetConfig,
     /// Where it was defined, for messages.
-    origin: String,
+    origin: Arc<str>,
     /// Whether a member said `when_all_unhealthy`.
     explicit_when: bool,
 }
@@ -956,7 +961,8 @@ impl Validator<'_> {
                 file_failed: false,
                 origin: origin.clone(),
                 line: span.clone().map(|s| line_of(self.text, s.start)),
-                rrsets: BTreeMap::new(),
+                rrsets: Vec::new(),
+                index: FxHashMap::default(),
             };
             let ttl = t.ttl.unwrap_or(DEFAULT_TTL);
             if t.file.is_some() && (t.soa.is_some() || t.ns.is_some() || t.ttl.is_some() || t.ns_ttl.is_some()) {
@@ -968,8 +974,8 @@ impl Validator<'_> {
                     let path = self.source.parent().unwrap_or(Path::new("")).join(file);
                     match text::read_zone_file(&path, &origin, read) {
                         Ok(records) => {
+                            let where_: Arc<str> = path.display().to_string().into();
                             for r in records {
-                                let where_ = format!("{}", path.display());
                                 if !r.owner.ends_with(&origin) {
                                     self.problems.push(Problem {
                                         file: path.clone(),
@@ -980,18 +986,19 @@ impl Validator<'_> {
                                     });
                                     continue;
                                 }
-                                let entry =
-                                    zone.rrsets.entry((r.owner.clone(), r.rtype)).or_insert_with(|| RrsetBuild {
-                                        set: RrsetConfig::simple(r.owner.clone(), r.rtype, MemberConfig::simple(r.ttl)),
-                                        origin: where_,
-                                        explicit_when: false,
-                                    });
-                                let member = &mut entry.set.members[0];
+                                let at = match zone.index.get(&(r.owner.clone(), r.rtype)) {
+                                    Some(&at) => at,
+                                    None => {
+                                        let set =
+                                            RrsetConfig::simple(r.owner.clone(), r.rtype, MemberConfig::simple(r.ttl));
+                                        zone.insert(RrsetBuild { set, origin: where_.clone(), explicit_when: false })
+                                    }
+                                };
+                                let member = &mut zone.rrsets[at].set.members[0];
                                 // RFC 2181 section 5.2: one TTL per RRset; take the smallest.
                                 member.ttl = member.ttl.min(r.ttl);
                                 if !member.rdata.contains(&r.rdata) {
                                     member.rdata.push(r.rdata);
-                                    member.values.push(r.text);
                                 }
                             }
                         }
@@ -1048,10 +1055,7 @@ impl Validator<'_> {
             }
         }
         let set = RrsetConfig::simple(zone.origin.clone(), rtype, member);
-        zone.rrsets.insert(
-            (zone.origin.clone(), rtype),
-            RrsetBuild { set, origin: format!("{ctx} `{key}`"), explicit_when: false },
-        );
+        zone.insert(RrsetBuild { set, origin: format!("{ctx} `{key}`").into(), explicit_when: false });
     }
 
     fn records(
@@ -1280,7 +1284,8 @@ impl Validator<'_> {
             }
             let key = (owner.clone(), rtype);
             let here = format!("{}:{}", self.source.display(), span.clone().map_or(0, |s| line_of(self.text, s.start)));
-            match zones[zi].rrsets.get_mut(&key) {
+            let existing = zones[zi].index.get(&key).copied();
+            match existing.map(|at| &mut zones[zi].rrsets[at]) {
                 None => {
                     let set = RrsetConfig {
                         owner,
@@ -1292,7 +1297,7 @@ impl Validator<'_> {
                         fallback_values: fallback.1,
                     };
                     let explicit = when_all_unhealthy.is_some();
-                    zones[zi].rrsets.insert(key, RrsetBuild { set, origin: here, explicit_when: explicit });
+                    zones[zi].insert(RrsetBuild { set, origin: here.into(), explicit_when: explicit });
                 }
                 Some(existing) if existing.set.routing != routing || routing == Routing::Simple => {
                     let reason = if routing == Routing::Simple && existing.set.routing == Routing::Simple {
@@ -1422,86 +1427,109 @@ impl Validator<'_> {
 
     /// Checks zone-wide rules (SOA, NS, CNAME exclusivity, delegations) and produces the zone.
     fn finish_zone(&mut self, zone: ZoneBuild) -> ZoneConfig {
-        let ZoneBuild { origin, line, rrsets, file_failed } = zone;
+        let ZoneBuild { origin, line, rrsets, file_failed, .. } = zone;
         let ctx = format!("zone {origin}");
         let problem = |v: &mut Self, reason: String| {
             v.problems.push(Problem { file: v.source.to_path_buf(), line, context: ctx.clone(), key: None, reason });
         };
-        match rrsets.get(&(origin.clone(), rtype::SOA)) {
+        let find = |rtype: u16| rrsets.iter().find(|s| s.set.rtype == rtype && s.set.owner == origin);
+        match find(rtype::SOA) {
             _ if file_failed => {}
             None => problem(self, "has no SOA record at its apex".into()),
             Some(soa) if soa.set.members[0].rdata.len() != 1 => problem(self, "has more than one SOA record".into()),
             Some(_) => {}
         }
-        if !file_failed && !rrsets.contains_key(&(origin.clone(), rtype::NS)) {
+        if !file_failed && find(rtype::NS).is_none() {
             problem(self, "has no NS records at its apex".into());
         }
-        let mut by_owner: BTreeMap<&Name, Vec<&RrsetBuild>> = BTreeMap::new();
-        for ((owner, _), set) in &rrsets {
-            by_owner.entry(owner).or_default().push(set);
+        // Per owner: its CNAME set and its first other set, without a per-owner allocation.
+        let mut owners: FxHashMap<&[u8], (Option<usize>, Option<usize>)> = FxHashMap::default();
+        let mut cuts: FxHashMap<&[u8], ()> = FxHashMap::default();
+        for (i, b) in rrsets.iter().enumerate() {
+            let entry = owners.entry(b.set.owner.as_wire()).or_default();
+            if b.set.rtype == rtype::CNAME {
+                entry.0.get_or_insert(i);
+            } else {
+                entry.1.get_or_insert(i);
+            }
+            if b.set.rtype == rtype::NS && b.set.owner != origin {
+                cuts.insert(b.set.owner.as_wire(), ());
+            }
+            if b.set.rtype == rtype::SOA && b.set.owner != origin {
+                problem(self, format!("SOA at {} is not at the apex", b.set.owner));
+            }
         }
-        let cuts: Vec<&Name> = by_owner
-            .iter()
-            .filter(|(owner, sets)| **owner != &origin && sets.iter().any(|s| s.set.rtype == rtype::NS))
-            .map(|(owner, _)| *owner)
-            .collect();
-        for (owner, sets) in &by_owner {
-            if sets.iter().any(|s| s.set.rtype == rtype::SOA) && **owner != origin {
-                problem(self, format!("SOA at {owner} is not at the apex"));
+        for (cname, other) in owners.values() {
+            if let (Some(c), Some(o)) = (cname, other) {
+                let (c, o) = (&rrsets[*c], &rrsets[*o]);
+                problem(
+                    self,
+                    format!(
+                        "CNAME at {} ({}) cannot share its name with other data ({} at {})",
+                        c.set.owner,
+                        c.origin,
+                        rtype_name(o.set.rtype),
+                        o.origin
+                    ),
+                );
             }
-            let cname = sets.iter().find(|s| s.set.rtype == rtype::CNAME);
-            if let Some(cname) = cname {
-                if let Some(other) = sets.iter().find(|s| s.set.rtype != rtype::CNAME) {
-                    problem(
-                        self,
-                        format!(
-                            "CNAME at {owner} ({}) cannot share its name with other data ({} at {})",
-                            cname.origin,
-                            rtype_name(other.set.rtype),
-                            other.origin
-                        ),
-                    );
-                }
-            }
-            let cut_above = cuts.iter().find(|cut| owner.ends_with(cut) && *owner != **cut);
-            let at_cut = cuts.contains(owner);
-            for set in sets {
-                let glue = matches!(set.set.rtype, rtype::A | rtype::AAAA);
+        }
+        if !cuts.is_empty() {
+            for b in &rrsets {
+                let owner = b.set.owner.as_wire();
+                let at_cut = cuts.contains_key(owner);
+                // The closest delegation strictly above the owner, if any.
+                let cut_above = suffixes(owner).skip(1).find(|suffix| cuts.contains_key(suffix));
+                let name = &b.set.owner;
+                let rtype = rtype_name(b.set.rtype);
                 if let Some(cut) = cut_above {
-                    if !glue {
+                    if !matches!(b.set.rtype, rtype::A | rtype::AAAA) {
+                        let cut = Name::from_wire(cut).map(|n| n.to_string()).unwrap_or_default();
                         problem(
                             self,
                             format!(
-                                "{owner} {} ({}) lies below the delegation at {cut}; only glue (A, AAAA) may",
-                                rtype_name(set.set.rtype),
-                                set.origin
+                                "{name} {rtype} ({}) lies below the delegation at {cut}; only glue (A, AAAA) may",
+                                b.origin
                             ),
                         );
                     }
-                } else if at_cut && !matches!(set.set.rtype, rtype::NS | rtype::DS) {
+                } else if at_cut && !matches!(b.set.rtype, rtype::NS | rtype::DS) {
                     problem(
                         self,
-                        format!(
-                            "{owner} {} ({}) sits at a delegation point; only NS and DS may",
-                            rtype_name(set.set.rtype),
-                            set.origin
-                        ),
+                        format!("{name} {rtype} ({}) sits at a delegation point; only NS and DS may", b.origin),
                     );
                 }
-                if (at_cut || cut_above.is_some()) && set.set.routing != Routing::Simple {
+                if (at_cut || cut_above.is_some()) && b.set.routing != Routing::Simple {
                     problem(
                         self,
-                        format!(
-                            "{owner} {} ({}) is delegation data and must use simple routing",
-                            rtype_name(set.set.rtype),
-                            set.origin
-                        ),
+                        format!("{name} {rtype} ({}) is delegation data and must use simple routing", b.origin),
                     );
                 }
             }
         }
-        ZoneConfig { origin, rrsets: rrsets.into_values().map(|b| b.set).collect() }
+        ZoneConfig { origin, rrsets: rrsets.into_iter().map(|b| b.set).collect() }
     }
+}
+
+impl ZoneBuild {
+    /// Adds a new record set; returns its position.
+    fn insert(&mut self, set: RrsetBuild) -> usize {
+        let at = self.rrsets.len();
+        self.index.insert((set.set.owner.clone(), set.set.rtype), at);
+        self.rrsets.push(set);
+        at
+    }
+}
+
+/// A wire name and each of its parents, down to the root.
+fn suffixes(wire: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut at = Some(0usize);
+    std::iter::from_fn(move || {
+        let start = at?;
+        let len = *wire.get(start)? as usize;
+        at = (len != 0).then_some(start + 1 + len);
+        Some(&wire[start..])
+    })
 }
 
 /// Whether PEM text holds at least one certificate block.

@@ -113,8 +113,6 @@ pub struct ScannedRecord {
     pub ttl: u32,
     /// RDATA in wire form, names uncompressed.
     pub rdata: Vec<u8>,
-    /// The data in presentation format, for status output.
-    pub text: String,
 }
 
 /// Parses one record value (`values = [...]` entries) of `rtype` at `owner`.
@@ -253,13 +251,7 @@ fn convert(record: &domain::zonefile::inplace::ScannedRecord) -> Result<ScannedR
     if rdata.len() > u16::MAX as usize {
         return Err("record data too long".into());
     }
-    Ok(ScannedRecord {
-        owner,
-        rtype: record.rtype().to_int(),
-        ttl: Ttl::as_secs(&record.ttl()),
-        rdata,
-        text: data.to_string(),
-    })
+    Ok(ScannedRecord { owner, rtype: record.rtype().to_int(), ttl: Ttl::as_secs(&record.ttl()), rdata })
 }
 
 fn to_domain_name(name: &Name) -> domain::base::Name<Bytes> {

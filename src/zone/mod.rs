@@ -160,19 +160,36 @@ impl Zone {
     fn build(config: &ZoneConfig) -> Zone {
         let origin = config.origin.clone();
         let apex_labels = origin.label_count();
-        let mut builder = Builder { index: FxHashMap::default(), names: Vec::new(), rrsets: Vec::new() };
-        let apex = builder.node(&origin, &origin);
-        for set in &config.rrsets {
-            let node = builder.node(&set.owner, &origin);
-            builder.rrsets[node as usize].push(set);
+        let mut index: FxHashMap<Box<[u8]>, u32> = FxHashMap::default();
+        index.reserve(config.rrsets.len() + 1);
+        let apex = ensure_node(&mut index, origin.as_wire(), origin.as_wire().len());
+        let node_of_set: Vec<u32> = config
+            .rrsets
+            .iter()
+            .map(|set| ensure_node(&mut index, set.owner.as_wire(), origin.as_wire().len()))
+            .collect();
+        // Group record sets by node with one sort instead of a vector per node.
+        let mut order: Vec<u32> = (0..config.rrsets.len() as u32).collect();
+        order.sort_by_key(|&i| node_of_set[i as usize]);
+        let mut nodes: Vec<Node> =
+            (0..index.len()).map(|_| Node { rrsets: Box::new([]), wildcard_child: None, cut: false }).collect();
+        let mut at = 0;
+        while at < order.len() {
+            let node = node_of_set[order[at] as usize];
+            let end = at + order[at..].iter().take_while(|&&i| node_of_set[i as usize] == node).count();
+            let rrsets: Box<[Rrset]> =
+                order[at..end].iter().map(|&i| compile_rrset(&config.rrsets[i as usize], &index)).collect();
+            let cut = node != apex && rrsets.iter().any(|r| r.rtype == rtype::NS);
+            nodes[node as usize].rrsets = rrsets;
+            nodes[node as usize].cut = cut;
+            at = end;
         }
-        let mut nodes: Vec<Node> = Vec::with_capacity(builder.names.len());
-        for (i, name) in builder.names.iter().enumerate() {
-            let sets = &builder.rrsets[i];
-            let rrsets: Box<[Rrset]> = sets.iter().map(|s| compile_rrset(s, &builder.index)).collect();
-            let cut = i as u32 != apex && rrsets.iter().any(|r| r.rtype == rtype::NS);
-            let wildcard_child = name.child(b"*").and_then(|w| builder.index.get(w.as_wire()).copied());
-            nodes.push(Node { rrsets, wildcard_child, cut });
+        for (name, &node) in &index {
+            if name.len() >= 2 && name[0] == 1 && name[1] == b'*' {
+                if let Some(&parent) = index.get(&name[2..]) {
+                    nodes[parent as usize].wildcard_child = Some(node);
+                }
+            }
         }
         let has_cuts = nodes.iter().any(|n| n.cut);
         let soa_set = nodes[apex as usize].rrsets.iter().find(|r| r.rtype == rtype::SOA);
@@ -185,17 +202,7 @@ impl Zone {
             soa.wire.len().checked_sub(4).map_or(0, |at| {
                 u32::from_be_bytes([soa.wire[at], soa.wire[at + 1], soa.wire[at + 2], soa.wire[at + 3]])
             });
-        Zone {
-            origin,
-            apex_labels,
-            apex,
-            nodes,
-            index: builder.index,
-            soa,
-            soa_ttl,
-            negative_ttl: soa_ttl.min(minimum),
-            has_cuts,
-        }
+        Zone { origin, apex_labels, apex, nodes, index, soa, soa_ttl, negative_ttl: soa_ttl.min(minimum), has_cuts }
     }
 
     /// The apex name.
@@ -293,29 +300,20 @@ impl Node {
     }
 }
 
-struct Builder<'a> {
-    index: FxHashMap<Box<[u8]>, u32>,
-    names: Vec<Name>,
-    rrsets: Vec<Vec<&'a RrsetConfig>>,
-}
-
-impl Builder<'_> {
-    /// The node for `name`, creating it and every missing ancestor up to the apex.
-    fn node(&mut self, name: &Name, origin: &Name) -> u32 {
-        if let Some(&i) = self.index.get(name.as_wire()) {
-            return i;
-        }
-        if name != origin {
-            if let Some(parent) = name.parent() {
-                self.node(&parent, origin);
-            }
-        }
-        let i = self.names.len() as u32;
-        self.index.insert(name.as_wire().into(), i);
-        self.names.push(name.clone());
-        self.rrsets.push(Vec::new());
-        i
+/// The node for `wire`, creating it and every missing ancestor down to the apex (whose wire
+/// form is `apex_len` bytes long); parents are slices of the name, so nothing is allocated
+/// for names that exist.
+fn ensure_node(index: &mut FxHashMap<Box<[u8]>, u32>, wire: &[u8], apex_len: usize) -> u32 {
+    if let Some(&node) = index.get(wire) {
+        return node;
     }
+    if wire.len() > apex_len {
+        let parent = &wire[1 + wire[0] as usize..];
+        ensure_node(index, parent, apex_len);
+    }
+    let node = index.len() as u32;
+    index.insert(wire.into(), node);
+    node
 }
 
 fn compile_rrset(set: &RrsetConfig, index: &FxHashMap<Box<[u8]>, u32>) -> Rrset {
