@@ -217,10 +217,10 @@ impl Work {
                         return Ok((rcode::NOERROR, true));
                     }
                     let cut_owner = owner_for(owner_at + name.suffix_offset(labels), name);
-                    let Some(ns) = zone.node(cut).rrset(rtype::NS) else {
+                    let Some(ns) = zone.rrset(zone.node(cut), rtype::NS) else {
                         return Ok((rcode::SERVFAIL, false));
                     };
-                    self.write_rrset(ns, cut_owner, Section::Authority, health, w)?;
+                    self.write_rrset(zone, ns, cut_owner, Section::Authority, health, w)?;
                     // Glue for in-zone name servers is required (RFC 9471): TC if it won't fit.
                     self.write_additional_required(zone, health, w)?;
                     return Ok((rcode::NOERROR, false));
@@ -228,8 +228,8 @@ impl Work {
             };
             if qtype == rtype::ANY {
                 // RFC 8482: one record set is a sufficient answer.
-                let wrote = match node.rrsets().first() {
-                    Some(set) => self.write_rrset(set, owner, Section::Answer, health, w)?,
+                let wrote = match zone.rrsets(node).first() {
+                    Some(set) => self.write_rrset(zone, set, owner, Section::Answer, health, w)?,
                     None => false,
                 };
                 if !wrote {
@@ -237,19 +237,19 @@ impl Work {
                 }
                 return Ok((rcode::NOERROR, true));
             }
-            if let Some(set) = node.rrset(qtype) {
-                if !self.write_rrset(set, owner, Section::Answer, health, w)? {
+            if let Some(set) = zone.rrset(node, qtype) {
+                if !self.write_rrset(zone, set, owner, Section::Answer, health, w)? {
                     // Every member unhealthy and the set says `nodata`.
                     self.write_soa(zone, apex_owner, w)?;
                     return Ok((rcode::NOERROR, true));
                 }
                 if !self.settings.minimal_responses {
-                    if let Some(ns) = zone.apex().rrset(rtype::NS) {
+                    if let Some(ns) = zone.rrset(zone.apex(), rtype::NS) {
                         let mark = w.mark();
                         let before = self.target_count;
                         // Optional: drop the NS set rather than truncate. Its addresses are
                         // not added: the answer's own targets matter more.
-                        if self.write_rrset(ns, apex_owner, Section::Authority, health, w).is_err() {
+                        if self.write_rrset(zone, ns, apex_owner, Section::Authority, health, w).is_err() {
                             w.rewind(mark);
                         }
                         self.target_count = before;
@@ -258,12 +258,12 @@ impl Work {
                 return Ok((rcode::NOERROR, true));
             }
             if qtype != rtype::CNAME {
-                if let Some(cname) = node.rrset(rtype::CNAME) {
-                    let rdata = &cname.members[0].rdata[0];
-                    let at = w.push(Section::Answer, owner, rtype::CNAME, cname.members[0].ttl, &rdata.wire)?;
+                if let Some(cname) = zone.rrset(node, rtype::CNAME) {
+                    let member = &zone.members(cname)[0];
+                    let rdata = &zone.rdatas(member)[0];
+                    let at = w.push(Section::Answer, owner, rtype::CNAME, member.ttl, zone.wire(rdata))?;
                     chain += 1;
-                    let target = rdata.target.as_ref();
-                    match target {
+                    match zone.target(rdata) {
                         Some(t) if chain < MAX_CNAME_CHAIN && t.name.ends_with(zone.origin()) => {
                             let _ = chased.read(t.name.as_wire(), 0);
                             owner_at = at;
@@ -281,56 +281,59 @@ impl Work {
 
     fn write_soa(&mut self, zone: &Zone, owner: Owner<'_>, w: &mut Writer<'_>) -> Result<(), Full> {
         let (soa, ttl) = zone.soa();
-        w.push(Section::Authority, owner, rtype::SOA, ttl, &soa.wire).map(|_| ())
+        w.push(Section::Authority, owner, rtype::SOA, ttl, soa).map(|_| ())
     }
 
     /// Writes the members the record set's policy picks, each member's values in random order.
+    #[allow(clippy::too_many_arguments)]
     fn write_rrset(
         &mut self,
+        zone: &Zone,
         set: &Rrset,
         owner: Owner<'_>,
         section: Section,
         health: &HealthSnapshot,
         w: &mut Writer<'_>,
     ) -> Result<bool, Full> {
+        let members = zone.members(set);
         match set.routing {
             Routing::Simple => policy::simple(&mut self.selection),
             Routing::Multivalue => {
-                policy::multivalue(&set.members, health, self.settings.max_answers, &mut self.rng, &mut self.selection)
+                policy::multivalue(members, health, self.settings.max_answers, &mut self.rng, &mut self.selection)
             }
-            Routing::Failover => policy::failover(&set.members, health, &mut self.selection),
-            Routing::Weighted => policy::weighted(&set.members, health, &mut self.rng, &mut self.selection),
+            Routing::Failover => policy::failover(members, health, &mut self.selection),
+            Routing::Weighted => policy::weighted(members, health, &mut self.rng, &mut self.selection),
         }
         let chosen = self.selection.as_slice();
         let all_unhealthy = set.routing != Routing::Simple
-            && chosen.first().is_some_and(|&i| !policy::healthy(&set.members[i as usize], health));
+            && chosen.first().is_some_and(|&i| !policy::healthy(&members[i as usize], health));
         if all_unhealthy {
             // Policies pick an unhealthy member only when none is healthy.
             match set.when_all_unhealthy {
                 WhenAllUnhealthy::AnswerAll => {}
                 WhenAllUnhealthy::NoData => return Ok(false),
                 WhenAllUnhealthy::Fallback => {
-                    for rdata in set.fallback.iter() {
-                        w.push(section, owner, set.rtype, set.fallback_ttl, &rdata.wire)?;
+                    for rdata in zone.fallback(set) {
+                        w.push(section, owner, set.rtype, set.fallback_ttl, zone.wire(rdata))?;
                     }
                     return Ok(true);
                 }
             }
         }
         // One RRset, one TTL (RFC 2181 section 5.2): the smallest of the chosen members.
-        let ttl = chosen.iter().map(|&i| set.members[i as usize].ttl).min().unwrap_or(0);
+        let ttl = chosen.iter().map(|&i| members[i as usize].ttl).min().unwrap_or(0);
         for &i in chosen {
-            let member = &set.members[i as usize];
-            let values = member.rdata.len();
+            let rdatas = zone.rdatas(&members[i as usize]);
+            let values = rdatas.len();
             if values > 1 {
                 self.order.clear();
                 self.order.extend(0..values as u16);
                 self.rng.shuffle(&mut self.order);
             }
             for k in 0..values {
-                let rdata = &member.rdata[if values > 1 { self.order[k] as usize } else { 0 }];
-                let at = w.push(section, owner, set.rtype, ttl, &rdata.wire)?;
-                if let Some(node) = rdata.target.as_ref().and_then(|t| t.node.map(|n| (n, at + t.offset as usize))) {
+                let rdata = &rdatas[if values > 1 { self.order[k] as usize } else { 0 }];
+                let at = w.push(section, owner, set.rtype, ttl, zone.wire(rdata))?;
+                if let Some(node) = zone.target(rdata).and_then(|t| t.node.map(|n| (n, at + t.offset as usize))) {
                     if set.rtype != rtype::CNAME && self.target_count < MAX_TARGETS {
                         self.targets[self.target_count] = PendingTarget { node: node.0, at: node.1 };
                         self.target_count += 1;
@@ -371,12 +374,15 @@ impl Work {
             }
             let node = zone.node(target.node);
             for rtype in [rtype::A, rtype::AAAA] {
-                let Some(set) = node.rrset(rtype) else { continue };
+                let Some(set) = zone.rrset(node, rtype) else { continue };
                 if target.at > MAX_POINTER {
                     continue;
                 }
                 let mark = w.mark();
-                if self.write_rrset(set, Owner::Pointer(target.at as u16), Section::Additional, health, w).is_err() {
+                if self
+                    .write_rrset(zone, set, Owner::Pointer(target.at as u16), Section::Additional, health, w)
+                    .is_err()
+                {
                     w.rewind(mark);
                     return if required { Err(Full) } else { Ok(()) };
                 }

@@ -434,6 +434,16 @@ impl CheckConfig {
 }
 
 impl Config {
+    /// Drops the simple record sets (zone-file data) once the zone data has been compiled:
+    /// what the control side keeps needs only the record sets with a routing policy.
+    pub fn without_simple_records(mut self) -> Config {
+        for zone in &mut self.zones {
+            zone.rrsets.retain(|set| set.routing != Routing::Simple);
+            zone.rrsets.shrink_to_fit();
+        }
+        self
+    }
+
     /// Reads and validates a config file and the zone files it names.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)

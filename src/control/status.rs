@@ -129,7 +129,7 @@ pub fn collect(control: &Control) -> Status {
             zones.push(ZoneStatus {
                 origin: zone.origin.to_string(),
                 names: compiled.node_count(),
-                record_sets: zone.rrsets.len(),
+                record_sets: compiled.rrset_count(),
             });
             for set in zone.rrsets.iter().filter(|s| s.routing != Routing::Simple) {
                 record_sets.push(RecordSetStatus {

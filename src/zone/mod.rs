@@ -1,11 +1,15 @@
 //! Zone data compiled for answering: immutable, built once by control code from a
 //! [`Config`](crate::config::Config), read by every worker.
 //!
-//! Every name in a zone, empty non-terminals included, is a node in one hash map keyed by its
-//! lowercase wire form. Each record's RDATA is stored in wire form with its length in front,
-//! so writing an answer is mostly copying.
+//! Storage is flat, to keep a large zone small and quick to build. Every name, empty
+//! non-terminals included, is a node. Node names sit in one byte arena, found through a hash
+//! table of node indices. Record sets, members and RDATA live in three vectors addressed by
+//! index spans. Each record's RDATA is kept in wire form, with its length in front, in one
+//! byte arena, so writing an answer is mostly copying.
 
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
+use std::hash::BuildHasher;
 
 use crate::config::{
     AnswerSettings, Config, FailoverRole, MemberConfig, Routing, RrsetConfig, WhenAllUnhealthy, ZoneConfig,
@@ -13,13 +17,29 @@ use crate::config::{
 use crate::policy;
 use crate::wire::{rtype, LowerName, Name};
 
+/// "No such index".
+const NONE: u32 = u32::MAX;
+
 /// Every zone served.
 pub struct Catalog {
     zones: Vec<Zone>,
-    by_apex: FxHashMap<Box<[u8]>, u32>,
     /// Distinct apex label counts, largest first, so the longest match is found first.
     apex_depths: Vec<usize>,
     settings: AnswerSettings,
+}
+
+/// A run of entries in one of a zone's vectors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    #[inline]
+    fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..(self.start + self.len) as usize
+    }
 }
 
 /// One zone.
@@ -27,8 +47,17 @@ pub struct Zone {
     origin: Name,
     apex_labels: usize,
     apex: u32,
+    /// Node names in lowercase wire form, back to back.
+    names: Vec<u8>,
+    /// Node indices, hashed by name.
+    index: HashTable<u32>,
     nodes: Vec<Node>,
-    index: FxHashMap<Box<[u8]>, u32>,
+    rrsets: Vec<Rrset>,
+    members: Vec<Member>,
+    rdatas: Vec<Rdata>,
+    /// RDLENGTH + RDATA of every record.
+    bytes: Vec<u8>,
+    targets: Vec<Target>,
     soa: Rdata,
     soa_ttl: u32,
     negative_ttl: u32,
@@ -37,8 +66,9 @@ pub struct Zone {
 
 /// One name in a zone.
 pub struct Node {
-    rrsets: Box<[Rrset]>,
-    wildcard_child: Option<u32>,
+    name: Span,
+    rrsets: Span,
+    wildcard_child: u32,
     cut: bool,
 }
 
@@ -48,14 +78,12 @@ pub struct Rrset {
     pub rtype: u16,
     /// Policy that picks members.
     pub routing: Routing,
-    /// One member for simple routing; one per set id otherwise.
-    pub members: Box<[Member]>,
     /// What to answer when no member is healthy.
     pub when_all_unhealthy: WhenAllUnhealthy,
-    /// The fixed answer for [`WhenAllUnhealthy::Fallback`].
-    pub fallback: Box<[Rdata]>,
     /// TTL of the fallback answer: the smallest member TTL.
     pub fallback_ttl: u32,
+    members: Span,
+    fallback: Span,
 }
 
 /// One selectable unit of a record set.
@@ -68,16 +96,14 @@ pub struct Member {
     pub weight: u8,
     /// PRIMARY (failover routing).
     pub primary: bool,
-    /// Its values.
-    pub rdata: Box<[Rdata]>,
+    rdata: Span,
 }
 
-/// One record's data as it goes on the wire.
+/// One record's data, as a span of the zone's byte arena (RDLENGTH first).
+#[derive(Clone, Copy)]
 pub struct Rdata {
-    /// RDLENGTH (2 bytes, big-endian) followed by the RDATA.
-    pub wire: Box<[u8]>,
-    /// The name inside the data that may need additional records or chasing.
-    pub target: Option<Target>,
+    wire: Span,
+    target: u32,
 }
 
 /// A domain name inside RDATA (NS, CNAME, MX, SRV).
@@ -122,11 +148,10 @@ impl Catalog {
     /// Compiles every zone of a config.
     pub fn build(config: &Config) -> Catalog {
         let zones: Vec<Zone> = config.zones.iter().map(Zone::build).collect();
-        let by_apex = zones.iter().enumerate().map(|(i, z)| (z.origin.as_wire().into(), i as u32)).collect();
         let mut apex_depths: Vec<usize> = zones.iter().map(|z| z.apex_labels).collect();
         apex_depths.sort_unstable_by(|a, b| b.cmp(a));
         apex_depths.dedup();
-        Catalog { zones, by_apex, apex_depths, settings: AnswerSettings::from(&config.server) }
+        Catalog { zones, apex_depths, settings: AnswerSettings::from(&config.server) }
     }
 
     /// The answer settings that came with this data.
@@ -143,8 +168,9 @@ impl Catalog {
             if depth > labels {
                 continue;
             }
-            if let Some(&i) = self.by_apex.get(name.suffix(depth)) {
-                return Some(&self.zones[i as usize]);
+            let suffix = name.suffix(depth);
+            if let Some(zone) = self.zones.iter().find(|z| z.apex_labels == depth && z.origin.as_wire() == suffix) {
+                return Some(zone);
             }
         }
         None
@@ -156,53 +182,86 @@ impl Catalog {
     }
 }
 
+#[inline]
+fn hash(name: &[u8]) -> u64 {
+    FxBuildHasher.hash_one(name)
+}
+
 impl Zone {
     fn build(config: &ZoneConfig) -> Zone {
         let origin = config.origin.clone();
-        let apex_labels = origin.label_count();
-        let mut index: FxHashMap<Box<[u8]>, u32> = FxHashMap::default();
-        index.reserve(config.rrsets.len() + 1);
-        let apex = ensure_node(&mut index, origin.as_wire(), origin.as_wire().len());
-        let node_of_set: Vec<u32> = config
-            .rrsets
-            .iter()
-            .map(|set| ensure_node(&mut index, set.owner.as_wire(), origin.as_wire().len()))
-            .collect();
+        let mut zone = Zone {
+            apex_labels: origin.label_count(),
+            apex: 0,
+            names: Vec::new(),
+            index: HashTable::with_capacity(config.rrsets.len() + 1),
+            nodes: Vec::with_capacity(config.rrsets.len() + 1),
+            rrsets: Vec::with_capacity(config.rrsets.len()),
+            members: Vec::with_capacity(config.rrsets.len()),
+            rdatas: Vec::with_capacity(config.rrsets.len()),
+            bytes: Vec::new(),
+            targets: Vec::new(),
+            soa: Rdata { wire: Span::default(), target: NONE },
+            soa_ttl: 0,
+            negative_ttl: 0,
+            has_cuts: false,
+            origin,
+        };
+        let apex_len = zone.origin.as_wire().len();
+        zone.apex = zone.ensure_node(config.origin.as_wire(), apex_len);
+        let node_of_set: Vec<u32> =
+            config.rrsets.iter().map(|set| zone.ensure_node(set.owner.as_wire(), apex_len)).collect();
         // Group record sets by node with one sort instead of a vector per node.
         let mut order: Vec<u32> = (0..config.rrsets.len() as u32).collect();
         order.sort_by_key(|&i| node_of_set[i as usize]);
-        let mut nodes: Vec<Node> =
-            (0..index.len()).map(|_| Node { rrsets: Box::new([]), wildcard_child: None, cut: false }).collect();
         let mut at = 0;
         while at < order.len() {
             let node = node_of_set[order[at] as usize];
             let end = at + order[at..].iter().take_while(|&&i| node_of_set[i as usize] == node).count();
-            let rrsets: Box<[Rrset]> =
-                order[at..end].iter().map(|&i| compile_rrset(&config.rrsets[i as usize], &index)).collect();
-            let cut = node != apex && rrsets.iter().any(|r| r.rtype == rtype::NS);
-            nodes[node as usize].rrsets = rrsets;
-            nodes[node as usize].cut = cut;
+            let start = zone.rrsets.len() as u32;
+            for &i in &order[at..end] {
+                let rrset = zone.compile_rrset(&config.rrsets[i as usize]);
+                zone.rrsets.push(rrset);
+            }
+            let span = Span { start, len: (end - at) as u32 };
+            let cut = node != zone.apex && zone.rrsets[span.range()].iter().any(|r| r.rtype == rtype::NS);
+            let n = &mut zone.nodes[node as usize];
+            n.rrsets = span;
+            n.cut = cut;
             at = end;
         }
-        for (name, &node) in &index {
-            if name.len() >= 2 && name[0] == 1 && name[1] == b'*' {
-                if let Some(&parent) = index.get(&name[2..]) {
-                    nodes[parent as usize].wildcard_child = Some(node);
+        zone.resolve_targets();
+        for node in 0..zone.nodes.len() {
+            let name = zone.nodes[node].name.range();
+            if zone.names[name.clone()].starts_with(&[1, b'*']) {
+                let parent = name.start + 2..name.end;
+                if let Some(p) = zone.find(&zone.names[parent]) {
+                    zone.nodes[p as usize].wildcard_child = node as u32;
                 }
             }
         }
-        let has_cuts = nodes.iter().any(|n| n.cut);
-        let soa_set = nodes[apex as usize].rrsets.iter().find(|r| r.rtype == rtype::SOA);
-        let (soa, soa_ttl) = match soa_set {
-            Some(set) => (clone_rdata(&set.members[0].rdata[0]), set.members[0].ttl),
-            // Config validation guarantees an SOA; an empty one keeps this total.
-            None => (Rdata { wire: Box::new([0, 0]), target: None }, 0),
-        };
-        let minimum =
-            soa.wire.len().checked_sub(4).map_or(0, |at| {
-                u32::from_be_bytes([soa.wire[at], soa.wire[at + 1], soa.wire[at + 2], soa.wire[at + 3]])
-            });
-        Zone { origin, apex_labels, apex, nodes, index, soa, soa_ttl, negative_ttl: soa_ttl.min(minimum), has_cuts }
+        zone.has_cuts = zone.nodes.iter().any(|n| n.cut);
+        let soa = zone.rrset(zone.apex(), rtype::SOA).map(|set| {
+            let member = &zone.members(set)[0];
+            (zone.rdatas(member)[0], member.ttl)
+        });
+        if let Some((rdata, ttl)) = soa {
+            let wire = zone.wire(&rdata);
+            let minimum = wire
+                .len()
+                .checked_sub(4)
+                .map_or(0, |at| u32::from_be_bytes([wire[at], wire[at + 1], wire[at + 2], wire[at + 3]]));
+            zone.soa = rdata;
+            zone.soa_ttl = ttl;
+            zone.negative_ttl = ttl.min(minimum);
+        }
+        zone.nodes.shrink_to_fit();
+        zone.names.shrink_to_fit();
+        zone.rrsets.shrink_to_fit();
+        zone.members.shrink_to_fit();
+        zone.rdatas.shrink_to_fit();
+        zone.bytes.shrink_to_fit();
+        zone
     }
 
     /// The apex name.
@@ -231,9 +290,56 @@ impl Zone {
         self.nodes.len()
     }
 
-    /// The SOA data and the TTL it is served with in negative answers.
-    pub fn soa(&self) -> (&Rdata, u32) {
-        (&self.soa, self.negative_ttl)
+    /// Number of record sets.
+    pub fn rrset_count(&self) -> usize {
+        self.rrsets.len()
+    }
+
+    /// Every record set at a node.
+    #[inline]
+    pub fn rrsets(&self, node: &Node) -> &[Rrset] {
+        &self.rrsets[node.rrsets.range()]
+    }
+
+    /// The record set of `rtype` at a node.
+    #[inline]
+    pub fn rrset(&self, node: &Node, rtype: u16) -> Option<&Rrset> {
+        self.rrsets(node).iter().find(|r| r.rtype == rtype)
+    }
+
+    /// A record set's members.
+    #[inline]
+    pub fn members(&self, set: &Rrset) -> &[Member] {
+        &self.members[set.members.range()]
+    }
+
+    /// A record set's fallback answer.
+    #[inline]
+    pub fn fallback(&self, set: &Rrset) -> &[Rdata] {
+        &self.rdatas[set.fallback.range()]
+    }
+
+    /// A member's values.
+    #[inline]
+    pub fn rdatas(&self, member: &Member) -> &[Rdata] {
+        &self.rdatas[member.rdata.range()]
+    }
+
+    /// A value's RDLENGTH and RDATA.
+    #[inline]
+    pub fn wire(&self, rdata: &Rdata) -> &[u8] {
+        &self.bytes[rdata.wire.range()]
+    }
+
+    /// The name inside a value that may need additional records or chasing.
+    #[inline]
+    pub fn target(&self, rdata: &Rdata) -> Option<&Target> {
+        self.targets.get(rdata.target as usize)
+    }
+
+    /// The SOA's RDLENGTH and RDATA and the TTL it is served with in negative answers.
+    pub fn soa(&self) -> (&[u8], u32) {
+        (self.wire(&self.soa), self.negative_ttl)
     }
 
     /// The SOA record's own TTL.
@@ -247,11 +353,11 @@ impl Zone {
     pub fn lookup(&self, name: &LowerName, ds: bool) -> Lookup {
         let total = name.label_count();
         if !self.has_cuts {
-            if let Some(&node) = self.index.get(name.as_wire()) {
+            if let Some(node) = self.find(name.as_wire()) {
                 return Lookup::Exact(node);
             }
             for keep in (self.apex_labels..total).rev() {
-                if let Some(&node) = self.index.get(name.suffix(keep)) {
+                if let Some(node) = self.find(name.suffix(keep)) {
                     return self.wildcard_or_nxdomain(node);
                 }
             }
@@ -261,8 +367,8 @@ impl Zone {
         // first missing name ends the walk (every ancestor of a name is a node).
         let mut last = self.apex;
         for keep in self.apex_labels + 1..=total {
-            match self.index.get(name.suffix(keep)) {
-                Some(&node) => {
+            match self.find(name.suffix(keep)) {
+                Some(node) => {
                     if self.nodes[node as usize].cut && !(ds && keep == total) {
                         return Lookup::Referral { cut: node, labels: keep };
                     }
@@ -274,87 +380,98 @@ impl Zone {
         Lookup::Exact(last)
     }
 
+    /// The node named `wire` (lowercase wire form).
+    #[inline]
+    fn find(&self, wire: &[u8]) -> Option<u32> {
+        self.index.find(hash(wire), |&node| &self.names[self.nodes[node as usize].name.range()] == wire).copied()
+    }
+
     fn wildcard_or_nxdomain(&self, closest_encloser: u32) -> Lookup {
         match self.nodes[closest_encloser as usize].wildcard_child {
-            Some(w) => Lookup::Wildcard(w),
-            None => Lookup::NxDomain,
+            NONE => Lookup::NxDomain,
+            w => Lookup::Wildcard(w),
         }
     }
-}
 
-impl Node {
-    /// The record set of `rtype`.
-    #[inline]
-    pub fn rrset(&self, rtype: u16) -> Option<&Rrset> {
-        self.rrsets.iter().find(|r| r.rtype == rtype)
+    /// The node for `wire`, creating it and every missing ancestor down to the apex (whose
+    /// wire form is `apex_len` bytes long).
+    fn ensure_node(&mut self, wire: &[u8], apex_len: usize) -> u32 {
+        if let Some(node) = self.find(wire) {
+            return node;
+        }
+        if wire.len() > apex_len {
+            self.ensure_node(&wire[1 + wire[0] as usize..], apex_len);
+        }
+        let node = self.nodes.len() as u32;
+        let name = Span { start: self.names.len() as u32, len: wire.len() as u32 };
+        self.names.extend_from_slice(wire);
+        self.nodes.push(Node { name, rrsets: Span::default(), wildcard_child: NONE, cut: false });
+        let (names, nodes) = (&self.names, &self.nodes);
+        self.index.insert_unique(hash(wire), node, |&n| hash(&names[nodes[n as usize].name.range()]));
+        node
     }
 
-    /// Every record set at this name.
-    pub fn rrsets(&self) -> &[Rrset] {
-        &self.rrsets
+    fn compile_rrset(&mut self, set: &RrsetConfig) -> Rrset {
+        let start = self.members.len() as u32;
+        for member in &set.members {
+            let compiled = self.compile_member(set.rtype, member);
+            self.members.push(compiled);
+        }
+        let fallback_start = self.rdatas.len() as u32;
+        for data in &set.fallback {
+            let rdata = self.compile_rdata(set.rtype, data);
+            self.rdatas.push(rdata);
+        }
+        Rrset {
+            rtype: set.rtype,
+            routing: set.routing,
+            when_all_unhealthy: set.when_all_unhealthy,
+            fallback_ttl: set.members.iter().map(|m| m.ttl).min().unwrap_or(0),
+            members: Span { start, len: set.members.len() as u32 },
+            fallback: Span { start: fallback_start, len: set.fallback.len() as u32 },
+        }
     }
 
-    /// Whether this is a delegation point.
-    pub fn is_cut(&self) -> bool {
-        self.cut
+    fn compile_member(&mut self, rtype: u16, member: &MemberConfig) -> Member {
+        let start = self.rdatas.len() as u32;
+        for data in &member.rdata {
+            let rdata = self.compile_rdata(rtype, data);
+            self.rdatas.push(rdata);
+        }
+        Member {
+            ttl: member.ttl,
+            check: member.check.map(|c| c as u32),
+            weight: member.weight,
+            primary: member.failover == Some(FailoverRole::Primary),
+            rdata: Span { start, len: member.rdata.len() as u32 },
+        }
     }
-}
 
-/// The node for `wire`, creating it and every missing ancestor down to the apex (whose wire
-/// form is `apex_len` bytes long); parents are slices of the name, so nothing is allocated
-/// for names that exist.
-fn ensure_node(index: &mut FxHashMap<Box<[u8]>, u32>, wire: &[u8], apex_len: usize) -> u32 {
-    if let Some(&node) = index.get(wire) {
-        return node;
+    fn compile_rdata(&mut self, rtype: u16, data: &[u8]) -> Rdata {
+        let start = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        self.bytes.extend_from_slice(data);
+        let offset = match rtype {
+            rtype::NS | rtype::CNAME => Some(0),
+            rtype::MX => Some(2),
+            rtype::SRV => Some(6),
+            _ => None,
+        };
+        let target = offset
+            .and_then(|offset| {
+                let name = Name::from_wire(data.get(offset..)?)?;
+                self.targets.push(Target { offset: offset as u16, name, node: None });
+                Some(self.targets.len() as u32 - 1)
+            })
+            .unwrap_or(NONE);
+        Rdata { wire: Span { start, len: data.len() as u32 + 2 }, target }
     }
-    if wire.len() > apex_len {
-        let parent = &wire[1 + wire[0] as usize..];
-        ensure_node(index, parent, apex_len);
+
+    /// Links each RDATA target to its node, once every node exists.
+    fn resolve_targets(&mut self) {
+        for i in 0..self.targets.len() {
+            let node = self.find(self.targets[i].name.as_wire());
+            self.targets[i].node = node;
+        }
     }
-    let node = index.len() as u32;
-    index.insert(wire.into(), node);
-    node
-}
-
-fn compile_rrset(set: &RrsetConfig, index: &FxHashMap<Box<[u8]>, u32>) -> Rrset {
-    Rrset {
-        rtype: set.rtype,
-        routing: set.routing,
-        members: set.members.iter().map(|m| compile_member(set.rtype, m, index)).collect(),
-        when_all_unhealthy: set.when_all_unhealthy,
-        fallback: set.fallback.iter().map(|data| compile_rdata(set.rtype, data, index)).collect(),
-        fallback_ttl: set.members.iter().map(|m| m.ttl).min().unwrap_or(0),
-    }
-}
-
-fn compile_member(rtype: u16, member: &MemberConfig, index: &FxHashMap<Box<[u8]>, u32>) -> Member {
-    Member {
-        ttl: member.ttl,
-        check: member.check.map(|c| c as u32),
-        weight: member.weight,
-        primary: member.failover == Some(FailoverRole::Primary),
-        rdata: member.rdata.iter().map(|data| compile_rdata(rtype, data, index)).collect(),
-    }
-}
-
-fn compile_rdata(rtype: u16, data: &[u8], index: &FxHashMap<Box<[u8]>, u32>) -> Rdata {
-    let mut wire = Vec::with_capacity(data.len() + 2);
-    wire.extend_from_slice(&(data.len() as u16).to_be_bytes());
-    wire.extend_from_slice(data);
-    let offset = match rtype {
-        rtype::NS | rtype::CNAME => Some(0),
-        rtype::MX => Some(2),
-        rtype::SRV => Some(6),
-        _ => None,
-    };
-    let target = offset.and_then(|offset| {
-        let name = Name::from_wire(data.get(offset..)?)?;
-        let node = index.get(name.as_wire()).copied();
-        Some(Target { offset: offset as u16, name, node })
-    });
-    Rdata { wire: wire.into_boxed_slice(), target }
-}
-
-fn clone_rdata(rdata: &Rdata) -> Rdata {
-    Rdata { wire: rdata.wire.clone(), target: None }
 }
