@@ -237,7 +237,13 @@ fn query_log_and_graceful_stop() {
         "{}",
         s.output()
     );
-    assert!(s.output().contains("transport=\"tcp\"") || s.output().contains("transport=tcp"), "{}", s.output());
+    assert!(
+        eventually(Duration::from_secs(3), || s
+            .output()
+            .contains("transport=tcp qname=nope.example.com. qtype=MX rcode=NXDOMAIN")),
+        "{}",
+        s.output()
+    );
     // A TCP client with a query in flight still gets its answer when SIGTERM arrives.
     let mut stream = s.connect();
     write_framed(&mut stream, &message("static.example.com.", RecordType::A, None).to_vec().unwrap());

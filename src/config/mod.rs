@@ -509,8 +509,8 @@ struct ZoneBuild {
     file_failed: bool,
     /// Record sets in the order they were first defined.
     rrsets: Vec<RrsetBuild>,
-    /// (owner, type) -> position in `rrsets`.
-    index: FxHashMap<(Name, u16), usize>,
+    /// Positions in `rrsets`, hashed by (owner, type), so lookups clone nothing.
+    index: hashbrown::HashTable<usize>,
 }
 
 struct RrsetBuild {
@@ -972,7 +972,7 @@ impl Validator<'_> {
                 origin: origin.clone(),
                 line: span.clone().map(|s| line_of(self.text, s.start)),
                 rrsets: Vec::new(),
-                index: FxHashMap::default(),
+                index: hashbrown::HashTable::new(),
             };
             let ttl = t.ttl.unwrap_or(DEFAULT_TTL);
             if t.file.is_some() && (t.soa.is_some() || t.ns.is_some() || t.ttl.is_some() || t.ns_ttl.is_some()) {
@@ -982,36 +982,38 @@ impl Validator<'_> {
             match (&t.file, &t.soa) {
                 (Some(file), _) => {
                     let path = self.source.parent().unwrap_or(Path::new("")).join(file);
-                    match text::read_zone_file(&path, &origin, read) {
-                        Ok(records) => {
-                            let where_: Arc<str> = path.display().to_string().into();
-                            for r in records {
-                                if !r.owner.ends_with(&origin) {
-                                    self.problems.push(Problem {
-                                        file: path.clone(),
-                                        line: None,
-                                        context: format!("record \"{}\" {}", r.owner, rtype_name(r.rtype)),
-                                        key: None,
-                                        reason: format!("is outside the zone {origin}"),
-                                    });
-                                    continue;
-                                }
-                                let at = match zone.index.get(&(r.owner.clone(), r.rtype)) {
-                                    Some(&at) => at,
-                                    None => {
-                                        let set =
-                                            RrsetConfig::simple(r.owner.clone(), r.rtype, MemberConfig::simple(r.ttl));
-                                        zone.insert(RrsetBuild { set, origin: where_.clone(), explicit_when: false })
-                                    }
-                                };
-                                let member = &mut zone.rrsets[at].set.members[0];
-                                // RFC 2181 section 5.2: one TTL per RRset; take the smallest.
-                                member.ttl = member.ttl.min(r.ttl);
-                                if !member.rdata.contains(&r.rdata) {
-                                    member.rdata.push(r.rdata);
-                                }
-                            }
+                    let where_: Arc<str> = path.display().to_string().into();
+                    let mut outside = Vec::new();
+                    let result = text::for_each_record(&path, &origin, read, &mut |r| {
+                        if !r.owner.ends_with(&origin) {
+                            outside.push(format!("record \"{}\" {}", r.owner, rtype_name(r.rtype)));
+                            return;
                         }
+                        let at = match zone.position(&r.owner, r.rtype) {
+                            Some(at) => at,
+                            None => {
+                                let set = RrsetConfig::simple(r.owner, r.rtype, MemberConfig::simple(r.ttl));
+                                zone.insert(RrsetBuild { set, origin: where_.clone(), explicit_when: false })
+                            }
+                        };
+                        let member = &mut zone.rrsets[at].set.members[0];
+                        // RFC 2181 section 5.2: one TTL per RRset; take the smallest.
+                        member.ttl = member.ttl.min(r.ttl);
+                        if !member.rdata.contains(&r.rdata) {
+                            member.rdata.push(r.rdata);
+                        }
+                    });
+                    for context in outside {
+                        self.problems.push(Problem {
+                            file: path.clone(),
+                            line: None,
+                            context,
+                            key: None,
+                            reason: format!("is outside the zone {origin}"),
+                        });
+                    }
+                    match result {
+                        Ok(()) => {}
                         Err((file, reason)) => {
                             zone.file_failed = true;
                             let (line, reason) = split_line(&reason);
@@ -1294,7 +1296,7 @@ impl Validator<'_> {
             }
             let key = (owner.clone(), rtype);
             let here = format!("{}:{}", self.source.display(), span.clone().map_or(0, |s| line_of(self.text, s.start)));
-            let existing = zones[zi].index.get(&key).copied();
+            let existing = zones[zi].position(&key.0, key.1);
             match existing.map(|at| &mut zones[zi].rrsets[at]) {
                 None => {
                     let set = RrsetConfig {
@@ -1525,10 +1527,24 @@ impl ZoneBuild {
     /// Adds a new record set; returns its position.
     fn insert(&mut self, set: RrsetBuild) -> usize {
         let at = self.rrsets.len();
-        self.index.insert((set.set.owner.clone(), set.set.rtype), at);
+        let hash = set_hash(&set.set.owner, set.set.rtype);
         self.rrsets.push(set);
+        let rrsets = &self.rrsets;
+        self.index.insert_unique(hash, at, |&i| set_hash(&rrsets[i].set.owner, rrsets[i].set.rtype));
         at
     }
+
+    /// Where the record set of `owner` and `rtype` is, if defined.
+    fn position(&self, owner: &Name, rtype: u16) -> Option<usize> {
+        self.index
+            .find(set_hash(owner, rtype), |&i| self.rrsets[i].set.rtype == rtype && self.rrsets[i].set.owner == *owner)
+            .copied()
+    }
+}
+
+fn set_hash(owner: &Name, rtype: u16) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one((owner.as_wire(), rtype))
 }
 
 /// A wire name and each of its parents, down to the root.

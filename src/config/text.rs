@@ -130,14 +130,25 @@ pub fn parse_value(owner: &Name, rtype: u16, value: &str, origin: &Name) -> Resu
 }
 
 /// Reads a zone file (and what it `$INCLUDE`s) with `origin` as the initial origin.
+#[cfg(test)]
 pub fn read_zone_file(
     path: &Path,
     origin: &Name,
     read: &dyn Fn(&Path) -> io::Result<String>,
 ) -> Result<Vec<ScannedRecord>, (PathBuf, String)> {
     let mut records = Vec::new();
-    read_zone_file_into(path, origin, read, 0, &mut records)?;
+    for_each_record(path, origin, read, &mut |r| records.push(r))?;
     Ok(records)
+}
+
+/// Reads a zone file (and what it `$INCLUDE`s), handing each record to `each` as it is read.
+pub fn for_each_record(
+    path: &Path,
+    origin: &Name,
+    read: &dyn Fn(&Path) -> io::Result<String>,
+    each: &mut dyn FnMut(ScannedRecord),
+) -> Result<(), (PathBuf, String)> {
+    read_zone_file_into(path, origin, read, 0, each)
 }
 
 fn read_zone_file_into(
@@ -145,7 +156,7 @@ fn read_zone_file_into(
     origin: &Name,
     read: &dyn Fn(&Path) -> io::Result<String>,
     depth: usize,
-    records: &mut Vec<ScannedRecord>,
+    each: &mut dyn FnMut(ScannedRecord),
 ) -> Result<(), (PathBuf, String)> {
     let fail = |reason: String| (path.to_path_buf(), reason);
     if depth > MAX_INCLUDE_DEPTH {
@@ -155,6 +166,7 @@ fn read_zone_file_into(
     let mut zonefile = Zonefile::from(text.as_bytes());
     zonefile.set_origin(to_domain_name(origin));
     zonefile.set_default_class(Class::IN);
+    let mut scratch = Vec::with_capacity(crate::wire::MAX_NAME_LEN);
     loop {
         let entry = match guarded_next(&mut zonefile, &text) {
             Ok(Some(entry)) => entry,
@@ -166,7 +178,7 @@ fn read_zone_file_into(
                 if record.class() != Class::IN {
                     return Err(fail(format!("class {} is not served (only IN)", record.class())));
                 }
-                records.push(convert(&record).map_err(fail)?);
+                each(convert(&record, &mut scratch).map_err(fail)?);
             }
             Entry::Include { path: include, origin: include_origin } => {
                 let include = PathBuf::from(include.to_string());
@@ -178,7 +190,7 @@ fn read_zone_file_into(
                     Some(o) => Name::from_wire(o.as_slice()).ok_or_else(|| fail("bad $INCLUDE origin".into()))?,
                     None => origin.clone(),
                 };
-                read_zone_file_into(&include, &origin, read, depth + 1, records)?;
+                read_zone_file_into(&include, &origin, read, depth + 1, each)?;
             }
         }
     }
@@ -191,7 +203,7 @@ fn scan(text: &[u8], origin: &Name) -> Result<Vec<ScannedRecord>, String> {
     let source = String::from_utf8_lossy(text);
     while let Some(entry) = guarded_next(&mut zonefile, &source)? {
         match entry {
-            Entry::Record(record) => out.push(convert(&record)?),
+            Entry::Record(record) => out.push(convert(&record, &mut Vec::new())?),
             Entry::Include { .. } => return Err("$INCLUDE is not allowed here".into()),
         }
     }
@@ -242,9 +254,10 @@ fn quiet_scanner_panics() {
     });
 }
 
-fn convert(record: &domain::zonefile::inplace::ScannedRecord) -> Result<ScannedRecord, String> {
-    let owner_wire = record.owner().to_vec();
-    let owner = Name::from_wire(owner_wire.as_slice()).ok_or("bad owner name")?;
+fn convert(record: &domain::zonefile::inplace::ScannedRecord, scratch: &mut Vec<u8>) -> Result<ScannedRecord, String> {
+    scratch.clear();
+    record.owner().compose(scratch).map_err(|_| "bad owner name")?;
+    let owner = Name::from_wire(scratch).ok_or("bad owner name")?;
     let data: &ZoneRecordData<Bytes, _> = record.data();
     let mut rdata = Vec::new();
     data.compose_rdata(&mut rdata).map_err(|_| "record data too long")?;

@@ -246,10 +246,11 @@ pub fn run(source: Source, config: Config) -> Result<(), RunError> {
     }
     let initial = health::initial_state(&config);
     let catalog = Arc::new(Catalog::build(&config));
-    let config = config.without_simple_records();
-    release_freed_memory();
     let shared = Shared::new(View { catalog: catalog.clone(), health: Arc::new(initial.snapshot(&config.checks)) });
     let server = Server::start(&config, sockets, shared.clone()).map_err(RunError::Server)?;
+    // Answering has started; now drop what only the build needed.
+    let config = config.without_simple_records();
+    release_freed_memory();
     let config = Arc::new(config);
     let prober = health::spawn(config.clone(), catalog, shared.clone(), initial).map_err(RunError::Prober)?;
     let control = Arc::new(Control {
