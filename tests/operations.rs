@@ -132,7 +132,11 @@ fn reload_keeps_unchanged_checks_and_starts_new_ones() {
     std::fs::write(s.path("eightfold.toml"), format!("{first}{}", check("b", &b, 1))).unwrap();
     let (code, out) = s.cli(&["reload"]);
     assert_eq!(code, 0, "{out}");
-    assert!(s.output().contains("health checks reloaded kept=1 started=1 stopped=0"), "{}", s.output());
+    assert!(
+        eventually(Duration::from_secs(3), || s.output().contains("health checks reloaded kept=1 started=1 stopped=0")),
+        "{}",
+        s.output()
+    );
     let (_, status) = s.http("GET", "/status", "", "");
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
     let checks = status["checks"].as_array().unwrap();
@@ -250,7 +254,7 @@ fn query_log_and_graceful_stop() {
     s.signal(libc::SIGTERM);
     assert!(read_framed(&mut stream).is_some(), "in-flight TCP answer written");
     assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0), "{}", s.output());
-    assert!(s.output().contains("stopped"));
+    assert!(eventually(Duration::from_secs(3), || s.output().contains("stopped")), "{}", s.output());
     assert!(
         std::fs::read_to_string(s.path("state.toml")).is_ok_and(|t| t.contains("id = \"t\"")),
         "state file written at exit"
