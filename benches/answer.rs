@@ -1,6 +1,6 @@
 //! The in-process answer path: parse, lookup, select, encode, for the three query shapes an
 //! edge server sees most (static A, a 16-member multivalue name, NXDOMAIN), and multivalue
-//! selection by set size. Run: `cargo bench --bench answer`.
+//! selection by set size, and config validation by size. Run: `cargo bench --bench answer`.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -78,5 +78,27 @@ fn multivalue_set_size(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, answer_path, multivalue_set_size);
+/// Config validation by size: linear growth expected (a line-number lookup that rescanned
+/// the file per record once made 20,000 records take minutes).
+fn config_parse(c: &mut Criterion) {
+    let mut group = c.benchmark_group("config_parse");
+    group.sample_size(10);
+    for records in [1_000usize, 10_000] {
+        let mut text = String::from("[[zone]]\norigin = \"example.com.\"\nsoa = \"ns1 h 1 2 3 4 5\"\nns = [\"ns1\"]\n");
+        for i in 0..records {
+            text.push_str(&format!(
+                "[[record]]\nname = \"h{i}\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"s{i}\"\nvalues = [\"10.0.{}.{}\"]\n",
+                (i >> 8) & 255,
+                i & 255
+            ));
+        }
+        group.throughput(Throughput::Elements(records as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(records), &text, |b, text| {
+            b.iter(|| Config::parse(black_box(text), Path::new("bench.toml"), &|_| Ok(String::new())).is_ok())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, answer_path, multivalue_set_size, config_parse);
 criterion_main!(benches);

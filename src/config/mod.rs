@@ -470,7 +470,8 @@ impl Config {
             let line = e.span().map(|span| line_of(text, span.start));
             single(source, line, "", None, e.message().trim().to_string())
         })?;
-        let mut v = Validator { source, text, problems: Vec::new() };
+        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        let mut v = Validator { source, line_starts, problems: Vec::new() };
         let server = v.server(parsed.server.as_ref());
         let checks = v.checks(&parsed.health_check);
         let check_ids: HashMap<&str, usize> = checks.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
@@ -523,11 +524,17 @@ struct RrsetBuild {
 
 struct Validator<'a> {
     source: &'a Path,
-    text: &'a str,
+    /// Byte offset where each line of the file starts, for line numbers in O(log n).
+    line_starts: Vec<usize>,
     problems: Vec<Problem>,
 }
 
 impl Validator<'_> {
+    /// The 1-based line holding byte `offset`.
+    fn line(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|&start| start <= offset)
+    }
+
     /// A path from the config, relative to the config file's folder.
     fn relative(&self, path: &str) -> PathBuf {
         self.source.parent().unwrap_or(Path::new("")).join(path)
@@ -555,7 +562,7 @@ impl Validator<'_> {
     fn problem(&mut self, span: Option<Range<usize>>, context: &str, key: Option<&str>, reason: impl Into<String>) {
         self.problems.push(Problem {
             file: self.source.to_path_buf(),
-            line: span.map(|s| line_of(self.text, s.start)),
+            line: span.map(|s| self.line(s.start)),
             context: context.to_string(),
             key: key.map(str::to_string),
             reason: reason.into(),
@@ -970,7 +977,7 @@ impl Validator<'_> {
             let mut zone = ZoneBuild {
                 file_failed: false,
                 origin: origin.clone(),
-                line: span.clone().map(|s| line_of(self.text, s.start)),
+                line: span.clone().map(|s| self.line(s.start)),
                 rrsets: Vec::new(),
                 index: hashbrown::HashTable::new(),
             };
@@ -1295,7 +1302,7 @@ impl Validator<'_> {
                 continue;
             }
             let key = (owner.clone(), rtype);
-            let here = format!("{}:{}", self.source.display(), span.clone().map_or(0, |s| line_of(self.text, s.start)));
+            let here = format!("{}:{}", self.source.display(), span.clone().map_or(0, |s| self.line(s.start)));
             let existing = zones[zi].position(&key.0, key.1);
             match existing.map(|at| &mut zones[zi].rrsets[at]) {
                 None => {

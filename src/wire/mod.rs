@@ -279,7 +279,7 @@ impl<'a> Writer<'a> {
                 pos += 8;
             }
         }
-        self.buf[pos..pos + rdata.len()].copy_from_slice(rdata);
+        copy_small(&mut self.buf[pos..pos + rdata.len()], rdata);
         self.pos = pos + rdata.len();
         self.counts[section as usize] += 1;
         Ok(pos + 2)
@@ -330,6 +330,24 @@ impl<'a> Writer<'a> {
         buf[8..10].copy_from_slice(&counts[1].to_be_bytes());
         buf[10..12].copy_from_slice(&additional.to_be_bytes());
         pos
+    }
+}
+
+/// Copies short RDATA (an A record's is 6 bytes with its length) with two overlapping
+/// fixed-size moves instead of a `memcpy` call; longer data uses `copy_from_slice`.
+#[inline(always)]
+fn copy_small(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    match n {
+        4..=8 => {
+            dst[..4].copy_from_slice(&src[..4]);
+            dst[n - 4..n].copy_from_slice(&src[n - 4..n]);
+        }
+        9..=16 => {
+            dst[..8].copy_from_slice(&src[..8]);
+            dst[n - 8..n].copy_from_slice(&src[n - 8..n]);
+        }
+        _ => dst.copy_from_slice(src),
     }
 }
 
@@ -389,6 +407,16 @@ mod tests {
         assert!(matches!(parse_query(&notify), Err(Rejection::Reply { rcode: rcode::NOTIMP, .. })));
         let truncated = &query(b"\x03www\x00", 1, &[], 0)[..16];
         assert!(matches!(parse_query(truncated), Err(Rejection::Reply { rcode: rcode::FORMERR, question_end: None })));
+    }
+
+    #[test]
+    fn small_copies_are_exact() {
+        for n in 0..40 {
+            let src: Vec<u8> = (0..n as u8).map(|b| b.wrapping_mul(7).wrapping_add(1)).collect();
+            let mut dst = vec![0xAAu8; n];
+            copy_small(&mut dst, &src);
+            assert_eq!(dst, src, "length {n}");
+        }
     }
 
     #[test]
