@@ -16,13 +16,18 @@
 //!                    v
 //!            sendmmsg / TCP write
 //!
-//!  control side:  config (file -> validated Config) --> zone::Catalog::build
-//!                 health (snapshot rules; the prober publishes new snapshots)
-//!                 server::Shared::publish (arc-swap) <-- reload, prober
+//!  control side (never on a worker's path):
+//!    config   file -> validated Config (the only module that reads config and zone files)
+//!    zone     Config -> Catalog: flat, immutable zone data
+//!    health   prober thread: probes -> thresholds -> HealthSnapshot; it is the only publisher
+//!             of the View (zones + health, one arc-swap store), for new health and reloads
+//!    control  start-up, signals (SIGHUP reload, SIGTERM stop), HTTP endpoint (metrics,
+//!             status, reload, overrides), the CLI client
+//!    import   Route 53 JSON -> config
 //! ```
 //!
-//! The core (`wire`, `zone`, `policy`, `answer`, `health` snapshots) does no I/O and reads
-//! no clock; sockets live in `server`, and `config` is the only module that reads files.
+//! The core (`wire`, `zone`, `policy`, `answer`, the health snapshot rules) does no I/O and
+//! reads no clock; sockets live in `server` and `health`'s prober, files in `config`.
 
 pub mod answer;
 pub mod config;

@@ -15,8 +15,7 @@ use super::tls::TlsConfigs;
 use crate::config::{CheckConfig, CheckKind};
 
 /// The User-Agent probes send.
-pub const USER_AGENT: &str =
-    concat!("eightfold-health-check/", env!("CARGO_PKG_VERSION"), " (+https://github.com/eightfold)");
+pub const USER_AGENT: &str = concat!("eightfold-health-check/", env!("CARGO_PKG_VERSION"));
 /// Route 53's wording for a connect timeout.
 pub const TIMED_OUT: &str = "Failure: Connection timed out. The endpoint or the internet connection is down, or requests are being blocked by your firewall.";
 

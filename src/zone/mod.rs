@@ -1,5 +1,5 @@
 //! Zone data compiled for answering: immutable, built once by control code from a
-//! [`Config`](crate::config::Config), read by every worker.
+//! `Config`, read by every worker.
 //!
 //! Storage is flat, to keep a large zone small and quick to build. Every name, empty
 //! non-terminals included, is a node. Node names sit in one byte arena, found through a hash
