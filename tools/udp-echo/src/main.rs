@@ -60,7 +60,8 @@ fn udp_loop(socket: &UdpSocket) {
             hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as u32;
         }
         // SAFETY: msgs point at live buffers, iovecs and addresses owned by this function.
-        let n = unsafe { libc::recvmmsg(fd, msgs.as_mut_ptr(), BATCH as u32, libc::MSG_WAITFORONE, std::ptr::null_mut()) };
+        let n =
+            unsafe { libc::recvmmsg(fd, msgs.as_mut_ptr(), BATCH as u32, libc::MSG_WAITFORONE, std::ptr::null_mut()) };
         if n <= 0 {
             continue;
         }
