@@ -177,7 +177,8 @@ impl Work {
         let apex_owner = Owner::Pointer((HEADER_LEN + qname.suffix_offset(zone.apex_labels())) as u16);
         match self.resolve(zone, health, qname, chased, qtype, apex_owner, &mut writer) {
             Ok((rcode, aa)) => {
-                self.write_additional(zone, health, &mut writer);
+                // Addresses for in-zone targets where they fit; a set that does not fit is left out.
+                let _ = self.additional(zone, health, &mut writer, false);
                 finish(writer, rcode as u16, aa, false)
             }
             Err(Full) => {
@@ -222,7 +223,7 @@ impl Work {
                     };
                     self.write_rrset(zone, ns, cut_owner, Section::Authority, health, w)?;
                     // Glue for in-zone name servers is required (RFC 9471): TC if it won't fit.
-                    self.write_additional_required(zone, health, w)?;
+                    self.additional(zone, health, w, true)?;
                     return Ok((rcode::NOERROR, false));
                 }
             };
@@ -344,21 +345,8 @@ impl Work {
         Ok(true)
     }
 
-    /// Adds A/AAAA for in-zone targets where they fit; a set that does not fit is left out whole.
-    fn write_additional(&mut self, zone: &Zone, health: &HealthSnapshot, w: &mut Writer<'_>) {
-        let _ = self.additional(zone, health, w, false);
-    }
-
-    /// Adds glue, which must fit.
-    fn write_additional_required(
-        &mut self,
-        zone: &Zone,
-        health: &HealthSnapshot,
-        w: &mut Writer<'_>,
-    ) -> Result<(), Full> {
-        self.additional(zone, health, w, true)
-    }
-
+    /// Adds A/AAAA for the in-zone targets written so far; a set that does not fit is left out
+    /// whole, or, when `required` (glue), makes the answer truncated.
     fn additional(
         &mut self,
         zone: &Zone,

@@ -117,16 +117,6 @@ impl HealthSnapshot {
     pub fn is_healthy(&self, index: u32) -> bool {
         self.healthy.get(index as usize).copied().unwrap_or(true)
     }
-
-    /// Number of checks covered.
-    pub fn len(&self) -> usize {
-        self.healthy.len()
-    }
-
-    /// Whether there are no checks.
-    pub fn is_empty(&self) -> bool {
-        self.healthy.is_empty()
-    }
 }
 
 #[cfg(test)]

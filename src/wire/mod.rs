@@ -224,21 +224,6 @@ impl<'a> Writer<'a> {
         Some(Writer { buf, pos: question_end, limit, question_end, counts: [0; 3] })
     }
 
-    /// Current length of the message.
-    pub fn len(&self) -> usize {
-        self.pos
-    }
-
-    /// Whether no record has been written yet.
-    pub fn is_empty(&self) -> bool {
-        self.counts == [0; 3]
-    }
-
-    /// Number of records written to `section`.
-    pub fn count(&self, section: Section) -> u16 {
-        self.counts[section as usize]
-    }
-
     /// Appends a record; `rdata` holds the 2-byte RDLENGTH followed by the RDATA.
     /// Returns the offset of the RDATA in the message, for later compression pointers.
     #[inline]

@@ -161,14 +161,6 @@ impl LowerName {
         Some(end)
     }
 
-    /// Copies an owned name (already lowercase).
-    pub fn from_name(name: &Name) -> Self {
-        let mut lower = LowerName::new();
-        // A stored Name is always valid wire, so this reads it whole.
-        let _ = lower.read(name.as_wire(), 0);
-        lower
-    }
-
     /// The whole name in wire form.
     pub fn as_wire(&self) -> &[u8] {
         &self.bytes[..self.len as usize]

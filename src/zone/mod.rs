@@ -59,7 +59,6 @@ pub struct Zone {
     bytes: Vec<u8>,
     targets: Vec<Target>,
     soa: Rdata,
-    soa_ttl: u32,
     negative_ttl: u32,
     has_cuts: bool,
 }
@@ -202,7 +201,6 @@ impl Zone {
             bytes: Vec::new(),
             targets: Vec::new(),
             soa: Rdata { wire: Span::default(), target: NONE },
-            soa_ttl: 0,
             negative_ttl: 0,
             has_cuts: false,
             origin,
@@ -252,7 +250,6 @@ impl Zone {
                 .checked_sub(4)
                 .map_or(0, |at| u32::from_be_bytes([wire[at], wire[at + 1], wire[at + 2], wire[at + 3]]));
             zone.soa = rdata;
-            zone.soa_ttl = ttl;
             zone.negative_ttl = ttl.min(minimum);
         }
         zone.nodes.shrink_to_fit();
@@ -340,11 +337,6 @@ impl Zone {
     /// The SOA's RDLENGTH and RDATA and the TTL it is served with in negative answers.
     pub fn soa(&self) -> (&[u8], u32) {
         (self.wire(&self.soa), self.negative_ttl)
-    }
-
-    /// The SOA record's own TTL.
-    pub fn soa_ttl(&self) -> u32 {
-        self.soa_ttl
     }
 
     /// Finds `name` (which must lie in this zone), following RFC 1034 section 4.3.2 and
