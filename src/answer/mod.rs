@@ -10,7 +10,7 @@ use crate::policy::{self, Selection};
 use crate::wire::{
     self, rcode, rtype, Full, LowerName, Opt, Owner, Rejection, Section, Writer, CLASS_IN, HEADER_LEN, OPT_LEN,
 };
-use crate::zone::{Catalog, Lookup, Rrset, Zone};
+use crate::zone::{Catalog, Lookup, Rdata, Rrset, Zone};
 
 /// Longest CNAME chain followed inside a zone.
 pub const MAX_CNAME_CHAIN: usize = 8;
@@ -178,7 +178,9 @@ impl Work {
         match self.resolve(zone, health, qname, chased, qtype, apex_owner, &mut writer) {
             Ok((rcode, aa)) => {
                 // Addresses for in-zone targets where they fit; a set that does not fit is left out.
-                let _ = self.additional(zone, health, &mut writer, false);
+                if self.target_count > 0 {
+                    let _ = self.additional(zone, health, &mut writer, false);
+                }
                 finish(writer, rcode as u16, aa, false)
             }
             Err(Full) => {
@@ -321,28 +323,67 @@ impl Work {
                 }
             }
         }
-        // One RRset, one TTL (RFC 2181 section 5.2): the smallest of the chosen members.
-        let ttl = chosen.iter().map(|&i| members[i as usize].ttl).min().unwrap_or(0);
-        for &i in chosen {
-            let rdatas = zone.rdatas(&members[i as usize]);
-            let values = rdatas.len();
-            if values > 1 {
-                self.order.clear();
-                self.order.extend(0..values as u16);
-                self.rng.shuffle(&mut self.order);
+        // One RRset, one TTL (RFC 2181 section 5.2): the smallest of the chosen members. Stored
+        // records carry their member's TTL, so only sets with mixed TTLs are patched.
+        let ttl = if set.uniform_ttl {
+            None
+        } else {
+            Some(chosen.iter().map(|&i| members[i as usize].ttl).min().unwrap_or(0))
+        };
+        if let (true, Owner::Pointer(pointer)) = (set.plain, owner) {
+            // The common shape (multivalue A/AAAA): one stored record per chosen member.
+            for &i in self.selection.as_slice() {
+                w.push_record(section, pointer, zone.plain_record(&members[i as usize]), ttl)?;
             }
-            for k in 0..values {
-                let rdata = &rdatas[if values > 1 { self.order[k] as usize } else { 0 }];
-                let at = w.push(section, owner, set.rtype, ttl, zone.wire(rdata))?;
-                if let Some(node) = zone.target(rdata).and_then(|t| t.node.map(|n| (n, at + t.offset as usize))) {
-                    if set.rtype != rtype::CNAME && self.target_count < MAX_TARGETS {
-                        self.targets[self.target_count] = PendingTarget { node: node.0, at: node.1 };
-                        self.target_count += 1;
+            return Ok(true);
+        }
+        for k in 0..self.selection.as_slice().len() {
+            let member = &members[self.selection.as_slice()[k] as usize];
+            match zone.rdatas(member) {
+                [rdata] => self.write_value(zone, set.rtype, rdata, member.ttl, ttl, owner, section, w)?,
+                rdatas => {
+                    // Several values in one member: all of them, in random order.
+                    self.order.clear();
+                    self.order.extend(0..rdatas.len() as u16);
+                    self.rng.shuffle(&mut self.order);
+                    for v in 0..rdatas.len() {
+                        let rdata = &rdatas[self.order[v] as usize];
+                        self.write_value(zone, set.rtype, rdata, member.ttl, ttl, owner, section, w)?;
                     }
                 }
             }
         }
         Ok(true)
+    }
+
+    /// Writes one value, served with `ttl` when set (else its member's `own_ttl`), and
+    /// remembers its in-zone target for the additional section.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn write_value(
+        &mut self,
+        zone: &Zone,
+        rtype: u16,
+        rdata: &Rdata,
+        own_ttl: u32,
+        ttl: Option<u32>,
+        owner: Owner<'_>,
+        section: Section,
+        w: &mut Writer<'_>,
+    ) -> Result<(), Full> {
+        let at = match owner {
+            Owner::Pointer(pointer) => w.push_record(section, pointer, zone.record(rdata), ttl)?,
+            Owner::Wire(_) => w.push(section, owner, rtype, ttl.unwrap_or(own_ttl), zone.wire(rdata))?,
+        };
+        if let Some(target) = zone.target(rdata) {
+            if let Some(node) = target.node {
+                if rtype != rtype::CNAME && self.target_count < MAX_TARGETS {
+                    self.targets[self.target_count] = PendingTarget { node, at: at + target.offset as usize };
+                    self.target_count += 1;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Adds A/AAAA for the in-zone targets written so far; a set that does not fit is left out

@@ -76,6 +76,9 @@ pub fn multivalue<M: Member>(
 ) {
     out.clear();
     let max = max.min(SELECTION_CAPACITY);
+    if max == 0 {
+        return;
+    }
     if members.len() <= SMALL_SET {
         multivalue_small(members, health, max, rng, out);
     } else {
@@ -97,9 +100,9 @@ const IDENTITY: [u8; SMALL_SET] = {
     ids
 };
 
-/// Draws members without replacement in random order, keeping the healthy ones until `max`
-/// are found: uniform over the healthy members, at most one draw per member, and the order
-/// drawn is already random. If none is healthy the draw order gives the fail-open sample.
+/// Lists the healthy members (every member when none is healthy: fail-open), then draws
+/// `max` of them without replacement with a partial Fisher-Yates shuffle: uniform over the
+/// candidates, and the order drawn is already random.
 fn multivalue_small<M: Member>(
     members: &[M],
     health: &HealthSnapshot,
@@ -107,25 +110,62 @@ fn multivalue_small<M: Member>(
     rng: &mut fastrand::Rng,
     out: &mut Selection,
 ) {
-    let n = members.len();
-    let mut order = IDENTITY;
-    let order = &mut order[..n];
-    for drawn in 0..n {
-        let j = drawn + rng.usize(..n - drawn);
-        order.swap(drawn, j);
-        let i = order[drawn] as usize;
-        if healthy(&members[i], health) {
-            out.push(i);
-            if out.len == max {
-                return;
-            }
-        }
+    let mut pool = IDENTITY;
+    let mut healthy_count = 0;
+    for (i, m) in members.iter().enumerate() {
+        // Branch-free: always write, advance only past a healthy member.
+        pool[healthy_count] = i as u8;
+        healthy_count += healthy(m, health) as usize;
     }
-    if out.len == 0 {
-        // Fail-open: `order` is a uniform random permutation of every member.
-        for &i in order.iter().take(max) {
-            out.push(i as usize);
+    let candidates = if healthy_count == 0 {
+        // Fail-open: `IDENTITY` again, every member a candidate.
+        pool = IDENTITY;
+        members.len()
+    } else {
+        healthy_count
+    };
+    let pool = &mut pool[..candidates];
+    let take = max.min(candidates);
+    let mut dice = Dice::new();
+    for (k, slot) in out.picked[..take].iter_mut().enumerate() {
+        let j = k + dice.roll(rng, candidates - k);
+        pool.swap(k, j);
+        *slot = pool[k] as u32;
+    }
+    out.len = take;
+}
+
+/// Uniform draws from small ranges, several from each 64-bit random word: a draw is the high
+/// half of `word * range` and the low half becomes the next word (Lemire's multiply-shift,
+/// batched as in Brackett-Rozinsky and Lemire, "Batched Ranged Random Integer Generation",
+/// 2024). A new word is taken once the product of the ranges drawn from the current one would
+/// pass 2^32, so every draw keeps at least 32 bits of precision and its bias stays below
+/// 2^-32. Choosing 8 of 16 takes one word (16 x 15 x ... x 9 < 2^32) instead of eight.
+struct Dice {
+    word: u64,
+    product: u64,
+}
+
+impl Dice {
+    /// Dice with no word yet: the first roll of a range above 1 draws one.
+    fn new() -> Self {
+        Dice { word: 0, product: 1 << 32 }
+    }
+
+    /// A uniform value in `0..range`, for `range` from 1 to [`SMALL_SET`].
+    #[inline(always)]
+    fn roll(&mut self, rng: &mut fastrand::Rng, range: usize) -> usize {
+        debug_assert!((1..=SMALL_SET).contains(&range));
+        let range = range as u64;
+        // At most 2^32 x 64 before the check: no overflow.
+        self.product *= range;
+        if self.product > 1 << 32 {
+            self.word = rng.u64(..);
+            self.product = range;
         }
+        let wide = self.word as u128 * range as u128;
+        self.word = wide as u64;
+        (wide >> 64) as usize
     }
 }
 

@@ -227,3 +227,54 @@ fn weighted_rules() {
     assert_eq!(c[1], 0);
     assert!((4_000..6_000).contains(&c[0]), "{c:?}");
 }
+
+#[test]
+fn small_sets_sample_uniformly_in_every_position() {
+    // 10 healthy of 16: every healthy member equally likely in each answer position.
+    let mut rng = fastrand::Rng::with_seed(10);
+    let members = checked(16);
+    let healthy: Vec<usize> = (0..16).filter(|i| i % 8 != 1 && i % 8 != 6 && *i != 11).collect();
+    assert_eq!(healthy.len(), 11);
+    let health = states(&healthy, 16);
+    let rounds = 22_000;
+    let mut by_position = vec![[0usize; 16]; 8];
+    let mut out = Selection::default();
+    for _ in 0..rounds {
+        multivalue(&members, &health, 8, &mut rng, &mut out);
+        assert_eq!(out.as_slice().len(), 8);
+        for (position, &i) in out.as_slice().iter().enumerate() {
+            assert!(healthy.contains(&(i as usize)), "unhealthy member {i} picked");
+            by_position[position][i as usize] += 1;
+        }
+    }
+    let expected = rounds / healthy.len();
+    for (position, counts) in by_position.iter().enumerate() {
+        for &i in &healthy {
+            let count = counts[i];
+            // About 4.5 standard deviations either way.
+            assert!(count.abs_diff(expected) < expected / 10, "position {position} member {i}: {count} vs {expected}");
+        }
+    }
+}
+
+#[test]
+fn dice_rolls_are_uniform_for_each_range_of_a_word() {
+    let mut rng = fastrand::Rng::with_seed(11);
+    let rounds = 40_000;
+    // Ranges 16 down to 9 come from one word: check the last one as closely as the first.
+    let mut counts = vec![vec![0usize; 16]; 8];
+    for _ in 0..rounds {
+        let mut dice = Dice::new();
+        for (k, count) in counts.iter_mut().enumerate() {
+            let value = dice.roll(&mut rng, 16 - k);
+            assert!(value < 16 - k);
+            count[value] += 1;
+        }
+    }
+    for (k, count) in counts.iter().enumerate() {
+        let expected = rounds / (16 - k);
+        for &c in &count[..16 - k] {
+            assert!(c.abs_diff(expected) < expected / 10, "range {}: {c} vs {expected}", 16 - k);
+        }
+    }
+}

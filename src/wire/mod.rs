@@ -270,6 +270,33 @@ impl<'a> Writer<'a> {
         Ok(pos + 2)
     }
 
+    /// Appends a stored record (TYPE, CLASS, TTL, RDLENGTH, RDATA) under a compression
+    /// pointer, replacing its TTL with `ttl` when given. Returns the offset of the RDATA.
+    #[inline(always)]
+    pub fn push_record(
+        &mut self,
+        section: Section,
+        pointer: u16,
+        record: &[u8],
+        ttl: Option<u32>,
+    ) -> Result<usize, Full> {
+        let pos = self.pos;
+        let end = pos + 2 + record.len();
+        let dst = match self.buf.get_mut(pos..end) {
+            Some(dst) if end <= self.limit => dst,
+            _ => return Err(Full),
+        };
+        let (head, rest) = dst.split_at_mut(2);
+        head.copy_from_slice(&(0xC000 | pointer).to_be_bytes());
+        copy_small(rest, record);
+        if let (Some(ttl), Some(at)) = (ttl, rest.get_mut(4..8)) {
+            at.copy_from_slice(&ttl.to_be_bytes());
+        }
+        self.pos = end;
+        self.counts[section as usize] += 1;
+        Ok(pos + 12)
+    }
+
     /// Drops every record, keeping header and question (for a truncated answer).
     pub fn clear_records(&mut self) {
         self.pos = self.question_end;
@@ -318,8 +345,9 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// Copies short RDATA (an A record's is 6 bytes with its length) with two overlapping
-/// fixed-size moves instead of a `memcpy` call; longer data uses `copy_from_slice`.
+/// Copies short data (an A record's RDATA is 6 bytes with its length, the whole stored
+/// record 16; an AAAA record 28) with two overlapping fixed-size moves instead of a
+/// `memcpy` call; longer data uses `copy_from_slice`.
 #[inline(always)]
 fn copy_small(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
@@ -331,6 +359,10 @@ fn copy_small(dst: &mut [u8], src: &[u8]) {
         9..=16 => {
             dst[..8].copy_from_slice(&src[..8]);
             dst[n - 8..n].copy_from_slice(&src[n - 8..n]);
+        }
+        17..=32 => {
+            dst[..16].copy_from_slice(&src[..16]);
+            dst[n - 16..n].copy_from_slice(&src[n - 16..n]);
         }
         _ => dst.copy_from_slice(src),
     }

@@ -151,11 +151,7 @@ impl LowerName {
         }
         let end = at + 1;
         let wire = &packet[pos..end];
-        let dst = &mut self.bytes[..wire.len()];
-        // Label lengths are at most 63, below b'A', so lowercasing them is a no-op.
-        for (d, &b) in dst.iter_mut().zip(wire) {
-            *d = b | ((b.wrapping_sub(b'A') < 26) as u8) << 5;
-        }
+        lowercase_into(&mut self.bytes[..wire.len()], wire);
         self.len = wire.len() as u8;
         self.count = count as u8;
         Some(end)
@@ -187,6 +183,39 @@ impl LowerName {
             self.labels[count - keep] as usize
         }
     }
+}
+
+/// Copies `src` into `dst` (same length), lowercasing ASCII letters eight bytes at a time.
+/// Label lengths are at most 63, below b'A', so they pass through unchanged.
+#[inline]
+fn lowercase_into(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if n < 8 {
+        for (d, &b) in dst.iter_mut().zip(src) {
+            *d = b | ((b.wrapping_sub(b'A') < 26) as u8) << 5;
+        }
+        return;
+    }
+    let chunk = |at: usize| u64::from_le_bytes(src[at..at + 8].try_into().expect("8 bytes"));
+    let mut at = 0;
+    while at + 8 < n {
+        dst[at..at + 8].copy_from_slice(&lowercase8(chunk(at)).to_le_bytes());
+        at += 8;
+    }
+    // The last eight bytes, overlapping the chunk before: reading from `src` keeps it exact.
+    dst[n - 8..n].copy_from_slice(&lowercase8(chunk(n - 8)).to_le_bytes());
+}
+
+/// ASCII lowercase of eight bytes in a word (bytes 0x80 and above are left alone).
+#[inline(always)]
+fn lowercase8(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let low7 = x & (0x7F * ONES);
+    // The high bit of each byte: set where the low seven bits are >= b'A', and > b'Z'.
+    let at_least_a = low7 + (0x80 - b'A' as u64) * ONES;
+    let above_z = low7 + (0x7F - b'Z' as u64) * ONES;
+    let upper = (at_least_a ^ above_z) & !x & (0x80 * ONES);
+    x | (upper >> 2)
 }
 
 /// Returns the offset just past a possibly compressed name starting at `pos`, without
@@ -264,6 +293,18 @@ pub fn write_presentation(f: &mut impl fmt::Write, wire: &[u8]) -> fmt::Result {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lowercasing_matches_the_bytewise_rule_for_every_byte_and_length() {
+        for len in 0..40usize {
+            for byte in 0..=255u8 {
+                let src: Vec<u8> = (0..len).map(|i| if i % 3 == 1 { byte } else { b'A' + (i % 26) as u8 }).collect();
+                let mut dst = vec![0u8; len];
+                lowercase_into(&mut dst, &src);
+                assert_eq!(dst, src.to_ascii_lowercase(), "len {len} byte {byte:#x}");
+            }
+        }
+    }
 
     fn wire(text: &str) -> Vec<u8> {
         let mut out = Vec::new();

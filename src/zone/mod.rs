@@ -15,10 +15,12 @@ use crate::config::{
     AnswerSettings, Config, FailoverRole, MemberConfig, Routing, RrsetConfig, WhenAllUnhealthy, ZoneConfig,
 };
 use crate::policy;
-use crate::wire::{rtype, LowerName, Name};
+use crate::wire::{rtype, LowerName, Name, CLASS_IN};
 
 /// "No such index".
 const NONE: u32 = u32::MAX;
+/// TYPE, CLASS and TTL: the bytes stored before each RDLENGTH.
+const RECORD_HEAD: usize = 8;
 
 /// Every zone served.
 pub struct Catalog {
@@ -81,6 +83,11 @@ pub struct Rrset {
     pub when_all_unhealthy: WhenAllUnhealthy,
     /// TTL of the fallback answer: the smallest member TTL.
     pub fallback_ttl: u32,
+    /// Whether every member has the same TTL, so stored records need no TTL patch.
+    pub uniform_ttl: bool,
+    /// Whether every member has exactly one value and no value names a target (A, AAAA,
+    /// TXT...): the shape the answer path writes with the fewest steps.
+    pub plain: bool,
     members: Span,
     fallback: Span,
 }
@@ -98,7 +105,9 @@ pub struct Member {
     rdata: Span,
 }
 
-/// One record's data, as a span of the zone's byte arena (RDLENGTH first).
+/// One record's data, as a span of the zone's byte arena (RDLENGTH first). The arena holds
+/// the record's TYPE, CLASS and TTL just before it, so a whole record after the owner name
+/// is one contiguous slice ([`Zone::record`]).
 #[derive(Clone, Copy)]
 pub struct Rdata {
     wire: Span,
@@ -179,6 +188,38 @@ impl Catalog {
     pub fn zones(&self) -> &[Zone] {
         &self.zones
     }
+}
+
+/// Where the name that may need additional records or chasing sits in RDATA of `rtype`.
+fn target_offset(rtype: u16) -> Option<usize> {
+    match rtype {
+        rtype::NS | rtype::CNAME => Some(0),
+        rtype::MX => Some(2),
+        rtype::SRV => Some(6),
+        _ => None,
+    }
+}
+
+/// Byte equality of two names, eight bytes at a time without a `memcmp` call (names are
+/// short; the hash has already made a match likely).
+#[inline]
+fn names_equal(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a == b;
+    }
+    let word = |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+    let mut at = 0;
+    while at + 8 < n {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    word(a, n - 8) == word(b, n - 8)
 }
 
 #[inline]
@@ -328,6 +369,21 @@ impl Zone {
         &self.bytes[rdata.wire.range()]
     }
 
+    /// The only value of a member of a [`Rrset::plain`] set, as a whole record after the
+    /// owner name.
+    #[inline]
+    pub fn plain_record(&self, member: &Member) -> &[u8] {
+        self.record(&self.rdatas[member.rdata.start as usize])
+    }
+
+    /// A value as a whole record after the owner name: TYPE, CLASS, the member's TTL,
+    /// RDLENGTH and RDATA.
+    #[inline]
+    pub fn record(&self, rdata: &Rdata) -> &[u8] {
+        let range = rdata.wire.range();
+        &self.bytes[range.start - RECORD_HEAD..range.end]
+    }
+
     /// The name inside a value that may need additional records or chasing.
     #[inline]
     pub fn target(&self, rdata: &Rdata) -> Option<&Target> {
@@ -375,7 +431,9 @@ impl Zone {
     /// The node named `wire` (lowercase wire form).
     #[inline]
     fn find(&self, wire: &[u8]) -> Option<u32> {
-        self.index.find(hash(wire), |&node| &self.names[self.nodes[node as usize].name.range()] == wire).copied()
+        self.index
+            .find(hash(wire), |&node| names_equal(&self.names[self.nodes[node as usize].name.range()], wire))
+            .copied()
     }
 
     fn wildcard_or_nxdomain(&self, closest_encloser: u32) -> Lookup {
@@ -409,16 +467,20 @@ impl Zone {
             let compiled = self.compile_member(set.rtype, member);
             self.members.push(compiled);
         }
+        let fallback_ttl = set.members.iter().map(|m| m.ttl).min().unwrap_or(0);
+        let plain = set.members.iter().all(|m| m.rdata.len() == 1) && target_offset(set.rtype).is_none();
         let fallback_start = self.rdatas.len() as u32;
         for data in &set.fallback {
-            let rdata = self.compile_rdata(set.rtype, data);
+            let rdata = self.compile_rdata(set.rtype, fallback_ttl, data);
             self.rdatas.push(rdata);
         }
         Rrset {
             rtype: set.rtype,
             routing: set.routing,
             when_all_unhealthy: set.when_all_unhealthy,
-            fallback_ttl: set.members.iter().map(|m| m.ttl).min().unwrap_or(0),
+            fallback_ttl,
+            uniform_ttl: set.members.iter().all(|m| m.ttl == fallback_ttl),
+            plain,
             members: Span { start, len: set.members.len() as u32 },
             fallback: Span { start: fallback_start, len: set.fallback.len() as u32 },
         }
@@ -427,7 +489,7 @@ impl Zone {
     fn compile_member(&mut self, rtype: u16, member: &MemberConfig) -> Member {
         let start = self.rdatas.len() as u32;
         for data in &member.rdata {
-            let rdata = self.compile_rdata(rtype, data);
+            let rdata = self.compile_rdata(rtype, member.ttl, data);
             self.rdatas.push(rdata);
         }
         Member {
@@ -439,17 +501,14 @@ impl Zone {
         }
     }
 
-    fn compile_rdata(&mut self, rtype: u16, data: &[u8]) -> Rdata {
+    fn compile_rdata(&mut self, rtype: u16, ttl: u32, data: &[u8]) -> Rdata {
+        self.bytes.extend_from_slice(&rtype.to_be_bytes());
+        self.bytes.extend_from_slice(&CLASS_IN.to_be_bytes());
+        self.bytes.extend_from_slice(&ttl.to_be_bytes());
         let start = self.bytes.len() as u32;
         self.bytes.extend_from_slice(&(data.len() as u16).to_be_bytes());
         self.bytes.extend_from_slice(data);
-        let offset = match rtype {
-            rtype::NS | rtype::CNAME => Some(0),
-            rtype::MX => Some(2),
-            rtype::SRV => Some(6),
-            _ => None,
-        };
-        let target = offset
+        let target = target_offset(rtype)
             .and_then(|offset| {
                 let name = Name::from_wire(data.get(offset..)?)?;
                 self.targets.push(Target { offset: offset as u16, name, node: None });
