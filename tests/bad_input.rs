@@ -43,6 +43,12 @@ fn cases() -> Vec<(&'static str, String, &'static str, Vec<&'static str>)> {
         ("out-of-zone name", format!("{zone}{}", record("www.example.net.", "A", "values = [\"192.0.2.1\"]\n")), GOOD_ZONE, vec!["key `name`", "outside every configured zone"]),
         ("out-of-zone zone file record", zone.to_string(), "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\n@ NS ns1\nwww.example.net. A 192.0.2.1\n", vec!["z.zone", "outside the zone"]),
         ("zone file syntax", zone.to_string(), "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\n@ NS ns1\nwww A nonsense\n", vec!["z.zone:4"]),
+        (
+            "unbalanced parenthesis (a scanner panic, caught)",
+            zone.to_string(),
+            "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\n@ NS ns1\nns1 A 192.0.2.53\nx TXT ( \"a\"\n",
+            vec!["z.zone:", "could not be read"],
+        ),
         ("unreadable zone file", "[[zone]]\norigin = \"example.com.\"\nfile = \"a-directory\"\n".to_string(), GOOD_ZONE, vec!["a-directory", "cannot read zone file"]),
         ("unreadable CA file", format!("{zone}[[health_check]]\nid = \"h\"\ntype = \"HTTPS\"\nip = \"127.0.0.1\"\ntls_ca_file = \"missing.pem\"\n"), GOOD_ZONE, vec!["key `tls_ca_file`", "missing.pem"]),
         ("nested calculated", format!("{zone}[[health_check]]\nid = \"a\"\ntype = \"CALCULATED\"\nchildren = [\"b\"]\n[[health_check]]\nid = \"b\"\ntype = \"CALCULATED\"\n"), GOOD_ZONE, vec!["key `children`", "cannot nest"]),
@@ -92,4 +98,17 @@ fn a_reload_with_each_leaves_the_old_config_serving() {
         assert_eq!(addresses(&m), vec!["192.0.2.7".parse::<std::net::Ipv4Addr>().unwrap()], "{what}");
     }
     assert!(!s.output().contains("panicked"));
+}
+
+/// The zone file scanner's panics are caught with `catch_unwind`, which only works when
+/// panics unwind: a release profile with `panic = "abort"` made `check` and reload abort on
+/// the unbalanced-parenthesis case above, so the profile must keep unwinding.
+#[test]
+fn release_builds_unwind_so_scanner_panics_are_caught() {
+    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    let manifest: toml::Table = manifest.parse().unwrap();
+    for profile in ["release", "bench", "dev"] {
+        let panic = manifest.get("profile").and_then(|p| p.get(profile)).and_then(|p| p.get("panic"));
+        assert!(panic.is_none_or(|p| p.as_str() == Some("unwind")), "profile.{profile}: panic = {panic:?}");
+    }
 }
