@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{ConfigError, Problem};
-pub use text::{parse_absolute, rtype_name};
+pub use text::{parse_absolute, rtype_name, ReadFile};
 
 use crate::wire::{rtype, Name};
 
@@ -465,7 +465,7 @@ impl Config {
     }
 
     /// Validates config text; `read` supplies zone files (paths relative to `source`'s folder).
-    pub fn parse(text: &str, source: &Path, read: &dyn Fn(&Path) -> io::Result<String>) -> Result<Config, ConfigError> {
+    pub fn parse(text: &str, source: &Path, read: &ReadFile) -> Result<Config, ConfigError> {
         let parsed: file::File = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|span| line_of(text, span.start));
             single(source, line, "", None, e.message().trim().to_string())
@@ -950,11 +950,7 @@ impl Validator<'_> {
         }
     }
 
-    fn zones(
-        &mut self,
-        tables: &[toml::Spanned<file::ZoneTable>],
-        read: &dyn Fn(&Path) -> io::Result<String>,
-    ) -> Vec<ZoneBuild> {
+    fn zones(&mut self, tables: &[toml::Spanned<file::ZoneTable>], read: &ReadFile) -> Vec<ZoneBuild> {
         let mut zones: Vec<ZoneBuild> = Vec::new();
         if tables.is_empty() {
             self.problem(None, "", Some("zone"), "at least one [[zone]] is required");
@@ -991,23 +987,30 @@ impl Validator<'_> {
                     let path = self.source.parent().unwrap_or(Path::new("")).join(file);
                     let where_: Arc<str> = path.display().to_string().into();
                     let mut outside = Vec::new();
-                    let result = text::for_each_record(&path, &origin, read, &mut |r| {
+                    let result = text::for_each_record(&path, &origin, read, &mut |scanned| {
+                        let r = match scanned {
+                            text::Scanned::File { lines } => {
+                                zone.rrsets.reserve(lines);
+                                let rrsets = &zone.rrsets;
+                                zone.index.reserve(lines, |&i| set_hash(&rrsets[i].set.owner, rrsets[i].set.rtype));
+                                return;
+                            }
+                            text::Scanned::Record(r) => r,
+                        };
                         if !r.owner.ends_with(&origin) {
                             outside.push(format!("record \"{}\" {}", r.owner, rtype_name(r.rtype)));
                             return;
                         }
-                        let at = match zone.position(&r.owner, r.rtype) {
-                            Some(at) => at,
-                            None => {
-                                let set = RrsetConfig::simple(r.owner, r.rtype, MemberConfig::simple(r.ttl));
-                                zone.insert(RrsetBuild { set, origin: where_.clone(), explicit_when: false })
-                            }
-                        };
+                        let (ttl, rdata) = (r.ttl, r.rdata);
+                        let at = zone.position_or_insert(r.owner, r.rtype, |owner, rtype| {
+                            let set = RrsetConfig::simple(owner, rtype, MemberConfig::simple(ttl));
+                            RrsetBuild { set, origin: where_.clone(), explicit_when: false }
+                        });
                         let member = &mut zone.rrsets[at].set.members[0];
                         // RFC 2181 section 5.2: one TTL per RRset; take the smallest.
-                        member.ttl = member.ttl.min(r.ttl);
-                        if !member.rdata.contains(&r.rdata) {
-                            member.rdata.push(r.rdata);
+                        member.ttl = member.ttl.min(ttl);
+                        if !member.rdata.contains(&rdata) {
+                            member.rdata.push(rdata);
                         }
                     });
                     for context in outside {
@@ -1461,21 +1464,28 @@ impl Validator<'_> {
         if !file_failed && find(rtype::NS).is_none() {
             problem(self, "has no NS records at its apex".into());
         }
-        // Per owner: its CNAME set and its first other set, without a per-owner allocation.
+        // CNAME owners first (usually few), then the first other set at each of them: no
+        // map over every owner of a large zone.
         let mut owners: FxHashMap<&[u8], (Option<usize>, Option<usize>)> = FxHashMap::default();
         let mut cuts: FxHashMap<&[u8], ()> = FxHashMap::default();
         for (i, b) in rrsets.iter().enumerate() {
-            let entry = owners.entry(b.set.owner.as_wire()).or_default();
             if b.set.rtype == rtype::CNAME {
-                entry.0.get_or_insert(i);
-            } else {
-                entry.1.get_or_insert(i);
+                owners.entry(b.set.owner.as_wire()).or_default().0.get_or_insert(i);
             }
             if b.set.rtype == rtype::NS && b.set.owner != origin {
                 cuts.insert(b.set.owner.as_wire(), ());
             }
             if b.set.rtype == rtype::SOA && b.set.owner != origin {
                 problem(self, format!("SOA at {} is not at the apex", b.set.owner));
+            }
+        }
+        if !owners.is_empty() {
+            for (i, b) in rrsets.iter().enumerate() {
+                if b.set.rtype != rtype::CNAME {
+                    if let Some(entry) = owners.get_mut(b.set.owner.as_wire()) {
+                        entry.1.get_or_insert(i);
+                    }
+                }
             }
         }
         for (cname, other) in owners.values() {
@@ -1539,6 +1549,26 @@ impl ZoneBuild {
         let rrsets = &self.rrsets;
         self.index.insert_unique(hash, at, |&i| set_hash(&rrsets[i].set.owner, rrsets[i].set.rtype));
         at
+    }
+
+    /// Where the record set of `owner` and `rtype` is, adding the one `make` builds if it
+    /// is not defined yet (one hash probe either way).
+    fn position_or_insert(&mut self, owner: Name, rtype: u16, make: impl FnOnce(Name, u16) -> RrsetBuild) -> usize {
+        let rrsets = &self.rrsets;
+        let entry = self.index.entry(
+            set_hash(&owner, rtype),
+            |&i| rrsets[i].set.rtype == rtype && rrsets[i].set.owner == owner,
+            |&i| set_hash(&rrsets[i].set.owner, rrsets[i].set.rtype),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(at) => *at.get(),
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                let at = self.rrsets.len();
+                slot.insert(at);
+                self.rrsets.push(make(owner, rtype));
+                at
+            }
+        }
     }
 
     /// Where the record set of `owner` and `rtype` is, if defined.

@@ -446,18 +446,21 @@ impl Zone {
     /// The node for `wire`, creating it and every missing ancestor down to the apex (whose
     /// wire form is `apex_len` bytes long).
     fn ensure_node(&mut self, wire: &[u8], apex_len: usize) -> u32 {
-        if let Some(node) = self.find(wire) {
-            return node;
-        }
-        if wire.len() > apex_len {
-            self.ensure_node(&wire[1 + wire[0] as usize..], apex_len);
-        }
+        let (names, nodes) = (&self.names, &self.nodes);
+        let name_of = |n: u32| &names[nodes[n as usize].name.range()];
+        let slot = match self.index.entry(hash(wire), |&n| names_equal(name_of(n), wire), |&n| hash(name_of(n))) {
+            hashbrown::hash_table::Entry::Occupied(found) => return *found.get(),
+            hashbrown::hash_table::Entry::Vacant(slot) => slot,
+        };
         let node = self.nodes.len() as u32;
+        slot.insert(node);
         let name = Span { start: self.names.len() as u32, len: wire.len() as u32 };
         self.names.extend_from_slice(wire);
         self.nodes.push(Node { name, rrsets: Span::default(), wildcard_child: NONE, cut: false });
-        let (names, nodes) = (&self.names, &self.nodes);
-        self.index.insert_unique(hash(wire), node, |&n| hash(&names[nodes[n as usize].name.range()]));
+        if wire.len() > apex_len {
+            // Every ancestor down to the apex is a node too (empty non-terminals).
+            self.ensure_node(&wire[1 + wire[0] as usize..], apex_len);
+        }
         node
     }
 
