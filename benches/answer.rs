@@ -1,6 +1,7 @@
 //! The in-process answer path: parse, lookup, select, encode, for the three query shapes an
 //! edge server sees most (static A, a 16-member multivalue name, NXDOMAIN), and multivalue
-//! selection by set size, and config validation by size. Run: `cargo bench --bench answer`.
+//! selection by set size (members health-checked, as in production), and config validation
+//! by size. Run: `cargo bench --bench answer`.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -13,21 +14,27 @@ use eightfold::zone::Catalog;
 
 const ZONE: &str = "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\n@ NS ns1\n@ NS ns2\nns1 A 192.0.2.53\nns2 A 192.0.2.54\nstatic A 192.0.2.7\n";
 
-/// A config whose `mv` name has `members` multivalue A records.
-fn setup(members: usize, minimal: bool) -> (Catalog, HealthSnapshot, Responder) {
+/// A config whose `mv` name has `members` multivalue A records, each with a TCP health check
+/// when `checked` (the shape an edge server runs), and the health the server would publish:
+/// every check in its initial state, with the healthy pools worked out.
+fn setup(members: usize, minimal: bool, checked: bool) -> (Catalog, HealthSnapshot, Responder) {
     let mut text =
         format!("[server]\nminimal_responses = {minimal}\n[[zone]]\norigin = \"example.com.\"\nfile = \"z\"\n");
     for i in 0..members {
+        let address = format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
         text.push_str(&format!(
-            "[[record]]\nname = \"mv\"\ntype = \"A\"\nttl = 60\nrouting = \"multivalue\"\nset_id = \"m{i}\"\nvalues = [\"10.{}.{}.{}\"]\n",
-            i >> 16,
-            (i >> 8) & 255,
-            i & 255
+            "[[record]]\nname = \"mv\"\ntype = \"A\"\nttl = 60\nrouting = \"multivalue\"\nset_id = \"m{i}\"\nvalues = [\"{address}\"]\n"
         ));
+        if checked {
+            text.push_str(&format!(
+                "health_check = \"c{i}\"\n[[health_check]]\nid = \"c{i}\"\ntype = \"TCP\"\nip = \"{address}\"\nport = 80\n"
+            ));
+        }
     }
     let config = Config::parse(&text, Path::new("bench.toml"), &|_| Ok(ZONE.to_string())).expect("bench config");
-    let health = HealthSnapshot::initial(&config.checks);
-    (Catalog::build(&config), health, Responder::with_seed(1))
+    let catalog = Catalog::build(&config);
+    let health = HealthSnapshot::initial(&config.checks).with_pools(&catalog);
+    (catalog, health, Responder::with_seed(1))
 }
 
 /// A query packet with EDNS (4096), as resolvers send.
@@ -48,14 +55,15 @@ fn answer_path(c: &mut Criterion) {
     let mut group = c.benchmark_group("answer_path");
     group.throughput(Throughput::Elements(1));
     for minimal in [false, true] {
-        let (catalog, health, mut responder) = setup(16, minimal);
-        let mut out = vec![0u8; 4096];
         let label = if minimal { "minimal" } else { "with_authority_ns" };
-        for (name, packet) in [
-            ("static_a", query("static.example.com", 1)),
-            ("multivalue_8_of_16", query("mv.example.com", 1)),
-            ("nxdomain", query("nothing.example.com", 1)),
+        for (name, packet, checked) in [
+            ("static_a", query("static.example.com", 1), true),
+            ("multivalue_8_of_16", query("mv.example.com", 1), true),
+            ("multivalue_8_of_16_unchecked", query("mv.example.com", 1), false),
+            ("nxdomain", query("nothing.example.com", 1), true),
         ] {
+            let (catalog, health, mut responder) = setup(16, minimal, checked);
+            let mut out = vec![0u8; 4096];
             group.bench_function(BenchmarkId::new(name, label), |b| {
                 b.iter(|| responder.respond(&catalog, &health, black_box(&packet), Transport::Udp, &mut out).len)
             });
@@ -68,7 +76,7 @@ fn multivalue_set_size(c: &mut Criterion) {
     let mut group = c.benchmark_group("multivalue_set_size");
     group.throughput(Throughput::Elements(1));
     for members in [16, 100, 1000] {
-        let (catalog, health, mut responder) = setup(members, true);
+        let (catalog, health, mut responder) = setup(members, true, true);
         let packet = query("mv.example.com", 1);
         let mut out = vec![0u8; 4096];
         group.bench_with_input(BenchmarkId::from_parameter(members), &members, |b, _| {

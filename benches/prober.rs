@@ -46,7 +46,7 @@ fn main() {
         .expect("bench config");
     let initial = health::initial_state(&config);
     let catalog = Arc::new(Catalog::build(&config));
-    let shared = Shared::new(View { catalog: catalog.clone(), health: Arc::new(initial.snapshot(&config.checks)) });
+    let shared = Shared::new(View::new(catalog.clone(), initial.snapshot(&config.checks)));
     let prober = health::spawn(Arc::new(config), catalog, shared.clone(), initial).expect("prober");
     // First probes are spread over one interval; measure after it.
     std::thread::sleep(Duration::from_secs(INTERVAL));

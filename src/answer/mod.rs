@@ -69,6 +69,8 @@ pub struct Responder {
 struct Work {
     /// The current catalog's settings, copied at the start of each query.
     settings: AnswerSettings,
+    /// The current catalog's [`Catalog::id`], to find its healthy pools.
+    catalog: u64,
     rng: fastrand::Rng,
     selection: Selection,
     order: Vec<u16>,
@@ -101,6 +103,7 @@ impl Responder {
             chased: LowerName::new(),
             work: Work {
                 settings: AnswerSettings::default(),
+                catalog: 0,
                 rng: fastrand::Rng::with_seed(seed),
                 selection: Selection::default(),
                 order: Vec::with_capacity(64),
@@ -146,6 +149,7 @@ impl Work {
             }
         };
         self.settings = *catalog.settings();
+        self.catalog = catalog.id();
         let settings = self.settings;
         let opt = query.edns.map(|e| Opt { udp_size: settings.edns_udp_size, dnssec_ok: e.dnssec_ok });
         let limit = match (transport, query.edns) {
@@ -247,11 +251,14 @@ impl Work {
                     return Ok((rcode::NOERROR, true));
                 }
                 if !self.settings.minimal_responses {
-                    if let Some(ns) = zone.rrset(zone.apex(), rtype::NS) {
+                    // Optional: drop the NS set rather than truncate. Its addresses are not
+                    // added: the answer's own targets matter more.
+                    if let (Some((block, count)), Owner::Pointer(apex)) = (zone.authority_ns(), apex_owner) {
+                        // Simple routing: the same records every time, prepared at load.
+                        let _ = w.push_block(Section::Authority, apex, block, count);
+                    } else if let Some(ns) = zone.rrset(zone.apex(), rtype::NS) {
                         let mark = w.mark();
                         let before = self.target_count;
-                        // Optional: drop the NS set rather than truncate. Its addresses are
-                        // not added: the answer's own targets matter more.
                         if self.write_rrset(zone, ns, apex_owner, Section::Authority, health, w).is_err() {
                             w.rewind(mark);
                         }
@@ -299,17 +306,41 @@ impl Work {
         w: &mut Writer<'_>,
     ) -> Result<bool, Full> {
         let members = zone.members(set);
+        // Whether every member is unhealthy, when the policy's inputs already tell.
+        let mut none_healthy = None;
         match set.routing {
             Routing::Simple => policy::simple(&mut self.selection),
-            Routing::Multivalue => {
-                policy::multivalue(members, health, self.settings.max_answers, &mut self.rng, &mut self.selection)
-            }
+            Routing::Multivalue if !set.checked => policy::multivalue_unchecked(
+                members.len(),
+                self.settings.max_answers,
+                &mut self.rng,
+                &mut self.selection,
+            ),
+            Routing::Multivalue => match health.pool(self.catalog, set) {
+                Some([]) => {
+                    // Fail-open: every member a candidate.
+                    let max = self.settings.max_answers;
+                    policy::multivalue_unchecked(members.len(), max, &mut self.rng, &mut self.selection);
+                    none_healthy = Some(true);
+                }
+                Some(pool) => {
+                    policy::multivalue_pool(pool, self.settings.max_answers, &mut self.rng, &mut self.selection);
+                    none_healthy = Some(false);
+                }
+                None => {
+                    let max = self.settings.max_answers;
+                    policy::multivalue(members, health, max, &mut self.rng, &mut self.selection)
+                }
+            },
             Routing::Failover => policy::failover(members, health, &mut self.selection),
             Routing::Weighted => policy::weighted(members, health, &mut self.rng, &mut self.selection),
         }
         let chosen = self.selection.as_slice();
-        let all_unhealthy = set.routing != Routing::Simple
-            && chosen.first().is_some_and(|&i| !policy::healthy(&members[i as usize], health));
+        let all_unhealthy = none_healthy.unwrap_or_else(|| {
+            set.checked
+                && set.routing != Routing::Simple
+                && chosen.first().is_some_and(|&i| !policy::healthy(&members[i as usize], health))
+        });
         if all_unhealthy {
             // Policies pick an unhealthy member only when none is healthy.
             match set.when_all_unhealthy {
@@ -330,8 +361,14 @@ impl Work {
         } else {
             Some(chosen.iter().map(|&i| members[i as usize].ttl).min().unwrap_or(0))
         };
+        if let (true, Owner::Pointer(pointer)) = (set.stride != 0, owner) {
+            // The common shape (multivalue A/AAAA): the chosen rows of a table of records.
+            let stride = set.stride as usize;
+            w.push_table(section, pointer, zone.records(set), stride, self.selection.as_slice(), ttl)?;
+            return Ok(true);
+        }
         if let (true, Owner::Pointer(pointer)) = (set.plain, owner) {
-            // The common shape (multivalue A/AAAA): one stored record per chosen member.
+            // Plain values of several sizes (TXT): one stored record per chosen member.
             for &i in self.selection.as_slice() {
                 w.push_record(section, pointer, zone.plain_record(&members[i as usize]), ttl)?;
             }
@@ -341,8 +378,16 @@ impl Work {
             let member = &members[self.selection.as_slice()[k] as usize];
             match zone.rdatas(member) {
                 [rdata] => self.write_value(zone, set.rtype, rdata, member.ttl, ttl, owner, section, w)?,
-                rdatas => {
+                rdatas if rdatas.len() <= policy::SMALL_SET => {
                     // Several values in one member: all of them, in random order.
+                    let mut order = [0; policy::SMALL_SET];
+                    policy::permutation(rdatas.len(), &mut self.rng, &mut order);
+                    for &v in &order[..rdatas.len()] {
+                        let rdata = &rdatas[v as usize];
+                        self.write_value(zone, set.rtype, rdata, member.ttl, ttl, owner, section, w)?;
+                    }
+                }
+                rdatas => {
                     self.order.clear();
                     self.order.extend(0..rdatas.len() as u16);
                     self.rng.shuffle(&mut self.order);

@@ -205,3 +205,91 @@ fn garbage_never_panics() {
         let _ = r.respond(&c, &h, &packet, Transport::Tcp, &mut out);
     }
 }
+
+/// Multivalue records `name` with `values`, the first `down` of them behind the failing check.
+fn multivalue_records(name: &str, rtype: &str, values: &[String], down: usize, extra: &str) -> String {
+    let mut text = String::new();
+    for (i, value) in values.iter().enumerate() {
+        let check = if i < down { "health_check = \"down\"\n" } else { "" };
+        text.push_str(&format!(
+            "[[record]]\nname = \"{name}\"\ntype = \"{rtype}\"\nrouting = \"multivalue\"\nset_id = \"{i}\"\nvalues = [\"{value}\"]\n{check}{extra}"
+        ));
+    }
+    text
+}
+
+/// The answer's values as text, sorted.
+fn values(m: &Message) -> Vec<String> {
+    let mut v: Vec<String> = m.answers().iter().map(|r| r.data().to_string()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn healthy_pools_answer_as_a_health_scan_does() {
+    let v4: Vec<String> = (0..12).map(|i| format!("10.0.0.{i}")).collect();
+    let v6: Vec<String> = (0..10).map(|i| format!("2001:db8::{i}")).collect();
+    let dead: Vec<String> = (0..3).map(|i| format!("10.1.0.{i}")).collect();
+    let mut extra = multivalue_records("mix", "A", &v4, 6, "");
+    extra += &multivalue_records("six", "AAAA", &v6, 4, "");
+    extra += &multivalue_records("dead", "A", &dead, 3, "");
+    extra += &multivalue_records("nd", "A", &dead, 3, "when_all_unhealthy = \"nodata\"\n");
+    extra += &multivalue_records(
+        "fb",
+        "A",
+        &dead,
+        3,
+        "when_all_unhealthy = \"fallback\"\nfallback_values = [\"192.0.2.99\"]\n",
+    );
+    let (c, scan, mut r) = setup(&extra);
+    let (other, _, _) = setup(&extra);
+    let pooled = scan.clone().with_pools(&c);
+    // Pools made for another catalog must be ignored, not misread.
+    let foreign = scan.clone().with_pools(&other);
+    let zone = &c.zones()[0];
+    let (mix, _) = LowerName::parse(b"\x03mix\x07example\x03com\x00", 0).unwrap();
+    let Lookup::Exact(node) = zone.lookup(&mix, false) else { panic!("mix not found") };
+    let set = zone.rrset(zone.node(node), rtype::A).unwrap();
+    assert_eq!(pooled.pool(c.id(), set), Some(&[6, 7, 8, 9, 10, 11][..]), "the healthy members, listed");
+    assert_eq!(foreign.pool(c.id(), set), None);
+    assert_eq!(scan.pool(c.id(), set), None);
+    for (label, h) in [("scan", &scan), ("pools", &pooled), ("foreign pools", &foreign)] {
+        for _ in 0..30 {
+            let m = ask(&mut r, &c, h, "mix.example.com.", RecordType::A, None);
+            let mut healthy: Vec<String> = v4[6..].to_vec();
+            healthy.sort();
+            assert_eq!(values(&m), healthy, "{label}: only the 6 healthy, never padded");
+            let m = ask(&mut r, &c, h, "six.example.com.", RecordType::AAAA, None);
+            assert_eq!(m.answers().len(), 6, "{label}");
+            assert!(values(&m).iter().all(|v| v6[4..].contains(v)), "{label}: {:?}", values(&m));
+            let m = ask(&mut r, &c, h, "dead.example.com.", RecordType::A, None);
+            assert_eq!(values(&m), dead, "{label}: fail-open answers every member");
+            let m = ask(&mut r, &c, h, "nd.example.com.", RecordType::A, None);
+            assert!(m.answers().is_empty(), "{label}");
+            assert_eq!(m.name_servers()[0].record_type(), RecordType::SOA, "{label}");
+            let m = ask(&mut r, &c, h, "fb.example.com.", RecordType::A, None);
+            assert_eq!(values(&m), ["192.0.2.99"], "{label}");
+        }
+    }
+}
+
+#[test]
+fn authority_ns_points_at_the_apex_from_any_depth() {
+    let zone = "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\n@ 600 NS ns1\n@ 120 NS ns2.example.net.\nns1 A 192.0.2.53\na.b.c A 192.0.2.9\n";
+    let read = |_: &Path| Ok(zone.to_string());
+    let config = Config::parse(CONFIG, Path::new("t.toml"), &read).unwrap();
+    let (c, h, mut r) = (Catalog::build(&config), HealthSnapshot::initial(&config.checks), Responder::with_seed(3));
+    for name in ["a.b.c.example.com.", "ns1.example.com.", "A.B.C.EXAMPLE.COM."] {
+        let m = ask(&mut r, &c, &h, name, RecordType::A, None);
+        assert_eq!(m.answers().len(), 1);
+        let ns = m.name_servers();
+        assert_eq!(ns.len(), 2, "{name}");
+        for record in ns {
+            assert_eq!(record.name().to_ascii().to_lowercase(), "example.com.", "{name}");
+            assert_eq!(record.ttl(), 120, "one TTL for the set, the smallest");
+        }
+        let mut targets: Vec<String> = ns.iter().map(|r| r.data().to_string()).collect();
+        targets.sort();
+        assert_eq!(targets, ["ns1.example.com.", "ns2.example.net."]);
+    }
+}

@@ -246,7 +246,7 @@ pub fn run(source: Source, config: Config) -> Result<(), RunError> {
     }
     let initial = health::initial_state(&config);
     let catalog = Arc::new(Catalog::build(&config));
-    let shared = Shared::new(View { catalog: catalog.clone(), health: Arc::new(initial.snapshot(&config.checks)) });
+    let shared = Shared::new(View::new(catalog.clone(), initial.snapshot(&config.checks)));
     let server = Server::start(&config, sockets, shared.clone()).map_err(RunError::Server)?;
     // Answering has started; now drop what only the build needed.
     let config = config.without_simple_records();

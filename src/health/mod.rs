@@ -17,6 +17,7 @@ pub mod tls;
 pub use prober::{initial_state, spawn, CheckStatus, InitialState, ProbeTable, ProberHandle};
 
 use crate::config::{CheckConfig, CheckKind};
+use crate::zone::{Catalog, HealthyPools, Rrset};
 
 /// Failure threshold in both directions: the measured state flips after this many
 /// consecutive results that disagree with it (Route 53 FailureThreshold).
@@ -62,6 +63,8 @@ impl Threshold {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthSnapshot {
     healthy: Box<[bool]>,
+    /// The healthy members of each checked multivalue set, for one catalog.
+    pools: Option<Box<HealthyPools>>,
 }
 
 impl HealthSnapshot {
@@ -99,7 +102,7 @@ impl HealthSnapshot {
                 measured != check.inverted
             })
             .collect();
-        HealthSnapshot { healthy }
+        HealthSnapshot { healthy, pools: None }
     }
 
     /// Every check in its initial state: healthy, or unhealthy if inverted.
@@ -109,7 +112,21 @@ impl HealthSnapshot {
 
     /// A snapshot from explicit states (tests and benches).
     pub fn from_states(states: Vec<bool>) -> Self {
-        HealthSnapshot { healthy: states.into_boxed_slice() }
+        HealthSnapshot { healthy: states.into_boxed_slice(), pools: None }
+    }
+
+    /// The snapshot with [`HealthyPools`] worked out for `catalog`, so that answers from
+    /// `catalog` need not test members' health one by one.
+    pub fn with_pools(mut self, catalog: &Catalog) -> Self {
+        self.pools = Some(Box::new(catalog.healthy_pools(&self)));
+        self
+    }
+
+    /// The healthy members of `set`, when this snapshot has pools for catalog `catalog` and
+    /// the set has one (empty: no member is healthy).
+    #[inline]
+    pub fn pool(&self, catalog: u64, set: &Rrset) -> Option<&[u8]> {
+        self.pools.as_ref()?.pool(catalog, set)
     }
 
     /// Whether check `index` is healthy; an index the snapshot does not know is healthy.

@@ -499,7 +499,7 @@ impl Prober {
                 entry.forced = *f;
             }
         }
-        self.shared.publish(View { catalog: self.catalog.clone(), health: Arc::new(health) });
+        self.shared.publish(View::new(self.catalog.clone(), health));
         self.save();
     }
 

@@ -87,7 +87,7 @@ pub fn multivalue<M: Member>(
 }
 
 /// Sets up to this size are sampled with a partial Fisher-Yates shuffle on the stack.
-const SMALL_SET: usize = 64;
+pub const SMALL_SET: usize = 64;
 
 /// Identity permutation the small-set shuffle starts from.
 const IDENTITY: [u8; SMALL_SET] = {
@@ -124,13 +124,61 @@ fn multivalue_small<M: Member>(
     } else {
         healthy_count
     };
-    let pool = &mut pool[..candidates];
+    draw(&mut pool[..candidates], max, rng, out);
+}
+
+/// Multivalue for a set whose members have no health checks, so all `n` are candidates: the
+/// same draw as [`multivalue`] without looking at health.
+pub fn multivalue_unchecked(n: usize, max: usize, rng: &mut fastrand::Rng, out: &mut Selection) {
+    out.clear();
+    let take = max.min(SELECTION_CAPACITY).min(n);
+    if n <= SMALL_SET {
+        let mut pool = IDENTITY;
+        draw(&mut pool[..n], take, rng, out);
+        return;
+    }
+    // Robert Floyd's sampling: `take` draws, a uniform subset; the shuffle makes the order
+    // uniform too.
+    for j in n - take..n {
+        let t = rng.usize(..=j);
+        out.push(if out.contains(t) { j } else { t });
+    }
+    out.shuffle(rng);
+}
+
+/// Multivalue from a set's healthy members, listed ahead of time (at most [`SMALL_SET`],
+/// at least one): the same draw as [`multivalue`] with the health scan already done.
+pub fn multivalue_pool(pool: &[u8], max: usize, rng: &mut fastrand::Rng, out: &mut Selection) {
+    debug_assert!(!pool.is_empty() && pool.len() <= SMALL_SET);
+    multivalue_unchecked(pool.len(), max, rng, out);
+    for pick in &mut out.picked[..out.len] {
+        *pick = pool[*pick as usize] as u32;
+    }
+}
+
+/// A uniformly random order of `0..n` (at most [`SMALL_SET`]) in `order[..n]`.
+pub fn permutation(n: usize, rng: &mut fastrand::Rng, order: &mut [u8; SMALL_SET]) {
+    debug_assert!(n <= SMALL_SET);
+    *order = IDENTITY;
+    let mut dice = Dice::new();
+    for k in 0..n.saturating_sub(1) {
+        let j = k + dice.roll(rng, n - k);
+        order.swap(k, j);
+    }
+}
+
+/// Draws `max` of `pool` without replacement into `out` with a partial Fisher-Yates shuffle:
+/// uniform over the pool, in random order.
+#[inline(always)]
+fn draw(pool: &mut [u8], max: usize, rng: &mut fastrand::Rng, out: &mut Selection) {
+    let candidates = pool.len();
     let take = max.min(candidates);
     let mut dice = Dice::new();
     for (k, slot) in out.picked[..take].iter_mut().enumerate() {
         let j = k + dice.roll(rng, candidates - k);
-        pool.swap(k, j);
-        *slot = pool[k] as u32;
+        // Half a swap: position k is never read again.
+        *slot = pool[j] as u32;
+        pool[j] = pool[k];
     }
     out.len = take;
 }

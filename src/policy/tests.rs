@@ -228,31 +228,92 @@ fn weighted_rules() {
     assert!((4_000..6_000).contains(&c[0]), "{c:?}");
 }
 
+/// Runs `draw` `rounds` times and checks that it picks `take` distinct members of
+/// `candidates` and that each candidate is equally likely in each answer position (within
+/// about 4.5 standard deviations when `rounds / candidates` is 2,000).
+fn assert_uniform_positions(candidates: &[usize], take: usize, rounds: usize, mut draw: impl FnMut(&mut Selection)) {
+    let n = candidates.iter().max().map_or(0, |m| m + 1);
+    let mut by_position = vec![vec![0usize; n]; take];
+    let mut out = Selection::default();
+    for _ in 0..rounds {
+        draw(&mut out);
+        assert_eq!(out.as_slice().len(), take);
+        let mut distinct = out.as_slice().to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), take, "repeated member in {:?}", out.as_slice());
+        for (position, &i) in out.as_slice().iter().enumerate() {
+            assert!(candidates.contains(&(i as usize)), "member {i} is not a candidate");
+            by_position[position][i as usize] += 1;
+        }
+    }
+    let expected = rounds / candidates.len();
+    for (position, counts) in by_position.iter().enumerate() {
+        for &i in candidates {
+            let count = counts[i];
+            assert!(count.abs_diff(expected) < expected / 10, "position {position} member {i}: {count} vs {expected}");
+        }
+    }
+}
+
 #[test]
 fn small_sets_sample_uniformly_in_every_position() {
-    // 10 healthy of 16: every healthy member equally likely in each answer position.
+    // 11 healthy of 16: every healthy member equally likely in each answer position.
     let mut rng = fastrand::Rng::with_seed(10);
     let members = checked(16);
     let healthy: Vec<usize> = (0..16).filter(|i| i % 8 != 1 && i % 8 != 6 && *i != 11).collect();
     assert_eq!(healthy.len(), 11);
     let health = states(&healthy, 16);
-    let rounds = 22_000;
-    let mut by_position = vec![[0usize; 16]; 8];
+    assert_uniform_positions(&healthy, 8, 22_000, |out| multivalue(&members, &health, 8, &mut rng, out));
+}
+
+#[test]
+fn precomputed_pools_sample_like_a_health_scan() {
+    // The same 11 healthy of 16, listed ahead of time as the prober's pools list them.
+    let mut rng = fastrand::Rng::with_seed(12);
+    let healthy: Vec<usize> = (0..16).filter(|i| i % 8 != 1 && i % 8 != 6 && *i != 11).collect();
+    let pool: Vec<u8> = healthy.iter().map(|&i| i as u8).collect();
+    assert_uniform_positions(&healthy, 8, 22_000, |out| multivalue_pool(&pool, 8, &mut rng, out));
+    // Fewer healthy than `max`: all of them, in random order.
+    assert_uniform_positions(&[3, 9, 14], 3, 6_000, |out| multivalue_pool(&[3, 9, 14], 8, &mut rng, out));
+}
+
+#[test]
+fn unchecked_sets_sample_uniformly_small_and_large() {
+    let mut rng = fastrand::Rng::with_seed(13);
+    let sixteen: Vec<usize> = (0..16).collect();
+    assert_uniform_positions(&sixteen, 8, 32_000, |out| multivalue_unchecked(16, 8, &mut rng, out));
+    // Above the stack pool's size: Floyd's sampling, then a shuffle.
+    let hundred: Vec<usize> = (0..100).collect();
+    assert_uniform_positions(&hundred, 8, 200_000, |out| multivalue_unchecked(100, 8, &mut rng, out));
     let mut out = Selection::default();
+    multivalue_unchecked(5, 8, &mut rng, &mut out);
+    let mut all = out.as_slice().to_vec();
+    all.sort_unstable();
+    assert_eq!(all, [0, 1, 2, 3, 4], "fewer members than max: every one");
+    multivalue_unchecked(0, 8, &mut rng, &mut out);
+    assert!(out.as_slice().is_empty());
+}
+
+#[test]
+fn permutations_are_uniform() {
+    let mut rng = fastrand::Rng::with_seed(14);
+    let rounds = 20_000;
+    let mut counts = [[0usize; 5]; 5];
+    let mut order = [0u8; SMALL_SET];
     for _ in 0..rounds {
-        multivalue(&members, &health, 8, &mut rng, &mut out);
-        assert_eq!(out.as_slice().len(), 8);
-        for (position, &i) in out.as_slice().iter().enumerate() {
-            assert!(healthy.contains(&(i as usize)), "unhealthy member {i} picked");
-            by_position[position][i as usize] += 1;
+        permutation(5, &mut rng, &mut order);
+        let mut sorted = order[..5].to_vec();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [0, 1, 2, 3, 4]);
+        for (position, &v) in order[..5].iter().enumerate() {
+            counts[position][v as usize] += 1;
         }
     }
-    let expected = rounds / healthy.len();
-    for (position, counts) in by_position.iter().enumerate() {
-        for &i in &healthy {
-            let count = counts[i];
-            // About 4.5 standard deviations either way.
-            assert!(count.abs_diff(expected) < expected / 10, "position {position} member {i}: {count} vs {expected}");
+    let expected = rounds / 5;
+    for row in counts {
+        for c in row {
+            assert!(c.abs_diff(expected) < expected / 10, "{c} vs {expected}");
         }
     }
 }

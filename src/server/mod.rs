@@ -32,6 +32,14 @@ pub struct View {
     pub health: Arc<HealthSnapshot>,
 }
 
+impl View {
+    /// A view of `catalog` under `health`, with the healthy pools worked out for it.
+    pub fn new(catalog: Arc<Catalog>, health: HealthSnapshot) -> View {
+        let health = Arc::new(health.with_pools(&catalog));
+        View { catalog, health }
+    }
+}
+
 /// State shared by every thread.
 pub struct Shared {
     view: ArcSwap<View>,

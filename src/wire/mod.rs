@@ -220,7 +220,7 @@ impl<'a> Writer<'a> {
         buf[2] = 0x80 | (query.packet[2] & 0x79);
         buf[3] = query.packet[3] & 0x10;
         buf[4..12].copy_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
-        buf[HEADER_LEN..question_end].copy_from_slice(query.question);
+        copy_small(&mut buf[HEADER_LEN..question_end], query.question);
         Some(Writer { buf, pos: question_end, limit, question_end, counts: [0; 3] })
     }
 
@@ -295,6 +295,90 @@ impl<'a> Writer<'a> {
         self.pos = end;
         self.counts[section as usize] += 1;
         Ok(pos + 12)
+    }
+
+    /// Appends the records `picks` chooses from `table`, stored records (TYPE through RDATA)
+    /// of `stride` bytes each, all under one compression pointer, replacing their TTL with
+    /// `ttl` when given. Either every record fits or none is written.
+    #[inline(always)]
+    pub fn push_table(
+        &mut self,
+        section: Section,
+        pointer: u16,
+        table: &[u8],
+        stride: usize,
+        picks: &[u32],
+        ttl: Option<u32>,
+    ) -> Result<(), Full> {
+        match stride {
+            // A and AAAA: fixed-size moves, one 16-byte store for a whole A record.
+            14 => self.push_table_of::<14, 16>(section, pointer, table, picks, ttl),
+            26 => self.push_table_of::<26, 28>(section, pointer, table, picks, ttl),
+            _ => {
+                let mark = self.mark();
+                for &i in picks {
+                    let at = i as usize * stride;
+                    if self.push_record(section, pointer, &table[at..at + stride], ttl).is_err() {
+                        self.rewind(mark);
+                        return Err(Full);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// [`Writer::push_table`] for records of `N` bytes, `M` = `N` + 2 with the pointer.
+    #[inline(always)]
+    fn push_table_of<const N: usize, const M: usize>(
+        &mut self,
+        section: Section,
+        pointer: u16,
+        table: &[u8],
+        picks: &[u32],
+        ttl: Option<u32>,
+    ) -> Result<(), Full> {
+        debug_assert_eq!(N + 2, M);
+        let end = self.pos + M * picks.len();
+        if end > self.limit {
+            return Err(Full);
+        }
+        let head = (0xC000 | pointer).to_be_bytes();
+        for (slot, &i) in self.buf[self.pos..end].chunks_exact_mut(M).zip(picks) {
+            let at = i as usize * N;
+            let record: &[u8; N] = table[at..at + N].try_into().expect("N bytes");
+            let slot: &mut [u8; M] = slot.try_into().expect("M bytes");
+            slot[..2].copy_from_slice(&head);
+            slot[2..].copy_from_slice(record);
+            if let Some(ttl) = ttl {
+                slot[6..10].copy_from_slice(&ttl.to_be_bytes());
+            }
+        }
+        self.pos = end;
+        self.counts[section as usize] += picks.len() as u16;
+        Ok(())
+    }
+
+    /// Appends `count` records prepared as one block ([`crate::zone::Zone::authority_ns`]):
+    /// each is a 2-byte owner slot, filled here with a pointer to `pointer`, then TYPE
+    /// through RDATA. Either the whole block fits or nothing is written.
+    pub fn push_block(&mut self, section: Section, pointer: u16, block: &[u8], count: u16) -> Result<(), Full> {
+        let end = self.pos + block.len();
+        if end > self.limit {
+            return Err(Full);
+        }
+        let dst = &mut self.buf[self.pos..end];
+        dst.copy_from_slice(block);
+        let head = (0xC000 | pointer).to_be_bytes();
+        let mut at = 0;
+        for _ in 0..count {
+            let Some(record) = dst.get_mut(at..at + 12) else { break };
+            record[..2].copy_from_slice(&head);
+            at += 12 + u16::from_be_bytes([record[10], record[11]]) as usize;
+        }
+        self.pos = end;
+        self.counts[section as usize] += count;
+        Ok(())
     }
 
     /// Drops every record, keeping header and question (for a truncated answer).
@@ -447,5 +531,86 @@ mod tests {
         let len = w.finish(0, true, false, None);
         assert_eq!(len, 19 + 16);
         assert_eq!(buf[2] & 0x84, 0x84);
+    }
+
+    /// Stored records (TYPE, CLASS, TTL, RDLENGTH, RDATA) of `n` A records 10.0.0.i.
+    fn a_table(n: u8, ttl: u32) -> Vec<u8> {
+        let mut table = Vec::new();
+        for i in 0..n {
+            table.extend_from_slice(&[0, 1, 0, 1]);
+            table.extend_from_slice(&ttl.to_be_bytes());
+            table.extend_from_slice(&[0, 4, 10, 0, 0, i]);
+        }
+        table
+    }
+
+    #[test]
+    fn table_records_are_copied_whole_or_not_at_all() {
+        let q = query(b"\x01a\x00", 1, &[], 0);
+        let parsed = parse_query(&q, &mut LowerName::new()).unwrap();
+        for (stride, table) in [
+            (14, a_table(4, 300)),
+            (26, {
+                // AAAA records: 16 bytes of RDATA.
+                let mut t = Vec::new();
+                for i in 0..4u8 {
+                    t.extend_from_slice(&[0, 28, 0, 1, 0, 0, 1, 44, 0, 16]);
+                    t.extend_from_slice(&[0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, i]);
+                }
+                t
+            }),
+            (12, {
+                // Any other size: 2 bytes of RDATA.
+                let mut t = Vec::new();
+                for i in 0..4u8 {
+                    t.extend_from_slice(&[0, 99, 0, 1, 0, 0, 1, 44, 0, 2, 7, i]);
+                }
+                t
+            }),
+        ] {
+            let mut buf = [0u8; 512];
+            let room = 19 + 2 * (2 + stride);
+            let mut w = Writer::new(&mut buf, &parsed, room, 0).unwrap();
+            assert_eq!(
+                w.push_table(Section::Answer, 12, &table, stride, &[3, 1, 2], None),
+                Err(Full),
+                "stride {stride}"
+            );
+            assert_eq!(w.mark().pos, 19, "nothing written when the run does not fit");
+            w.push_table(Section::Answer, 12, &table, stride, &[3, 1], Some(60)).unwrap();
+            let len = w.finish(0, true, false, None);
+            assert_eq!(len, room);
+            assert_eq!(buf[7], 2, "ANCOUNT");
+            for (k, member) in [3usize, 1].into_iter().enumerate() {
+                let at = 19 + k * (2 + stride);
+                assert_eq!(&buf[at..at + 2], &[0xC0, 12]);
+                assert_eq!(&buf[at + 6..at + 10], &60u32.to_be_bytes(), "TTL replaced");
+                let record = &table[member * stride..(member + 1) * stride];
+                assert_eq!(&buf[at + 2..at + 6], &record[..4]);
+                assert_eq!(&buf[at + 10..at + 2 + stride], &record[8..]);
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_get_their_owner_pointers() {
+        let q = query(b"\x01a\x00", 1, &[], 0);
+        let parsed = parse_query(&q, &mut LowerName::new()).unwrap();
+        let mut block = Vec::new();
+        for rdata in [&b"\x01x\x00"[..], &b"\x03abc\x00"[..]] {
+            block.extend_from_slice(&[0xC0, 0, 0, 2, 0, 1, 0, 0, 0, 60, 0, rdata.len() as u8]);
+            block.extend_from_slice(rdata);
+        }
+        let mut buf = [0u8; 512];
+        let mut w = Writer::new(&mut buf, &parsed, 19 + block.len() - 1, 0).unwrap();
+        assert_eq!(w.push_block(Section::Authority, 12, &block, 2), Err(Full));
+        let mut w = Writer::new(&mut buf, &parsed, 512, 0).unwrap();
+        w.push_block(Section::Authority, 14, &block, 2).unwrap();
+        let len = w.finish(0, true, false, None);
+        assert_eq!(len, 19 + block.len());
+        assert_eq!(buf[9], 2, "NSCOUNT");
+        assert_eq!(&buf[19..21], &[0xC0, 14]);
+        assert_eq!(&buf[19 + 15..19 + 17], &[0xC0, 14]);
+        assert_eq!(&buf[21..19 + 15], &block[2..15]);
     }
 }

@@ -10,10 +10,12 @@
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::{
     AnswerSettings, Config, FailoverRole, MemberConfig, Routing, RrsetConfig, WhenAllUnhealthy, ZoneConfig,
 };
+use crate::health::HealthSnapshot;
 use crate::policy;
 use crate::wire::{rtype, LowerName, Name, CLASS_IN};
 
@@ -22,12 +24,45 @@ const NONE: u32 = u32::MAX;
 /// TYPE, CLASS and TTL: the bytes stored before each RDLENGTH.
 const RECORD_HEAD: usize = 8;
 
+/// Numbers catalog builds, so that [`HealthyPools`] are only used with their own catalog.
+static CATALOG_BUILDS: AtomicU64 = AtomicU64::new(1);
+
 /// Every zone served.
 pub struct Catalog {
+    /// This build's number.
+    id: u64,
+    /// Health-checked multivalue sets that get a [`HealthyPools`] entry.
+    pooled_sets: u32,
     zones: Vec<Zone>,
     /// Distinct apex label counts, largest first, so the longest match is found first.
     apex_depths: Vec<usize>,
     settings: AnswerSettings,
+}
+
+/// The healthy members of every health-checked multivalue set of a catalog (up to
+/// [`policy::SMALL_SET`] members), under one health snapshot. Worked out by control code each
+/// time it publishes, so answers draw from the list instead of testing each member's health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthyPools {
+    /// The [`Catalog::id`] the pools were computed for.
+    catalog: u64,
+    /// Per pooled set, its run of `members`.
+    spans: Vec<Span>,
+    /// Member indices, set after set.
+    members: Vec<u8>,
+}
+
+impl HealthyPools {
+    /// The healthy members of `set` of catalog `catalog` (empty: none is healthy), or `None`
+    /// when these pools were made for another catalog or `set` has no pool.
+    #[inline]
+    pub fn pool(&self, catalog: u64, set: &Rrset) -> Option<&[u8]> {
+        if catalog != self.catalog {
+            return None;
+        }
+        let span = self.spans.get(set.pool as usize)?;
+        self.members.get(span.range())
+    }
 }
 
 /// A run of entries in one of a zone's vectors.
@@ -62,6 +97,12 @@ pub struct Zone {
     targets: Vec<Target>,
     soa: Rdata,
     negative_ttl: u32,
+    /// The apex NS records as positive answers' authority section carries them, when the set
+    /// has simple routing: each record a 2-byte owner pointer to fill in, then TYPE through
+    /// RDATA, in zone order. Empty when there is no such set.
+    authority_ns: Vec<u8>,
+    /// Records in `authority_ns`.
+    authority_ns_count: u16,
     has_cuts: bool,
 }
 
@@ -88,8 +129,17 @@ pub struct Rrset {
     /// Whether every member has exactly one value and no value names a target (A, AAAA,
     /// TXT...): the shape the answer path writes with the fewest steps.
     pub plain: bool,
+    /// For a plain set whose stored records all have one size: that size (TYPE through
+    /// RDATA), the members' records lying back to back ([`Zone::records`]); 0 otherwise.
+    pub stride: u16,
+    /// Whether any member has a health check; without one every member is always healthy.
+    pub checked: bool,
     members: Span,
     fallback: Span,
+    /// Offset in the byte arena of the first member's stored record, when `stride` is set.
+    records: u32,
+    /// Index of the set's entry in [`HealthyPools`], or `NONE`.
+    pool: u32,
 }
 
 /// One selectable unit of a record set.
@@ -155,11 +205,45 @@ impl policy::Member for Member {
 impl Catalog {
     /// Compiles every zone of a config.
     pub fn build(config: &Config) -> Catalog {
-        let zones: Vec<Zone> = config.zones.iter().map(Zone::build).collect();
+        let mut zones: Vec<Zone> = config.zones.iter().map(Zone::build).collect();
+        let mut pooled_sets = 0;
+        for set in zones.iter_mut().flat_map(|z| z.rrsets.iter_mut()) {
+            if set.routing == Routing::Multivalue && set.checked && set.members.len as usize <= policy::SMALL_SET {
+                set.pool = pooled_sets;
+                pooled_sets += 1;
+            }
+        }
         let mut apex_depths: Vec<usize> = zones.iter().map(|z| z.apex_labels).collect();
         apex_depths.sort_unstable_by(|a, b| b.cmp(a));
         apex_depths.dedup();
-        Catalog { zones, apex_depths, settings: AnswerSettings::from(&config.server) }
+        let id = CATALOG_BUILDS.fetch_add(1, Ordering::Relaxed);
+        Catalog { id, pooled_sets, zones, apex_depths, settings: AnswerSettings::from(&config.server) }
+    }
+
+    /// This build's number, which [`HealthyPools`] refer to.
+    #[inline]
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Lists, for every health-checked multivalue set of up to [`policy::SMALL_SET`]
+    /// members, the members `health` says are healthy.
+    pub fn healthy_pools(&self, health: &HealthSnapshot) -> HealthyPools {
+        let mut pools = HealthyPools {
+            catalog: self.id,
+            spans: Vec::with_capacity(self.pooled_sets as usize),
+            members: Vec::new(),
+        };
+        for zone in &self.zones {
+            for set in zone.rrsets.iter().filter(|s| s.pool != NONE) {
+                let start = pools.members.len() as u32;
+                let members = zone.members(set).iter().enumerate();
+                pools.members.extend(members.filter(|(_, m)| policy::healthy(*m, health)).map(|(i, _)| i as u8));
+                pools.spans.push(Span { start, len: pools.members.len() as u32 - start });
+            }
+        }
+        debug_assert_eq!(pools.spans.len(), self.pooled_sets as usize);
+        pools
     }
 
     /// The answer settings that came with this data.
@@ -177,7 +261,9 @@ impl Catalog {
                 continue;
             }
             let suffix = name.suffix(depth);
-            if let Some(zone) = self.zones.iter().find(|z| z.apex_labels == depth && z.origin.as_wire() == suffix) {
+            if let Some(zone) =
+                self.zones.iter().find(|z| z.apex_labels == depth && names_equal(z.origin.as_wire(), suffix))
+            {
                 return Some(zone);
             }
         }
@@ -243,6 +329,8 @@ impl Zone {
             targets: Vec::new(),
             soa: Rdata { wire: Span::default(), target: NONE },
             negative_ttl: 0,
+            authority_ns: Vec::new(),
+            authority_ns_count: 0,
             has_cuts: false,
             origin,
         };
@@ -280,6 +368,7 @@ impl Zone {
             }
         }
         zone.has_cuts = zone.nodes.iter().any(|n| n.cut);
+        zone.build_authority_ns();
         let soa = zone.rrset(zone.apex(), rtype::SOA).map(|set| {
             let member = &zone.members(set)[0];
             (zone.rdatas(member)[0], member.ttl)
@@ -376,6 +465,14 @@ impl Zone {
         self.record(&self.rdatas[member.rdata.start as usize])
     }
 
+    /// The stored records of a set with a [`Rrset::stride`], member by member: member `i`'s
+    /// record (TYPE through RDATA) is `stride` bytes at `i * stride`.
+    #[inline]
+    pub fn records(&self, set: &Rrset) -> &[u8] {
+        let start = set.records as usize;
+        &self.bytes[start..start + set.stride as usize * set.members.len as usize]
+    }
+
     /// A value as a whole record after the owner name: TYPE, CLASS, the member's TTL,
     /// RDLENGTH and RDATA.
     #[inline]
@@ -388,6 +485,39 @@ impl Zone {
     #[inline]
     pub fn target(&self, rdata: &Rdata) -> Option<&Target> {
         self.targets.get(rdata.target as usize)
+    }
+
+    /// The apex NS set ready to copy into an authority section, and its record count:
+    /// each record starts with two bytes for the owner's compression pointer
+    /// ([`crate::wire::Writer::push_block`] fills them in). `None` when the apex has no NS set
+    /// or the set has a routing policy that must choose per answer.
+    #[inline]
+    pub fn authority_ns(&self) -> Option<(&[u8], u16)> {
+        (self.authority_ns_count > 0).then_some((&self.authority_ns, self.authority_ns_count))
+    }
+
+    /// Builds [`Zone::authority_ns`]: every value, one TTL (the smallest, RFC 2181 5.2).
+    fn build_authority_ns(&mut self) {
+        let Some(set) = self.rrset(self.apex(), rtype::NS) else { return };
+        if set.routing != Routing::Simple {
+            return;
+        }
+        let ttl = set.fallback_ttl.to_be_bytes();
+        let mut block = Vec::new();
+        let mut count = 0u16;
+        for member in self.members(set) {
+            for rdata in self.rdatas(member) {
+                let at = block.len();
+                block.extend_from_slice(&[0xC0, 0]);
+                block.extend_from_slice(self.record(rdata));
+                block[at + 6..at + 10].copy_from_slice(&ttl);
+                count += 1;
+            }
+        }
+        if block.len() <= u16::MAX as usize {
+            self.authority_ns = block;
+            self.authority_ns_count = count;
+        }
     }
 
     /// The SOA's RDLENGTH and RDATA and the TTL it is served with in negative answers.
@@ -466,12 +596,19 @@ impl Zone {
 
     fn compile_rrset(&mut self, set: &RrsetConfig) -> Rrset {
         let start = self.members.len() as u32;
+        let records = self.bytes.len();
         for member in &set.members {
             let compiled = self.compile_member(set.rtype, member);
             self.members.push(compiled);
         }
         let fallback_ttl = set.members.iter().map(|m| m.ttl).min().unwrap_or(0);
         let plain = set.members.iter().all(|m| m.rdata.len() == 1) && target_offset(set.rtype).is_none();
+        // Plain members' records were just stored one after another; equal sizes make a table.
+        let record_size = |m: &MemberConfig| RECORD_HEAD + 2 + m.rdata.first().map_or(0, |d| d.len());
+        let size = set.members.first().map_or(0, record_size);
+        let same_size = set.members.iter().all(|m| record_size(m) == size);
+        let stride = if plain && same_size && size <= u16::MAX as usize { size as u16 } else { 0 };
+        debug_assert!(stride == 0 || self.bytes.len() - records == size * set.members.len());
         let fallback_start = self.rdatas.len() as u32;
         for data in &set.fallback {
             let rdata = self.compile_rdata(set.rtype, fallback_ttl, data);
@@ -484,8 +621,12 @@ impl Zone {
             fallback_ttl,
             uniform_ttl: set.members.iter().all(|m| m.ttl == fallback_ttl),
             plain,
+            stride,
+            checked: set.members.iter().any(|m| m.check.is_some()),
             members: Span { start, len: set.members.len() as u32 },
             fallback: Span { start: fallback_start, len: set.fallback.len() as u32 },
+            records: records as u32,
+            pool: NONE,
         }
     }
 
