@@ -317,14 +317,15 @@ impl Work {
                 &mut self.selection,
             ),
             Routing::Multivalue => match health.pool(self.catalog, set) {
-                Some([]) => {
+                Some(pool) if pool.len == 0 => {
                     // Fail-open: every member a candidate.
                     let max = self.settings.max_answers;
                     policy::multivalue_unchecked(members.len(), max, &mut self.rng, &mut self.selection);
                     none_healthy = Some(true);
                 }
                 Some(pool) => {
-                    policy::multivalue_pool(pool, self.settings.max_answers, &mut self.rng, &mut self.selection);
+                    let max = self.settings.max_answers;
+                    policy::multivalue_pool(pool.block, pool.len, max, &mut self.rng, &mut self.selection);
                     none_healthy = Some(false);
                 }
                 None => {

@@ -17,7 +17,7 @@ pub mod tls;
 pub use prober::{initial_state, spawn, CheckStatus, InitialState, ProbeTable, ProberHandle};
 
 use crate::config::{CheckConfig, CheckKind};
-use crate::zone::{Catalog, HealthyPools, Rrset};
+use crate::zone::{Catalog, HealthyPools, Pool, Rrset};
 
 /// Failure threshold in both directions: the measured state flips after this many
 /// consecutive results that disagree with it (Route 53 FailureThreshold).
@@ -125,7 +125,7 @@ impl HealthSnapshot {
     /// The healthy members of `set`, when this snapshot has pools for catalog `catalog` and
     /// the set has one (empty: no member is healthy).
     #[inline]
-    pub fn pool(&self, catalog: u64, set: &Rrset) -> Option<&[u8]> {
+    pub fn pool(&self, catalog: u64, set: &Rrset) -> Option<Pool<'_>> {
         self.pools.as_ref()?.pool(catalog, set)
     }
 

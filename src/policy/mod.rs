@@ -146,14 +146,12 @@ pub fn multivalue_unchecked(n: usize, max: usize, rng: &mut fastrand::Rng, out: 
     out.shuffle(rng);
 }
 
-/// Multivalue from a set's healthy members, listed ahead of time (at most [`SMALL_SET`],
-/// at least one): the same draw as [`multivalue`] with the health scan already done.
-pub fn multivalue_pool(pool: &[u8], max: usize, rng: &mut fastrand::Rng, out: &mut Selection) {
-    debug_assert!(!pool.is_empty() && pool.len() <= SMALL_SET);
-    multivalue_unchecked(pool.len(), max, rng, out);
-    for pick in &mut out.picked[..out.len] {
-        *pick = pool[*pick as usize] as u32;
-    }
+/// Multivalue from a set's healthy members, listed ahead of time: the first `len` bytes of
+/// `pool` (at least one). The same draw as [`multivalue`] with the health scan already done.
+pub fn multivalue_pool(pool: &[u8; SMALL_SET], len: usize, max: usize, rng: &mut fastrand::Rng, out: &mut Selection) {
+    debug_assert!((1..=SMALL_SET).contains(&len));
+    let mut scratch = *pool;
+    draw(&mut scratch[..len], max, rng, out);
 }
 
 /// A uniformly random order of `0..n` (at most [`SMALL_SET`]) in `order[..n]`.
@@ -173,6 +171,20 @@ pub fn permutation(n: usize, rng: &mut fastrand::Rng, order: &mut [u8; SMALL_SET
 fn draw(pool: &mut [u8], max: usize, rng: &mut fastrand::Rng, out: &mut Selection) {
     let candidates = pool.len();
     let take = max.min(candidates);
+    if candidates <= 16 && take <= 8 {
+        // The common case: 16 x 15 x ... x 9 < 2^32, so one word serves every draw, as
+        // `Dice` would use it, without its bookkeeping.
+        let mut word = rng.u64(..);
+        for (k, slot) in out.picked[..take].iter_mut().enumerate() {
+            let wide = word as u128 * (candidates - k) as u128;
+            word = wide as u64;
+            let j = k + (wide >> 64) as usize;
+            *slot = pool[j] as u32;
+            pool[j] = pool[k];
+        }
+        out.len = take;
+        return;
+    }
     let mut dice = Dice::new();
     for (k, slot) in out.picked[..take].iter_mut().enumerate() {
         let j = k + dice.roll(rng, candidates - k);

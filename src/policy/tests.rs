@@ -272,10 +272,21 @@ fn precomputed_pools_sample_like_a_health_scan() {
     // The same 11 healthy of 16, listed ahead of time as the prober's pools list them.
     let mut rng = fastrand::Rng::with_seed(12);
     let healthy: Vec<usize> = (0..16).filter(|i| i % 8 != 1 && i % 8 != 6 && *i != 11).collect();
-    let pool: Vec<u8> = healthy.iter().map(|&i| i as u8).collect();
-    assert_uniform_positions(&healthy, 8, 22_000, |out| multivalue_pool(&pool, 8, &mut rng, out));
+    let mut pool = [0u8; SMALL_SET];
+    for (slot, &i) in pool.iter_mut().zip(&healthy) {
+        *slot = i as u8;
+    }
+    assert_uniform_positions(&healthy, 8, 22_000, |out| multivalue_pool(&pool, healthy.len(), 8, &mut rng, out));
     // Fewer healthy than `max`: all of them, in random order.
-    assert_uniform_positions(&[3, 9, 14], 3, 6_000, |out| multivalue_pool(&[3, 9, 14], 8, &mut rng, out));
+    pool[..3].copy_from_slice(&[3, 9, 14]);
+    assert_uniform_positions(&[3, 9, 14], 3, 6_000, |out| multivalue_pool(&pool, 3, 8, &mut rng, out));
+    // More than 16 healthy (the general dice path), and more answers than 8.
+    let all: Vec<usize> = (0..40).collect();
+    for (slot, &i) in pool.iter_mut().zip(&all) {
+        *slot = i as u8;
+    }
+    assert_uniform_positions(&all, 8, 80_000, |out| multivalue_pool(&pool, 40, 8, &mut rng, out));
+    assert_uniform_positions(&all[..12], 10, 24_000, |out| multivalue_pool(&pool, 12, 10, &mut rng, out));
 }
 
 #[test]

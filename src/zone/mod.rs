@@ -53,15 +53,34 @@ pub struct HealthyPools {
 }
 
 impl HealthyPools {
-    /// The healthy members of `set` of catalog `catalog` (empty: none is healthy), or `None`
-    /// when these pools were made for another catalog or `set` has no pool.
+    /// The healthy members of `set` of catalog `catalog`, or `None` when these pools were
+    /// made for another catalog or `set` has no pool.
     #[inline]
-    pub fn pool(&self, catalog: u64, set: &Rrset) -> Option<&[u8]> {
+    pub fn pool(&self, catalog: u64, set: &Rrset) -> Option<Pool<'_>> {
         if catalog != self.catalog {
             return None;
         }
         let span = self.spans.get(set.pool as usize)?;
-        self.members.get(span.range())
+        let start = span.start as usize;
+        // `members` ends with `SMALL_SET` bytes of padding, so every pool has a full block.
+        let block = self.members.get(start..start + policy::SMALL_SET)?.try_into().ok()?;
+        Some(Pool { block, len: span.len as usize })
+    }
+}
+
+/// One set's healthy members: the first `len` bytes of `block`.
+#[derive(Debug, Clone, Copy)]
+pub struct Pool<'a> {
+    /// Member indices, then whatever follows (a fixed size copies without a call).
+    pub block: &'a [u8; policy::SMALL_SET],
+    /// How many of them are healthy members.
+    pub len: usize,
+}
+
+impl Pool<'_> {
+    /// The healthy members' indices.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.block[..self.len]
     }
 }
 
@@ -243,6 +262,7 @@ impl Catalog {
             }
         }
         debug_assert_eq!(pools.spans.len(), self.pooled_sets as usize);
+        pools.members.extend_from_slice(&[0; policy::SMALL_SET]);
         pools
     }
 
