@@ -53,8 +53,10 @@ pub fn fixture() -> &'static (Catalog, HealthSnapshot) {
             ));
         }
         let config = Config::parse(&text, Path::new("fuzz.toml"), &|_| Ok(ZONE.to_string())).expect("fixture config");
-        let health = HealthSnapshot::initial(&config.checks);
-        (Catalog::build(&config), health)
+        let catalog = Catalog::build(&config);
+        // With healthy pools, as the server publishes its health.
+        let health = HealthSnapshot::initial(&config.checks).with_pools(&catalog);
+        (catalog, health)
     })
 }
 
