@@ -230,9 +230,11 @@ fn healthy_pools_answer_as_a_health_scan_does() {
     let v4: Vec<String> = (0..12).map(|i| format!("10.0.0.{i}")).collect();
     let v6: Vec<String> = (0..10).map(|i| format!("2001:db8::{i}")).collect();
     let dead: Vec<String> = (0..3).map(|i| format!("10.1.0.{i}")).collect();
+    let hundred: Vec<String> = (0..100).map(|i| format!("10.2.0.{i}")).collect();
     let mut extra = multivalue_records("mix", "A", &v4, 6, "");
     extra += &multivalue_records("six", "AAAA", &v6, 4, "");
     extra += &multivalue_records("dead", "A", &dead, 3, "");
+    extra += &multivalue_records("many", "A", &hundred, 40, "");
     extra += &multivalue_records("nd", "A", &dead, 3, "when_all_unhealthy = \"nodata\"\n");
     extra += &multivalue_records(
         "fb",
@@ -263,6 +265,12 @@ fn healthy_pools_answer_as_a_health_scan_does() {
             let m = ask(&mut r, &c, h, "six.example.com.", RecordType::AAAA, None);
             assert_eq!(m.answers().len(), 6, "{label}");
             assert!(values(&m).iter().all(|v| v6[4..].contains(v)), "{label}: {:?}", values(&m));
+            let m = ask(&mut r, &c, h, "many.example.com.", RecordType::A, None);
+            assert_eq!(m.answers().len(), 8, "{label}");
+            let mut distinct = values(&m);
+            distinct.dedup();
+            assert_eq!(distinct.len(), 8, "{label}: no repeats");
+            assert!(distinct.iter().all(|v| hundred[40..].contains(v)), "{label}: {distinct:?}");
             let m = ask(&mut r, &c, h, "dead.example.com.", RecordType::A, None);
             assert_eq!(values(&m), dead, "{label}: fail-open answers every member");
             let m = ask(&mut r, &c, h, "nd.example.com.", RecordType::A, None);

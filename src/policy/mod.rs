@@ -137,8 +137,22 @@ pub fn multivalue_unchecked(n: usize, max: usize, rng: &mut fastrand::Rng, out: 
         draw(&mut pool[..n], take, rng, out);
         return;
     }
-    // Robert Floyd's sampling: `take` draws, a uniform subset; the shuffle makes the order
-    // uniform too.
+    // More members than the stack pool holds: draw and redraw repeats. At most 64 of more
+    // than 64 members, so repeats are rare, and the order drawn is already uniform.
+    let mut attempts = take * SAMPLING_ATTEMPTS_PER_PICK;
+    while out.len < take && attempts > 0 {
+        attempts -= 1;
+        let i = rng.usize(..n);
+        if !out.contains(i) {
+            out.push(i);
+        }
+    }
+    if out.len == take {
+        return;
+    }
+    // Robert Floyd's sampling, should the draws keep repeating (a uniform subset; the
+    // shuffle makes the order uniform too).
+    out.clear();
     for j in n - take..n {
         let t = rng.usize(..=j);
         out.push(if out.contains(t) { j } else { t });

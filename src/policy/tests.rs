@@ -298,6 +298,19 @@ fn unchecked_sets_sample_uniformly_small_and_large() {
     let hundred: Vec<usize> = (0..100).collect();
     assert_uniform_positions(&hundred, 8, 200_000, |out| multivalue_unchecked(100, 8, &mut rng, out));
     let mut out = Selection::default();
+    // 64 of 65: redraws run out and Floyd's sampling finishes; every member is left out
+    // sometimes.
+    let mut left_out = [0usize; 65];
+    for _ in 0..2_000 {
+        multivalue_unchecked(65, 64, &mut rng, &mut out);
+        let mut picked = out.as_slice().to_vec();
+        picked.sort_unstable();
+        picked.dedup();
+        assert_eq!(picked.len(), 64);
+        let missing = (0..65).find(|i| !picked.contains(i)).expect("one left out");
+        left_out[missing as usize] += 1;
+    }
+    assert!(left_out.iter().all(|&c| c > 0), "{left_out:?}");
     multivalue_unchecked(5, 8, &mut rng, &mut out);
     let mut all = out.as_slice().to_vec();
     all.sort_unstable();
