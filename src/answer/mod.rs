@@ -308,33 +308,25 @@ impl Work {
         let members = zone.members(set);
         // Whether every member is unhealthy, when the policy's inputs already tell.
         let mut none_healthy = None;
+        let max = self.settings.max_answers;
+        let (rng, out) = (&mut self.rng, &mut self.selection);
         match set.routing {
-            Routing::Simple => policy::simple(&mut self.selection),
-            Routing::Multivalue if !set.checked => policy::multivalue_unchecked(
-                members.len(),
-                self.settings.max_answers,
-                &mut self.rng,
-                &mut self.selection,
-            ),
+            Routing::Simple => policy::simple(out),
+            Routing::Multivalue if !set.checked => policy::multivalue_unchecked(members.len(), max, rng, out),
             Routing::Multivalue => match health.pool(self.catalog, set) {
                 Some(pool) if pool.len == 0 => {
                     // Fail-open: every member a candidate.
-                    let max = self.settings.max_answers;
-                    policy::multivalue_unchecked(members.len(), max, &mut self.rng, &mut self.selection);
+                    policy::multivalue_unchecked(members.len(), max, rng, out);
                     none_healthy = Some(true);
                 }
                 Some(pool) => {
-                    let max = self.settings.max_answers;
-                    policy::multivalue_pool(pool.block, pool.len, max, &mut self.rng, &mut self.selection);
+                    policy::multivalue_pool(pool.block, pool.len, max, rng, out);
                     none_healthy = Some(false);
                 }
-                None => {
-                    let max = self.settings.max_answers;
-                    policy::multivalue(members, health, max, &mut self.rng, &mut self.selection)
-                }
+                None => policy::multivalue(members, health, max, rng, out),
             },
-            Routing::Failover => policy::failover(members, health, &mut self.selection),
-            Routing::Weighted => policy::weighted(members, health, &mut self.rng, &mut self.selection),
+            Routing::Failover => policy::failover(members, health, out),
+            Routing::Weighted => policy::weighted(members, health, rng, out),
         }
         let chosen = self.selection.as_slice();
         let all_unhealthy = none_healthy.unwrap_or_else(|| {
