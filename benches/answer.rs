@@ -1,7 +1,7 @@
 //! The in-process answer path: parse, lookup, select, encode, for the three query shapes an
 //! edge server sees most (static A, a 16-member multivalue name, NXDOMAIN), and multivalue
-//! selection by set size (members health-checked, as in production), and config validation
-//! by size. Run: `cargo bench --bench answer`.
+//! selection by set size (members health-checked, as in production; also with most of them
+//! down), and config validation by size. Run: `cargo bench --bench answer`.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -83,6 +83,15 @@ fn multivalue_set_size(c: &mut Criterion) {
             b.iter(|| responder.respond(&catalog, &health, black_box(&packet), Transport::Udp, &mut out).len)
         });
     }
+    // An outage: 900 of 1,000 members down. Answers draw from the published healthy pool,
+    // so the cost stays that of a healthy set (a health scan would read all 1,000).
+    let (catalog, _, mut responder) = setup(1000, true, true);
+    let health = HealthSnapshot::from_states((0..1000).map(|i| i % 10 == 0).collect()).with_pools(&catalog);
+    let packet = query("mv.example.com", 1);
+    let mut out = vec![0u8; 4096];
+    group.bench_function("1000_with_900_down", |b| {
+        b.iter(|| responder.respond(&catalog, &health, black_box(&packet), Transport::Udp, &mut out).len)
+    });
     group.finish();
 }
 

@@ -65,6 +65,13 @@ fn answering_allocates_nothing() {
             "[[record]]\nname = \"mvc\"\ntype = \"AAAA\"\nrouting = \"multivalue\"\nset_id = \"{i}\"\nvalues = [\"2001:db8::{i}\"]\n{check}"
         ));
     }
+    // A large health-checked set, half down: its pool is a list of member numbers.
+    for i in 0..100 {
+        let check = if i % 2 == 0 { "health_check = \"down\"\n" } else { "" };
+        text.push_str(&format!(
+            "[[record]]\nname = \"mvl\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"{i}\"\nvalues = [\"10.1.0.{i}\"]\n{check}"
+        ));
+    }
     for i in 0..200 {
         text.push_str(&format!(
             "[[record]]\nname = \"mv\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"{i}\"\nvalues = [\"10.0.{}.{}\"]\n",
@@ -81,6 +88,7 @@ fn answering_allocates_nothing() {
         ("multi.example.com", 1),
         ("mv.example.com", 1),
         ("mvc.example.com", 28),
+        ("mvl.example.com", 1),
         ("alias.example.com", 1),
         ("nothing.example.com", 1),
         ("static.example.com", 28),
@@ -110,6 +118,6 @@ fn answering_allocates_nothing() {
         }
     }
     let after = ALLOCATIONS.with(Cell::get);
-    assert_eq!(answered, 200 * 26);
+    assert_eq!(answered, 200 * 28);
     assert_eq!(after - before, 0, "allocations on the answer path");
 }

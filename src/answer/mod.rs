@@ -10,7 +10,7 @@ use crate::policy::{self, Selection};
 use crate::wire::{
     self, rcode, rtype, Full, LowerName, Opt, Owner, Rejection, Section, Writer, CLASS_IN, HEADER_LEN, OPT_LEN,
 };
-use crate::zone::{Catalog, Lookup, Rdata, Rrset, Zone};
+use crate::zone::{Catalog, Lookup, Pool, Rdata, Rrset, Zone};
 
 /// Longest CNAME chain followed inside a zone.
 pub const MAX_CNAME_CHAIN: usize = 8;
@@ -314,13 +314,17 @@ impl Work {
             Routing::Simple => policy::simple(out),
             Routing::Multivalue if !set.checked => policy::multivalue_unchecked(members.len(), max, rng, out),
             Routing::Multivalue => match health.pool(self.catalog, set) {
-                Some(pool) if pool.len == 0 => {
+                Some(pool) if pool.is_empty() => {
                     // Fail-open: every member a candidate.
                     policy::multivalue_unchecked(members.len(), max, rng, out);
                     none_healthy = Some(true);
                 }
-                Some(pool) => {
-                    policy::multivalue_pool(pool.block, pool.len, max, rng, out);
+                Some(Pool::Small { block, len }) => {
+                    policy::multivalue_pool(block, len, max, rng, out);
+                    none_healthy = Some(false);
+                }
+                Some(Pool::Large(list)) => {
+                    policy::multivalue_listed(list, max, rng, out);
                     none_healthy = Some(false);
                 }
                 None => policy::multivalue(members, health, max, rng, out),

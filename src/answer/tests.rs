@@ -231,10 +231,13 @@ fn healthy_pools_answer_as_a_health_scan_does() {
     let v6: Vec<String> = (0..10).map(|i| format!("2001:db8::{i}")).collect();
     let dead: Vec<String> = (0..3).map(|i| format!("10.1.0.{i}")).collect();
     let hundred: Vec<String> = (0..100).map(|i| format!("10.2.0.{i}")).collect();
+    let dead_hundred: Vec<String> = (0..100).map(|i| format!("10.3.0.{i}")).collect();
     let mut extra = multivalue_records("mix", "A", &v4, 6, "");
     extra += &multivalue_records("six", "AAAA", &v6, 4, "");
     extra += &multivalue_records("dead", "A", &dead, 3, "");
     extra += &multivalue_records("many", "A", &hundred, 40, "");
+    extra += &multivalue_records("few", "A", &hundred, 97, "");
+    extra += &multivalue_records("manydead", "A", &dead_hundred, 100, "");
     extra += &multivalue_records("nd", "A", &dead, 3, "when_all_unhealthy = \"nodata\"\n");
     extra += &multivalue_records(
         "fb",
@@ -252,10 +255,15 @@ fn healthy_pools_answer_as_a_health_scan_does() {
     let (mix, _) = LowerName::parse(b"\x03mix\x07example\x03com\x00", 0).unwrap();
     let Lookup::Exact(node) = zone.lookup(&mix, false) else { panic!("mix not found") };
     let set = zone.rrset(zone.node(node), rtype::A).unwrap();
-    let listed = pooled.pool(c.id(), set).map(|p| p.as_slice().to_vec());
+    let listed = pooled.pool(c.id(), set).map(|p| p.indices());
     assert_eq!(listed, Some(vec![6, 7, 8, 9, 10, 11]), "the healthy members, listed");
     assert!(foreign.pool(c.id(), set).is_none());
     assert!(scan.pool(c.id(), set).is_none());
+    let (many, _) = LowerName::parse(b"\x04many\x07example\x03com\x00", 0).unwrap();
+    let Lookup::Exact(node) = zone.lookup(&many, false) else { panic!("many not found") };
+    let set = zone.rrset(zone.node(node), rtype::A).unwrap();
+    let listed = pooled.pool(c.id(), set).map(|p| p.indices());
+    assert_eq!(listed, Some((40..100).collect()), "a large set's healthy members, listed");
     for (label, h) in [("scan", &scan), ("pools", &pooled), ("foreign pools", &foreign)] {
         for _ in 0..30 {
             let m = ask(&mut r, &c, h, "mix.example.com.", RecordType::A, None);
@@ -271,6 +279,14 @@ fn healthy_pools_answer_as_a_health_scan_does() {
             distinct.dedup();
             assert_eq!(distinct.len(), 8, "{label}: no repeats");
             assert!(distinct.iter().all(|v| hundred[40..].contains(v)), "{label}: {distinct:?}");
+            let m = ask(&mut r, &c, h, "few.example.com.", RecordType::A, None);
+            let mut healthy: Vec<String> = hundred[97..].to_vec();
+            healthy.sort();
+            assert_eq!(values(&m), healthy, "{label}: the 3 healthy of 100");
+            let m = ask(&mut r, &c, h, "manydead.example.com.", RecordType::A, None);
+            let mut distinct = values(&m);
+            distinct.dedup();
+            assert_eq!(distinct.len(), 8, "{label}: fail-open, 8 distinct of 100");
             let m = ask(&mut r, &c, h, "dead.example.com.", RecordType::A, None);
             assert_eq!(values(&m), dead, "{label}: fail-open answers every member");
             let m = ask(&mut r, &c, h, "nd.example.com.", RecordType::A, None);

@@ -132,22 +132,17 @@ fn multivalue_small<M: Member>(
 pub fn multivalue_unchecked(n: usize, max: usize, rng: &mut fastrand::Rng, out: &mut Selection) {
     out.clear();
     let take = max.min(SELECTION_CAPACITY).min(n);
+    if take == 0 {
+        return;
+    }
     if n <= SMALL_SET {
-        let mut pool = IDENTITY;
-        draw(&mut pool[..n], take, rng, out);
+        // The pool draw, from a pool of every member.
+        multivalue_pool(&IDENTITY, n, take, rng, out);
         return;
     }
     // More members than the stack pool holds: draw and redraw repeats. At most 64 of more
     // than 64 members, so repeats are rare, and the order drawn is already uniform.
-    let mut attempts = take * SAMPLING_ATTEMPTS_PER_PICK;
-    while out.len < take && attempts > 0 {
-        attempts -= 1;
-        let i = rng.usize(..n);
-        if !out.contains(i) {
-            out.push(i);
-        }
-    }
-    if out.len == take {
+    if draw_distinct(n, take, rng, out, |_| true) {
         return;
     }
     // Robert Floyd's sampling, should the draws keep repeating (a uniform subset; the
@@ -166,6 +161,17 @@ pub fn multivalue_pool(pool: &[u8; SMALL_SET], len: usize, max: usize, rng: &mut
     debug_assert!((1..=SMALL_SET).contains(&len));
     let mut scratch = *pool;
     draw(&mut scratch[..len], max, rng, out);
+}
+
+/// Multivalue from a large set's healthy members, listed ahead of time (at least one): the
+/// same draw as [`multivalue`], O(`max`) however many members there are or are down.
+pub fn multivalue_listed(list: &[u32], max: usize, rng: &mut fastrand::Rng, out: &mut Selection) {
+    debug_assert!(!list.is_empty());
+    // Draw positions in the list, then read the members there.
+    multivalue_unchecked(list.len(), max, rng, out);
+    for slot in &mut out.picked[..out.len] {
+        *slot = list[*slot as usize];
+    }
 }
 
 /// A uniformly random order of `0..n` (at most [`SMALL_SET`]) in `order[..n]`.
@@ -226,12 +232,15 @@ impl Dice {
         Dice { word: 0, product: 1 << 32 }
     }
 
-    /// A uniform value in `0..range`, for `range` from 1 to [`SMALL_SET`].
+    /// The largest range a roll takes.
+    const MAX_RANGE: usize = 1 << 31;
+
+    /// A uniform value in `0..range`, for `range` from 1 to [`Dice::MAX_RANGE`].
     #[inline(always)]
     fn roll(&mut self, rng: &mut fastrand::Rng, range: usize) -> usize {
-        debug_assert!((1..=SMALL_SET).contains(&range));
+        debug_assert!((1..=Self::MAX_RANGE).contains(&range));
         let range = range as u64;
-        // At most 2^32 x 64 before the check: no overflow.
+        // At most 2^32 x 2^31 before the check: no overflow.
         self.product *= range;
         if self.product > 1 << 32 {
             self.word = rng.u64(..);
@@ -243,6 +252,36 @@ impl Dice {
     }
 }
 
+/// Rejection sampling for sets over [`SMALL_SET`]: draws from `0..n` and keeps each value
+/// that `accept` admits and `out` doesn't hold yet, until `out` holds `take` or
+/// `take * SAMPLING_ATTEMPTS_PER_PICK` draws are spent; whether it got there. Every ordered
+/// choice of `take` accepted values is equally likely, and so is the order.
+#[inline(always)]
+fn draw_distinct(
+    n: usize,
+    take: usize,
+    rng: &mut fastrand::Rng,
+    out: &mut Selection,
+    accept: impl Fn(usize) -> bool,
+) -> bool {
+    debug_assert!(n > SMALL_SET && take <= SELECTION_CAPACITY);
+    // Bit `i % 64` is set for every `i` kept, so most draws are known new without a search.
+    let mut kept = 0u64;
+    let mut dice = Dice::new();
+    let mut attempts = take * SAMPLING_ATTEMPTS_PER_PICK;
+    while out.len < take && attempts > 0 {
+        attempts -= 1;
+        let i = if n <= Dice::MAX_RANGE { dice.roll(rng, n) } else { rng.usize(..n) };
+        let bit = 1u64 << (i % 64);
+        if (kept & bit != 0 && out.contains(i)) || !accept(i) {
+            continue;
+        }
+        kept |= bit;
+        out.push(i);
+    }
+    out.len == take
+}
+
 /// Large sets: rejection sampling is O(max) while most members are healthy, whatever the
 /// set size; when it keeps missing, a scan with reservoir sampling finishes the job.
 fn multivalue_large<M: Member>(
@@ -252,16 +291,7 @@ fn multivalue_large<M: Member>(
     rng: &mut fastrand::Rng,
     out: &mut Selection,
 ) {
-    let n = members.len();
-    let mut attempts = max * SAMPLING_ATTEMPTS_PER_PICK;
-    while out.len < max && attempts > 0 {
-        attempts -= 1;
-        let i = rng.usize(..n);
-        if healthy(&members[i], health) && !out.contains(i) {
-            out.push(i);
-        }
-    }
-    if out.len == max {
+    if draw_distinct(members.len(), max, rng, out, |i| healthy(&members[i], health)) {
         return;
     }
     out.clear();

@@ -290,11 +290,23 @@ fn precomputed_pools_sample_like_a_health_scan() {
 }
 
 #[test]
+fn listed_pools_of_large_sets_sample_uniformly() {
+    let mut rng = fastrand::Rng::with_seed(15);
+    // 100 healthy members spread over a set of 1,000.
+    let healthy: Vec<usize> = (0..100).map(|i| i * 10 + i % 7).collect();
+    let list: Vec<u32> = healthy.iter().map(|&i| i as u32).collect();
+    assert_uniform_positions(&healthy, 8, 200_000, |out| multivalue_listed(&list, 8, &mut rng, out));
+    // Few healthy (the stack pool's path): all of them, or `max` of them.
+    assert_uniform_positions(&healthy[..5], 5, 10_000, |out| multivalue_listed(&list[..5], 8, &mut rng, out));
+    assert_uniform_positions(&healthy[..12], 8, 24_000, |out| multivalue_listed(&list[..12], 8, &mut rng, out));
+}
+
+#[test]
 fn unchecked_sets_sample_uniformly_small_and_large() {
     let mut rng = fastrand::Rng::with_seed(13);
     let sixteen: Vec<usize> = (0..16).collect();
     assert_uniform_positions(&sixteen, 8, 32_000, |out| multivalue_unchecked(16, 8, &mut rng, out));
-    // Above the stack pool's size: Floyd's sampling, then a shuffle.
+    // Above the stack pool's size: draws with redraws of repeats.
     let hundred: Vec<usize> = (0..100).collect();
     assert_uniform_positions(&hundred, 8, 200_000, |out| multivalue_unchecked(100, 8, &mut rng, out));
     let mut out = Selection::default();
@@ -360,6 +372,23 @@ fn dice_rolls_are_uniform_for_each_range_of_a_word() {
         let expected = rounds / (16 - k);
         for &c in &count[..16 - k] {
             assert!(c.abs_diff(expected) < expected / 10, "range {}: {c} vs {expected}", 16 - k);
+        }
+    }
+    // Large ranges (sets over 64 members): three of 1,000 share a word; tenths of the range
+    // are equally likely for each of them.
+    let mut tenths = [[0usize; 10]; 4];
+    for _ in 0..rounds {
+        let mut dice = Dice::new();
+        for tenth in tenths.iter_mut() {
+            let value = dice.roll(&mut rng, 1000);
+            assert!(value < 1000);
+            tenth[value / 100] += 1;
+        }
+    }
+    let expected = rounds / 10;
+    for (k, count) in tenths.iter().enumerate() {
+        for &c in count {
+            assert!(c.abs_diff(expected) < expected / 10, "roll {k} of 1000: {c} vs {expected}");
         }
     }
 }

@@ -39,17 +39,21 @@ pub struct Catalog {
     settings: AnswerSettings,
 }
 
-/// The healthy members of every health-checked multivalue set of a catalog (up to
-/// [`policy::SMALL_SET`] members), under one health snapshot. Worked out by control code each
-/// time it publishes, so answers draw from the list instead of testing each member's health.
+/// The healthy members of every health-checked multivalue set of a catalog, under one health
+/// snapshot. Worked out by control code each time it publishes, so answers draw from the list
+/// instead of testing each member's health: O(`max_answers`) whatever the set's size and
+/// however many of its members are down.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthyPools {
     /// The [`Catalog::id`] the pools were computed for.
     catalog: u64,
-    /// Per pooled set, its run of `members`.
+    /// Per pooled set, its run of `small` (sets of up to [`policy::SMALL_SET`] members) or
+    /// of `large` (bigger sets).
     spans: Vec<Span>,
-    /// Member indices, set after set.
-    members: Vec<u8>,
+    /// Member indices of small sets, set after set.
+    small: Vec<u8>,
+    /// Member indices of large sets, set after set.
+    large: Vec<u32>,
 }
 
 impl HealthyPools {
@@ -61,26 +65,52 @@ impl HealthyPools {
             return None;
         }
         let span = self.spans.get(set.pool as usize)?;
-        let start = span.start as usize;
-        // `members` ends with `SMALL_SET` bytes of padding, so every pool has a full block.
-        let block = self.members.get(start..start + policy::SMALL_SET)?.try_into().ok()?;
-        Some(Pool { block, len: span.len as usize })
+        let (start, len) = (span.start as usize, span.len as usize);
+        if set.members.len as usize > policy::SMALL_SET {
+            return Some(Pool::Large(self.large.get(start..start + len)?));
+        }
+        // `small` ends with `SMALL_SET` bytes of padding, so every pool has a full block.
+        let block = self.small.get(start..start + policy::SMALL_SET)?.try_into().ok()?;
+        Some(Pool::Small { block, len })
     }
 }
 
-/// One set's healthy members: the first `len` bytes of `block`.
+/// One set's healthy members, in member order.
 #[derive(Debug, Clone, Copy)]
-pub struct Pool<'a> {
-    /// Member indices, then whatever follows (a fixed size copies without a call).
-    pub block: &'a [u8; policy::SMALL_SET],
-    /// How many of them are healthy members.
-    pub len: usize,
+pub enum Pool<'a> {
+    /// A set of up to [`policy::SMALL_SET`] members: the first `len` bytes of `block`.
+    Small {
+        /// Member indices, then whatever follows (a fixed size copies without a call).
+        block: &'a [u8; policy::SMALL_SET],
+        /// How many of them are healthy members.
+        len: usize,
+    },
+    /// A larger set.
+    Large(&'a [u32]),
 }
 
 impl Pool<'_> {
+    /// How many members are healthy.
+    #[inline]
+    pub fn len(&self) -> usize {
+        match self {
+            Pool::Small { len, .. } => *len,
+            Pool::Large(list) => list.len(),
+        }
+    }
+
+    /// Whether no member is healthy.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The healthy members' indices.
-    pub fn as_slice(&self) -> &[u8] {
-        &self.block[..self.len]
+    pub fn indices(&self) -> Vec<u32> {
+        match self {
+            Pool::Small { block, len } => block[..*len].iter().map(|&i| i as u32).collect(),
+            Pool::Large(list) => list.to_vec(),
+        }
     }
 }
 
@@ -227,7 +257,7 @@ impl Catalog {
         let mut zones: Vec<Zone> = config.zones.iter().map(Zone::build).collect();
         let mut pooled_sets = 0;
         for set in zones.iter_mut().flat_map(|z| z.rrsets.iter_mut()) {
-            if set.routing == Routing::Multivalue && set.checked && set.members.len as usize <= policy::SMALL_SET {
+            if set.routing == Routing::Multivalue && set.checked {
                 set.pool = pooled_sets;
                 pooled_sets += 1;
             }
@@ -245,24 +275,32 @@ impl Catalog {
         self.id
     }
 
-    /// Lists, for every health-checked multivalue set of up to [`policy::SMALL_SET`]
-    /// members, the members `health` says are healthy.
+    /// Lists, for every health-checked multivalue set, the members `health` says are healthy.
     pub fn healthy_pools(&self, health: &HealthSnapshot) -> HealthyPools {
         let mut pools = HealthyPools {
             catalog: self.id,
             spans: Vec::with_capacity(self.pooled_sets as usize),
-            members: Vec::new(),
+            small: Vec::new(),
+            large: Vec::new(),
         };
         for zone in &self.zones {
             for set in zone.rrsets.iter().filter(|s| s.pool != NONE) {
-                let start = pools.members.len() as u32;
-                let members = zone.members(set).iter().enumerate();
-                pools.members.extend(members.filter(|(_, m)| policy::healthy(*m, health)).map(|(i, _)| i as u8));
-                pools.spans.push(Span { start, len: pools.members.len() as u32 - start });
+                let members = zone.members(set);
+                let healthy = (0..members.len()).filter(|&i| policy::healthy(&members[i], health));
+                let span = if members.len() <= policy::SMALL_SET {
+                    let start = pools.small.len();
+                    pools.small.extend(healthy.map(|i| i as u8));
+                    Span { start: start as u32, len: (pools.small.len() - start) as u32 }
+                } else {
+                    let start = pools.large.len();
+                    pools.large.extend(healthy.map(|i| i as u32));
+                    Span { start: start as u32, len: (pools.large.len() - start) as u32 }
+                };
+                pools.spans.push(span);
             }
         }
         debug_assert_eq!(pools.spans.len(), self.pooled_sets as usize);
-        pools.members.extend_from_slice(&[0; policy::SMALL_SET]);
+        pools.small.extend_from_slice(&[0; policy::SMALL_SET]);
         pools
     }
 
