@@ -211,35 +211,56 @@ EOF
   exit 1
 }
 
-# Sum of user and system ticks of every process in the group.
-cpu_ticks() { # $1 pgid -> "user system"
-  local user=0 sys=0 pid stat rest
+# Sum of user and system ticks of every process in the group, and the number of times its
+# threads went to sleep (voluntary context switches: one per wake-up of an idle worker).
+cpu_ticks() { # $1 pgid -> "user system sleeps"
+  local user=0 sys=0 sleeps=0 pid stat rest n
   for pid in $(ps -o pid= -g "$1" 2>/dev/null); do
     stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
     rest=${stat##*) }
     set -- $rest
     user=$((user + ${12})) sys=$((sys + ${13}))
+    for n in $(cat /proc/"$pid"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/ {print $2}'); do
+      sleeps=$((sleeps + n))
+    done
   done
-  echo "$user $sys"
+  echo "$user $sys $sleeps"
+}
+
+# Knot pins its UDP worker i to CPU i itself, whatever taskset said, which on two cores puts
+# it on dnsperf's core (where a reply wakes nobody on another core, so it costs less). Every
+# thread that left SERVER_CORE is put back, and said so.
+keep_on_core() { # $1 pgid, $2 name
+  local pid task allowed
+  for pid in $(ps -o pid= -g "$1" 2>/dev/null); do
+    for task in /proc/"$pid"/task/*; do
+      allowed=$(awk '/^Cpus_allowed_list/ {print $2}' "$task/status" 2>/dev/null) || continue
+      if [ -n "$allowed" ] && [ "$allowed" != "$SERVER_CORE" ]; then
+        say "$2: thread ${task##*/} had moved itself to CPU $allowed; pinned back to $SERVER_CORE"
+        taskset -pc "$SERVER_CORE" "${task##*/}" >/dev/null
+      fi
+    done
+  done
 }
 
 run_one() { # $1 name, $2 port, $3 mode (udp|tcp)
   local name=$1 port=$2 mode=$3 pid out before after
   pid=$(start_server "$name" "$port")
   sleep 1
-  read -r u0 s0 <<<"$(cpu_ticks "$pid")"
+  keep_on_core "$pid" "$name"
+  read -r u0 s0 w0 <<<"$(cpu_ticks "$pid")"
   local args=(-s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -l "$DURATION" -m "$mode")
   if [ "$mode" = udp ]; then args+=(-c 8 -q 512); else args+=(-c 16 -q 256); fi
   if [ "$RATE" -gt 0 ]; then args+=(-Q "$RATE"); fi
   out=$(taskset -c "$CLIENT_CORE" dnsperf "${args[@]}" 2>&1)
-  read -r u1 s1 <<<"$(cpu_ticks "$pid")"
+  read -r u1 s1 w1 <<<"$(cpu_ticks "$pid")"
   kill -- -"$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   local completed lost qps
   completed=$(awk '/Queries completed:/ {print $3}' <<<"$out")
   lost=$(awk '/Queries lost:/ {print $3}' <<<"$out")
   qps=$(awk '/Queries per second:/ {print $4}' <<<"$out")
-  echo "$name $mode ${completed:-0} ${lost:-0} ${qps:-0} $((u1 - u0)) $((s1 - s0))"
+  echo "$name $mode ${completed:-0} ${lost:-0} ${qps:-0} $((u1 - u0)) $((s1 - s0)) $((w1 - w0))"
 }
 
 report() { # $1 results file
@@ -251,21 +272,21 @@ order = []
 for line in open(sys.argv[2]):
     if not line.strip():
         continue
-    name, mode, done, lost, qps, u, s = line.split()
+    name, mode, done, lost, qps, u, s, w = line.split()
     key = (name, mode)
     if key not in runs:
         runs[key] = []
         order.append(key)
     done = int(done)
     if done:
-        runs[key].append((int(u) / hz / done * 1e6, int(s) / hz / done * 1e6, float(qps), int(lost)))
+        runs[key].append((int(u) / hz / done * 1e6, int(s) / hz / done * 1e6, float(qps), int(lost), int(w) / done))
 def median(key, i):
     values = [r[i] for r in runs.get(key, [])]
     return statistics.median(values) if values else float("nan")
 def total(key):
     return median(key, 0) + median(key, 1)
-print("| server | transport | queries/s | lost (all runs) | CPU per answered query (user + system) | spread | vs echo floor | vs gdnsd |")
-print("|---|---|---|---|---|---|---|---|")
+print("| server | transport | queries/s | lost (all runs) | CPU per answered query (user + system) | spread | vs echo floor | vs gdnsd | sleeps per query |")
+print("|---|---|---|---|---|---|---|---|---|")
 for key in order:
     name, mode = key
     cpu = total(key)
@@ -275,7 +296,7 @@ for key in order:
     r_echo = f"{cpu / echo:.2f}x" if ("echo", mode) in runs else "-"
     r_gd = f"{cpu / gd:.2f}x" if ("gdnsd", mode) in runs else "-"
     lost = sum(r[3] for r in runs[key])
-    print(f"| {name} | {mode} | {median(key, 2):,.0f} | {lost} | {cpu:.2f} us ({median(key, 0):.2f} + {median(key, 1):.2f}) | {spread} | {r_echo} | {r_gd} |")
+    print(f"| {name} | {mode} | {median(key, 2):,.0f} | {lost} | {cpu:.2f} us ({median(key, 0):.2f} + {median(key, 1):.2f}) | {spread} | {r_echo} | {r_gd} | {median(key, 4):.2f} |")
 EOF
 }
 
