@@ -9,7 +9,7 @@ use std::mem;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::AsRawFd;
 
-const BATCH: usize = 32;
+const BATCH: usize = 64;
 const SIZE: usize = 4096;
 
 fn main() {
@@ -50,8 +50,10 @@ fn udp_loop(socket: &UdpSocket) {
     let mut addrs: Vec<libc::sockaddr_storage> = (0..BATCH).map(|_| unsafe { mem::zeroed() }).collect();
     let mut iovs: Vec<libc::iovec> = (0..BATCH).map(|_| unsafe { mem::zeroed() }).collect();
     let mut msgs: Vec<libc::mmsghdr> = (0..BATCH).map(|_| unsafe { mem::zeroed() }).collect();
+    // Like eightfold's workers, reset only the headers the kernel filled last time.
+    let mut filled = BATCH;
     loop {
-        for i in 0..BATCH {
+        for i in 0..filled {
             iovs[i] = libc::iovec { iov_base: bufs[i].as_mut_ptr().cast(), iov_len: SIZE };
             let hdr = &mut msgs[i].msg_hdr;
             hdr.msg_iov = &mut iovs[i];
@@ -63,8 +65,10 @@ fn udp_loop(socket: &UdpSocket) {
         let n =
             unsafe { libc::recvmmsg(fd, msgs.as_mut_ptr(), BATCH as u32, libc::MSG_WAITFORONE, std::ptr::null_mut()) };
         if n <= 0 {
+            filled = BATCH;
             continue;
         }
+        filled = n as usize;
         for i in 0..n as usize {
             let len = msgs[i].msg_len as usize;
             if len > 2 {
