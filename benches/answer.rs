@@ -1,10 +1,12 @@
 //! The in-process answer path: parse, lookup, select, encode, for the three query shapes an
 //! edge server sees most (static A, a 16-member multivalue name, NXDOMAIN), and multivalue
 //! selection by set size (members health-checked, as in production; also with most of them
-//! down), and config validation by size. Run: `cargo bench --bench answer`.
+//! down), the same answers with the caches evicted first, and config validation by size.
+//! Run: `cargo bench --bench answer`.
 
 use std::hint::black_box;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use eightfold::answer::{Responder, Transport};
@@ -72,6 +74,57 @@ fn answer_path(c: &mut Criterion) {
     group.finish();
 }
 
+/// Bytes written between answers in [`answer_after_eviction`]: more than a core's L2 cache
+/// here (512 KiB to 1 MiB on current x86 server cores), so each answer starts as a worker's
+/// first answer after a wake-up does, with its code and data out of the nearest caches.
+const EVICT_BYTES: usize = 2 << 20;
+
+/// One answer at a time with the caches evicted before each, timed alone. `clock_only` times
+/// nothing between the two clock reads: the reference to subtract. This is where the UDP
+/// worker's user time goes (README, "Where eightfold's UDP time goes"); warm-cache figures
+/// are in `answer_path`. Few, slow iterations: each one writes `EVICT_BYTES` first.
+fn answer_after_eviction(c: &mut Criterion) {
+    let mut group = c.benchmark_group("answer_after_eviction");
+    group.sampling_mode(criterion::SamplingMode::Flat);
+    group.sample_size(20);
+    group.warm_up_time(Duration::from_millis(5));
+    group.measurement_time(Duration::from_millis(10));
+    let mut junk = vec![0u64; EVICT_BYTES / 8];
+    let mut evict = move |round: u64| {
+        // One write per cache line, different every round so it can't be skipped.
+        for (i, word) in junk.iter_mut().enumerate().step_by(8) {
+            *word = word.wrapping_add(i as u64 ^ round);
+        }
+        black_box(&junk);
+    };
+    for (name, packet) in [
+        ("clock_only", None),
+        ("static_a", Some(query("static.example.com", 1))),
+        ("multivalue_8_of_16", Some(query("mv.example.com", 1))),
+        ("nxdomain", Some(query("nothing.example.com", 1))),
+    ] {
+        let (catalog, health, mut responder) = setup(16, true, true);
+        let mut out = vec![0u8; 4096];
+        group.bench_function(BenchmarkId::new(name, "minimal"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for round in 0..iters {
+                    evict(round);
+                    let start = Instant::now();
+                    if let Some(packet) = &packet {
+                        black_box(
+                            responder.respond(&catalog, &health, black_box(packet), Transport::Udp, &mut out).len,
+                        );
+                    }
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+    }
+    group.finish();
+}
+
 fn multivalue_set_size(c: &mut Criterion) {
     let mut group = c.benchmark_group("multivalue_set_size");
     group.throughput(Throughput::Elements(1));
@@ -117,5 +170,5 @@ fn config_parse(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, answer_path, multivalue_set_size, config_parse);
+criterion_group!(benches, answer_path, answer_after_eviction, multivalue_set_size, config_parse);
 criterion_main!(benches);
