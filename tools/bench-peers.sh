@@ -220,9 +220,8 @@ cpu_ticks() { # $1 pgid -> "user system sleeps"
     rest=${stat##*) }
     set -- $rest
     user=$((user + ${12})) sys=$((sys + ${13}))
-    for n in $(cat /proc/"$pid"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/ {print $2}'); do
-      sleeps=$((sleeps + n))
-    done
+    n=$(awk '/^voluntary_ctxt_switches/ {n += $2} END {print n + 0}' /proc/"$pid"/task/*/status 2>/dev/null) || n=0
+    sleeps=$((sleeps + n))
   done
   echo "$user $sys $sleeps"
 }
