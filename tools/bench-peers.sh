@@ -4,6 +4,8 @@
 #
 #   tools/bench-peers.sh                 # about 8 minutes; DURATION=20 or ROUNDS=5 for more
 #   SERVERS="echo eightfold" MODES=udp BIG_NAMES=0 tools/bench-peers.sh    # one comparison
+#   TIMING=1 RATE=60000 SERVERS=eightfold MODES=udp BIG_NAMES=0 tools/bench-peers.sh
+#                                        # also time each answer inside the worker (see below)
 #
 # Each server serves the same zone on 127.0.0.1 with one worker, pinned to SERVER_CORE;
 # dnsperf is pinned to CLIENT_CORE. The name under test has 16 A records for eightfold
@@ -21,6 +23,12 @@
 # waiting and pays less per packet. RATE=N offers every server the same N queries/s (below
 # what each can answer), so all of them see the same arrival pattern.
 #
+# TIMING=1 builds eightfold with `--features answer-timing`: each worker times every answer
+# and the script reports the mean for the first datagram of each received batch (the one that
+# meets the caches as the wake-up left them) and for the later ones, next to criterion's warm
+# figure for the same code. That build does a little more work per query, so its CPU figures
+# are not the ones to compare.
+#
 # A last part loads a generated zone of 1,000,000 names into eightfold and Knot, ROUNDS
 # times each, unpinned, and reports the median time until the last name is answered and
 # the resident memory 3 s later.
@@ -35,6 +43,7 @@ MODES=${MODES:-"udp tcp"}
 ROUNDS=${ROUNDS:-3}                 # rounds are interleaved; the median is reported
 CHECKS_MANY=${CHECKS_MANY:-1000}
 RATE=${RATE:-0}                     # queries/s dnsperf offers (-Q); 0 = as fast as it can
+TIMING=${TIMING:-0}                 # 1: build eightfold with answer timing and report it
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/eightfold-bench.XXXXXX)
 HZ=$(getconf CLK_TCK)
@@ -66,8 +75,13 @@ install_missing() {
 }
 
 build() {
-  say "building eightfold and the echo floor (release)"
-  (cd "$ROOT" && cargo build --release --quiet)
+  if [ "$TIMING" = 1 ]; then
+    say "building eightfold with --features answer-timing and the echo floor (release)"
+    (cd "$ROOT" && cargo build --release --quiet --features answer-timing)
+  else
+    say "building eightfold and the echo floor (release)"
+    (cd "$ROOT" && cargo build --release --quiet)
+  fi
   (cd "$ROOT/tools/udp-echo" && cargo build --release --quiet)
 }
 
@@ -255,6 +269,10 @@ run_one() { # $1 name, $2 port, $3 mode (udp|tcp)
   read -r u1 s1 w1 <<<"$(cpu_ticks "$pid")"
   kill -- -"$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+  if [ "$TIMING" = 1 ] && [[ $name == eightfold* ]]; then
+    # "answer timing: first_count=N first_ns=X later_count=M later_ns=Y clock_ns=C"
+    sed -n 's/.*answer timing: //p' "$WORK/$name/log" | sed "s/^/$name $mode /" >>"$WORK/timing"
+  fi
   local completed lost qps
   completed=$(awk '/Queries completed:/ {print $3}' <<<"$out")
   lost=$(awk '/Queries lost:/ {print $3}' <<<"$out")
@@ -358,6 +376,40 @@ for name, runs in rows.items():
 EOF
 }
 
+# The answer times eightfold's workers logged (TIMING=1), over every run: the first datagram of
+# each received batch, which meets the caches as a wake-up left them, and the later ones.
+timing_report() { # $1 lines "name mode first_count=.. first_ns=.. later_count=.. later_ns=.. clock_ns=.."
+  [ -s "$1" ] || { echo "no answer timing logged"; return; }
+  python3 - "$1" <<'EOF'
+import sys
+sums = {}
+order = []
+for line in open(sys.argv[1]):
+    name, mode, *pairs = line.split()
+    f = {k: float(v) for k, v in (p.split("=") for p in pairs)}
+    key = (name, mode)
+    if key not in sums:
+        sums[key] = [0.0, 0.0, 0.0, 0.0]
+        order.append(key)
+    s = sums[key]
+    s[0] += f["first_count"]
+    s[1] += f["first_count"] * f["first_ns"]
+    s[2] += f["later_count"]
+    s[3] += f["later_count"] * f["later_ns"]
+print("Time per answer inside the worker (eightfold built with --features answer-timing; the clock's own cost taken off)")
+print()
+print("| server | transport | answers timed | first of a batch: share, mean | later in a batch: mean | all: mean |")
+print("|---|---|---|---|---|---|")
+for key in order:
+    n1, t1, n2, t2 = sums[key]
+    n = n1 + n2
+    if not n:
+        continue
+    mean = lambda t, c: f"{t / c:.0f} ns" if c else "-"
+    print(f"| {key[0]} | {key[1]} | {n:,.0f} | {n1 / n:.0%}, {mean(t1, n1)} | {mean(t2, n2)} | {mean(t1 + t2, n)} |")
+EOF
+}
+
 main() {
   install_missing
   build
@@ -380,6 +432,10 @@ main() {
   echo "(eightfold+checks: $CHECKS_MANY extra TCP health checks running every 10 s)"
   echo
   report "$results"
+  if [ "$TIMING" = 1 ]; then
+    echo
+    timing_report "$WORK/timing"
+  fi
   if [ "$BIG_NAMES" -gt 0 ]; then
     echo
     big_zone

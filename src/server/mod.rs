@@ -9,6 +9,7 @@ pub mod rrl;
 mod socket;
 pub mod stats;
 mod tcp;
+pub mod timing;
 mod udp;
 
 use std::io;

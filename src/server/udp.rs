@@ -114,6 +114,8 @@ pub fn run(socket: UdpSocket, shared: Arc<Shared>, query_log: bool, rrl: Option<
     let mut responder = Responder::new();
     let mut view_cache = arc_swap::Cache::new(&shared.view);
     let stats = shared.stats.register();
+    #[cfg(feature = "answer-timing")]
+    let mut timing = super::timing::AnswerTiming::new();
     while !shared.stopping() {
         let received = match batch.receive(fd) {
             // Zero datagrams: the read side was shut down to stop the worker.
@@ -144,6 +146,8 @@ pub fn run(socket: UdpSocket, shared: Arc<Shared>, query_log: bool, rrl: Option<
             }
             let len = msg.msg_len as usize;
             let namelen = msg.msg_hdr.msg_namelen;
+            #[cfg(feature = "answer-timing")]
+            let started = std::time::Instant::now();
             let outcome = responder.respond(
                 &view.catalog,
                 &view.health,
@@ -151,6 +155,8 @@ pub fn run(socket: UdpSocket, shared: Arc<Shared>, query_log: bool, rrl: Option<
                 Transport::Udp,
                 &mut batch.send[out],
             );
+            #[cfg(feature = "answer-timing")]
+            timing.record(i, started.elapsed());
             stats.record(Transport::Udp, &outcome);
             if query_log {
                 if let Some(client) = socket_addr(&batch.addrs[i], namelen) {
@@ -183,6 +189,10 @@ pub fn run(socket: UdpSocket, shared: Arc<Shared>, query_log: bool, rrl: Option<
             out += 1;
         }
         batch.send(fd, out);
+        #[cfg(feature = "answer-timing")]
+        if let Some(report) = timing.report_due(std::time::Instant::now()) {
+            tracing::info!("{report}");
+        }
     }
 }
 
