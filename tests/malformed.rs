@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::net::UdpSocket;
 use std::time::Duration;
 
 use common::*;
@@ -81,4 +82,63 @@ fn random_and_truncated_packets_do_not_stop_the_server() {
     std::thread::sleep(Duration::from_millis(100));
     still_answers(&s);
     assert!(s.tcp(&message("static.example.com.", RecordType::A, None)).answers().len() == 1);
+}
+
+/// Workers answer each datagram in its own receive buffer and send the batch back through the
+/// receive headers, moving the kept ones down over the dropped ones. A burst from two sockets
+/// that mixes answered queries with dropped datagrams (responses, oversized) must get every
+/// answer, right for its query, to the socket that asked, and nothing for the rest.
+#[test]
+fn a_burst_mixing_dropped_and_answered_datagrams_gets_each_answer_to_its_sender() {
+    let s = TestServer::start(ZONE_BODY, &[("example.com.zone", ZONE)]);
+    let sockets = [UdpSocket::bind("127.0.0.1:0").unwrap(), UdpSocket::bind("127.0.0.1:0").unwrap()];
+    let names = ["static.example.com.", "ns1.example.com.", "nothing.example.com."];
+    let mut expected: [Vec<(u16, &str)>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..3u16 {
+        for k in 0..40u16 {
+            let id = round * 100 + k;
+            let from = (k % 2) as usize;
+            let packet = match k % 5 {
+                // A response: dropped, never answered.
+                1 => {
+                    let mut p = message(names[0], RecordType::A, None).to_vec().unwrap();
+                    p[2] |= 0x80;
+                    p
+                }
+                // Longer than any query the worker reads: dropped.
+                3 => vec![0u8; 5000],
+                _ => {
+                    let name = names[(k % 3) as usize];
+                    let mut m = message(name, RecordType::A, None);
+                    m.set_id(id);
+                    expected[from].push((id, name));
+                    m.to_vec().unwrap()
+                }
+            };
+            sockets[from].send_to(&packet, s.addr).unwrap();
+        }
+    }
+    for (from, socket) in sockets.iter().enumerate() {
+        socket.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = socket.recv(&mut buf) {
+            let m = Message::from_vec(&buf[..n]).expect("an answer parses");
+            let name = m.queries()[0].name().to_ascii();
+            let want = if name == "nothing.example.com." { ResponseCode::NXDomain } else { ResponseCode::NoError };
+            assert_eq!(m.response_code(), want, "{name}");
+            let address = addresses(&m);
+            match name.as_str() {
+                "static.example.com." => assert_eq!(address, ["192.0.2.7".parse::<std::net::Ipv4Addr>().unwrap()]),
+                "ns1.example.com." => assert_eq!(address, ["192.0.2.53".parse::<std::net::Ipv4Addr>().unwrap()]),
+                _ => assert!(address.is_empty()),
+            }
+            got.push((m.id(), name));
+        }
+        got.sort();
+        let mut want: Vec<(u16, String)> = expected[from].iter().map(|&(id, n)| (id, n.to_string())).collect();
+        want.sort();
+        assert_eq!(got, want, "socket {from}: every query answered once, to its sender, nothing else");
+    }
+    still_answers(&s);
 }

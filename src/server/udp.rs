@@ -1,5 +1,6 @@
-//! A UDP worker: receives a batch with `recvmmsg`, answers each query into its own buffer,
-//! sends the batch with `sendmmsg`. Buffers are allocated once when the worker starts.
+//! A UDP worker: receives a batch with `recvmmsg`, answers each query in place of the query
+//! in its own buffer, sends the batch with `sendmmsg` through the same headers. Buffers are
+//! allocated once when the worker starts.
 
 use std::io;
 use std::mem;
@@ -13,71 +14,64 @@ use crate::server::Shared;
 
 /// Packets received and sent per system call.
 pub const BATCH: usize = 64;
-/// Largest query read; longer datagrams are dropped.
-const RECV_SIZE: usize = 4096;
-/// Largest UDP response (`edns_udp_size` is at most this).
-const SEND_SIZE: usize = 4096;
+/// Largest query read (longer datagrams are dropped), and largest response written
+/// (`edns_udp_size` is at most this).
+const BUF_SIZE: usize = 4096;
 
-/// The worker's buffers and the kernel structures that point into them.
+/// The worker's buffers and the kernel structures that point into them. One buffer, one
+/// address and one header per datagram serve both ways: the response replaces the query, and
+/// goes back through the header that brought the query in. Against separate send buffers and
+/// headers, that is half the memory and two to four fewer cache lines touched per query.
 struct Batch {
-    recv: Box<[[u8; RECV_SIZE]; BATCH]>,
-    send: Box<[[u8; SEND_SIZE]; BATCH]>,
+    bufs: Box<[[u8; BUF_SIZE]; BATCH]>,
+    /// The query being answered, copied out of its buffer so the response can take its place.
+    query: Box<[u8; BUF_SIZE]>,
     addrs: Box<[libc::sockaddr_storage; BATCH]>,
-    recv_iov: Box<[libc::iovec; BATCH]>,
-    send_iov: Box<[libc::iovec; BATCH]>,
-    recv_msgs: Box<[libc::mmsghdr; BATCH]>,
-    send_msgs: Box<[libc::mmsghdr; BATCH]>,
-    /// How many receive headers the kernel filled in last time (and must be reset).
+    iovs: Box<[libc::iovec; BATCH]>,
+    msgs: Box<[libc::mmsghdr; BATCH]>,
+    /// How many headers the last receive filled (and answering may have changed): those are
+    /// set up again before the next receive.
     filled: usize,
 }
 
 impl Batch {
     fn new() -> Box<Batch> {
         // SAFETY: every field is plain old data (bytes, C structs of integers and pointers),
-        // for which all-zero is a valid value; the pointers are set below before any use.
-        let mut batch: Box<Batch> = Box::new(Batch {
-            recv: Box::new([[0; RECV_SIZE]; BATCH]),
-            send: Box::new([[0; SEND_SIZE]; BATCH]),
+        // for which all-zero is a valid value; the pointers are set before any use.
+        Box::new(Batch {
+            bufs: Box::new([[0; BUF_SIZE]; BATCH]),
+            query: Box::new([0; BUF_SIZE]),
             addrs: Box::new(unsafe { mem::zeroed() }),
-            recv_iov: Box::new(unsafe { mem::zeroed() }),
-            send_iov: Box::new(unsafe { mem::zeroed() }),
-            recv_msgs: Box::new(unsafe { mem::zeroed() }),
-            send_msgs: Box::new(unsafe { mem::zeroed() }),
+            iovs: Box::new(unsafe { mem::zeroed() }),
+            msgs: Box::new(unsafe { mem::zeroed() }),
             filled: BATCH,
-        });
-        for i in 0..BATCH {
-            batch.recv_iov[i] = libc::iovec { iov_base: batch.recv[i].as_mut_ptr().cast(), iov_len: RECV_SIZE };
-            batch.send_iov[i] = libc::iovec { iov_base: batch.send[i].as_mut_ptr().cast(), iov_len: 0 };
-            let hdr = &mut batch.recv_msgs[i].msg_hdr;
-            hdr.msg_iov = &mut batch.recv_iov[i];
-            hdr.msg_iovlen = 1;
-            let hdr = &mut batch.send_msgs[i].msg_hdr;
-            hdr.msg_iov = &mut batch.send_iov[i];
-            hdr.msg_iovlen = 1;
-        }
-        batch
+        })
     }
 
     /// Receives up to BATCH datagrams, waiting for the first one (or the socket timeout).
     fn receive(&mut self, fd: i32) -> io::Result<usize> {
-        // The kernel writes the address length and flags of the headers it fills and leaves
-        // the others alone, so only those are reset: at one datagram per wake-up that is one
-        // header instead of 64 (64 cache lines).
+        // Only the headers used last time are set up again: the kernel writes the address
+        // length, flags and length of those it fills, and answering points them at responses
+        // (and may move them, see `keep`). At one datagram per wake-up that is one header
+        // instead of 64.
         for i in 0..self.filled {
-            let hdr = &mut self.recv_msgs[i].msg_hdr;
+            self.iovs[i] = libc::iovec { iov_base: self.bufs[i].as_mut_ptr().cast(), iov_len: BUF_SIZE };
+            let hdr = &mut self.msgs[i].msg_hdr;
+            hdr.msg_iov = &mut self.iovs[i];
+            hdr.msg_iovlen = 1;
             hdr.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
             hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             hdr.msg_flags = 0;
         }
         self.filled = 0;
-        // SAFETY: recv_msgs holds BATCH headers whose iovecs point at BATCH live buffers of
-        // RECV_SIZE bytes and whose names point at BATCH sockaddr_storage; all are owned by
+        // SAFETY: msgs holds BATCH headers whose iovecs point at BATCH live buffers of
+        // BUF_SIZE bytes and whose names point at BATCH sockaddr_storage; all are owned by
         // `self`, which outlives the call.
         let n = unsafe {
-            libc::recvmmsg(fd, self.recv_msgs.as_mut_ptr(), BATCH as u32, libc::MSG_WAITFORONE, std::ptr::null_mut())
+            libc::recvmmsg(fd, self.msgs.as_mut_ptr(), BATCH as u32, libc::MSG_WAITFORONE, std::ptr::null_mut())
         };
         if n < 0 {
-            // Nothing was received; reset every header anyway, to rely on nothing.
+            // Nothing was received; set up every header anyway, to rely on nothing.
             self.filled = BATCH;
             Err(io::Error::last_os_error())
         } else {
@@ -86,13 +80,24 @@ impl Batch {
         }
     }
 
-    /// Sends the first `count` prepared responses, retrying after partial sends.
+    /// Queues the response of `len` bytes in buffer `i` as the `out`-th to send (`out <= i`):
+    /// header `i` moves down to `out`, as `Vec::retain` moves elements, still pointing at
+    /// buffer `i` and its sender's address.
+    #[inline]
+    fn keep(&mut self, i: usize, out: usize, len: usize) {
+        self.iovs[i].iov_len = len;
+        if out != i {
+            self.msgs[out] = self.msgs[i];
+        }
+    }
+
+    /// Sends the first `count` queued responses, retrying after partial sends.
     fn send(&mut self, fd: i32, count: usize) {
         let mut sent = 0;
         while sent < count {
-            // SAFETY: send_msgs[sent..count] were filled by `answer_all`: each iovec points at
-            // a live send buffer with its length, each name at a received address.
-            let n = unsafe { libc::sendmmsg(fd, self.send_msgs[sent..].as_mut_ptr(), (count - sent) as u32, 0) };
+            // SAFETY: msgs[sent..count] were queued by `keep`: each iovec points at a live
+            // buffer holding a response of its length, each name at a received address.
+            let n = unsafe { libc::sendmmsg(fd, self.msgs[sent..].as_mut_ptr(), (count - sent) as u32, 0) };
             if n <= 0 {
                 let err = io::Error::last_os_error();
                 if err.kind() == io::ErrorKind::Interrupted {
@@ -139,28 +144,25 @@ pub fn run(socket: UdpSocket, shared: Arc<Shared>, query_log: bool, rrl: Option<
         let second = if rrl.is_some() { shared.started.elapsed().as_secs() as u32 } else { 0 };
         let mut out = 0;
         for i in 0..received {
-            let msg = &batch.recv_msgs[i];
+            let msg = &batch.msgs[i];
             if msg.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
                 stats.record_dropped(Transport::Udp);
                 continue;
             }
             let len = msg.msg_len as usize;
             let namelen = msg.msg_hdr.msg_namelen;
+            let Batch { bufs, query, addrs, .. } = &mut *batch;
+            let query = &mut query[..len];
+            query.copy_from_slice(&bufs[i][..len]);
             #[cfg(feature = "answer-timing")]
             let started = std::time::Instant::now();
-            let outcome = responder.respond(
-                &view.catalog,
-                &view.health,
-                &batch.recv[i][..len],
-                Transport::Udp,
-                &mut batch.send[out],
-            );
+            let outcome = responder.respond(&view.catalog, &view.health, query, Transport::Udp, &mut bufs[i]);
             #[cfg(feature = "answer-timing")]
             timing.record(i, started.elapsed());
             stats.record(Transport::Udp, &outcome);
             if query_log {
-                if let Some(client) = socket_addr(&batch.addrs[i], namelen) {
-                    super::log_query(client, Transport::Udp, &batch.recv[i][..len], &outcome);
+                if let Some(client) = socket_addr(&addrs[i], namelen) {
+                    super::log_query(client, Transport::Udp, query, &outcome);
                 }
             }
             if outcome.len == 0 {
@@ -168,12 +170,12 @@ pub fn run(socket: UdpSocket, shared: Arc<Shared>, query_log: bool, rrl: Option<
             }
             let mut send_len = outcome.len;
             if let Some(rrl) = &rrl {
-                if let Some(client) = socket_addr(&batch.addrs[i], namelen) {
+                if let Some(client) = socket_addr(&addrs[i], namelen) {
                     match rrl.decide(client.ip(), second) {
                         Decision::Send => {}
                         Decision::Slip => {
                             stats.record_rrl(true);
-                            send_len = rrl::truncate_in_place(&mut batch.send[out], outcome.len);
+                            send_len = rrl::truncate_in_place(&mut bufs[i], outcome.len);
                         }
                         Decision::Drop => {
                             stats.record_rrl(false);
@@ -182,10 +184,7 @@ pub fn run(socket: UdpSocket, shared: Arc<Shared>, query_log: bool, rrl: Option<
                     }
                 }
             }
-            batch.send_iov[out].iov_len = send_len;
-            let hdr = &mut batch.send_msgs[out].msg_hdr;
-            hdr.msg_name = (&mut batch.addrs[i] as *mut libc::sockaddr_storage).cast();
-            hdr.msg_namelen = namelen;
+            batch.keep(i, out, send_len);
             out += 1;
         }
         batch.send(fd, out);
