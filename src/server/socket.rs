@@ -54,8 +54,40 @@ fn udp_socket(address: SocketAddr) -> io::Result<UdpSocket> {
     socket.set_reuse_port(true)?;
     // Best effort: the kernel caps it at net.core.rmem_max.
     let _ = socket.set_recv_buffer_size(UDP_RECV_BUFFER);
+    if address.ip().is_unspecified() {
+        // A wildcard socket learns which local address each query came to, so that the
+        // worker can send the reply from it (see `udp::Batch`): otherwise the kernel picks
+        // the source, and on a host with several addresses a client that asked one of them
+        // gets its answer from another and drops it.
+        want_packet_info(&socket, address.is_ipv6())?;
+    }
     socket.bind(&address.into())?;
     Ok(socket.into())
+}
+
+/// Asks the kernel for the destination address of every datagram (`IP_PKTINFO`, or
+/// `IPV6_RECVPKTINFO`), delivered as a control message with it.
+fn want_packet_info(socket: &Socket, ipv6: bool) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let (level, name) =
+        if ipv6 { (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO) } else { (libc::IPPROTO_IP, libc::IP_PKTINFO) };
+    let on: libc::c_int = 1;
+    // SAFETY: the descriptor is open for the life of `socket`, and the option value is a
+    // c_int of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 fn tcp_listener(address: SocketAddr) -> io::Result<TcpListener> {

@@ -1,6 +1,7 @@
 //! A UDP worker: receives a batch with `recvmmsg`, answers each query in place of the query
 //! in its own buffer, sends the batch with `sendmmsg` through the same headers. Buffers are
-//! allocated once when the worker starts.
+//! allocated once when the worker starts. On a wildcard address (`0.0.0.0`, `::`) each reply
+//! carries the query's destination address as its source (`IP_PKTINFO`/`IPV6_PKTINFO`).
 
 use std::io;
 use std::mem;
@@ -17,6 +18,13 @@ pub const BATCH: usize = 64;
 /// Largest query read (longer datagrams are dropped), and largest response written
 /// (`edns_udp_size` is at most this).
 const BUF_SIZE: usize = 4096;
+/// Room for the control messages of one datagram: one `in6_pktinfo` needs 40 bytes.
+const CONTROL_SIZE: usize = 64;
+
+/// One datagram's control messages, aligned as `cmsghdr` needs.
+#[repr(C, align(8))]
+#[derive(Clone, Copy)]
+struct Control([u8; CONTROL_SIZE]);
 
 /// The worker's buffers and the kernel structures that point into them. One buffer, one
 /// address and one header per datagram serve both ways: the response replaces the query, and
@@ -29,13 +37,16 @@ struct Batch {
     addrs: Box<[libc::sockaddr_storage; BATCH]>,
     iovs: Box<[libc::iovec; BATCH]>,
     msgs: Box<[libc::mmsghdr; BATCH]>,
+    /// Each datagram's packet info, on wildcard sockets only (see `reply_control`).
+    controls: Option<Box<[Control; BATCH]>>,
     /// How many headers the last receive filled (and answering may have changed): those are
     /// set up again before the next receive.
     filled: usize,
 }
 
 impl Batch {
-    fn new() -> Box<Batch> {
+    /// Buffers for a worker; `packet_info` when its socket is on a wildcard address.
+    fn new(packet_info: bool) -> Box<Batch> {
         // SAFETY: every field is plain old data (bytes, C structs of integers and pointers),
         // for which all-zero is a valid value; the pointers are set before any use.
         Box::new(Batch {
@@ -44,6 +55,7 @@ impl Batch {
             addrs: Box::new(unsafe { mem::zeroed() }),
             iovs: Box::new(unsafe { mem::zeroed() }),
             msgs: Box::new(unsafe { mem::zeroed() }),
+            controls: packet_info.then(|| Box::new([Control([0; CONTROL_SIZE]); BATCH])),
             filled: BATCH,
         })
     }
@@ -62,11 +74,16 @@ impl Batch {
             hdr.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
             hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             hdr.msg_flags = 0;
+            if let Some(controls) = &mut self.controls {
+                hdr.msg_control = controls[i].0.as_mut_ptr().cast();
+                hdr.msg_controllen = CONTROL_SIZE;
+            }
         }
         self.filled = 0;
         // SAFETY: msgs holds BATCH headers whose iovecs point at BATCH live buffers of
-        // BUF_SIZE bytes and whose names point at BATCH sockaddr_storage; all are owned by
-        // `self`, which outlives the call.
+        // BUF_SIZE bytes, whose names point at BATCH sockaddr_storage and whose controls (if
+        // any) at BATCH buffers of CONTROL_SIZE bytes; all are owned by `self`, which outlives
+        // the call.
         let n = unsafe {
             libc::recvmmsg(fd, self.msgs.as_mut_ptr(), BATCH as u32, libc::MSG_WAITFORONE, std::ptr::null_mut())
         };
@@ -86,6 +103,10 @@ impl Batch {
     #[inline]
     fn keep(&mut self, i: usize, out: usize, len: usize) {
         self.iovs[i].iov_len = len;
+        if let Some(controls) = &mut self.controls {
+            let hdr = &mut self.msgs[i].msg_hdr;
+            hdr.msg_controllen = reply_control(&mut controls[i], hdr.msg_controllen, hdr.msg_flags);
+        }
         if out != i {
             self.msgs[out] = self.msgs[i];
         }
@@ -96,7 +117,8 @@ impl Batch {
         let mut sent = 0;
         while sent < count {
             // SAFETY: msgs[sent..count] were queued by `keep`: each iovec points at a live
-            // buffer holding a response of its length, each name at a received address.
+            // buffer holding a response of its length, each name at a received address, each
+            // control (if any) at a live buffer holding `reply_control`'s message.
             let n = unsafe { libc::sendmmsg(fd, self.msgs[sent..].as_mut_ptr(), (count - sent) as u32, 0) };
             if n <= 0 {
                 let err = io::Error::last_os_error();
@@ -115,7 +137,8 @@ impl Batch {
 /// Runs a worker until the server stops.
 pub fn run(socket: UdpSocket, shared: Arc<Shared>, query_log: bool, rrl: Option<Arc<RateLimiter>>) {
     let fd = socket.as_raw_fd();
-    let mut batch = Batch::new();
+    let wildcard = socket.local_addr().is_ok_and(|a| a.ip().is_unspecified());
+    let mut batch = Batch::new(wildcard);
     let mut responder = Responder::new();
     let mut view_cache = arc_swap::Cache::new(&shared.view);
     let stats = shared.stats.register();
@@ -195,6 +218,65 @@ pub fn run(socket: UdpSocket, shared: Arc<Shared>, query_log: bool, rrl: Option<
     }
 }
 
+/// Rewrites the control messages received with a query (`len` bytes, receive `flags`) into
+/// the one that sends its reply from the address the query came to, and returns its length;
+/// 0 (the kernel picks the source) when the kernel gave no usable packet info.
+///
+/// IPv4 keeps `ipi_spec_dst`, the local address the kernel computed for replies (the
+/// destination itself for unicast), and clears the interface so the routing table picks the
+/// way out, as Knot and Unbound do. IPv6 keeps address and interface as received: a
+/// link-local destination needs its interface.
+fn reply_control(control: &mut Control, len: usize, flags: libc::c_int) -> usize {
+    if flags & libc::MSG_CTRUNC != 0 || len > CONTROL_SIZE {
+        return 0;
+    }
+    // SAFETY: a msghdr of zeros with only its control fields set is what the CMSG_* helpers
+    // read; they stay inside `control`'s first `len` bytes, which the kernel filled with
+    // well-formed headers. Data is read and written unaligned.
+    unsafe {
+        let mut hdr: libc::msghdr = mem::zeroed();
+        hdr.msg_control = control.0.as_mut_ptr().cast();
+        hdr.msg_controllen = len;
+        let mut cmsg = libc::CMSG_FIRSTHDR(&hdr);
+        while !cmsg.is_null() {
+            let (level, kind) = ((*cmsg).cmsg_level, (*cmsg).cmsg_type);
+            if level == libc::IPPROTO_IP && kind == libc::IP_PKTINFO {
+                let data = libc::CMSG_DATA(cmsg).cast::<libc::in_pktinfo>();
+                let mut info = data.read_unaligned();
+                info.ipi_ifindex = 0;
+                return write_control(control, libc::IPPROTO_IP, libc::IP_PKTINFO, info);
+            }
+            if level == libc::IPPROTO_IPV6 && kind == libc::IPV6_PKTINFO {
+                let info = libc::CMSG_DATA(cmsg).cast::<libc::in6_pktinfo>().read_unaligned();
+                return write_control(control, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, info);
+            }
+            cmsg = libc::CMSG_NXTHDR(&hdr, cmsg);
+        }
+    }
+    0
+}
+
+/// Writes one control message holding `data` at the start of `control`; returns its length.
+fn write_control<T: Copy>(control: &mut Control, level: libc::c_int, kind: libc::c_int, data: T) -> usize {
+    let size = mem::size_of::<T>() as u32;
+    // SAFETY: CMSG_SPACE(size) of either pktinfo fits CONTROL_SIZE (checked by the
+    // assertion), the buffer is aligned for cmsghdr, and the data is written unaligned.
+    unsafe {
+        let space = libc::CMSG_SPACE(size) as usize;
+        assert!(space <= CONTROL_SIZE);
+        control.0[..space].fill(0);
+        let mut hdr: libc::msghdr = mem::zeroed();
+        hdr.msg_control = control.0.as_mut_ptr().cast();
+        hdr.msg_controllen = space;
+        let cmsg = libc::CMSG_FIRSTHDR(&hdr);
+        (*cmsg).cmsg_level = level;
+        (*cmsg).cmsg_type = kind;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(size) as usize;
+        libc::CMSG_DATA(cmsg).cast::<T>().write_unaligned(data);
+        space
+    }
+}
+
 /// The sender's address as the kernel filled it in.
 fn socket_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<std::net::SocketAddr> {
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -218,5 +300,77 @@ fn socket_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option
             )))
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The packet info inside a control buffer that `reply_control` wrote.
+    fn read_back<T: Copy>(control: &Control, len: usize, level: libc::c_int, kind: libc::c_int) -> T {
+        // SAFETY: as in `reply_control`; the test wrote one well-formed message.
+        unsafe {
+            let mut hdr: libc::msghdr = mem::zeroed();
+            hdr.msg_control = control.0.as_ptr() as *mut libc::c_void;
+            hdr.msg_controllen = len;
+            let cmsg = libc::CMSG_FIRSTHDR(&hdr);
+            assert!(!cmsg.is_null());
+            assert_eq!(((*cmsg).cmsg_level, (*cmsg).cmsg_type), (level, kind));
+            assert_eq!((*cmsg).cmsg_len, libc::CMSG_LEN(mem::size_of::<T>() as u32) as usize);
+            assert!(libc::CMSG_NXTHDR(&hdr, cmsg).is_null());
+            libc::CMSG_DATA(cmsg).cast::<T>().read_unaligned()
+        }
+    }
+
+    fn in_addr(octets: [u8; 4]) -> libc::in_addr {
+        libc::in_addr { s_addr: u32::from_ne_bytes(octets) }
+    }
+
+    #[test]
+    fn ipv4_reply_leaves_from_the_reply_address_by_any_interface() {
+        let mut control = Control([0xAA; CONTROL_SIZE]);
+        let received = libc::in_pktinfo {
+            ipi_ifindex: 7,
+            ipi_spec_dst: in_addr([192, 0, 2, 1]),
+            ipi_addr: in_addr([192, 0, 2, 255]),
+        };
+        let len = write_control(&mut control, libc::IPPROTO_IP, libc::IP_PKTINFO, received);
+        let sent = reply_control(&mut control, len, 0);
+        assert_eq!(sent, len);
+        let info: libc::in_pktinfo = read_back(&control, sent, libc::IPPROTO_IP, libc::IP_PKTINFO);
+        assert_eq!(info.ipi_ifindex, 0);
+        assert_eq!(info.ipi_spec_dst.s_addr, received.ipi_spec_dst.s_addr);
+    }
+
+    #[test]
+    fn ipv6_reply_keeps_address_and_interface() {
+        let mut control = Control([0; CONTROL_SIZE]);
+        let mut addr = [0u8; 16];
+        addr[..2].copy_from_slice(&[0xfe, 0x80]);
+        addr[15] = 9;
+        let received = libc::in6_pktinfo { ipi6_addr: libc::in6_addr { s6_addr: addr }, ipi6_ifindex: 3 };
+        let len = write_control(&mut control, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, received);
+        let sent = reply_control(&mut control, len, 0);
+        assert_eq!(sent, len);
+        let info: libc::in6_pktinfo = read_back(&control, sent, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO);
+        assert_eq!((info.ipi6_addr.s6_addr, info.ipi6_ifindex), (addr, 3));
+    }
+
+    #[test]
+    fn no_usable_packet_info_lets_the_kernel_choose() {
+        let mut control = Control([0; CONTROL_SIZE]);
+        assert_eq!(reply_control(&mut control, 0, 0), 0);
+        let info = libc::in_pktinfo {
+            ipi_ifindex: 1,
+            ipi_spec_dst: in_addr([127, 0, 0, 2]),
+            ipi_addr: in_addr([127, 0, 0, 2]),
+        };
+        let len = write_control(&mut control, libc::IPPROTO_IP, libc::IP_PKTINFO, info);
+        assert_eq!(reply_control(&mut control, len, libc::MSG_CTRUNC), 0);
+        assert_eq!(reply_control(&mut control, CONTROL_SIZE + 1, 0), 0);
+        // Another kind of message only.
+        let len = write_control(&mut control, libc::IPPROTO_IP, libc::IP_TOS, 0u8);
+        assert_eq!(reply_control(&mut control, len, 0), 0);
     }
 }
