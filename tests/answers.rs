@@ -263,3 +263,29 @@ fn tcp_idle_connections_close_and_the_cap_evicts_the_longest_idle() {
     first.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
     assert_eq!(first.read(&mut byte).unwrap_or(0), 0, "the longest-idle connection was closed");
 }
+
+#[test]
+fn zone_file_ttls_may_carry_units() {
+    // BIND's TTL units, as Knot and NSD read them: $TTL, record TTLs in either field order,
+    // and the SOA timers.
+    let zone = "$ORIGIN example.com.\n$TTL 1h\n\
+                @ IN SOA ns1 hostmaster ( 2026112101 ; serial\n    2h 15m 2w 90s )\n\
+                @ NS ns1\nns1 A 192.0.2.53\n\
+                plain A 192.0.2.1\n\
+                day 1d IN A 192.0.2.2\n\
+                mixed IN 1h30m A 192.0.2.3\n\
+                1h A 192.0.2.4\n";
+    let s = TestServer::start(ZONE_BODY, &[("example.com.zone", zone)]);
+    let ttl = |name: &str| s.query(name, RecordType::A).answers()[0].ttl();
+    assert_eq!(ttl("plain.example.com."), 3600);
+    assert_eq!(ttl("day.example.com."), 86_400);
+    assert_eq!(ttl("mixed.example.com."), 5_400);
+    // A name that looks like a TTL stays a name.
+    assert_eq!(ttl("1h.example.com."), 3600);
+    let m = s.query("example.com.", RecordType::SOA);
+    let text = m.answers()[0].data().to_string();
+    assert!(text.ends_with("2026112101 7200 900 1209600 90"), "{text}");
+    // Negative answers use min(SOA TTL, minimum).
+    let m = s.query("nothing.example.com.", RecordType::A);
+    assert_eq!(m.name_servers()[0].ttl(), 90);
+}

@@ -6,6 +6,7 @@
 mod error;
 mod file;
 mod text;
+mod ttl_units;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -1,0 +1,304 @@
+//! TTLs with units in zone files (`$TTL 1h`, `www 1d2h IN A ...`, SOA timers `2h 15m 2w 1m`),
+//! the BIND extension that Knot and NSD accept too. The `domain` scanner reads only decimal
+//! seconds, so this pass rewrites each such TTL to seconds before the scanner sees the text.
+//!
+//! It tokenizes just enough to know which fields are TTLs: comments, quoted strings, escapes
+//! and parentheses (an entry spans lines while they are open). In a record, the fields
+//! between the owner and the type are TTL and class in either order; in an SOA record, the
+//! four timers after the serial. Lines keep their numbers, so later errors still name the
+//! right line.
+
+use std::borrow::Cow;
+
+/// The zone file text with every TTL that has units written in seconds; borrowed unchanged
+/// when there is none. Errors name the line and column of a TTL too large for 32 bits.
+pub fn expand(text: &str) -> Result<Cow<'_, str>, String> {
+    let bytes = text.as_bytes();
+    // Fast path: a unit needs a digit right before a unit letter somewhere.
+    if !maybe_units(bytes) {
+        return Ok(Cow::Borrowed(text));
+    }
+    let mut replacements: Vec<(usize, usize, u32)> = Vec::new();
+    let mut entry = Entry::default();
+    let mut depth = 0usize;
+    let mut at = 0;
+    while at < bytes.len() {
+        let b = bytes[at];
+        match b {
+            b'\n' => {
+                if depth == 0 {
+                    entry = Entry::default();
+                }
+                at += 1;
+                continue;
+            }
+            b';' => {
+                while at < bytes.len() && bytes[at] != b'\n' {
+                    at += 1;
+                }
+                continue;
+            }
+            b'(' => depth += 1,
+            b')' => depth = depth.saturating_sub(1),
+            b' ' | b'\t' | b'\r' => {}
+            b'"' => {
+                // A quoted string: one token, never a TTL.
+                at += 1;
+                while at < bytes.len() && bytes[at] != b'"' {
+                    at += if bytes[at] == b'\\' { 2 } else { 1 };
+                }
+                entry.token(None, false);
+            }
+            _ => {
+                let start = at;
+                while at < bytes.len() && !matches!(bytes[at], b' ' | b'\t' | b'\r' | b'\n' | b'(' | b')' | b';' | b'"')
+                {
+                    at += if bytes[at] == b'\\' { 2 } else { 1 };
+                }
+                let end = at.min(bytes.len());
+                let token = &text[start..end];
+                // A token at the very start of a line outside parentheses is the owner (or a
+                // directive).
+                let first_on_line = depth == 0 && (start == 0 || bytes[start - 1] == b'\n');
+                if entry.token(Some(token), first_on_line) {
+                    if let Some(seconds) = seconds(token) {
+                        let seconds = seconds.ok_or_else(|| {
+                            let (line, column) = position(bytes, start);
+                            format!("line {line}:{column}: TTL \"{token}\" is more than {} seconds", u32::MAX)
+                        })?;
+                        replacements.push((start, end, seconds));
+                    }
+                }
+                continue;
+            }
+        }
+        at += 1;
+    }
+    if replacements.is_empty() {
+        return Ok(Cow::Borrowed(text));
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (start, end, seconds) in replacements {
+        out.push_str(&text[copied..start]);
+        out.push_str(&seconds.to_string());
+        copied = end;
+    }
+    out.push_str(&text[copied..]);
+    Ok(Cow::Owned(out))
+}
+
+/// Where one entry (a logical line) stands.
+#[derive(Default)]
+struct Entry {
+    /// Tokens seen so far in this entry.
+    count: usize,
+    kind: Kind,
+}
+
+#[derive(Default, PartialEq)]
+enum Kind {
+    /// Nothing read yet.
+    #[default]
+    Start,
+    /// `$TTL`: the next token is a TTL.
+    DollarTtl,
+    /// Another directive: nothing here is a TTL.
+    Directive,
+    /// A record before its type: TTL and class fields.
+    Fields,
+    /// A record's data; `soa` when the type was SOA, `index` counts data fields.
+    Data { soa: bool, index: usize },
+}
+
+impl Entry {
+    /// Takes the next token (`None`: a quoted string); returns whether it stands where a
+    /// TTL does.
+    fn token(&mut self, token: Option<&str>, first_on_line: bool) -> bool {
+        self.count += 1;
+        let Some(token) = token else {
+            if let Kind::Data { index, .. } = &mut self.kind {
+                *index += 1;
+            }
+            return false;
+        };
+        match &mut self.kind {
+            Kind::Start => {
+                if first_on_line {
+                    self.kind = if token.eq_ignore_ascii_case("$TTL") {
+                        Kind::DollarTtl
+                    } else if token.starts_with('$') {
+                        Kind::Directive
+                    } else {
+                        // The owner.
+                        Kind::Fields
+                    };
+                    false
+                } else {
+                    // No owner: this is already a field.
+                    self.kind = Kind::Fields;
+                    self.field(token)
+                }
+            }
+            Kind::DollarTtl => {
+                self.kind = Kind::Directive;
+                true
+            }
+            Kind::Directive => false,
+            Kind::Fields => self.field(token),
+            Kind::Data { soa, index } => {
+                let i = *index;
+                *index += 1;
+                // MNAME RNAME SERIAL REFRESH RETRY EXPIRE MINIMUM
+                *soa && (3..=6).contains(&i)
+            }
+        }
+    }
+
+    /// A token between owner and type: a TTL starts with a digit; a class is a word, and
+    /// anything else is the type.
+    fn field(&mut self, token: &str) -> bool {
+        if token.as_bytes()[0].is_ascii_digit() {
+            return true;
+        }
+        let upper = token.to_ascii_uppercase();
+        let class = matches!(upper.as_str(), "IN" | "CH" | "CS" | "HS" | "NONE" | "ANY")
+            || (upper.starts_with("CLASS") && upper.len() > 5 && upper[5..].bytes().all(|b| b.is_ascii_digit()));
+        if !class {
+            self.kind = Kind::Data { soa: upper == "SOA", index: 0 };
+        }
+        false
+    }
+}
+
+/// Whether a digit comes right before a unit letter anywhere: a branch-free scan in blocks,
+/// which the compiler vectorizes (a million-name zone is tens of megabytes).
+fn maybe_units(bytes: &[u8]) -> bool {
+    const BLOCK: usize = 64;
+    let pairs = bytes.len().saturating_sub(1);
+    let mut start = 0;
+    while start < pairs {
+        let end = (start + BLOCK).min(pairs);
+        let mut hit = false;
+        for (&a, &b) in bytes[start..end].iter().zip(&bytes[start + 1..end + 1]) {
+            hit |= a.is_ascii_digit() & is_unit(b);
+        }
+        if hit {
+            return true;
+        }
+        start = end;
+    }
+    false
+}
+
+fn is_unit(b: u8) -> bool {
+    matches!(b | 0x20, b's' | b'm' | b'h' | b'd' | b'w')
+}
+
+/// A TTL with units in seconds: `None` when the token is not one (plain seconds are left to
+/// the scanner), `Some(None)` when it does not fit 32 bits.
+fn seconds(token: &str) -> Option<Option<u32>> {
+    let bytes = token.as_bytes();
+    if !bytes.last().is_some_and(|&b| is_unit(b)) {
+        return None;
+    }
+    let mut total: u64 = 0;
+    let mut number: Option<u64> = None;
+    for &b in bytes {
+        if b.is_ascii_digit() {
+            let n = number.unwrap_or(0).saturating_mul(10).saturating_add(u64::from(b - b'0'));
+            number = Some(n.min(u64::from(u32::MAX) + 1));
+        } else if is_unit(b) {
+            let scale = match b | 0x20 {
+                b's' => 1,
+                b'm' => 60,
+                b'h' => 3_600,
+                b'd' => 86_400,
+                _ => 604_800,
+            };
+            // A unit needs a number before it.
+            total = total.saturating_add(number.take()?.saturating_mul(scale));
+        } else {
+            return None;
+        }
+    }
+    Some(u32::try_from(total).ok())
+}
+
+/// 1-based line and column of a byte offset.
+fn position(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = &bytes[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = offset - before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_become_seconds() {
+        assert_eq!(seconds("1h"), Some(Some(3600)));
+        assert_eq!(seconds("1H30M"), Some(Some(5400)));
+        assert_eq!(seconds("2w"), Some(Some(1_209_600)));
+        assert_eq!(seconds("1d2h3m4s"), Some(Some(93_784)));
+        assert_eq!(seconds("300"), None);
+        assert_eq!(seconds("1h30"), None);
+        assert_eq!(seconds("h"), None);
+        assert_eq!(seconds("1x"), None);
+        assert_eq!(seconds("7102w"), Some(None));
+        assert_eq!(seconds("4294967295s"), Some(Some(u32::MAX)));
+    }
+
+    #[test]
+    fn only_ttl_fields_are_rewritten() {
+        let text = "$TTL 1h\n\
+                    @ IN SOA ns1 host ( 1 ; serial\n  2h 15m 2w 1m )\n\
+                    1h A 192.0.2.1\n\
+                    www 1d IN A 192.0.2.2\n\
+                    mail IN 30m MX 10 1h\n\
+                    \t2m TXT \"1h\" 1d ; 1h\n\
+                    $ORIGIN 1h.example.\n\
+                    x CNAME 1h\n";
+        let want = "$TTL 3600\n\
+                    @ IN SOA ns1 host ( 1 ; serial\n  7200 900 1209600 60 )\n\
+                    1h A 192.0.2.1\n\
+                    www 86400 IN A 192.0.2.2\n\
+                    mail IN 1800 MX 10 1h\n\
+                    \t120 TXT \"1h\" 1d ; 1h\n\
+                    $ORIGIN 1h.example.\n\
+                    x CNAME 1h\n";
+        assert_eq!(expand(text).unwrap(), want);
+    }
+
+    #[test]
+    fn the_fast_check_finds_a_pair_anywhere() {
+        for len in [2, 63, 64, 65, 129, 300] {
+            for at in 0..len - 1 {
+                let mut text = vec![b'x'; len];
+                text[at] = b'7';
+                text[at + 1] = b'H';
+                assert!(maybe_units(&text), "{len} {at}");
+                text[at + 1] = b'x';
+                assert!(!maybe_units(&text), "{len} {at}");
+            }
+        }
+        assert!(!maybe_units(b"") && !maybe_units(b"1"));
+    }
+
+    #[test]
+    fn text_without_units_is_borrowed() {
+        let text = "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\nns1 A 192.0.2.1\n";
+        assert!(matches!(expand(text).unwrap(), Cow::Borrowed(_)));
+        // Digits before unit letters in names only: still unchanged.
+        let text = "web1d A 192.0.2.1\nhost2s TXT \"3m\"\n";
+        assert!(matches!(expand(text).unwrap(), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn too_large_a_ttl_names_its_place() {
+        let err = expand("$TTL 60\nwww 99999w A 192.0.2.1\n").unwrap_err();
+        assert!(err.starts_with("line 2:5:"), "{err}");
+    }
+}
