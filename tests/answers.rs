@@ -289,3 +289,89 @@ fn zone_file_ttls_may_carry_units() {
     let m = s.query("nothing.example.com.", RecordType::A);
     assert_eq!(m.name_servers()[0].ttl(), 90);
 }
+
+#[test]
+fn dname_rewrites_names_below_it() {
+    // A target of 3 * 64 + 2 + 1 = 195 bytes leaves 60 for the labels rewritten onto it.
+    let long_target: String = ["a", "b", "c"].map(|c| format!("{c}{}.", "0".repeat(62))).concat() + "d.";
+    let zone = format!(
+        "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster 1 7200 900 1209600 60\n@ NS ns1\n\
+         ns1 A 192.0.2.53\n\
+         old 600 DNAME new.example.com.\n\
+         www.new A 192.0.2.80\n\
+         ext DNAME example.net.\n\
+         long DNAME {long_target}\n"
+    );
+    let zone = zone.as_str();
+    let s = TestServer::start(ZONE_BODY, &[("example.com.zone", zone)]);
+    let text = |m: &Message| m.answers().iter().map(|r| r.to_string()).collect::<Vec<_>>();
+
+    // RFC 6672 section 3.2: the DNAME, a CNAME to the rewritten name with the DNAME's TTL,
+    // then that name's answer when it is in the zone.
+    let m = s.query("WWW.Old.example.com.", RecordType::A);
+    assert_eq!(m.response_code(), ResponseCode::NoError);
+    assert!(m.authoritative());
+    let answers = text(&m);
+    assert_eq!(answers.len(), 3, "{answers:?}");
+    assert_eq!(m.answers()[0].record_type(), RecordType::Unknown(39));
+    assert_eq!(m.answers()[0].name().to_ascii().to_lowercase(), "old.example.com.");
+    assert_eq!(m.answers()[0].ttl(), 600);
+    assert_eq!(m.answers()[1].record_type(), RecordType::CNAME);
+    assert_eq!(m.answers()[1].name().to_ascii(), "WWW.Old.example.com.");
+    assert_eq!(m.answers()[1].ttl(), 600);
+    assert_eq!(m.answers()[1].data().to_string().to_lowercase(), "www.new.example.com.");
+    assert_eq!(addresses(&m), vec![Ipv4Addr::new(192, 0, 2, 80)]);
+
+    // The rewritten name does not exist: NXDOMAIN after the DNAME and CNAME (RFC 6604).
+    let m = s.query("x.old.example.com.", RecordType::A);
+    assert_eq!(m.response_code(), ResponseCode::NXDomain);
+    assert_eq!(m.answers().len(), 2);
+    assert_eq!(m.name_servers()[0].record_type(), RecordType::SOA);
+
+    // Out of the zone: the client follows the CNAME.
+    let m = s.query("a.b.ext.example.com.", RecordType::A);
+    assert_eq!(m.response_code(), ResponseCode::NoError);
+    assert_eq!(m.answers().len(), 2);
+    assert_eq!(m.answers()[1].data().to_string(), "a.b.example.net.");
+
+    // A CNAME query stops at the synthesized CNAME.
+    let m = s.query("www.old.example.com.", RecordType::CNAME);
+    assert_eq!(m.answers().len(), 2);
+    assert_eq!(m.answers()[1].record_type(), RecordType::CNAME);
+
+    // The DNAME's own name answers as any name does.
+    let m = s.query("old.example.com.", RecordType::Unknown(39));
+    assert_eq!(m.answers().len(), 1);
+    let m = s.query("old.example.com.", RecordType::A);
+    assert_eq!(m.response_code(), ResponseCode::NoError);
+    assert!(m.answers().is_empty());
+
+    // A rewritten name longer than 255 bytes (61 + 195): YXDOMAIN, with the DNAME.
+    let m = s.query(&format!("{}.long.example.com.", "x".repeat(60)), RecordType::A);
+    assert_eq!(m.response_code(), ResponseCode::YXDomain);
+    assert_eq!(m.answers().len(), 1);
+    assert_eq!(m.answers()[0].record_type(), RecordType::Unknown(39));
+    // One byte shorter fits exactly (60 + 195 = 255): the CNAME, then the client's turn. Over
+    // 512 bytes, so without EDNS it is truncated.
+    let name = format!("{}.long.example.com.", "y".repeat(59));
+    let m = s.query(&name, RecordType::A);
+    assert!(m.truncated() && m.answers().is_empty());
+    let m = s.udp(&message(&name, RecordType::A, Some(1232)));
+    assert_eq!(m.response_code(), ResponseCode::NoError, "{:?}", text(&m));
+    assert_eq!(m.answers().len(), 2);
+    assert_eq!(m.answers()[1].data().to_string(), format!("{}.{long_target}", "y".repeat(59)));
+}
+
+#[test]
+fn names_below_a_dname_are_refused_at_load() {
+    let zone = "$TTL 300\n@ SOA ns1 hostmaster 1 7200 900 1209600 60\n@ NS ns1\nns1 A 192.0.2.53\n\
+                old DNAME new.example.com.\nwww.old A 192.0.2.1\n";
+    let (code, out) = check(ZONE_BODY, &[("example.com.zone", zone)]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("www.old.example.com. A") && out.contains("below the DNAME at old.example.com."), "{out}");
+    let zone = "$TTL 300\n@ SOA ns1 hostmaster 1 7200 900 1209600 60\n@ NS ns1\nns1 A 192.0.2.53\n\
+                old DNAME new.example.com.\nold DNAME other.example.com.\n";
+    let (code, out) = check(ZONE_BODY, &[("example.com.zone", zone)]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("more than one DNAME at old.example.com."), "{out}");
+}

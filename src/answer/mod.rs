@@ -8,7 +8,8 @@ use crate::config::{AnswerSettings, Routing, WhenAllUnhealthy};
 use crate::health::HealthSnapshot;
 use crate::policy::{self, Selection};
 use crate::wire::{
-    self, rcode, rtype, Full, LowerName, Opt, Owner, Rejection, Section, Writer, CLASS_IN, HEADER_LEN, OPT_LEN,
+    self, rcode, rtype, Full, LowerName, Opt, Owner, Rejection, Section, Writer, CLASS_IN, HEADER_LEN, MAX_NAME_LEN,
+    OPT_LEN,
 };
 use crate::zone::{Catalog, Lookup, Pool, Rdata, Rrset, Zone};
 
@@ -218,12 +219,49 @@ impl Work {
                     self.write_soa(zone, apex_owner, w)?;
                     return Ok((rcode::NXDOMAIN, true));
                 }
+                Lookup::Dname { node, labels } => {
+                    // RFC 6672 section 3.2: the DNAME, then a CNAME from the name to the
+                    // name rewritten by it (with the DNAME's TTL), then on to that name.
+                    let Some(set) = zone.rrset(zone.node(node), rtype::DNAME) else {
+                        return Ok((rcode::SERVFAIL, false));
+                    };
+                    let member = &zone.members(set)[0];
+                    // RDLENGTH, then the target name.
+                    let stored = zone.wire(&zone.rdatas(member)[0]);
+                    let target = &stored[2..];
+                    let cut = name.suffix_offset(labels);
+                    let dname_owner = suffix_owner(owner_at + cut, name, labels);
+                    w.push(Section::Answer, dname_owner, rtype::DNAME, member.ttl, stored)?;
+                    let len = cut + target.len();
+                    if len > MAX_NAME_LEN {
+                        return Ok((rcode::YXDOMAIN, true));
+                    }
+                    let mut rdata = [0u8; 2 + MAX_NAME_LEN];
+                    rdata[..2].copy_from_slice(&(len as u16).to_be_bytes());
+                    rdata[2..2 + cut].copy_from_slice(&name.as_wire()[..cut]);
+                    rdata[2 + cut..2 + len].copy_from_slice(target);
+                    let rdata = &rdata[..2 + len];
+                    let at = w.push(Section::Answer, owner, rtype::CNAME, member.ttl, rdata)?;
+                    chain += 1;
+                    if qtype == rtype::CNAME || chain >= MAX_CNAME_CHAIN || chased.read(&rdata[2..], 0).is_none() {
+                        return Ok((rcode::NOERROR, true));
+                    }
+                    let apex = zone.apex_labels();
+                    let inside = chased.label_count() >= apex
+                        && chased.suffix(apex).eq_ignore_ascii_case(zone.origin().as_wire());
+                    if !inside {
+                        // Out of this zone: the client follows it.
+                        return Ok((rcode::NOERROR, true));
+                    }
+                    owner_at = at;
+                    continue;
+                }
                 Lookup::Referral { cut, labels } => {
                     if chain > 0 {
                         // A CNAME into a delegated name: the chain ends at the cut.
                         return Ok((rcode::NOERROR, true));
                     }
-                    let cut_owner = owner_for(owner_at + name.suffix_offset(labels), name);
+                    let cut_owner = suffix_owner(owner_at + name.suffix_offset(labels), name, labels);
                     let Some(ns) = zone.rrset(zone.node(cut), rtype::NS) else {
                         return Ok((rcode::SERVFAIL, false));
                     };
@@ -461,6 +499,16 @@ impl Work {
         }
         self.target_count = 0;
         Ok(())
+    }
+}
+
+/// The owner for records of `name`'s suffix of `labels` labels, written at message offset
+/// `at`: a pointer when it can reach, else that suffix in full.
+fn suffix_owner(at: usize, name: &LowerName, labels: usize) -> Owner<'_> {
+    if at <= MAX_POINTER {
+        Owner::Pointer(at as u16)
+    } else {
+        Owner::Wire(name.suffix(labels))
     }
 }
 

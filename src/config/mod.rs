@@ -1504,6 +1504,35 @@ impl Validator<'_> {
                 );
             }
         }
+        let dnames: FxHashMap<&[u8], &RrsetBuild> =
+            rrsets.iter().filter(|b| b.set.rtype == rtype::DNAME).map(|b| (b.set.owner.as_wire(), b)).collect();
+        for b in dnames.values() {
+            let (name, at) = (&b.set.owner, &b.origin);
+            if b.set.members.iter().map(|m| m.rdata.len()).sum::<usize>() > 1 {
+                problem(self, format!("more than one DNAME at {name} ({at}); a name has at most one"));
+            }
+            if b.set.routing != Routing::Simple {
+                problem(self, format!("DNAME at {name} ({at}) must use simple routing"));
+            }
+        }
+        if !dnames.is_empty() {
+            for b in &rrsets {
+                let owner = b.set.owner.as_wire();
+                if let Some(d) = suffixes(owner).skip(1).find_map(|suffix| dnames.get(suffix)) {
+                    problem(
+                        self,
+                        format!(
+                            "{} {} ({}) lies below the DNAME at {} ({}); no name may exist below a DNAME (RFC 6672)",
+                            b.set.owner,
+                            rtype_name(b.set.rtype),
+                            b.origin,
+                            d.set.owner,
+                            d.origin
+                        ),
+                    );
+                }
+            }
+        }
         if !cuts.is_empty() {
             for b in &rrsets {
                 let owner = b.set.owner.as_wire();

@@ -25,6 +25,7 @@ pub mod rtype {
     pub const TXT: u16 = 16;
     pub const AAAA: u16 = 28;
     pub const SRV: u16 = 33;
+    pub const DNAME: u16 = 39;
     pub const OPT: u16 = 41;
     pub const DS: u16 = 43;
     pub const IXFR: u16 = 251;
@@ -43,6 +44,8 @@ pub mod rcode {
     pub const NXDOMAIN: u8 = 3;
     pub const NOTIMP: u8 = 4;
     pub const REFUSED: u8 = 5;
+    /// A DNAME substitution made a name longer than 255 bytes (RFC 6672 section 2.2).
+    pub const YXDOMAIN: u8 = 6;
     /// Extended RCODE 16, carried as 1 in the OPT record's upper bits.
     pub const BADVERS: u16 = 16;
 }

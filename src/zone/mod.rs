@@ -161,6 +161,8 @@ pub struct Node {
     rrsets: Span,
     wildcard_child: u32,
     cut: bool,
+    /// Holds a DNAME: names below it are rewritten (RFC 6672), and none exist in the zone.
+    dname: bool,
 }
 
 /// The records of one owner and type, with their routing policy.
@@ -232,6 +234,8 @@ pub enum Lookup {
     Wildcard(u32),
     /// The name is at or below a delegation; `labels` is the cut's label count.
     Referral { cut: u32, labels: usize },
+    /// The name lies below a DNAME at `node`, whose name has `labels` labels.
+    Dname { node: u32, labels: usize },
     /// The name does not exist.
     NxDomain,
 }
@@ -409,10 +413,13 @@ impl Zone {
                 zone.rrsets.push(rrset);
             }
             let span = Span { start, len: (end - at) as u32 };
-            let cut = node != zone.apex && zone.rrsets[span.range()].iter().any(|r| r.rtype == rtype::NS);
+            let sets = &zone.rrsets[span.range()];
+            let cut = node != zone.apex && sets.iter().any(|r| r.rtype == rtype::NS);
+            let dname = sets.iter().any(|r| r.rtype == rtype::DNAME);
             let n = &mut zone.nodes[node as usize];
             n.rrsets = span;
             n.cut = cut;
+            n.dname = dname;
             at = end;
         }
         zone.resolve_targets();
@@ -594,7 +601,7 @@ impl Zone {
             }
             for keep in (self.apex_labels..total).rev() {
                 if let Some(node) = self.find(name.suffix(keep)) {
-                    return self.wildcard_or_nxdomain(node);
+                    return self.below_existing(node, keep);
                 }
             }
             return Lookup::NxDomain;
@@ -610,7 +617,7 @@ impl Zone {
                     }
                     last = node;
                 }
-                None => return self.wildcard_or_nxdomain(last),
+                None => return self.below_existing(last, keep - 1),
             }
         }
         Lookup::Exact(last)
@@ -624,8 +631,14 @@ impl Zone {
             .copied()
     }
 
-    fn wildcard_or_nxdomain(&self, closest_encloser: u32) -> Lookup {
-        match self.nodes[closest_encloser as usize].wildcard_child {
+    /// A name that does not exist, whose closest encloser is `closest_encloser` (of `labels`
+    /// labels): rewritten by a DNAME there, covered by a wildcard, or NXDOMAIN.
+    fn below_existing(&self, closest_encloser: u32, labels: usize) -> Lookup {
+        let node = &self.nodes[closest_encloser as usize];
+        if node.dname {
+            return Lookup::Dname { node: closest_encloser, labels };
+        }
+        match node.wildcard_child {
             NONE => Lookup::NxDomain,
             w => Lookup::Wildcard(w),
         }
@@ -644,7 +657,7 @@ impl Zone {
         slot.insert(node);
         let name = Span { start: self.names.len() as u32, len: wire.len() as u32 };
         self.names.extend_from_slice(wire);
-        self.nodes.push(Node { name, rrsets: Span::default(), wildcard_child: NONE, cut: false });
+        self.nodes.push(Node { name, rrsets: Span::default(), wildcard_child: NONE, cut: false, dname: false });
         if wire.len() > apex_len {
             // Every ancestor down to the apex is a node too (empty non-terminals).
             self.ensure_node(&wire[1 + wire[0] as usize..], apex_len);
