@@ -297,6 +297,20 @@ mod tests {
     }
 
     #[test]
+    fn any_text_keeps_its_lines_and_never_panics() {
+        // Pieces that steer the tokenizer into every state, with multi-byte characters.
+        const PIECES: [&str; 16] =
+            ["1h", " ", "\n", "\t", "(", ")", ";", "\"", "\\", "$TTL", "SOA", "IN", "7W2d", "é", "x", "99999999w"];
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..20_000 {
+            let text: String = (0..rng.usize(0..40)).map(|_| PIECES[rng.usize(..PIECES.len())]).collect();
+            if let Ok(out) = expand(&text) {
+                assert_eq!(out.lines().count(), text.lines().count(), "{text:?}");
+            }
+        }
+    }
+
+    #[test]
     fn too_large_a_ttl_names_its_place() {
         let err = expand("$TTL 60\nwww 99999w A 192.0.2.1\n").unwrap_err();
         assert!(err.starts_with("line 2:5:"), "{err}");
