@@ -375,3 +375,74 @@ fn names_below_a_dname_are_refused_at_load() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("more than one DNAME at old.example.com."), "{out}");
 }
+
+/// A raw query for `name` (wire form) with class `class`, and an OPT carrying `options`.
+fn raw_query(name: &[u8], qtype: u16, class: u16, options: Option<&[u8]>) -> Vec<u8> {
+    let mut q = vec![0xbe, 0xef, 0x00, 0x00, 0, 1, 0, 0, 0, 0, 0, options.is_some() as u8];
+    q.extend_from_slice(name);
+    q.extend_from_slice(&qtype.to_be_bytes());
+    q.extend_from_slice(&class.to_be_bytes());
+    if let Some(options) = options {
+        q.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0]);
+        q.extend_from_slice(&(options.len() as u16).to_be_bytes());
+        q.extend_from_slice(options);
+    }
+    q
+}
+
+#[test]
+fn server_identity_answers_chaos_queries_and_nsid() {
+    let config = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nidentity = \"edge-fra-1\"\nversion = \"eightfold test\"\nnsid = \"0x667261\"\n{ZONE_BODY}"
+    );
+    let s = TestServer::start_config(&config, &[("example.com.zone", ZONE)], &[]);
+    let ask = |name: &[u8], qtype: u16, options: Option<&[u8]>| {
+        Message::from_vec(&s.udp_raw(&raw_query(name, qtype, 3, options)).expect("an answer")).unwrap()
+    };
+    let txt = |m: &Message| m.answers().iter().map(|r| r.data().to_string()).collect::<Vec<_>>();
+    for name in [&b"\x02id\x06server\x00"[..], b"\x08HOSTNAME\x04bind\x00"] {
+        let m = ask(name, 16, None);
+        assert_eq!(m.response_code(), ResponseCode::NoError);
+        assert!(m.authoritative());
+        assert_eq!(txt(&m), vec!["edge-fra-1"]);
+        assert_eq!(m.answers()[0].dns_class(), hickory_proto::rr::DNSClass::CH);
+    }
+    for name in [&b"\x07version\x04bind\x00"[..], b"\x07version\x06server\x00"] {
+        assert_eq!(txt(&ask(name, 16, None)), vec!["eightfold test"]);
+    }
+    // Another type at those names: no data. Another CHAOS name: refused.
+    let m = ask(b"\x02id\x06server\x00", 1, None);
+    assert_eq!((m.response_code(), m.answers().len()), (ResponseCode::NoError, 0));
+    assert_eq!(ask(b"\x07authors\x04bind\x00", 16, None).response_code(), ResponseCode::Refused);
+
+    // NSID (RFC 5001): sent only to a query that asks, after any other option.
+    let nsid_of = |options: &[u8]| {
+        let q = raw_query(b"\x06static\x07example\x03com\x00", 1, 1, Some(options));
+        let m = Message::from_vec(&s.udp_raw(&q).expect("an answer")).unwrap();
+        assert_eq!(addresses(&m), vec![Ipv4Addr::new(192, 0, 2, 7)]);
+        let edns = m.extensions().as_ref().expect("an OPT").clone();
+        edns.options().as_ref().iter().find_map(|(code, option)| {
+            (u16::from(*code) == 3).then(|| match option {
+                hickory_proto::rr::rdata::opt::EdnsOption::Unknown(_, data) => data.clone(),
+                other => panic!("NSID read as {other:?}"),
+            })
+        })
+    };
+    assert_eq!(nsid_of(&[0, 3, 0, 0]), Some(b"fra".to_vec()));
+    assert_eq!(nsid_of(&[0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0, 3, 0, 0]), Some(b"fra".to_vec()));
+    assert_eq!(nsid_of(&[]), None);
+}
+
+#[test]
+fn without_an_identity_chaos_queries_are_refused() {
+    let s = server();
+    for name in [&b"\x02id\x06server\x00"[..], b"\x07version\x04bind\x00"] {
+        let m = Message::from_vec(&s.udp_raw(&raw_query(name, 16, 3, None)).unwrap()).unwrap();
+        assert_eq!(m.response_code(), ResponseCode::Refused);
+        assert!(m.answers().is_empty());
+    }
+    let q = raw_query(b"\x06static\x07example\x03com\x00", 1, 1, Some(&[0, 3, 0, 0]));
+    let m = Message::from_vec(&s.udp_raw(&q).unwrap()).unwrap();
+    let edns = m.extensions().as_ref().expect("an OPT");
+    assert!(edns.options().as_ref().is_empty(), "no NSID configured, none sent");
+}

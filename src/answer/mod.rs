@@ -8,10 +8,10 @@ use crate::config::{AnswerSettings, Routing, WhenAllUnhealthy};
 use crate::health::HealthSnapshot;
 use crate::policy::{self, Selection};
 use crate::wire::{
-    self, rcode, rtype, Full, LowerName, Opt, Owner, Rejection, Section, Writer, CLASS_IN, HEADER_LEN, MAX_NAME_LEN,
-    OPT_LEN,
+    self, rcode, rtype, Full, LowerName, Opt, Owner, Rejection, Section, Writer, CLASS_CH, CLASS_IN, HEADER_LEN,
+    MAX_NAME_LEN, OPT_LEN,
 };
-use crate::zone::{Catalog, Lookup, Pool, Rdata, Rrset, Zone};
+use crate::zone::{Catalog, Identity, Lookup, Pool, Rdata, Rrset, Zone};
 
 /// Longest CNAME chain followed inside a zone.
 pub const MAX_CNAME_CHAIN: usize = 8;
@@ -152,13 +152,19 @@ impl Work {
         self.settings = *catalog.settings();
         self.catalog = catalog.id();
         let settings = self.settings;
+        let identity = catalog.identity();
         let opt = query.edns.map(|e| Opt { udp_size: settings.edns_udp_size, dnssec_ok: e.dnssec_ok });
+        // EDNS options to send: the NSID, to a query that asked for it (RFC 5001).
+        let options: &[u8] = match query.edns {
+            Some(e) if e.nsid => &identity.nsid_option,
+            _ => &[],
+        };
         let limit = match (transport, query.edns) {
             (Transport::Tcp, _) => MAX_TCP_MESSAGE,
             (Transport::Udp, None) => wire::PLAIN_UDP_LIMIT,
             (Transport::Udp, Some(e)) => e.udp_size.min(settings.edns_udp_size).max(512) as usize,
         };
-        let reserve = if opt.is_some() { OPT_LEN } else { 0 };
+        let reserve = if opt.is_some() { OPT_LEN + options.len() } else { 0 };
         let Some(mut writer) = Writer::new(out, &query, limit, reserve) else {
             // A question too big for the limit (only possible with a tiny buffer): FORMERR.
             let len = wire::write_rejection(packet, rcode::FORMERR, None, out);
@@ -166,13 +172,32 @@ impl Work {
         };
         let qtype = query.qtype;
         let finish = |w: Writer<'_>, rcode: u16, aa: bool, tc: bool| {
-            let len = w.finish(rcode, aa, tc, opt);
+            let len = if options.is_empty() {
+                w.finish(rcode, aa, tc, opt)
+            } else {
+                w.finish_with_options(rcode, aa, tc, opt, options)
+            };
             Outcome { len, rcode, qtype, truncated: tc }
         };
         if query.edns.is_some_and(|e| e.version > 0) {
             return finish(writer, rcode::BADVERS, false, false);
         }
         if query.qclass != CLASS_IN || matches!(qtype, rtype::AXFR | rtype::IXFR) {
+            if query.qclass == CLASS_CH {
+                return match chaos_text(identity, qname) {
+                    None => finish(writer, rcode::REFUSED as u16, false, false),
+                    Some(rdata) if matches!(qtype, rtype::TXT | rtype::ANY) => {
+                        match writer.push(Section::Answer, Owner::Pointer(HEADER_LEN as u16), rtype::TXT, 0, rdata) {
+                            Ok(at) => {
+                                writer.set_class(at, CLASS_CH);
+                                finish(writer, rcode::NOERROR as u16, true, false)
+                            }
+                            Err(Full) => finish(writer, rcode::NOERROR as u16, true, true),
+                        }
+                    }
+                    Some(_) => finish(writer, rcode::NOERROR as u16, true, false),
+                };
+            }
             return finish(writer, rcode::REFUSED as u16, false, false);
         }
         let Some(zone) = catalog.find_zone(qname) else {
@@ -499,6 +524,15 @@ impl Work {
         }
         self.target_count = 0;
         Ok(())
+    }
+}
+
+/// The TXT RDATA that answers a CHAOS query for `qname`, when the server has one set.
+fn chaos_text<'a>(identity: &'a Identity, qname: &LowerName) -> Option<&'a [u8]> {
+    match qname.as_wire() {
+        b"\x02id\x06server\x00" | b"\x08hostname\x04bind\x00" => identity.identity.as_deref(),
+        b"\x07version\x04bind\x00" | b"\x07version\x06server\x00" => identity.version.as_deref(),
+        _ => None,
     }
 }
 

@@ -42,6 +42,9 @@ pub struct ServerTable {
     pub rrl_table_size: Option<usize>,
     pub user: Option<String>,
     pub group: Option<String>,
+    pub identity: Option<String>,
+    pub version: Option<String>,
+    pub nsid: Option<String>,
 }
 
 /// One `[[zone]]`.

@@ -31,6 +31,8 @@ pub const DEFAULT_MAX_ANSWERS: usize = 8;
 pub const MAX_MAX_ANSWERS: usize = 64;
 /// EDNS UDP payload size advertised by default (DNS flag day 2020).
 pub const DEFAULT_EDNS_UDP_SIZE: u16 = 1232;
+/// Longest `nsid` accepted, in bytes.
+pub const MAX_NSID_LEN: usize = 128;
 /// Default TTL for records that give none.
 pub const DEFAULT_TTL: u32 = 300;
 /// Default TCP idle timeout, seconds.
@@ -123,6 +125,12 @@ pub struct ServerConfig {
     pub user: Option<String>,
     /// The group for `user` (default: the user's own group).
     pub group: Option<String>,
+    /// Answer for `id.server.` and `hostname.bind.` (CH TXT); those are REFUSED when `None`.
+    pub identity: Option<String>,
+    /// Answer for `version.bind.` and `version.server.` (CH TXT); REFUSED when `None`.
+    pub version: Option<String>,
+    /// Name Server Identifier (RFC 5001) sent to queries that ask for it; off when empty.
+    pub nsid: Vec<u8>,
 }
 
 /// Response rate limiting, per client prefix, as in Knot and NSD.
@@ -704,7 +712,23 @@ impl Validator<'_> {
         if t.group.is_some() && t.user.is_none() {
             self.problem(span.clone(), ctx, Some("group"), "only together with `user`");
         }
+        for (key, text) in [("identity", &t.identity), ("version", &t.version)] {
+            if text.as_ref().is_some_and(|text| text.is_empty() || text.len() > 255) {
+                self.problem(span.clone(), ctx, Some(key), "must be 1 to 255 bytes (one TXT string)");
+            }
+        }
+        let nsid = match t.nsid.as_deref().map(parse_nsid) {
+            None => Vec::new(),
+            Some(Ok(nsid)) => nsid,
+            Some(Err(reason)) => {
+                self.problem(span.clone(), ctx, Some("nsid"), reason);
+                Vec::new()
+            }
+        };
         ServerConfig {
+            identity: t.identity.clone(),
+            version: t.version.clone(),
+            nsid,
             tcp_message_timeout,
             rrl,
             user: t.user.clone(),
@@ -1646,6 +1670,23 @@ fn split_line(reason: &str) -> (Option<usize>, String) {
         }
     }
     (None, reason.to_string())
+}
+
+/// An NSID as configured: `0x` and hex digits for raw bytes, else the text's bytes.
+fn parse_nsid(text: &str) -> Result<Vec<u8>, String> {
+    let bytes = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => {
+            if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!("{text:?}: after 0x, an even number of hex digits"));
+            }
+            (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0)).collect()
+        }
+        None => text.as_bytes().to_vec(),
+    };
+    if bytes.is_empty() || bytes.len() > MAX_NSID_LEN {
+        return Err(format!("must be 1 to {MAX_NSID_LEN} bytes"));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -35,6 +35,8 @@ pub mod rtype {
 
 /// The class the server serves.
 pub const CLASS_IN: u16 = 1;
+/// The CHAOS class, for `id.server.` and `version.bind.`.
+pub const CLASS_CH: u16 = 3;
 
 /// Response codes (the low four bits; BADVERS needs the OPT's extended bits).
 pub mod rcode {
@@ -59,6 +61,8 @@ pub struct Edns {
     pub version: u8,
     /// The DNSSEC OK bit, copied back (RFC 3225 section 3).
     pub dnssec_ok: bool,
+    /// The query carried an NSID option (RFC 5001).
+    pub nsid: bool,
 }
 
 /// A query read in place from a packet; its lowercased name goes to a [`LowerName`] the
@@ -130,6 +134,8 @@ pub fn parse_query<'a>(packet: &'a [u8], qname: &mut LowerName) -> Result<Query<
                 udp_size: udp_size.max(PLAIN_UDP_LIMIT as u16),
                 version: packet[start + 6],
                 dnssec_ok: packet[start + 7] & 0x80 != 0,
+                // Options follow the 11 fixed bytes; none at all is the common case.
+                nsid: end > start + 11 && has_option(&packet[start + 11..end], OPTION_NSID),
             });
         }
         pos = end;
@@ -147,6 +153,22 @@ pub fn question_text(packet: &[u8]) -> Option<(String, u16)> {
     let mut text = String::new();
     write_presentation(&mut text, name.as_wire()).ok()?;
     Some((text, qtype))
+}
+
+/// EDNS option code of the Name Server Identifier (RFC 5001).
+pub const OPTION_NSID: u16 = 3;
+
+/// Whether an OPT record's options (its RDATA) hold one with `code`. A truncated option
+/// list is read as far as it goes.
+fn has_option(mut options: &[u8], code: u16) -> bool {
+    while let [c0, c1, l0, l1, rest @ ..] = options {
+        if u16::from_be_bytes([*c0, *c1]) == code {
+            return true;
+        }
+        let len = u16::from_be_bytes([*l0, *l1]) as usize;
+        options = rest.get(len..).unwrap_or(&[]);
+    }
+    false
 }
 
 /// Skips one resource record; returns its type and the offset past it.
@@ -384,6 +406,12 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    /// Sets the class of the record whose RDATA starts at `rdata_at` (as [`Writer::push`]
+    /// returned it), which `push` wrote as IN.
+    pub fn set_class(&mut self, rdata_at: usize, class: u16) {
+        self.buf[rdata_at - 8..rdata_at - 6].copy_from_slice(&class.to_be_bytes());
+    }
+
     /// Drops every record, keeping header and question (for a truncated answer).
     pub fn clear_records(&mut self) {
         self.pos = self.question_end;
@@ -403,6 +431,26 @@ impl<'a> Writer<'a> {
 
     /// Writes counts, flags and (when asked) the OPT record; returns the message length.
     pub fn finish(self, rcode: u16, authoritative: bool, truncated: bool, opt: Option<Opt>) -> usize {
+        self.finish_with(rcode, authoritative, truncated, opt, &[])
+    }
+
+    /// [`Writer::finish`] with EDNS `options` (whole option TLVs, such as the NSID) in the
+    /// OPT record, for which room was reserved. Rare, so kept off the common path.
+    #[cold]
+    #[inline(never)]
+    pub fn finish_with_options(
+        self,
+        rcode: u16,
+        authoritative: bool,
+        truncated: bool,
+        opt: Option<Opt>,
+        options: &[u8],
+    ) -> usize {
+        self.finish_with(rcode, authoritative, truncated, opt, options)
+    }
+
+    #[inline(always)]
+    fn finish_with(self, rcode: u16, authoritative: bool, truncated: bool, opt: Option<Opt>, options: &[u8]) -> usize {
         let Writer { buf, mut pos, counts, .. } = self;
         let mut additional = counts[2];
         if let Some(opt) = opt {
@@ -414,8 +462,13 @@ impl<'a> Writer<'a> {
             rr[5] = (rcode >> 4) as u8;
             rr[6] = 0;
             rr[7] = if opt.dnssec_ok { 0x80 } else { 0 };
-            rr[8..11].copy_from_slice(&[0, 0, 0]);
+            rr[8] = 0;
+            rr[9..11].copy_from_slice(&(options.len() as u16).to_be_bytes());
             pos += OPT_LEN;
+            if !options.is_empty() {
+                buf[pos..pos + options.len()].copy_from_slice(options);
+                pos += options.len();
+            }
             additional += 1;
         }
         if authoritative {
@@ -494,7 +547,7 @@ mod tests {
         let parsed = parse_query(&q, &mut qname).unwrap();
         assert_eq!(parsed.qtype, 1);
         assert_eq!(qname.as_wire(), b"\x03www\x07example\x03com\x00");
-        assert_eq!(parsed.edns, Some(Edns { udp_size: 4096, version: 0, dnssec_ok: true }));
+        assert_eq!(parsed.edns, Some(Edns { udp_size: 4096, version: 0, dnssec_ok: true, nsid: false }));
     }
 
     #[test]
@@ -511,6 +564,41 @@ mod tests {
         assert!(matches!(parse_query(&notify), Err(Rejection::Reply { rcode: rcode::NOTIMP, .. })));
         let truncated = &query(b"\x03www\x00", 1, &[], 0)[..16];
         assert!(matches!(parse_query(truncated), Err(Rejection::Reply { rcode: rcode::FORMERR, question_end: None })));
+    }
+
+    #[test]
+    fn finds_the_nsid_option_among_others() {
+        let with_options = |options: &[u8]| {
+            let mut opt = OPT_RR.to_vec();
+            opt[9..11].copy_from_slice(&(options.len() as u16).to_be_bytes());
+            opt.extend_from_slice(options);
+            let q = query(b"\x00", 1, &opt, 1);
+            parse_query(&q, &mut LowerName::new()).map(|p| p.edns.map(|e| e.nsid))
+        };
+        assert_eq!(with_options(&[]), Ok(Some(false)));
+        assert_eq!(with_options(&[0, 3, 0, 0]), Ok(Some(true)));
+        // After a cookie (code 10, 8 bytes).
+        assert_eq!(with_options(&[0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0, 3, 0, 0]), Ok(Some(true)));
+        assert_eq!(with_options(&[0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]), Ok(Some(false)));
+        // An option whose length runs past the end, or a stub: read as far as it goes.
+        assert_eq!(with_options(&[0, 10, 0, 9, 0, 3, 0, 0]), Ok(Some(false)));
+        assert_eq!(with_options(&[0, 3]), Ok(Some(false)));
+        // An NSID code hidden inside another option's data does not count.
+        assert_eq!(with_options(&[0, 10, 0, 4, 0, 3, 0, 0]), Ok(Some(false)));
+    }
+
+    #[test]
+    fn the_opt_record_carries_the_nsid() {
+        let q = query(b"\x01a\x00", 1, &OPT_RR, 1);
+        let parsed = parse_query(&q, &mut LowerName::new()).unwrap();
+        let mut buf = [0u8; 512];
+        let opt = Opt { udp_size: 1232, dnssec_ok: true };
+        let nsid = [0, 3, 0, 4, b'f', b'r', b'a', b'1'];
+        let w = Writer::new(&mut buf, &parsed, 512, OPT_LEN + nsid.len()).unwrap();
+        let len = w.finish_with_options(0, true, false, Some(opt), &nsid);
+        assert_eq!(len, 19 + OPT_LEN + 8);
+        assert_eq!(&buf[19..len], &[0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 8, 0, 3, 0, 4, b'f', b'r', b'a', b'1']);
+        assert_eq!(&buf[10..12], &[0, 1]);
     }
 
     #[test]

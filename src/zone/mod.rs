@@ -37,6 +37,18 @@ pub struct Catalog {
     /// Distinct apex label counts, largest first, so the longest match is found first.
     apex_depths: Vec<usize>,
     settings: AnswerSettings,
+    identity: Identity,
+}
+
+/// What the server says about itself, from `[server]`.
+#[derive(Debug, Default)]
+pub struct Identity {
+    /// TXT RDATA (with RDLENGTH) for `id.server.` and `hostname.bind.`.
+    pub identity: Option<Box<[u8]>>,
+    /// TXT RDATA (with RDLENGTH) for `version.bind.` and `version.server.`.
+    pub version: Option<Box<[u8]>>,
+    /// The whole NSID option (code, length, data) for the OPT record; empty when off.
+    pub nsid_option: Box<[u8]>,
 }
 
 /// The healthy members of every health-checked multivalue set of a catalog, under one health
@@ -270,7 +282,38 @@ impl Catalog {
         apex_depths.sort_unstable_by(|a, b| b.cmp(a));
         apex_depths.dedup();
         let id = CATALOG_BUILDS.fetch_add(1, Ordering::Relaxed);
-        Catalog { id, pooled_sets, zones, apex_depths, settings: AnswerSettings::from(&config.server) }
+        let server = &config.server;
+        // A TXT record's RDATA with its RDLENGTH: one character string.
+        let txt = |text: &Option<String>| {
+            text.as_ref().map(|t| {
+                let t = &t.as_bytes()[..t.len().min(255)];
+                let mut rdata = Vec::with_capacity(3 + t.len());
+                rdata.extend_from_slice(&(1 + t.len() as u16).to_be_bytes());
+                rdata.push(t.len() as u8);
+                rdata.extend_from_slice(t);
+                rdata.into_boxed_slice()
+            })
+        };
+        let identity = Identity {
+            identity: txt(&server.identity),
+            version: txt(&server.version),
+            nsid_option: if server.nsid.is_empty() {
+                Box::default()
+            } else {
+                let mut option = Vec::with_capacity(4 + server.nsid.len());
+                option.extend_from_slice(&crate::wire::OPTION_NSID.to_be_bytes());
+                option.extend_from_slice(&(server.nsid.len() as u16).to_be_bytes());
+                option.extend_from_slice(&server.nsid);
+                option.into_boxed_slice()
+            },
+        };
+        Catalog { id, pooled_sets, zones, apex_depths, settings: AnswerSettings::from(server), identity }
+    }
+
+    /// What the server says about itself: CHAOS TXT answers and the NSID.
+    #[inline]
+    pub fn identity(&self) -> &Identity {
+        &self.identity
     }
 
     /// This build's number, which [`HealthyPools`] refer to.
