@@ -6,7 +6,8 @@ mod properties;
 
 use eightfold::answer::{Responder, Transport};
 use hickory_proto::op::{Edns, Message, Query};
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::rr::rdata::opt::EdnsOption;
+use hickory_proto::rr::{DNSClass, Name, RecordType};
 use properties::{check_query, check_selection, TestMember, NAMES};
 
 const CASES: usize = 20_000;
@@ -19,12 +20,19 @@ fn structured(rng: &mut fastrand::Rng) -> Vec<u8> {
     let qtype = [1u16, 2, 5, 6, 15, 16, 28, 33, 43, 251, 252, 255, 65, 99][rng.usize(..14)];
     let mut m = Message::new();
     m.set_id(rng.u16(..)).set_recursion_desired(rng.bool()).set_checking_disabled(rng.bool());
-    m.add_query(Query::query(Name::from_ascii(&name).unwrap(), RecordType::from(qtype)));
+    let mut query = Query::query(Name::from_ascii(&name).unwrap(), RecordType::from(qtype));
+    if rng.u8(..8) == 0 {
+        query.set_query_class(DNSClass::CH);
+    }
+    m.add_query(query);
     if rng.bool() {
         let mut e = Edns::new();
         e.set_max_payload(rng.u16(0..5000));
         e.set_version(if rng.u8(..10) == 0 { 1 } else { 0 });
         e.set_dnssec_ok(rng.bool());
+        if rng.bool() {
+            e.options_mut().insert(EdnsOption::Unknown(3, Vec::new()));
+        }
         m.set_edns(e);
     }
     m.to_vec().unwrap()

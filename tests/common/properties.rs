@@ -35,6 +35,9 @@ a.b.ent A 192.0.2.9
 sub NS ns.sub
 ns.sub A 192.0.2.10
 _sip._tcp SRV 10 60 5060 mail
+old DNAME example.com.
+far DNAME example.net.
+long DNAME a0123456789012345678901234567890123456789012345678901234567890.b0123456789012345678901234567890123456789012345678901234567890.c0123456789012345678901234567890123456789012345678901234567890.d.
 big TXT \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\" \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\" \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\" \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\" \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\" \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"
 ";
 
@@ -43,7 +46,8 @@ pub fn fixture() -> &'static (Catalog, HealthSnapshot) {
     static FIXTURE: OnceLock<(Catalog, HealthSnapshot)> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let mut text = String::from(
-            "[[zone]]\norigin = \"example.com.\"\nfile = \"z.zone\"\n\
+            "[server]\nidentity = \"fixture\"\nversion = \"0\"\nnsid = \"0x00ff\"\n\
+             [[zone]]\norigin = \"example.com.\"\nfile = \"z.zone\"\n\
              [[health_check]]\nid = \"down\"\ntype = \"TCP\"\nip = \"127.0.0.1\"\nport = 9\ninverted = true\n",
         );
         for i in 0..20 {
@@ -77,6 +81,12 @@ pub const NAMES: &[&str] = &[
     "nothing.example.com.",
     "example.org.",
     "MAIL.EXAMPLE.COM.",
+    "mail.old.example.com.",
+    "x.y.old.example.com.",
+    "a.far.example.com.",
+    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.long.example.com.",
+    "id.server.",
+    "version.bind.",
 ];
 
 /// Answers `packet` over `transport` and checks the response's properties.
