@@ -295,25 +295,36 @@ for line in open(sys.argv[2]):
         runs[key] = []
         order.append(key)
     done = int(done)
-    if done:
-        runs[key].append((int(u) / hz / done * 1e6, int(s) / hz / done * 1e6, float(qps), int(lost), int(w) / done))
+    # One entry per round, in order (None for a run that answered nothing), so that the
+    # k-th entries of two servers come from the same round.
+    runs[key].append((int(u) / hz / done * 1e6, int(s) / hz / done * 1e6, float(qps), int(lost), int(w) / done) if done else None)
+def valid(key):
+    return [r for r in runs.get(key, []) if r is not None]
 def median(key, i):
-    values = [r[i] for r in runs.get(key, [])]
+    values = [r[i] for r in valid(key)]
     return statistics.median(values) if values else float("nan")
+def paired(key, base):
+    # Each round's ratio to the base server run in the same round: drift of the shared
+    # host between rounds cancels out. Median and range.
+    ratios = [(a[0] + a[1]) / (b[0] + b[1]) for a, b in zip(runs.get(key, []), runs.get(base, [])) if a and b]
+    if not ratios:
+        return "-"
+    return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
 def total(key):
     return median(key, 0) + median(key, 1)
-print("| server | transport | queries/s | lost (all runs) | CPU per answered query (user + system) | spread | vs echo floor | vs gdnsd | sleeps per query |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| server | transport | queries/s | lost (all runs) | CPU per answered query (user + system) | spread | vs echo floor | vs gdnsd | vs echo, round by round | sleeps per query |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for key in order:
     name, mode = key
     cpu = total(key)
-    per_run = [r[0] + r[1] for r in runs[key]]
+    per_run = [r[0] + r[1] for r in valid(key)]
     spread = f"{min(per_run):.2f}-{max(per_run):.2f}" if per_run else "-"
     echo, gd = total(("echo", mode)), total(("gdnsd", mode))
     r_echo = f"{cpu / echo:.2f}x" if ("echo", mode) in runs else "-"
     r_gd = f"{cpu / gd:.2f}x" if ("gdnsd", mode) in runs else "-"
-    lost = sum(r[3] for r in runs[key])
-    print(f"| {name} | {mode} | {median(key, 2):,.0f} | {lost} | {cpu:.2f} us ({median(key, 0):.2f} + {median(key, 1):.2f}) | {spread} | {r_echo} | {r_gd} | {median(key, 4):.2f} |")
+    lost = sum(r[3] for r in valid(key))
+    by_round = paired(key, ("echo", mode))
+    print(f"| {name} | {mode} | {median(key, 2):,.0f} | {lost} | {cpu:.2f} us ({median(key, 0):.2f} + {median(key, 1):.2f}) | {spread} | {r_echo} | {r_gd} | {by_round} | {median(key, 4):.2f} |")
 EOF
 }
 
@@ -430,6 +441,7 @@ main() {
   echo
   echo "Per-query CPU, median of $ROUNDS interleaved ${DURATION}s runs; offered rate: $([ "$RATE" -gt 0 ] && echo "$RATE queries/s" || echo "as fast as dnsperf can"); mix: 60% multivalue name, static A, AAAA, NXDOMAIN, NODATA"
   echo "(eightfold+checks: $CHECKS_MANY extra TCP health checks running every 10 s)"
+  echo "(vs echo floor and vs gdnsd: ratios of the medians; round by round: each run over the echo run of the same round, median and range)"
   echo
   report "$results"
   if [ "$TIMING" = 1 ]; then
