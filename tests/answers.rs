@@ -446,3 +446,38 @@ fn without_an_identity_chaos_queries_are_refused() {
     let edns = m.extensions().as_ref().expect("an OPT");
     assert!(edns.options().as_ref().is_empty(), "no NSID configured, none sent");
 }
+
+#[test]
+fn tcp_clients_that_ask_learn_the_idle_timeout() {
+    let config = format!("[server]\nlisten = [\"127.0.0.1:0\"]\ntcp_idle_timeout = 25\nnsid = \"n1\"\n{ZONE_BODY}");
+    let s = TestServer::start_config(&config, &[("example.com.zone", ZONE)], &[]);
+    let options_of = |bytes: &[u8]| {
+        let m = Message::from_vec(bytes).unwrap();
+        assert_eq!(addresses(&m), vec![Ipv4Addr::new(192, 0, 2, 7)]);
+        let edns = m.extensions().as_ref().expect("an OPT").clone();
+        let mut options: Vec<(u16, Vec<u8>)> = edns
+            .options()
+            .as_ref()
+            .iter()
+            .map(|(code, option)| match option {
+                hickory_proto::rr::rdata::opt::EdnsOption::Unknown(_, data) => (u16::from(*code), data.clone()),
+                other => (u16::from(*code), format!("{other:?}").into_bytes()),
+            })
+            .collect();
+        options.sort();
+        options
+    };
+    let name = b"\x06static\x07example\x03com\x00";
+    // Over TCP: edns-tcp-keepalive (code 11) with the timeout in units of 100 ms (RFC 7828).
+    let mut stream = s.connect();
+    write_framed(&mut stream, &raw_query(name, 1, 1, Some(&[0, 11, 0, 0])));
+    let answer = read_framed(&mut stream).expect("an answer over TCP");
+    assert_eq!(options_of(&answer), vec![(11, vec![0, 250])]);
+    // With the NSID asked too, both; on the same connection.
+    write_framed(&mut stream, &raw_query(name, 1, 1, Some(&[0, 3, 0, 0, 0, 11, 0, 0])));
+    let answer = read_framed(&mut stream).expect("a second answer over TCP");
+    assert_eq!(options_of(&answer), vec![(3, b"n1".to_vec()), (11, vec![0, 250])]);
+    // Never over UDP (RFC 7828 section 3.2.2).
+    let answer = s.udp_raw(&raw_query(name, 1, 1, Some(&[0, 11, 0, 0]))).expect("an answer over UDP");
+    assert!(options_of(&answer).is_empty());
+}

@@ -33,6 +33,9 @@ fn structured(rng: &mut fastrand::Rng) -> Vec<u8> {
         if rng.bool() {
             e.options_mut().insert(EdnsOption::Unknown(3, Vec::new()));
         }
+        if rng.bool() {
+            e.options_mut().insert(EdnsOption::Unknown(11, Vec::new()));
+        }
         m.set_edns(e);
     }
     m.to_vec().unwrap()

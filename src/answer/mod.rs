@@ -57,12 +57,17 @@ struct PendingTarget {
     at: usize,
 }
 
+/// Room for the EDNS options a response can carry: NSID, then edns-tcp-keepalive.
+const OPTIONS_CAPACITY: usize = 4 + crate::config::MAX_NSID_LEN + 6;
+
 /// A worker's answer state.
 pub struct Responder {
     /// The query's name, lowercased.
     qname: LowerName,
     /// CNAME targets being chased.
     chased: LowerName,
+    /// The EDNS options of the response being written, when it has any.
+    options: [u8; OPTIONS_CAPACITY],
     work: Work,
 }
 
@@ -73,6 +78,9 @@ struct Work {
     /// The current catalog's [`Catalog::id`], to find its healthy pools.
     catalog: u64,
     rng: fastrand::Rng,
+    /// The TCP idle timeout in units of 100 ms, sent to TCP queries that ask (RFC 7828);
+    /// 0 when this responder does not answer TCP.
+    tcp_keepalive: u16,
     selection: Selection,
     order: Vec<u16>,
     targets: [PendingTarget; MAX_TARGETS],
@@ -102,10 +110,12 @@ impl Responder {
         Responder {
             qname: LowerName::new(),
             chased: LowerName::new(),
+            options: [0; OPTIONS_CAPACITY],
             work: Work {
                 settings: AnswerSettings::default(),
                 catalog: 0,
                 rng: fastrand::Rng::with_seed(seed),
+                tcp_keepalive: 0,
                 selection: Selection::default(),
                 order: Vec::with_capacity(64),
                 targets: [PendingTarget { node: 0, at: 0 }; MAX_TARGETS],
@@ -123,8 +133,14 @@ impl Responder {
         transport: Transport,
         out: &mut [u8],
     ) -> Outcome {
-        let Responder { qname, chased, work } = self;
-        work.respond(catalog, health, packet, transport, out, qname, chased)
+        let Responder { qname, chased, options, work } = self;
+        work.respond(catalog, health, packet, transport, out, qname, chased, options)
+    }
+
+    /// Tells TCP clients that ask (edns-tcp-keepalive, RFC 7828) how long an idle connection
+    /// stays open: the TCP worker's idle timeout.
+    pub fn set_tcp_keepalive(&mut self, idle: std::time::Duration) {
+        self.work.tcp_keepalive = (idle.as_millis() / 100).clamp(1, u16::MAX as u128) as u16;
     }
 }
 
@@ -140,6 +156,7 @@ impl Work {
         out: &mut [u8],
         qname: &mut LowerName,
         chased: &mut LowerName,
+        options_buf: &mut [u8; OPTIONS_CAPACITY],
     ) -> Outcome {
         let query = match wire::parse_query(packet, qname) {
             Ok(query) => query,
@@ -154,9 +171,16 @@ impl Work {
         let settings = self.settings;
         let identity = catalog.identity();
         let opt = query.edns.map(|e| Opt { udp_size: settings.edns_udp_size, dnssec_ok: e.dnssec_ok });
-        // EDNS options to send: the NSID, to a query that asked for it (RFC 5001).
+        // EDNS options to send: the NSID (RFC 5001) and, over TCP, edns-tcp-keepalive (RFC
+        // 7828), each to a query that asked for it.
+        let keepalive = transport == Transport::Tcp && self.tcp_keepalive != 0;
         let options: &[u8] = match query.edns {
-            Some(e) if e.nsid => &identity.nsid_option,
+            Some(e) if e.nsid || (e.keepalive && keepalive) => {
+                let nsid: &[u8] = if e.nsid { &identity.nsid_option } else { &[] };
+                let timeout = if e.keepalive && keepalive { Some(self.tcp_keepalive) } else { None };
+                let len = edns_options(options_buf, nsid, timeout);
+                &options_buf[..len]
+            }
             _ => &[],
         };
         let limit = match (transport, query.edns) {
@@ -525,6 +549,21 @@ impl Work {
         self.target_count = 0;
         Ok(())
     }
+}
+
+/// Writes the response's EDNS options into `buf`: `nsid` (a whole option, maybe empty),
+/// then edns-tcp-keepalive with `timeout` when given. Returns their length.
+#[cold]
+fn edns_options(buf: &mut [u8; OPTIONS_CAPACITY], nsid: &[u8], timeout: Option<u16>) -> usize {
+    buf[..nsid.len()].copy_from_slice(nsid);
+    let mut len = nsid.len();
+    if let Some(timeout) = timeout {
+        let [t0, t1] = timeout.to_be_bytes();
+        let [c0, c1] = wire::OPTION_TCP_KEEPALIVE.to_be_bytes();
+        buf[len..len + 6].copy_from_slice(&[c0, c1, 0, 2, t0, t1]);
+        len += 6;
+    }
+    len
 }
 
 /// The TXT RDATA that answers a CHAOS query for `qname`, when the server has one set.

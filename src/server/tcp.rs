@@ -104,7 +104,11 @@ impl<'a> TcpServer<'a> {
             free: Vec::new(),
             open: 0,
             scratch: Scratch {
-                responder: Responder::new(),
+                responder: {
+                    let mut responder = Responder::new();
+                    responder.set_tcp_keepalive(config.idle_timeout);
+                    responder
+                },
                 answer: vec![0u8; MAX_TCP_MESSAGE].into_boxed_slice(),
                 chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
                 stats: shared.stats.register(),

@@ -63,6 +63,8 @@ pub struct Edns {
     pub dnssec_ok: bool,
     /// The query carried an NSID option (RFC 5001).
     pub nsid: bool,
+    /// The query carried an edns-tcp-keepalive option (RFC 7828).
+    pub keepalive: bool,
 }
 
 /// A query read in place from a packet; its lowercased name goes to a [`LowerName`] the
@@ -134,9 +136,15 @@ pub fn parse_query<'a>(packet: &'a [u8], qname: &mut LowerName) -> Result<Query<
                 udp_size: udp_size.max(PLAIN_UDP_LIMIT as u16),
                 version: packet[start + 6],
                 dnssec_ok: packet[start + 7] & 0x80 != 0,
-                // Options follow the 11 fixed bytes; none at all is the common case.
-                nsid: end > start + 11 && has_option(&packet[start + 11..end], OPTION_NSID),
+                nsid: false,
+                keepalive: false,
             });
+            // Options follow the 11 fixed bytes; none at all is the common case.
+            if end > start + 11 {
+                if let Some(e) = &mut edns {
+                    (e.nsid, e.keepalive) = options_asked(&packet[start + 11..end]);
+                }
+            }
         }
         pos = end;
     }
@@ -157,18 +165,23 @@ pub fn question_text(packet: &[u8]) -> Option<(String, u16)> {
 
 /// EDNS option code of the Name Server Identifier (RFC 5001).
 pub const OPTION_NSID: u16 = 3;
+/// EDNS option code of edns-tcp-keepalive (RFC 7828).
+pub const OPTION_TCP_KEEPALIVE: u16 = 11;
 
-/// Whether an OPT record's options (its RDATA) hold one with `code`. A truncated option
-/// list is read as far as it goes.
-fn has_option(mut options: &[u8], code: u16) -> bool {
+/// Which of the options the server answers an OPT record's options (its RDATA) hold: NSID,
+/// and edns-tcp-keepalive. A truncated option list is read as far as it goes.
+fn options_asked(mut options: &[u8]) -> (bool, bool) {
+    let (mut nsid, mut keepalive) = (false, false);
     while let [c0, c1, l0, l1, rest @ ..] = options {
-        if u16::from_be_bytes([*c0, *c1]) == code {
-            return true;
+        match u16::from_be_bytes([*c0, *c1]) {
+            OPTION_NSID => nsid = true,
+            OPTION_TCP_KEEPALIVE => keepalive = true,
+            _ => {}
         }
         let len = u16::from_be_bytes([*l0, *l1]) as usize;
         options = rest.get(len..).unwrap_or(&[]);
     }
-    false
+    (nsid, keepalive)
 }
 
 /// Skips one resource record; returns its type and the offset past it.
@@ -547,7 +560,10 @@ mod tests {
         let parsed = parse_query(&q, &mut qname).unwrap();
         assert_eq!(parsed.qtype, 1);
         assert_eq!(qname.as_wire(), b"\x03www\x07example\x03com\x00");
-        assert_eq!(parsed.edns, Some(Edns { udp_size: 4096, version: 0, dnssec_ok: true, nsid: false }));
+        assert_eq!(
+            parsed.edns,
+            Some(Edns { udp_size: 4096, version: 0, dnssec_ok: true, nsid: false, keepalive: false })
+        );
     }
 
     #[test]
@@ -575,6 +591,15 @@ mod tests {
             let q = query(b"\x00", 1, &opt, 1);
             parse_query(&q, &mut LowerName::new()).map(|p| p.edns.map(|e| e.nsid))
         };
+        let keepalive = |options: &[u8]| {
+            let mut opt = OPT_RR.to_vec();
+            opt[9..11].copy_from_slice(&(options.len() as u16).to_be_bytes());
+            opt.extend_from_slice(options);
+            let q = query(b"\x00", 1, &opt, 1);
+            parse_query(&q, &mut LowerName::new()).map(|p| p.edns.map(|e| (e.nsid, e.keepalive)))
+        };
+        assert_eq!(keepalive(&[0, 11, 0, 0]), Ok(Some((false, true))));
+        assert_eq!(keepalive(&[0, 11, 0, 0, 0, 3, 0, 0]), Ok(Some((true, true))));
         assert_eq!(with_options(&[]), Ok(Some(false)));
         assert_eq!(with_options(&[0, 3, 0, 0]), Ok(Some(true)));
         // After a cookie (code 10, 8 bytes).
