@@ -481,3 +481,22 @@ fn tcp_clients_that_ask_learn_the_idle_timeout() {
     let answer = s.udp_raw(&raw_query(name, 1, 1, Some(&[0, 11, 0, 0]))).expect("an answer over UDP");
     assert!(options_of(&answer).is_empty());
 }
+
+#[test]
+fn a_free_standing_at_in_record_data_is_the_origin() {
+    // RFC 1035 section 5.1, as BIND, Knot and NSD read it; `$ORIGIN` moves it.
+    let zone = "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster 1 7200 900 1209600 60\n@ NS ns1\n\
+                ns1 A 192.0.2.53\n@ A 192.0.2.1\n\
+                www CNAME @\n\
+                @ MX 10 @\n\
+                $ORIGIN sub.example.com.\n@ A 192.0.2.2\na CNAME @\n";
+    let s = TestServer::start(ZONE_BODY, &[("example.com.zone", zone)]);
+    let m = s.query("www.example.com.", RecordType::A);
+    assert_eq!(m.answers()[0].data().to_string(), "example.com.");
+    assert_eq!(addresses(&m), vec![Ipv4Addr::new(192, 0, 2, 1)]);
+    let m = s.query("example.com.", RecordType::MX);
+    assert_eq!(m.answers()[0].data().to_string(), "10 example.com.");
+    let m = s.query("a.sub.example.com.", RecordType::A);
+    assert_eq!(m.answers()[0].data().to_string(), "sub.example.com.");
+    assert_eq!(addresses(&m), vec![Ipv4Addr::new(192, 0, 2, 2)]);
+}

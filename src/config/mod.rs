@@ -3,10 +3,10 @@
 //! This is the only place limits are checked. Every rejection is a [`Problem`] naming the
 //! file, the line where TOML tells it, the key and the reason; all problems are reported at once.
 
+mod bind_syntax;
 mod error;
 mod file;
 mod text;
-mod ttl_units;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

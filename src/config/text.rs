@@ -121,9 +121,9 @@ pub fn parse_value(owner: &Name, rtype: u16, value: &str, origin: &Name) -> Resu
         return Err("a value must be on one line".into());
     }
     let text = format!("{owner} 0 IN {} {value}\n", rtype_name(rtype));
-    // SOA timers may carry units (`2h 15m 2w 1m`), as in zone files.
-    let text =
-        super::ttl_units::expand(&text).map_err(|e| format!("bad {} value {value:?}: {e}", rtype_name(rtype)))?;
+    // As in zone files: SOA timers may carry units (`2h 15m 2w 1m`), and `@` is the origin.
+    let text = super::bind_syntax::expand(&text, &origin.to_string())
+        .map_err(|e| format!("bad {} value {value:?}: {e}", rtype_name(rtype)))?;
     let records =
         scan(text.as_bytes(), origin).map_err(|e| format!("bad {} value {value:?}: {e}", rtype_name(rtype)))?;
     match records.as_slice() {
@@ -209,8 +209,8 @@ fn read_zone_file_into(
         return Err(fail(format!("$INCLUDE nested deeper than {MAX_INCLUDE_DEPTH}")));
     }
     let text = read(path).map_err(|e| fail(format!("cannot read zone file: {e}")))?;
-    // TTLs with units (`$TTL 1h`) in seconds, which is all the scanner reads.
-    let text = super::ttl_units::expand(&text).map_err(fail)?;
+    // BIND syntax the scanner does not read: TTL units (`$TTL 1h`), `@` in record data.
+    let text = super::bind_syntax::expand(&text, &origin.to_string()).map_err(fail)?;
     each(Scanned::File { lines: text.bytes().filter(|&b| b == b'\n').count() });
     let mut zonefile = Zonefile::from(text.as_bytes());
     zonefile.set_origin(to_domain_name(origin));

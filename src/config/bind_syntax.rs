@@ -1,24 +1,29 @@
-//! TTLs with units in zone files (`$TTL 1h`, `www 1d2h IN A ...`, SOA timers `2h 15m 2w 1m`),
-//! the BIND extension that Knot and NSD accept too. The `domain` scanner reads only decimal
-//! seconds, so this pass rewrites each such TTL to seconds before the scanner sees the text.
+//! BIND zone-file syntax that the `domain` scanner (0.12.3) does not read, rewritten before
+//! it sees the text, as Knot and NSD read it:
+//! - TTLs with units (`$TTL 1h`, `www 1d2h IN A ...`, SOA timers `2h 15m 2w 1m`), written in
+//!   seconds;
+//! - a free-standing `@` where record data holds a name (`www CNAME @`, `MX 10 @`), which RFC
+//!   1035 section 5.1 makes the current origin and the scanner would read as a label `@`.
 //!
-//! It tokenizes just enough to know which fields are TTLs: comments, quoted strings, escapes
-//! and parentheses (an entry spans lines while they are open). In a record, the fields
-//! between the owner and the type are TTL and class in either order; in an SOA record, the
-//! four timers after the serial. Lines keep their numbers, so later errors still name the
-//! right line.
+//! It tokenizes just enough to know which fields those are: comments, quoted strings,
+//! escapes and parentheses (an entry spans lines while they are open), `$ORIGIN` and `$TTL`.
+//! In a record, the fields between the owner and the type are TTL and class in either
+//! order; after the type, the type says which fields are names and which are timers. Lines
+//! keep their numbers, so later errors still name the right line.
 
 use std::borrow::Cow;
 
-/// The zone file text with every TTL that has units written in seconds; borrowed unchanged
-/// when there is none. Errors name the line and column of a TTL too large for 32 bits.
-pub fn expand(text: &str) -> Result<Cow<'_, str>, String> {
+/// The zone file text with every TTL that has units written in seconds and every `@` in
+/// record data written as the origin then current (`origin` at the start: absolute, in
+/// presentation format); borrowed unchanged when there is nothing to rewrite. Errors name
+/// the line and column of a TTL too large for 32 bits.
+pub fn expand<'t>(text: &'t str, origin: &str) -> Result<Cow<'t, str>, String> {
     let bytes = text.as_bytes();
-    // Fast path: a unit needs a digit right before a unit letter somewhere.
-    if !maybe_units(bytes) {
+    if !maybe_rewrites(bytes) {
         return Ok(Cow::Borrowed(text));
     }
-    let mut replacements: Vec<(usize, usize, u32)> = Vec::new();
+    let mut replacements: Vec<(usize, usize, String)> = Vec::new();
+    let mut origin = origin.to_string();
     let mut entry = Entry::default();
     let mut depth = 0usize;
     let mut at = 0;
@@ -42,7 +47,7 @@ pub fn expand(text: &str) -> Result<Cow<'_, str>, String> {
             b')' => depth = depth.saturating_sub(1),
             b' ' | b'\t' | b'\r' => {}
             b'"' => {
-                // A quoted string: one token, never a TTL.
+                // A quoted string: one token, never a TTL or a name.
                 at += 1;
                 while at < bytes.len() && bytes[at] != b'"' {
                     at += if bytes[at] == b'\\' { 2 } else { 1 };
@@ -60,13 +65,27 @@ pub fn expand(text: &str) -> Result<Cow<'_, str>, String> {
                 // A token at the very start of a line outside parentheses is the owner (or a
                 // directive).
                 let first_on_line = depth == 0 && (start == 0 || bytes[start - 1] == b'\n');
-                if entry.token(Some(token), first_on_line) {
-                    if let Some(seconds) = seconds(token) {
-                        let seconds = seconds.ok_or_else(|| {
-                            let (line, column) = position(bytes, start);
-                            format!("line {line}:{column}: TTL \"{token}\" is more than {} seconds", u32::MAX)
-                        })?;
-                        replacements.push((start, end, seconds));
+                match entry.token(Some(token), first_on_line) {
+                    Field::Other => {}
+                    Field::Ttl => {
+                        if let Some(seconds) = seconds(token) {
+                            let seconds = seconds.ok_or_else(|| {
+                                let (line, column) = position(bytes, start);
+                                format!("line {line}:{column}: TTL \"{token}\" is more than {} seconds", u32::MAX)
+                            })?;
+                            replacements.push((start, end, seconds.to_string()));
+                        }
+                    }
+                    Field::Name if token == "@" => replacements.push((start, end, origin.clone())),
+                    Field::Name => {}
+                    Field::Origin => {
+                        origin = if token.ends_with('.') && !token.ends_with("\\.") {
+                            token.to_string()
+                        } else if origin == "." {
+                            format!("{token}.")
+                        } else {
+                            format!("{token}.{origin}")
+                        };
                     }
                 }
                 continue;
@@ -79,20 +98,30 @@ pub fn expand(text: &str) -> Result<Cow<'_, str>, String> {
     }
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
-    for (start, end, seconds) in replacements {
+    for (start, end, with) in replacements {
         out.push_str(&text[copied..start]);
-        out.push_str(&seconds.to_string());
+        out.push_str(&with);
         copied = end;
     }
     out.push_str(&text[copied..]);
     Ok(Cow::Owned(out))
 }
 
+/// What a token stands for, as far as this pass cares.
+#[derive(Debug, PartialEq)]
+enum Field {
+    Other,
+    /// A TTL, or an SOA timer.
+    Ttl,
+    /// A domain name in record data.
+    Name,
+    /// The argument of `$ORIGIN`.
+    Origin,
+}
+
 /// Where one entry (a logical line) stands.
 #[derive(Default)]
 struct Entry {
-    /// Tokens seen so far in this entry.
-    count: usize,
     kind: Kind,
 }
 
@@ -103,37 +132,63 @@ enum Kind {
     Start,
     /// `$TTL`: the next token is a TTL.
     DollarTtl,
-    /// Another directive: nothing here is a TTL.
+    /// `$ORIGIN`: the next token is the new origin.
+    DollarOrigin,
+    /// Another directive (or a directive's argument read): nothing else here counts.
     Directive,
     /// A record before its type: TTL and class fields.
     Fields,
-    /// A record's data; `soa` when the type was SOA, `index` counts data fields.
-    Data { soa: bool, index: usize },
+    /// A record's data: `layout` says which fields are names and timers; `index` counts
+    /// the fields read.
+    Data { layout: Layout, index: usize },
+}
+
+/// Which data fields of a type are names (a bit per field) and timers.
+#[derive(Clone, Copy, Default, PartialEq)]
+struct Layout {
+    names: u16,
+    ttls: u16,
+}
+
+/// Where record types carry names (RFC 1035 and successors) and, for SOA, timers.
+fn layout(rtype: &str) -> Layout {
+    let names = match rtype {
+        "CNAME" | "DNAME" | "NS" | "PTR" | "MB" | "MG" | "MR" | "NSEC" => 1 << 0,
+        "MX" | "AFSDB" | "KX" | "RT" | "SVCB" | "HTTPS" => 1 << 1,
+        "SOA" | "RP" | "MINFO" => (1 << 0) | (1 << 1),
+        "PX" => (1 << 1) | (1 << 2),
+        "SRV" => 1 << 3,
+        "NAPTR" => 1 << 5,
+        _ => 0,
+    };
+    // SOA: MNAME RNAME SERIAL REFRESH RETRY EXPIRE MINIMUM.
+    let ttls = if rtype == "SOA" { 0b111_1000 } else { 0 };
+    Layout { names, ttls }
 }
 
 impl Entry {
-    /// Takes the next token (`None`: a quoted string); returns whether it stands where a
-    /// TTL does.
-    fn token(&mut self, token: Option<&str>, first_on_line: bool) -> bool {
-        self.count += 1;
+    /// Takes the next token (`None`: a quoted string) and says what it stands for.
+    fn token(&mut self, token: Option<&str>, first_on_line: bool) -> Field {
         let Some(token) = token else {
             if let Kind::Data { index, .. } = &mut self.kind {
                 *index += 1;
             }
-            return false;
+            return Field::Other;
         };
         match &mut self.kind {
             Kind::Start => {
                 if first_on_line {
                     self.kind = if token.eq_ignore_ascii_case("$TTL") {
                         Kind::DollarTtl
+                    } else if token.eq_ignore_ascii_case("$ORIGIN") {
+                        Kind::DollarOrigin
                     } else if token.starts_with('$') {
                         Kind::Directive
                     } else {
                         // The owner.
                         Kind::Fields
                     };
-                    false
+                    Field::Other
                 } else {
                     // No owner: this is already a field.
                     self.kind = Kind::Fields;
@@ -142,38 +197,48 @@ impl Entry {
             }
             Kind::DollarTtl => {
                 self.kind = Kind::Directive;
-                true
+                Field::Ttl
             }
-            Kind::Directive => false,
+            Kind::DollarOrigin => {
+                self.kind = Kind::Directive;
+                Field::Origin
+            }
+            Kind::Directive => Field::Other,
             Kind::Fields => self.field(token),
-            Kind::Data { soa, index } => {
-                let i = *index;
+            Kind::Data { layout, index } => {
+                let bit = 1u16.checked_shl(*index as u32).unwrap_or(0);
                 *index += 1;
-                // MNAME RNAME SERIAL REFRESH RETRY EXPIRE MINIMUM
-                *soa && (3..=6).contains(&i)
+                if layout.names & bit != 0 {
+                    Field::Name
+                } else if layout.ttls & bit != 0 {
+                    Field::Ttl
+                } else {
+                    Field::Other
+                }
             }
         }
     }
 
     /// A token between owner and type: a TTL starts with a digit; a class is a word, and
     /// anything else is the type.
-    fn field(&mut self, token: &str) -> bool {
+    fn field(&mut self, token: &str) -> Field {
         if token.as_bytes()[0].is_ascii_digit() {
-            return true;
+            return Field::Ttl;
         }
         let upper = token.to_ascii_uppercase();
         let class = matches!(upper.as_str(), "IN" | "CH" | "CS" | "HS" | "NONE" | "ANY")
             || (upper.starts_with("CLASS") && upper.len() > 5 && upper[5..].bytes().all(|b| b.is_ascii_digit()));
         if !class {
-            self.kind = Kind::Data { soa: upper == "SOA", index: 0 };
+            self.kind = Kind::Data { layout: layout(&upper), index: 0 };
         }
-        false
+        Field::Other
     }
 }
 
-/// Whether a digit comes right before a unit letter anywhere: a branch-free scan in blocks,
-/// which the compiler vectorizes (a million-name zone is tens of megabytes).
-fn maybe_units(bytes: &[u8]) -> bool {
+/// Whether anything may need rewriting: a digit right before a unit letter, or an `@` right
+/// after a space or tab (an `@` owner starts its line). A branch-free scan in blocks, which
+/// the compiler vectorizes (a million-name zone is tens of megabytes).
+fn maybe_rewrites(bytes: &[u8]) -> bool {
     const BLOCK: usize = 64;
     let pairs = bytes.len().saturating_sub(1);
     let mut start = 0;
@@ -181,7 +246,7 @@ fn maybe_units(bytes: &[u8]) -> bool {
         let end = (start + BLOCK).min(pairs);
         let mut hit = false;
         for (&a, &b) in bytes[start..end].iter().zip(&bytes[start + 1..end + 1]) {
-            hit |= a.is_ascii_digit() & is_unit(b);
+            hit |= (a.is_ascii_digit() & is_unit(b)) | (((a == b' ') | (a == b'\t')) & (b == b'@'));
         }
         if hit {
             return true;
@@ -269,7 +334,7 @@ mod tests {
                     \t120 TXT \"1h\" 1d ; 1h\n\
                     $ORIGIN 1h.example.\n\
                     x CNAME 1h\n";
-        assert_eq!(expand(text).unwrap(), want);
+        assert_eq!(expand(text, "example.com.").unwrap(), want);
     }
 
     #[test]
@@ -279,32 +344,79 @@ mod tests {
                 let mut text = vec![b'x'; len];
                 text[at] = b'7';
                 text[at + 1] = b'H';
-                assert!(maybe_units(&text), "{len} {at}");
+                assert!(maybe_rewrites(&text), "{len} {at}");
                 text[at + 1] = b'x';
-                assert!(!maybe_units(&text), "{len} {at}");
+                assert!(!maybe_rewrites(&text), "{len} {at}");
             }
         }
-        assert!(!maybe_units(b"") && !maybe_units(b"1"));
+        assert!(!maybe_rewrites(b"") && !maybe_rewrites(b"1"));
+        assert!(maybe_rewrites(b"www CNAME @\n") && maybe_rewrites(b"x MX 10\t@"));
+        assert!(!maybe_rewrites(b"@ SOA ns1 host 1 2 3 4 5\n@ NS ns1\n"));
+    }
+
+    #[test]
+    fn a_free_standing_at_in_names_is_the_origin_then_current() {
+        let text = "@ SOA @ host.@ 1 2h 3 4 5\n\
+                    @ NS ns1\n\
+                    www CNAME @\n\
+                    @ MX 10 @\n\
+                    txt TXT @ \"@\"\n\
+                    esc CNAME \\@\n\
+                    $ORIGIN sub\n\
+                    a CNAME @\n\
+                    _s._tcp SRV 0 0 53 @\n\
+                    $ORIGIN other.net.\n\
+                    b NS @ ; @\n";
+        let want = "@ SOA example.com. host.@ 1 7200 3 4 5\n\
+                    @ NS ns1\n\
+                    www CNAME example.com.\n\
+                    @ MX 10 example.com.\n\
+                    txt TXT @ \"@\"\n\
+                    esc CNAME \\@\n\
+                    $ORIGIN sub\n\
+                    a CNAME sub.example.com.\n\
+                    _s._tcp SRV 0 0 53 sub.example.com.\n\
+                    $ORIGIN other.net.\n\
+                    b NS other.net. ; @\n";
+        assert_eq!(expand(text, "example.com.").unwrap(), want);
     }
 
     #[test]
     fn text_without_units_is_borrowed() {
         let text = "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\nns1 A 192.0.2.1\n";
-        assert!(matches!(expand(text).unwrap(), Cow::Borrowed(_)));
+        assert!(matches!(expand(text, "example.com.").unwrap(), Cow::Borrowed(_)));
         // Digits before unit letters in names only: still unchanged.
         let text = "web1d A 192.0.2.1\nhost2s TXT \"3m\"\n";
-        assert!(matches!(expand(text).unwrap(), Cow::Borrowed(_)));
+        assert!(matches!(expand(text, "example.com.").unwrap(), Cow::Borrowed(_)));
     }
 
     #[test]
     fn any_text_keeps_its_lines_and_never_panics() {
         // Pieces that steer the tokenizer into every state, with multi-byte characters.
-        const PIECES: [&str; 16] =
-            ["1h", " ", "\n", "\t", "(", ")", ";", "\"", "\\", "$TTL", "SOA", "IN", "7W2d", "é", "x", "99999999w"];
+        const PIECES: [&str; 18] = [
+            "1h",
+            " ",
+            "\n",
+            "\t",
+            "(",
+            ")",
+            ";",
+            "\"",
+            "\\",
+            "$TTL",
+            "SOA",
+            "IN",
+            "7W2d",
+            "é",
+            "x",
+            "99999999w",
+            "@",
+            "$ORIGIN",
+        ];
         let mut rng = fastrand::Rng::with_seed(7);
         for _ in 0..20_000 {
             let text: String = (0..rng.usize(0..40)).map(|_| PIECES[rng.usize(..PIECES.len())]).collect();
-            if let Ok(out) = expand(&text) {
+            if let Ok(out) = expand(&text, "example.com.") {
                 assert_eq!(out.lines().count(), text.lines().count(), "{text:?}");
             }
         }
@@ -312,7 +424,7 @@ mod tests {
 
     #[test]
     fn too_large_a_ttl_names_its_place() {
-        let err = expand("$TTL 60\nwww 99999w A 192.0.2.1\n").unwrap_err();
+        let err = expand("$TTL 60\nwww 99999w A 192.0.2.1\n", "example.com.").unwrap_err();
         assert!(err.starts_with("line 2:5:"), "{err}");
     }
 }
