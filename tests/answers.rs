@@ -500,3 +500,33 @@ fn a_free_standing_at_in_record_data_is_the_origin() {
     assert_eq!(m.answers()[0].data().to_string(), "sub.example.com.");
     assert_eq!(addresses(&m), vec![Ipv4Addr::new(192, 0, 2, 2)]);
 }
+
+#[test]
+fn ds_at_a_child_apex_comes_from_the_parent_zone() {
+    // Both sides of a delegation served here: DS is parent-side data (RFC 4035 3.1.4.1).
+    let parent = "$TTL 300\n@ SOA ns1 hostmaster 1 7200 900 1209600 60\n@ NS ns1\nns1 A 192.0.2.53\n\
+                  sub NS ns1.sub\nns1.sub A 192.0.2.54\n\
+                  sub DS 12345 13 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF\n\
+                  other NS ns1.other\nns1.other A 192.0.2.55\n";
+    let child = "$TTL 300\n@ SOA ns1 hostmaster 1 7200 900 1209600 60\n@ NS ns1\nns1 A 192.0.2.54\nwww A 192.0.2.80\n";
+    let body = "[[zone]]\norigin = \"example.com.\"\nfile = \"parent.zone\"\n\
+                [[zone]]\norigin = \"sub.example.com.\"\nfile = \"sub.zone\"\n\
+                [[zone]]\norigin = \"other.example.com.\"\nfile = \"other.zone\"\n";
+    let other = child.replace("192.0.2.54", "192.0.2.55");
+    let s = TestServer::start(body, &[("parent.zone", parent), ("sub.zone", child), ("other.zone", &other)]);
+    let m = s.query("sub.example.com.", RecordType::DS);
+    assert_eq!(m.response_code(), ResponseCode::NoError);
+    assert!(m.authoritative());
+    assert_eq!(m.answers().len(), 1);
+    assert_eq!(m.answers()[0].record_type(), RecordType::DS);
+    // No DS in the parent: NODATA with the parent's SOA.
+    let m = s.query("other.example.com.", RecordType::DS);
+    assert!(m.answers().is_empty());
+    assert_eq!(m.name_servers()[0].name().to_ascii(), "example.com.");
+    // Everything else at the child apex, and DS below it, come from the child.
+    let m = s.query("sub.example.com.", RecordType::NS);
+    assert!(m.authoritative());
+    assert_eq!(m.answers()[0].record_type(), RecordType::NS);
+    let m = s.query("www.sub.example.com.", RecordType::DS);
+    assert_eq!(m.name_servers()[0].name().to_ascii(), "sub.example.com.");
+}

@@ -224,7 +224,8 @@ impl Work {
             }
             return finish(writer, rcode::REFUSED as u16, false, false);
         }
-        let Some(zone) = catalog.find_zone(qname) else {
+        let zone = if qtype == rtype::DS { catalog.find_zone_for_ds(qname) } else { catalog.find_zone(qname) };
+        let Some(zone) = zone else {
             return finish(writer, rcode::REFUSED as u16, false, false);
         };
         self.target_count = 0;

@@ -357,8 +357,9 @@ impl Catalog {
         &self.settings
     }
 
-    /// The zone with the longest origin that contains `name`.
-    #[inline]
+    /// The zone with the longest origin that contains `name`. Always inlined: on the answer
+    /// path a call costs about 40 instructions more per query (callgrind).
+    #[inline(always)]
     pub fn find_zone(&self, name: &LowerName) -> Option<&Zone> {
         let labels = name.label_count();
         for &depth in &self.apex_depths {
@@ -373,6 +374,25 @@ impl Catalog {
             }
         }
         None
+    }
+
+    /// The zone that answers a DS query for `name`: DS records live on the parent side of a
+    /// delegation, so at a zone's apex the enclosing zone answers when it is served here too
+    /// (RFC 4035 section 3.1.4.1), and the zone itself only when it is not.
+    #[cold]
+    pub fn find_zone_for_ds(&self, name: &LowerName) -> Option<&Zone> {
+        let zone = self.find_zone(name)?;
+        let labels = name.label_count();
+        if zone.apex_labels != labels {
+            return Some(zone);
+        }
+        // The longest other origin that contains the name.
+        let parent = self
+            .zones
+            .iter()
+            .filter(|z| z.apex_labels < labels && names_equal(z.origin.as_wire(), name.suffix(z.apex_labels)))
+            .max_by_key(|z| z.apex_labels);
+        Some(parent.unwrap_or(zone))
     }
 
     /// All zones.
