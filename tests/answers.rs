@@ -530,3 +530,15 @@ fn ds_at_a_child_apex_comes_from_the_parent_zone() {
     let m = s.query("www.sub.example.com.", RecordType::DS);
     assert_eq!(m.name_servers()[0].name().to_ascii(), "sub.example.com.");
 }
+
+#[test]
+fn the_apex_ns_set_is_not_repeated_in_authority() {
+    let s = server();
+    let m = s.query("example.com.", RecordType::NS);
+    assert_eq!(m.answers().len(), 2);
+    assert!(m.answers().iter().all(|r| r.record_type() == RecordType::NS));
+    assert!(m.name_servers().is_empty(), "{:?}", m.name_servers());
+    // Other positive answers still carry it (minimal_responses is off here).
+    let m = s.query("example.com.", RecordType::SOA);
+    assert_eq!(m.name_servers().len(), 2);
+}

@@ -338,7 +338,8 @@ impl Work {
                     self.write_soa(zone, apex_owner, w)?;
                     return Ok((rcode::NOERROR, true));
                 }
-                if !self.settings.minimal_responses {
+                // (The apex NS set itself, answered, needs no copy in authority.)
+                if !self.settings.minimal_responses && !(qtype == rtype::NS && std::ptr::eq(node, zone.apex())) {
                     // Optional: drop the NS set rather than truncate. Its addresses are not
                     // added: the answer's own targets matter more.
                     if let (Some((block, count)), Owner::Pointer(apex)) = (zone.authority_ns(), apex_owner) {
