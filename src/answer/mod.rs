@@ -338,8 +338,9 @@ impl Work {
                     self.write_soa(zone, apex_owner, w)?;
                     return Ok((rcode::NOERROR, true));
                 }
-                // (The apex NS set itself, answered, needs no copy in authority.)
-                if !self.settings.minimal_responses && !(qtype == rtype::NS && std::ptr::eq(node, zone.apex())) {
+                // The apex NS set itself, answered, needs no copy in authority.
+                let apex_ns_answered = || qtype == rtype::NS && std::ptr::eq(node, zone.apex());
+                if !self.settings.minimal_responses && !apex_ns_answered() {
                     // Optional: drop the NS set rather than truncate. Its addresses are not
                     // added: the answer's own targets matter more.
                     if let (Some((block, count)), Owner::Pointer(apex)) = (zone.authority_ns(), apex_owner) {
