@@ -338,12 +338,12 @@ impl Work {
                     self.write_soa(zone, apex_owner, w)?;
                     return Ok((rcode::NOERROR, true));
                 }
-                // The apex NS set itself, answered, needs no copy in authority.
-                let apex_ns_answered = || qtype == rtype::NS && std::ptr::eq(node, zone.apex());
-                if !self.settings.minimal_responses && !apex_ns_answered() {
+                if !self.settings.minimal_responses {
                     // Optional: drop the NS set rather than truncate. Its addresses are not
                     // added: the answer's own targets matter more.
-                    if let (Some((block, count)), Owner::Pointer(apex)) = (zone.authority_ns(), apex_owner) {
+                    if qtype == rtype::NS && std::ptr::eq(node, zone.apex()) {
+                        // The apex NS set itself was the answer: no copy in authority.
+                    } else if let (Some((block, count)), Owner::Pointer(apex)) = (zone.authority_ns(), apex_owner) {
                         // Simple routing: the same records every time, prepared at load.
                         let _ = w.push_block(Section::Authority, apex, block, count);
                     } else if let Some(ns) = zone.rrset(zone.apex(), rtype::NS) {
