@@ -51,6 +51,33 @@ pub struct Identity {
     pub nsid_option: Box<[u8]>,
 }
 
+impl Identity {
+    /// The identity `[server]` configures, encoded for the answer path.
+    fn new(server: &crate::config::ServerConfig) -> Identity {
+        // A TXT record's RDATA with its RDLENGTH: one character string.
+        let txt = |text: &Option<String>| {
+            text.as_ref().map(|t| {
+                let t = &t.as_bytes()[..t.len().min(255)];
+                let mut rdata = Vec::with_capacity(3 + t.len());
+                rdata.extend_from_slice(&(1 + t.len() as u16).to_be_bytes());
+                rdata.push(t.len() as u8);
+                rdata.extend_from_slice(t);
+                rdata.into_boxed_slice()
+            })
+        };
+        let nsid_option = if server.nsid.is_empty() {
+            Box::default()
+        } else {
+            let mut option = Vec::with_capacity(4 + server.nsid.len());
+            option.extend_from_slice(&crate::wire::OPTION_NSID.to_be_bytes());
+            option.extend_from_slice(&(server.nsid.len() as u16).to_be_bytes());
+            option.extend_from_slice(&server.nsid);
+            option.into_boxed_slice()
+        };
+        Identity { identity: txt(&server.identity), version: txt(&server.version), nsid_option }
+    }
+}
+
 /// The healthy members of every health-checked multivalue set of a catalog, under one health
 /// snapshot. Worked out by control code each time it publishes, so answers draw from the list
 /// instead of testing each member's health: O(`max_answers`) whatever the set's size and
@@ -283,31 +310,14 @@ impl Catalog {
         apex_depths.dedup();
         let id = CATALOG_BUILDS.fetch_add(1, Ordering::Relaxed);
         let server = &config.server;
-        // A TXT record's RDATA with its RDLENGTH: one character string.
-        let txt = |text: &Option<String>| {
-            text.as_ref().map(|t| {
-                let t = &t.as_bytes()[..t.len().min(255)];
-                let mut rdata = Vec::with_capacity(3 + t.len());
-                rdata.extend_from_slice(&(1 + t.len() as u16).to_be_bytes());
-                rdata.push(t.len() as u8);
-                rdata.extend_from_slice(t);
-                rdata.into_boxed_slice()
-            })
-        };
-        let identity = Identity {
-            identity: txt(&server.identity),
-            version: txt(&server.version),
-            nsid_option: if server.nsid.is_empty() {
-                Box::default()
-            } else {
-                let mut option = Vec::with_capacity(4 + server.nsid.len());
-                option.extend_from_slice(&crate::wire::OPTION_NSID.to_be_bytes());
-                option.extend_from_slice(&(server.nsid.len() as u16).to_be_bytes());
-                option.extend_from_slice(&server.nsid);
-                option.into_boxed_slice()
-            },
-        };
-        Catalog { id, pooled_sets, zones, apex_depths, settings: AnswerSettings::from(server), identity }
+        Catalog {
+            id,
+            pooled_sets,
+            zones,
+            apex_depths,
+            settings: AnswerSettings::from(server),
+            identity: Identity::new(server),
+        }
     }
 
     /// What the server says about itself: CHAOS TXT answers and the NSID.
