@@ -390,6 +390,25 @@ fn raw_query(name: &[u8], qtype: u16, class: u16, options: Option<&[u8]>) -> Vec
     q
 }
 
+/// The EDNS options (code, data; sorted) of an answer to `static.example.com. A`, which it
+/// checks first.
+fn static_a_options(bytes: &[u8]) -> Vec<(u16, Vec<u8>)> {
+    let m = Message::from_vec(bytes).unwrap();
+    assert_eq!(addresses(&m), vec![Ipv4Addr::new(192, 0, 2, 7)]);
+    let edns = m.extensions().as_ref().expect("an OPT").clone();
+    let mut options: Vec<(u16, Vec<u8>)> = edns
+        .options()
+        .as_ref()
+        .iter()
+        .map(|(code, option)| match option {
+            hickory_proto::rr::rdata::opt::EdnsOption::Unknown(_, data) => (u16::from(*code), data.clone()),
+            other => (u16::from(*code), format!("{other:?}").into_bytes()),
+        })
+        .collect();
+    options.sort();
+    options
+}
+
 #[test]
 fn server_identity_answers_chaos_queries_and_nsid() {
     let config = format!(
@@ -418,15 +437,8 @@ fn server_identity_answers_chaos_queries_and_nsid() {
     // NSID (RFC 5001): sent only to a query that asks, after any other option.
     let nsid_of = |options: &[u8]| {
         let q = raw_query(b"\x06static\x07example\x03com\x00", 1, 1, Some(options));
-        let m = Message::from_vec(&s.udp_raw(&q).expect("an answer")).unwrap();
-        assert_eq!(addresses(&m), vec![Ipv4Addr::new(192, 0, 2, 7)]);
-        let edns = m.extensions().as_ref().expect("an OPT").clone();
-        edns.options().as_ref().iter().find_map(|(code, option)| {
-            (u16::from(*code) == 3).then(|| match option {
-                hickory_proto::rr::rdata::opt::EdnsOption::Unknown(_, data) => data.clone(),
-                other => panic!("NSID read as {other:?}"),
-            })
-        })
+        let options = static_a_options(&s.udp_raw(&q).expect("an answer"));
+        options.into_iter().find_map(|(code, data)| (code == 3).then_some(data))
     };
     assert_eq!(nsid_of(&[0, 3, 0, 0]), Some(b"fra".to_vec()));
     assert_eq!(nsid_of(&[0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0, 3, 0, 0]), Some(b"fra".to_vec()));
@@ -451,22 +463,7 @@ fn without_an_identity_chaos_queries_are_refused() {
 fn tcp_clients_that_ask_learn_the_idle_timeout() {
     let config = format!("[server]\nlisten = [\"127.0.0.1:0\"]\ntcp_idle_timeout = 25\nnsid = \"n1\"\n{ZONE_BODY}");
     let s = TestServer::start_config(&config, &[("example.com.zone", ZONE)], &[]);
-    let options_of = |bytes: &[u8]| {
-        let m = Message::from_vec(bytes).unwrap();
-        assert_eq!(addresses(&m), vec![Ipv4Addr::new(192, 0, 2, 7)]);
-        let edns = m.extensions().as_ref().expect("an OPT").clone();
-        let mut options: Vec<(u16, Vec<u8>)> = edns
-            .options()
-            .as_ref()
-            .iter()
-            .map(|(code, option)| match option {
-                hickory_proto::rr::rdata::opt::EdnsOption::Unknown(_, data) => (u16::from(*code), data.clone()),
-                other => (u16::from(*code), format!("{other:?}").into_bytes()),
-            })
-            .collect();
-        options.sort();
-        options
-    };
+    let options_of = static_a_options;
     let name = b"\x06static\x07example\x03com\x00";
     // Over TCP: edns-tcp-keepalive (code 11) with the timeout in units of 100 ms (RFC 7828).
     let mut stream = s.connect();

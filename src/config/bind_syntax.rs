@@ -70,7 +70,7 @@ pub fn expand<'t>(text: &'t str, origin: &str) -> Result<Cow<'t, str>, String> {
                     Field::Ttl => {
                         if let Some(seconds) = seconds(token) {
                             let seconds = seconds.ok_or_else(|| {
-                                let (line, column) = position(bytes, start);
+                                let (line, column) = super::text::line_and_column(bytes, start);
                                 format!("line {line}:{column}: TTL \"{token}\" is more than {} seconds", u32::MAX)
                             })?;
                             replacements.push((start, end, seconds.to_string()));
@@ -288,14 +288,6 @@ fn seconds(token: &str) -> Option<Option<u32>> {
         }
     }
     Some(u32::try_from(total).ok())
-}
-
-/// 1-based line and column of a byte offset.
-fn position(bytes: &[u8], offset: usize) -> (usize, usize) {
-    let before = &bytes[..offset];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let column = offset - before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
-    (line, column)
 }
 
 #[cfg(test)]

@@ -278,15 +278,20 @@ fn guarded_next(zonefile: &mut Zonefile, text: &str) -> Result<Option<Entry>, St
         Ok(Err(e)) => Err(format!("line {e}")),
         Err(_) => {
             // Where the scanner stood when it failed (its offset can trail the entry).
-            let bytes = text.as_bytes();
-            let at = offset.min(bytes.len());
-            let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-            let column = at - bytes[..at].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+            let (line, column) = line_and_column(text.as_bytes(), offset);
             Err(format!(
                 "line {line}:{column}: this or the next entry could not be read (unbalanced parentheses or quotes?)"
             ))
         }
     }
+}
+
+/// 1-based line and column of a byte offset (clamped to the text).
+pub(super) fn line_and_column(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = before.len() - before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
 }
 
 /// Installs, once, a panic hook that stays silent for panics inside [`guarded_next`] and
