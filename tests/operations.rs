@@ -260,3 +260,79 @@ fn query_log_and_graceful_stop() {
         "state file written at exit"
     );
 }
+
+/// The value of the unlabelled metric `name` in `metrics`.
+fn metric(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+}
+
+#[test]
+fn cached_answers_stay_random_and_follow_health_and_reloads() {
+    // Sixteen members, four of them on one check; workers answer repeated questions from
+    // their answer caches.
+    let check = "[[health_check]]\nid = \"four\"\ntype = \"TCP\"\nip = \"127.0.0.1\"\nport = 9\ndisabled = true\n";
+    let members: String = (1..=16)
+        .map(|i| {
+            let checked = if i <= 4 { "health_check = \"four\"\n" } else { "" };
+            format!(
+                "[[record]]\nname = \"mv\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"r{i}\"\nvalues = [\"10.0.0.{i}\"]\n{checked}"
+            )
+        })
+        .collect();
+    let config = |static_a: &str| {
+        format!(
+            "{}{ZONE_BODY}{check}{members}[[record]]\nname = \"fixed\"\ntype = \"A\"\nvalues = [\"{static_a}\"]\n",
+            server_table("")
+        )
+    };
+    let s = TestServer::start_config(&config("10.1.0.1"), &[("example.com.zone", ZONE)], &[]);
+    let mut distinct = HashSet::new();
+    for _ in 0..300 {
+        let got = addresses(&s.query("mv.example.com.", RecordType::A));
+        assert_eq!(got.len(), 8, "{got:?}");
+        assert_eq!(got.iter().collect::<HashSet<_>>().len(), 8, "no repeats: {got:?}");
+        distinct.insert(got);
+    }
+    assert!(distinct.len() > 250, "{} distinct answers in 300", distinct.len());
+    let hits = metric(&s.http("GET", "/metrics", "", "").1, "eightfold_answer_cache_hits_total");
+    assert!(hits >= 250, "{hits} of 300 answers from the caches");
+
+    // Health: once the override returns, no answer holds a member that is down.
+    assert_eq!(s.cli(&["override", "four", "down"]).0, 0);
+    let down: HashSet<Ipv4Addr> = (1..=4).map(|i| Ipv4Addr::new(10, 0, 0, i)).collect();
+    for _ in 0..100 {
+        let got = addresses(&s.query("mv.example.com.", RecordType::A));
+        assert_eq!(got.len(), 8);
+        assert!(got.iter().all(|a| !down.contains(a)), "a member that is down: {got:?}");
+    }
+    assert_eq!(s.cli(&["override", "four", "auto"]).0, 0);
+    let mut seen = HashSet::new();
+    for _ in 0..100 {
+        seen.extend(addresses(&s.query("mv.example.com.", RecordType::A)));
+    }
+    assert_eq!(seen.len(), 16, "every member back: {seen:?}");
+
+    // A reload: the first answer after it comes from the new data.
+    for _ in 0..5 {
+        assert_eq!(addresses(&s.query("fixed.example.com.", RecordType::A)), [Ipv4Addr::new(10, 1, 0, 1)]);
+    }
+    std::fs::write(s.path("eightfold.toml"), config("10.1.0.2")).unwrap();
+    assert_eq!(s.cli(&["reload"]).0, 0);
+    assert_eq!(addresses(&s.query("fixed.example.com.", RecordType::A)), [Ipv4Addr::new(10, 1, 0, 2)]);
+}
+
+#[test]
+fn the_answer_cache_can_be_turned_off() {
+    let config = format!("{}{ZONE_BODY}{}", server_table("answer_cache = 0\n"), multivalue_records("mv", 16));
+    let s = TestServer::start_config(&config, &[("example.com.zone", ZONE)], &[]);
+    let distinct: HashSet<_> = (0..50).map(|_| addresses(&s.query("mv.example.com.", RecordType::A))).collect();
+    assert!(distinct.len() > 40, "{} distinct answers in 50", distinct.len());
+    assert_eq!(metric(&s.http("GET", "/metrics", "", "").1, "eightfold_answer_cache_hits_total"), 0);
+    let bad = format!("{}{ZONE_BODY}", server_table("answer_cache = 1000\n"));
+    let (code, out) = check(&bad, &[("example.com.zone", ZONE)]);
+    assert_ne!(code, 0);
+    assert!(out.contains("answer_cache") && out.contains("power of two"), "{out}");
+}

@@ -8,7 +8,7 @@ use eightfold::answer::{Responder, Transport};
 use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{DNSClass, Name, RecordType};
-use properties::{check_query, check_selection, TestMember, NAMES};
+use properties::{check_cache_agrees, check_query, check_selection, TestMember, NAMES};
 
 const CASES: usize = 20_000;
 
@@ -83,4 +83,74 @@ fn selection_matches_the_oracle() {
             panic!("case {case}: {e}\nmembers {members:?}\nstates {states:?}\nmax {max}");
         }
     }
+}
+
+/// A query whose answer is drawn at random: multivalue A or AAAA, or weighted A.
+fn drawn(rng: &mut fastrand::Rng) -> Vec<u8> {
+    let (name, qtype) = [("mv", RecordType::A), ("mv", RecordType::AAAA), ("weighted", RecordType::A)][rng.usize(..3)];
+    let mut m = Message::new();
+    m.set_id(rng.u16(..)).set_recursion_desired(rng.bool());
+    m.add_query(Query::query(Name::from_ascii(format!("{name}.example.com.")).unwrap(), qtype));
+    if rng.bool() {
+        let mut e = Edns::new();
+        e.set_max_payload(rng.u16(512..2000));
+        m.set_edns(e);
+    }
+    m.to_vec().unwrap()
+}
+
+#[test]
+fn the_answer_cache_answers_as_the_uncached_path_does() {
+    let mut rng = fastrand::Rng::with_seed(0xcac4e);
+    // 150 distinct queries asked again and again, some of them mangled, so that
+    // entries are admitted, hit, evicted by collisions and left behind by new zones and health.
+    let pool: Vec<Vec<u8>> = (0..150)
+        .map(|i| {
+            let mut packet = if i % 4 == 0 { drawn(&mut rng) } else { structured(&mut rng) };
+            if i % 10 == 0 {
+                let at = rng.usize(..packet.len());
+                packet[at] = rng.u8(..);
+            }
+            packet
+        })
+        .collect();
+    let mut hits = 0;
+    for (round, switch_every) in [(0u64, 1_000usize), (1, 97), (2, 5_000)] {
+        let packets: Vec<Vec<u8>> = (0..CASES / 2)
+            .map(|_| {
+                let mut packet = pool[rng.usize(..pool.len())].clone();
+                // A fresh ID each time, as clients send.
+                packet[..2].copy_from_slice(&rng.u16(..).to_be_bytes());
+                packet
+            })
+            .collect();
+        hits += check_cache_agrees(&packets, switch_every, round).unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert!(hits > (CASES as u64) / 2, "only {hits} answers came from the cache");
+}
+
+#[test]
+fn cached_multivalue_answers_are_drawn_again_each_time() {
+    // The same multivalue query: every answer after the second is a cache hit, each is the
+    // uncached path's answer for the same RNG state, and they differ from one another.
+    let mut m = Message::new();
+    m.add_query(Query::query(Name::from_ascii("mv.example.com.").unwrap(), RecordType::A));
+    let mut e = Edns::new();
+    e.set_max_payload(1232);
+    m.set_edns(e);
+    let packet = m.to_vec().unwrap();
+    let packets = vec![packet.clone(); 500];
+    let hits = check_cache_agrees(&packets, usize::MAX, 9).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(hits, 498);
+    let (catalog, health) = properties::fixture();
+    let mut responder = Responder::with_seed(3);
+    responder.set_cache(16);
+    let mut answers = std::collections::HashSet::new();
+    let mut out = vec![0u8; 4096];
+    for _ in 0..50 {
+        let outcome = responder.respond(catalog, health, &packet, Transport::Udp, &mut out);
+        answers.insert(out[..outcome.len].to_vec());
+    }
+    assert_eq!(responder.cache_hits(), 48);
+    assert!(answers.len() > 40, "{} distinct answers in 50", answers.len());
 }

@@ -13,6 +13,10 @@ use crate::wire::{
 };
 use crate::zone::{Catalog, Identity, Lookup, Pool, Rdata, Rrset, Zone};
 
+mod cache;
+
+pub use cache::{AnswerCache, MAX_ENTRIES as MAX_CACHE_ENTRIES};
+
 /// Longest CNAME chain followed inside a zone.
 pub const MAX_CNAME_CHAIN: usize = 8;
 /// Largest DNS message over TCP.
@@ -69,6 +73,8 @@ pub struct Responder {
     /// The EDNS options of the response being written, when it has any.
     options: [u8; OPTIONS_CAPACITY],
     work: Work,
+    /// UDP answers kept for reuse; `None` when off.
+    cache: Option<Box<AnswerCache>>,
 }
 
 /// Everything but the names, so both can be borrowed at once.
@@ -85,6 +91,74 @@ struct Work {
     order: Vec<u16>,
     targets: [PendingTarget; MAX_TARGETS],
     target_count: usize,
+    trace: Trace,
+}
+
+/// What a record set's policy chose ([`Work::choose`]).
+enum Chosen {
+    /// The members in `Work::selection`, under this TTL when their own must be replaced.
+    Records(Option<u32>),
+    /// No member is healthy and the set answers NODATA.
+    NoData,
+    /// No member is healthy and the set answers its fallback values.
+    Fallback,
+}
+
+/// What one answer drew from the RNG, for the answer cache: an answer that drew nothing is
+/// the same bytes every time (under the same zones and health); one whose only draw chose the
+/// rows of one record table ([`Writer::push_table`]) is those bytes with that table's rows
+/// drawn again.
+#[derive(Clone, Copy, Default)]
+struct Trace {
+    /// The RNG's state when the answer began.
+    start: u64,
+    /// Record tables whose rows were drawn.
+    tables: u8,
+    /// The last of them.
+    table: TableDraw,
+}
+
+/// One record table written with drawn rows.
+#[derive(Clone, Copy, Default)]
+struct TableDraw {
+    /// Addresses of its zone and record set, to find their indices when cached (never read
+    /// through).
+    zone: usize,
+    set: usize,
+    /// Where its rows start and end in the message.
+    start: usize,
+    end: usize,
+    /// The owner name's offset.
+    pointer: u16,
+    /// The RNG's state before and after the draw.
+    before: u64,
+    after: u64,
+}
+
+impl Trace {
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn drawn_table(
+        &mut self,
+        zone: &Zone,
+        set: &Rrset,
+        start: usize,
+        end: usize,
+        pointer: u16,
+        before: u64,
+        after: u64,
+    ) {
+        self.tables = self.tables.saturating_add(1);
+        self.table = TableDraw {
+            zone: zone as *const Zone as usize,
+            set: set as *const Rrset as usize,
+            start,
+            end,
+            pointer,
+            before,
+            after,
+        };
+    }
 }
 
 impl Default for Responder {
@@ -120,7 +194,9 @@ impl Responder {
                 order: Vec::with_capacity(64),
                 targets: [PendingTarget { node: 0, at: 0 }; MAX_TARGETS],
                 target_count: 0,
+                trace: Trace::default(),
             },
+            cache: None,
         }
     }
 
@@ -133,8 +209,31 @@ impl Responder {
         transport: Transport,
         out: &mut [u8],
     ) -> Outcome {
-        let Responder { qname, chased, options, work } = self;
-        work.respond(catalog, health, packet, transport, out, qname, chased, options)
+        let Responder { qname, chased, options, work, cache } = self;
+        // One call of the uncached path below, so that it stays inlined here.
+        let slot = match (transport, cache.as_deref_mut()) {
+            (Transport::Udp, Some(cache)) => match cache.find(catalog, health, packet, out, work) {
+                Ok(outcome) => return outcome,
+                Err(slot) => slot,
+            },
+            _ => None,
+        };
+        let outcome = work.respond(catalog, health, packet, transport, out, qname, chased, options);
+        if let (Some(slot), Some(cache)) = (slot, cache.as_deref_mut()) {
+            cache.missed(slot, catalog, packet, out, outcome, work);
+        }
+        outcome
+    }
+
+    /// Keeps up to `entries` (a power of two, or 0 for none) UDP answers for reuse; see
+    /// [`AnswerCache`].
+    pub fn set_cache(&mut self, entries: usize) {
+        self.cache = (entries > 0).then(|| Box::new(AnswerCache::new(entries, self.work.rng.u64(..))));
+    }
+
+    /// Answers served from the cache so far.
+    pub fn cache_hits(&self) -> u64 {
+        self.cache.as_ref().map_or(0, |c| c.hits())
     }
 
     /// Tells TCP clients that ask (edns-tcp-keepalive, RFC 7828) how long an idle connection
@@ -158,6 +257,8 @@ impl Work {
         chased: &mut LowerName,
         options_buf: &mut [u8; OPTIONS_CAPACITY],
     ) -> Outcome {
+        self.trace.start = self.rng.get_seed();
+        self.trace.tables = 0;
         let query = match wire::parse_query(packet, qname) {
             Ok(query) => query,
             Err(Rejection::Drop) => return Outcome::DROPPED,
@@ -395,6 +496,67 @@ impl Work {
         health: &HealthSnapshot,
         w: &mut Writer<'_>,
     ) -> Result<bool, Full> {
+        let seed = self.rng.get_seed();
+        let ttl = match self.choose(zone, set, health) {
+            Chosen::Records(ttl) => ttl,
+            Chosen::NoData => return Ok(false),
+            Chosen::Fallback => {
+                for rdata in zone.fallback(set) {
+                    w.push(section, owner, set.rtype, set.fallback_ttl, zone.wire(rdata))?;
+                }
+                return Ok(true);
+            }
+        };
+        let members = zone.members(set);
+        if let (true, Owner::Pointer(pointer)) = (set.stride != 0, owner) {
+            // The common shape (multivalue A/AAAA): the chosen rows of a table of records.
+            let stride = set.stride as usize;
+            let start = w.position();
+            w.push_table(section, pointer, zone.records(set), stride, self.selection.as_slice(), ttl)?;
+            if self.rng.get_seed() != seed {
+                self.trace.drawn_table(zone, set, start, w.position(), pointer, seed, self.rng.get_seed());
+            }
+            return Ok(true);
+        }
+        if let (true, Owner::Pointer(pointer)) = (set.plain, owner) {
+            // Plain values of several sizes (TXT): one stored record per chosen member.
+            for &i in self.selection.as_slice() {
+                w.push_record(section, pointer, zone.plain_record(&members[i as usize]), ttl)?;
+            }
+            return Ok(true);
+        }
+        for k in 0..self.selection.as_slice().len() {
+            let member = &members[self.selection.as_slice()[k] as usize];
+            match zone.rdatas(member) {
+                [rdata] => self.write_value(zone, set.rtype, rdata, member.ttl, ttl, owner, section, w)?,
+                rdatas if rdatas.len() <= policy::SMALL_SET => {
+                    // Several values in one member: all of them, in random order.
+                    let mut order = [0; policy::SMALL_SET];
+                    policy::permutation(rdatas.len(), &mut self.rng, &mut order);
+                    for &v in &order[..rdatas.len()] {
+                        let rdata = &rdatas[v as usize];
+                        self.write_value(zone, set.rtype, rdata, member.ttl, ttl, owner, section, w)?;
+                    }
+                }
+                rdatas => {
+                    self.order.clear();
+                    self.order.extend(0..rdatas.len() as u16);
+                    self.rng.shuffle(&mut self.order);
+                    for v in 0..rdatas.len() {
+                        let rdata = &rdatas[self.order[v] as usize];
+                        self.write_value(zone, set.rtype, rdata, member.ttl, ttl, owner, section, w)?;
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Runs the record set's policy into `self.selection` and says what to write: the chosen
+    /// members, with the TTL to serve them under when their stored TTLs must be replaced, or,
+    /// when no member is healthy, what the set says to do instead.
+    #[inline(always)]
+    fn choose(&mut self, zone: &Zone, set: &Rrset, health: &HealthSnapshot) -> Chosen {
         let members = zone.members(set);
         // Whether every member is unhealthy, when the policy's inputs already tell.
         let mut none_healthy = None;
@@ -432,13 +594,8 @@ impl Work {
             // Policies pick an unhealthy member only when none is healthy.
             match set.when_all_unhealthy {
                 WhenAllUnhealthy::AnswerAll => {}
-                WhenAllUnhealthy::NoData => return Ok(false),
-                WhenAllUnhealthy::Fallback => {
-                    for rdata in zone.fallback(set) {
-                        w.push(section, owner, set.rtype, set.fallback_ttl, zone.wire(rdata))?;
-                    }
-                    return Ok(true);
-                }
+                WhenAllUnhealthy::NoData => return Chosen::NoData,
+                WhenAllUnhealthy::Fallback => return Chosen::Fallback,
             }
         }
         // One RRset, one TTL (RFC 2181 section 5.2): the smallest of the chosen members. Stored
@@ -448,44 +605,7 @@ impl Work {
         } else {
             Some(chosen.iter().map(|&i| members[i as usize].ttl).min().unwrap_or(0))
         };
-        if let (true, Owner::Pointer(pointer)) = (set.stride != 0, owner) {
-            // The common shape (multivalue A/AAAA): the chosen rows of a table of records.
-            let stride = set.stride as usize;
-            w.push_table(section, pointer, zone.records(set), stride, self.selection.as_slice(), ttl)?;
-            return Ok(true);
-        }
-        if let (true, Owner::Pointer(pointer)) = (set.plain, owner) {
-            // Plain values of several sizes (TXT): one stored record per chosen member.
-            for &i in self.selection.as_slice() {
-                w.push_record(section, pointer, zone.plain_record(&members[i as usize]), ttl)?;
-            }
-            return Ok(true);
-        }
-        for k in 0..self.selection.as_slice().len() {
-            let member = &members[self.selection.as_slice()[k] as usize];
-            match zone.rdatas(member) {
-                [rdata] => self.write_value(zone, set.rtype, rdata, member.ttl, ttl, owner, section, w)?,
-                rdatas if rdatas.len() <= policy::SMALL_SET => {
-                    // Several values in one member: all of them, in random order.
-                    let mut order = [0; policy::SMALL_SET];
-                    policy::permutation(rdatas.len(), &mut self.rng, &mut order);
-                    for &v in &order[..rdatas.len()] {
-                        let rdata = &rdatas[v as usize];
-                        self.write_value(zone, set.rtype, rdata, member.ttl, ttl, owner, section, w)?;
-                    }
-                }
-                rdatas => {
-                    self.order.clear();
-                    self.order.extend(0..rdatas.len() as u16);
-                    self.rng.shuffle(&mut self.order);
-                    for v in 0..rdatas.len() {
-                        let rdata = &rdatas[self.order[v] as usize];
-                        self.write_value(zone, set.rtype, rdata, member.ttl, ttl, owner, section, w)?;
-                    }
-                }
-            }
-        }
-        Ok(true)
+        Chosen::Records(ttl)
     }
 
     /// Writes one value, served with `ttl` when set (else its member's `own_ttl`), and

@@ -45,6 +45,7 @@ pub struct ServerTable {
     pub identity: Option<String>,
     pub version: Option<String>,
     pub nsid: Option<String>,
+    pub answer_cache: Option<usize>,
 }
 
 /// One `[[zone]]`.

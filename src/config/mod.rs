@@ -41,6 +41,8 @@ pub const DEFAULT_TCP_IDLE_TIMEOUT: u64 = 10;
 pub const DEFAULT_TCP_MESSAGE_TIMEOUT: f64 = 2.0;
 /// Default RRL slip (every second limited response truncated).
 pub const DEFAULT_RRL_SLIP: u32 = 2;
+/// Answers each UDP worker keeps for reuse by default.
+pub const DEFAULT_ANSWER_CACHE: usize = 1024;
 /// Default RRL table size.
 pub const DEFAULT_RRL_TABLE_SIZE: usize = 65_536;
 /// Default cap on open TCP connections.
@@ -131,6 +133,8 @@ pub struct ServerConfig {
     pub version: Option<String>,
     /// Name Server Identifier (RFC 5001) sent to queries that ask for it; off when empty.
     pub nsid: Vec<u8>,
+    /// Answers each UDP worker keeps for reuse (a power of two); 0 turns the cache off.
+    pub answer_cache: usize,
 }
 
 /// Response rate limiting, per client prefix, as in Knot and NSD.
@@ -617,6 +621,15 @@ impl Validator<'_> {
         if !(512..=4096).contains(&edns_udp_size) {
             self.problem(span.clone(), ctx, Some("edns_udp_size"), format!("{edns_udp_size} is outside 512..=4096"));
         }
+        let answer_cache = t.answer_cache.unwrap_or(DEFAULT_ANSWER_CACHE);
+        if answer_cache != 0 && (!answer_cache.is_power_of_two() || answer_cache > crate::answer::MAX_CACHE_ENTRIES) {
+            self.problem(
+                span.clone(),
+                ctx,
+                Some("answer_cache"),
+                format!("{answer_cache} is not 0 or a power of two up to {}", crate::answer::MAX_CACHE_ENTRIES),
+            );
+        }
         let idle = t.tcp_idle_timeout.unwrap_or(DEFAULT_TCP_IDLE_TIMEOUT);
         if !(1..=3600).contains(&idle) {
             self.problem(span.clone(), ctx, Some("tcp_idle_timeout"), format!("{idle} is outside 1..=3600 seconds"));
@@ -746,6 +759,7 @@ impl Validator<'_> {
             minimal_responses: t.minimal_responses.unwrap_or(false),
             tcp_idle_timeout: Duration::from_secs(idle),
             tcp_max_connections: max_conn,
+            answer_cache,
         }
     }
 

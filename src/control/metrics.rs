@@ -43,6 +43,13 @@ pub fn render(control: &Control) -> String {
         "Responses response rate limiting sent truncated instead.",
     );
     let _ = writeln!(out, "eightfold_rrl_slipped_total {}", totals.rrl_slipped);
+    family(
+        &mut out,
+        "eightfold_answer_cache_hits_total",
+        "counter",
+        "UDP answers served from the workers' answer caches (also counted in eightfold_queries_total).",
+    );
+    let _ = writeln!(out, "eightfold_answer_cache_hits_total {}", totals.cache_hits);
     family(&mut out, "eightfold_reloads_total", "counter", "Successful configuration reloads.");
     let _ = writeln!(out, "eightfold_reloads_total {}", control.reloads.load(Ordering::Relaxed));
     family(

@@ -16,6 +16,8 @@ pub mod tls;
 
 pub use prober::{initial_state, spawn, CheckStatus, InitialState, ProbeTable, ProberHandle};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::config::{CheckConfig, CheckKind};
 use crate::zone::{Catalog, HealthyPools, Pool, Rrset};
 
@@ -60,12 +62,31 @@ impl Threshold {
 }
 
 /// Each check's effective health, indexed like [`crate::config::Config::checks`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct HealthSnapshot {
     healthy: Box<[bool]>,
     /// The healthy members of each checked multivalue set, for one catalog.
     pools: Option<Box<HealthyPools>>,
+    /// This snapshot's number, new for every snapshot built: answers cached under one
+    /// snapshot are only reused under the same one (see [`crate::answer::AnswerCache`]).
+    id: u64,
 }
+
+/// Numbers for [`HealthSnapshot::id`].
+static SNAPSHOTS: AtomicU64 = AtomicU64::new(1);
+
+fn next_id() -> u64 {
+    SNAPSHOTS.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Equal states and pools, whatever the numbers.
+impl PartialEq for HealthSnapshot {
+    fn eq(&self, other: &Self) -> bool {
+        self.healthy == other.healthy && self.pools == other.pools
+    }
+}
+
+impl Eq for HealthSnapshot {}
 
 impl HealthSnapshot {
     /// Builds a snapshot from per-check endpoint results (`None` = no result yet), applying
@@ -102,7 +123,7 @@ impl HealthSnapshot {
                 measured != check.inverted
             })
             .collect();
-        HealthSnapshot { healthy, pools: None }
+        HealthSnapshot { healthy, pools: None, id: next_id() }
     }
 
     /// Every check in its initial state: healthy, or unhealthy if inverted.
@@ -112,14 +133,22 @@ impl HealthSnapshot {
 
     /// A snapshot from explicit states (tests and benches).
     pub fn from_states(states: Vec<bool>) -> Self {
-        HealthSnapshot { healthy: states.into_boxed_slice(), pools: None }
+        HealthSnapshot { healthy: states.into_boxed_slice(), pools: None, id: next_id() }
     }
 
     /// The snapshot with [`HealthyPools`] worked out for `catalog`, so that answers from
     /// `catalog` need not test members' health one by one.
     pub fn with_pools(mut self, catalog: &Catalog) -> Self {
         self.pools = Some(Box::new(catalog.healthy_pools(&self)));
+        self.id = next_id();
         self
+    }
+
+    /// This snapshot's number: two snapshots with the same number are the same snapshot
+    /// (or a clone of it).
+    #[inline]
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The healthy members of `set`, when this snapshot has pools for catalog `catalog` and

@@ -171,6 +171,7 @@ impl Server {
         let cores =
             if config.server.pin_workers { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
         let query_log = config.server.query_log;
+        let answer_cache = config.server.answer_cache;
         let rate_limiter = config.server.rrl.map(|c| Arc::new(rrl::RateLimiter::new(c)));
         let mut threads = Vec::new();
         let mut tcp_listeners = Vec::new();
@@ -191,7 +192,7 @@ impl Server {
                         if let Some(core) = core {
                             core_affinity::set_for_current(core);
                         }
-                        udp::run(sock, shared, query_log, rrl)
+                        udp::run(sock, shared, query_log, answer_cache, rrl)
                     })
                     .map_err(ServerError::Spawn)?;
                 threads.push(handle);

@@ -43,6 +43,7 @@ pub struct WorkerStats {
     dropped: [AtomicU64; 2],
     rrl_dropped: AtomicU64,
     rrl_slipped: AtomicU64,
+    cache_hits: AtomicU64,
 }
 
 impl WorkerStats {
@@ -53,6 +54,7 @@ impl WorkerStats {
             dropped: [const { AtomicU64::new(0) }; 2],
             rrl_dropped: AtomicU64::new(0),
             rrl_slipped: AtomicU64::new(0),
+            cache_hits: AtomicU64::new(0),
         }
     }
 
@@ -75,6 +77,12 @@ impl WorkerStats {
     #[inline]
     pub fn record_rrl(&self, slipped: bool) {
         bump(if slipped { &self.rrl_slipped } else { &self.rrl_dropped });
+    }
+
+    /// Sets the answers this worker served from its answer cache so far.
+    #[inline]
+    pub fn set_cache_hits(&self, hits: u64) {
+        self.cache_hits.store(hits, Ordering::Relaxed);
     }
 
     /// Counts a datagram dropped before parsing (too large).
@@ -118,6 +126,8 @@ pub struct Totals {
     pub rrl_dropped: u64,
     /// Responses RRL sent truncated.
     pub rrl_slipped: u64,
+    /// Answers served from the workers' answer caches.
+    pub cache_hits: u64,
 }
 
 impl Stats {
@@ -139,6 +149,7 @@ impl Stats {
             dropped: [0; 2],
             rrl_dropped: workers.iter().map(|w| w.rrl_dropped.load(Ordering::Relaxed)).sum(),
             rrl_slipped: workers.iter().map(|w| w.rrl_slipped.load(Ordering::Relaxed)).sum(),
+            cache_hits: workers.iter().map(|w| w.cache_hits.load(Ordering::Relaxed)).sum(),
         };
         for (t, transport) in TRANSPORTS.iter().enumerate() {
             for q in 0..QTYPE_SLOTS {

@@ -134,12 +134,20 @@ impl Batch {
     }
 }
 
-/// Runs a worker until the server stops.
-pub fn run(socket: UdpSocket, shared: Arc<Shared>, query_log: bool, rrl: Option<Arc<RateLimiter>>) {
+/// Runs a worker until the server stops, keeping up to `answer_cache` answers for reuse (see
+/// [`crate::answer::AnswerCache`]; 0 for none).
+pub fn run(
+    socket: UdpSocket,
+    shared: Arc<Shared>,
+    query_log: bool,
+    answer_cache: usize,
+    rrl: Option<Arc<RateLimiter>>,
+) {
     let fd = socket.as_raw_fd();
     let wildcard = socket.local_addr().is_ok_and(|a| a.ip().is_unspecified());
     let mut batch = Batch::new(wildcard);
     let mut responder = Responder::new();
+    responder.set_cache(answer_cache);
     let mut view_cache = arc_swap::Cache::new(&shared.view);
     let stats = shared.stats.register();
     #[cfg(feature = "answer-timing")]
@@ -211,6 +219,7 @@ pub fn run(socket: UdpSocket, shared: Arc<Shared>, query_log: bool, rrl: Option<
             out += 1;
         }
         batch.send(fd, out);
+        stats.set_cache_hits(responder.cache_hits());
         #[cfg(feature = "answer-timing")]
         if let Some(report) = timing.report_due(std::time::Instant::now()) {
             tracing::info!("{report}");

@@ -262,6 +262,26 @@ impl<'a> Writer<'a> {
         Some(Writer { buf, pos: question_end, limit, question_end, counts: [0; 3] })
     }
 
+    /// A writer over a message already written, to write again its bytes from `pos` up to
+    /// `limit` (an answer cache replaying a record set in place). Counts start at zero and
+    /// are not written back.
+    pub fn resume(buf: &'a mut [u8], pos: usize, limit: usize) -> Option<Self> {
+        let limit = limit.min(buf.len());
+        (HEADER_LEN..=limit).contains(&pos).then_some(Writer {
+            buf,
+            pos,
+            limit,
+            question_end: HEADER_LEN,
+            counts: [0; 3],
+        })
+    }
+
+    /// Where the next record goes.
+    #[inline]
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
     /// Appends a record; `rdata` holds the 2-byte RDLENGTH followed by the RDATA.
     /// Returns the offset of the RDATA in the message, for later compression pointers.
     #[inline]

@@ -386,6 +386,12 @@ impl Catalog {
         None
     }
 
+    /// The zone at `index`, in the order of the configuration.
+    #[inline]
+    pub fn zone_at(&self, index: u32) -> Option<&Zone> {
+        self.zones.get(index as usize)
+    }
+
     /// The zone that answers a DS query for `name`: DS records live on the parent side of a
     /// delegation, so at a zone's apex the enclosing zone answers when it is served here too
     /// (RFC 4035 section 3.1.4.1), and the zone itself only when it is not.
@@ -570,6 +576,12 @@ impl Zone {
     #[inline]
     pub fn rrset(&self, node: &Node, rtype: u16) -> Option<&Rrset> {
         self.rrsets(node).iter().find(|r| r.rtype == rtype)
+    }
+
+    /// The record set at `index`.
+    #[inline]
+    pub fn set_at(&self, index: u32) -> Option<&Rrset> {
+        self.rrsets.get(index as usize)
     }
 
     /// A record set's members.

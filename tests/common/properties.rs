@@ -4,7 +4,9 @@
 //!   echoes the ID and (when the query's question could be read) the question byte for byte,
 //!   and fits the transport's size limit;
 //! - selection against an oracle: never more than `max_answers`, never an unhealthy member
-//!   while a healthy one exists, each member from the set, no repeats.
+//!   while a healthy one exists, each member from the set, no repeats;
+//! - the answer cache changes nothing: a responder with one and a responder without, seeded
+//!   alike, answer every packet byte for byte alike, while zones and health change under them.
 
 #![allow(dead_code)]
 
@@ -44,7 +46,24 @@ big TXT \"0123456789012345678901234567890123456789012345678901234567890123456789
 /// The catalog and health every query property runs against (built once).
 pub fn fixture() -> &'static (Catalog, HealthSnapshot) {
     static FIXTURE: OnceLock<(Catalog, HealthSnapshot)> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
+    FIXTURE.get_or_init(|| build_fixture(ZONE, None))
+}
+
+/// What the cache property switches between: the fixture; the fixture's zones with every
+/// check healthy; the same config with one address changed (a reload) and its health.
+pub fn fixture_variants() -> &'static [(Catalog, HealthSnapshot)] {
+    static VARIANTS: OnceLock<Vec<(Catalog, HealthSnapshot)>> = OnceLock::new();
+    VARIANTS.get_or_init(|| {
+        let (catalog, _) = build_fixture(ZONE, None);
+        let all_up = build_fixture(ZONE, Some(true)).1.with_pools(&catalog);
+        let reloaded = ZONE.replace("mail A 192.0.2.25", "mail A 192.0.2.26");
+        vec![build_fixture(ZONE, None), (catalog, all_up), build_fixture(&reloaded, None)]
+    })
+}
+
+/// The fixture's catalog from `zone`, with the check in its initial state (down) or `up`.
+fn build_fixture(zone: &str, up: Option<bool>) -> (Catalog, HealthSnapshot) {
+    {
         let mut text = String::from(
             "[server]\nidentity = \"fixture\"\nversion = \"0\"\nnsid = \"0x00ff\"\n\
              [[zone]]\norigin = \"example.com.\"\nfile = \"z.zone\"\n\
@@ -55,13 +74,34 @@ pub fn fixture() -> &'static (Catalog, HealthSnapshot) {
             text.push_str(&format!(
                 "[[record]]\nname = \"mv\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"m{i}\"\nvalues = [\"10.0.0.{i}\"]\n{check}"
             ));
+            // Mixed TTLs: the served TTL is the least of the chosen members'.
+            text.push_str(&format!(
+                "[[record]]\nname = \"mv\"\ntype = \"AAAA\"\nttl = {}\nrouting = \"multivalue\"\nset_id = \"m{i}\"\nvalues = [\"2001:db8::{i}\"]\n{check}",
+                60 + i
+            ));
         }
-        let config = Config::parse(&text, Path::new("fuzz.toml"), &|_| Ok(ZONE.to_string())).expect("fixture config");
+        for (i, weight) in [0, 1, 5].into_iter().enumerate() {
+            text.push_str(&format!(
+                "[[record]]\nname = \"weighted\"\ntype = \"A\"\nrouting = \"weighted\"\nset_id = \"w{i}\"\nweight = {weight}\nvalues = [\"10.1.0.{i}\"]\n"
+            ));
+        }
+        for (role, check) in [("PRIMARY", "health_check = \"down\"\n"), ("SECONDARY", "")] {
+            text.push_str(&format!(
+                "[[record]]\nname = \"failover\"\ntype = \"A\"\nrouting = \"failover\"\nset_id = \"{role}\"\nfailover = \"{role}\"\nvalues = [\"10.2.0.1\", \"10.2.0.2\"]\n{check}"
+            ));
+        }
+        let zone = zone.to_string();
+        let read = move |_: &Path| Ok(zone.clone());
+        let config = Config::parse(&text, Path::new("fuzz.toml"), &read).expect("fixture config");
         let catalog = Catalog::build(&config);
         // With healthy pools, as the server publishes its health.
-        let health = HealthSnapshot::initial(&config.checks).with_pools(&catalog);
+        let health = match up {
+            None => HealthSnapshot::initial(&config.checks),
+            Some(up) => HealthSnapshot::from_states(vec![up; config.checks.len()]),
+        };
+        let health = health.with_pools(&catalog);
         (catalog, health)
-    })
+    }
 }
 
 /// Names worth asking about in the fixture.
@@ -78,6 +118,8 @@ pub const NAMES: &[&str] = &[
     "_sip._tcp.example.com.",
     "big.example.com.",
     "mv.example.com.",
+    "weighted.example.com.",
+    "failover.example.com.",
     "nothing.example.com.",
     "example.org.",
     "MAIL.EXAMPLE.COM.",
@@ -126,6 +168,33 @@ pub fn check_query(responder: &mut Responder, packet: &[u8], transport: Transpor
         }
     }
     Ok(())
+}
+
+/// Answers `packets` in order over UDP with a cached and an uncached responder seeded alike,
+/// switching between [`fixture_variants`] every `switch_every` packets, and fails at the
+/// first response that differs. Returns the cached responder's hits.
+pub fn check_cache_agrees(packets: &[Vec<u8>], switch_every: usize, seed: u64) -> Result<u64, String> {
+    let variants = fixture_variants();
+    let mut cached = Responder::with_seed(seed);
+    cached.set_cache(256);
+    // `set_cache` draws the cache's hash key from the RNG: draw alike.
+    let mut plain = Responder::with_seed(seed);
+    plain.set_cache(256);
+    plain.set_cache(0);
+    let (mut a, mut b) = (vec![0u8; 4096], vec![0u8; 4096]);
+    for (i, packet) in packets.iter().enumerate() {
+        let (catalog, health) = &variants[(i / switch_every.max(1)) % variants.len()];
+        let x = cached.respond(catalog, health, packet, Transport::Udp, &mut a);
+        let y = plain.respond(catalog, health, packet, Transport::Udp, &mut b);
+        if x != y || a[..x.len] != b[..y.len] {
+            return Err(format!(
+                "packet {i}: cached {x:?} {:02x?}\nuncached {y:?} {:02x?}\npacket: {packet:02x?}",
+                &a[..x.len],
+                &b[..y.len]
+            ));
+        }
+    }
+    Ok(cached.cache_hits())
 }
 
 fn question_end(message: &[u8]) -> Option<usize> {

@@ -1,0 +1,341 @@
+//! A UDP worker's answer cache: the responses to the queries it sees again and again, kept
+//! whole, so that answering one of those is a table lookup and a copy instead of parsing,
+//! finding the name, choosing and writing records.
+//!
+//! - **The key** is the query as received, every byte but the ID: flags, question, EDNS. The
+//!   answer path reads nothing else but the zones, the health snapshot and its RNG, so the
+//!   same key under the same zones ([`Catalog::id`]) and health ([`HealthSnapshot::id`])
+//!   gives the same response. A new catalog or snapshot starts a new epoch, which leaves
+//!   every entry behind.
+//! - **Random answers.** The answer path tells ([`Trace`]) what it drew from its RNG. An
+//!   answer that drew nothing is kept as it is. An answer whose only draw chose the rows of
+//!   one record table (multivalue and weighted A/AAAA, the records this server exists for) is
+//!   kept with where that table lies: a hit copies the response, runs the set's policy again
+//!   and writes the rows it chooses over the old ones. The draw is the same call on the same
+//!   RNG as the uncached path makes, so a cached responder and an uncached one with the same
+//!   seed answer byte for byte alike (`tests.rs` checks this). Anything else that drew
+//!   (values shuffled, records written one at a time) is not kept.
+//! - **Admission.** An entry is written the second time its key is seen in a row at its
+//!   slot, so a flood of distinct names costs a hash and a compare, not a copy each.
+//! - **Memory.** Direct-mapped, `entries` slots of about 660 bytes, allocated when the worker
+//!   starts; keys up to [`KEY_MAX`] bytes and responses up to [`RESPONSE_MAX`] bytes, anything
+//!   longer is answered uncached. The hash is keyed per worker.
+
+use super::{Outcome, Section, Trace, Work};
+use crate::health::HealthSnapshot;
+use crate::wire::{Writer, HEADER_LEN};
+use crate::zone::{Catalog, Rrset, Zone};
+
+/// Longest query, less its ID, that is cached.
+pub const KEY_MAX: usize = 112;
+/// Longest response that is cached (the plain DNS limit over UDP).
+pub const RESPONSE_MAX: usize = 512;
+/// Largest cache, in entries.
+pub const MAX_ENTRIES: usize = 1 << 16;
+
+/// A worker's answer cache; see the module documentation.
+pub struct AnswerCache {
+    entries: Box<[Entry]>,
+    /// Per slot, the hash of the last key that missed there (admission on a second miss).
+    seen: Box<[u32]>,
+    mask: usize,
+    /// Hash key.
+    seed: u64,
+    /// The catalog and health snapshot the current epoch's entries were answered from.
+    catalog: u64,
+    health: u64,
+    /// Entries of other epochs are empty; 0 is never current.
+    epoch: u32,
+    hits: u64,
+}
+
+/// One cached response.
+#[derive(Clone)]
+struct Entry {
+    epoch: u32,
+    key_len: u8,
+    len: u16,
+    outcome: Outcome,
+    replay: Option<Replay>,
+    key: [u8; KEY_MAX],
+    response: [u8; RESPONSE_MAX],
+}
+
+/// Where a cached response's drawn rows lie, and whose they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Replay {
+    zone: u32,
+    set: u32,
+    start: u16,
+    end: u16,
+    pointer: u16,
+}
+
+/// Where a query belongs in the cache.
+#[derive(Clone, Copy)]
+pub(super) struct Slot {
+    index: usize,
+    hash: u32,
+}
+
+impl AnswerCache {
+    /// A cache of `entries` slots (a power of two, at most [`MAX_ENTRIES`]), its hash keyed
+    /// with `seed`.
+    pub fn new(entries: usize, seed: u64) -> AnswerCache {
+        let entries = entries.clamp(1, MAX_ENTRIES).next_power_of_two();
+        let empty = Entry {
+            epoch: 0,
+            key_len: 0,
+            len: 0,
+            outcome: Outcome::DROPPED,
+            replay: None,
+            key: [0; KEY_MAX],
+            response: [0; RESPONSE_MAX],
+        };
+        AnswerCache {
+            entries: vec![empty; entries].into_boxed_slice(),
+            seen: vec![0; entries].into_boxed_slice(),
+            mask: entries - 1,
+            seed,
+            catalog: 0,
+            health: 0,
+            epoch: 1,
+            hits: 0,
+        }
+    }
+
+    /// Answers served from the cache so far.
+    pub fn hits(&self) -> u64 {
+        self.hits
+    }
+
+    /// Answers `packet` into `out` from the cache; else says where its answer would be kept
+    /// (`None`: it would not), for [`AnswerCache::missed`] once the uncached path has answered.
+    #[inline]
+    pub(super) fn find(
+        &mut self,
+        catalog: &Catalog,
+        health: &HealthSnapshot,
+        packet: &[u8],
+        out: &mut [u8],
+        work: &mut Work,
+    ) -> Result<Outcome, Option<Slot>> {
+        let Some(slot) = self.slot(catalog, health, packet) else {
+            return Err(None);
+        };
+        match self.hit(slot, catalog, health, packet, out, work) {
+            Some(outcome) => {
+                self.hits += 1;
+                Ok(outcome)
+            }
+            None => Err(Some(slot)),
+        }
+    }
+
+    /// After a miss at `slot`: keeps the answer `work` wrote into `out` for `packet` if this
+    /// is the second miss in a row there and the answer can be reused.
+    #[inline]
+    pub(super) fn missed(
+        &mut self,
+        slot: Slot,
+        catalog: &Catalog,
+        packet: &[u8],
+        out: &[u8],
+        outcome: Outcome,
+        work: &Work,
+    ) {
+        if self.seen[slot.index] == slot.hash {
+            self.insert(slot, catalog, packet, out, outcome, work);
+        } else {
+            self.seen[slot.index] = slot.hash;
+        }
+    }
+
+    /// The slot for `packet`, after moving to a new epoch if the zones or health changed;
+    /// `None` when the packet is not cacheable by its size.
+    #[inline]
+    fn slot(&mut self, catalog: &Catalog, health: &HealthSnapshot, packet: &[u8]) -> Option<Slot> {
+        if catalog.id() != self.catalog || health.id() != self.health {
+            self.new_epoch(catalog.id(), health.id());
+        }
+        let key = packet.get(2..).filter(|k| (HEADER_LEN - 2..=KEY_MAX).contains(&k.len()))?;
+        let hash = hash(self.seed, key);
+        Some(Slot { index: hash as usize & self.mask, hash })
+    }
+
+    #[cold]
+    fn new_epoch(&mut self, catalog: u64, health: u64) {
+        self.catalog = catalog;
+        self.health = health;
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            // Numbers come round again after 2^32 changes: empty every entry for real.
+            for entry in self.entries.iter_mut() {
+                entry.epoch = 0;
+            }
+            self.epoch = 1;
+        }
+    }
+
+    /// Writes the cached response for `packet` into `out`, if there is one.
+    #[inline]
+    fn hit(
+        &self,
+        slot: Slot,
+        catalog: &Catalog,
+        health: &HealthSnapshot,
+        packet: &[u8],
+        out: &mut [u8],
+        work: &mut Work,
+    ) -> Option<Outcome> {
+        let entry = &self.entries[slot.index];
+        let key = &packet[2..];
+        if entry.epoch != self.epoch || entry.key_len as usize != key.len() || entry.key[..key.len()] != *key {
+            return None;
+        }
+        let len = entry.len as usize;
+        let response = out.get_mut(..len)?;
+        response.copy_from_slice(&entry.response[..len]);
+        response[..2].copy_from_slice(&packet[..2]);
+        if let Some(replay) = entry.replay {
+            let zone = catalog.zone_at(replay.zone)?;
+            let set = zone.set_at(replay.set)?;
+            if !work.redraw_table(catalog, zone, set, health, response, replay) {
+                // Cannot happen under the same zones and health; answer uncached.
+                debug_assert!(false, "a cached table could not be drawn again");
+                return None;
+            }
+        }
+        Some(entry.outcome)
+    }
+
+    /// Keeps the response `work` just wrote into `out` for `packet`, when it can be reused.
+    #[cold]
+    #[inline(never)]
+    fn insert(&mut self, slot: Slot, catalog: &Catalog, packet: &[u8], out: &[u8], outcome: Outcome, work: &Work) {
+        let len = outcome.len;
+        if len == 0 || len > RESPONSE_MAX || len > out.len() {
+            return;
+        }
+        let response = &out[..len];
+        let replay = match reuse(&work.trace, work.rng.get_seed()) {
+            Reuse::Whole => None,
+            Reuse::Redraw if !outcome.truncated => match replay_of(&work.trace, catalog, response) {
+                Some(replay) => Some(replay),
+                None => return,
+            },
+            Reuse::Redraw | Reuse::Never => return,
+        };
+        let key = &packet[2..];
+        let entry = &mut self.entries[slot.index];
+        entry.epoch = self.epoch;
+        entry.key_len = key.len() as u8;
+        entry.key[..key.len()].copy_from_slice(key);
+        entry.len = len as u16;
+        entry.response[..len].copy_from_slice(response);
+        entry.outcome = outcome;
+        entry.replay = replay;
+    }
+}
+
+/// How an answer can be reused, from what it drew.
+#[derive(Debug, PartialEq, Eq)]
+enum Reuse {
+    /// It drew nothing: the same bytes every time.
+    Whole,
+    /// Its only draw chose one table's rows.
+    Redraw,
+    /// Other draws.
+    Never,
+}
+
+fn reuse(trace: &Trace, seed_now: u64) -> Reuse {
+    if seed_now == trace.start {
+        Reuse::Whole
+    } else if trace.tables == 1 && trace.table.before == trace.start && trace.table.after == seed_now {
+        Reuse::Redraw
+    } else {
+        Reuse::Never
+    }
+}
+
+/// The replay of the traced table in `response`, when its zone and set are the catalog's
+/// and the rows in the response are that set's records under the traced owner.
+fn replay_of(trace: &Trace, catalog: &Catalog, response: &[u8]) -> Option<Replay> {
+    let table = &trace.table;
+    let (zone_index, zone) = (0..).map_while(|i| catalog.zone_at(i).map(|z| (i, z))).find(|(_, z)| {
+        let address = *z as *const Zone as usize;
+        address == table.zone
+    })?;
+    let set_index = (0..).map_while(|i| zone.set_at(i).map(|s| (i, s))).find(|(_, s)| {
+        let address = *s as *const Rrset as usize;
+        address == table.set
+    })?;
+    let set = set_index.1;
+    let stride = set.stride as usize;
+    let rows = response.get(table.start..table.end)?;
+    if stride == 0 || rows.is_empty() || rows.len() % (stride + 2) != 0 || table.end > u16::MAX as usize {
+        return None;
+    }
+    // Each row: the owner pointer, then one of the set's records (its TTL may be patched).
+    let records = zone.records(set);
+    let head = (0xC000 | table.pointer).to_be_bytes();
+    let rows_ok = rows.chunks_exact(stride + 2).all(|row| {
+        row[..2] == head
+            && records.chunks_exact(stride).any(|record| row[2..6] == record[..4] && row[10..] == record[8..])
+    });
+    rows_ok.then_some(Replay {
+        zone: zone_index,
+        set: set_index.0,
+        start: table.start as u16,
+        end: table.end as u16,
+        pointer: table.pointer,
+    })
+}
+
+impl Work {
+    /// Runs `set`'s policy again and writes the rows it chooses over a cached response's
+    /// (`replay`); false when they would not take the same room.
+    #[inline]
+    fn redraw_table(
+        &mut self,
+        catalog: &Catalog,
+        zone: &Zone,
+        set: &Rrset,
+        health: &HealthSnapshot,
+        response: &mut [u8],
+        replay: Replay,
+    ) -> bool {
+        self.settings = *catalog.settings();
+        self.catalog = catalog.id();
+        let super::Chosen::Records(ttl) = self.choose(zone, set, health) else {
+            return false;
+        };
+        let (start, end) = (replay.start as usize, replay.end as usize);
+        let Some(mut w) = Writer::resume(response, start, end) else {
+            return false;
+        };
+        let picks = self.selection.as_slice();
+        w.push_table(Section::Answer, replay.pointer, zone.records(set), set.stride as usize, picks, ttl).is_ok()
+            && w.position() == end
+    }
+}
+
+/// A keyed hash of a query's bytes, eight at a time.
+#[inline]
+fn hash(seed: u64, key: &[u8]) -> u32 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = seed ^ key.len() as u64;
+    let mut chunks = key.chunks_exact(8);
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        h = (h.rotate_left(23) ^ word).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(23) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+    }
+    (h >> 32) as u32 ^ h as u32
+}
