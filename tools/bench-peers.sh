@@ -29,6 +29,9 @@
 # figure for the same code. That build does a little more work per query, so its CPU figures
 # are not the ones to compare.
 #
+# eightfold answers repeated questions from each worker's answer cache ([server] answer_cache);
+# SERVERS="... eightfold-nocache ..." adds a run of the same server with the cache off.
+#
 # A last part loads a generated zone of 1,000,000 names into eightfold and Knot, ROUNDS
 # times each, unpinned, and reports the median time until the last name is answered and
 # the resident memory 3 s later.
@@ -134,10 +137,10 @@ static AAAA 2001:db8::7"
   done >"$WORK/queries.txt"
 }
 
-eightfold_config() { # $1 port, $2 extra checks
+eightfold_config() { # $1 port, $2 extra checks, $3 more [server] lines
   local file="$WORK/eightfold-$1.toml"
   {
-    printf '[server]\nlisten = ["127.0.0.1:%s"]\nworkers = 1\nminimal_responses = true\n' "$1"
+    printf '[server]\nlisten = ["127.0.0.1:%s"]\nworkers = 1\nminimal_responses = true\n%s' "$1" "${3:-}"
     printf '[[zone]]\norigin = "example.com."\nfile = "%s"\n' "$WORK/eightfold.zone"
     for i in $(seq 1 16); do
       printf '[[health_check]]\nid = "mv%s"\ntype = "TCP"\nip = "127.0.1.%s"\nport = 8053\nrequest_interval = 10\n' "$i" "$i"
@@ -156,6 +159,7 @@ start_server() { # $1 name, $2 port; prints the pid (a process group leader)
   case $name in
     echo) setsid taskset -c "$SERVER_CORE" "$ROOT/tools/udp-echo/target/release/udp-echo" "127.0.0.1:$port" >"$dir/log" 2>&1 & ;;
     eightfold) setsid taskset -c "$SERVER_CORE" "$ROOT/target/release/eightfold" serve --config "$(eightfold_config "$port" 0)" >"$dir/log" 2>&1 & ;;
+    eightfold-nocache) setsid taskset -c "$SERVER_CORE" "$ROOT/target/release/eightfold" serve --config "$(eightfold_config "$port" 0 $'answer_cache = 0\n')" >"$dir/log" 2>&1 & ;;
     eightfold+checks) setsid taskset -c "$SERVER_CORE" "$ROOT/target/release/eightfold" serve --config "$(eightfold_config "$port" "$CHECKS_MANY")" >"$dir/log" 2>&1 & ;;
     gdnsd)
       mkdir -p "$dir/zones"
@@ -440,7 +444,7 @@ main() {
   done
   echo
   echo "Per-query CPU, median of $ROUNDS interleaved ${DURATION}s runs; offered rate: $([ "$RATE" -gt 0 ] && echo "$RATE queries/s" || echo "as fast as dnsperf can"); mix: 60% multivalue name, static A, AAAA, NXDOMAIN, NODATA"
-  echo "(eightfold+checks: $CHECKS_MANY extra TCP health checks running every 10 s)"
+  echo "(eightfold+checks: $CHECKS_MANY extra TCP health checks running every 10 s; eightfold-nocache: answer_cache = 0)"
   echo "(vs echo floor and vs gdnsd: ratios of the medians; round by round: each run over the echo run of the same round, median and range)"
   echo
   report "$results"
