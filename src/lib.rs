@@ -9,6 +9,8 @@
 //!                    |  loads the current View (arc-swap, lock-free)
 //!                    v
 //!                  answer::Responder::respond(packet, out)
+//!                    |-- answer::AnswerCache      UDP: a question asked before is a copy, with
+//!                    |                            multivalue rows drawn again; else on to:
 //!                    |-- wire::parse_query        zero-copy, lowercased qname on the stack
 //!                    |-- zone::Catalog::find_zone / Zone::lookup
 //!                    |-- policy::{simple, multivalue, failover, weighted}(members, health, rng)

@@ -17,7 +17,7 @@
 //!   (values shuffled, records written one at a time) is not kept.
 //! - **Admission.** An entry is written the second time its key is seen in a row at its
 //!   slot, so a flood of distinct names costs a hash and a compare, not a copy each.
-//! - **Memory.** Direct-mapped, `entries` slots of about 660 bytes, allocated when the worker
+//! - **Memory.** Direct-mapped, `entries` slots of about 670 bytes, allocated when the worker
 //!   starts; keys up to [`KEY_MAX`] bytes and responses up to [`RESPONSE_MAX`] bytes, anything
 //!   longer is answered uncached. The hash is keyed per worker.
 
@@ -338,4 +338,135 @@ fn hash(seed: u64, key: &[u8]) -> u32 {
         h = (h.rotate_left(23) ^ u64::from_le_bytes(word)).wrapping_mul(K);
     }
     (h >> 32) as u32 ^ h as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::answer::{Responder, Transport};
+    use crate::config::Config;
+    use std::path::Path;
+
+    const ZONE: &str = "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\n@ NS ns1\nns1 A 192.0.2.53\n\
+                        static A 192.0.2.7\nshuffled A 192.0.2.8\nshuffled A 192.0.2.9\n";
+    const BIG_TXT: &str = "big TXT \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" \"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\" \"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\"\n";
+
+    fn setup() -> (Catalog, HealthSnapshot) {
+        let mut text = String::from("[[zone]]\norigin = \"example.com.\"\nfile = \"z\"\n");
+        for i in 0..16 {
+            text.push_str(&format!(
+                "[[record]]\nname = \"mv\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"m{i}\"\nvalues = [\"10.0.0.{i}\"]\n"
+            ));
+        }
+        // One member with two values: its values are shuffled, an answer that is not kept.
+        text.push_str("[[record]]\nname = \"two\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"a\"\nvalues = [\"10.1.0.1\", \"10.1.0.2\"]\n");
+        let config = Config::parse(&text, Path::new("t.toml"), &|_| Ok(format!("{ZONE}{BIG_TXT}"))).unwrap();
+        let catalog = Catalog::build(&config);
+        let health = HealthSnapshot::initial(&config.checks).with_pools(&catalog);
+        (catalog, health)
+    }
+
+    fn query(name: &str) -> Vec<u8> {
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.split('.') {
+            q.push(label.len() as u8);
+            q.extend_from_slice(label.as_bytes());
+        }
+        q.extend_from_slice(&[0, 0, 1, 0, 1]);
+        q
+    }
+
+    /// Asks `packet` `times` times; returns the hits.
+    fn ask(responder: &mut Responder, catalog: &Catalog, health: &HealthSnapshot, packet: &[u8], times: usize) -> u64 {
+        let before = responder.cache_hits();
+        let mut out = [0u8; 4096];
+        for _ in 0..times {
+            assert!(responder.respond(catalog, health, packet, Transport::Udp, &mut out).len > 0);
+        }
+        responder.cache_hits() - before
+    }
+
+    #[test]
+    fn kept_on_the_second_miss_and_hit_from_the_third_question() {
+        let (catalog, health) = setup();
+        let mut responder = Responder::with_seed(1);
+        responder.set_cache(64);
+        assert_eq!(ask(&mut responder, &catalog, &health, &query("static.example.com"), 5), 3);
+        assert_eq!(ask(&mut responder, &catalog, &health, &query("mv.example.com"), 5), 3);
+        assert_eq!(ask(&mut responder, &catalog, &health, &query("nope.example.com"), 5), 3);
+        // Shuffled values draw more than one table's rows: never kept.
+        assert_eq!(ask(&mut responder, &catalog, &health, &query("two.example.com"), 5), 0);
+        // Over TCP nothing is cached.
+        let mut out = [0u8; 4096];
+        let before = responder.cache_hits();
+        for _ in 0..5 {
+            responder.respond(&catalog, &health, &query("static.example.com"), Transport::Tcp, &mut out);
+        }
+        assert_eq!(responder.cache_hits(), before);
+    }
+
+    #[test]
+    fn new_zones_or_new_health_leave_every_entry_behind() {
+        let (catalog, health) = setup();
+        let (other_catalog, _) = setup();
+        let other_health = HealthSnapshot::initial(&[]).with_pools(&catalog);
+        let mut responder = Responder::with_seed(1);
+        responder.set_cache(64);
+        let packet = query("static.example.com");
+        assert_eq!(ask(&mut responder, &catalog, &health, &packet, 3), 1);
+        // The first question under new health or zones misses, and its answer is kept at
+        // once: the slot still remembers the question.
+        assert_eq!(ask(&mut responder, &catalog, &other_health, &packet, 3), 2);
+        assert_eq!(ask(&mut responder, &other_catalog, &other_health, &packet, 3), 2);
+    }
+
+    #[test]
+    fn a_flood_of_distinct_names_writes_no_entry() {
+        let (catalog, health) = setup();
+        let mut responder = Responder::with_seed(1);
+        responder.set_cache(64);
+        for i in 0..2000 {
+            ask(&mut responder, &catalog, &health, &query(&format!("n{i}.example.com")), 1);
+        }
+        let cache = responder.cache.as_ref().unwrap();
+        let written = cache.entries.iter().filter(|e| e.epoch == cache.epoch).count();
+        // Only a hash collision between two names asked one after the other can admit one.
+        assert!(written <= 2, "{written} entries written");
+    }
+
+    #[test]
+    fn long_questions_and_long_answers_are_answered_uncached() {
+        let (catalog, health) = setup();
+        let mut responder = Responder::with_seed(1);
+        responder.set_cache(64);
+        let long = format!("{}.{}.example.com", "a".repeat(60), "b".repeat(60));
+        assert!(query(&long).len() - 2 > KEY_MAX);
+        assert_eq!(ask(&mut responder, &catalog, &health, &query(&long), 4), 0);
+        // A TXT answer over 512 bytes, asked with EDNS (1232 bytes): answered in full, uncached.
+        let mut big = query("big.example.com");
+        big[11] = 1;
+        let qtype = big.len() - 4;
+        big[qtype..qtype + 2].copy_from_slice(&16u16.to_be_bytes());
+        big.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
+        let mut out = [0u8; 4096];
+        let outcome = responder.respond(&catalog, &health, &big, Transport::Udp, &mut out);
+        assert!(outcome.len > RESPONSE_MAX && !outcome.truncated, "{outcome:?}");
+        assert_eq!(ask(&mut responder, &catalog, &health, &big, 4), 0);
+    }
+
+    #[test]
+    fn an_entry_is_about_670_bytes_and_sizes_round_to_powers_of_two() {
+        assert!(std::mem::size_of::<Entry>() <= 680, "{}", std::mem::size_of::<Entry>());
+        let cache = AnswerCache::new(1000, 0);
+        assert_eq!(cache.entries.len(), 1024);
+        assert_eq!(AnswerCache::new(1 << 20, 0).entries.len(), MAX_ENTRIES);
+    }
+
+    #[test]
+    fn the_hash_is_keyed() {
+        let key = query("static.example.com");
+        assert_eq!(hash(1, &key), hash(1, &key));
+        assert_ne!(hash(1, &key), hash(2, &key));
+        assert_ne!(hash(1, &key[..key.len() - 1]), hash(1, &key));
+    }
 }
