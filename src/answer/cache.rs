@@ -263,15 +263,12 @@ fn reuse(trace: &Trace, seed_now: u64) -> Reuse {
 /// and the rows in the response are that set's records under the traced owner.
 fn replay_of(trace: &Trace, catalog: &Catalog, response: &[u8]) -> Option<Replay> {
     let table = &trace.table;
-    let (zone_index, zone) = (0..).map_while(|i| catalog.zone_at(i).map(|z| (i, z))).find(|(_, z)| {
-        let address = *z as *const Zone as usize;
-        address == table.zone
-    })?;
-    let set_index = (0..).map_while(|i| zone.set_at(i).map(|s| (i, s))).find(|(_, s)| {
-        let address = *s as *const Rrset as usize;
-        address == table.set
-    })?;
-    let set = set_index.1;
+    // Constant time whatever the zone's size: admission must stay cheap on a zone of
+    // millions of names.
+    let zone_index = catalog.zone_index_at(table.zone)?;
+    let zone = catalog.zone_at(zone_index)?;
+    let set_index = zone.set_index_at(table.set)?;
+    let set = zone.set_at(set_index)?;
     let stride = set.stride as usize;
     let rows = response.get(table.start..table.end)?;
     if stride == 0 || rows.is_empty() || rows.len() % (stride + 2) != 0 || table.end > u16::MAX as usize {
@@ -286,7 +283,7 @@ fn replay_of(trace: &Trace, catalog: &Catalog, response: &[u8]) -> Option<Replay
     });
     rows_ok.then_some(Replay {
         zone: zone_index,
-        set: set_index.0,
+        set: set_index,
         start: table.start as u16,
         end: table.end as u16,
         pointer: table.pointer,

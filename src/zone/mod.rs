@@ -386,6 +386,12 @@ impl Catalog {
         None
     }
 
+    /// The index of the zone at memory address `address`, when it is one of this catalog's
+    /// (found in constant time, for the answer cache).
+    pub fn zone_index_at(&self, address: usize) -> Option<u32> {
+        index_at(&self.zones, address)
+    }
+
     /// The zone at `index`, in the order of the configuration.
     #[inline]
     pub fn zone_at(&self, index: u32) -> Option<&Zone> {
@@ -576,6 +582,12 @@ impl Zone {
     #[inline]
     pub fn rrset(&self, node: &Node, rtype: u16) -> Option<&Rrset> {
         self.rrsets(node).iter().find(|r| r.rtype == rtype)
+    }
+
+    /// The index of the record set at memory address `address`, when it is one of this
+    /// zone's (found in constant time, for the answer cache).
+    pub fn set_index_at(&self, address: usize) -> Option<u32> {
+        index_at(&self.rrsets, address)
     }
 
     /// The record set at `index`.
@@ -824,5 +836,30 @@ impl Zone {
             let node = self.find(self.targets[i].name.as_wire());
             self.targets[i].node = node;
         }
+    }
+}
+
+/// The index of the element of `items` at memory address `address`, if there is one.
+fn index_at<T>(items: &[T], address: usize) -> Option<u32> {
+    let size = std::mem::size_of::<T>().max(1);
+    let offset = address.checked_sub(items.as_ptr() as usize)?;
+    let index = offset / size;
+    (offset % size == 0 && index < items.len()).then_some(index as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::index_at;
+
+    #[test]
+    fn index_at_finds_elements_by_address_and_nothing_else() {
+        let items = [[0u64; 3]; 4];
+        let address = |i: usize| &items[i] as *const [u64; 3] as usize;
+        for i in 0..4 {
+            assert_eq!(index_at(&items, address(i)), Some(i as u32));
+        }
+        assert_eq!(index_at(&items, address(1) + 8), None, "inside an element");
+        assert_eq!(index_at(&items, address(0) - 24), None, "before the first");
+        assert_eq!(index_at(&items, address(3) + 24), None, "past the last");
     }
 }
