@@ -23,7 +23,7 @@
 
 use super::{Outcome, Section, Trace, Work};
 use crate::health::HealthSnapshot;
-use crate::wire::{Writer, HEADER_LEN};
+use crate::wire::{Writer, CLASS_IN, HEADER_LEN};
 use crate::zone::{Catalog, Rrset, Zone};
 
 /// Longest query, less its ID, that is cached.
@@ -274,13 +274,17 @@ fn replay_of(trace: &Trace, catalog: &Catalog, response: &[u8]) -> Option<Replay
     if stride == 0 || rows.is_empty() || rows.len() % (stride + 2) != 0 || table.end > u16::MAX as usize {
         return None;
     }
-    // Each row: the owner pointer, then one of the set's records (its TTL may be patched).
-    let records = zone.records(set);
+    // Each row: the owner pointer, then a record of the set's type and class with RDATA that
+    // fills the stride. (Checked per row, not against every member: admission stays cheap
+    // for sets of thousands.)
     let head = (0xC000 | table.pointer).to_be_bytes();
-    let rows_ok = rows.chunks_exact(stride + 2).all(|row| {
-        row[..2] == head
-            && records.chunks_exact(stride).any(|record| row[2..6] == record[..4] && row[10..] == record[8..])
-    });
+    let rtype = set.rtype.to_be_bytes();
+    let class = CLASS_IN.to_be_bytes();
+    let rdlength = ((stride - 10) as u16).to_be_bytes();
+    let rows_ok = stride > 10
+        && rows
+            .chunks_exact(stride + 2)
+            .all(|row| row[..2] == head && row[2..4] == rtype && row[4..6] == class && row[10..12] == rdlength);
     rows_ok.then_some(Replay {
         zone: zone_index,
         set: set_index,
