@@ -69,3 +69,25 @@ fn dig_sees_edns_and_badvers() {
     let out = dig(&s, &["+edns=1", "+noednsneg", "static.example.com"]).unwrap();
     assert!(out.contains("status: BADVERS"), "{out}");
 }
+
+#[test]
+fn dig_without_cookies_gets_fresh_multivalue_answers_from_the_cache() {
+    // Without a cookie every dig sends the same question, so after the first few the workers
+    // answer from their caches: still 8 distinct members each time, drawn anew.
+    let body = format!("{ZONE_BODY}{}", multivalue_records("mv.example.com.", 16));
+    let config = format!("[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 2\ncontrol = \"127.0.0.1:0\"\n{body}");
+    let s = TestServer::start_config(&config, &[("example.com.zone", ZONE)], &[]);
+    let mut answers = std::collections::HashSet::new();
+    for _ in 0..20 {
+        let Some(out) = dig(&s, &["+nocookie", "+short", "mv.example.com", "A"]) else { return };
+        let mut lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 8, "{out}");
+        lines.sort_unstable();
+        lines.dedup();
+        assert_eq!(lines.len(), 8, "no repeats: {out}");
+        answers.insert(out);
+    }
+    assert!(answers.len() >= 15, "{} distinct answers in 20", answers.len());
+    let (_, metrics) = s.http("GET", "/metrics", "", "");
+    assert!(!metrics.contains("eightfold_answer_cache_hits_total 0\n"), "{metrics}");
+}
