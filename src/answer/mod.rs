@@ -226,9 +226,12 @@ impl Responder {
     }
 
     /// Keeps up to `entries` (a power of two, or 0 for none) UDP answers for reuse; see
-    /// [`AnswerCache`].
+    /// [`AnswerCache`]. The cache's hash key comes from the standard library's per-process
+    /// random keys, not from the answer RNG, whose draws stay those of an uncached responder.
     pub fn set_cache(&mut self, entries: usize) {
-        self.cache = (entries > 0).then(|| Box::new(AnswerCache::new(entries, self.work.rng.u64(..))));
+        use std::hash::{BuildHasher, RandomState};
+        let key = RandomState::new().hash_one(entries);
+        self.cache = (entries > 0).then(|| Box::new(AnswerCache::new(entries, key)));
     }
 
     /// Answers served from the cache so far.
