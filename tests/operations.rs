@@ -325,6 +325,30 @@ fn cached_answers_stay_random_and_follow_health_and_reloads() {
 }
 
 #[test]
+fn names_in_random_case_are_answered_from_the_cache_as_spelled() {
+    // Resolvers using 0x20 spell each query differently; the workers' caches still answer
+    // them, each answer random and its question spelled as asked, byte for byte.
+    let config = format!("{}{ZONE_BODY}{}", server_table(""), multivalue_records("mv", 16));
+    let s = TestServer::start_config(&config, &[("example.com.zone", ZONE)], &[]);
+    let mut rng = fastrand::Rng::with_seed(0x20);
+    let mut distinct = HashSet::new();
+    for _ in 0..200 {
+        let spelled: String =
+            "mv.example.com.".chars().map(|c| if rng.bool() { c.to_ascii_uppercase() } else { c }).collect();
+        let query = message(&spelled, RecordType::A, None);
+        let sent = query.to_vec().unwrap();
+        let bytes = s.udp_raw(&sent).expect("an answer");
+        assert_eq!(bytes[12..12 + 16], sent[12..12 + 16], "question echoed as spelled: {spelled}");
+        let got = addresses(&hickory_proto::op::Message::from_vec(&bytes).unwrap());
+        assert_eq!(got.iter().collect::<HashSet<_>>().len(), 8, "{got:?}");
+        distinct.insert(got);
+    }
+    assert!(distinct.len() > 150, "{} distinct answers in 200", distinct.len());
+    let hits = metric(&s.http("GET", "/metrics", "", "").1, "eightfold_answer_cache_hits_total");
+    assert!(hits >= 150, "{hits} of 200 answers from the caches");
+}
+
+#[test]
 fn the_answer_cache_can_be_turned_off() {
     let config = format!("{}{ZONE_BODY}{}", server_table("answer_cache = 0\n"), multivalue_records("mv", 16));
     let s = TestServer::start_config(&config, &[("example.com.zone", ZONE)], &[]);

@@ -8,7 +8,7 @@ use eightfold::answer::{Responder, Transport};
 use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{DNSClass, Name, RecordType};
-use properties::{check_cache_agrees, check_query, check_selection, TestMember, NAMES};
+use properties::{check_cache_agrees, check_query, check_selection, randomize_case, TestMember, NAMES};
 
 const CASES: usize = 20_000;
 
@@ -119,8 +119,12 @@ fn the_answer_cache_answers_as_the_uncached_path_does() {
         let packets: Vec<Vec<u8>> = (0..CASES / 2)
             .map(|_| {
                 let mut packet = pool[rng.usize(..pool.len())].clone();
-                // A fresh ID each time, as clients send.
+                // A fresh ID each time, as clients send, and a third of the time the name
+                // in random case (0x20), as some resolvers send.
                 packet[..2].copy_from_slice(&rng.u16(..).to_be_bytes());
+                if rng.u8(..3) == 0 {
+                    randomize_case(&mut packet, &mut rng);
+                }
                 packet
             })
             .collect();
@@ -153,4 +157,28 @@ fn cached_multivalue_answers_are_drawn_again_each_time() {
     }
     assert_eq!(responder.cache_hits(), 48);
     assert!(answers.len() > 40, "{} distinct answers in 50", answers.len());
+}
+
+#[test]
+fn names_in_random_case_share_cache_entries_and_keep_their_spelling() {
+    // A resolver using 0x20 spells every query differently: after two misses each is a hit,
+    // and each is the uncached answer, its question spelled as asked.
+    let mut rng = fastrand::Rng::with_seed(0x20);
+    let mut packets = Vec::new();
+    for name in ["mv.example.com.", "www.example.com.", "nothing.example.com.", "example.org."] {
+        let mut m = Message::new();
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+        let packet = m.to_vec().unwrap();
+        for i in 0..100 {
+            let mut spelled = packet.clone();
+            // Every fifth as the zone spells it, which the exact lookup finds.
+            if i % 5 != 2 {
+                randomize_case(&mut spelled, &mut rng);
+            }
+            packets.push(spelled);
+        }
+    }
+    assert!(packets.iter().any(|p| p[13].is_ascii_uppercase()) && packets.iter().any(|p| p[13].is_ascii_lowercase()));
+    let hits = check_cache_agrees(&packets, usize::MAX, 5).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(hits, 4 * 98);
 }

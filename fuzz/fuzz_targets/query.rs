@@ -1,7 +1,8 @@
 //! Arbitrary bytes into the answer path, over UDP and TCP: no panic, and every response
 //! parses with hickory-proto and echoes the ID and question; and the same bytes asked four
-//! times (cache miss, admission, hit, then a miss under new zones and health) get the
-//! uncached path's answers (tests/common/properties.rs).
+//! times (cache miss, admission, hit, then a miss under new zones and health), then twice
+//! more with its question name in other letter cases, get the uncached path's answers
+//! (tests/common/properties.rs).
 #![no_main]
 
 #[path = "../../tests/common/properties.rs"]
@@ -17,7 +18,11 @@ fuzz_target!(|data: &[u8]| {
             panic!("{e}");
         }
     }
-    let asked = [data.to_vec(), data.to_vec(), data.to_vec(), data.to_vec()];
+    let mut rng = fastrand::Rng::with_seed(data.len() as u64);
+    let mut asked = vec![data.to_vec(); 6];
+    for spelled in &mut asked[4..] {
+        properties::randomize_case(spelled, &mut rng);
+    }
     if let Err(e) = properties::check_cache_agrees(&asked, 3, 7) {
         panic!("{e}");
     }

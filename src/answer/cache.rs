@@ -15,6 +15,14 @@
 //!   RNG as the uncached path makes, so a cached responder and an uncached one with the same
 //!   seed answer byte for byte alike (`tests.rs` checks this). Anything else that drew
 //!   (values shuffled, records written one at a time) is not kept.
+//! - **Letter case.** Resolvers that randomize the case of the names they ask (0x20, as
+//!   Google Public DNS does) would miss every time under byte-for-byte keys. Entries are kept
+//!   under the query with its question name in lower case, and with that name in lower case
+//!   in the response. A query whose name has a capital letter misses the exact lookup, which
+//!   costs the common lower-case query nothing, and is looked up again folded; a hit there
+//!   writes the query's own spelling back over the response's question. Everything else in
+//!   a response points at the question by offset, never copies it, so the result is what
+//!   the uncached path writes (`tests.rs` checks this with names in random case).
 //! - **Admission.** An entry is written the second time its key is seen in a row at its
 //!   slot, so a flood of distinct names costs a hash and a compare, not a copy each.
 //! - **Memory.** Direct-mapped, `entries` slots of about 670 bytes, allocated when the worker
@@ -47,6 +55,8 @@ pub struct AnswerCache {
     /// Entries of other epochs are empty; 0 is never current.
     epoch: u32,
     hits: u64,
+    /// A query's key with its question name in lower case (see [`fold`]).
+    folded: [u8; KEY_MAX],
 }
 
 /// One cached response.
@@ -76,6 +86,9 @@ struct Replay {
 pub(super) struct Slot {
     index: usize,
     hash: u32,
+    /// The length of the query's question name when it has capital letters and the slot is
+    /// that of the folded key; 0 when the slot is that of the query's own bytes.
+    folded_name: u8,
 }
 
 impl AnswerCache {
@@ -101,6 +114,7 @@ impl AnswerCache {
             health: 0,
             epoch: 1,
             hits: 0,
+            folded: [0; KEY_MAX],
         }
     }
 
@@ -120,16 +134,34 @@ impl AnswerCache {
         out: &mut [u8],
         work: &mut Work,
     ) -> Result<Outcome, Option<Slot>> {
-        let Some(slot) = self.slot(catalog, health, packet) else {
+        let Some(mut slot) = self.slot(catalog, health, packet) else {
             return Err(None);
         };
-        match self.hit(slot, catalog, health, packet, out, work) {
-            Some(outcome) => {
+        // One call of `hit`, so that it stays inlined: the second time round is the folded
+        // lookup (kept entries hold lower-case names).
+        loop {
+            if let Some(outcome) = self.hit(slot, catalog, health, packet, out, work) {
                 self.hits += 1;
-                Ok(outcome)
+                return Ok(outcome);
             }
-            None => Err(Some(slot)),
+            match capitals(packet) {
+                Some(name_len) if slot.folded_name == 0 => slot = self.fold(packet, name_len),
+                _ => return Err(Some(slot)),
+            }
         }
+    }
+
+    /// The slot of `packet`'s key with its question name (`name_len` bytes) in lower case,
+    /// which is left in `self.folded`.
+    #[cold]
+    #[inline(never)]
+    fn fold(&mut self, packet: &[u8], name_len: usize) -> Slot {
+        let key = &packet[2..];
+        let folded = &mut self.folded[..key.len()];
+        folded.copy_from_slice(key);
+        folded[QUESTION - 2..QUESTION - 2 + name_len].make_ascii_lowercase();
+        let hash = hash(self.seed, folded);
+        Slot { index: hash as usize & self.mask, hash, folded_name: name_len as u8 }
     }
 
     /// After a miss at `slot`: keeps the answer `work` wrote into `out` for `packet` if this
@@ -160,7 +192,7 @@ impl AnswerCache {
         }
         let key = packet.get(2..).filter(|k| (HEADER_LEN - 2..=KEY_MAX).contains(&k.len()))?;
         let hash = hash(self.seed, key);
-        Some(Slot { index: hash as usize & self.mask, hash })
+        Some(Slot { index: hash as usize & self.mask, hash, folded_name: 0 })
     }
 
     #[cold]
@@ -189,7 +221,8 @@ impl AnswerCache {
         work: &mut Work,
     ) -> Option<Outcome> {
         let entry = &self.entries[slot.index];
-        let key = &packet[2..];
+        let name_len = slot.folded_name as usize;
+        let key = if name_len == 0 { &packet[2..] } else { &self.folded[..packet.len() - 2] };
         if entry.epoch != self.epoch || entry.key_len as usize != key.len() || entry.key[..key.len()] != *key {
             return None;
         }
@@ -197,6 +230,9 @@ impl AnswerCache {
         let response = out.get_mut(..len)?;
         response.copy_from_slice(&entry.response[..len]);
         response[..2].copy_from_slice(&packet[..2]);
+        if name_len > 0 && !respell(response, &packet[QUESTION..QUESTION + name_len]) {
+            return None;
+        }
         if let Some(replay) = entry.replay {
             let zone = catalog.zone_at(replay.zone)?;
             let set = zone.set_at(replay.set)?;
@@ -226,16 +262,68 @@ impl AnswerCache {
             },
             Reuse::Redraw | Reuse::Never => return,
         };
-        let key = &packet[2..];
+        let name_len = slot.folded_name as usize;
+        if name_len > 0 && !asks_again(response, &packet[QUESTION..QUESTION + name_len]) {
+            // The response does not carry the question where a hit writes it back.
+            return;
+        }
+        let key = if name_len == 0 { &packet[2..] } else { &self.folded[..packet.len() - 2] };
         let entry = &mut self.entries[slot.index];
         entry.epoch = self.epoch;
         entry.key_len = key.len() as u8;
         entry.key[..key.len()].copy_from_slice(key);
         entry.len = len as u16;
         entry.response[..len].copy_from_slice(response);
+        entry.response[QUESTION..QUESTION + name_len].make_ascii_lowercase();
         entry.outcome = outcome;
         entry.replay = replay;
     }
+}
+
+/// Where the question name starts, in a query and in its response.
+const QUESTION: usize = HEADER_LEN;
+
+/// The length of `packet`'s one question name when it has an ASCII capital letter; `None`
+/// when it has none, or the packet does not hold one plain question name.
+fn capitals(packet: &[u8]) -> Option<usize> {
+    if packet.get(4..6)? != [0, 1] {
+        return None;
+    }
+    let mut pos = QUESTION;
+    let mut capital = false;
+    loop {
+        let len = *packet.get(pos)? as usize;
+        if len == 0 {
+            return capital.then_some(pos + 1 - QUESTION);
+        }
+        if len > 63 {
+            return None;
+        }
+        capital |= packet.get(pos + 1..pos + 1 + len)?.iter().any(u8::is_ascii_uppercase);
+        pos += 1 + len;
+    }
+}
+
+/// Whether `response` holds one question whose name is `name` but for letter case.
+fn asks_again(response: &[u8], name: &[u8]) -> bool {
+    asks(response, name.len()) && response[QUESTION..QUESTION + name.len()].eq_ignore_ascii_case(name)
+}
+
+/// Writes `name`, the query's own spelling of the question name, over the lower-case one
+/// in a cached `response`; false when the response holds no question (FORMERR for a
+/// question cut short, kept for the lower-case spelling), which is then answered uncached.
+#[cold]
+fn respell(response: &mut [u8], name: &[u8]) -> bool {
+    if !asks(response, name.len()) {
+        return false;
+    }
+    response[QUESTION..QUESTION + name.len()].copy_from_slice(name);
+    true
+}
+
+/// Whether `response` holds one question, whose name (`name_len` bytes) it has room for.
+fn asks(response: &[u8], name_len: usize) -> bool {
+    response.get(4..6) == Some(&[0, 1]) && response.len() >= QUESTION + name_len
 }
 
 /// How an answer can be reused, from what it drew.
@@ -461,6 +549,69 @@ mod tests {
         let cache = AnswerCache::new(1000, 0);
         assert_eq!(cache.entries.len(), 1024);
         assert_eq!(AnswerCache::new(1 << 20, 0).entries.len(), MAX_ENTRIES);
+    }
+
+    #[test]
+    fn names_spelled_in_other_cases_share_one_entry() {
+        let (catalog, health) = setup();
+        let mut responder = Responder::with_seed(1);
+        responder.set_cache(64);
+        // Two misses in any spelling keep the entry; every spelling then hits it.
+        assert_eq!(ask(&mut responder, &catalog, &health, &query("STATIC.example.com"), 1), 0);
+        assert_eq!(ask(&mut responder, &catalog, &health, &query("Static.Example.com"), 1), 0);
+        for name in ["static.example.com", "sTaTiC.eXaMpLe.CoM", "STATIC.EXAMPLE.COM"] {
+            let packet = query(name);
+            assert_eq!(ask(&mut responder, &catalog, &health, &packet, 1), 1, "{name}");
+            let mut out = [0u8; 512];
+            let len = responder.respond(&catalog, &health, &packet, Transport::Udp, &mut out).len;
+            assert_eq!(out[QUESTION..QUESTION + name.len() + 2], packet[QUESTION..QUESTION + name.len() + 2], "{name}");
+            assert!(len > packet.len());
+        }
+        // The type is not folded: MX is another entry.
+        let mut mx = query("STATIC.example.com");
+        let at = mx.len() - 3;
+        mx[at] = 15;
+        assert_eq!(ask(&mut responder, &catalog, &health, &mx, 1), 0);
+    }
+
+    #[test]
+    fn an_answer_kept_without_its_question_is_not_given_to_another_spelling() {
+        // A question cut short before its type gets FORMERR without the question; kept for
+        // the lower-case spelling, it cannot take the question of another (found by fuzzing).
+        let (catalog, health) = setup();
+        let mut responder = Responder::with_seed(1);
+        responder.set_cache(64);
+        let mut cut = query("static.example.com");
+        cut.truncate(cut.len() - 4);
+        assert_eq!(ask(&mut responder, &catalog, &health, &cut, 3), 1);
+        let mut spelled = cut.clone();
+        spelled[QUESTION + 1] = b'S';
+        let mut out = [0u8; 512];
+        let outcome = responder.respond(&catalog, &health, &spelled, Transport::Udp, &mut out);
+        assert_eq!(outcome.len, QUESTION);
+        assert_eq!(out[3] & 0x0F, 1, "FORMERR");
+    }
+
+    #[test]
+    fn only_a_plain_question_name_with_capitals_is_folded() {
+        let name_len = "static.example.com".len() + 2;
+        assert_eq!(capitals(&query("static.example.com")), None);
+        assert_eq!(capitals(&query("static.example.coM")), Some(name_len));
+        assert_eq!(capitals(&query("A-1.b")), Some(7));
+        // Two questions, a compression pointer, a name cut short: not folded.
+        let mut two = query("Static.example.com");
+        two[5] = 2;
+        assert_eq!(capitals(&two), None);
+        let mut pointer = query("Static");
+        pointer[QUESTION + 7] = 0xC0;
+        assert_eq!(capitals(&pointer), None);
+        let cut = query("Static.example.com");
+        assert_eq!(capitals(&cut[..QUESTION + 10]), None);
+        // Bytes past the name are never looked at as letters.
+        let mut typed = query("static");
+        let at = typed.len() - 3;
+        typed[at] = b'A';
+        assert_eq!(capitals(&typed), None);
     }
 
     #[test]

@@ -194,6 +194,25 @@ pub fn check_cache_agrees(packets: &[Vec<u8>], switch_every: usize, seed: u64) -
     Ok(cached.cache_hits())
 }
 
+/// Flips the case of random letters in `packet`'s question name, as resolvers that use 0x20
+/// randomization do; a name that cannot be read is left alone.
+pub fn randomize_case(packet: &mut [u8], rng: &mut fastrand::Rng) {
+    let Some(end) = question_end(packet) else { return };
+    let mut pos = 12;
+    while pos < end.saturating_sub(5) && pos < packet.len() {
+        let len = packet[pos] as usize;
+        if len == 0 || len > 63 {
+            return;
+        }
+        for byte in packet.iter_mut().skip(pos + 1).take(len) {
+            if byte.is_ascii_alphabetic() && rng.bool() {
+                *byte ^= 0x20;
+            }
+        }
+        pos += 1 + len;
+    }
+}
+
 fn question_end(message: &[u8]) -> Option<usize> {
     let mut pos = 12;
     loop {
