@@ -55,8 +55,9 @@ pub struct AnswerCache {
     /// Entries of other epochs are empty; 0 is never current.
     epoch: u32,
     hits: u64,
-    /// A query's key with its question name in lower case (see [`fold`]).
-    folded: [u8; KEY_MAX],
+    /// A query's key with its question name in lower case (see `fold`), and room to fold
+    /// eight bytes at a time up to its end.
+    folded: [u8; KEY_MAX + 8],
 }
 
 /// One cached response.
@@ -114,7 +115,7 @@ impl AnswerCache {
             health: 0,
             epoch: 1,
             hits: 0,
-            folded: [0; KEY_MAX],
+            folded: [0; KEY_MAX + 8],
         }
     }
 
@@ -144,24 +145,29 @@ impl AnswerCache {
                 self.hits += 1;
                 return Ok(outcome);
             }
-            match capitals(packet) {
-                Some(name_len) if slot.folded_name == 0 => slot = self.fold(packet, name_len),
-                _ => return Err(Some(slot)),
+            if slot.folded_name != 0 {
+                return Err(Some(slot));
+            }
+            match self.fold(packet) {
+                Some(folded) => slot = folded,
+                None => return Err(Some(slot)),
             }
         }
     }
 
-    /// The slot of `packet`'s key with its question name (`name_len` bytes) in lower case,
-    /// which is left in `self.folded`.
+    /// The slot of `packet`'s key with its question name in lower case, which is left in
+    /// `self.folded`; `None` when the name has no capital letter (or no plain name).
     #[cold]
     #[inline(never)]
-    fn fold(&mut self, packet: &[u8], name_len: usize) -> Slot {
+    fn fold(&mut self, packet: &[u8]) -> Option<Slot> {
+        let name_len = question_name_len(packet)?;
         let key = &packet[2..];
-        let folded = &mut self.folded[..key.len()];
-        folded.copy_from_slice(key);
-        folded[QUESTION - 2..QUESTION - 2 + name_len].make_ascii_lowercase();
-        let hash = hash(self.seed, folded);
-        Slot { index: hash as usize & self.mask, hash, folded_name: name_len as u8 }
+        self.folded[..key.len()].copy_from_slice(key);
+        if !lowercase(&mut self.folded, QUESTION - 2..QUESTION - 2 + name_len) {
+            return None;
+        }
+        let hash = hash(self.seed, &self.folded[..key.len()]);
+        Some(Slot { index: hash as usize & self.mask, hash, folded_name: name_len as u8 })
     }
 
     /// After a miss at `slot`: keeps the answer `work` wrote into `out` for `packet` if this
@@ -283,25 +289,51 @@ impl AnswerCache {
 /// Where the question name starts, in a query and in its response.
 const QUESTION: usize = HEADER_LEN;
 
-/// The length of `packet`'s one question name when it has an ASCII capital letter; `None`
-/// when it has none, or the packet does not hold one plain question name.
-fn capitals(packet: &[u8]) -> Option<usize> {
+/// The length of `packet`'s one question name, when it has one plain (uncompressed) name.
+fn question_name_len(packet: &[u8]) -> Option<usize> {
     if packet.get(4..6)? != [0, 1] {
         return None;
     }
     let mut pos = QUESTION;
-    let mut capital = false;
     loop {
         let len = *packet.get(pos)? as usize;
         if len == 0 {
-            return capital.then_some(pos + 1 - QUESTION);
+            return Some(pos + 1 - QUESTION);
         }
-        if len > 63 {
+        if len > 63 || pos + 1 + len >= packet.len() {
             return None;
         }
-        capital |= packet.get(pos + 1..pos + 1 + len)?.iter().any(u8::is_ascii_uppercase);
         pos += 1 + len;
     }
+}
+
+/// Lowercases the ASCII capital letters in `buf[range]`, eight bytes at a time (which may
+/// read and write back unchanged up to 7 bytes past the range); whether there were any.
+fn lowercase<const N: usize>(buf: &mut [u8; N], range: std::ops::Range<usize>) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut any = 0;
+    let mut at = range.start;
+    while at < range.end {
+        let Some(chunk) = buf.get_mut(at..at + 8) else {
+            debug_assert!(false, "no room to fold past {at}");
+            return false;
+        };
+        let word = u64::from_le_bytes((&*chunk).try_into().expect("8 bytes"));
+        // The high bit of each byte that is `A..=Z`: with its own high bit cleared, a byte
+        // plus 0x3F reaches 0x80 from `A` on and plus 0x25 from past `Z` on, carrying into
+        // no other byte; a byte whose high bit was set is never a capital.
+        let low = word & !HIGH;
+        let mut caps = ((low + ONES * (0x80 - b'A' as u64)) ^ (low + ONES * (0x80 - b'Z' as u64 - 1))) & !word & HIGH;
+        let inside = range.end - at;
+        if inside < 8 {
+            caps &= (1u64 << (8 * inside)) - 1;
+        }
+        any |= caps;
+        chunk.copy_from_slice(&(word | caps >> 2).to_le_bytes());
+        at += 8;
+    }
+    any != 0
 }
 
 /// Whether `response` holds one question whose name is `name` but for letter case.
@@ -593,25 +625,56 @@ mod tests {
     }
 
     #[test]
-    fn only_a_plain_question_name_with_capitals_is_folded() {
+    fn only_a_plain_question_name_is_folded() {
         let name_len = "static.example.com".len() + 2;
-        assert_eq!(capitals(&query("static.example.com")), None);
-        assert_eq!(capitals(&query("static.example.coM")), Some(name_len));
-        assert_eq!(capitals(&query("A-1.b")), Some(7));
+        assert_eq!(question_name_len(&query("static.example.com")), Some(name_len));
+        assert_eq!(question_name_len(&query("A-1.b")), Some(7));
         // Two questions, a compression pointer, a name cut short: not folded.
         let mut two = query("Static.example.com");
         two[5] = 2;
-        assert_eq!(capitals(&two), None);
+        assert_eq!(question_name_len(&two), None);
         let mut pointer = query("Static");
         pointer[QUESTION + 7] = 0xC0;
-        assert_eq!(capitals(&pointer), None);
+        assert_eq!(question_name_len(&pointer), None);
         let cut = query("Static.example.com");
-        assert_eq!(capitals(&cut[..QUESTION + 10]), None);
-        // Bytes past the name are never looked at as letters.
+        assert_eq!(question_name_len(&cut[..QUESTION + 10]), None);
+        // Only the name: a type that reads as a capital letter is another question.
+        let mut cache = AnswerCache::new(16, 1);
         let mut typed = query("static");
         let at = typed.len() - 3;
         typed[at] = b'A';
-        assert_eq!(capitals(&typed), None);
+        assert!(cache.fold(&typed).is_none());
+        let mut upper = typed.clone();
+        upper[QUESTION + 1] = b'S';
+        let slot = cache.fold(&upper).expect("a capital in the name");
+        assert_eq!(slot.folded_name as usize, 8);
+        assert_eq!(cache.folded[..typed.len() - 2], typed[2..]);
+    }
+
+    #[test]
+    fn lowercase_folds_exactly_the_ascii_capitals_in_range() {
+        let check = |bytes: [u8; 48], range: std::ops::Range<usize>| {
+            let mut folded = bytes;
+            let had = lowercase(&mut folded, range.clone());
+            let mut expected = bytes;
+            expected[range.clone()].make_ascii_lowercase();
+            assert_eq!(folded, expected, "{range:?}");
+            assert_eq!(had, bytes[range.clone()].iter().any(u8::is_ascii_uppercase), "{range:?}");
+        };
+        for byte in 0..=255u8 {
+            for at in 0..24 {
+                let mut bytes = [b'Q'; 48];
+                bytes[at] = byte;
+                check(bytes, 3..20);
+                check(bytes, at..at + 1);
+            }
+        }
+        let mut rng = fastrand::Rng::with_seed(3);
+        for _ in 0..2000 {
+            let bytes: [u8; 48] = std::array::from_fn(|_| rng.u8(..));
+            let start = rng.usize(..40);
+            check(bytes, start..rng.usize(start..=40));
+        }
     }
 
     #[test]
