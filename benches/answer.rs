@@ -85,6 +85,9 @@ fn answer_path_cached(c: &mut Criterion) {
         ("static_a", query("static.example.com", 1)),
         ("multivalue_8_of_16", query("mv.example.com", 1)),
         ("nxdomain", query("nothing.example.com", 1)),
+        // As resolvers using 0x20 spell names: the exact lookup misses, the folded one hits.
+        ("static_a_0x20", query("StAtIc.ExAmPlE.cOm", 1)),
+        ("multivalue_8_of_16_0x20", query("mV.eXaMpLe.CoM", 1)),
     ] {
         let (catalog, health, mut responder) = setup(16, true, true);
         responder.set_cache(eightfold::config::DEFAULT_ANSWER_CACHE);

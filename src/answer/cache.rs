@@ -161,12 +161,7 @@ impl AnswerCache {
     #[inline(never)]
     fn fold(&mut self, packet: &[u8]) -> Option<Slot> {
         let name_len = question_name_len(packet)?;
-        let key = &packet[2..];
-        self.folded[..key.len()].copy_from_slice(key);
-        if !lowercase(&mut self.folded, QUESTION - 2..QUESTION - 2 + name_len) {
-            return None;
-        }
-        let hash = hash(self.seed, &self.folded[..key.len()]);
+        let hash = fold_and_hash(self.seed, &packet[2..], QUESTION - 2..QUESTION - 2 + name_len, &mut self.folded)?;
         Some(Slot { index: hash as usize & self.mask, hash, folded_name: name_len as u8 })
     }
 
@@ -307,33 +302,48 @@ fn question_name_len(packet: &[u8]) -> Option<usize> {
     }
 }
 
-/// Lowercases the ASCII capital letters in `buf[range]`, eight bytes at a time (which may
-/// read and write back unchanged up to 7 bytes past the range); whether there were any.
-fn lowercase<const N: usize>(buf: &mut [u8; N], range: std::ops::Range<usize>) -> bool {
+/// Copies `key` into `folded` with the ASCII capital letters of `key[name]` in lower case,
+/// eight bytes at a time, and returns the copy's [`hash`], computed on the same words as
+/// they are written (a read of stores just made at other offsets would stall); `None` when
+/// `key[name]` has no capital letter.
+fn fold_and_hash(seed: u64, key: &[u8], name: std::ops::Range<usize>, folded: &mut [u8; KEY_MAX + 8]) -> Option<u32> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
+    if key.len() > KEY_MAX {
+        return None;
+    }
+    let mut h = seed ^ key.len() as u64;
     let mut any = 0;
-    let mut at = range.start;
-    while at < range.end {
-        let Some(chunk) = buf.get_mut(at..at + 8) else {
-            debug_assert!(false, "no room to fold past {at}");
-            return false;
-        };
-        let word = u64::from_le_bytes((&*chunk).try_into().expect("8 bytes"));
+    let mut fold = |start: usize, word: u64, out: &mut [u8]| {
         // The high bit of each byte that is `A..=Z`: with its own high bit cleared, a byte
         // plus 0x3F reaches 0x80 from `A` on and plus 0x25 from past `Z` on, carrying into
         // no other byte; a byte whose high bit was set is never a capital.
         let low = word & !HIGH;
-        let mut caps = ((low + ONES * (0x80 - b'A' as u64)) ^ (low + ONES * (0x80 - b'Z' as u64 - 1))) & !word & HIGH;
-        let inside = range.end - at;
-        if inside < 8 {
-            caps &= (1u64 << (8 * inside)) - 1;
-        }
-        any |= caps;
-        chunk.copy_from_slice(&(word | caps >> 2).to_le_bytes());
-        at += 8;
+        let capitals = ((low + ONES * (0x80 - b'A' as u64)) ^ (low + ONES * (0x80 - b'Z' as u64 - 1))) & !word & HIGH;
+        // Only the name's bytes in this word.
+        let from = name.start.saturating_sub(start).min(8);
+        let to = name.end.saturating_sub(start).min(8);
+        let inside = if to > from { (u64::MAX >> (64 - 8 * (to - from))) << (8 * from) } else { 0 };
+        let capitals = capitals & inside;
+        any |= capitals;
+        let word = word | capitals >> 2;
+        out.copy_from_slice(&word.to_le_bytes());
+        h = (h.rotate_left(23) ^ word).wrapping_mul(HASH_K);
+    };
+    let mut chunks = key.chunks_exact(8);
+    let mut outs = folded.chunks_exact_mut(8);
+    let mut start = 0;
+    for (chunk, out) in (&mut chunks).zip(&mut outs) {
+        fold(start, u64::from_le_bytes(chunk.try_into().expect("8 bytes")), out);
+        start += 8;
     }
-    any != 0
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut bytes = [0u8; 8];
+        bytes[..rest.len()].copy_from_slice(rest);
+        fold(start, u64::from_le_bytes(bytes), outs.next().expect("room past the key"));
+    }
+    (any != 0).then_some((h >> 32) as u32 ^ h as u32)
 }
 
 /// Whether `response` holds one question whose name is `name` but for letter case.
@@ -442,10 +452,13 @@ impl Work {
     }
 }
 
+/// The multiplier of [`hash`] (the golden ratio in 64 bits).
+const HASH_K: u64 = 0x9E37_79B9_7F4A_7C15;
+
 /// A keyed hash of a query's bytes, eight at a time.
 #[inline]
 fn hash(seed: u64, key: &[u8]) -> u32 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    const K: u64 = HASH_K;
     let mut h = seed ^ key.len() as u64;
     let mut chunks = key.chunks_exact(8);
     for chunk in &mut chunks {
@@ -652,28 +665,32 @@ mod tests {
     }
 
     #[test]
-    fn lowercase_folds_exactly_the_ascii_capitals_in_range() {
-        let check = |bytes: [u8; 48], range: std::ops::Range<usize>| {
-            let mut folded = bytes;
-            let had = lowercase(&mut folded, range.clone());
-            let mut expected = bytes;
-            expected[range.clone()].make_ascii_lowercase();
-            assert_eq!(folded, expected, "{range:?}");
-            assert_eq!(had, bytes[range.clone()].iter().any(u8::is_ascii_uppercase), "{range:?}");
+    fn folding_lowercases_exactly_the_ascii_capitals_of_the_name_and_hashes_the_result() {
+        let check = |key: &[u8], name: std::ops::Range<usize>| {
+            let mut folded = [0xEEu8; KEY_MAX + 8];
+            let got = fold_and_hash(7, key, name.clone(), &mut folded);
+            let mut expected = key.to_vec();
+            expected[name.clone()].make_ascii_lowercase();
+            if key[name.clone()].iter().any(u8::is_ascii_uppercase) {
+                assert_eq!(got, Some(hash(7, &expected)), "{name:?}");
+                assert_eq!(folded[..key.len()], expected[..], "{name:?}");
+            } else {
+                assert_eq!(got, None, "{name:?}");
+            }
         };
         for byte in 0..=255u8 {
             for at in 0..24 {
-                let mut bytes = [b'Q'; 48];
-                bytes[at] = byte;
-                check(bytes, 3..20);
-                check(bytes, at..at + 1);
+                let mut key = [b'Q'; 30];
+                key[at] = byte;
+                check(&key, 3..20);
+                check(&key, at..at + 1);
             }
         }
         let mut rng = fastrand::Rng::with_seed(3);
-        for _ in 0..2000 {
-            let bytes: [u8; 48] = std::array::from_fn(|_| rng.u8(..));
-            let start = rng.usize(..40);
-            check(bytes, start..rng.usize(start..=40));
+        for _ in 0..5000 {
+            let key: Vec<u8> = (0..rng.usize(1..=KEY_MAX)).map(|_| rng.u8(..)).collect();
+            let start = rng.usize(..key.len());
+            check(&key, start..rng.usize(start..=key.len()));
         }
     }
 
