@@ -510,6 +510,13 @@ mod tests {
         q
     }
 
+    /// A responder with a 64-entry cache and a fixed seed.
+    fn cached_responder() -> Responder {
+        let mut responder = Responder::with_seed(1);
+        responder.set_cache(64);
+        responder
+    }
+
     /// Asks `packet` `times` times; returns the hits.
     fn ask(responder: &mut Responder, catalog: &Catalog, health: &HealthSnapshot, packet: &[u8], times: usize) -> u64 {
         let before = responder.cache_hits();
@@ -523,8 +530,7 @@ mod tests {
     #[test]
     fn kept_on_the_second_miss_and_hit_from_the_third_question() {
         let (catalog, health) = setup();
-        let mut responder = Responder::with_seed(1);
-        responder.set_cache(64);
+        let mut responder = cached_responder();
         assert_eq!(ask(&mut responder, &catalog, &health, &query("static.example.com"), 5), 3);
         assert_eq!(ask(&mut responder, &catalog, &health, &query("mv.example.com"), 5), 3);
         assert_eq!(ask(&mut responder, &catalog, &health, &query("nope.example.com"), 5), 3);
@@ -544,8 +550,7 @@ mod tests {
         let (catalog, health) = setup();
         let (other_catalog, _) = setup();
         let other_health = HealthSnapshot::initial(&[]).with_pools(&catalog);
-        let mut responder = Responder::with_seed(1);
-        responder.set_cache(64);
+        let mut responder = cached_responder();
         let packet = query("static.example.com");
         assert_eq!(ask(&mut responder, &catalog, &health, &packet, 3), 1);
         // The first question under new health or zones misses, and its answer is kept at
@@ -557,8 +562,7 @@ mod tests {
     #[test]
     fn a_flood_of_distinct_names_writes_no_entry() {
         let (catalog, health) = setup();
-        let mut responder = Responder::with_seed(1);
-        responder.set_cache(64);
+        let mut responder = cached_responder();
         for i in 0..2000 {
             ask(&mut responder, &catalog, &health, &query(&format!("n{i}.example.com")), 1);
         }
@@ -571,8 +575,7 @@ mod tests {
     #[test]
     fn long_questions_and_long_answers_are_answered_uncached() {
         let (catalog, health) = setup();
-        let mut responder = Responder::with_seed(1);
-        responder.set_cache(64);
+        let mut responder = cached_responder();
         let long = format!("{}.{}.example.com", "a".repeat(60), "b".repeat(60));
         assert!(query(&long).len() - 2 > KEY_MAX);
         assert_eq!(ask(&mut responder, &catalog, &health, &query(&long), 4), 0);
@@ -599,8 +602,7 @@ mod tests {
     #[test]
     fn names_spelled_in_other_cases_share_one_entry() {
         let (catalog, health) = setup();
-        let mut responder = Responder::with_seed(1);
-        responder.set_cache(64);
+        let mut responder = cached_responder();
         // Two misses in any spelling keep the entry; every spelling then hits it.
         assert_eq!(ask(&mut responder, &catalog, &health, &query("STATIC.example.com"), 1), 0);
         assert_eq!(ask(&mut responder, &catalog, &health, &query("Static.Example.com"), 1), 0);
@@ -624,8 +626,7 @@ mod tests {
         // A question cut short before its type gets FORMERR without the question; kept for
         // the lower-case spelling, it cannot take the question of another (found by fuzzing).
         let (catalog, health) = setup();
-        let mut responder = Responder::with_seed(1);
-        responder.set_cache(64);
+        let mut responder = cached_responder();
         let mut cut = query("static.example.com");
         cut.truncate(cut.len() - 4);
         assert_eq!(ask(&mut responder, &catalog, &health, &cut, 3), 1);
