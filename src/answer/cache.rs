@@ -19,7 +19,7 @@
 //!   Google Public DNS does) would miss every time under byte-for-byte keys. Entries are kept
 //!   under the query with its question name in lower case, and with that name in lower case
 //!   in the response. A query whose name has a capital letter misses the exact lookup, which
-//!   costs the common lower-case query nothing, and is looked up again folded; a hit there
+//!   stays as it was for the common lower-case query, and is looked up again folded; a hit there
 //!   writes the query's own spelling back over the response's question. Everything else in
 //!   a response points at the question by offset, never copies it, so the result is what
 //!   the uncached path writes (`tests.rs` checks this with names in random case).
@@ -304,7 +304,7 @@ fn question_name_len(packet: &[u8]) -> Option<usize> {
 
 /// Copies `key` into `folded` with the ASCII capital letters of `key[name]` in lower case,
 /// eight bytes at a time, and returns the copy's [`hash`], computed on the same words as
-/// they are written (a read of stores just made at other offsets would stall); `None` when
+/// they are written (reading stores just made back at other offsets can stall); `None` when
 /// `key[name]` has no capital letter.
 fn fold_and_hash(seed: u64, key: &[u8], name: std::ops::Range<usize>, folded: &mut [u8; KEY_MAX + 8]) -> Option<u32> {
     const ONES: u64 = 0x0101_0101_0101_0101;
@@ -328,7 +328,7 @@ fn fold_and_hash(seed: u64, key: &[u8], name: std::ops::Range<usize>, folded: &m
         any |= capitals;
         let word = word | capitals >> 2;
         out.copy_from_slice(&word.to_le_bytes());
-        h = (h.rotate_left(23) ^ word).wrapping_mul(HASH_K);
+        h = mix(h, word);
     };
     let mut chunks = key.chunks_exact(8);
     let mut outs = folded.chunks_exact_mut(8);
@@ -343,7 +343,7 @@ fn fold_and_hash(seed: u64, key: &[u8], name: std::ops::Range<usize>, folded: &m
         bytes[..rest.len()].copy_from_slice(rest);
         fold(start, u64::from_le_bytes(bytes), outs.next().expect("room past the key"));
     }
-    (any != 0).then_some((h >> 32) as u32 ^ h as u32)
+    (any != 0).then_some(finish(h))
 }
 
 /// Whether `response` holds one question whose name is `name` but for letter case.
@@ -452,25 +452,32 @@ impl Work {
     }
 }
 
-/// The multiplier of [`hash`] (the golden ratio in 64 bits).
-const HASH_K: u64 = 0x9E37_79B9_7F4A_7C15;
-
 /// A keyed hash of a query's bytes, eight at a time.
 #[inline]
 fn hash(seed: u64, key: &[u8]) -> u32 {
-    const K: u64 = HASH_K;
     let mut h = seed ^ key.len() as u64;
     let mut chunks = key.chunks_exact(8);
     for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-        h = (h.rotate_left(23) ^ word).wrapping_mul(K);
+        h = mix(h, u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
         let mut word = [0u8; 8];
         word[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(23) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+        h = mix(h, u64::from_le_bytes(word));
     }
+    finish(h)
+}
+
+/// One word into [`hash`]'s state (the multiplier is the golden ratio in 64 bits).
+#[inline(always)]
+fn mix(h: u64, word: u64) -> u64 {
+    (h.rotate_left(23) ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// [`hash`]'s state to a slot hash.
+#[inline(always)]
+fn finish(h: u64) -> u32 {
     (h >> 32) as u32 ^ h as u32
 }
 
