@@ -286,7 +286,7 @@ run_one() { # $1 name, $2 port, $3 mode (udp|tcp)
 
 report() { # $1 results file
   python3 - "$HZ" "$1" <<'EOF'
-import statistics, sys
+import random, statistics, sys
 hz = float(sys.argv[1])
 runs = {}
 order = []
@@ -309,15 +309,20 @@ def median(key, i):
     return statistics.median(values) if values else float("nan")
 def paired(key, base):
     # Each round's ratio to the base server run in the same round: drift of the shared
-    # host between rounds cancels out. Median and range.
+    # host between rounds cancels out. Median and range, then how far the median itself
+    # can be trusted: the 5th and 95th percentiles of the medians of 2,000 resamples of
+    # the rounds (a bootstrap; seeded, so a report is reproducible from its runs).
     ratios = [(a[0] + a[1]) / (b[0] + b[1]) for a, b in zip(runs.get(key, []), runs.get(base, [])) if a and b]
     if not ratios:
-        return "-"
-    return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+        return "-", "-"
+    rng = random.Random(0)
+    medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(2000))
+    interval = f"{medians[100]:.3f}-{medians[1899]:.3f}" if len(ratios) > 1 else "-"
+    return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})", interval
 def total(key):
     return median(key, 0) + median(key, 1)
-print("| server | transport | queries/s | lost (all runs) | CPU per answered query (user + system) | spread | vs echo floor | vs gdnsd | vs echo, round by round | sleeps per query |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| server | transport | queries/s | lost (all runs) | CPU per answered query (user + system) | spread | vs echo floor | vs gdnsd | vs echo, round by round | its median, 90% interval | sleeps per query |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for key in order:
     name, mode = key
     cpu = total(key)
@@ -327,8 +332,8 @@ for key in order:
     r_echo = f"{cpu / echo:.2f}x" if ("echo", mode) in runs else "-"
     r_gd = f"{cpu / gd:.2f}x" if ("gdnsd", mode) in runs else "-"
     lost = sum(r[3] for r in valid(key))
-    by_round = paired(key, ("echo", mode))
-    print(f"| {name} | {mode} | {median(key, 2):,.0f} | {lost} | {cpu:.2f} us ({median(key, 0):.2f} + {median(key, 1):.2f}) | {spread} | {r_echo} | {r_gd} | {by_round} | {median(key, 4):.2f} |")
+    by_round, interval = paired(key, ("echo", mode))
+    print(f"| {name} | {mode} | {median(key, 2):,.0f} | {lost} | {cpu:.2f} us ({median(key, 0):.2f} + {median(key, 1):.2f}) | {spread} | {r_echo} | {r_gd} | {by_round} | {interval} | {median(key, 4):.2f} |")
 EOF
 }
 
@@ -445,7 +450,8 @@ main() {
   echo
   echo "Per-query CPU, median of $ROUNDS interleaved ${DURATION}s runs; offered rate: $([ "$RATE" -gt 0 ] && echo "$RATE queries/s" || echo "as fast as dnsperf can"); mix: 60% multivalue name, static A, AAAA, NXDOMAIN, NODATA"
   echo "(eightfold+checks: $CHECKS_MANY extra TCP health checks running every 10 s; eightfold-nocache: answer_cache = 0)"
-  echo "(vs echo floor and vs gdnsd: ratios of the medians; round by round: each run over the echo run of the same round, median and range)"
+  echo "(vs echo floor and vs gdnsd: ratios of the medians; round by round: each run over the echo run of the same round, median and range;"
+  echo " 90% interval: where that median falls in 90% of 2,000 bootstrap resamples of the rounds, to tell a real difference from this host's noise)"
   echo
   report "$results"
   if [ "$TIMING" = 1 ]; then
