@@ -87,7 +87,13 @@ fn selection_matches_the_oracle() {
 
 /// A query whose answer is drawn at random: multivalue A or AAAA, or weighted A.
 fn drawn(rng: &mut fastrand::Rng) -> Vec<u8> {
-    let (name, qtype) = [("mv", RecordType::A), ("mv", RecordType::AAAA), ("weighted", RecordType::A)][rng.usize(..3)];
+    let (name, qtype) = [
+        ("mv", RecordType::A),
+        ("mv", RecordType::AAAA),
+        ("small", RecordType::A),
+        ("small", RecordType::AAAA),
+        ("weighted", RecordType::A),
+    ][rng.usize(..5)];
     let mut m = Message::new();
     m.set_id(rng.u16(..)).set_recursion_desired(rng.bool());
     m.add_query(Query::query(Name::from_ascii(format!("{name}.example.com.")).unwrap(), qtype));

@@ -220,7 +220,7 @@ impl Responder {
         };
         let outcome = work.respond(catalog, health, packet, transport, out, qname, chased, options);
         if let (Some(slot), Some(cache)) = (slot, cache.as_deref_mut()) {
-            cache.missed(slot, catalog, packet, out, outcome, work);
+            cache.missed(slot, catalog, health, packet, out, outcome, work);
         }
         outcome
     }

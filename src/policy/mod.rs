@@ -163,6 +163,53 @@ pub fn multivalue_pool(pool: &[u8; SMALL_SET], len: usize, max: usize, rng: &mut
     draw(&mut scratch[..len], max, rng, out);
 }
 
+/// Most candidates in a [`HeldPool`].
+pub const HELD_POOL: usize = 16;
+
+/// A small set's candidates held by value (the answer cache keeps one with an entry whose
+/// multivalue rows it draws again on every hit), and how many to draw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeldPool {
+    /// Member indices; the first `len` are the candidates.
+    pub members: [u8; HELD_POOL],
+    /// How many candidates (1 to [`HELD_POOL`]).
+    pub len: u8,
+    /// The most to draw.
+    pub max: u8,
+}
+
+impl HeldPool {
+    /// The pool [`multivalue_unchecked`] draws `n` members from, `max` at most; `None`
+    /// for more than [`HELD_POOL`] members or none.
+    pub fn unchecked(n: usize, max: usize) -> Option<HeldPool> {
+        let take = max.min(SELECTION_CAPACITY).min(n);
+        if n > HELD_POOL || take == 0 {
+            return None;
+        }
+        let members = IDENTITY[..HELD_POOL].try_into().expect("16 bytes");
+        Some(HeldPool { members, len: n as u8, max: take as u8 })
+    }
+
+    /// The pool [`multivalue_pool`] draws from with `pool`'s first `len` members, `max` at
+    /// most; `None` for more than [`HELD_POOL`] candidates or none.
+    pub fn listed(pool: &[u8; SMALL_SET], len: usize, max: usize) -> Option<HeldPool> {
+        if !(1..=HELD_POOL).contains(&len) || max == 0 {
+            return None;
+        }
+        let members = pool[..HELD_POOL].try_into().expect("16 bytes");
+        // The draw takes `max.min(len)`; nothing else of `max` matters.
+        Some(HeldPool { members, len: len as u8, max: max.min(len) as u8 })
+    }
+
+    /// The draw [`multivalue_unchecked`] or [`multivalue_pool`] makes from this pool: the
+    /// same members in the same order from the same RNG state.
+    #[inline]
+    pub fn draw(&self, rng: &mut fastrand::Rng, out: &mut Selection) {
+        let mut scratch = self.members;
+        draw(&mut scratch[..self.len as usize], self.max as usize, rng, out);
+    }
+}
+
 /// Multivalue from a large set's healthy members, listed ahead of time (at least one): the
 /// same draw as [`multivalue`], O(`max`) however many members there are or are down.
 pub fn multivalue_listed(list: &[u32], max: usize, rng: &mut fastrand::Rng, out: &mut Selection) {

@@ -80,6 +80,19 @@ fn build_fixture(zone: &str, up: Option<bool>) -> (Catalog, HealthSnapshot) {
                 60 + i
             ));
         }
+        // Small sets, one TTL each: a cached answer draws again from the candidates it
+        // keeps (checked A, some down; unchecked AAAA).
+        for i in 0..10 {
+            let check = if i % 4 == 1 { "health_check = \"down\"\n" } else { "" };
+            text.push_str(&format!(
+                "[[record]]\nname = \"small\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"s{i}\"\nvalues = [\"10.3.0.{i}\"]\n{check}"
+            ));
+        }
+        for i in 0..6 {
+            text.push_str(&format!(
+                "[[record]]\nname = \"small\"\ntype = \"AAAA\"\nrouting = \"multivalue\"\nset_id = \"s{i}\"\nvalues = [\"2001:db8:3::{i}\"]\n"
+            ));
+        }
         for (i, weight) in [0, 1, 5].into_iter().enumerate() {
             text.push_str(&format!(
                 "[[record]]\nname = \"weighted\"\ntype = \"A\"\nrouting = \"weighted\"\nset_id = \"w{i}\"\nweight = {weight}\nvalues = [\"10.1.0.{i}\"]\n"
@@ -118,6 +131,7 @@ pub const NAMES: &[&str] = &[
     "_sip._tcp.example.com.",
     "big.example.com.",
     "mv.example.com.",
+    "small.example.com.",
     "weighted.example.com.",
     "failover.example.com.",
     "nothing.example.com.",
