@@ -489,6 +489,21 @@ impl Work {
         let super::Chosen::Records(ttl) = self.choose(zone, set, health) else {
             return false;
         };
+        self.rewrite_rows(zone, set, response, replay, ttl)
+    }
+
+    /// [`Work::redraw_table`] for a set whose candidates the entry holds: the policy's draw
+    /// from `pool`, without running the policy (the set has one TTL, so none is patched).
+    #[inline]
+    fn redraw_rows(&mut self, zone: &Zone, set: &Rrset, pool: &HeldPool, response: &mut [u8], replay: Replay) -> bool {
+        pool.draw(&mut self.rng, &mut self.selection);
+        self.rewrite_rows(zone, set, response, replay, None)
+    }
+
+    /// Writes the records just drawn over a cached response's rows (`replay`), served with
+    /// `ttl` when set; false when they would not take the same room.
+    #[inline(always)]
+    fn rewrite_rows(&self, zone: &Zone, set: &Rrset, response: &mut [u8], replay: Replay, ttl: Option<u32>) -> bool {
         let (start, end) = (replay.start as usize, replay.end as usize);
         let Some(mut w) = Writer::resume(response, start, end) else {
             return false;
@@ -497,43 +512,6 @@ impl Work {
         w.push_table(Section::Answer, replay.pointer, zone.records(set), set.stride as usize, picks, ttl).is_ok()
             && w.position() == end
     }
-}
-
-impl Work {
-    /// Draws `set`'s rows again from `pool` and writes them over a cached response's
-    /// (`replay`): [`Work::redraw_table`] for a held pool, with the policy's draw and no
-    /// more. Only the records are written: every row already starts with the owner pointer.
-    #[inline]
-    fn redraw_rows(&mut self, zone: &Zone, set: &Rrset, pool: &HeldPool, response: &mut [u8], replay: Replay) -> bool {
-        pool.draw(&mut self.rng, &mut self.selection);
-        let Some(rows) = response.get_mut(replay.start as usize..replay.end as usize) else {
-            return false;
-        };
-        let (table, picks) = (zone.records(set), self.selection.as_slice());
-        match set.stride {
-            14 => write_rows::<14, 16>(rows, table, picks),
-            26 => write_rows::<26, 28>(rows, table, picks),
-            _ => false,
-        }
-    }
-}
-
-/// Writes record `picks[k]` of `table` (records of `N` bytes) after the 2-byte owner of row
-/// `k` of `rows` (rows of `M` = `N` + 2 bytes); false unless there is one row per pick.
-#[inline(always)]
-fn write_rows<const N: usize, const M: usize>(rows: &mut [u8], table: &[u8], picks: &[u32]) -> bool {
-    if rows.len() != M * picks.len() {
-        return false;
-    }
-    for (row, &pick) in rows.chunks_exact_mut(M).zip(picks) {
-        let at = pick as usize * N;
-        let Some(record) = table.get(at..at + N) else {
-            return false;
-        };
-        let record: &[u8; N] = record.try_into().expect("N bytes");
-        row[2..].copy_from_slice(record);
-    }
-    true
 }
 
 /// A keyed hash of a query's bytes, eight at a time.
