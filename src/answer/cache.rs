@@ -18,7 +18,7 @@
 //! - **Held candidates.** For a multivalue A or AAAA set of up to 16 candidates with one
 //!   TTL, the entry also keeps the candidates the policy draws from. They stay the policy's
 //!   for as long as the entry lives (its epoch is one catalog and one health snapshot), so a
-//!   hit makes the policy's draw from them and writes the chosen records itself, without
+//!   hit makes the policy's draw from them and writes the chosen records over the rows, without
 //!   looking up the set's health or running the policy: in the worker, about a tenth less
 //!   user time for such an answer.
 //! - **Letter case.** Resolvers that randomize the case of the names they ask (0x20, as
