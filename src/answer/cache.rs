@@ -16,11 +16,11 @@
 //!   seed answer byte for byte alike (`tests.rs` checks this). Anything else that drew
 //!   (values shuffled, records written one at a time) is not kept.
 //! - **Held candidates.** For a multivalue A or AAAA set of up to 16 candidates with one
-//!   TTL, the entry also keeps the candidates the policy draws from. They stay the policy's
-//!   for as long as the entry lives (its epoch is one catalog and one health snapshot), so a
-//!   hit makes the policy's draw from them and writes the chosen records over the rows, without
-//!   looking up the set's health or running the policy: in the worker, about a tenth less
-//!   user time for such an answer.
+//!   TTL, the entry also keeps the candidates the policy draws from, and their RDATA. They
+//!   stay the policy's for as long as the entry lives (its epoch is one catalog and one
+//!   health snapshot), so a hit makes the policy's draw from them and writes the RDATA drawn
+//!   over the rows' (every row is alike but for its RDATA), without looking up the set's
+//!   health, running the policy or reading the zone.
 //! - **Letter case.** Resolvers that randomize the case of the names they ask (0x20, as
 //!   Google Public DNS does) would miss every time under byte-for-byte keys. Entries are kept
 //!   under the query with its question name in lower case, and with that name in lower case
@@ -31,14 +31,14 @@
 //!   the uncached path writes (`tests.rs` checks this with names in random case).
 //! - **Admission.** An entry is written the second time its key is seen in a row at its
 //!   slot, so a flood of distinct names costs a hash and a compare, not a copy each.
-//! - **Memory.** Direct-mapped, `entries` slots of about 690 bytes, allocated when the worker
+//! - **Memory.** Direct-mapped, `entries` slots of about 950 bytes, allocated when the worker
 //!   starts; keys up to [`KEY_MAX`] bytes and responses up to [`RESPONSE_MAX`] bytes, anything
 //!   longer is answered uncached. The hash is keyed per worker.
 
 use super::{Outcome, Section, Trace, Work};
 use crate::config::Routing;
 use crate::health::HealthSnapshot;
-use crate::policy::HeldPool;
+use crate::policy::{HeldPool, HELD_POOL};
 use crate::wire::{Writer, CLASS_IN, HEADER_LEN};
 use crate::zone::{Catalog, Pool, Rrset, Zone};
 
@@ -78,7 +78,12 @@ struct Entry {
     replay: Option<Replay>,
     key: [u8; KEY_MAX],
     response: [u8; RESPONSE_MAX],
+    /// With a held pool ([`Replay::held`]), each candidate's RDATA in pool order.
+    held: [u8; HELD_BYTES],
 }
+
+/// Room for the RDATA of a held pool's candidates: 16 AAAA records.
+const HELD_BYTES: usize = HELD_POOL * 16;
 
 /// Where a cached response's drawn rows lie, and whose they are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,9 +94,17 @@ struct Replay {
     end: u16,
     pointer: u16,
     /// For a multivalue A or AAAA set of up to 16 candidates with one TTL, the candidates
-    /// its policy draws from under this entry's zones and health: a hit draws from them and
-    /// writes the rows itself, without running the policy again (see `Work::redraw_rows`).
-    pool: Option<HeldPool>,
+    /// its policy draws from under this entry's zones and health, whose RDATA the entry
+    /// keeps: a hit draws from them and writes the RDATA drawn over the rows', without
+    /// running the policy or reading the zone (see `Work::redraw_held`).
+    held: Option<Held>,
+}
+
+/// A held pool and the length of its candidates' RDATA (4 for A, 16 for AAAA).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Held {
+    pool: HeldPool,
+    rdlen: u8,
 }
 
 /// Where a query belongs in the cache.
@@ -117,6 +130,7 @@ impl AnswerCache {
             replay: None,
             key: [0; KEY_MAX],
             response: [0; RESPONSE_MAX],
+            held: [0; HELD_BYTES],
         };
         AnswerCache {
             entries: vec![empty; entries].into_boxed_slice(),
@@ -248,12 +262,14 @@ impl AnswerCache {
         if name_len > 0 && !respell(response, &packet[QUESTION..QUESTION + name_len]) {
             return None;
         }
-        if let Some(replay) = entry.replay {
-            let zone = catalog.zone_at(replay.zone)?;
-            let set = zone.set_at(replay.set)?;
-            let drawn = match &replay.pool {
-                Some(pool) => work.redraw_rows(zone, set, pool, response, replay),
-                None => work.redraw_table(catalog, zone, set, health, response, replay),
+        if let Some(replay) = &entry.replay {
+            let drawn = match &replay.held {
+                Some(held) => work.redraw_held(held, &entry.held, response, replay),
+                None => {
+                    let zone = catalog.zone_at(replay.zone)?;
+                    let set = zone.set_at(replay.set)?;
+                    work.redraw_table(catalog, zone, set, health, response, replay)
+                }
             };
             if !drawn {
                 // Cannot happen under the same zones and health; answer uncached.
@@ -283,9 +299,10 @@ impl AnswerCache {
             return;
         }
         let response = &out[..len];
+        let mut held = [0; HELD_BYTES];
         let replay = match reuse(&work.trace, work.rng.get_seed()) {
             Reuse::Whole => None,
-            Reuse::Redraw if !outcome.truncated => match replay_of(&work.trace, catalog, health, response) {
+            Reuse::Redraw if !outcome.truncated => match replay_of(&work.trace, catalog, health, response, &mut held) {
                 Some(replay) => Some(replay),
                 None => return,
             },
@@ -306,6 +323,7 @@ impl AnswerCache {
         entry.response[QUESTION..QUESTION + name_len].make_ascii_lowercase();
         entry.outcome = outcome;
         entry.replay = replay;
+        entry.held = held;
     }
 }
 
@@ -418,8 +436,15 @@ fn reuse(trace: &Trace, seed_now: u64) -> Reuse {
 }
 
 /// The replay of the traced table in `response`, when its zone and set are the catalog's
-/// and the rows in the response are that set's records under the traced owner.
-fn replay_of(trace: &Trace, catalog: &Catalog, health: &HealthSnapshot, response: &[u8]) -> Option<Replay> {
+/// and the rows in the response are that set's records under the traced owner; with a held
+/// pool, its candidates' RDATA is written into `held`.
+fn replay_of(
+    trace: &Trace,
+    catalog: &Catalog,
+    health: &HealthSnapshot,
+    response: &[u8],
+    held: &mut [u8; HELD_BYTES],
+) -> Option<Replay> {
     let table = &trace.table;
     // Constant time whatever the zone's size: admission must stay cheap on a zone of
     // millions of names.
@@ -449,8 +474,28 @@ fn replay_of(trace: &Trace, catalog: &Catalog, health: &HealthSnapshot, response
         start: table.start as u16,
         end: table.end as u16,
         pointer: table.pointer,
-        pool: held_pool(catalog, health, zone, set),
+        held: held_pool(catalog, health, zone, set).and_then(|pool| hold(zone, set, pool, rows, held)),
     })
+}
+
+/// Writes the RDATA of `pool`'s candidates into `held`, in pool order, when a hit can
+/// write the RDATA it draws over `rows` and leave the rest: one row per member drawn, each
+/// alike but for its RDATA (same owner, type, class, TTL and length).
+fn hold(zone: &Zone, set: &Rrset, pool: HeldPool, rows: &[u8], held: &mut [u8; HELD_BYTES]) -> Option<Held> {
+    let stride = set.stride as usize;
+    let rdlen = stride - 10;
+    let row = stride + 2;
+    let first = rows.get(..row)?;
+    if rows.len() != pool.max as usize * row || rows.chunks_exact(row).any(|r| r[..row - rdlen] != first[..row - rdlen])
+    {
+        return None;
+    }
+    let records = zone.records(set);
+    for (p, &member) in pool.members[..pool.len as usize].iter().enumerate() {
+        let record = records.get(member as usize * stride..(member as usize + 1) * stride)?;
+        held.get_mut(p * rdlen..(p + 1) * rdlen)?.copy_from_slice(&record[10..]);
+    }
+    Some(Held { pool, rdlen: rdlen as u8 })
 }
 
 /// The candidates `set`'s policy draws from now, when a hit can draw from them itself: a
@@ -482,28 +527,13 @@ impl Work {
         set: &Rrset,
         health: &HealthSnapshot,
         response: &mut [u8],
-        replay: Replay,
+        replay: &Replay,
     ) -> bool {
         self.settings = *catalog.settings();
         self.catalog = catalog.id();
         let super::Chosen::Records(ttl) = self.choose(zone, set, health) else {
             return false;
         };
-        self.rewrite_rows(zone, set, response, replay, ttl)
-    }
-
-    /// [`Work::redraw_table`] for a set whose candidates the entry holds: the policy's draw
-    /// from `pool`, without running the policy (the set has one TTL, so none is patched).
-    #[inline]
-    fn redraw_rows(&mut self, zone: &Zone, set: &Rrset, pool: &HeldPool, response: &mut [u8], replay: Replay) -> bool {
-        pool.draw(&mut self.rng, &mut self.selection);
-        self.rewrite_rows(zone, set, response, replay, None)
-    }
-
-    /// Writes the records just drawn over a cached response's rows (`replay`), served with
-    /// `ttl` when set; false when they would not take the same room.
-    #[inline(always)]
-    fn rewrite_rows(&self, zone: &Zone, set: &Rrset, response: &mut [u8], replay: Replay, ttl: Option<u32>) -> bool {
         let (start, end) = (replay.start as usize, replay.end as usize);
         let Some(mut w) = Writer::resume(response, start, end) else {
             return false;
@@ -512,6 +542,47 @@ impl Work {
         w.push_table(Section::Answer, replay.pointer, zone.records(set), set.stride as usize, picks, ttl).is_ok()
             && w.position() == end
     }
+
+    /// [`Work::redraw_table`] for a set whose candidates the entry holds (`held`, their
+    /// RDATA in `rdata`): the policy's draw from them, each member drawn written as the RDATA
+    /// of the next row (the set has one TTL, so the rest of each row stays as it is).
+    #[inline]
+    fn redraw_held(&mut self, held: &Held, rdata: &[u8; HELD_BYTES], response: &mut [u8], replay: &Replay) -> bool {
+        let Some(rows) = response.get_mut(replay.start as usize..replay.end as usize) else {
+            return false;
+        };
+        match held.rdlen {
+            4 => write_drawn::<4>(&held.pool, rdata, rows, &mut self.rng),
+            16 => write_drawn::<16>(&held.pool, rdata, rows, &mut self.rng),
+            _ => false,
+        }
+    }
+}
+
+/// Draws from `pool` and writes the drawn candidates' RDATA (`RDLEN` bytes each, in pool
+/// order in `rdata`) over the RDATA of `rows`, one row per member drawn; false when the rows
+/// do not match the draw.
+#[inline(always)]
+fn write_drawn<const RDLEN: usize>(
+    pool: &HeldPool,
+    rdata: &[u8; HELD_BYTES],
+    rows: &mut [u8],
+    rng: &mut fastrand::Rng,
+) -> bool {
+    // The owner pointer, TYPE, CLASS, TTL and RDLENGTH come first.
+    let row = 12 + RDLEN;
+    if rows.len() != pool.max as usize * row {
+        return false;
+    }
+    pool.draw_places(rng, |k, p| {
+        let at = k * row + 12;
+        // A place is under HELD_POOL: masking changes nothing and spares a bounds check.
+        let from = (p & (HELD_POOL - 1)) * RDLEN;
+        if let Some(to) = rows.get_mut(at..at + RDLEN) {
+            to.copy_from_slice(&rdata[from..from + RDLEN]);
+        }
+    });
+    true
 }
 
 /// A keyed hash of a query's bytes, eight at a time.
@@ -630,12 +701,16 @@ mod tests {
         }
         assert_eq!(cached.cache_hits(), 38);
         assert!(answers.len() > 30, "{} distinct answers", answers.len());
-        // The hits drew from the entry's candidates: all 16 members, 8 at a time.
+        // The hits drew from the entry's candidates: all 16 members, 8 at a time, with each
+        // one's address (10.0.0.i) held in pool order.
         let cache = cached.cache.as_ref().unwrap();
-        let kept: Vec<_> = cache.entries.iter().filter_map(|e| e.replay.filter(|_| e.epoch == cache.epoch)).collect();
-        let pool = kept.first().and_then(|r| r.pool).expect("a held pool");
-        assert_eq!((pool.len, pool.max), (16, 8));
-        assert_eq!(pool.members, std::array::from_fn(|i| i as u8));
+        let kept: Vec<_> = cache.entries.iter().filter(|e| e.epoch == cache.epoch && e.replay.is_some()).collect();
+        let entry = kept.first().expect("a kept multivalue answer");
+        let held = entry.replay.and_then(|r| r.held).expect("a held pool");
+        assert_eq!((held.pool.len, held.pool.max, held.rdlen), (16, 8, 4));
+        assert_eq!(held.pool.members, std::array::from_fn(|i| i as u8));
+        let addresses: Vec<[u8; 4]> = (0..16).map(|i| [10, 0, 0, i]).collect();
+        assert_eq!(entry.held[..64], addresses.concat());
     }
 
     #[test]
@@ -685,8 +760,8 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_is_about_690_bytes_and_sizes_round_to_powers_of_two() {
-        assert!(std::mem::size_of::<Entry>() <= 700, "{}", std::mem::size_of::<Entry>());
+    fn an_entry_is_about_950_bytes_and_sizes_round_to_powers_of_two() {
+        assert!(std::mem::size_of::<Entry>() <= 960, "{}", std::mem::size_of::<Entry>());
         let cache = AnswerCache::new(1000, 0);
         assert_eq!(cache.entries.len(), 1024);
         assert_eq!(AnswerCache::new(1 << 20, 0).entries.len(), MAX_ENTRIES);

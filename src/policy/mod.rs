@@ -124,7 +124,7 @@ fn multivalue_small<M: Member>(
     } else {
         healthy_count
     };
-    draw(&mut pool[..candidates], max, rng, out);
+    draw(&mut pool, candidates, max, rng, out);
 }
 
 /// Multivalue for a set whose members have no health checks, so all `n` are candidates: the
@@ -160,7 +160,7 @@ pub fn multivalue_unchecked(n: usize, max: usize, rng: &mut fastrand::Rng, out: 
 pub fn multivalue_pool(pool: &[u8; SMALL_SET], len: usize, max: usize, rng: &mut fastrand::Rng, out: &mut Selection) {
     debug_assert!((1..=SMALL_SET).contains(&len));
     let mut scratch = *pool;
-    draw(&mut scratch[..len], max, rng, out);
+    draw(&mut scratch, len, max, rng, out);
 }
 
 /// Most candidates in a [`HeldPool`].
@@ -201,12 +201,16 @@ impl HeldPool {
         Some(HeldPool { members, len: len as u8, max: max.min(len) as u8 })
     }
 
-    /// The draw [`multivalue_unchecked`] or [`multivalue_pool`] makes from this pool: the
-    /// same members in the same order from the same RNG state.
+    /// The draw [`multivalue_unchecked`] or [`multivalue_pool`] makes from this pool (the
+    /// same members in the same order from the same RNG state), told as places in the pool:
+    /// `pick(k, p)` for the `k`-th member drawn, `members[p]`; returns how many it drew. The
+    /// shuffle moves places as it would move members, so a caller that keeps something per
+    /// place (the answer cache keeps each candidate's RDATA) follows the policy's draw
+    /// without looking up the members.
     #[inline]
-    pub fn draw(&self, rng: &mut fastrand::Rng, out: &mut Selection) {
-        let mut scratch = self.members;
-        draw(&mut scratch[..self.len as usize], self.max as usize, rng, out);
+    pub fn draw_places(&self, rng: &mut fastrand::Rng, mut pick: impl FnMut(usize, usize)) -> usize {
+        let mut places: [u8; HELD_POOL] = std::array::from_fn(|p| p as u8);
+        draw_each(&mut places, self.len as usize, self.max as usize, rng, |k, p| pick(k, p as usize))
     }
 }
 
@@ -232,34 +236,56 @@ pub fn permutation(n: usize, rng: &mut fastrand::Rng, order: &mut [u8; SMALL_SET
     }
 }
 
-/// Draws `max` of `pool` without replacement into `out` with a partial Fisher-Yates shuffle:
-/// uniform over the pool, in random order.
+/// Draws `max` of `pool`'s first `candidates` without replacement into `out` with a partial
+/// Fisher-Yates shuffle: uniform over them, in random order.
 #[inline(always)]
-fn draw(pool: &mut [u8], max: usize, rng: &mut fastrand::Rng, out: &mut Selection) {
-    let candidates = pool.len();
-    let take = max.min(candidates);
+fn draw<const N: usize>(
+    pool: &mut [u8; N],
+    candidates: usize,
+    max: usize,
+    rng: &mut fastrand::Rng,
+    out: &mut Selection,
+) {
+    out.len = draw_each(pool, candidates, max, rng, |k, member| out.picked[k] = member as u32);
+}
+
+/// [`draw`]'s shuffle, handing each pick to `pick` (its place in the answer, the member) instead
+/// of writing a [`Selection`]; returns how many it drew. `N` is a power of two, at least
+/// `candidates`.
+#[inline(always)]
+fn draw_each<const N: usize>(
+    pool: &mut [u8; N],
+    candidates: usize,
+    max: usize,
+    rng: &mut fastrand::Rng,
+    mut pick: impl FnMut(usize, u8),
+) -> usize {
+    const { assert!(N.is_power_of_two()) };
+    debug_assert!(candidates <= N);
+    // Every index below is under `candidates`; masking with N - 1 changes none of them and
+    // spares the bounds checks.
+    let take = max.min(candidates).min(SELECTION_CAPACITY);
     if candidates <= 16 && take <= 8 {
         // The common case: 16 x 15 x ... x 9 < 2^32, so one word serves every draw, as
         // `Dice` would use it, without its bookkeeping.
         let mut word = rng.u64(..);
-        for (k, slot) in out.picked[..take].iter_mut().enumerate() {
+        for k in 0..take {
             let wide = word as u128 * (candidates - k) as u128;
             word = wide as u64;
-            let j = k + (wide >> 64) as usize;
-            *slot = pool[j] as u32;
-            pool[j] = pool[k];
+            let j = (k + (wide >> 64) as usize) & (N - 1);
+            pick(k, pool[j]);
+            // Half a swap: position k is never read again.
+            pool[j] = pool[k & (N - 1)];
         }
-        out.len = take;
-        return;
+        return take;
     }
     let mut dice = Dice::new();
-    for (k, slot) in out.picked[..take].iter_mut().enumerate() {
-        let j = k + dice.roll(rng, candidates - k);
-        // Half a swap: position k is never read again.
-        *slot = pool[j] as u32;
-        pool[j] = pool[k];
+    for k in 0..take {
+        let j = (k + dice.roll(rng, candidates - k)) & (N - 1);
+        pick(k, pool[j]);
+        pool[j] = pool[k & (N - 1)];
     }
-    out.len = take;
+    take
 }
 
 /// Uniform draws from small ranges, several from each 64-bit random word: a draw is the high

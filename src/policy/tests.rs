@@ -290,6 +290,33 @@ fn precomputed_pools_sample_like_a_health_scan() {
 }
 
 #[test]
+fn held_pools_draw_the_policys_members_by_place() {
+    // Places drawn from a held pool, read through its members, are what the policy draws
+    // from the same RNG state: on the one-word path (up to 16, at most 8) and on the dice.
+    let healthy: [u8; 11] = [0, 2, 3, 4, 5, 7, 8, 10, 12, 13, 15];
+    let mut block = [0u8; SMALL_SET];
+    block[..11].copy_from_slice(&healthy);
+    let (mut policy, mut held) = (Selection::default(), Selection::default());
+    for (len, max) in [(11, 8), (11, 3), (11, 10), (16, 8), (1, 8)] {
+        let pool = HeldPool::listed(&block, len, max).expect("a held pool");
+        let unchecked = HeldPool::unchecked(len, max).expect("a held pool");
+        for seed in 0..200 {
+            let (mut a, mut b) = (fastrand::Rng::with_seed(seed), fastrand::Rng::with_seed(seed));
+            multivalue_pool(&block, len, max, &mut a, &mut policy);
+            held.clear();
+            let drawn = pool.draw_places(&mut b, |_, p| held.push(pool.members[p] as usize));
+            assert_eq!((held.as_slice(), drawn), (policy.as_slice(), policy.len), "{len} {max} {seed}");
+            assert_eq!(a.get_seed(), b.get_seed());
+            multivalue_unchecked(len, max, &mut a, &mut policy);
+            held.clear();
+            unchecked.draw_places(&mut b, |_, p| held.push(p));
+            assert_eq!(held.as_slice(), policy.as_slice(), "unchecked {len} {max} {seed}");
+        }
+    }
+    assert!(HeldPool::listed(&block, 17, 8).is_none() && HeldPool::unchecked(17, 8).is_none());
+}
+
+#[test]
 fn listed_pools_of_large_sets_sample_uniformly() {
     let mut rng = fastrand::Rng::with_seed(15);
     // 100 healthy members spread over a set of 1,000.
