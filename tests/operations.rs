@@ -241,6 +241,14 @@ fn query_log_and_graceful_stop() {
         "{}",
         s.output()
     );
+    // Answers from the answer cache, written over their queries, are logged with their own
+    // questions: two names in turn, each kept by a worker once it misses there twice.
+    for _ in 0..10 {
+        s.query("static.example.com.", RecordType::A);
+        s.query("ns1.example.com.", RecordType::A);
+    }
+    let logged = |name: &str| s.output().matches(&format!("transport=udp qname={name}.example.com. qtype=A ")).count();
+    assert!(eventually(Duration::from_secs(3), || logged("static") == 11 && logged("ns1") == 10), "{}", s.output());
     assert!(
         eventually(Duration::from_secs(3), || s
             .output()

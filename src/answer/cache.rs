@@ -26,9 +26,12 @@
 //!   under the query with its question name in lower case, and with that name in lower case
 //!   in the response. A query whose name has a capital letter misses the exact lookup, which
 //!   stays as it was for the common lower-case query, and is looked up again folded; a hit there
-//!   writes the query's own spelling back over the response's question. Everything else in
-//!   a response points at the question by offset, never copies it, so the result is what
-//!   the uncached path writes (`tests.rs` checks this with names in random case).
+//!   keeps the query's own spelling of the question. Everything else in a response points at
+//!   the question by offset, never copies it, so the result is what the uncached path writes
+//!   (`tests.rs` checks this with names in random case).
+//! - **In place.** A hit writes the response over the query in the worker's receive buffer,
+//!   around what the query already holds right (its ID and, when folded, its name): no copy
+//!   of the query is made. A miss leaves the query as it was, for the full path.
 //! - **Admission.** An entry is written the second time its key is seen in a row at its
 //!   slot, so a flood of distinct names costs a hash and a compare, not a copy each.
 //! - **Memory.** Direct-mapped, `entries` slots of about 950 bytes, allocated when the worker
@@ -38,7 +41,7 @@
 use super::{Outcome, Section, Trace, Work};
 use crate::config::Routing;
 use crate::health::HealthSnapshot;
-use crate::policy::{HeldPool, HELD_POOL};
+use crate::policy::{HeldPool, Selection, HELD_POOL};
 use crate::wire::{Writer, CLASS_IN, HEADER_LEN};
 use crate::zone::{Catalog, Pool, Rrset, Zone};
 
@@ -150,31 +153,33 @@ impl AnswerCache {
         self.hits
     }
 
-    /// Answers `packet` into `out` from the cache; else says where its answer would be kept
-    /// (`None`: it would not), for [`AnswerCache::missed`] once the uncached path has answered.
-    #[inline]
+    /// Answers the query in `buf[..len]` from the cache, over the query in `buf`; else leaves
+    /// `buf` as it was and says where its answer would be kept (`None`: it would not), for
+    /// [`AnswerCache::missed`] once the uncached path has answered. Inlined into both callers:
+    /// it is the whole of a hit.
+    #[inline(always)]
     pub(super) fn find(
         &mut self,
         catalog: &Catalog,
         health: &HealthSnapshot,
-        packet: &[u8],
-        out: &mut [u8],
+        buf: &mut [u8],
+        len: usize,
         work: &mut Work,
     ) -> Result<Outcome, Option<Slot>> {
-        let Some(mut slot) = self.slot(catalog, health, packet) else {
+        let Some(mut slot) = buf.get(..len).and_then(|packet| self.slot(catalog, health, packet)) else {
             return Err(None);
         };
         // One call of `hit`, so that it stays inlined: the second time round is the folded
         // lookup (kept entries hold lower-case names).
         loop {
-            if let Some(outcome) = self.hit(slot, catalog, health, packet, out, work) {
+            if let Some(outcome) = self.hit(slot, catalog, health, buf, len, work) {
                 self.hits += 1;
                 return Ok(outcome);
             }
             if slot.folded_name != 0 {
                 return Err(Some(slot));
             }
-            match self.fold(packet) {
+            match self.fold(&buf[..len]) {
                 Some(folded) => slot = folded,
                 None => return Err(Some(slot)),
             }
@@ -238,42 +243,44 @@ impl AnswerCache {
         }
     }
 
-    /// Writes the cached response for `packet` into `out`, if there is one.
-    #[inline]
+    /// Writes the cached response for the query in `buf[..len]` over it, if there is one;
+    /// else leaves `buf` as it was.
+    #[inline(always)]
     fn hit(
         &self,
         slot: Slot,
         catalog: &Catalog,
         health: &HealthSnapshot,
-        packet: &[u8],
-        out: &mut [u8],
+        buf: &mut [u8],
+        len: usize,
         work: &mut Work,
     ) -> Option<Outcome> {
         let entry = &self.entries[slot.index];
         let name_len = slot.folded_name as usize;
-        let key = if name_len == 0 { &packet[2..] } else { &self.folded[..packet.len() - 2] };
+        let key = if name_len == 0 { buf.get(2..len)? } else { self.folded.get(..len.checked_sub(2)?)? };
         if entry.epoch != self.epoch || entry.key_len as usize != key.len() || entry.key[..key.len()] != *key {
             return None;
         }
-        let len = entry.len as usize;
-        let response = out.get_mut(..len)?;
-        response.copy_from_slice(&entry.response[..len]);
-        response[..2].copy_from_slice(&packet[..2]);
-        if name_len > 0 && !respell(response, &packet[QUESTION..QUESTION + name_len]) {
+        let key_len = key.len();
+        let size = entry.len as usize;
+        if buf.len() < size || size < QUESTION || (name_len > 0 && !asks(&entry.response[..size], name_len)) {
             return None;
         }
+        let response = &mut buf[..size];
+        write_around(response, &entry.response[..size], 0, name_len);
         if let Some(replay) = &entry.replay {
             let drawn = match &replay.held {
                 Some(held) => work.redraw_held(held, &entry.held, response, replay),
-                None => {
-                    let zone = catalog.zone_at(replay.zone)?;
-                    let set = zone.set_at(replay.set)?;
-                    work.redraw_table(catalog, zone, set, health, response, replay)
-                }
+                None => match catalog.zone_at(replay.zone).and_then(|zone| Some((zone, zone.set_at(replay.set)?))) {
+                    Some((zone, set)) => work.redraw_table(catalog, zone, set, health, response, replay),
+                    None => false,
+                },
             };
             if !drawn {
-                // Cannot happen under the same zones and health; answer uncached.
+                // Cannot happen under the same zones and health. Put the query back (its key
+                // is the entry's, spelled as asked) to be answered uncached.
                 debug_assert!(false, "a cached table could not be drawn again");
+                write_around(&mut buf[..key_len + 2], &entry.key[..key_len], 2, name_len);
                 return None;
             }
         }
@@ -397,16 +404,18 @@ fn asks_again(response: &[u8], name: &[u8]) -> bool {
     asks(response, name.len()) && response[QUESTION..QUESTION + name.len()].eq_ignore_ascii_case(name)
 }
 
-/// Writes `name`, the query's own spelling of the question name, over the lower-case one
-/// in a cached `response`; false when the response holds no question (FORMERR for a
-/// question cut short, kept for the lower-case spelling), which is then answered uncached.
-#[cold]
-fn respell(response: &mut [u8], name: &[u8]) -> bool {
-    if !asks(response, name.len()) {
-        return false;
+/// Copies `from`, whose first byte is `buf[at]`, over the query in `buf` but for what the
+/// query already has right: its ID and, when the entry's key holds it folded (`name_len`
+/// bytes), its question name as asked. A hit writes a response over its query this way
+/// (`at` 0), and puts the query back from the key (`at` 2) when it cannot answer after all.
+#[inline(always)]
+fn write_around(buf: &mut [u8], from: &[u8], at: usize, name_len: usize) {
+    if name_len == 0 {
+        buf[2..].copy_from_slice(&from[2 - at..]);
+    } else {
+        buf[2..QUESTION].copy_from_slice(&from[2 - at..QUESTION - at]);
+        buf[QUESTION + name_len..].copy_from_slice(&from[QUESTION + name_len - at..]);
     }
-    response[QUESTION..QUESTION + name.len()].copy_from_slice(name);
-    true
 }
 
 /// Whether `response` holds one question, whose name (`name_len` bytes) it has room for.
@@ -546,42 +555,41 @@ impl Work {
     /// [`Work::redraw_table`] for a set whose candidates the entry holds (`held`, their
     /// RDATA in `rdata`): the policy's draw from them, each member drawn written as the RDATA
     /// of the next row (the set has one TTL, so the rest of each row stays as it is).
-    #[inline]
+    #[inline(always)]
     fn redraw_held(&mut self, held: &Held, rdata: &[u8; HELD_BYTES], response: &mut [u8], replay: &Replay) -> bool {
         let Some(rows) = response.get_mut(replay.start as usize..replay.end as usize) else {
             return false;
         };
         match held.rdlen {
-            4 => write_drawn::<4>(&held.pool, rdata, rows, &mut self.rng),
-            16 => write_drawn::<16>(&held.pool, rdata, rows, &mut self.rng),
+            4 => write_drawn::<16>(&held.pool, rdata, rows, &mut self.rng, &mut self.selection),
+            16 => write_drawn::<28>(&held.pool, rdata, rows, &mut self.rng, &mut self.selection),
             _ => false,
         }
     }
 }
 
-/// Draws from `pool` and writes the drawn candidates' RDATA (`RDLEN` bytes each, in pool
-/// order in `rdata`) over the RDATA of `rows`, one row per member drawn; false when the rows
-/// do not match the draw.
+/// Draws from `pool` and writes the drawn candidates' RDATA (`ROW` - 12 bytes each, in pool
+/// order in `rdata`) over the RDATA of `rows` (`ROW` bytes each), one row per member drawn;
+/// false when the rows do not match the draw.
 #[inline(always)]
-fn write_drawn<const RDLEN: usize>(
+fn write_drawn<const ROW: usize>(
     pool: &HeldPool,
     rdata: &[u8; HELD_BYTES],
     rows: &mut [u8],
     rng: &mut fastrand::Rng,
+    places: &mut Selection,
 ) -> bool {
     // The owner pointer, TYPE, CLASS, TTL and RDLENGTH come first.
-    let row = 12 + RDLEN;
-    if rows.len() != pool.max as usize * row {
+    let rdlen = ROW - 12;
+    if rows.len() != pool.max as usize * ROW {
         return false;
     }
-    pool.draw_places(rng, |k, p| {
-        let at = k * row + 12;
+    pool.draw_places(rng, places);
+    for (row, &p) in rows.chunks_exact_mut(ROW).zip(places.as_slice()) {
         // A place is under HELD_POOL: masking changes nothing and spares a bounds check.
-        let from = (p & (HELD_POOL - 1)) * RDLEN;
-        if let Some(to) = rows.get_mut(at..at + RDLEN) {
-            to.copy_from_slice(&rdata[from..from + RDLEN]);
-        }
-    });
+        let from = (p as usize & (HELD_POOL - 1)) * rdlen;
+        row[12..].copy_from_slice(&rdata[from..from + rdlen]);
+    }
     true
 }
 

@@ -15,6 +15,7 @@ use crate::zone::{Catalog, Identity, Lookup, Pool, Rdata, Rrset, Zone};
 
 mod cache;
 
+use cache::Slot;
 pub use cache::{AnswerCache, MAX_ENTRIES as MAX_CACHE_ENTRIES};
 
 /// Longest CNAME chain followed inside a zone.
@@ -209,15 +210,55 @@ impl Responder {
         transport: Transport,
         out: &mut [u8],
     ) -> Outcome {
-        let Responder { qname, chased, options, work, cache } = self;
-        // One call of the uncached path below, so that it stays inlined here.
-        let slot = match (transport, cache.as_deref_mut()) {
-            (Transport::Udp, Some(cache)) => match cache.find(catalog, health, packet, out, work) {
+        let slot = match (transport, self.cache.as_deref_mut()) {
+            // The cache answers in place of the query: give it a copy to answer over.
+            (Transport::Udp, Some(cache)) if out.len() >= packet.len() => {
+                out[..packet.len()].copy_from_slice(packet);
+                match cache.find(catalog, health, out, packet.len(), &mut self.work) {
+                    Ok(outcome) => return outcome,
+                    Err(slot) => slot,
+                }
+            }
+            _ => None,
+        };
+        self.answer(catalog, health, packet, transport, out, slot)
+    }
+
+    /// Answers the UDP query in `buf[..len]` over it, in `buf` (at least 512 bytes). From the
+    /// answer cache the query is read where it lies and the response copied over it; otherwise
+    /// it is first copied into `scratch` (at least `len` bytes) for the full path to read.
+    pub fn respond_in_place(
+        &mut self,
+        catalog: &Catalog,
+        health: &HealthSnapshot,
+        buf: &mut [u8],
+        len: usize,
+        scratch: &mut [u8],
+    ) -> Outcome {
+        let slot = match self.cache.as_deref_mut() {
+            Some(cache) => match cache.find(catalog, health, buf, len, &mut self.work) {
                 Ok(outcome) => return outcome,
                 Err(slot) => slot,
             },
-            _ => None,
+            None => None,
         };
+        let query = &mut scratch[..len];
+        query.copy_from_slice(&buf[..len]);
+        self.answer(catalog, health, query, Transport::Udp, buf, slot)
+    }
+
+    /// The full answer path, and keeping its answer at `slot` when the cache said where.
+    #[inline]
+    fn answer(
+        &mut self,
+        catalog: &Catalog,
+        health: &HealthSnapshot,
+        packet: &[u8],
+        transport: Transport,
+        out: &mut [u8],
+        slot: Option<Slot>,
+    ) -> Outcome {
+        let Responder { qname, chased, options, work, cache } = self;
         let outcome = work.respond(catalog, health, packet, transport, out, qname, chased, options);
         if let (Some(slot), Some(cache)) = (slot, cache.as_deref_mut()) {
             cache.missed(slot, catalog, health, packet, out, outcome, work);

@@ -203,16 +203,26 @@ impl HeldPool {
 
     /// The draw [`multivalue_unchecked`] or [`multivalue_pool`] makes from this pool (the
     /// same members in the same order from the same RNG state), told as places in the pool:
-    /// `pick(k, p)` for the `k`-th member drawn, `members[p]`; returns how many it drew. The
-    /// shuffle moves places as it would move members, so a caller that keeps something per
-    /// place (the answer cache keeps each candidate's RDATA) follows the policy's draw
-    /// without looking up the members.
+    /// `out` holds `p` for member `members[p]`. The shuffle moves places as it would move
+    /// members, so a caller that keeps something per place (the answer cache keeps each
+    /// candidate's RDATA) follows the policy's draw without looking up the members.
     #[inline]
-    pub fn draw_places(&self, rng: &mut fastrand::Rng, mut pick: impl FnMut(usize, usize)) -> usize {
-        let mut places: [u8; HELD_POOL] = std::array::from_fn(|p| p as u8);
-        draw_each(&mut places, self.len as usize, self.max as usize, rng, |k, p| pick(k, p as usize))
+    pub fn draw_places(&self, rng: &mut fastrand::Rng, out: &mut Selection) {
+        let mut places = PLACES;
+        draw(&mut places, self.len as usize, self.max as usize, rng, out);
     }
 }
+
+/// The places of a [`HeldPool`], in order.
+const PLACES: [u8; HELD_POOL] = {
+    let mut places = [0u8; HELD_POOL];
+    let mut p = 0;
+    while p < HELD_POOL {
+        places[p] = p as u8;
+        p += 1;
+    }
+    places
+};
 
 /// Multivalue from a large set's healthy members, listed ahead of time (at least one): the
 /// same draw as [`multivalue`], O(`max`) however many members there are or are down.
@@ -237,7 +247,8 @@ pub fn permutation(n: usize, rng: &mut fastrand::Rng, order: &mut [u8; SMALL_SET
 }
 
 /// Draws `max` of `pool`'s first `candidates` without replacement into `out` with a partial
-/// Fisher-Yates shuffle: uniform over them, in random order.
+/// Fisher-Yates shuffle: uniform over them, in random order. `N` is a power of two, at least
+/// `candidates`.
 #[inline(always)]
 fn draw<const N: usize>(
     pool: &mut [u8; N],
@@ -246,20 +257,6 @@ fn draw<const N: usize>(
     rng: &mut fastrand::Rng,
     out: &mut Selection,
 ) {
-    out.len = draw_each(pool, candidates, max, rng, |k, member| out.picked[k] = member as u32);
-}
-
-/// [`draw`]'s shuffle, handing each pick to `pick` (its place in the answer, the member) instead
-/// of writing a [`Selection`]; returns how many it drew. `N` is a power of two, at least
-/// `candidates`.
-#[inline(always)]
-fn draw_each<const N: usize>(
-    pool: &mut [u8; N],
-    candidates: usize,
-    max: usize,
-    rng: &mut fastrand::Rng,
-    mut pick: impl FnMut(usize, u8),
-) -> usize {
     const { assert!(N.is_power_of_two()) };
     debug_assert!(candidates <= N);
     // Every index below is under `candidates`; masking with N - 1 changes none of them and
@@ -269,23 +266,24 @@ fn draw_each<const N: usize>(
         // The common case: 16 x 15 x ... x 9 < 2^32, so one word serves every draw, as
         // `Dice` would use it, without its bookkeeping.
         let mut word = rng.u64(..);
-        for k in 0..take {
+        for (k, slot) in out.picked[..take].iter_mut().enumerate() {
             let wide = word as u128 * (candidates - k) as u128;
             word = wide as u64;
             let j = (k + (wide >> 64) as usize) & (N - 1);
-            pick(k, pool[j]);
+            *slot = pool[j] as u32;
             // Half a swap: position k is never read again.
             pool[j] = pool[k & (N - 1)];
         }
-        return take;
+        out.len = take;
+        return;
     }
     let mut dice = Dice::new();
-    for k in 0..take {
+    for (k, slot) in out.picked[..take].iter_mut().enumerate() {
         let j = (k + dice.roll(rng, candidates - k)) & (N - 1);
-        pick(k, pool[j]);
+        *slot = pool[j] as u32;
         pool[j] = pool[k & (N - 1)];
     }
-    take
+    out.len = take;
 }
 
 /// Uniform draws from small ranges, several from each 64-bit random word: a draw is the high

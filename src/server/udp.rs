@@ -32,7 +32,8 @@ struct Control([u8; CONTROL_SIZE]);
 /// headers, that is half the memory and two to four fewer cache lines touched per query.
 struct Batch {
     bufs: Box<[[u8; BUF_SIZE]; BATCH]>,
-    /// The query being answered, copied out of its buffer so the response can take its place.
+    /// The query being answered, copied out of its buffer for the full answer path (and the
+    /// query log), so the response can take its place.
     query: Box<[u8; BUF_SIZE]>,
     addrs: Box<[libc::sockaddr_storage; BATCH]>,
     iovs: Box<[libc::iovec; BATCH]>,
@@ -183,17 +184,19 @@ pub fn run(
             let len = msg.msg_len as usize;
             let namelen = msg.msg_hdr.msg_namelen;
             let Batch { bufs, query, addrs, .. } = &mut *batch;
-            let query = &mut query[..len];
-            query.copy_from_slice(&bufs[i][..len]);
+            if query_log {
+                // An answer from the cache is written over the query: keep it for the log.
+                query[..len].copy_from_slice(&bufs[i][..len]);
+            }
             #[cfg(feature = "answer-timing")]
             let started = std::time::Instant::now();
-            let outcome = responder.respond(&view.catalog, &view.health, query, Transport::Udp, &mut bufs[i]);
+            let outcome = responder.respond_in_place(&view.catalog, &view.health, &mut bufs[i], len, &mut query[..]);
             #[cfg(feature = "answer-timing")]
             timing.record(i, started.elapsed());
             stats.record(Transport::Udp, &outcome);
             if query_log {
                 if let Some(client) = socket_addr(&addrs[i], namelen) {
-                    super::log_query(client, Transport::Udp, query, &outcome);
+                    super::log_query(client, Transport::Udp, &query[..len], &outcome);
                 }
             }
             if outcome.len == 0 {
