@@ -384,17 +384,16 @@ fn fold_and_hash(seed: u64, key: &[u8], name: std::ops::Range<usize>, folded: &m
         h = mix(h, word);
     };
     let mut chunks = key.chunks_exact(8);
-    let mut outs = folded.chunks_exact_mut(8);
     let mut start = 0;
-    for (chunk, out) in (&mut chunks).zip(&mut outs) {
-        fold(start, u64::from_le_bytes(chunk.try_into().expect("8 bytes")), out);
+    for chunk in &mut chunks {
+        fold(start, u64::from_le_bytes(chunk.try_into().expect("8 bytes")), &mut folded[start..start + 8]);
         start += 8;
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut bytes = [0u8; 8];
-        bytes[..rest.len()].copy_from_slice(rest);
-        fold(start, u64::from_le_bytes(bytes), outs.next().expect("room past the key"));
+    if !chunks.remainder().is_empty() {
+        // The same last word as `hash` takes; where it overlaps the word before, it writes
+        // the same folded bytes again.
+        let (start, word) = tail_word(key);
+        fold(start, word, &mut folded[start..start + 8]);
     }
     (any != 0).then_some(finish(h))
 }
@@ -601,13 +600,25 @@ fn hash(seed: u64, key: &[u8]) -> u32 {
     for chunk in &mut chunks {
         h = mix(h, u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut word = [0u8; 8];
-        word[..rest.len()].copy_from_slice(rest);
-        h = mix(h, u64::from_le_bytes(word));
+    if !chunks.remainder().is_empty() {
+        h = mix(h, tail_word(key).1);
     }
     finish(h)
+}
+
+/// Where a key's last word starts and the word: the key's last eight bytes, overlapping the
+/// word before them (no copy of the tail: keys are at least ten bytes), or a shorter key
+/// padded with zeros.
+#[inline(always)]
+fn tail_word(key: &[u8]) -> (usize, u64) {
+    match key.len().checked_sub(8) {
+        Some(start) => (start, u64::from_le_bytes(key[start..].try_into().expect("8 bytes"))),
+        None => {
+            let mut word = [0u8; 8];
+            word[..key.len()].copy_from_slice(key);
+            (0, u64::from_le_bytes(word))
+        }
+    }
 }
 
 /// One word into [`hash`]'s state (the multiplier is the golden ratio in 64 bits).
