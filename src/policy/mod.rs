@@ -208,21 +208,10 @@ impl HeldPool {
     /// candidate's RDATA) follows the policy's draw without looking up the members.
     #[inline]
     pub fn draw_places(&self, rng: &mut fastrand::Rng, out: &mut Selection) {
-        let mut places = PLACES;
+        let mut places: [u8; HELD_POOL] = IDENTITY[..HELD_POOL].try_into().expect("16 bytes");
         draw(&mut places, self.len as usize, self.max as usize, rng, out);
     }
 }
-
-/// The places of a [`HeldPool`], in order.
-const PLACES: [u8; HELD_POOL] = {
-    let mut places = [0u8; HELD_POOL];
-    let mut p = 0;
-    while p < HELD_POOL {
-        places[p] = p as u8;
-        p += 1;
-    }
-    places
-};
 
 /// Multivalue from a large set's healthy members, listed ahead of time (at least one): the
 /// same draw as [`multivalue`], O(`max`) however many members there are or are down.
