@@ -576,19 +576,19 @@ fn write_drawn<const ROW: usize>(
     rdata: &[u8; HELD_BYTES],
     rows: &mut [u8],
     rng: &mut fastrand::Rng,
-    places: &mut Selection,
+    scratch: &mut Selection,
 ) -> bool {
-    // The owner pointer, TYPE, CLASS, TTL and RDLENGTH come first.
-    let rdlen = ROW - 12;
     if rows.len() != pool.max as usize * ROW {
         return false;
     }
-    pool.draw_places(rng, places);
-    for (row, &p) in rows.chunks_exact_mut(ROW).zip(places.as_slice()) {
-        // A place is under HELD_POOL: masking changes nothing and spares a bounds check.
-        let from = (p as usize & (HELD_POOL - 1)) * rdlen;
-        row[12..].copy_from_slice(&rdata[from..from + rdlen]);
-    }
+    pool.draw_places(rng, scratch, |k, p| {
+        // The owner pointer, TYPE, CLASS, TTL and RDLENGTH come first; the lengths are
+        // constants here (a captured `let` would make each copy a `memcpy` call). A place is
+        // under HELD_POOL: masking changes nothing and spares a bounds check.
+        let from = (p & (HELD_POOL - 1)) * (ROW - 12);
+        let at = k * ROW + 12;
+        rows[at..at + (ROW - 12)].copy_from_slice(&rdata[from..from + (ROW - 12)]);
+    });
     true
 }
 

@@ -206,10 +206,54 @@ impl HeldPool {
     /// `out` holds `p` for member `members[p]`. The shuffle moves places as it would move
     /// members, so a caller that keeps something per place (the answer cache keeps each
     /// candidate's RDATA) follows the policy's draw without looking up the members.
-    #[inline]
-    pub fn draw_places(&self, rng: &mut fastrand::Rng, out: &mut Selection) {
+    ///
+    /// `put(k, p)` is called for the `k`-th member drawn, at place `p`, in answer order;
+    /// returns how many were drawn. `scratch` serves draws of more than 8 only.
+    #[inline(always)]
+    pub fn draw_places(
+        &self,
+        rng: &mut fastrand::Rng,
+        scratch: &mut Selection,
+        mut put: impl FnMut(usize, usize),
+    ) -> usize {
+        let candidates = self.len as usize;
+        let take = (self.max as usize).min(candidates);
+        if take <= 8 {
+            // `draw`'s one-word path (candidates <= HELD_POOL = 16), with the pool of places
+            // in one register, a place per nibble: no stores and loads through memory between
+            // one pick and the next. Unrolled for the usual 8.
+            let word = rng.u64(..);
+            if take == 8 {
+                draw_nibbles(candidates, 8, word, &mut put);
+            } else {
+                draw_nibbles(candidates, take, word, &mut put);
+            }
+            return take;
+        }
         let mut places: [u8; HELD_POOL] = IDENTITY[..HELD_POOL].try_into().expect("16 bytes");
-        draw(&mut places, self.len as usize, self.max as usize, rng, out);
+        draw(&mut places, candidates, take, rng, scratch);
+        for (k, &p) in scratch.as_slice().iter().enumerate() {
+            put(k, p as usize);
+        }
+        take
+    }
+}
+
+/// `draw`'s one-word path over the identity pool of 16 places, held as the nibbles of a
+/// word (place `i` in bits `4i..4i + 4`): the same picks from the same `word`.
+#[inline(always)]
+fn draw_nibbles(candidates: usize, take: usize, mut word: u64, put: &mut impl FnMut(usize, usize)) {
+    debug_assert!(candidates <= HELD_POOL && take <= 8 && take <= candidates);
+    let mut pool: u64 = 0xFEDC_BA98_7654_3210;
+    for k in 0..take {
+        let wide = word as u128 * (candidates - k) as u128;
+        word = wide as u64;
+        let j = (k + (wide >> 64) as usize) & (HELD_POOL - 1);
+        let at_j = (pool >> (4 * j)) & 0xF;
+        put(k, at_j as usize);
+        // Half a swap, as `draw` makes: place k moves to j; position k is never read again.
+        let at_k = (pool >> (4 * k)) & 0xF;
+        pool ^= (at_j ^ at_k) << (4 * j);
     }
 }
 

@@ -297,19 +297,24 @@ fn held_pools_draw_the_policys_members_by_place() {
     let mut block = [0u8; SMALL_SET];
     block[..11].copy_from_slice(&healthy);
     let (mut policy, mut held) = (Selection::default(), Selection::default());
-    for (len, max) in [(11, 8), (11, 3), (11, 10), (16, 8), (1, 8)] {
+    for (len, max) in [(11, 8), (11, 3), (11, 10), (16, 8), (16, 16), (9, 8), (8, 8), (1, 8)] {
         let pool = HeldPool::listed(&block, len, max).expect("a held pool");
         let unchecked = HeldPool::unchecked(len, max).expect("a held pool");
         for seed in 0..200 {
             let (mut a, mut b) = (fastrand::Rng::with_seed(seed), fastrand::Rng::with_seed(seed));
             multivalue_pool(&block, len, max, &mut a, &mut policy);
-            pool.draw_places(&mut b, &mut held);
-            let members: Vec<u32> = held.as_slice().iter().map(|&p| pool.members[p as usize] as u32).collect();
+            let mut places = Vec::new();
+            let drawn = pool.draw_places(&mut b, &mut held, |k, p| places.push((k, p)));
+            assert_eq!(drawn, places.len());
+            assert!(places.iter().enumerate().all(|(i, &(k, _))| i == k), "in answer order");
+            let members: Vec<u32> = places.iter().map(|&(_, p)| pool.members[p] as u32).collect();
             assert_eq!(members, policy.as_slice(), "{len} {max} {seed}");
             assert_eq!(a.get_seed(), b.get_seed());
             multivalue_unchecked(len, max, &mut a, &mut policy);
-            unchecked.draw_places(&mut b, &mut held);
-            assert_eq!(held.as_slice(), policy.as_slice(), "unchecked {len} {max} {seed}");
+            let mut drawn = Vec::new();
+            unchecked.draw_places(&mut b, &mut held, |_, p| drawn.push(p as u32));
+            assert_eq!(drawn, policy.as_slice(), "unchecked {len} {max} {seed}");
+            assert_eq!(a.get_seed(), b.get_seed());
         }
     }
     assert!(HeldPool::listed(&block, 17, 8).is_none() && HeldPool::unchecked(17, 8).is_none());
