@@ -393,6 +393,7 @@ impl Work {
     /// Fills answer and authority; returns (RCODE, AA). `Full` means the response must be
     /// truncated.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn resolve(
         &mut self,
         zone: &Zone,
