@@ -203,7 +203,7 @@ impl HeldPool {
 
     /// The draw [`multivalue_unchecked`] or [`multivalue_pool`] makes from this pool (the
     /// same members in the same order from the same RNG state), told as places in the pool:
-    /// `out` holds `p` for member `members[p]`. The shuffle moves places as it would move
+    /// place `p` stands for member `members[p]`. The shuffle moves places as it would move
     /// members, so a caller that keeps something per place (the answer cache keeps each
     /// candidate's RDATA) follows the policy's draw without looking up the members.
     ///
