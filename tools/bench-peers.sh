@@ -47,6 +47,8 @@ ROUNDS=${ROUNDS:-3}                 # rounds are interleaved; the median is repo
 CHECKS_MANY=${CHECKS_MANY:-1000}
 RATE=${RATE:-0}                     # queries/s dnsperf offers (-Q); 0 = as fast as it can
 TIMING=${TIMING:-0}                 # 1: build eightfold with answer timing and report it
+RAW=${RAW:-}                        # a file: each run's line (name, transport, answered, lost,
+                                    # qps, user and system ticks, sleeps, CPU ns) is copied there
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/eightfold-bench.XXXXXX)
 HZ=$(getconf CLK_TCK)
@@ -229,10 +231,14 @@ EOF
   exit 1
 }
 
-# Sum of user and system ticks of every process in the group, and the number of times its
-# threads went to sleep (voluntary context switches: one per wake-up of an idle worker).
-cpu_ticks() { # $1 pgid -> "user system sleeps"
-  local user=0 sys=0 sleeps=0 pid stat rest n
+# Of every process in the group: user and system ticks (/proc/PID/stat, in CLK_TCK units,
+# split by where the scheduler tick found the thread), CPU time in nanoseconds (the sum of
+# each thread's /proc/PID/task/TID/schedstat, exact: a tick is 10 ms, and a run of a few
+# seconds of CPU read to the tick at both ends is off by up to 0.5%), and the number of
+# times its threads went to sleep (voluntary context switches: one per wake-up of an idle
+# worker).
+cpu_ticks() { # $1 pgid -> "user system sleeps nanoseconds"
+  local user=0 sys=0 sleeps=0 ns=0 pid stat rest n t
   for pid in $(ps -o pid= -g "$1" 2>/dev/null); do
     stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
     rest=${stat##*) }
@@ -240,13 +246,12 @@ cpu_ticks() { # $1 pgid -> "user system sleeps"
     user=$((user + ${12})) sys=$((sys + ${13}))
     n=$(awk '/^voluntary_ctxt_switches/ {n += $2} END {print n + 0}' /proc/"$pid"/task/*/status 2>/dev/null) || n=0
     sleeps=$((sleeps + n))
+    t=$(awk '{n += $1} END {printf "%d", n}' /proc/"$pid"/task/*/schedstat 2>/dev/null) || t=0
+    ns=$((ns + ${t:-0}))
   done
-  echo "$user $sys $sleeps"
+  echo "$user $sys $sleeps $ns"
 }
 
-# Knot pins its UDP worker i to CPU i itself, whatever taskset said, which on two cores puts
-# it on dnsperf's core (where a reply wakes nobody on another core, so it costs less). Every
-# thread that left SERVER_CORE is put back, and said so.
 keep_on_core() { # $1 pgid, $2 name
   local pid task allowed
   for pid in $(ps -o pid= -g "$1" 2>/dev/null); do
@@ -265,12 +270,12 @@ run_one() { # $1 name, $2 port, $3 mode (udp|tcp)
   pid=$(start_server "$name" "$port")
   sleep 1
   keep_on_core "$pid" "$name"
-  read -r u0 s0 w0 <<<"$(cpu_ticks "$pid")"
+  read -r u0 s0 w0 n0 <<<"$(cpu_ticks "$pid")"
   local args=(-s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -l "$DURATION" -m "$mode")
   if [ "$mode" = udp ]; then args+=(-c 8 -q 512); else args+=(-c 16 -q 256); fi
   if [ "$RATE" -gt 0 ]; then args+=(-Q "$RATE"); fi
   out=$(taskset -c "$CLIENT_CORE" dnsperf "${args[@]}" 2>&1)
-  read -r u1 s1 w1 <<<"$(cpu_ticks "$pid")"
+  read -r u1 s1 w1 n1 <<<"$(cpu_ticks "$pid")"
   kill -- -"$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   if [ "$TIMING" = 1 ] && [[ $name == eightfold* ]]; then
@@ -281,7 +286,7 @@ run_one() { # $1 name, $2 port, $3 mode (udp|tcp)
   completed=$(awk '/Queries completed:/ {print $3}' <<<"$out")
   lost=$(awk '/Queries lost:/ {print $3}' <<<"$out")
   qps=$(awk '/Queries per second:/ {print $4}' <<<"$out")
-  echo "$name $mode ${completed:-0} ${lost:-0} ${qps:-0} $((u1 - u0)) $((s1 - s0)) $((w1 - w0))"
+  echo "$name $mode ${completed:-0} ${lost:-0} ${qps:-0} $((u1 - u0)) $((s1 - s0)) $((w1 - w0)) $((n1 - n0))"
 }
 
 report() { # $1 results file
@@ -293,7 +298,7 @@ order = []
 for line in open(sys.argv[2]):
     if not line.strip():
         continue
-    name, mode, done, lost, qps, u, s, w = line.split()
+    name, mode, done, lost, qps, u, s, w, ns = line.split()
     key = (name, mode)
     if key not in runs:
         runs[key] = []
@@ -301,7 +306,12 @@ for line in open(sys.argv[2]):
     done = int(done)
     # One entry per round, in order (None for a run that answered nothing), so that the
     # k-th entries of two servers come from the same round.
-    runs[key].append((int(u) / hz / done * 1e6, int(s) / hz / done * 1e6, float(qps), int(lost), int(w) / done) if done else None)
+    # CPU per answered query: the exact total (schedstat), split into user and system as
+    # the ticks split it.
+    ticks, ns = int(u) + int(s), int(ns)
+    cpu = ns / 1e3 / done if done and ns > 0 else ticks / hz / done * 1e6 if done else 0
+    user = cpu * int(u) / ticks if ticks else 0
+    runs[key].append((user, cpu - user, float(qps), int(lost), int(w) / done) if done else None)
 def valid(key):
     return [r for r in runs.get(key, []) if r is not None]
 def median(key, i):
@@ -454,6 +464,7 @@ main() {
   echo " 90% interval: where that median falls in 90% of 2,000 bootstrap resamples of the rounds, to tell a real difference from this host's noise)"
   echo
   report "$results"
+  if [ -n "$RAW" ]; then cp "$results" "$RAW"; fi
   if [ "$TIMING" = 1 ]; then
     echo
     timing_report "$WORK/timing"
