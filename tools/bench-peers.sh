@@ -246,7 +246,7 @@ cpu_ticks() { # $1 pgid -> "user system sleeps nanoseconds"
     user=$((user + ${12})) sys=$((sys + ${13}))
     n=$(awk '/^voluntary_ctxt_switches/ {n += $2} END {print n + 0}' /proc/"$pid"/task/*/status 2>/dev/null) || n=0
     sleeps=$((sleeps + n))
-    t=$(awk '{n += $1} END {printf "%d", n}' /proc/"$pid"/task/*/schedstat 2>/dev/null) || t=0
+    t=$(awk '{n += $1} END {printf "%.0f", n}' /proc/"$pid"/task/*/schedstat 2>/dev/null) || t=0
     ns=$((ns + ${t:-0}))
   done
   echo "$user $sys $sleeps $ns"
