@@ -309,6 +309,10 @@ for line in open(sys.argv[2]):
     # CPU per answered query: the exact total (schedstat), split into user and system as
     # the ticks split it.
     ticks, ns = int(u) + int(s), int(ns)
+    if ns > 0 and abs(ns / 1e9 - ticks / hz) > max(0.05 * ticks / hz, 3 / hz):
+        # The two clocks count the same time; if they disagree, trust the ticks and say so.
+        print(f"({name} {mode}: {ns / 1e9:.2f} s of CPU by schedstat against {ticks / hz:.2f} s by ticks; ticks used)", file=sys.stderr)
+        ns = 0
     cpu = ns / 1e3 / done if done and ns > 0 else ticks / hz / done * 1e6 if done else 0
     user = cpu * int(u) / ticks if ticks else 0
     runs[key].append((user, cpu - user, float(qps), int(lost), int(w) / done) if done else None)
