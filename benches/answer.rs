@@ -94,13 +94,16 @@ fn answer_path_cached(c: &mut Criterion) {
         let (catalog, health, mut responder) = setup(16, true, true);
         responder.set_cache(eightfold::config::DEFAULT_ANSWER_CACHE);
         let (mut buf, mut scratch) = (vec![0u8; 4096], vec![0u8; 4096]);
+        let mut answered = 0u64;
         group.bench_function(BenchmarkId::new(name, "minimal"), |b| {
             b.iter(|| {
+                answered += 1;
                 buf[..packet.len()].copy_from_slice(black_box(&packet));
                 responder.respond_in_place(&catalog, &health, &mut buf, packet.len(), &mut scratch).len
             })
         });
-        assert!(responder.cache_hits() > 0);
+        // Every answer after the first two is a hit (unless a filter skipped this one).
+        assert!(answered < 3 || responder.cache_hits() >= answered - 2, "{name}: the cache missed");
     }
     group.finish();
 }
