@@ -6,6 +6,8 @@
 #   SERVERS="echo eightfold" MODES=udp BIG_NAMES=0 tools/bench-peers.sh    # one comparison
 #   TIMING=1 RATE=60000 SERVERS=eightfold MODES=udp BIG_NAMES=0 tools/bench-peers.sh
 #                                        # also time each answer inside the worker (see below)
+#   RAW=/tmp/a.txt tools/bench-peers.sh  # keep each run's figures, then pool several runs:
+#   tools/bench-peers.sh report /tmp/a.txt /tmp/b.txt
 #
 # Each server serves the same zone on 127.0.0.1 with one worker, pinned to SERVER_CORE;
 # dnsperf is pinned to CLIENT_CORE. The name under test has 16 A records for eightfold
@@ -289,33 +291,43 @@ run_one() { # $1 name, $2 port, $3 mode (udp|tcp)
   echo "$name $mode ${completed:-0} ${lost:-0} ${qps:-0} $((u1 - u0)) $((s1 - s0)) $((w1 - w0)) $((n1 - n0))"
 }
 
-report() { # $1 results file
-  python3 - "$HZ" "$1" <<'EOF'
+report() { # $@ results files (several: their rounds pooled)
+  python3 - "$HZ" "$@" <<'EOF'
 import random, statistics, sys
 hz = float(sys.argv[1])
 runs = {}
+rounds = {}
 order = []
-for line in open(sys.argv[2]):
-    if not line.strip():
-        continue
-    name, mode, done, lost, qps, u, s, w, ns = line.split()
-    key = (name, mode)
-    if key not in runs:
-        runs[key] = []
-        order.append(key)
-    done = int(done)
-    # One entry per round, in order (None for a run that answered nothing), so that the
-    # k-th entries of two servers come from the same round.
-    # CPU per answered query: the exact total (schedstat), split into user and system as
-    # the ticks split it.
-    ticks, ns = int(u) + int(s), int(ns)
-    if ns > 0 and abs(ns / 1e9 - ticks / hz) > max(0.05 * ticks / hz, 3 / hz):
-        # The two clocks count the same time; if they disagree, trust the ticks and say so.
-        print(f"({name} {mode}: {ns / 1e9:.2f} s of CPU by schedstat against {ticks / hz:.2f} s by ticks; ticks used)", file=sys.stderr)
-        ns = 0
-    cpu = ns / 1e3 / done if done and ns > 0 else ticks / hz / done * 1e6 if done else 0
-    user = cpu * int(u) / ticks if ticks else 0
-    runs[key].append((user, cpu - user, float(qps), int(lost), int(w) / done) if done else None)
+disagreed = []
+for f, path in enumerate(sys.argv[2:]):
+    seen = {}
+    for line in open(path):
+        if not line.strip():
+            continue
+        name, mode, done, lost, qps, u, s, w, ns = line.split()
+        key = (name, mode)
+        if key not in runs:
+            runs[key] = []
+            rounds[key] = []
+            order.append(key)
+        done = int(done)
+        # One entry per round (None for a run that answered nothing), with its round: the
+        # file, and the k-th run of that server in it, so that runs of one round pair up.
+        seen[key] = seen.get(key, 0) + 1
+        rounds[key].append((f, seen[key]))
+        # CPU per answered query: the exact total (schedstat), split into user and system as
+        # the ticks split it.
+        ticks, ns = int(u) + int(s), int(ns)
+        if ns > 0 and abs(ns / 1e9 - ticks / hz) > max(0.05 * ticks / hz, 3 / hz):
+            # The two clocks count the same time; if they disagree (threads that ended
+            # before the run did are in the ticks only), trust the ticks and say so.
+            disagreed.append(f"{name} {mode} {ns / 1e9:.2f} s against {ticks / hz:.2f} s")
+            ns = 0
+        cpu = ns / 1e3 / done if done and ns > 0 else ticks / hz / done * 1e6 if done else 0
+        user = cpu * int(u) / ticks if ticks else 0
+        runs[key].append((user, cpu - user, float(qps), int(lost), int(w) / done) if done else None)
+if disagreed:
+    print(f"({len(disagreed)} runs where schedstat and the ticks disagreed, ticks used; first: {disagreed[0]})", file=sys.stderr)
 def valid(key):
     return [r for r in runs.get(key, []) if r is not None]
 def median(key, i):
@@ -326,7 +338,9 @@ def paired(key, base):
     # host between rounds cancels out. Median and range, then how far the median itself
     # can be trusted: the 5th and 95th percentiles of the medians of 2,000 resamples of
     # the rounds (a bootstrap; seeded, so a report is reproducible from its runs).
-    ratios = [(a[0] + a[1]) / (b[0] + b[1]) for a, b in zip(runs.get(key, []), runs.get(base, [])) if a and b]
+    by_round = dict(zip(rounds.get(base, []), runs.get(base, [])))
+    pairs = [(a, by_round.get(r)) for r, a in zip(rounds.get(key, []), runs.get(key, []))]
+    ratios = [(a[0] + a[1]) / (b[0] + b[1]) for a, b in pairs if a and b]
     if not ratios:
         return "-", "-"
     rng = random.Random(0)
@@ -479,4 +493,12 @@ main() {
   fi
 }
 
+if [ "${1:-}" = report ]; then
+  # Report on runs kept with RAW=FILE, several files pooled: each run is paired with the
+  # echo run of its own round, and the ratios of all rounds resampled together.
+  shift
+  [ $# -gt 0 ] || { say "usage: $0 report RAW_FILE..."; exit 2; }
+  report "$@"
+  exit
+fi
 main "$@"
