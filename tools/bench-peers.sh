@@ -254,6 +254,9 @@ cpu_ticks() { # $1 pgid -> "user system sleeps nanoseconds"
   echo "$user $sys $sleeps $ns"
 }
 
+# Knot pins its UDP worker i to CPU i itself, whatever taskset said, which on two cores puts
+# it on dnsperf's core (where a reply wakes nobody on another core, so it costs less). Every
+# thread that left SERVER_CORE is put back, and said so.
 keep_on_core() { # $1 pgid, $2 name
   local pid task allowed
   for pid in $(ps -o pid= -g "$1" 2>/dev/null); do
