@@ -2,7 +2,7 @@
 //! edge server sees most (static A, a 16-member multivalue name, NXDOMAIN), and multivalue
 //! selection by set size (members health-checked, as in production; also with most of them
 //! down), the same answers from the answer cache, and with the CPU caches evicted first, and
-//! config validation by size.
+//! config validation by size, and the host's speed in the same run (`host_clock`).
 //! Run: `cargo bench --bench answer`.
 
 use std::hint::black_box;
@@ -52,6 +52,42 @@ fn query(name: &str, qtype: u16) -> Vec<u8> {
     q.extend_from_slice(&1u16.to_be_bytes());
     q.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0]);
     q
+}
+
+/// Dependent additions timed per [`host_clock`] iteration.
+const CLOCK_ADDS: u64 = 1000;
+
+/// The host's speed in this run, to read the nanosecond figures against: a chain of
+/// `CLOCK_ADDS` additions, each waiting on the one before, takes one core cycle apiece on
+/// current x86 and Arm cores, so the throughput criterion prints (Gelem/s) is the clock the
+/// core ran at, in GHz. This shared host's effective clock moves by 2x from one hour to the
+/// next (README, "The answer path in process"); the answer figures' instruction counts do not.
+fn host_clock(c: &mut Criterion) {
+    let mut group = c.benchmark_group("host_clock");
+    group.throughput(Throughput::Elements(CLOCK_ADDS));
+    group.bench_function("dependent_add", |b| b.iter(|| dependent_adds(black_box(1))));
+    group.finish();
+}
+
+/// `CLOCK_ADDS` additions to `x`, one after another.
+#[inline(never)]
+fn dependent_adds(mut x: u64) -> u64 {
+    for _ in 0..CLOCK_ADDS {
+        // SAFETY: one register addition, no memory, no flags anyone reads.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            std::arch::asm!("add {0}, 1", inout(reg) x, options(pure, nomem, nostack));
+        }
+        #[cfg(target_arch = "aarch64")]
+        unsafe {
+            std::arch::asm!("add {0}, {0}, #1", inout(reg) x, options(pure, nomem, nostack));
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        {
+            x = black_box(x + 1);
+        }
+    }
+    x
 }
 
 fn answer_path(c: &mut Criterion) {
@@ -204,5 +240,13 @@ fn config_parse(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, answer_path, answer_path_cached, answer_after_eviction, multivalue_set_size, config_parse);
+criterion_group!(
+    benches,
+    host_clock,
+    answer_path,
+    answer_path_cached,
+    answer_after_eviction,
+    multivalue_set_size,
+    config_parse
+);
 criterion_main!(benches);
