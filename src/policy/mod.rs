@@ -159,6 +159,12 @@ pub fn multivalue_unchecked(n: usize, max: usize, rng: &mut fastrand::Rng, out: 
 /// `pool` (at least one). The same draw as [`multivalue`] with the health scan already done.
 pub fn multivalue_pool(pool: &[u8; SMALL_SET], len: usize, max: usize, rng: &mut fastrand::Rng, out: &mut Selection) {
     debug_assert!((1..=SMALL_SET).contains(&len));
+    if len <= HELD_POOL {
+        // The usual set: a quarter of the pool to copy, and the same draw.
+        let mut scratch: [u8; HELD_POOL] = pool[..HELD_POOL].try_into().expect("16 bytes");
+        draw(&mut scratch, len, max, rng, out);
+        return;
+    }
     let mut scratch = *pool;
     draw(&mut scratch, len, max, rng, out);
 }

@@ -402,13 +402,17 @@ impl<'a> Writer<'a> {
             return Err(Full);
         }
         let head = (0xC000 | pointer).to_be_bytes();
-        for (slot, &i) in self.buf[self.pos..end].chunks_exact_mut(M).zip(picks) {
+        let slots = &mut self.buf[self.pos..end];
+        for (slot, &i) in slots.chunks_exact_mut(M).zip(picks) {
             let at = i as usize * N;
             let record: &[u8; N] = table[at..at + N].try_into().expect("N bytes");
             let slot: &mut [u8; M] = slot.try_into().expect("M bytes");
             slot[..2].copy_from_slice(&head);
             slot[2..].copy_from_slice(record);
-            if let Some(ttl) = ttl {
+        }
+        if let Some(ttl) = ttl {
+            // Mixed TTLs only: every record takes the set's one TTL.
+            for slot in slots.chunks_exact_mut(M) {
                 slot[6..10].copy_from_slice(&ttl.to_be_bytes());
             }
         }
