@@ -318,3 +318,71 @@ fn authority_ns_points_at_the_apex_from_any_depth() {
         assert_eq!(targets, ["ns1.example.com.", "ns2.example.net."]);
     }
 }
+
+/// A config of nested zones (`example.com.` and `sub.example.com.`, `zone1.example.` and
+/// `a.b.c.zone1.example.`) among `others` more (at least 2), each with a `www` A record.
+fn nested_zones(others: usize) -> String {
+    let mut origins = vec!["example.com.".to_string(), "sub.example.com.".to_string()];
+    origins.extend((0..others).map(|i| format!("zone{i}.example.")));
+    origins.push("a.b.c.zone1.example.".to_string());
+    let mut text = String::new();
+    for origin in &origins {
+        text.push_str(&format!(
+            "[[zone]]\norigin = \"{origin}\"\nsoa = \"ns1 host 1 7200 900 1209600 60\"\nns = [\"ns1\"]\n"
+        ));
+    }
+    for (i, origin) in origins.iter().enumerate() {
+        text.push_str(&format!(
+            "[[record]]\nname = \"www.{origin}\"\ntype = \"A\"\nvalues = [\"10.0.{}.{}\"]\n",
+            i >> 8,
+            i & 255
+        ));
+    }
+    // DS is parent-side data: the parent holds the child's.
+    text.push_str(
+        "[[record]]\nname = \"sub.example.com.\"\ntype = \"DS\"\nvalues = [\"12345 13 2 0123456789ABCDEF\"]\n",
+    );
+    text
+}
+
+#[test]
+fn the_longest_origin_wins_among_few_zones_and_many() {
+    // 6 zones are compared one by one; 40 go through the catalog's table of origins.
+    for others in [2, 36] {
+        let config = Config::parse(&nested_zones(others), Path::new("t.toml"), &|_| Ok(String::new())).unwrap();
+        let (c, h, mut r) = (Catalog::build(&config), HealthSnapshot::initial(&config.checks), Responder::with_seed(5));
+        assert_eq!(c.zones().len(), others + 3);
+        let soa_owner = |m: &Message| m.name_servers()[0].name().to_ascii();
+        for (i, origin) in ["example.com.", "sub.example.com."].into_iter().enumerate() {
+            let m = ask(&mut r, &c, &h, &format!("www.{origin}"), RecordType::A, None);
+            assert_eq!(values(&m), [format!("10.0.0.{i}")], "{others} others: {origin}");
+        }
+        let last = format!("www.zone{}.example.", others - 1);
+        let m = ask(&mut r, &c, &h, &last, RecordType::A, None);
+        assert_eq!(values(&m), [format!("10.0.0.{}", others + 1)], "{others} others: {last}");
+        let m = ask(&mut r, &c, &h, "WWW.A.B.C.Zone1.Example.", RecordType::A, None);
+        assert_eq!(values(&m), [format!("10.0.0.{}", others + 2)], "{others} others: the deepest zone");
+        // Names below a zone, missing: NXDOMAIN from the deepest zone that holds them.
+        for (name, zone) in [
+            ("x.a.b.c.zone1.example.", "a.b.c.zone1.example."),
+            ("x.b.c.zone1.example.", "zone1.example."),
+            ("x.sub.example.com.", "sub.example.com."),
+        ] {
+            let m = ask(&mut r, &c, &h, name, RecordType::A, None);
+            assert_eq!(m.response_code(), ResponseCode::NXDomain, "{others} others: {name}");
+            assert_eq!(soa_owner(&m), zone, "{others} others: {name}");
+        }
+        for name in ["www.example.org.", "example.", "zone1.example.com.net.", "."] {
+            let m = ask(&mut r, &c, &h, name, RecordType::A, None);
+            assert_eq!(m.response_code(), ResponseCode::Refused, "{others} others: {name}");
+        }
+        // DS at the child's apex comes from the parent; other types there from the child.
+        let m = ask(&mut r, &c, &h, "sub.example.com.", RecordType::DS, None);
+        assert_eq!(m.answers().len(), 1, "{others} others: DS from the parent");
+        let m = ask(&mut r, &c, &h, "a.b.c.zone1.example.", RecordType::DS, None);
+        assert_eq!(m.response_code(), ResponseCode::NXDomain, "{others} others: no a.b.c in zone1");
+        assert_eq!(soa_owner(&m), "zone1.example.", "{others} others: DS asked of the parent");
+        let m = ask(&mut r, &c, &h, "sub.example.com.", RecordType::SOA, None);
+        assert_eq!(m.answers()[0].name().to_ascii(), "sub.example.com.", "{others} others");
+    }
+}

@@ -446,6 +446,18 @@ impl CheckConfig {
     }
 }
 
+/// The index of the zone with the longest origin that the name `wire` ends with, trying its
+/// suffixes from offset `at` (a label's start) on; `origins` holds the zones by origin.
+fn zone_containing(origins: &FxHashMap<Box<[u8]>, usize>, wire: &[u8], mut at: usize) -> Option<usize> {
+    while at < wire.len() {
+        if let Some(&zi) = origins.get(&wire[at..]) {
+            return Some(zi);
+        }
+        at += 1 + wire[at] as usize;
+    }
+    None
+}
+
 impl Config {
     /// Drops the simple record sets (zone-file data) once the zone data has been compiled:
     /// what the control side keeps needs only the record sets with a routing policy.
@@ -991,6 +1003,8 @@ impl Validator<'_> {
 
     fn zones(&mut self, tables: &[toml::Spanned<file::ZoneTable>], read: &ReadFile) -> Vec<ZoneBuild> {
         let mut zones: Vec<ZoneBuild> = Vec::new();
+        // The origins of `zones`, to find a duplicate without comparing every pair.
+        let mut seen: HashSet<Name> = HashSet::new();
         if tables.is_empty() {
             self.problem(None, "", Some("zone"), "at least one [[zone]] is required");
         }
@@ -1005,7 +1019,7 @@ impl Validator<'_> {
                     continue;
                 }
             };
-            if zones.iter().any(|z| z.origin == origin) {
+            if seen.contains(&origin) {
                 self.problem(span, &ctx, Some("origin"), "zone defined more than once");
                 continue;
             }
@@ -1089,6 +1103,7 @@ impl Validator<'_> {
                     continue;
                 }
             }
+            seen.insert(zone.origin.clone());
             zones.push(zone);
         }
         zones
@@ -1126,6 +1141,8 @@ impl Validator<'_> {
         checks: &HashMap<&str, usize>,
     ) {
         let mut set_ids: HashSet<(Name, u16, String)> = HashSet::new();
+        let origins: FxHashMap<Box<[u8]>, usize> =
+            zones.iter().enumerate().map(|(i, z)| (z.origin.as_wire().into(), i)).collect();
         for spanned in tables {
             let t = spanned.get_ref();
             let span = Some(spanned.span());
@@ -1133,13 +1150,21 @@ impl Validator<'_> {
             if let Some(id) = &t.set_id {
                 ctx.push_str(&format!(" (set_id {id:?})"));
             }
-            let Some((owner, zi)) = self.record_owner(&t.name, zones, span.clone(), &ctx) else { continue };
+            let Some((owner, zi)) = self.record_owner(&t.name, zones, &origins, span.clone(), &ctx) else { continue };
             let rtype = match text::parse_rtype(&t.rtype) {
                 Ok(r) => r,
                 Err(e) => {
                     self.problem(span, &ctx, Some("type"), e);
                     continue;
                 }
+            };
+            // DS is the parent's data (RFC 4035 section 3.1.4.1): at the apex of a zone served
+            // here too it belongs to the zone above, which answers DS queries for that name.
+            let zi = match owner.as_wire() {
+                [len, ..] if rtype == rtype::DS && owner == zones[zi].origin => {
+                    zone_containing(&origins, owner.as_wire(), 1 + *len as usize).unwrap_or(zi)
+                }
+                _ => zi,
             };
             let routing = match t.routing.as_deref().unwrap_or("simple") {
                 "simple" => Routing::Simple,
@@ -1429,11 +1454,13 @@ impl Validator<'_> {
         }
     }
 
-    /// Resolves a record's name to (absolute name, zone index).
+    /// Resolves a record's name to (absolute name, zone index); `origins` holds each zone's
+    /// index by its origin in wire form.
     fn record_owner(
         &mut self,
         text: &str,
         zones: &[ZoneBuild],
+        origins: &FxHashMap<Box<[u8]>, usize>,
         span: Option<Range<usize>>,
         ctx: &str,
     ) -> Option<(Name, usize)> {
@@ -1450,15 +1477,9 @@ impl Validator<'_> {
         let mut wire = parsed.labels.clone();
         wire.push(0);
         let as_absolute = Name::from_wire(&wire)?;
-        let containing = |name: &Name| {
-            zones
-                .iter()
-                .enumerate()
-                .filter(|(_, z)| name.ends_with(&z.origin))
-                .max_by_key(|(_, z)| z.origin.label_count())
-                .map(|(i, _)| i)
-        };
-        if let Some(zi) = containing(&as_absolute).filter(|_| parsed.absolute || !parsed.labels.is_empty()) {
+        if let Some(zi) =
+            zone_containing(origins, as_absolute.as_wire(), 0).filter(|_| parsed.absolute || !parsed.labels.is_empty())
+        {
             return Some((as_absolute, zi));
         }
         if parsed.absolute {
