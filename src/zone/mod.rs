@@ -875,7 +875,58 @@ fn index_at<T>(items: &[T], address: usize) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
-    use super::index_at;
+    use super::{index_at, Catalog, LINEAR_ZONES};
+    use crate::config::Config;
+    use crate::wire::LowerName;
+    use std::path::Path;
+
+    /// A random name of `labels` labels over a three-letter alphabet, so that random origins
+    /// nest often, as text ("b.a.c.").
+    fn random_name(rng: &mut fastrand::Rng, labels: usize) -> String {
+        (0..labels).map(|_| format!("{}.", ["a", "b", "c"][rng.usize(..3)])).collect()
+    }
+
+    /// Whether `name` lies at or below `origin` (both as text ending with a dot).
+    fn within(name: &str, origin: &str) -> bool {
+        name == origin || name.ends_with(&format!(".{origin}"))
+    }
+
+    #[test]
+    fn find_zone_matches_the_longest_origin_by_comparison_and_by_table() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        for zones in [1, 2, LINEAR_ZONES, LINEAR_ZONES + 1, 40] {
+            let mut origins: Vec<String> = Vec::new();
+            while origins.len() < zones {
+                let labels = rng.usize(1..=4);
+                let origin = random_name(&mut rng, labels);
+                if !origins.contains(&origin) {
+                    origins.push(origin);
+                }
+            }
+            let text: String = origins
+                .iter()
+                .map(|o| format!("[[zone]]\norigin = \"{o}\"\nsoa = \"ns1 host 1 2 3 4 5\"\nns = [\"ns1\"]\n"))
+                .collect();
+            let config = Config::parse(&text, Path::new("t.toml"), &|_| Ok(String::new())).unwrap();
+            let catalog = Catalog::build(&config);
+            for _ in 0..2000 {
+                let labels = rng.usize(0..=6);
+                let name = random_name(&mut rng, labels);
+                let name = if name.is_empty() { ".".to_string() } else { name };
+                // The oracle: every origin the name lies within, the one with most labels.
+                let expected = origins.iter().filter(|o| within(&name, o)).max_by_key(|o| o.matches('.').count());
+                let mut wire = Vec::new();
+                for label in name.split('.').filter(|l| !l.is_empty()) {
+                    wire.push(label.len() as u8);
+                    wire.extend_from_slice(label.as_bytes());
+                }
+                wire.push(0);
+                let (lower, _) = LowerName::parse(&wire, 0).unwrap();
+                let found = catalog.find_zone(&lower).map(|z| z.origin().to_string());
+                assert_eq!(found.as_deref(), expected.map(String::as_str), "{zones} zones {origins:?}: {name}");
+            }
+        }
+    }
 
     #[test]
     fn index_at_finds_elements_by_address_and_nothing_else() {
