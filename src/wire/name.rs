@@ -128,7 +128,7 @@ impl LowerName {
 
     /// Overwrites `self` with the uncompressed name at `pos`; returns the offset just past it.
     /// Only the bytes the name uses are written, so a reused value costs nothing to reset.
-    #[inline]
+    #[inline(always)]
     pub fn read(&mut self, packet: &[u8], pos: usize) -> Option<usize> {
         // First walk the label lengths, then copy and lowercase the whole name in one pass.
         let mut at = pos;
