@@ -1160,11 +1160,11 @@ impl Validator<'_> {
             };
             // DS is the parent's data (RFC 4035 section 3.1.4.1): at the apex of a zone served
             // here too it belongs to the zone above, which answers DS queries for that name.
-            let zi = match owner.as_wire() {
-                [len, ..] if rtype == rtype::DS && owner == zones[zi].origin => {
-                    zone_containing(&origins, owner.as_wire(), 1 + *len as usize).unwrap_or(zi)
-                }
-                _ => zi,
+            let zi = if rtype == rtype::DS && owner == zones[zi].origin {
+                let parent = 1 + owner.as_wire()[0] as usize;
+                zone_containing(&origins, owner.as_wire(), parent).unwrap_or(zi)
+            } else {
+                zi
             };
             let routing = match t.routing.as_deref().unwrap_or("simple") {
                 "simple" => Routing::Simple,

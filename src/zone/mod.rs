@@ -389,7 +389,8 @@ impl Catalog {
     }
 
     /// The zone with the longest origin of at most `max_labels` labels that contains `name`:
-    /// one origin comparison or hash probe per distinct origin depth, however many zones.
+    /// above [`LINEAR_ZONES`] zones, one hash probe per distinct origin depth, however many
+    /// zones there are.
     #[inline(always)]
     fn find_zone_within(&self, name: &LowerName, max_labels: usize) -> Option<&Zone> {
         for &depth in &self.apex_depths {
