@@ -72,35 +72,49 @@ fn build_fixture(zone: &str, up: Option<bool>) -> (Catalog, HealthSnapshot) {
         for i in 0..20 {
             let check = if i % 3 == 0 { "health_check = \"down\"\n" } else { "" };
             text.push_str(&format!(
-                "[[record]]\nname = \"mv\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"m{i}\"\nvalues = [\"10.0.0.{i}\"]\n{check}"
+                "[[record]]\nname = \"mv.example.com.\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"m{i}\"\nvalues = [\"10.0.0.{i}\"]\n{check}"
             ));
             // Mixed TTLs: the served TTL is the least of the chosen members'.
             text.push_str(&format!(
-                "[[record]]\nname = \"mv\"\ntype = \"AAAA\"\nttl = {}\nrouting = \"multivalue\"\nset_id = \"m{i}\"\nvalues = [\"2001:db8::{i}\"]\n{check}",
+                "[[record]]\nname = \"mv.example.com.\"\ntype = \"AAAA\"\nttl = {}\nrouting = \"multivalue\"\nset_id = \"m{i}\"\nvalues = [\"2001:db8::{i}\"]\n{check}",
                 60 + i
             ));
+        }
+        // More zones than a catalog compares one by one (so it finds them by hash), one of
+        // them nested in example.com.: answers from zones after the first, cached too.
+        let origins = ["child.example.com."].into_iter().chain(NET_ZONES);
+        for (i, origin) in origins.enumerate() {
+            text.push_str(&format!(
+                "[[zone]]\norigin = \"{origin}\"\nsoa = \"ns1 host 1 7200 900 1209600 60\"\nns = [\"ns1\"]\n\
+                 [[record]]\nname = \"www.{origin}\"\ntype = \"A\"\nvalues = [\"10.9.0.{i}\"]\n"
+            ));
+            for m in 0..(i % 3) * 6 {
+                text.push_str(&format!(
+                    "[[record]]\nname = \"mv.{origin}\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"z{m}\"\nvalues = [\"10.9.{i}.{m}\"]\n"
+                ));
+            }
         }
         // Small sets, one TTL each: a cached answer draws again from the candidates it
         // keeps (checked A, some down; unchecked AAAA).
         for i in 0..10 {
             let check = if i % 4 == 1 { "health_check = \"down\"\n" } else { "" };
             text.push_str(&format!(
-                "[[record]]\nname = \"small\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"s{i}\"\nvalues = [\"10.3.0.{i}\"]\n{check}"
+                "[[record]]\nname = \"small.example.com.\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"s{i}\"\nvalues = [\"10.3.0.{i}\"]\n{check}"
             ));
         }
         for i in 0..6 {
             text.push_str(&format!(
-                "[[record]]\nname = \"small\"\ntype = \"AAAA\"\nrouting = \"multivalue\"\nset_id = \"s{i}\"\nvalues = [\"2001:db8:3::{i}\"]\n"
+                "[[record]]\nname = \"small.example.com.\"\ntype = \"AAAA\"\nrouting = \"multivalue\"\nset_id = \"s{i}\"\nvalues = [\"2001:db8:3::{i}\"]\n"
             ));
         }
         for (i, weight) in [0, 1, 5].into_iter().enumerate() {
             text.push_str(&format!(
-                "[[record]]\nname = \"weighted\"\ntype = \"A\"\nrouting = \"weighted\"\nset_id = \"w{i}\"\nweight = {weight}\nvalues = [\"10.1.0.{i}\"]\n"
+                "[[record]]\nname = \"weighted.example.com.\"\ntype = \"A\"\nrouting = \"weighted\"\nset_id = \"w{i}\"\nweight = {weight}\nvalues = [\"10.1.0.{i}\"]\n"
             ));
         }
         for (role, check) in [("PRIMARY", "health_check = \"down\"\n"), ("SECONDARY", "")] {
             text.push_str(&format!(
-                "[[record]]\nname = \"failover\"\ntype = \"A\"\nrouting = \"failover\"\nset_id = \"{role}\"\nfailover = \"{role}\"\nvalues = [\"10.2.0.1\", \"10.2.0.2\"]\n{check}"
+                "[[record]]\nname = \"failover.example.com.\"\ntype = \"A\"\nrouting = \"failover\"\nset_id = \"{role}\"\nfailover = \"{role}\"\nvalues = [\"10.2.0.1\", \"10.2.0.2\"]\n{check}"
             ));
         }
         let zone = zone.to_string();
@@ -117,8 +131,31 @@ fn build_fixture(zone: &str, up: Option<bool>) -> (Catalog, HealthSnapshot) {
     }
 }
 
+/// The fixture's zones besides example.com. and child.example.com.
+const NET_ZONES: [&str; 9] = [
+    "z0.example.net.",
+    "z1.example.net.",
+    "z2.example.net.",
+    "z3.example.net.",
+    "z4.example.net.",
+    "z5.example.net.",
+    "z6.example.net.",
+    "z7.example.net.",
+    "a.b.z7.example.net.",
+];
+
 /// Names worth asking about in the fixture.
 pub const NAMES: &[&str] = &[
+    "www.child.example.com.",
+    "mv.child.example.com.",
+    "child.example.com.",
+    "nothing.child.example.com.",
+    "www.z3.example.net.",
+    "mv.z4.example.net.",
+    "mv.a.b.z7.example.net.",
+    "x.b.z7.example.net.",
+    "z7.example.net.",
+    "www.example.net.",
     "example.com.",
     "mail.example.com.",
     "alias.example.com.",
