@@ -174,3 +174,35 @@ fn toml_syntax_errors_have_lines() {
     let p = first_problem("[server]\nworkers = \"many\"\n");
     assert_eq!(p.line, Some(2));
 }
+
+#[test]
+fn zone_origins_are_unique_and_records_go_to_the_longest() {
+    // The same origin twice, spelled in another case, is one zone defined twice (line 5).
+    let text = format!("{BASE}{}", BASE.replace("example.com.", "EXAMPLE.com."));
+    let problems = parse(&text).unwrap_err().problems;
+    assert!(
+        problems.iter().any(|p| p.key.as_deref() == Some("origin")
+            && p.reason.contains("defined more than once")
+            && p.line == Some(5)),
+        "{problems:?}"
+    );
+    // Nested zones: a record belongs to the deepest; DS at the child's apex to the parent.
+    let child = BASE.replace("example.com.", "sub.example.com.");
+    let records = "[[record]]\nname = \"a.sub.example.com.\"\ntype = \"A\"\nvalues = [\"192.0.2.1\"]\n\
+                   [[record]]\nname = \"b.example.com.\"\ntype = \"A\"\nvalues = [\"192.0.2.2\"]\n\
+                   [[record]]\nname = \"sub.example.com.\"\ntype = \"DS\"\nvalues = [\"1 13 2 00FF\"]\n\
+                   [[record]]\nname = \"sub.example.com.\"\ntype = \"TXT\"\nvalues = [\"child\"]\n";
+    let config = parse(&format!("{BASE}{child}{records}")).unwrap();
+    let owners = |zone: &ZoneConfig| {
+        let mut owners: Vec<String> =
+            zone.rrsets.iter().map(|s| format!("{} {}", s.owner, text::rtype_name(s.rtype))).collect();
+        owners.sort();
+        owners
+    };
+    let (parent, child) = (&config.zones[0], &config.zones[1]);
+    assert!(owners(parent).contains(&"b.example.com. A".to_string()), "{:?}", owners(parent));
+    assert!(owners(parent).contains(&"sub.example.com. DS".to_string()), "{:?}", owners(parent));
+    assert!(owners(child).contains(&"a.sub.example.com. A".to_string()), "{:?}", owners(child));
+    assert!(owners(child).contains(&"sub.example.com. TXT".to_string()), "{:?}", owners(child));
+    assert!(!owners(child).iter().any(|o| o.ends_with(" DS")), "{:?}", owners(child));
+}
