@@ -446,9 +446,12 @@ impl CheckConfig {
     }
 }
 
+/// Zone indices by origin in wire form, while a config is validated.
+type Origins = FxHashMap<Box<[u8]>, usize>;
+
 /// The index of the zone with the longest origin that the name `wire` ends with, trying its
-/// suffixes from offset `at` (a label's start) on; `origins` holds the zones by origin.
-fn zone_containing(origins: &FxHashMap<Box<[u8]>, usize>, wire: &[u8], mut at: usize) -> Option<usize> {
+/// suffixes from offset `at` (a label's start) on.
+fn zone_containing(origins: &Origins, wire: &[u8], mut at: usize) -> Option<usize> {
     while at < wire.len() {
         if let Some(&zi) = origins.get(&wire[at..]) {
             return Some(zi);
@@ -500,8 +503,8 @@ impl Config {
         let server = v.server(parsed.server.as_ref());
         let checks = v.checks(&parsed.health_check);
         let check_ids: HashMap<&str, usize> = checks.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
-        let mut zones = v.zones(&parsed.zone, read);
-        v.records(&parsed.record, &mut zones, &check_ids);
+        let (mut zones, origins) = v.zones(&parsed.zone, read);
+        v.records(&parsed.record, &mut zones, &origins, &check_ids);
         let zones: Vec<ZoneConfig> = zones.into_iter().map(|z| v.finish_zone(z)).collect();
         if v.problems.is_empty() {
             Ok(Config { source: source.to_path_buf(), server, zones, checks })
@@ -1001,10 +1004,11 @@ impl Validator<'_> {
         }
     }
 
-    fn zones(&mut self, tables: &[toml::Spanned<file::ZoneTable>], read: &ReadFile) -> Vec<ZoneBuild> {
+    /// The zones, and each one's index by its origin in wire form (to find a duplicate, and
+    /// later each record's zone, without comparing every pair).
+    fn zones(&mut self, tables: &[toml::Spanned<file::ZoneTable>], read: &ReadFile) -> (Vec<ZoneBuild>, Origins) {
         let mut zones: Vec<ZoneBuild> = Vec::new();
-        // The origins of `zones`, to find a duplicate without comparing every pair.
-        let mut seen: HashSet<Name> = HashSet::new();
+        let mut origins = Origins::default();
         if tables.is_empty() {
             self.problem(None, "", Some("zone"), "at least one [[zone]] is required");
         }
@@ -1019,7 +1023,7 @@ impl Validator<'_> {
                     continue;
                 }
             };
-            if seen.contains(&origin) {
+            if origins.contains_key(origin.as_wire()) {
                 self.problem(span, &ctx, Some("origin"), "zone defined more than once");
                 continue;
             }
@@ -1103,10 +1107,10 @@ impl Validator<'_> {
                     continue;
                 }
             }
-            seen.insert(zone.origin.clone());
+            origins.insert(zone.origin.as_wire().into(), zones.len());
             zones.push(zone);
         }
-        zones
+        (zones, origins)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1138,11 +1142,10 @@ impl Validator<'_> {
         &mut self,
         tables: &[toml::Spanned<file::RecordTable>],
         zones: &mut [ZoneBuild],
+        origins: &Origins,
         checks: &HashMap<&str, usize>,
     ) {
         let mut set_ids: HashSet<(Name, u16, String)> = HashSet::new();
-        let origins: FxHashMap<Box<[u8]>, usize> =
-            zones.iter().enumerate().map(|(i, z)| (z.origin.as_wire().into(), i)).collect();
         for spanned in tables {
             let t = spanned.get_ref();
             let span = Some(spanned.span());
@@ -1150,7 +1153,7 @@ impl Validator<'_> {
             if let Some(id) = &t.set_id {
                 ctx.push_str(&format!(" (set_id {id:?})"));
             }
-            let Some((owner, zi)) = self.record_owner(&t.name, zones, &origins, span.clone(), &ctx) else { continue };
+            let Some((owner, zi)) = self.record_owner(&t.name, zones, origins, span.clone(), &ctx) else { continue };
             let rtype = match text::parse_rtype(&t.rtype) {
                 Ok(r) => r,
                 Err(e) => {
@@ -1162,7 +1165,7 @@ impl Validator<'_> {
             // here too it belongs to the zone above, which answers DS queries for that name.
             let zi = if rtype == rtype::DS && owner == zones[zi].origin {
                 let parent = 1 + owner.as_wire()[0] as usize;
-                zone_containing(&origins, owner.as_wire(), parent).unwrap_or(zi)
+                zone_containing(origins, owner.as_wire(), parent).unwrap_or(zi)
             } else {
                 zi
             };
@@ -1454,13 +1457,12 @@ impl Validator<'_> {
         }
     }
 
-    /// Resolves a record's name to (absolute name, zone index); `origins` holds each zone's
-    /// index by its origin in wire form.
+    /// Resolves a record's name to (absolute name, zone index).
     fn record_owner(
         &mut self,
         text: &str,
         zones: &[ZoneBuild],
-        origins: &FxHashMap<Box<[u8]>, usize>,
+        origins: &Origins,
         span: Option<Range<usize>>,
         ctx: &str,
     ) -> Option<(Name, usize)> {
