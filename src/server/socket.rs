@@ -54,6 +54,7 @@ fn udp_socket(address: SocketAddr) -> io::Result<UdpSocket> {
     socket.set_reuse_port(true)?;
     // Best effort: the kernel caps it at net.core.rmem_max.
     let _ = socket.set_recv_buffer_size(UDP_RECV_BUFFER);
+    no_path_mtu_discovery(&socket, address.is_ipv6())?;
     if address.ip().is_unspecified() {
         // A wildcard socket learns which local address each query came to, so that the
         // worker can send the reply from it (see `udp::Batch`): otherwise the kernel picks
@@ -68,10 +69,38 @@ fn udp_socket(address: SocketAddr) -> io::Result<UdpSocket> {
 /// Asks the kernel for the destination address of every datagram (`IP_PKTINFO`, or
 /// `IPV6_RECVPKTINFO`), delivered as a control message with it.
 fn want_packet_info(socket: &Socket, ipv6: bool) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     let (level, name) =
         if ipv6 { (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO) } else { (libc::IPPROTO_IP, libc::IP_PKTINFO) };
-    let on: libc::c_int = 1;
+    set_int(socket, level, name, 1)
+}
+
+/// Smallest IPv6 MTU (RFC 8200 section 5).
+const IPV6_MIN_MTU: libc::c_int = 1280;
+
+/// Turns path MTU discovery off, as Knot, NSD and gdnsd do on their UDP sockets. With it on
+/// (the kernel's default), IPv4 replies carry DF and the kernel lowers its idea of the path
+/// MTU on any ICMP "fragmentation needed" that names the client, which anyone can forge: an
+/// attacker can then make this server fragment its answers to a victim resolver and splice
+/// forged fragments into them. `IP_PMTUDISC_OMIT` sends without DF, at the interface's MTU,
+/// and ignores such ICMP (Linux 3.15 and later; `IP_PMTUDISC_DONT` before, which only drops
+/// DF). Over IPv6 replies are cut at 1,280 bytes, the MTU every IPv6 path carries, so that
+/// no Packet Too Big is needed or heeded.
+fn no_path_mtu_discovery(socket: &Socket, ipv6: bool) -> io::Result<()> {
+    let (level, name, omit, dont) = if ipv6 {
+        (libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER, libc::IPV6_PMTUDISC_OMIT, libc::IPV6_PMTUDISC_DONT)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, libc::IP_PMTUDISC_OMIT, libc::IP_PMTUDISC_DONT)
+    };
+    set_int(socket, level, name, omit).or_else(|_| set_int(socket, level, name, dont))?;
+    if ipv6 {
+        set_int(socket, libc::IPPROTO_IPV6, libc::IPV6_MTU, IPV6_MIN_MTU)?;
+    }
+    Ok(())
+}
+
+/// Sets an integer socket option that `socket2` has no method for.
+fn set_int(socket: &Socket, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
     // SAFETY: the descriptor is open for the life of `socket`, and the option value is a
     // c_int of the size passed.
     let rc = unsafe {
@@ -79,7 +108,7 @@ fn want_packet_info(socket: &Socket, ipv6: bool) -> io::Result<()> {
             socket.as_raw_fd(),
             level,
             name,
-            (&on as *const libc::c_int).cast(),
+            (&value as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
@@ -100,4 +129,43 @@ fn tcp_listener(address: SocketAddr) -> io::Result<TcpListener> {
     socket.bind(&address.into())?;
     socket.listen(1024)?;
     Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    fn get_int(socket: &impl AsRawFd, level: libc::c_int, name: libc::c_int) -> libc::c_int {
+        let mut value: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: the descriptor is open, and the value and its length are a c_int's.
+        let rc = unsafe {
+            libc::getsockopt(socket.as_raw_fd(), level, name, (&mut value as *mut libc::c_int).cast(), &mut len)
+        };
+        assert_eq!(rc, 0, "getsockopt({level}, {name}): {}", io::Error::last_os_error());
+        value
+    }
+
+    #[test]
+    fn udp_sockets_send_without_path_mtu_discovery() {
+        let bound = bind_all("127.0.0.1:0".parse().unwrap(), 2).unwrap();
+        assert_eq!(bound.udp.len(), 2);
+        for socket in &bound.udp {
+            let mode = get_int(socket, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER);
+            assert!(matches!(mode, libc::IP_PMTUDISC_OMIT | libc::IP_PMTUDISC_DONT), "IP_MTU_DISCOVER is {mode}");
+        }
+        // A plain socket keeps the kernel's default (DF set), so the check above means something.
+        let plain = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let default = get_int(&plain, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER);
+        assert!(!matches!(default, libc::IP_PMTUDISC_OMIT | libc::IP_PMTUDISC_DONT), "default is {default}");
+
+        if UdpSocket::bind("[::1]:0").is_err() {
+            eprintln!("no IPv6 loopback here; the IPv6 half is not checked");
+            return;
+        }
+        let bound = bind_all("[::1]:0".parse().unwrap(), 1).unwrap();
+        let mode = get_int(&bound.udp[0], libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER);
+        assert!(matches!(mode, libc::IPV6_PMTUDISC_OMIT | libc::IPV6_PMTUDISC_DONT), "IPV6_MTU_DISCOVER is {mode}");
+    }
 }
