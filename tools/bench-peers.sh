@@ -36,13 +36,17 @@
 #
 # A last part loads a generated zone of 1,000,000 names into eightfold and Knot, ROUNDS
 # times each, unpinned, and reports the median time until the last name is answered and
-# the resident memory 3 s later.
+# the resident memory 3 s later. MANY_ZONES=50000 does the same for that many small zones,
+# one file each:
+#
+#   SERVERS=" " MODES=" " BIG_NAMES=0 MANY_ZONES=50000 ROUNDS=3 tools/bench-peers.sh
 set -euo pipefail
 
 DURATION=${DURATION:-10}
 SERVER_CORE=${SERVER_CORE:-1}
 CLIENT_CORE=${CLIENT_CORE:-0}
 BIG_NAMES=${BIG_NAMES:-1000000}     # 0 skips the zone-load comparison
+MANY_ZONES=${MANY_ZONES:-0}         # N > 0 adds a load comparison of N small zones
 SERVERS=${SERVERS:-"echo eightfold eightfold+checks gdnsd knot nsd"}
 MODES=${MODES:-"udp tcp"}
 ROUNDS=${ROUNDS:-3}                 # rounds are interleaved; the median is reported
@@ -368,40 +372,29 @@ for key in order:
 EOF
 }
 
-big_zone() {
-  local file="$WORK/big.zone"
-  python3 - "$BIG_NAMES" "$file" <<'EOF'
-import sys
-n, path = int(sys.argv[1]), sys.argv[2]
-with open(path, "w") as f:
-    f.write("$ORIGIN big.test.\n$TTL 3600\n@ SOA ns1 hostmaster 1 7200 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n")
-    for i in range(n):
-        f.write(f"h{i} A 10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}\n")
-EOF
-  local last="h$((BIG_NAMES - 1)).big.test"
+# Loads what $WORK/load-eightfold/c.toml and $WORK/load-knot/knot.conf describe into each
+# server, ROUNDS times, and reports the median time until $2 answers (its A matching $3) and
+# the resident memory 3 s later. Not pinned: each server may use the whole machine to load.
+load_rounds() { # $1 what is loaded (for the table), $2 the last name to appear, $3 its address (regex)
   local results="$WORK/load-results"
   : >"$results"
-  # Not pinned: each server may use the whole machine to load. (eightfold scans the zone file
-  # on a second thread while it builds the zone; Knot loads one zone on one worker.)
   for round in $(seq 1 "$ROUNDS"); do
     for name in eightfold knot; do
-      local dir="$WORK/big-$name" port=$((15390 + ${#name}))
-      mkdir -p "$dir"
+      local dir="$WORK/load-$name" port
+      port=$(load_port "$name")
       if [ "$name" = eightfold ]; then
-        printf '[server]\nlisten = ["127.0.0.1:%s"]\nworkers = 1\n[[zone]]\norigin = "big.test."\nfile = "%s"\n' "$port" "$file" >"$dir/c.toml"
         local cmd=("$ROOT/target/release/eightfold" serve --config "$dir/c.toml")
       else
-        rm -rf "$dir"/*.mdb "$dir"/timers "$dir"/journal 2>/dev/null || true
-        printf 'server:\n    listen: 127.0.0.1@%s\n    rundir: %s\n    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\ndatabase:\n    storage: %s\nzone:\n  - domain: big.test.\n    file: %s\n    journal-content: none\n    zonefile-sync: -1\n' "$port" "$dir" "$dir" "$file" >"$dir/knot.conf"
+        rm -rf "$dir"/*.mdb "$dir"/timers "$dir"/journal "$dir"/catalog 2>/dev/null || true
         local cmd=(knotd -c "$dir/knot.conf")
       fi
       local start end pid
-      say "round $round: loading $BIG_NAMES names into $name"
+      say "round $round: loading $1 into $name"
       start=$(date +%s.%N)
       setsid "${cmd[@]}" >"$dir/log" 2>&1 &
       pid=$!
       PIDS+=("$pid")
-      until dig +short +time=1 +tries=1 -p "$port" @127.0.0.1 "$last" A 2>/dev/null | grep -q '^10\.'; do sleep 0.02; done
+      until dig +short +time=1 +tries=1 -p "$port" @127.0.0.1 "$2" A 2>/dev/null | grep -q "$3"; do sleep 0.02; done
       end=$(date +%s.%N)
       # Resident memory once settled (eightfold frees its build-time data after it starts answering).
       sleep 3
@@ -412,9 +405,9 @@ EOF
       wait "$pid" 2>/dev/null || true
     done
   done
-  echo "| server | names | load time (to first answer), median | spread | resident memory (3 s later), median |"
+  echo "| server | loaded | load time (to first answer), median | spread | resident memory (3 s later), median |"
   echo "|---|---|---|---|---|"
-  python3 - "$results" "$BIG_NAMES" <<'EOF'
+  python3 - "$results" "$1" <<'EOF'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -423,8 +416,62 @@ for line in open(sys.argv[1]):
 for name, runs in rows.items():
     times = [t for t, _ in runs]
     rss = statistics.median(r for _, r in runs) / 1024
-    print(f"| {name} | {int(sys.argv[2]):,} | {statistics.median(times):.2f} s | {min(times):.2f}-{max(times):.2f} | {rss:.0f} MiB |")
+    print(f"| {name} | {sys.argv[2]} | {statistics.median(times):.2f} s | {min(times):.2f}-{max(times):.2f} | {rss:.0f} MiB |")
 EOF
+}
+
+load_port() { echo $((15390 + ${#1})); }
+thousands() { python3 -c "print(f'{int(\"$1\"):,}')"; }
+
+# The configs for load_rounds: eightfold's server section and Knot's server and database
+# sections, zones to follow.
+load_configs() {
+  local e="$WORK/load-eightfold" k="$WORK/load-knot"
+  mkdir -p "$e" "$k"
+  printf '[server]\nlisten = ["127.0.0.1:%s"]\nworkers = 1\n' "$(load_port eightfold)" >"$e/c.toml"
+  printf 'server:\n    listen: 127.0.0.1@%s\n    rundir: %s\n    udp-workers: 1\n    tcp-workers: 1\n%sdatabase:\n    storage: %s\n' \
+    "$(load_port knot)" "$k" "$1" "$k" >"$k/knot.conf"
+}
+
+# One zone of BIG_NAMES names, one A record each. (eightfold scans the zone file on a second
+# thread while it builds the zone; Knot loads one zone on one worker.)
+big_zone() {
+  local file="$WORK/big.zone"
+  python3 - "$BIG_NAMES" "$file" <<'EOF'
+import sys
+n, path = int(sys.argv[1]), sys.argv[2]
+with open(path, "w") as f:
+    f.write("$ORIGIN big.test.\n$TTL 3600\n@ SOA ns1 hostmaster 1 7200 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n")
+    for i in range(n):
+        f.write(f"h{i} A 10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}\n")
+EOF
+  load_configs $'    background-workers: 1\n'
+  printf '[[zone]]\norigin = "big.test."\nfile = "%s"\n' "$file" >>"$WORK/load-eightfold/c.toml"
+  printf 'zone:\n  - domain: big.test.\n    file: %s\n    journal-content: none\n    zonefile-sync: -1\n' "$file" >>"$WORK/load-knot/knot.conf"
+  load_rounds "$(thousands "$BIG_NAMES") names" "h$((BIG_NAMES - 1)).big.test" '^10\.'
+}
+
+# MANY_ZONES small zones (SOA, NS, the name server's A and a www A), one file each, as a
+# hosting provider serves them. Knot keeps its default background workers, which load zones
+# in parallel; eightfold reads the zone files one after another.
+many_zones() {
+  local dir="$WORK/many"
+  mkdir -p "$dir"
+  load_configs ''
+  python3 - "$MANY_ZONES" "$dir" "$WORK/load-eightfold/c.toml" "$WORK/load-knot/knot.conf" <<'EOF'
+import sys
+n, dir, eightfold, knot = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+body = "$TTL 3600\n@ SOA ns1 hostmaster 1 7200 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.53\nwww A 192.0.2.1\n"
+with open(eightfold, "a") as e, open(knot, "a") as k:
+    k.write(f"template:\n  - id: default\n    storage: {dir}\n    file: \"%s.zone\"\n    journal-content: none\n    zonefile-sync: -1\nzone:\n")
+    for i in range(n):
+        origin = f"z{i}.many.test."
+        with open(f"{dir}/{origin}zone", "w") as f:
+            f.write(body)
+        e.write(f'[[zone]]\norigin = "{origin}"\nfile = "{dir}/{origin}zone"\n')
+        k.write(f"  - domain: {origin}\n")
+EOF
+  load_rounds "$(thousands "$MANY_ZONES") zones" "www.z$((MANY_ZONES - 1)).many.test" '^192\.0\.2\.1$'
 }
 
 # The answer times eightfold's workers logged (TIMING=1), over every run: the first datagram of
@@ -493,6 +540,10 @@ main() {
   if [ "$BIG_NAMES" -gt 0 ]; then
     echo
     big_zone
+  fi
+  if [ "$MANY_ZONES" -gt 0 ]; then
+    echo
+    many_zones
   fi
 }
 
