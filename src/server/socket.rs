@@ -54,7 +54,10 @@ fn udp_socket(address: SocketAddr) -> io::Result<UdpSocket> {
     socket.set_reuse_port(true)?;
     // Best effort: the kernel caps it at net.core.rmem_max.
     let _ = socket.set_recv_buffer_size(UDP_RECV_BUFFER);
-    no_path_mtu_discovery(&socket, address.is_ipv6())?;
+    if let Err(e) = no_path_mtu_discovery(&socket, address.is_ipv6()) {
+        // A hardening, not a condition for serving: say so and go on.
+        tracing::warn!(%address, error = %e, "cannot turn path MTU discovery off on a UDP socket");
+    }
     if address.ip().is_unspecified() {
         // A wildcard socket learns which local address each query came to, so that the
         // worker can send the reply from it (see `udp::Batch`): otherwise the kernel picks
