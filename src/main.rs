@@ -148,6 +148,13 @@ fn main() -> ExitCode {
             }
         },
         Command::Serve { config, listen, control } => {
+            let signals = match eightfold::control::catch_reload_signal() {
+                Ok(signals) => signals,
+                Err(e) => {
+                    eprintln!("eightfold: {e}");
+                    return ExitCode::from(EXIT_RUNTIME);
+                }
+            };
             let source = Source { path: config, listen, control };
             let config = match source.load() {
                 Ok(config) => config,
@@ -156,7 +163,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(EXIT_CONFIG);
                 }
             };
-            match eightfold::control::run(source, config) {
+            match eightfold::control::run(source, config, signals) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("eightfold: {e}");

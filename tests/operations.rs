@@ -368,3 +368,83 @@ fn the_answer_cache_can_be_turned_off() {
     assert_ne!(code, 0);
     assert!(out.contains("answer_cache") && out.contains("power of two"), "{out}");
 }
+
+/// Opens the FIFO at `path` for writing as soon as the server opens it for reading (it is then
+/// loading the zone and waits for the text).
+fn open_fifo(path: &std::path::Path) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        // Without a reader, a non-blocking open for writing fails (ENXIO).
+        match std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(path) {
+            Ok(fifo) => return Ok(fifo),
+            Err(_) if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(format!("no reader for the zone file: {e}")),
+        }
+    }
+}
+
+#[test]
+fn sighup_while_the_first_load_runs_reloads_once_serving() {
+    use std::io::Write;
+    // The zone file is a FIFO, so the server's first load waits, mid-load, until the test
+    // writes the zone: a SIGHUP sent then must not end the process (SIGHUP's default).
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("example.com.zone");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path and a mode.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+    std::fs::write(dir.path().join("eightfold.toml"), format!("{}{ZONE_BODY}", server_table(""))).unwrap();
+    let log = dir.path().join("log");
+    let mut child = std::process::Command::new(binary())
+        .arg("serve")
+        .arg("--config")
+        .arg(dir.path().join("eightfold.toml"))
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(dir.path().join("out")).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    struct Stop<'a>(&'a mut std::process::Child);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = Stop(&mut child);
+    let output = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    let mut writer = open_fifo(&fifo).unwrap_or_else(|e| panic!("{e}\n{}", output()));
+    // SAFETY: kill with a child's pid and a valid signal number has no memory effects.
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(child.0.try_wait().unwrap().is_none(), "SIGHUP during the first load ended the server:\n{}", output());
+    writer.write_all(ZONE.as_bytes()).unwrap();
+    drop(writer);
+
+    // The held SIGHUP reloads once the server runs, which reads the zone file again (after
+    // the first load has closed it, or this would be more of the same file).
+    assert!(eventually(Duration::from_secs(10), || output().contains("listening on")), "{}", output());
+    let mut writer = open_fifo(&fifo).unwrap_or_else(|e| panic!("{e}\n{}", output()));
+    writer.write_all(ZONE.as_bytes()).unwrap();
+    drop(writer);
+    assert!(
+        eventually(Duration::from_secs(10), || output().contains("configuration reloaded")),
+        "no reload after the held SIGHUP:\n{}",
+        output()
+    );
+    assert!(child.0.try_wait().unwrap().is_none(), "{}", output());
+    let text = output();
+    let addr: std::net::SocketAddr = text
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no listening line:\n{text}"));
+    let query = message("static.example.com.", RecordType::A, None).to_vec().unwrap();
+    let reply = udp_exchange(addr, &query, Duration::from_secs(2)).expect("an answer after the reload");
+    let reply = hickory_proto::op::Message::from_vec(&reply).unwrap();
+    assert_eq!(reply.answers().len(), 1, "{reply:?}");
+}

@@ -233,9 +233,20 @@ fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
     changed
 }
 
-/// Serves `config` (loaded from `source`) until SIGINT or SIGTERM; SIGHUP reloads.
-pub fn run(source: Source, config: Config) -> Result<(), RunError> {
-    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(RunError::Signals)?;
+/// Catches SIGHUP from now on: call it before the configuration is first loaded, which can
+/// take seconds for large zones. A SIGHUP sent meanwhile (a deploy script's reload, racing the
+/// start) is then held and reloads once the server runs, instead of ending the process, which
+/// is what SIGHUP does by default.
+pub fn catch_reload_signal() -> Result<Signals, RunError> {
+    Signals::new([SIGHUP]).map_err(RunError::Signals)
+}
+
+/// Serves `config` (loaded from `source`) until SIGINT or SIGTERM; SIGHUP, caught through
+/// `signals` (from [`catch_reload_signal`]), reloads.
+pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), RunError> {
+    for signal in [SIGINT, SIGTERM] {
+        signals.add_signal(signal).map_err(RunError::Signals)?;
+    }
     privileges::raise_open_files_limit();
     let sockets = Sockets::bind(&config).map_err(RunError::Server)?;
     let control_listener = match config.server.control {
