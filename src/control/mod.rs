@@ -22,7 +22,7 @@ use signal_hook::iterator::Signals;
 
 use crate::config::{Config, ConfigError};
 use crate::health::{self, ProberHandle};
-use crate::server::{Server, ServerError, Shared, Sockets, View};
+use crate::server::{release_freed_memory, Server, ServerError, Shared, Sockets, View};
 use crate::zone::Catalog;
 
 pub use status::Status;
@@ -195,15 +195,6 @@ impl Control {
 
     fn view(&self) -> Arc<View> {
         self.shared.view()
-    }
-}
-
-/// Hands memory freed after building zone data back to the kernel (glibc keeps freed heap
-/// otherwise, so a big zone's load-time garbage would stay in the resident set).
-fn release_freed_memory() {
-    // SAFETY: malloc_trim only walks the allocator's own free lists.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

@@ -19,7 +19,7 @@ use super::probe::{Attempt, Outcome};
 use super::tls::TlsConfigs;
 use super::{statefile, HealthSnapshot, Threshold};
 use crate::config::{CheckConfig, CheckKind, Config};
-use crate::server::{Shared, View};
+use crate::server::{release_freed_memory, Retired, Shared, View};
 use crate::zone::Catalog;
 
 /// Longest the loop sleeps, so shutdown is noticed.
@@ -170,6 +170,7 @@ pub fn spawn(
         index: index_of(&config),
         config,
         catalog,
+        retired: Retired::default(),
         forced: initial.forced,
         schedule: BinaryHeap::new(),
         attempts: Vec::new(),
@@ -208,6 +209,8 @@ fn forced_by_index(checks: &[CheckConfig], forced: &HashMap<String, bool>) -> Ve
 struct Prober {
     config: Arc<Config>,
     catalog: Arc<Catalog>,
+    /// Catalogs a reload replaced, dropped here once no worker's view has them.
+    retired: Retired<Catalog>,
     index: HashMap<String, usize>,
     thresholds: Vec<Threshold>,
     forced: HashMap<String, bool>,
@@ -266,6 +269,9 @@ impl Prober {
             }
             if changed {
                 self.publish();
+            }
+            if !self.retired.is_empty() && self.retired.drop_unused() {
+                release_freed_memory();
             }
         }
         self.save();
@@ -409,7 +415,7 @@ impl Prober {
         for new in fresh {
             self.schedule_first(new, now);
         }
-        self.catalog = catalog;
+        self.retired.push(std::mem::replace(&mut self.catalog, catalog));
         if let Ok(mut table) = self.table.lock() {
             *table = ProbeTable { config: self.config.clone(), checks: status };
         }
