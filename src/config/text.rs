@@ -174,7 +174,7 @@ pub fn for_each_record(
     read: &ReadFile,
     each: &mut dyn FnMut(Scanned),
 ) -> Result<(), (PathBuf, String)> {
-    let text = read(path).map_err(|e| (path.to_path_buf(), format!("cannot read zone file: {e}")))?;
+    let text = read_text(path, read)?;
     if text.len() < THREADED_SCAN_BYTES {
         return scan_zone_text(path, &text, origin, read, 0, each);
     }
@@ -217,8 +217,12 @@ fn read_zone_file_into(
     if depth > MAX_INCLUDE_DEPTH {
         return Err((path.to_path_buf(), format!("$INCLUDE nested deeper than {MAX_INCLUDE_DEPTH}")));
     }
-    let text = read(path).map_err(|e| (path.to_path_buf(), format!("cannot read zone file: {e}")))?;
+    let text = read_text(path, read)?;
     scan_zone_text(path, &text, origin, read, depth, each)
+}
+
+fn read_text(path: &Path, read: &ReadFile) -> Result<String, (PathBuf, String)> {
+    read(path).map_err(|e| (path.to_path_buf(), format!("cannot read zone file: {e}")))
 }
 
 /// Scans `text`, the contents of the zone file at `path`, reading what it includes.
