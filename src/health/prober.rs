@@ -270,7 +270,7 @@ impl Prober {
             if changed {
                 self.publish();
             }
-            if !self.retired.is_empty() && self.retired.drop_unused() {
+            if self.retired.drop_unused() {
                 release_freed_memory();
             }
         }
