@@ -97,8 +97,9 @@ build() {
 }
 
 # TCP listeners that health checks probe: 127.0.1.1-16 and 127.0.2.0/22 (for CHECKS_MANY).
+# They stand in for remote endpoints, so they run on the client's core, not the server's.
 start_listeners() {
-  python3 - "$CHECKS_MANY" <<'EOF' &
+  taskset -c "$CLIENT_CORE" python3 - "$CHECKS_MANY" <<'EOF' &
 import selectors, socket, sys
 many = int(sys.argv[1])
 addrs = [f"127.0.1.{i}" for i in range(1, 17)] + [f"127.0.{2 + i // 250}.{1 + i % 250}" for i in range(many)]
