@@ -20,6 +20,10 @@ pub const BATCH: usize = 64;
 const BUF_SIZE: usize = 4096;
 /// Room for the control messages of one datagram: one `in6_pktinfo` needs 40 bytes.
 const CONTROL_SIZE: usize = 64;
+/// How long a worker waits for a datagram before it looks at the view again. A worker keeps
+/// the view it last answered from (`arc_swap::Cache`), so without this an idle one would
+/// keep a replaced catalog, and its memory, until its next query.
+const IDLE_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One datagram's control messages, aligned as `cmsghdr` needs.
 #[repr(C, align(8))]
@@ -145,6 +149,9 @@ pub fn run(
     rrl: Option<Arc<RateLimiter>>,
 ) {
     let fd = socket.as_raw_fd();
+    if let Err(e) = socket.set_read_timeout(Some(IDLE_REFRESH)) {
+        tracing::warn!(error = %e, "cannot set a receive timeout; an idle worker keeps a replaced view");
+    }
     let wildcard = socket.local_addr().is_ok_and(|a| a.ip().is_unspecified());
     let mut batch = Batch::new(wildcard);
     let mut responder = Responder::new();
@@ -164,7 +171,9 @@ pub fn run(
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
                 ) =>
             {
-                continue
+                // Idle: let go of a view that was replaced meanwhile.
+                view_cache.load();
+                continue;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "UDP receive failed");
@@ -318,6 +327,46 @@ fn socket_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+    use crate::health::HealthSnapshot;
+    use crate::server::View;
+    use crate::zone::Catalog;
+
+    fn view() -> View {
+        let text = "[[zone]]\norigin = \"example.com.\"\nsoa = \"ns1 host 1 2 3 4 5\"\nns = [\"ns1\"]\n";
+        let config =
+            Config::parse(text, std::path::Path::new("t.toml"), &|_| Err(io::ErrorKind::NotFound.into())).unwrap();
+        View::new(Arc::new(Catalog::build(&config)), HealthSnapshot::initial(&config.checks))
+    }
+
+    /// A worker that receives nothing still lets go of a replaced view within about
+    /// `IDLE_REFRESH`, so a reloaded catalog's memory is not kept by idle workers.
+    #[test]
+    fn an_idle_worker_lets_go_of_a_replaced_view() {
+        let shared = Shared::new(view());
+        let old = shared.view();
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let wake = socket.try_clone().unwrap();
+        let worker = {
+            let shared = shared.clone();
+            std::thread::spawn(move || run(socket, shared, false, 0, None))
+        };
+        // The worker took the view when it started; then a reload replaces it.
+        let until = std::time::Instant::now() + IDLE_REFRESH * 5;
+        while Arc::strong_count(&old) < 3 && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(Arc::strong_count(&old), 3, "held by the swap, the worker and this test");
+        shared.publish(view());
+        while Arc::strong_count(&old) > 1 && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(Arc::strong_count(&old), 1, "the idle worker still holds the replaced view");
+        shared.stop();
+        // SAFETY: shutdown on a socket descriptor this test owns; no memory is involved.
+        unsafe { libc::shutdown(wake.as_raw_fd(), libc::SHUT_RD) };
+        worker.join().unwrap();
+    }
 
     /// The packet info inside a control buffer that `reply_control` wrote.
     fn read_back<T: Copy>(control: &Control, len: usize, level: libc::c_int, kind: libc::c_int) -> T {
