@@ -8,12 +8,14 @@
 
 use std::hint::black_box;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use eightfold::answer::{Responder, Transport};
 use eightfold::config::Config;
 use eightfold::health::HealthSnapshot;
+use eightfold::view::View;
 use eightfold::zone::Catalog;
 
 const ZONE: &str = "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\n@ NS ns1\n@ NS ns2\nns1 A 192.0.2.53\nns2 A 192.0.2.54\nstatic A 192.0.2.7\n";
@@ -21,7 +23,7 @@ const ZONE: &str = "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\n@ NS ns1\n@ 
 /// A config whose `mv` name has `members` multivalue A records, each with a TCP health check
 /// when `checked` (the shape an edge server runs), and the health the server would publish:
 /// every check in its initial state, with the healthy pools worked out.
-fn setup(members: usize, minimal: bool, checked: bool) -> (Catalog, HealthSnapshot, Responder) {
+fn setup(members: usize, minimal: bool, checked: bool) -> (View, Responder) {
     let mut text =
         format!("[server]\nminimal_responses = {minimal}\n[[zone]]\norigin = \"example.com.\"\nfile = \"z\"\n");
     for i in 0..members {
@@ -36,9 +38,8 @@ fn setup(members: usize, minimal: bool, checked: bool) -> (Catalog, HealthSnapsh
         }
     }
     let config = Config::parse(&text, Path::new("bench.toml"), &|_| Ok(ZONE.to_string())).expect("bench config");
-    let catalog = Catalog::build(&config);
-    let health = HealthSnapshot::initial(&config.checks).with_pools(&catalog);
-    (catalog, health, Responder::with_seed(1))
+    let view = View::new(Arc::new(Catalog::build(&config)), HealthSnapshot::initial(&config.checks));
+    (view, Responder::with_seed(1))
 }
 
 /// A query packet with EDNS (4096), as resolvers send.
@@ -62,7 +63,7 @@ const CLOCK_ADDS: u64 = 1000;
 /// `CLOCK_ADDS` additions, each waiting on the one before, takes one core cycle apiece on
 /// current x86 and Arm cores, so the throughput criterion prints (Gelem/s) is the clock the
 /// core ran at, in GHz. This shared host's effective clock moves by 2x from one hour to the
-/// next (README, "The answer path in process"); the answer figures' instruction counts do not.
+/// next (docs/performance.md); the answer figures' instruction counts do not.
 fn host_clock(c: &mut Criterion) {
     let mut group = c.benchmark_group("host_clock");
     group.throughput(Throughput::Elements(CLOCK_ADDS));
@@ -102,10 +103,10 @@ fn answer_path(c: &mut Criterion) {
             ("multivalue_8_of_16_unchecked", query("mv.example.com", 1), false),
             ("nxdomain", query("nothing.example.com", 1), true),
         ] {
-            let (catalog, health, mut responder) = setup(16, minimal, checked);
+            let (view, mut responder) = setup(16, minimal, checked);
             let mut out = vec![0u8; 4096];
             group.bench_function(BenchmarkId::new(name, label), |b| {
-                b.iter(|| responder.respond(&catalog, &health, black_box(&packet), Transport::Udp, &mut out).len)
+                b.iter(|| responder.respond(&view, black_box(&packet), Transport::Udp, &mut out).len)
             });
         }
     }
@@ -128,7 +129,7 @@ fn answer_path_cached(c: &mut Criterion) {
         ("static_a_0x20", query("StAtIc.ExAmPlE.cOm", 1)),
         ("multivalue_8_of_16_0x20", query("mV.eXaMpLe.CoM", 1)),
     ] {
-        let (catalog, health, mut responder) = setup(16, true, true);
+        let (view, mut responder) = setup(16, true, true);
         responder.set_cache(eightfold::config::DEFAULT_ANSWER_CACHE);
         let (mut buf, mut scratch) = (vec![0u8; 4096], vec![0u8; 4096]);
         let mut answered = 0u64;
@@ -136,7 +137,7 @@ fn answer_path_cached(c: &mut Criterion) {
             b.iter(|| {
                 answered += 1;
                 buf[..packet.len()].copy_from_slice(black_box(&packet));
-                responder.respond_in_place(&catalog, &health, &mut buf, packet.len(), &mut scratch).len
+                responder.respond_in_place(&view, &mut buf, packet.len(), &mut scratch).len
             })
         });
         // Every answer after the first two is a hit (unless a filter skipped this one).
@@ -152,7 +153,7 @@ const EVICT_BYTES: usize = 2 << 20;
 
 /// One answer at a time with the caches evicted before each, timed alone. `clock_only` times
 /// nothing between the two clock reads: the reference to subtract. This is where the UDP
-/// worker's user time goes (README, "Where eightfold's UDP time goes"); warm-cache figures
+/// worker's user time goes (docs/performance.md); warm-cache figures
 /// are in `answer_path`. Few, slow iterations: each one writes `EVICT_BYTES` first.
 fn answer_after_eviction(c: &mut Criterion) {
     let mut group = c.benchmark_group("answer_after_eviction");
@@ -174,7 +175,7 @@ fn answer_after_eviction(c: &mut Criterion) {
         ("multivalue_8_of_16", Some(query("mv.example.com", 1))),
         ("nxdomain", Some(query("nothing.example.com", 1))),
     ] {
-        let (catalog, health, mut responder) = setup(16, true, true);
+        let (view, mut responder) = setup(16, true, true);
         let mut out = vec![0u8; 4096];
         group.bench_function(BenchmarkId::new(name, "minimal"), |b| {
             b.iter_custom(|iters| {
@@ -183,9 +184,7 @@ fn answer_after_eviction(c: &mut Criterion) {
                     evict(round);
                     let start = Instant::now();
                     if let Some(packet) = &packet {
-                        black_box(
-                            responder.respond(&catalog, &health, black_box(packet), Transport::Udp, &mut out).len,
-                        );
+                        black_box(responder.respond(&view, black_box(packet), Transport::Udp, &mut out).len);
                     }
                     total += start.elapsed();
                 }
@@ -200,21 +199,22 @@ fn multivalue_set_size(c: &mut Criterion) {
     let mut group = c.benchmark_group("multivalue_set_size");
     group.throughput(Throughput::Elements(1));
     for members in [16, 100, 1000] {
-        let (catalog, health, mut responder) = setup(members, true, true);
+        let (view, mut responder) = setup(members, true, true);
         let packet = query("mv.example.com", 1);
         let mut out = vec![0u8; 4096];
         group.bench_with_input(BenchmarkId::from_parameter(members), &members, |b, _| {
-            b.iter(|| responder.respond(&catalog, &health, black_box(&packet), Transport::Udp, &mut out).len)
+            b.iter(|| responder.respond(&view, black_box(&packet), Transport::Udp, &mut out).len)
         });
     }
     // An outage: 900 of 1,000 members down. Answers draw from the published healthy pool,
     // so the cost stays that of a healthy set (a health scan would read all 1,000).
-    let (catalog, _, mut responder) = setup(1000, true, true);
-    let health = HealthSnapshot::from_states((0..1000).map(|i| i % 10 == 0).collect()).with_pools(&catalog);
+    let (view, mut responder) = setup(1000, true, true);
+    let health = HealthSnapshot::from_states((0..1000).map(|i| i % 10 == 0).collect());
+    let view = View::new(view.catalog().clone(), health);
     let packet = query("mv.example.com", 1);
     let mut out = vec![0u8; 4096];
     group.bench_function("1000_with_900_down", |b| {
-        b.iter(|| responder.respond(&catalog, &health, black_box(&packet), Transport::Udp, &mut out).len)
+        b.iter(|| responder.respond(&view, black_box(&packet), Transport::Udp, &mut out).len)
     });
     group.finish();
 }
@@ -245,8 +245,7 @@ fn zone_count(c: &mut Criterion) {
     for zones in [1usize, 10_000] {
         let text = format!("[server]\nminimal_responses = true\n{}", zones_text(zones, zones - 1..zones));
         let config = Config::parse(&text, Path::new("bench.toml"), &|_| Ok(String::new())).expect("bench config");
-        let catalog = Catalog::build(&config);
-        let health = HealthSnapshot::initial(&config.checks).with_pools(&catalog);
+        let view = View::new(Arc::new(Catalog::build(&config)), HealthSnapshot::initial(&config.checks));
         let mut responder = Responder::with_seed(1);
         let mut out = vec![0u8; 4096];
         for (name, packet) in [
@@ -254,7 +253,7 @@ fn zone_count(c: &mut Criterion) {
             ("refused", query("www.example.org", 1)),
         ] {
             group.bench_with_input(BenchmarkId::new(name, zones), &packet, |b, packet| {
-                b.iter(|| responder.respond(&catalog, &health, black_box(packet), Transport::Udp, &mut out).len)
+                b.iter(|| responder.respond(&view, black_box(packet), Transport::Udp, &mut out).len)
             });
         }
     }

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eightfold::config::Config;
-use eightfold::health;
-use eightfold::server::{Shared, View};
+use eightfold::prober;
+use eightfold::server::Shared;
+use eightfold::view::{self, View};
 use eightfold::zone::Catalog;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
@@ -44,10 +45,11 @@ fn main() {
     }
     let config = Config::parse(&text, Path::new("bench.toml"), &|_| Err(std::io::ErrorKind::NotFound.into()))
         .expect("bench config");
-    let initial = health::initial_state(&config);
+    let initial = prober::initial_state(&config);
     let catalog = Arc::new(Catalog::build(&config));
-    let shared = Shared::new(View::new(catalog.clone(), initial.snapshot(&config.checks)));
-    let prober = health::spawn(Arc::new(config), catalog, shared.clone(), initial).expect("prober");
+    let (publisher, reader) = view::channel(View::new(catalog.clone(), initial.snapshot(&config.checks)));
+    let shared = Shared::new(reader);
+    let prober = prober::spawn(Arc::new(config), catalog, shared.clone(), publisher, initial).expect("prober");
     // First probes are spread over one interval; measure after it.
     std::thread::sleep(Duration::from_secs(INTERVAL));
     let tid = prober_thread().expect("prober thread in /proc/self/task");
@@ -80,7 +82,7 @@ fn main() {
     println!("  prober CPU    {:.1}% of one core (user {user:.1}%, system {sys:.1}%) over {elapsed:.0} s", user + sys);
 }
 
-fn probes(prober: &health::ProberHandle) -> u64 {
+fn probes(prober: &prober::ProberHandle) -> u64 {
     prober.table.lock().unwrap().checks.iter().map(|s| s.probes).sum()
 }
 

@@ -7,10 +7,12 @@
 
 use std::hint::black_box;
 use std::path::Path;
+use std::sync::Arc;
 
 use eightfold::answer::{Responder, Transport};
 use eightfold::config::Config;
 use eightfold::health::HealthSnapshot;
+use eightfold::view::View;
 use eightfold::zone::Catalog;
 
 const ZONE: &str = "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\n@ NS ns1\n@ NS ns2\nns1 A 192.0.2.53\nns2 A 192.0.2.54\nstatic A 192.0.2.7\n";
@@ -48,7 +50,7 @@ fn main() {
         }
     };
     let &(_, name, members, minimal, checked, cached) = case;
-    let (catalog, health, mut responder) = setup(members, minimal, checked);
+    let (view, mut responder) = setup(members, minimal, checked);
     let packet = query(name, 1);
     let mut total = 0usize;
     if cached {
@@ -56,12 +58,12 @@ fn main() {
         let (mut buf, mut scratch) = (vec![0u8; 4096], vec![0u8; 4096]);
         for _ in 0..count {
             buf[..packet.len()].copy_from_slice(black_box(&packet));
-            total += responder.respond_in_place(&catalog, &health, &mut buf, packet.len(), &mut scratch).len;
+            total += responder.respond_in_place(&view, &mut buf, packet.len(), &mut scratch).len;
         }
     } else {
         let mut out = vec![0u8; 4096];
         for _ in 0..count {
-            total += responder.respond(&catalog, &health, black_box(&packet), Transport::Udp, &mut out).len;
+            total += responder.respond(&view, black_box(&packet), Transport::Udp, &mut out).len;
         }
     }
     println!("{count} answers, {total} bytes");
@@ -69,7 +71,7 @@ fn main() {
 
 /// A config whose `mv` name has `members` multivalue A records, each with a TCP health check
 /// when `checked`, and the health the server would publish at start.
-fn setup(members: usize, minimal: bool, checked: bool) -> (Catalog, HealthSnapshot, Responder) {
+fn setup(members: usize, minimal: bool, checked: bool) -> (View, Responder) {
     let mut text =
         format!("[server]\nminimal_responses = {minimal}\n[[zone]]\norigin = \"example.com.\"\nfile = \"z\"\n");
     for i in 0..members {
@@ -84,9 +86,8 @@ fn setup(members: usize, minimal: bool, checked: bool) -> (Catalog, HealthSnapsh
         }
     }
     let config = Config::parse(&text, Path::new("loop.toml"), &|_| Ok(ZONE.to_string())).expect("loop config");
-    let catalog = Catalog::build(&config);
-    let health = HealthSnapshot::initial(&config.checks).with_pools(&catalog);
-    (catalog, health, Responder::with_seed(1))
+    let view = View::new(Arc::new(Catalog::build(&config)), HealthSnapshot::initial(&config.checks));
+    (view, Responder::with_seed(1))
 }
 
 /// A query packet with EDNS (4096), as resolvers send.

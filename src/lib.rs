@@ -6,9 +6,9 @@
 //!  UDP socket per worker (SO_REUSEPORT, recvmmsg)      TCP thread (mio, length-prefixed)
 //!            \                                          /
 //!             `--> server ---------------------------- '
-//!                    |  loads the current View (arc-swap, lock-free)
+//!                    |  loads the current view::View (arc-swap, lock-free)
 //!                    v
-//!                  answer::Responder::respond(packet, out)
+//!                  answer::Responder::respond(view, packet, out)
 //!                    |-- answer::AnswerCache      UDP: a question asked before is a copy, with
 //!                    |                            multivalue rows drawn again; else on to:
 //!                    |-- wire::parse_query        zero-copy, lowercased qname on the stack
@@ -20,23 +20,42 @@
 //!
 //!  control side (never on a worker's path):
 //!    config   file -> validated Config (the only module that reads config and zone files)
+//!    health   the rules: measured results -> HealthSnapshot (thresholds, calculated checks)
 //!    zone     Config -> Catalog: flat, immutable zone data
-//!    health   prober thread: probes -> thresholds -> HealthSnapshot; it is the only publisher
-//!             of the View (zones + health, one arc-swap store), for new health and reloads
+//!    view     View { catalog, health, healthy pools }: one Publisher, many Readers
+//!    prober   the prober thread: probes -> thresholds -> a new View; it holds the only
+//!             Publisher, for new health and for reloads
 //!    control  start-up, signals (SIGHUP reload, SIGTERM stop), HTTP endpoint (metrics,
 //!             status, reload, overrides), the CLI client
 //!    import   Route 53 JSON -> config
 //! ```
 //!
-//! The core (`wire`, `zone`, `policy`, `answer`, the health snapshot rules) does no I/O and
-//! reads no clock; sockets live in `server` and `health`'s prober, files in `config`.
+//! Imports point one way, down this list: wire, config, health, policy, zone, view, answer,
+//! server, prober, control (and import beside it), then `main`. The core (`wire`, `zone`,
+//! `policy`, `health`, `view`, `answer`) does no I/O and reads no clock; sockets live in
+//! `server` and `prober`, files in `config`.
+
+// In data-flow order; each module imports only those above it. (Blank lines keep rustfmt
+// from sorting them.)
+
+pub mod wire;
+
+pub mod config;
+
+pub mod health;
+
+pub mod policy;
+
+pub mod zone;
+
+pub mod view;
 
 pub mod answer;
-pub mod config;
-pub mod control;
-pub mod health;
-pub mod import;
-pub mod policy;
+
 pub mod server;
-pub mod wire;
-pub mod zone;
+
+pub mod prober;
+
+pub mod control;
+
+pub mod import;

@@ -8,6 +8,7 @@ use std::path::Path;
 use eightfold::answer::{Responder, Transport};
 use eightfold::config::Config;
 use eightfold::health::HealthSnapshot;
+use eightfold::view::View;
 use eightfold::zone::Catalog;
 
 struct Counting;
@@ -80,8 +81,7 @@ fn answering_allocates_nothing() {
         ));
     }
     let config = Config::parse(&text, Path::new("t.toml"), &|_| Ok(ZONE.to_string())).unwrap();
-    let catalog = Catalog::build(&config);
-    let health = HealthSnapshot::initial(&config.checks).with_pools(&catalog);
+    let view = View::new(std::sync::Arc::new(Catalog::build(&config)), HealthSnapshot::initial(&config.checks));
     let mut responder = Responder::with_seed(3);
     // With the answer cache the workers use: misses, admissions and hits allocate nothing.
     responder.set_cache(64);
@@ -111,14 +111,14 @@ fn answering_allocates_nothing() {
     let mut out = vec![0u8; 65535];
     // Warm up: scratch buffers reach their working size.
     for p in &packets {
-        responder.respond(&catalog, &health, p, Transport::Udp, &mut out);
+        responder.respond(&view, p, Transport::Udp, &mut out);
     }
     let before = ALLOCATIONS.with(Cell::get);
     let mut answered = 0;
     for _ in 0..200 {
         for p in packets.iter().chain([&garbage]) {
             for transport in [Transport::Udp, Transport::Tcp] {
-                answered += (responder.respond(&catalog, &health, p, transport, &mut out).len > 0) as usize;
+                answered += (responder.respond(&view, p, transport, &mut out).len > 0) as usize;
             }
         }
     }

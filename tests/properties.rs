@@ -152,13 +152,13 @@ fn cached_multivalue_answers_are_drawn_again_each_time() {
     let packets = vec![packet.clone(); 500];
     let hits = check_cache_agrees(&packets, usize::MAX, 9).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(hits, 498);
-    let (catalog, health) = properties::fixture();
+    let view = properties::fixture();
     let mut responder = Responder::with_seed(3);
     responder.set_cache(16);
     let mut answers = std::collections::HashSet::new();
     let mut out = vec![0u8; 4096];
     for _ in 0..50 {
-        let outcome = responder.respond(catalog, health, &packet, Transport::Udp, &mut out);
+        let outcome = responder.respond(view, &packet, Transport::Udp, &mut out);
         answers.insert(out[..outcome.len].to_vec());
     }
     assert_eq!(responder.cache_hits(), 48);

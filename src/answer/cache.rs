@@ -3,10 +3,9 @@
 //! finding the name, choosing and writing records.
 //!
 //! - **The key** is the query as received, every byte but the ID: flags, question, EDNS. The
-//!   answer path reads nothing else but the zones, the health snapshot and its RNG, so the
-//!   same key under the same zones ([`Catalog::id`]) and health ([`HealthSnapshot::id`])
-//!   gives the same response. A new catalog or snapshot starts a new epoch, which leaves
-//!   every entry behind.
+//!   answer path reads nothing else but the published view (zones, health, healthy pools)
+//!   and its RNG, so the same key under the same view ([`View::id`]) gives the same
+//!   response. A new view starts a new epoch, which leaves every entry behind.
 //! - **Random answers.** The answer path tells ([`Trace`]) what it drew from its RNG. An
 //!   answer that drew nothing is kept as it is. An answer whose only draw chose the rows of
 //!   one record table (multivalue and weighted A/AAAA, the records this server exists for) is
@@ -17,8 +16,7 @@
 //!   (values shuffled, records written one at a time) is not kept.
 //! - **Held candidates.** For a multivalue A or AAAA set of up to 16 candidates with one
 //!   TTL, the entry also keeps the candidates the policy draws from, and their RDATA. They
-//!   stay the policy's for as long as the entry lives (its epoch is one catalog and one
-//!   health snapshot), so a hit makes the policy's draw from them and writes the RDATA drawn
+//!   stay the policy's for as long as the entry lives (its epoch is one view), so a hit makes the policy's draw from them and writes the RDATA drawn
 //!   over the rows' (every row is alike but for its RDATA), without looking up the set's
 //!   health, running the policy or reading the zone.
 //! - **Letter case.** Resolvers that randomize the case of the names they ask (0x20, as
@@ -40,10 +38,10 @@
 
 use super::{Outcome, Section, Trace, Work};
 use crate::config::Routing;
-use crate::health::HealthSnapshot;
 use crate::policy::{HeldPool, Selection, HELD_POOL};
+use crate::view::View;
 use crate::wire::{Writer, CLASS_IN, HEADER_LEN};
-use crate::zone::{Catalog, Pool, Rrset, Zone};
+use crate::zone::{Pool, Rrset, Zone};
 
 /// Longest query, less its ID, that is cached.
 pub const KEY_MAX: usize = 112;
@@ -60,9 +58,8 @@ pub struct AnswerCache {
     mask: usize,
     /// Hash key.
     seed: u64,
-    /// The catalog and health snapshot the current epoch's entries were answered from.
-    catalog: u64,
-    health: u64,
+    /// The view the current epoch's entries were answered from.
+    view: u64,
     /// Entries of other epochs are empty; 0 is never current.
     epoch: u32,
     hits: u64,
@@ -140,8 +137,7 @@ impl AnswerCache {
             seen: vec![0; entries].into_boxed_slice(),
             mask: entries - 1,
             seed,
-            catalog: 0,
-            health: 0,
+            view: 0,
             epoch: 1,
             hits: 0,
             folded: [0; KEY_MAX + 8],
@@ -160,19 +156,18 @@ impl AnswerCache {
     #[inline(always)]
     pub(super) fn find(
         &mut self,
-        catalog: &Catalog,
-        health: &HealthSnapshot,
+        view: &View,
         buf: &mut [u8],
         len: usize,
         work: &mut Work,
     ) -> Result<Outcome, Option<Slot>> {
-        let Some(mut slot) = buf.get(..len).and_then(|packet| self.slot(catalog, health, packet)) else {
+        let Some(mut slot) = buf.get(..len).and_then(|packet| self.slot(view, packet)) else {
             return Err(None);
         };
         // One call of `hit`, so that it stays inlined: the second time round is the folded
         // lookup (kept entries hold lower-case names).
         loop {
-            if let Some(outcome) = self.hit(slot, catalog, health, buf, len, work) {
+            if let Some(outcome) = self.hit(slot, view, buf, len, work) {
                 self.hits += 1;
                 return Ok(outcome);
             }
@@ -200,29 +195,20 @@ impl AnswerCache {
     /// is the second miss in a row there and the answer can be reused.
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn missed(
-        &mut self,
-        slot: Slot,
-        catalog: &Catalog,
-        health: &HealthSnapshot,
-        packet: &[u8],
-        out: &[u8],
-        outcome: Outcome,
-        work: &Work,
-    ) {
+    pub(super) fn missed(&mut self, slot: Slot, view: &View, packet: &[u8], out: &[u8], outcome: Outcome, work: &Work) {
         if self.seen[slot.index] == slot.hash {
-            self.insert(slot, catalog, health, packet, out, outcome, work);
+            self.insert(slot, view, packet, out, outcome, work);
         } else {
             self.seen[slot.index] = slot.hash;
         }
     }
 
-    /// The slot for `packet`, after moving to a new epoch if the zones or health changed;
-    /// `None` when the packet is not cacheable by its size.
+    /// The slot for `packet`, after moving to a new epoch if the view changed; `None` when
+    /// the packet is not cacheable by its size.
     #[inline]
-    fn slot(&mut self, catalog: &Catalog, health: &HealthSnapshot, packet: &[u8]) -> Option<Slot> {
-        if catalog.id() != self.catalog || health.id() != self.health {
-            self.new_epoch(catalog.id(), health.id());
+    fn slot(&mut self, view: &View, packet: &[u8]) -> Option<Slot> {
+        if view.id() != self.view {
+            self.new_epoch(view.id());
         }
         let key = packet.get(2..).filter(|k| (HEADER_LEN - 2..=KEY_MAX).contains(&k.len()))?;
         let hash = hash(self.seed, key);
@@ -230,9 +216,8 @@ impl AnswerCache {
     }
 
     #[cold]
-    fn new_epoch(&mut self, catalog: u64, health: u64) {
-        self.catalog = catalog;
-        self.health = health;
+    fn new_epoch(&mut self, view: u64) {
+        self.view = view;
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
             // Numbers come round again after 2^32 changes: empty every entry for real.
@@ -246,15 +231,7 @@ impl AnswerCache {
     /// Writes the cached response for the query in `buf[..len]` over it, if there is one;
     /// else leaves `buf` as it was.
     #[inline(always)]
-    fn hit(
-        &self,
-        slot: Slot,
-        catalog: &Catalog,
-        health: &HealthSnapshot,
-        buf: &mut [u8],
-        len: usize,
-        work: &mut Work,
-    ) -> Option<Outcome> {
+    fn hit(&self, slot: Slot, view: &View, buf: &mut [u8], len: usize, work: &mut Work) -> Option<Outcome> {
         let entry = &self.entries[slot.index];
         let name_len = slot.folded_name as usize;
         let key = if name_len == 0 { buf.get(2..len)? } else { self.folded.get(..len.checked_sub(2)?)? };
@@ -271,10 +248,12 @@ impl AnswerCache {
         if let Some(replay) = &entry.replay {
             let drawn = match &replay.held {
                 Some(held) => work.redraw_held(held, &entry.held, response, replay),
-                None => match catalog.zone_at(replay.zone).and_then(|zone| Some((zone, zone.set_at(replay.set)?))) {
-                    Some((zone, set)) => work.redraw_table(catalog, zone, set, health, response, replay),
-                    None => false,
-                },
+                None => {
+                    match view.catalog().zone_at(replay.zone).and_then(|zone| Some((zone, zone.set_at(replay.set)?))) {
+                        Some((zone, set)) => work.redraw_table(view, zone, set, response, replay),
+                        None => false,
+                    }
+                }
             };
             if !drawn {
                 // Cannot happen under the same zones and health. Put the query back (its key
@@ -291,16 +270,7 @@ impl AnswerCache {
     #[cold]
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
-    fn insert(
-        &mut self,
-        slot: Slot,
-        catalog: &Catalog,
-        health: &HealthSnapshot,
-        packet: &[u8],
-        out: &[u8],
-        outcome: Outcome,
-        work: &Work,
-    ) {
+    fn insert(&mut self, slot: Slot, view: &View, packet: &[u8], out: &[u8], outcome: Outcome, work: &Work) {
         let len = outcome.len;
         if len == 0 || len > RESPONSE_MAX || len > out.len() {
             return;
@@ -309,7 +279,7 @@ impl AnswerCache {
         let mut held = [0; HELD_BYTES];
         let replay = match reuse(&work.trace, work.rng.get_seed()) {
             Reuse::Whole => None,
-            Reuse::Redraw if !outcome.truncated => match replay_of(&work.trace, catalog, health, response, &mut held) {
+            Reuse::Redraw if !outcome.truncated => match replay_of(&work.trace, view, response, &mut held) {
                 Some(replay) => Some(replay),
                 None => return,
             },
@@ -446,16 +416,11 @@ fn reuse(trace: &Trace, seed_now: u64) -> Reuse {
 /// The replay of the traced table in `response`, when its zone and set are the catalog's
 /// and the rows in the response are that set's records under the traced owner; with a held
 /// pool, its candidates' RDATA is written into `held`.
-fn replay_of(
-    trace: &Trace,
-    catalog: &Catalog,
-    health: &HealthSnapshot,
-    response: &[u8],
-    held: &mut [u8; HELD_BYTES],
-) -> Option<Replay> {
+fn replay_of(trace: &Trace, view: &View, response: &[u8], held: &mut [u8; HELD_BYTES]) -> Option<Replay> {
     let table = &trace.table;
     // Constant time whatever the zone's size: admission must stay cheap on a zone of
     // millions of names.
+    let catalog = view.catalog();
     let zone_index = catalog.zone_index_at(table.zone)?;
     let zone = catalog.zone_at(zone_index)?;
     let set_index = zone.set_index_at(table.set)?;
@@ -482,7 +447,7 @@ fn replay_of(
         start: table.start as u16,
         end: table.end as u16,
         pointer: table.pointer,
-        held: held_pool(catalog, health, zone, set).and_then(|pool| hold(zone, set, pool, rows, held)),
+        held: held_pool(view, zone, set).and_then(|pool| hold(zone, set, pool, rows, held)),
     })
 }
 
@@ -510,15 +475,15 @@ fn hold(zone: &Zone, set: &Rrset, pool: HeldPool, rows: &[u8], held: &mut [u8; H
 /// multivalue A or AAAA set with one TTL and up to 16 candidates, at least one of them
 /// healthy. The same inputs `Work::choose` reads; an entry lives only as long as the zones
 /// and health it was answered from, so the pool stays the policy's for as long.
-fn held_pool(catalog: &Catalog, health: &HealthSnapshot, zone: &Zone, set: &Rrset) -> Option<HeldPool> {
+fn held_pool(view: &View, zone: &Zone, set: &Rrset) -> Option<HeldPool> {
     if set.routing != Routing::Multivalue || !set.uniform_ttl || !matches!(set.stride, 14 | 26) {
         return None;
     }
-    let max = catalog.settings().max_answers;
+    let max = view.catalog().settings().max_answers;
     if !set.checked {
         return HeldPool::unchecked(zone.members(set).len(), max);
     }
-    match health.pool(catalog.id(), set)? {
+    match view.pool(set)? {
         Pool::Small { block, len } => HeldPool::listed(block, len, max),
         Pool::Large(_) => None,
     }
@@ -528,18 +493,9 @@ impl Work {
     /// Runs `set`'s policy again and writes the rows it chooses over a cached response's
     /// (`replay`); false when they would not take the same room.
     #[inline]
-    fn redraw_table(
-        &mut self,
-        catalog: &Catalog,
-        zone: &Zone,
-        set: &Rrset,
-        health: &HealthSnapshot,
-        response: &mut [u8],
-        replay: &Replay,
-    ) -> bool {
-        self.settings = *catalog.settings();
-        self.catalog = catalog.id();
-        let super::Chosen::Records(ttl) = self.choose(zone, set, health) else {
+    fn redraw_table(&mut self, view: &View, zone: &Zone, set: &Rrset, response: &mut [u8], replay: &Replay) -> bool {
+        self.settings = *view.catalog().settings();
+        let super::Chosen::Records(ttl) = self.choose(zone, set, view) else {
             return false;
         };
         let (start, end) = (replay.start as usize, replay.end as usize);
@@ -638,13 +594,16 @@ mod tests {
     use super::*;
     use crate::answer::{Responder, Transport};
     use crate::config::Config;
+    use crate::health::HealthSnapshot;
+    use crate::zone::Catalog;
     use std::path::Path;
+    use std::sync::Arc;
 
     const ZONE: &str = "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\n@ NS ns1\nns1 A 192.0.2.53\n\
                         static A 192.0.2.7\nshuffled A 192.0.2.8\nshuffled A 192.0.2.9\n";
     const BIG_TXT: &str = "big TXT \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" \"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\" \"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\"\n";
 
-    fn setup() -> (Catalog, HealthSnapshot) {
+    fn setup() -> View {
         let mut text = String::from("[[zone]]\norigin = \"example.com.\"\nfile = \"z\"\n");
         for i in 0..16 {
             text.push_str(&format!(
@@ -654,9 +613,7 @@ mod tests {
         // One member with two values: its values are shuffled, an answer that is not kept.
         text.push_str("[[record]]\nname = \"two\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"a\"\nvalues = [\"10.1.0.1\", \"10.1.0.2\"]\n");
         let config = Config::parse(&text, Path::new("t.toml"), &|_| Ok(format!("{ZONE}{BIG_TXT}"))).unwrap();
-        let catalog = Catalog::build(&config);
-        let health = HealthSnapshot::initial(&config.checks).with_pools(&catalog);
-        (catalog, health)
+        View::new(Arc::new(Catalog::build(&config)), HealthSnapshot::initial(&config.checks))
     }
 
     fn query(name: &str) -> Vec<u8> {
@@ -677,44 +634,44 @@ mod tests {
     }
 
     /// Asks `packet` `times` times; returns the hits.
-    fn ask(responder: &mut Responder, catalog: &Catalog, health: &HealthSnapshot, packet: &[u8], times: usize) -> u64 {
+    fn ask(responder: &mut Responder, view: &View, packet: &[u8], times: usize) -> u64 {
         let before = responder.cache_hits();
         let mut out = [0u8; 4096];
         for _ in 0..times {
-            assert!(responder.respond(catalog, health, packet, Transport::Udp, &mut out).len > 0);
+            assert!(responder.respond(view, packet, Transport::Udp, &mut out).len > 0);
         }
         responder.cache_hits() - before
     }
 
     #[test]
     fn kept_on_the_second_miss_and_hit_from_the_third_question() {
-        let (catalog, health) = setup();
+        let view = setup();
         let mut responder = cached_responder();
-        assert_eq!(ask(&mut responder, &catalog, &health, &query("static.example.com"), 5), 3);
-        assert_eq!(ask(&mut responder, &catalog, &health, &query("mv.example.com"), 5), 3);
-        assert_eq!(ask(&mut responder, &catalog, &health, &query("nope.example.com"), 5), 3);
+        assert_eq!(ask(&mut responder, &view, &query("static.example.com"), 5), 3);
+        assert_eq!(ask(&mut responder, &view, &query("mv.example.com"), 5), 3);
+        assert_eq!(ask(&mut responder, &view, &query("nope.example.com"), 5), 3);
         // Shuffled values draw more than one table's rows: never kept.
-        assert_eq!(ask(&mut responder, &catalog, &health, &query("two.example.com"), 5), 0);
+        assert_eq!(ask(&mut responder, &view, &query("two.example.com"), 5), 0);
         // Over TCP nothing is cached.
         let mut out = [0u8; 4096];
         let before = responder.cache_hits();
         for _ in 0..5 {
-            responder.respond(&catalog, &health, &query("static.example.com"), Transport::Tcp, &mut out);
+            responder.respond(&view, &query("static.example.com"), Transport::Tcp, &mut out);
         }
         assert_eq!(responder.cache_hits(), before);
     }
 
     #[test]
     fn a_small_multivalue_set_keeps_its_candidates_and_draws_as_the_policy_does() {
-        let (catalog, health) = setup();
+        let view = setup();
         let mut cached = cached_responder();
         let mut plain = Responder::with_seed(1);
         let packet = query("mv.example.com");
         let (mut a, mut b) = ([0u8; 4096], [0u8; 4096]);
         let mut answers = std::collections::HashSet::new();
         for _ in 0..40 {
-            let x = cached.respond(&catalog, &health, &packet, Transport::Udp, &mut a);
-            let y = plain.respond(&catalog, &health, &packet, Transport::Udp, &mut b);
+            let x = cached.respond(&view, &packet, Transport::Udp, &mut a);
+            let y = plain.respond(&view, &packet, Transport::Udp, &mut b);
             assert_eq!(a[..x.len], b[..y.len]);
             answers.insert(a[..x.len].to_vec());
         }
@@ -734,24 +691,25 @@ mod tests {
 
     #[test]
     fn new_zones_or_new_health_leave_every_entry_behind() {
-        let (catalog, health) = setup();
-        let (other_catalog, _) = setup();
-        let other_health = HealthSnapshot::initial(&[]).with_pools(&catalog);
+        let view = setup();
+        let other_catalog = setup().catalog().clone();
+        let other_health = View::new(view.catalog().clone(), HealthSnapshot::initial(&[]));
+        let other_both = View::new(other_catalog, HealthSnapshot::initial(&[]));
         let mut responder = cached_responder();
         let packet = query("static.example.com");
-        assert_eq!(ask(&mut responder, &catalog, &health, &packet, 3), 1);
+        assert_eq!(ask(&mut responder, &view, &packet, 3), 1);
         // The first question under new health or zones misses, and its answer is kept at
         // once: the slot still remembers the question.
-        assert_eq!(ask(&mut responder, &catalog, &other_health, &packet, 3), 2);
-        assert_eq!(ask(&mut responder, &other_catalog, &other_health, &packet, 3), 2);
+        assert_eq!(ask(&mut responder, &other_health, &packet, 3), 2);
+        assert_eq!(ask(&mut responder, &other_both, &packet, 3), 2);
     }
 
     #[test]
     fn a_flood_of_distinct_names_writes_no_entry() {
-        let (catalog, health) = setup();
+        let view = setup();
         let mut responder = cached_responder();
         for i in 0..2000 {
-            ask(&mut responder, &catalog, &health, &query(&format!("n{i}.example.com")), 1);
+            ask(&mut responder, &view, &query(&format!("n{i}.example.com")), 1);
         }
         let cache = responder.cache.as_ref().unwrap();
         let written = cache.entries.iter().filter(|e| e.epoch == cache.epoch).count();
@@ -761,11 +719,11 @@ mod tests {
 
     #[test]
     fn long_questions_and_long_answers_are_answered_uncached() {
-        let (catalog, health) = setup();
+        let view = setup();
         let mut responder = cached_responder();
         let long = format!("{}.{}.example.com", "a".repeat(60), "b".repeat(60));
         assert!(query(&long).len() - 2 > KEY_MAX);
-        assert_eq!(ask(&mut responder, &catalog, &health, &query(&long), 4), 0);
+        assert_eq!(ask(&mut responder, &view, &query(&long), 4), 0);
         // A TXT answer over 512 bytes, asked with EDNS (1232 bytes): answered in full, uncached.
         let mut big = query("big.example.com");
         big[11] = 1;
@@ -773,9 +731,9 @@ mod tests {
         big[qtype..qtype + 2].copy_from_slice(&16u16.to_be_bytes());
         big.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
         let mut out = [0u8; 4096];
-        let outcome = responder.respond(&catalog, &health, &big, Transport::Udp, &mut out);
+        let outcome = responder.respond(&view, &big, Transport::Udp, &mut out);
         assert!(outcome.len > RESPONSE_MAX && !outcome.truncated, "{outcome:?}");
-        assert_eq!(ask(&mut responder, &catalog, &health, &big, 4), 0);
+        assert_eq!(ask(&mut responder, &view, &big, 4), 0);
     }
 
     #[test]
@@ -788,16 +746,16 @@ mod tests {
 
     #[test]
     fn names_spelled_in_other_cases_share_one_entry() {
-        let (catalog, health) = setup();
+        let view = setup();
         let mut responder = cached_responder();
         // Two misses in any spelling keep the entry; every spelling then hits it.
-        assert_eq!(ask(&mut responder, &catalog, &health, &query("STATIC.example.com"), 1), 0);
-        assert_eq!(ask(&mut responder, &catalog, &health, &query("Static.Example.com"), 1), 0);
+        assert_eq!(ask(&mut responder, &view, &query("STATIC.example.com"), 1), 0);
+        assert_eq!(ask(&mut responder, &view, &query("Static.Example.com"), 1), 0);
         for name in ["static.example.com", "sTaTiC.eXaMpLe.CoM", "STATIC.EXAMPLE.COM"] {
             let packet = query(name);
-            assert_eq!(ask(&mut responder, &catalog, &health, &packet, 1), 1, "{name}");
+            assert_eq!(ask(&mut responder, &view, &packet, 1), 1, "{name}");
             let mut out = [0u8; 512];
-            let len = responder.respond(&catalog, &health, &packet, Transport::Udp, &mut out).len;
+            let len = responder.respond(&view, &packet, Transport::Udp, &mut out).len;
             assert_eq!(out[QUESTION..QUESTION + name.len() + 2], packet[QUESTION..QUESTION + name.len() + 2], "{name}");
             assert!(len > packet.len());
         }
@@ -805,22 +763,22 @@ mod tests {
         let mut mx = query("STATIC.example.com");
         let at = mx.len() - 3;
         mx[at] = 15;
-        assert_eq!(ask(&mut responder, &catalog, &health, &mx, 1), 0);
+        assert_eq!(ask(&mut responder, &view, &mx, 1), 0);
     }
 
     #[test]
     fn an_answer_kept_without_its_question_is_not_given_to_another_spelling() {
         // A question cut short before its type gets FORMERR without the question; kept for
         // the lower-case spelling, it cannot take the question of another (found by fuzzing).
-        let (catalog, health) = setup();
+        let view = setup();
         let mut responder = cached_responder();
         let mut cut = query("static.example.com");
         cut.truncate(cut.len() - 4);
-        assert_eq!(ask(&mut responder, &catalog, &health, &cut, 3), 1);
+        assert_eq!(ask(&mut responder, &view, &cut, 3), 1);
         let mut spelled = cut.clone();
         spelled[QUESTION + 1] = b'S';
         let mut out = [0u8; 512];
-        let outcome = responder.respond(&catalog, &health, &spelled, Transport::Udp, &mut out);
+        let outcome = responder.respond(&view, &spelled, Transport::Udp, &mut out);
         assert_eq!(outcome.len, QUESTION);
         assert_eq!(out[3] & 0x0F, 1, "FORMERR");
     }

@@ -1,12 +1,12 @@
 //! The answer path: one query packet in, one response written into a caller's buffer.
 //!
 //! [`Responder`] holds a worker's reusable state (RNG, selection scratch); it reads a
-//! [`Catalog`] and a [`HealthSnapshot`] and does no I/O, no locking and no allocation per
+//! published [`View`] (zones, health, healthy pools) and does no I/O, no locking and no allocation per
 //! query once its scratch buffers have grown to the largest record set.
 
 use crate::config::{AnswerSettings, Routing, WhenAllUnhealthy};
-use crate::health::HealthSnapshot;
 use crate::policy::{self, Selection};
+use crate::view::View;
 use crate::wire::{
     self, rcode, rtype, Full, LowerName, Opt, Owner, Rejection, Section, Writer, CLASS_CH, CLASS_IN, HEADER_LEN,
     MAX_NAME_LEN, OPT_LEN,
@@ -82,8 +82,6 @@ pub struct Responder {
 struct Work {
     /// The current catalog's settings, copied at the start of each query.
     settings: AnswerSettings,
-    /// The current catalog's [`Catalog::id`], to find its healthy pools.
-    catalog: u64,
     rng: fastrand::Rng,
     /// The TCP idle timeout in units of 100 ms, sent to TCP queries that ask (RFC 7828);
     /// 0 when this responder does not answer TCP.
@@ -188,7 +186,6 @@ impl Responder {
             options: [0; OPTIONS_CAPACITY],
             work: Work {
                 settings: AnswerSettings::default(),
-                catalog: 0,
                 rng: fastrand::Rng::with_seed(seed),
                 tcp_keepalive: 0,
                 selection: Selection::default(),
@@ -202,41 +199,27 @@ impl Responder {
     }
 
     /// Answers one packet into `out` (at least 512 bytes; 65,535 for TCP to allow full answers).
-    pub fn respond(
-        &mut self,
-        catalog: &Catalog,
-        health: &HealthSnapshot,
-        packet: &[u8],
-        transport: Transport,
-        out: &mut [u8],
-    ) -> Outcome {
+    pub fn respond(&mut self, view: &View, packet: &[u8], transport: Transport, out: &mut [u8]) -> Outcome {
         let slot = match (transport, self.cache.as_deref_mut()) {
             // The cache answers in place of the query: give it a copy to answer over.
             (Transport::Udp, Some(cache)) if out.len() >= packet.len() => {
                 out[..packet.len()].copy_from_slice(packet);
-                match cache.find(catalog, health, out, packet.len(), &mut self.work) {
+                match cache.find(view, out, packet.len(), &mut self.work) {
                     Ok(outcome) => return outcome,
                     Err(slot) => slot,
                 }
             }
             _ => None,
         };
-        self.answer(catalog, health, packet, transport, out, slot)
+        self.answer(view, packet, transport, out, slot)
     }
 
     /// Answers the UDP query in `buf[..len]` over it, in `buf` (at least 512 bytes). From the
     /// answer cache the query is read where it lies and the response copied over it; otherwise
     /// it is first copied into `scratch` (at least `len` bytes) for the full path to read.
-    pub fn respond_in_place(
-        &mut self,
-        catalog: &Catalog,
-        health: &HealthSnapshot,
-        buf: &mut [u8],
-        len: usize,
-        scratch: &mut [u8],
-    ) -> Outcome {
+    pub fn respond_in_place(&mut self, view: &View, buf: &mut [u8], len: usize, scratch: &mut [u8]) -> Outcome {
         let slot = match self.cache.as_deref_mut() {
-            Some(cache) => match cache.find(catalog, health, buf, len, &mut self.work) {
+            Some(cache) => match cache.find(view, buf, len, &mut self.work) {
                 Ok(outcome) => return outcome,
                 Err(slot) => slot,
             },
@@ -244,24 +227,23 @@ impl Responder {
         };
         let query = &mut scratch[..len];
         query.copy_from_slice(&buf[..len]);
-        self.answer(catalog, health, query, Transport::Udp, buf, slot)
+        self.answer(view, query, Transport::Udp, buf, slot)
     }
 
     /// The full answer path, and keeping its answer at `slot` when the cache said where.
     #[inline]
     fn answer(
         &mut self,
-        catalog: &Catalog,
-        health: &HealthSnapshot,
+        view: &View,
         packet: &[u8],
         transport: Transport,
         out: &mut [u8],
         slot: Option<Slot>,
     ) -> Outcome {
         let Responder { qname, chased, options, work, cache } = self;
-        let outcome = work.respond(catalog, health, packet, transport, out, qname, chased, options);
+        let outcome = work.respond(view.catalog(), view, packet, transport, out, qname, chased, options);
         if let (Some(slot), Some(cache)) = (slot, cache.as_deref_mut()) {
-            cache.missed(slot, catalog, health, packet, out, outcome, work);
+            cache.missed(slot, view, packet, out, outcome, work);
         }
         outcome
     }
@@ -293,7 +275,7 @@ impl Work {
     fn respond(
         &mut self,
         catalog: &Catalog,
-        health: &HealthSnapshot,
+        view: &View,
         packet: &[u8],
         transport: Transport,
         out: &mut [u8],
@@ -312,7 +294,6 @@ impl Work {
             }
         };
         self.settings = *catalog.settings();
-        self.catalog = catalog.id();
         let settings = self.settings;
         let identity = catalog.identity();
         let opt = query.edns.map(|e| Opt { udp_size: settings.edns_udp_size, dnssec_ok: e.dnssec_ok });
@@ -375,11 +356,11 @@ impl Work {
         };
         self.target_count = 0;
         let apex_owner = Owner::Pointer((HEADER_LEN + qname.suffix_offset(zone.apex_labels())) as u16);
-        match self.resolve(zone, health, qname, chased, qtype, apex_owner, &mut writer) {
+        match self.resolve(zone, view, qname, chased, qtype, apex_owner, &mut writer) {
             Ok((rcode, aa)) => {
                 // Addresses for in-zone targets where they fit; a set that does not fit is left out.
                 if self.target_count > 0 {
-                    let _ = self.additional(zone, health, &mut writer, false);
+                    let _ = self.additional(zone, view, &mut writer, false);
                 }
                 finish(writer, rcode as u16, aa, false)
             }
@@ -397,7 +378,7 @@ impl Work {
     fn resolve(
         &mut self,
         zone: &Zone,
-        health: &HealthSnapshot,
+        view: &View,
         qname: &LowerName,
         chased: &mut LowerName,
         qtype: u16,
@@ -461,16 +442,16 @@ impl Work {
                     let Some(ns) = zone.rrset(zone.node(cut), rtype::NS) else {
                         return Ok((rcode::SERVFAIL, false));
                     };
-                    self.write_rrset(zone, ns, cut_owner, Section::Authority, health, w)?;
+                    self.write_rrset(zone, ns, cut_owner, Section::Authority, view, w)?;
                     // Glue for in-zone name servers is required (RFC 9471): TC if it won't fit.
-                    self.additional(zone, health, w, true)?;
+                    self.additional(zone, view, w, true)?;
                     return Ok((rcode::NOERROR, false));
                 }
             };
             if qtype == rtype::ANY {
                 // RFC 8482: one record set is a sufficient answer.
                 let wrote = match zone.rrsets(node).first() {
-                    Some(set) => self.write_rrset(zone, set, owner, Section::Answer, health, w)?,
+                    Some(set) => self.write_rrset(zone, set, owner, Section::Answer, view, w)?,
                     None => false,
                 };
                 if !wrote {
@@ -479,7 +460,7 @@ impl Work {
                 return Ok((rcode::NOERROR, true));
             }
             if let Some(set) = zone.rrset(node, qtype) {
-                if !self.write_rrset(zone, set, owner, Section::Answer, health, w)? {
+                if !self.write_rrset(zone, set, owner, Section::Answer, view, w)? {
                     // Every member unhealthy and the set says `nodata`.
                     self.write_soa(zone, apex_owner, w)?;
                     return Ok((rcode::NOERROR, true));
@@ -495,7 +476,7 @@ impl Work {
                     } else if let Some(ns) = zone.rrset(zone.apex(), rtype::NS) {
                         let mark = w.mark();
                         let before = self.target_count;
-                        if self.write_rrset(zone, ns, apex_owner, Section::Authority, health, w).is_err() {
+                        if self.write_rrset(zone, ns, apex_owner, Section::Authority, view, w).is_err() {
                             w.rewind(mark);
                         }
                         self.target_count = before;
@@ -538,11 +519,11 @@ impl Work {
         set: &Rrset,
         owner: Owner<'_>,
         section: Section,
-        health: &HealthSnapshot,
+        view: &View,
         w: &mut Writer<'_>,
     ) -> Result<bool, Full> {
         let seed = self.rng.get_seed();
-        let ttl = match self.choose(zone, set, health) {
+        let ttl = match self.choose(zone, set, view) {
             Chosen::Records(ttl) => ttl,
             Chosen::NoData => return Ok(false),
             Chosen::Fallback => {
@@ -601,7 +582,7 @@ impl Work {
     /// members, with the TTL to serve them under when their stored TTLs must be replaced, or,
     /// when no member is healthy, what the set says to do instead.
     #[inline(always)]
-    fn choose(&mut self, zone: &Zone, set: &Rrset, health: &HealthSnapshot) -> Chosen {
+    fn choose(&mut self, zone: &Zone, set: &Rrset, view: &View) -> Chosen {
         let members = zone.members(set);
         // Whether every member is unhealthy, when the policy's inputs already tell.
         let mut none_healthy = None;
@@ -610,7 +591,7 @@ impl Work {
         match set.routing {
             Routing::Simple => policy::simple(out),
             Routing::Multivalue if !set.checked => policy::multivalue_unchecked(members.len(), max, rng, out),
-            Routing::Multivalue => match health.pool(self.catalog, set) {
+            Routing::Multivalue => match view.pool(set) {
                 Some(pool) if pool.is_empty() => {
                     // Fail-open: every member a candidate.
                     policy::multivalue_unchecked(members.len(), max, rng, out);
@@ -624,16 +605,16 @@ impl Work {
                     policy::multivalue_listed(list, max, rng, out);
                     none_healthy = Some(false);
                 }
-                None => policy::multivalue(members, health, max, rng, out),
+                None => policy::multivalue(members, view.health(), max, rng, out),
             },
-            Routing::Failover => policy::failover(members, health, out),
-            Routing::Weighted => policy::weighted(members, health, rng, out),
+            Routing::Failover => policy::failover(members, view.health(), out),
+            Routing::Weighted => policy::weighted(members, view.health(), rng, out),
         }
         let chosen = self.selection.as_slice();
         let all_unhealthy = none_healthy.unwrap_or_else(|| {
             set.checked
                 && set.routing != Routing::Simple
-                && chosen.first().is_some_and(|&i| !policy::healthy(&members[i as usize], health))
+                && chosen.first().is_some_and(|&i| !policy::healthy(&members[i as usize], view.health()))
         });
         if all_unhealthy {
             // Policies pick an unhealthy member only when none is healthy.
@@ -685,13 +666,7 @@ impl Work {
 
     /// Adds A/AAAA for the in-zone targets written so far; a set that does not fit is left out
     /// whole, or, when `required` (glue), makes the answer truncated.
-    fn additional(
-        &mut self,
-        zone: &Zone,
-        health: &HealthSnapshot,
-        w: &mut Writer<'_>,
-        required: bool,
-    ) -> Result<(), Full> {
+    fn additional(&mut self, zone: &Zone, view: &View, w: &mut Writer<'_>, required: bool) -> Result<(), Full> {
         let count = std::mem::take(&mut self.target_count);
         for t in 0..count {
             let target = self.targets[t];
@@ -705,9 +680,7 @@ impl Work {
                     continue;
                 }
                 let mark = w.mark();
-                if self
-                    .write_rrset(zone, set, Owner::Pointer(target.at as u16), Section::Additional, health, w)
-                    .is_err()
+                if self.write_rrset(zone, set, Owner::Pointer(target.at as u16), Section::Additional, view, w).is_err()
                 {
                     w.rewind(mark);
                     return if required { Err(Full) } else { Ok(()) };

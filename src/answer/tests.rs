@@ -7,6 +7,9 @@ use hickory_proto::rr::{Name as HName, RData, RecordType};
 
 use super::*;
 use crate::config::Config;
+use crate::health::HealthSnapshot;
+use crate::zone::Catalog;
+use std::sync::Arc;
 
 const CONFIG: &str = r#"
 [server]
@@ -50,21 +53,14 @@ fn records(extra: &str) -> String {
     text
 }
 
-fn setup(extra: &str) -> (Catalog, HealthSnapshot, Responder) {
+fn setup(extra: &str) -> (View, Responder) {
     let read = |_: &Path| Ok(ZONE.to_string());
     let config = Config::parse(&records(extra), Path::new("t.toml"), &read).unwrap();
     let health = HealthSnapshot::initial(&config.checks);
-    (Catalog::build(&config), health, Responder::with_seed(7))
+    (View::new(Arc::new(Catalog::build(&config)), health), Responder::with_seed(7))
 }
 
-fn ask(
-    r: &mut Responder,
-    c: &Catalog,
-    h: &HealthSnapshot,
-    name: &str,
-    qtype: RecordType,
-    edns: Option<u16>,
-) -> Message {
+fn ask(r: &mut Responder, v: &View, name: &str, qtype: RecordType, edns: Option<u16>) -> Message {
     let mut q = Message::new();
     q.set_id(0xBEEF).set_recursion_desired(true).add_query(HQuery::query(HName::from_ascii(name).unwrap(), qtype));
     if let Some(size) = edns {
@@ -73,7 +69,7 @@ fn ask(
         q.set_edns(e);
     }
     let mut out = vec![0u8; 65535];
-    let outcome = r.respond(c, h, &q.to_vec().unwrap(), Transport::Udp, &mut out);
+    let outcome = r.respond(v, &q.to_vec().unwrap(), Transport::Udp, &mut out);
     assert!(outcome.len > 0);
     let m = Message::from_vec(&out[..outcome.len]).unwrap();
     assert_eq!(m.id(), 0xBEEF);
@@ -85,8 +81,8 @@ fn ask(
 
 #[test]
 fn positive_answer_keeps_question_case_and_adds_ns() {
-    let (c, h, mut r) = setup("");
-    let m = ask(&mut r, &c, &h, "WwW.Example.COM.", RecordType::A, None);
+    let (v, mut r) = setup("");
+    let m = ask(&mut r, &v, "WwW.Example.COM.", RecordType::A, None);
     assert!(m.authoritative());
     assert_eq!(m.response_code(), ResponseCode::NoError);
     assert_eq!(m.queries()[0].name().to_ascii(), "WwW.Example.COM.");
@@ -97,27 +93,27 @@ fn positive_answer_keeps_question_case_and_adds_ns() {
 
 #[test]
 fn nxdomain_nodata_and_empty_non_terminal() {
-    let (c, h, mut r) = setup("");
-    let m = ask(&mut r, &c, &h, "nope.example.com.", RecordType::A, None);
+    let (v, mut r) = setup("");
+    let m = ask(&mut r, &v, "nope.example.com.", RecordType::A, None);
     assert_eq!(m.response_code(), ResponseCode::NXDomain);
     assert_eq!(m.name_servers()[0].record_type(), RecordType::SOA);
     // min(SOA TTL 300, minimum 60)
     assert_eq!(m.name_servers()[0].ttl(), 60);
-    let m = ask(&mut r, &c, &h, "www.example.com.", RecordType::AAAA, None);
+    let m = ask(&mut r, &v, "www.example.com.", RecordType::AAAA, None);
     assert_eq!(m.response_code(), ResponseCode::NoError);
     assert!(m.answers().is_empty());
     assert_eq!(m.name_servers()[0].record_type(), RecordType::SOA);
-    let m = ask(&mut r, &c, &h, "b.ent.example.com.", RecordType::A, None);
+    let m = ask(&mut r, &v, "b.ent.example.com.", RecordType::A, None);
     assert_eq!(m.response_code(), ResponseCode::NoError);
     assert!(m.answers().is_empty());
 }
 
 #[test]
 fn t9_multivalue_name_other_type_is_nodata() {
-    let (c, h, mut r) = setup(
+    let (v, mut r) = setup(
         "[[record]]\nname = \"mv\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"1\"\nvalues = [\"192.0.2.1\"]\n",
     );
-    let m = ask(&mut r, &c, &h, "mv.example.com.", RecordType::AAAA, None);
+    let m = ask(&mut r, &v, "mv.example.com.", RecordType::AAAA, None);
     assert_eq!(m.response_code(), ResponseCode::NoError);
     assert!(m.answers().is_empty());
     assert_eq!(m.name_servers()[0].record_type(), RecordType::SOA);
@@ -125,41 +121,41 @@ fn t9_multivalue_name_other_type_is_nodata() {
 
 #[test]
 fn cname_followed_and_loops_bounded() {
-    let (c, h, mut r) = setup("");
-    let m = ask(&mut r, &c, &h, "alias.example.com.", RecordType::A, None);
+    let (v, mut r) = setup("");
+    let m = ask(&mut r, &v, "alias.example.com.", RecordType::A, None);
     assert_eq!(m.answers().len(), 2);
     assert_eq!(m.answers()[0].record_type(), RecordType::CNAME);
     assert_eq!(m.answers()[1].name().to_ascii(), "www.example.com.");
-    let m = ask(&mut r, &c, &h, "loop1.example.com.", RecordType::A, None);
+    let m = ask(&mut r, &v, "loop1.example.com.", RecordType::A, None);
     assert_eq!(m.answers().len(), MAX_CNAME_CHAIN);
 }
 
 #[test]
 fn wildcard_referral_and_additional() {
-    let (c, h, mut r) = setup("");
-    let m = ask(&mut r, &c, &h, "x.y.wild.example.com.", RecordType::TXT, None);
+    let (v, mut r) = setup("");
+    let m = ask(&mut r, &v, "x.y.wild.example.com.", RecordType::TXT, None);
     assert_eq!(m.answers()[0].name().to_ascii(), "x.y.wild.example.com.");
-    let m = ask(&mut r, &c, &h, "host.sub.example.com.", RecordType::A, None);
+    let m = ask(&mut r, &v, "host.sub.example.com.", RecordType::A, None);
     assert!(!m.authoritative());
     assert!(m.answers().is_empty());
     assert_eq!(m.name_servers()[0].name().to_ascii(), "sub.example.com.");
     assert_eq!(m.additionals()[0].name().to_ascii(), "ns.sub.example.com.");
-    let m = ask(&mut r, &c, &h, "sub.example.com.", RecordType::DS, None);
+    let m = ask(&mut r, &v, "sub.example.com.", RecordType::DS, None);
     assert!(m.authoritative());
     assert_eq!(m.name_servers()[0].record_type(), RecordType::SOA);
-    let m = ask(&mut r, &c, &h, "mx.example.com.", RecordType::MX, None);
+    let m = ask(&mut r, &v, "mx.example.com.", RecordType::MX, None);
     assert_eq!(m.additionals().len(), 1);
     assert_eq!(m.additionals()[0].name().to_ascii(), "mail.example.com.");
 }
 
 #[test]
 fn truncation_and_edns() {
-    let (c, h, mut r) = setup("");
-    let m = ask(&mut r, &c, &h, "big.example.com.", RecordType::TXT, None);
+    let (v, mut r) = setup("");
+    let m = ask(&mut r, &v, "big.example.com.", RecordType::TXT, None);
     assert!(m.truncated());
     assert!(m.answers().is_empty());
     assert!(m.extensions().as_ref().is_none());
-    let m = ask(&mut r, &c, &h, "big.example.com.", RecordType::TXT, Some(4096));
+    let m = ask(&mut r, &v, "big.example.com.", RecordType::TXT, Some(4096));
     assert!(!m.truncated());
     assert_eq!(m.answers().len(), 6);
     assert_eq!(m.extensions().as_ref().unwrap().max_payload(), 1232);
@@ -167,10 +163,10 @@ fn truncation_and_edns() {
 
 #[test]
 fn refused_outside_zones_and_for_transfers() {
-    let (c, h, mut r) = setup("");
-    assert_eq!(ask(&mut r, &c, &h, "example.org.", RecordType::A, None).response_code(), ResponseCode::Refused);
-    assert_eq!(ask(&mut r, &c, &h, "example.com.", RecordType::AXFR, None).response_code(), ResponseCode::Refused);
-    let m = ask(&mut r, &c, &h, "example.com.", RecordType::ANY, None);
+    let (v, mut r) = setup("");
+    assert_eq!(ask(&mut r, &v, "example.org.", RecordType::A, None).response_code(), ResponseCode::Refused);
+    assert_eq!(ask(&mut r, &v, "example.com.", RecordType::AXFR, None).response_code(), ResponseCode::Refused);
+    let m = ask(&mut r, &v, "example.com.", RecordType::ANY, None);
     assert_eq!(m.answers().len(), 1);
 }
 
@@ -178,9 +174,9 @@ fn refused_outside_zones_and_for_transfers() {
 fn fail_open_and_unhealthy_members() {
     let extra = "[[record]]\nname = \"fo\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"1\"\nvalues = [\"192.0.2.1\"]\nhealth_check = \"down\"\n\
                  [[record]]\nname = \"fo\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"2\"\nvalues = [\"192.0.2.2\"]\n";
-    let (c, h, mut r) = setup(extra);
+    let (v, mut r) = setup(extra);
     for _ in 0..20 {
-        let m = ask(&mut r, &c, &h, "fo.example.com.", RecordType::A, None);
+        let m = ask(&mut r, &v, "fo.example.com.", RecordType::A, None);
         assert_eq!(m.answers().len(), 1);
         assert_eq!(m.answers()[0].data(), &RData::A("192.0.2.2".parse().unwrap()));
     }
@@ -188,7 +184,7 @@ fn fail_open_and_unhealthy_members() {
 
 #[test]
 fn garbage_never_panics() {
-    let (c, h, mut r) = setup("");
+    let (v, mut r) = setup("");
     let mut rng = fastrand::Rng::with_seed(1);
     let mut out = vec![0u8; 65535];
     let mut packet = Vec::new();
@@ -201,8 +197,8 @@ fn garbage_never_panics() {
             packet[4] = 0;
             packet[5] = 1;
         }
-        let _ = r.respond(&c, &h, &packet, Transport::Udp, &mut out);
-        let _ = r.respond(&c, &h, &packet, Transport::Tcp, &mut out);
+        let _ = r.respond(&v, &packet, Transport::Udp, &mut out);
+        let _ = r.respond(&v, &packet, Transport::Tcp, &mut out);
     }
 }
 
@@ -246,53 +242,55 @@ fn healthy_pools_answer_as_a_health_scan_does() {
         3,
         "when_all_unhealthy = \"fallback\"\nfallback_values = [\"192.0.2.99\"]\n",
     );
-    let (c, scan, mut r) = setup(&extra);
-    let (other, _, _) = setup(&extra);
-    let pooled = scan.clone().with_pools(&c);
+    let (v, mut r) = setup(&extra);
+    let (other, _) = setup(&extra);
+    let c = v.catalog().clone();
+    let scan = View::unpooled(c.clone(), v.health().clone());
+    let pooled = View::new(c.clone(), v.health().clone());
     // Pools made for another catalog must be ignored, not misread.
-    let foreign = scan.clone().with_pools(&other);
+    let foreign = View::with_pools_of(c.clone(), v.health().clone(), other.catalog());
     let zone = &c.zones()[0];
     let (mix, _) = LowerName::parse(b"\x03mix\x07example\x03com\x00", 0).unwrap();
     let Lookup::Exact(node) = zone.lookup(&mix, false) else { panic!("mix not found") };
     let set = zone.rrset(zone.node(node), rtype::A).unwrap();
-    let listed = pooled.pool(c.id(), set).map(|p| p.indices());
+    let listed = pooled.pool(set).map(|p| p.indices());
     assert_eq!(listed, Some(vec![6, 7, 8, 9, 10, 11]), "the healthy members, listed");
-    assert!(foreign.pool(c.id(), set).is_none());
-    assert!(scan.pool(c.id(), set).is_none());
+    assert!(foreign.pool(set).is_none());
+    assert!(scan.pool(set).is_none());
     let (many, _) = LowerName::parse(b"\x04many\x07example\x03com\x00", 0).unwrap();
     let Lookup::Exact(node) = zone.lookup(&many, false) else { panic!("many not found") };
     let set = zone.rrset(zone.node(node), rtype::A).unwrap();
-    let listed = pooled.pool(c.id(), set).map(|p| p.indices());
+    let listed = pooled.pool(set).map(|p| p.indices());
     assert_eq!(listed, Some((40..100).collect()), "a large set's healthy members, listed");
     for (label, h) in [("scan", &scan), ("pools", &pooled), ("foreign pools", &foreign)] {
         for _ in 0..30 {
-            let m = ask(&mut r, &c, h, "mix.example.com.", RecordType::A, None);
+            let m = ask(&mut r, h, "mix.example.com.", RecordType::A, None);
             let mut healthy: Vec<String> = v4[6..].to_vec();
             healthy.sort();
             assert_eq!(values(&m), healthy, "{label}: only the 6 healthy, never padded");
-            let m = ask(&mut r, &c, h, "six.example.com.", RecordType::AAAA, None);
+            let m = ask(&mut r, h, "six.example.com.", RecordType::AAAA, None);
             assert_eq!(m.answers().len(), 6, "{label}");
             assert!(values(&m).iter().all(|v| v6[4..].contains(v)), "{label}: {:?}", values(&m));
-            let m = ask(&mut r, &c, h, "many.example.com.", RecordType::A, None);
+            let m = ask(&mut r, h, "many.example.com.", RecordType::A, None);
             assert_eq!(m.answers().len(), 8, "{label}");
             let mut distinct = values(&m);
             distinct.dedup();
             assert_eq!(distinct.len(), 8, "{label}: no repeats");
             assert!(distinct.iter().all(|v| hundred[40..].contains(v)), "{label}: {distinct:?}");
-            let m = ask(&mut r, &c, h, "few.example.com.", RecordType::A, None);
+            let m = ask(&mut r, h, "few.example.com.", RecordType::A, None);
             let mut healthy: Vec<String> = hundred[97..].to_vec();
             healthy.sort();
             assert_eq!(values(&m), healthy, "{label}: the 3 healthy of 100");
-            let m = ask(&mut r, &c, h, "manydead.example.com.", RecordType::A, None);
+            let m = ask(&mut r, h, "manydead.example.com.", RecordType::A, None);
             let mut distinct = values(&m);
             distinct.dedup();
             assert_eq!(distinct.len(), 8, "{label}: fail-open, 8 distinct of 100");
-            let m = ask(&mut r, &c, h, "dead.example.com.", RecordType::A, None);
+            let m = ask(&mut r, h, "dead.example.com.", RecordType::A, None);
             assert_eq!(values(&m), dead, "{label}: fail-open answers every member");
-            let m = ask(&mut r, &c, h, "nd.example.com.", RecordType::A, None);
+            let m = ask(&mut r, h, "nd.example.com.", RecordType::A, None);
             assert!(m.answers().is_empty(), "{label}");
             assert_eq!(m.name_servers()[0].record_type(), RecordType::SOA, "{label}");
-            let m = ask(&mut r, &c, h, "fb.example.com.", RecordType::A, None);
+            let m = ask(&mut r, h, "fb.example.com.", RecordType::A, None);
             assert_eq!(values(&m), ["192.0.2.99"], "{label}");
         }
     }
@@ -303,9 +301,12 @@ fn authority_ns_points_at_the_apex_from_any_depth() {
     let zone = "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\n@ 600 NS ns1\n@ 120 NS ns2.example.net.\nns1 A 192.0.2.53\na.b.c A 192.0.2.9\n";
     let read = |_: &Path| Ok(zone.to_string());
     let config = Config::parse(CONFIG, Path::new("t.toml"), &read).unwrap();
-    let (c, h, mut r) = (Catalog::build(&config), HealthSnapshot::initial(&config.checks), Responder::with_seed(3));
+    let (v, mut r) = (
+        View::new(Arc::new(Catalog::build(&config)), HealthSnapshot::initial(&config.checks)),
+        Responder::with_seed(3),
+    );
     for name in ["a.b.c.example.com.", "ns1.example.com.", "A.B.C.EXAMPLE.COM."] {
-        let m = ask(&mut r, &c, &h, name, RecordType::A, None);
+        let m = ask(&mut r, &v, name, RecordType::A, None);
         assert_eq!(m.answers().len(), 1);
         let ns = m.name_servers();
         assert_eq!(ns.len(), 2, "{name}");
@@ -350,17 +351,21 @@ fn the_longest_origin_wins_among_few_zones_and_many() {
     // 5 zones are compared one by one; 39 go through the catalog's table of origins.
     for others in [2, 36] {
         let config = Config::parse(&nested_zones(others), Path::new("t.toml"), &|_| Ok(String::new())).unwrap();
-        let (c, h, mut r) = (Catalog::build(&config), HealthSnapshot::initial(&config.checks), Responder::with_seed(5));
+        let (v, mut r) = (
+            View::new(Arc::new(Catalog::build(&config)), HealthSnapshot::initial(&config.checks)),
+            Responder::with_seed(5),
+        );
+        let c = v.catalog();
         assert_eq!(c.zones().len(), others + 3);
         let soa_owner = |m: &Message| m.name_servers()[0].name().to_ascii();
         for (i, origin) in ["example.com.", "sub.example.com."].into_iter().enumerate() {
-            let m = ask(&mut r, &c, &h, &format!("www.{origin}"), RecordType::A, None);
+            let m = ask(&mut r, &v, &format!("www.{origin}"), RecordType::A, None);
             assert_eq!(values(&m), [format!("10.0.0.{i}")], "{others} others: {origin}");
         }
         let last = format!("www.zone{}.example.", others - 1);
-        let m = ask(&mut r, &c, &h, &last, RecordType::A, None);
+        let m = ask(&mut r, &v, &last, RecordType::A, None);
         assert_eq!(values(&m), [format!("10.0.0.{}", others + 1)], "{others} others: {last}");
-        let m = ask(&mut r, &c, &h, "WWW.A.B.C.Zone1.Example.", RecordType::A, None);
+        let m = ask(&mut r, &v, "WWW.A.B.C.Zone1.Example.", RecordType::A, None);
         assert_eq!(values(&m), [format!("10.0.0.{}", others + 2)], "{others} others: the deepest zone");
         // Names below a zone, missing: NXDOMAIN from the deepest zone that holds them.
         for (name, zone) in [
@@ -368,21 +373,21 @@ fn the_longest_origin_wins_among_few_zones_and_many() {
             ("x.b.c.zone1.example.", "zone1.example."),
             ("x.sub.example.com.", "sub.example.com."),
         ] {
-            let m = ask(&mut r, &c, &h, name, RecordType::A, None);
+            let m = ask(&mut r, &v, name, RecordType::A, None);
             assert_eq!(m.response_code(), ResponseCode::NXDomain, "{others} others: {name}");
             assert_eq!(soa_owner(&m), zone, "{others} others: {name}");
         }
         for name in ["www.example.org.", "example.", "zone1.example.com.net.", "."] {
-            let m = ask(&mut r, &c, &h, name, RecordType::A, None);
+            let m = ask(&mut r, &v, name, RecordType::A, None);
             assert_eq!(m.response_code(), ResponseCode::Refused, "{others} others: {name}");
         }
         // DS at the child's apex comes from the parent; other types there from the child.
-        let m = ask(&mut r, &c, &h, "sub.example.com.", RecordType::DS, None);
+        let m = ask(&mut r, &v, "sub.example.com.", RecordType::DS, None);
         assert_eq!(m.answers().len(), 1, "{others} others: DS from the parent");
-        let m = ask(&mut r, &c, &h, "a.b.c.zone1.example.", RecordType::DS, None);
+        let m = ask(&mut r, &v, "a.b.c.zone1.example.", RecordType::DS, None);
         assert_eq!(m.response_code(), ResponseCode::NXDomain, "{others} others: no a.b.c in zone1");
         assert_eq!(soa_owner(&m), "zone1.example.", "{others} others: DS asked of the parent");
-        let m = ask(&mut r, &c, &h, "sub.example.com.", RecordType::SOA, None);
+        let m = ask(&mut r, &v, "sub.example.com.", RecordType::SOA, None);
         assert_eq!(m.answers()[0].name().to_ascii(), "sub.example.com.", "{others} others");
     }
 }

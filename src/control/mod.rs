@@ -21,8 +21,9 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::config::{Config, ConfigError};
-use crate::health::{self, ProberHandle};
-use crate::server::{release_freed_memory, Server, ServerError, Shared, Sockets, View};
+use crate::prober::{self, ProberHandle};
+use crate::server::{Server, ServerError, Shared, Sockets};
+use crate::view::{self, release_freed_memory, View};
 use crate::zone::Catalog;
 
 pub use status::Status;
@@ -247,15 +248,17 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
     if let Some(user) = &config.server.user {
         privileges::drop_to(user, config.server.group.as_deref()).map_err(RunError::Privileges)?;
     }
-    let initial = health::initial_state(&config);
+    let initial = prober::initial_state(&config);
     let catalog = Arc::new(Catalog::build(&config));
-    let shared = Shared::new(View::new(catalog.clone(), initial.snapshot(&config.checks)));
+    let (publisher, reader) = view::channel(View::new(catalog.clone(), initial.snapshot(&config.checks)));
+    let shared = Shared::new(reader);
     let server = Server::start(&config, sockets, shared.clone()).map_err(RunError::Server)?;
     // Answering has started; now drop what only the build needed.
     let config = config.without_simple_records();
     release_freed_memory();
     let config = Arc::new(config);
-    let prober = health::spawn(config.clone(), catalog, shared.clone(), initial).map_err(RunError::Prober)?;
+    let prober =
+        prober::spawn(config.clone(), catalog, shared.clone(), publisher, initial).map_err(RunError::Prober)?;
     let control = Arc::new(Control {
         source,
         started_with: (*config).clone(),

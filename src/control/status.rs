@@ -124,8 +124,8 @@ pub fn collect(control: &Control) -> Status {
     let mut record_sets = Vec::new();
     let mut checks = Vec::new();
     if let (Some(config), Some(table)) = (config, table) {
-        let healthy = |check: Option<usize>| check.is_none_or(|c| view.health.is_healthy(c as u32));
-        for (zone, compiled) in config.zones.iter().zip(view.catalog.zones()) {
+        let healthy = |check: Option<usize>| check.is_none_or(|c| view.health().is_healthy(c as u32));
+        for (zone, compiled) in config.zones.iter().zip(view.catalog().zones()) {
             zones.push(ZoneStatus {
                 origin: zone.origin.to_string(),
                 names: compiled.node_count(),
@@ -170,7 +170,7 @@ pub fn collect(control: &Control) -> Status {
                 id: check.id.clone(),
                 kind: check.kind.as_str().to_string(),
                 target,
-                healthy: view.health.is_healthy(i as u32),
+                healthy: view.health().is_healthy(i as u32),
                 measured: state.measured,
                 forced: state.forced.map(|f| if f { "up" } else { "down" }.to_string()),
                 inverted: check.inverted,

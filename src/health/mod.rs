@@ -1,25 +1,8 @@
-//! Health: the immutable [`HealthSnapshot`] workers read, the rules that turn measured
-//! results into it (threshold, inverted, disabled, calculated), and the prober thread that
-//! measures and publishes it.
-//!
-//! ```text
-//!  prober thread (mio): schedule -> probe::Attempt (connect, TLS, HTTP) -> http::Verdict
-//!        -> Threshold per check -> HealthSnapshot::evaluate -> Shared::publish_health
-//!        -> statefile (last-known states across restarts)
-//! ```
-
-pub mod http;
-pub mod probe;
-mod prober;
-pub mod statefile;
-pub mod tls;
-
-pub use prober::{initial_state, spawn, CheckStatus, InitialState, ProbeTable, ProberHandle};
-
-use std::sync::atomic::{AtomicU64, Ordering};
+//! Health rules: the immutable [`HealthSnapshot`] workers read, and the rules that turn
+//! measured results into it (Route 53's failure threshold, inverted, disabled, calculated
+//! checks). No I/O and no clock: the prober ([`crate::prober`]) measures, these rules decide.
 
 use crate::config::{CheckConfig, CheckKind};
-use crate::zone::{Catalog, HealthyPools, Pool, Rrset};
 
 /// Failure threshold in both directions: the measured state flips after this many
 /// consecutive results that disagree with it (Route 53 FailureThreshold).
@@ -62,31 +45,10 @@ impl Threshold {
 }
 
 /// Each check's effective health, indexed like [`crate::config::Config::checks`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthSnapshot {
     healthy: Box<[bool]>,
-    /// The healthy members of each checked multivalue set, for one catalog.
-    pools: Option<Box<HealthyPools>>,
-    /// This snapshot's number, new for every snapshot built: answers cached under one
-    /// snapshot are only reused under the same one (see [`crate::answer::AnswerCache`]).
-    id: u64,
 }
-
-/// Numbers for [`HealthSnapshot::id`].
-static SNAPSHOTS: AtomicU64 = AtomicU64::new(1);
-
-fn next_id() -> u64 {
-    SNAPSHOTS.fetch_add(1, Ordering::Relaxed)
-}
-
-/// Equal states and pools, whatever the numbers.
-impl PartialEq for HealthSnapshot {
-    fn eq(&self, other: &Self) -> bool {
-        self.healthy == other.healthy && self.pools == other.pools
-    }
-}
-
-impl Eq for HealthSnapshot {}
 
 impl HealthSnapshot {
     /// Builds a snapshot from per-check endpoint results (`None` = no result yet), applying
@@ -123,7 +85,7 @@ impl HealthSnapshot {
                 measured != check.inverted
             })
             .collect();
-        HealthSnapshot { healthy, pools: None, id: next_id() }
+        HealthSnapshot { healthy }
     }
 
     /// Every check in its initial state: healthy, or unhealthy if inverted.
@@ -133,29 +95,7 @@ impl HealthSnapshot {
 
     /// A snapshot from explicit states (tests and benches).
     pub fn from_states(states: Vec<bool>) -> Self {
-        HealthSnapshot { healthy: states.into_boxed_slice(), pools: None, id: next_id() }
-    }
-
-    /// The snapshot with [`HealthyPools`] worked out for `catalog`, so that answers from
-    /// `catalog` need not test members' health one by one.
-    pub fn with_pools(mut self, catalog: &Catalog) -> Self {
-        self.pools = Some(Box::new(catalog.healthy_pools(&self)));
-        self.id = next_id();
-        self
-    }
-
-    /// This snapshot's number: two snapshots with the same number are the same snapshot
-    /// (or a clone of it).
-    #[inline]
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// The healthy members of `set`, when this snapshot has pools for catalog `catalog` and
-    /// the set has one (empty: no member is healthy).
-    #[inline]
-    pub fn pool(&self, catalog: u64, set: &Rrset) -> Option<Pool<'_>> {
-        self.pools.as_ref()?.pool(catalog, set)
+        HealthSnapshot { healthy: states.into_boxed_slice() }
     }
 
     /// Whether check `index` is healthy; an index the snapshot does not know is healthy.

@@ -1,9 +1,9 @@
-//! Sockets and threads: per-core UDP workers, the TCP thread, and the published [`View`] they
-//! all read.
+//! Sockets and threads: per-core UDP workers and the TCP thread, which answer from the
+//! published [`crate::view::View`].
 //!
-//! Workers never wait on control code: they load the current view through `arc-swap`
-//! (lock-free) and answer from it; control code (reload, the prober) builds a whole new view
-//! off the hot path and [`Shared::publish`]es it.
+//! Workers never wait on control code: they load the current view through a
+//! [`crate::view::Reader`] (arc-swap, lock-free) and answer from it; the prober, the only
+//! publisher, builds each new view off the hot path.
 
 pub mod rrl;
 mod socket;
@@ -18,81 +18,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use arc_swap::ArcSwap;
-
 use crate::answer::{Outcome, Transport};
 use crate::config::{rtype_name, Config};
-use crate::health::HealthSnapshot;
-use crate::zone::Catalog;
-
-/// Everything a query is answered from, replaced whole.
-pub struct View {
-    /// Zone data.
-    pub catalog: Arc<Catalog>,
-    /// Check states, indexed like the config's checks.
-    pub health: Arc<HealthSnapshot>,
-}
-
-impl View {
-    /// A view of `catalog` under `health`, with the healthy pools worked out for it.
-    pub fn new(catalog: Arc<Catalog>, health: HealthSnapshot) -> View {
-        let health = Arc::new(health.with_pools(&catalog));
-        View { catalog, health }
-    }
-}
-
-/// Data a new [`View`] replaced (a reloaded catalog), held by the control side until no view
-/// refers to it, and then dropped there. Otherwise the last worker to move to the new view
-/// would drop it, in the middle of answering: a catalog of 50,000 zones takes about 70 ms to
-/// free, which a worker at full rate would spend not reading its socket.
-pub struct Retired<T> {
-    held: Vec<Arc<T>>,
-}
-
-impl<T> Default for Retired<T> {
-    fn default() -> Self {
-        Retired { held: Vec::new() }
-    }
-}
-
-impl<T> Retired<T> {
-    /// Holds `data`, which a view published from now on no longer refers to.
-    pub fn push(&mut self, data: Arc<T>) {
-        self.held.push(data);
-    }
-
-    /// Drops, on this thread, whatever nothing else refers to any more (a worker that still
-    /// answers from an older view keeps it alive); returns whether anything was dropped.
-    pub fn drop_unused(&mut self) -> bool {
-        let before = self.held.len();
-        // A count of one is this list's own reference: nothing can take a new one from it.
-        self.held.retain(|data| Arc::strong_count(data) > 1);
-        self.held.len() < before
-    }
-
-    /// How many are still held.
-    pub fn len(&self) -> usize {
-        self.held.len()
-    }
-
-    /// Whether none is held.
-    pub fn is_empty(&self) -> bool {
-        self.held.is_empty()
-    }
-}
-
-/// Hands memory freed after building or dropping zone data back to the kernel (glibc keeps
-/// freed heap otherwise, so a big zone's load-time garbage would stay in the resident set).
-pub fn release_freed_memory() {
-    // SAFETY: malloc_trim only walks the allocator's own free lists.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
+use crate::view::{self, View};
 
 /// State shared by every thread.
 pub struct Shared {
-    view: ArcSwap<View>,
+    view: view::Reader,
     shutdown: AtomicBool,
     /// Per-worker query counters.
     pub stats: stats::Stats,
@@ -101,24 +33,24 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Starts with `view`.
-    pub fn new(view: View) -> Arc<Shared> {
+    /// Starts with the view `view` reads.
+    pub fn new(view: view::Reader) -> Arc<Shared> {
         Arc::new(Shared {
-            view: ArcSwap::from_pointee(view),
+            view,
             shutdown: AtomicBool::new(false),
             stats: stats::Stats::default(),
             started: std::time::Instant::now(),
         })
     }
 
-    /// Replaces the view every worker reads.
-    pub fn publish(&self, view: View) {
-        self.view.store(Arc::new(view));
-    }
-
     /// The current view.
     pub fn view(&self) -> Arc<View> {
-        self.view.load_full()
+        self.view.load()
+    }
+
+    /// The reader every thread loads the view through.
+    pub fn reader(&self) -> &view::Reader {
+        &self.view
     }
 
     /// Asks every thread to stop.
@@ -276,37 +208,5 @@ impl Server {
         for thread in self.threads {
             let _ = thread.join();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Mutex;
-
-    /// Records the thread that dropped it.
-    struct Tracked(Arc<Mutex<Option<std::thread::ThreadId>>>);
-
-    impl Drop for Tracked {
-        fn drop(&mut self) {
-            *self.0.lock().unwrap() = Some(std::thread::current().id());
-        }
-    }
-
-    #[test]
-    fn retired_data_is_dropped_by_its_holder_once_no_reader_has_it() {
-        let dropped_by = Arc::new(Mutex::new(None));
-        let data = Arc::new(Tracked(dropped_by.clone()));
-        let reader = data.clone();
-        let mut retired = Retired::default();
-        retired.push(data);
-        assert!(!retired.drop_unused(), "a reader still has it");
-        assert_eq!(retired.len(), 1);
-        // The reader lets go on another thread: only a count falls there.
-        std::thread::spawn(move || drop(reader)).join().unwrap();
-        assert!(dropped_by.lock().unwrap().is_none(), "the reader's thread must not drop it");
-        assert!(retired.drop_unused());
-        assert!(retired.is_empty());
-        assert_eq!(*dropped_by.lock().unwrap(), Some(std::thread::current().id()));
     }
 }

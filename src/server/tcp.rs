@@ -187,7 +187,7 @@ impl<'a> TcpServer<'a> {
 
     fn serve(&mut self, slot: usize, now: Instant) {
         let Some(Some(conn)) = self.connections.get_mut(slot) else { return };
-        let view = self.shared.view.load();
+        let view = self.shared.reader().guard();
         if !drive(conn, &mut self.scratch, &view, now, &self.poll, Token(slot)) {
             self.close(slot);
         }
@@ -247,7 +247,7 @@ impl<'a> TcpServer<'a> {
 fn drive(
     conn: &mut Connection,
     scratch: &mut Scratch,
-    view: &crate::server::View,
+    view: &crate::view::View,
     now: Instant,
     poll: &Poll,
     token: Token,
@@ -279,7 +279,7 @@ fn drive(
         if rest.len() < 2 + len {
             break;
         }
-        let outcome = responder.respond(&view.catalog, &view.health, &rest[2..2 + len], Transport::Tcp, answer);
+        let outcome = responder.respond(view, &rest[2..2 + len], Transport::Tcp, answer);
         stats.record(Transport::Tcp, &outcome);
         if *query_log {
             super::log_query(conn.peer, Transport::Tcp, &rest[2..2 + len], &outcome);

@@ -156,7 +156,7 @@ pub fn run(
     let mut batch = Batch::new(wildcard);
     let mut responder = Responder::new();
     responder.set_cache(answer_cache);
-    let mut view_cache = arc_swap::Cache::new(&shared.view);
+    let mut view_cache = shared.reader().cache();
     let stats = shared.stats.register();
     #[cfg(feature = "answer-timing")]
     let mut timing = super::timing::AnswerTiming::new();
@@ -199,7 +199,7 @@ pub fn run(
             }
             #[cfg(feature = "answer-timing")]
             let started = std::time::Instant::now();
-            let outcome = responder.respond_in_place(&view.catalog, &view.health, &mut bufs[i], len, &mut query[..]);
+            let outcome = responder.respond_in_place(view, &mut bufs[i], len, &mut query[..]);
             #[cfg(feature = "answer-timing")]
             timing.record(i, started.elapsed());
             stats.record(Transport::Udp, &outcome);
@@ -329,7 +329,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::health::HealthSnapshot;
-    use crate::server::View;
+    use crate::view::{self, View};
     use crate::zone::Catalog;
 
     fn view() -> View {
@@ -343,7 +343,8 @@ mod tests {
     /// `IDLE_REFRESH`, so a reloaded catalog's memory is not kept by idle workers.
     #[test]
     fn an_idle_worker_lets_go_of_a_replaced_view() {
-        let shared = Shared::new(view());
+        let (mut publisher, reader) = view::channel(view());
+        let shared = Shared::new(reader);
         let old = shared.view();
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let wake = socket.try_clone().unwrap();
@@ -357,7 +358,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         assert_eq!(Arc::strong_count(&old), 3, "held by the swap, the worker and this test");
-        shared.publish(view());
+        publisher.publish(view());
         while Arc::strong_count(&old) > 1 && std::time::Instant::now() < until {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }

@@ -85,9 +85,9 @@ impl Identity {
 /// snapshot. Worked out by control code each time it publishes, so answers draw from the list
 /// instead of testing each member's health: O(`max_answers`) whatever the set's size and
 /// however many of its members are down.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HealthyPools {
-    /// The [`Catalog::id`] the pools were computed for.
+    /// The [`Catalog::id`] the pools were computed for (0, never a catalog's: none).
     catalog: u64,
     /// Per pooled set, its run of `small` (sets of up to [`policy::SMALL_SET`] members) or
     /// of `large` (bigger sets).

@@ -11,12 +11,13 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use eightfold::answer::{Responder, Transport};
 use eightfold::config::Config;
 use eightfold::health::HealthSnapshot;
 use eightfold::policy::{self, Member, Selection};
+use eightfold::view::View;
 use eightfold::zone::Catalog;
 
 /// A zone with every feature the answer path has.
@@ -44,25 +45,24 @@ big TXT \"0123456789012345678901234567890123456789012345678901234567890123456789
 ";
 
 /// The catalog and health every query property runs against (built once).
-pub fn fixture() -> &'static (Catalog, HealthSnapshot) {
-    static FIXTURE: OnceLock<(Catalog, HealthSnapshot)> = OnceLock::new();
+pub fn fixture() -> &'static View {
+    static FIXTURE: OnceLock<View> = OnceLock::new();
     FIXTURE.get_or_init(|| build_fixture(ZONE, None))
 }
 
 /// What the cache property switches between: the fixture; the fixture's zones with every
 /// check healthy; the same config with one address changed (a reload) and its health.
-pub fn fixture_variants() -> &'static [(Catalog, HealthSnapshot)] {
-    static VARIANTS: OnceLock<Vec<(Catalog, HealthSnapshot)>> = OnceLock::new();
+pub fn fixture_variants() -> &'static [View] {
+    static VARIANTS: OnceLock<Vec<View>> = OnceLock::new();
     VARIANTS.get_or_init(|| {
-        let (catalog, _) = build_fixture(ZONE, None);
-        let all_up = build_fixture(ZONE, Some(true)).1.with_pools(&catalog);
+        let all_up = build_fixture(ZONE, Some(true));
         let reloaded = ZONE.replace("mail A 192.0.2.25", "mail A 192.0.2.26");
-        vec![build_fixture(ZONE, None), (catalog, all_up), build_fixture(&reloaded, None)]
+        vec![build_fixture(ZONE, None), all_up, build_fixture(&reloaded, None)]
     })
 }
 
 /// The fixture's catalog from `zone`, with the check in its initial state (down) or `up`.
-fn build_fixture(zone: &str, up: Option<bool>) -> (Catalog, HealthSnapshot) {
+fn build_fixture(zone: &str, up: Option<bool>) -> View {
     {
         let mut text = String::from(
             "[server]\nidentity = \"fixture\"\nversion = \"0\"\nnsid = \"0x00ff\"\n\
@@ -120,14 +120,13 @@ fn build_fixture(zone: &str, up: Option<bool>) -> (Catalog, HealthSnapshot) {
         let zone = zone.to_string();
         let read = move |_: &Path| Ok(zone.clone());
         let config = Config::parse(&text, Path::new("fuzz.toml"), &read).expect("fixture config");
-        let catalog = Catalog::build(&config);
+        let catalog = Arc::new(Catalog::build(&config));
         // With healthy pools, as the server publishes its health.
         let health = match up {
             None => HealthSnapshot::initial(&config.checks),
             Some(up) => HealthSnapshot::from_states(vec![up; config.checks.len()]),
         };
-        let health = health.with_pools(&catalog);
-        (catalog, health)
+        View::new(catalog, health)
     }
 }
 
@@ -184,9 +183,9 @@ pub const NAMES: &[&str] = &[
 
 /// Answers `packet` over `transport` and checks the response's properties.
 pub fn check_query(responder: &mut Responder, packet: &[u8], transport: Transport) -> Result<(), String> {
-    let (catalog, health) = fixture();
+    let view = fixture();
     let mut out = vec![0u8; 65_535];
-    let outcome = responder.respond(catalog, health, packet, transport, &mut out);
+    let outcome = responder.respond(view, packet, transport, &mut out);
     if outcome.len == 0 {
         // Dropped: only responses (QR=1) and packets shorter than a header.
         if packet.len() >= 12 && packet[2] & 0x80 == 0 {
@@ -233,15 +232,15 @@ pub fn check_cache_agrees(packets: &[Vec<u8>], switch_every: usize, seed: u64) -
     let mut plain = Responder::with_seed(seed);
     let (mut a, mut b, mut scratch) = (vec![0u8; 4096], vec![0u8; 4096], vec![0u8; 4096]);
     for (i, packet) in packets.iter().enumerate() {
-        let (catalog, health) = &variants[(i / switch_every.max(1)) % variants.len()];
+        let view = &variants[(i / switch_every.max(1)) % variants.len()];
         let x = match a.get_mut(..packet.len()) {
             Some(query) => {
                 query.copy_from_slice(packet);
-                cached.respond_in_place(catalog, health, &mut a, packet.len(), &mut scratch)
+                cached.respond_in_place(view, &mut a, packet.len(), &mut scratch)
             }
-            None => cached.respond(catalog, health, packet, Transport::Udp, &mut a),
+            None => cached.respond(view, packet, Transport::Udp, &mut a),
         };
-        let y = plain.respond(catalog, health, packet, Transport::Udp, &mut b);
+        let y = plain.respond(view, packet, Transport::Udp, &mut b);
         if x != y || a[..x.len] != b[..y.len] {
             return Err(format!(
                 "packet {i}: cached {x:?} {:02x?}\nuncached {y:?} {:02x?}\npacket: {packet:02x?}",

@@ -1,7 +1,21 @@
 //! The prober thread: runs every endpoint check on its own schedule with one mio poll,
 //! applies the failure threshold and operator overrides, and publishes the [`View`] workers
-//! read. It is the only publisher: a reload hands it the new zone data and checks, and it
-//! swaps zones and health in together, so no query sees one without the other.
+//! read. It holds the only [`Publisher`]: a reload hands it the new zone data and checks, and
+//! it swaps zones and health in together, so no query sees one without the other.
+//!
+//! ```text
+//!  schedule -> probe::Attempt (connect, TLS, HTTP) -> http::Verdict -> Threshold per check
+//!     -> HealthSnapshot::evaluate -> View::new -> Publisher::publish
+//!     -> statefile (last-known states across restarts)
+//! ```
+//!
+//! This module does the I/O; the rules it applies (thresholds, inverted, disabled,
+//! calculated checks) are [`crate::health`]'s.
+
+pub mod http;
+pub mod probe;
+pub mod statefile;
+pub mod tls;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -14,13 +28,14 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam::channel::{self, Receiver, Sender};
 use mio::{Events, Poll, Token, Waker};
 
-use super::http::Verdict;
-use super::probe::{Attempt, Outcome};
-use super::tls::TlsConfigs;
-use super::{statefile, HealthSnapshot, Threshold};
 use crate::config::{CheckConfig, CheckKind, Config};
-use crate::server::{release_freed_memory, Retired, Shared, View};
+use crate::health::{HealthSnapshot, Threshold};
+use crate::server::Shared;
+use crate::view::{Publisher, View};
 use crate::zone::Catalog;
+use http::Verdict;
+use probe::{Attempt, Outcome};
+use tls::TlsConfigs;
 
 /// Longest the loop sleeps, so shutdown is noticed.
 const MAX_SLEEP: Duration = Duration::from_millis(200);
@@ -139,11 +154,12 @@ pub fn initial_state(config: &Config) -> InitialState {
     InitialState { measured, forced: stored.forced }
 }
 
-/// Starts the prober, which publishes views of `catalog` from now on.
+/// Starts the prober, which publishes views of `catalog` through `publisher` from now on.
 pub fn spawn(
     config: Arc<Config>,
     catalog: Arc<Catalog>,
     shared: Arc<Shared>,
+    publisher: Publisher,
     initial: InitialState,
 ) -> io::Result<ProberHandle> {
     let poll = Poll::new()?;
@@ -170,7 +186,7 @@ pub fn spawn(
         index: index_of(&config),
         config,
         catalog,
-        retired: Retired::default(),
+        publisher,
         forced: initial.forced,
         schedule: BinaryHeap::new(),
         attempts: Vec::new(),
@@ -209,8 +225,9 @@ fn forced_by_index(checks: &[CheckConfig], forced: &HashMap<String, bool>) -> Ve
 struct Prober {
     config: Arc<Config>,
     catalog: Arc<Catalog>,
-    /// Catalogs a reload replaced, dropped here once no worker's view has them.
-    retired: Retired<Catalog>,
+    /// The only handle that replaces the view; it also frees the catalogs reloads replaced,
+    /// here, once no worker's view has them.
+    publisher: Publisher,
     index: HashMap<String, usize>,
     thresholds: Vec<Threshold>,
     forced: HashMap<String, bool>,
@@ -270,9 +287,7 @@ impl Prober {
             if changed {
                 self.publish();
             }
-            if self.retired.drop_unused() {
-                release_freed_memory();
-            }
+            self.publisher.free_retired();
         }
         self.save();
     }
@@ -415,7 +430,7 @@ impl Prober {
         for new in fresh {
             self.schedule_first(new, now);
         }
-        self.retired.push(std::mem::replace(&mut self.catalog, catalog));
+        self.catalog = catalog;
         if let Ok(mut table) = self.table.lock() {
             *table = ProbeTable { config: self.config.clone(), checks: status };
         }
@@ -492,11 +507,11 @@ impl Prober {
     fn publish(&mut self) {
         let forced = forced_by_index(&self.config.checks, &self.forced);
         let health = HealthSnapshot::evaluate_forced(&self.config.checks, &self.measured(), &forced);
-        let before = self.shared.view();
+        let before = self.publisher.current();
         for (i, check) in self.config.checks.iter().enumerate() {
             let after = health.is_healthy(i as u32);
-            let same_catalog = Arc::ptr_eq(&before.catalog, &self.catalog);
-            if same_catalog && check.kind == CheckKind::Calculated && before.health.is_healthy(i as u32) != after {
+            let same_catalog = Arc::ptr_eq(before.catalog(), &self.catalog);
+            if same_catalog && check.kind == CheckKind::Calculated && before.health().is_healthy(i as u32) != after {
                 tracing::info!(check = %check.id, healthy = after, "calculated check changed state");
             }
         }
@@ -505,7 +520,7 @@ impl Prober {
                 entry.forced = *f;
             }
         }
-        self.shared.publish(View::new(self.catalog.clone(), health));
+        self.publisher.publish(View::new(self.catalog.clone(), health));
         self.save();
     }
 
