@@ -40,6 +40,9 @@
 # one file each:
 #
 #   SERVERS=" " MODES=" " BIG_NAMES=0 MANY_ZONES=50000 ROUNDS=3 tools/bench-peers.sh
+#
+# The zone and the peers' configuration templates are in tools/peers/; the tables are
+# computed by tools/bench_stats.py (`python3 tools/bench_stats.py --self-test` checks it).
 set -euo pipefail
 
 DURATION=${DURATION:-10}
@@ -56,6 +59,8 @@ TIMING=${TIMING:-0}                 # 1: build eightfold with answer timing and 
 RAW=${RAW:-}                        # a file: each run's line (name, transport, answered, lost,
                                     # qps, user and system ticks, sleeps, CPU ns) is copied there
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PEERS="$ROOT/tools/peers"
+STATS="$ROOT/tools/bench_stats.py"
 WORK=$(mktemp -d /tmp/eightfold-bench.XXXXXX)
 HZ=$(getconf CLK_TCK)
 PIDS=()
@@ -68,6 +73,29 @@ cleanup() {
 trap cleanup EXIT
 
 say() { printf '%s\n' "$*" >&2; }
+
+# Writes $PEERS/$1 to $2 with each @NAME@ replaced by the VALUE given as NAME=VALUE, taken
+# literally (escaped for sed). A value may not hold a newline or an @ (which could make a
+# placeholder); a placeholder left in the output is an error. In a $(...) errexit is off,
+# hence the explicit exits.
+fill() { # $1 template, $2 output, then NAME=VALUE...
+  local template=$1 out=$2 pair name value script=()
+  shift 2
+  for pair in "$@"; do
+    name=${pair%%=*} value=${pair#*=}
+    if [[ ! $name =~ ^[A-Z]+$ || $value == *$'\n'* || $value == *@* ]]; then
+      say "fill $template: bad placeholder or value: $pair"
+      exit 1
+    fi
+    value=$(printf '%s' "$value" | sed 's/[\\|&]/\\&/g')
+    script+=(-e "s|@$name@|$value|g")
+  done
+  sed "${script[@]}" "$PEERS/$template" >"$out" || { say "fill $template: could not write $out from $PEERS/$template"; exit 1; }
+  if grep -q '@[A-Z][A-Z]*@' "$out"; then
+    say "fill $template: no value given for $(grep -o '@[A-Z][A-Z]*@' "$out" | head -1)"
+    exit 1
+  fi
+}
 
 install_missing() {
   local missing=()
@@ -117,22 +145,17 @@ EOF
   PIDS+=($!)
 }
 
+# The zone every server serves, $PEERS/example.com.zone, with the name under test added:
+# 8 A records for Knot and NSD, gdnsd's multifo (eightfold's 16 records are in its config).
 write_zones() {
-  local soa='@ SOA ns1.example.com. hostmaster.example.com. 1 7200 900 1209600 300'
-  local common="\$ORIGIN example.com.
-\$TTL 300
-$soa
-@ NS ns1
-ns1 A 192.0.2.53
-static A 192.0.2.7
-static AAAA 2001:db8::7"
+  local common="$PEERS/example.com.zone"
   {
-    echo "$common"
+    cat "$common"
     for i in $(seq 1 8); do echo "mv 60 A 127.0.1.$i"; done
   } >"$WORK/plain.zone"
-  echo "$common" >"$WORK/eightfold.zone"
+  cat "$common" >"$WORK/eightfold.zone"
   {
-    echo "$common"
+    cat "$common"
     echo "mv 60 DYNA multifo!mv"
   } >"$WORK/gdnsd.zone"
   for i in $(seq 1 10); do
@@ -173,51 +196,13 @@ start_server() { # $1 name, $2 port; prints the pid (a process group leader)
     gdnsd)
       mkdir -p "$dir/zones"
       cp "$WORK/gdnsd.zone" "$dir/zones/example.com"
-      cat >"$dir/config" <<EOF
-options => { listen => [ 127.0.0.1:$port ], udp_threads => 1, tcp_threads => 1, run_dir => $dir/run, state_dir => $dir/state }
-service_types => { tcp8053 => { plugin => tcp_connect, port => 8053, interval => 10 } }
-plugins => { multifo => { mv => { service_types => [ tcp8053 ], pool1 => 127.0.1.1, pool2 => 127.0.1.2, pool3 => 127.0.1.3, pool4 => 127.0.1.4, pool5 => 127.0.1.5, pool6 => 127.0.1.6, pool7 => 127.0.1.7, pool8 => 127.0.1.8 } } }
-EOF
+      fill gdnsd.config.in "$dir/config" PORT="$port" DIR="$dir"
       setsid taskset -c "$SERVER_CORE" gdnsd -c "$dir" start >"$dir/log" 2>&1 & ;;
     knot)
-      cat >"$dir/knot.conf" <<EOF
-server:
-    listen: 127.0.0.1@$port
-    rundir: $dir
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-database:
-    storage: $dir
-log:
-  - target: stderr
-    any: warning
-zone:
-  - domain: example.com.
-    file: $WORK/plain.zone
-    journal-content: none
-    zonefile-sync: -1
-EOF
+      fill knot.conf.in "$dir/knot.conf" PORT="$port" DIR="$dir" ZONEFILE="$WORK/plain.zone"
       setsid taskset -c "$SERVER_CORE" knotd -c "$dir/knot.conf" >"$dir/log" 2>&1 & ;;
     nsd)
-      cat >"$dir/nsd.conf" <<EOF
-server:
-    ip-address: 127.0.0.1@$port
-    server-count: 1
-    username: ""
-    zonesdir: "$WORK"
-    database: ""
-    pidfile: "$dir/nsd.pid"
-    xfrdfile: "$dir/xfrd.state"
-    zonelistfile: "$dir/zone.list"
-    logfile: "$dir/log"
-    rrl-ratelimit: 0
-remote-control:
-    control-enable: no
-zone:
-    name: example.com
-    zonefile: plain.zone
-EOF
+      fill nsd.conf.in "$dir/nsd.conf" PORT="$port" DIR="$dir" ZONESDIR="$WORK"
       setsid taskset -c "$SERVER_CORE" nsd -d -c "$dir/nsd.conf" >"$dir/stdout" 2>&1 & ;;
   esac
   local pid=$!
@@ -249,6 +234,7 @@ cpu_ticks() { # $1 pgid -> "user system sleeps nanoseconds"
   for pid in $(ps -o pid= -g "$1" 2>/dev/null); do
     stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
     rest=${stat##*) }
+    # shellcheck disable=SC2086 # split into stat's fields on purpose
     set -- $rest
     user=$((user + ${12})) sys=$((sys + ${13}))
     n=$(awk '/^voluntary_ctxt_switches/ {n += $2} END {print n + 0}' /proc/"$pid"/task/*/status 2>/dev/null) || n=0
@@ -276,7 +262,7 @@ keep_on_core() { # $1 pgid, $2 name
 }
 
 run_one() { # $1 name, $2 port, $3 mode (udp|tcp)
-  local name=$1 port=$2 mode=$3 pid out before after
+  local name=$1 port=$2 mode=$3 pid out
   pid=$(start_server "$name" "$port")
   sleep 1
   keep_on_core "$pid" "$name"
@@ -300,77 +286,7 @@ run_one() { # $1 name, $2 port, $3 mode (udp|tcp)
 }
 
 report() { # $@ results files (several: their rounds pooled)
-  python3 - "$HZ" "$@" <<'EOF'
-import random, statistics, sys
-hz = float(sys.argv[1])
-runs = {}
-rounds = {}
-order = []
-disagreed = []
-for f, path in enumerate(sys.argv[2:]):
-    seen = {}
-    for line in open(path):
-        if not line.strip():
-            continue
-        name, mode, done, lost, qps, u, s, w, ns = line.split()
-        key = (name, mode)
-        if key not in runs:
-            runs[key] = []
-            rounds[key] = []
-            order.append(key)
-        done = int(done)
-        # One entry per round (None for a run that answered nothing), with its round: the
-        # file, and the k-th run of that server in it, so that runs of one round pair up.
-        seen[key] = seen.get(key, 0) + 1
-        rounds[key].append((f, seen[key]))
-        # CPU per answered query: the exact total (schedstat), split into user and system as
-        # the ticks split it.
-        ticks, ns = int(u) + int(s), int(ns)
-        if ns > 0 and abs(ns / 1e9 - ticks / hz) > max(0.05 * ticks / hz, 3 / hz):
-            # The two clocks count the same time; if they disagree (threads that ended
-            # before the run did are in the ticks only), trust the ticks and say so.
-            disagreed.append(f"{name} {mode} {ns / 1e9:.2f} s against {ticks / hz:.2f} s")
-            ns = 0
-        cpu = ns / 1e3 / done if done and ns > 0 else ticks / hz / done * 1e6 if done else 0
-        user = cpu * int(u) / ticks if ticks else 0
-        runs[key].append((user, cpu - user, float(qps), int(lost), int(w) / done) if done else None)
-if disagreed:
-    print(f"({len(disagreed)} runs where schedstat and the ticks disagreed, ticks used; first: {disagreed[0]})", file=sys.stderr)
-def valid(key):
-    return [r for r in runs.get(key, []) if r is not None]
-def median(key, i):
-    values = [r[i] for r in valid(key)]
-    return statistics.median(values) if values else float("nan")
-def paired(key, base):
-    # Each round's ratio to the base server run in the same round: drift of the shared
-    # host between rounds cancels out. Median and range, then how far the median itself
-    # can be trusted: the 5th and 95th percentiles of the medians of 2,000 resamples of
-    # the rounds (a bootstrap; seeded, so a report is reproducible from its runs).
-    by_round = dict(zip(rounds.get(base, []), runs.get(base, [])))
-    pairs = [(a, by_round.get(r)) for r, a in zip(rounds.get(key, []), runs.get(key, []))]
-    ratios = [(a[0] + a[1]) / (b[0] + b[1]) for a, b in pairs if a and b]
-    if not ratios:
-        return "-", "-"
-    rng = random.Random(0)
-    medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(2000))
-    interval = f"{medians[100]:.3f}-{medians[1899]:.3f}" if len(ratios) > 1 else "-"
-    return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})", interval
-def total(key):
-    return median(key, 0) + median(key, 1)
-print("| server | transport | queries/s | lost (all runs) | CPU per answered query (user + system) | spread | vs echo floor | vs gdnsd | vs echo, round by round | its median, 90% interval | sleeps per query |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
-for key in order:
-    name, mode = key
-    cpu = total(key)
-    per_run = [r[0] + r[1] for r in valid(key)]
-    spread = f"{min(per_run):.2f}-{max(per_run):.2f}" if per_run else "-"
-    echo, gd = total(("echo", mode)), total(("gdnsd", mode))
-    r_echo = f"{cpu / echo:.2f}x" if ("echo", mode) in runs else "-"
-    r_gd = f"{cpu / gd:.2f}x" if ("gdnsd", mode) in runs else "-"
-    lost = sum(r[3] for r in valid(key))
-    by_round, interval = paired(key, ("echo", mode))
-    print(f"| {name} | {mode} | {median(key, 2):,.0f} | {lost} | {cpu:.2f} us ({median(key, 0):.2f} + {median(key, 1):.2f}) | {spread} | {r_echo} | {r_gd} | {by_round} | {interval} | {median(key, 4):.2f} |")
-EOF
+  python3 "$STATS" report "$HZ" "$@"
 }
 
 # Loads what $WORK/load-eightfold/c.toml and $WORK/load-knot/knot.conf describe into each
@@ -406,19 +322,7 @@ load_rounds() { # $1 what is loaded (for the table), $2 the last name to appear,
       wait "$pid" 2>/dev/null || true
     done
   done
-  echo "| server | loaded | load time (to first answer), median | spread | resident memory (3 s later), median |"
-  echo "|---|---|---|---|---|"
-  python3 - "$results" "$1" <<'EOF'
-import statistics, sys
-rows = {}
-for line in open(sys.argv[1]):
-    name, seconds, rss = line.split()
-    rows.setdefault(name, []).append((float(seconds), int(rss)))
-for name, runs in rows.items():
-    times = [t for t, _ in runs]
-    rss = statistics.median(r for _, r in runs) / 1024
-    print(f"| {name} | {sys.argv[2]} | {statistics.median(times):.2f} s | {min(times):.2f}-{max(times):.2f} | {rss:.0f} MiB |")
-EOF
+  python3 "$STATS" load "$results" "$1"
 }
 
 load_port() { echo $((15390 + ${#1})); }
@@ -479,34 +383,7 @@ EOF
 # each received batch, which meets the caches as a wake-up left them, and the later ones.
 timing_report() { # $1 lines "name mode first_count=.. first_ns=.. later_count=.. later_ns=.. clock_ns=.."
   [ -s "$1" ] || { echo "no answer timing logged"; return; }
-  python3 - "$1" <<'EOF'
-import sys
-sums = {}
-order = []
-for line in open(sys.argv[1]):
-    name, mode, *pairs = line.split()
-    f = {k: float(v) for k, v in (p.split("=") for p in pairs)}
-    key = (name, mode)
-    if key not in sums:
-        sums[key] = [0.0, 0.0, 0.0, 0.0]
-        order.append(key)
-    s = sums[key]
-    s[0] += f["first_count"]
-    s[1] += f["first_count"] * f["first_ns"]
-    s[2] += f["later_count"]
-    s[3] += f["later_count"] * f["later_ns"]
-print("Time per answer inside the worker (eightfold built with --features answer-timing; the clock's own cost taken off)")
-print()
-print("| server | transport | answers timed | first of a batch: share, mean | later in a batch: mean | all: mean |")
-print("|---|---|---|---|---|---|")
-for key in order:
-    n1, t1, n2, t2 = sums[key]
-    n = n1 + n2
-    if not n:
-        continue
-    mean = lambda t, c: f"{t / c:.0f} ns" if c else "-"
-    print(f"| {key[0]} | {key[1]} | {n:,.0f} | {n1 / n:.0%}, {mean(t1, n1)} | {mean(t2, n2)} | {mean(t1 + t2, n)} |")
-EOF
+  python3 "$STATS" timing "$1"
 }
 
 main() {
