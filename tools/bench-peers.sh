@@ -121,7 +121,9 @@ build() {
     say "building eightfold and the echo floor (release)"
     (cd "$ROOT" && cargo build --release --quiet)
   fi
-  (cd "$ROOT/tools/udp-echo" && cargo build --release --quiet)
+  # The echo floor is a workspace member outside the default members: built by name, into
+  # the workspace's target directory.
+  (cd "$ROOT" && cargo build --release --quiet -p udp-echo)
 }
 
 # TCP listeners that health checks probe: 127.0.1.1-16 and 127.0.2.0/22 (for CHECKS_MANY).
@@ -189,7 +191,7 @@ start_server() { # $1 name, $2 port; prints the pid (a process group leader)
   local name=$1 port=$2 dir="$WORK/$1"
   mkdir -p "$dir"
   case $name in
-    echo) setsid taskset -c "$SERVER_CORE" "$ROOT/tools/udp-echo/target/release/udp-echo" "127.0.0.1:$port" >"$dir/log" 2>&1 & ;;
+    echo) setsid taskset -c "$SERVER_CORE" "$ROOT/target/release/udp-echo" "127.0.0.1:$port" >"$dir/log" 2>&1 & ;;
     eightfold) setsid taskset -c "$SERVER_CORE" "$ROOT/target/release/eightfold" serve --config "$(eightfold_config "$port" 0)" >"$dir/log" 2>&1 & ;;
     eightfold-nocache) setsid taskset -c "$SERVER_CORE" "$ROOT/target/release/eightfold" serve --config "$(eightfold_config "$port" 0 $'answer_cache = 0\n')" >"$dir/log" 2>&1 & ;;
     eightfold+checks) setsid taskset -c "$SERVER_CORE" "$ROOT/target/release/eightfold" serve --config "$(eightfold_config "$port" "$CHECKS_MANY")" >"$dir/log" 2>&1 & ;;
