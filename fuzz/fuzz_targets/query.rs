@@ -2,10 +2,12 @@
 //! parses with hickory-proto and echoes the ID and question; and the same bytes asked four
 //! times (cache miss, admission, hit, then a miss under new zones and health), then twice
 //! more with its question name in other letter cases, get the uncached path's answers
-//! (tests/common/properties.rs).
+//! (tests/integration/common/properties.rs).
 #![no_main]
 
-#[path = "../../tests/common/properties.rs"]
+// This target uses only part of the properties shared with the test suite.
+#[path = "../../tests/integration/common/properties.rs"]
+#[allow(dead_code)]
 mod properties;
 
 use eightfold::answer::{Responder, Transport};

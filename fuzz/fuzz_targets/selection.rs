@@ -1,7 +1,9 @@
 //! Selection against the oracle: never more than max, never unhealthy while healthy exists.
 #![no_main]
 
-#[path = "../../tests/common/properties.rs"]
+// This target uses only part of the properties shared with the test suite.
+#[path = "../../tests/integration/common/properties.rs"]
+#[allow(dead_code)]
 mod properties;
 
 use arbitrary::Arbitrary;

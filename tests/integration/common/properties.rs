@@ -1,5 +1,6 @@
-//! Properties shared by the bounded property tests (`tests/properties.rs`) and the cargo-fuzz
-//! targets (`fuzz/`), which include this file by path:
+//! Properties shared by the bounded property tests (`tests/integration/properties.rs`) and the
+//! cargo-fuzz targets (`fuzz/`), which include this file by path (each uses part of it, so
+//! they allow dead code where they include it):
 //! - any bytes into the answer path: no panic; every response parses with hickory-proto,
 //!   echoes the ID and (when the query's question could be read) the question byte for byte,
 //!   and fits the transport's size limit;
@@ -7,8 +8,6 @@
 //!   while a healthy one exists, each member from the set, no repeats;
 //! - the answer cache changes nothing: a responder with one and a responder without, seeded
 //!   alike, answer every packet byte for byte alike, while zones and health change under them.
-
-#![allow(dead_code)]
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};

@@ -1,16 +1,14 @@
 //! Operating a running server: reload (under load, and rejected), the control endpoint
 //! (metrics, status, overrides, tokens), the control CLI, the query log, graceful stop.
 
-mod common;
-
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::endpoints::{eventually, HttpEndpoint};
-use common::*;
+use crate::common::endpoints::{eventually, HttpEndpoint};
+use crate::common::*;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
@@ -123,7 +121,7 @@ fn reload_keeps_unchanged_checks_and_starts_new_ones() {
     let check = |id: &str, ep: &HttpEndpoint, interval: u32| {
         format!("[[health_check]]\nid = \"{id}\"\ntype = \"HTTP\"\nip = \"{}\"\nport = {}\nrequest_interval = {interval}\nfailure_threshold = 1\n", ep.addr.ip(), ep.addr.port())
     };
-    a.set(common::endpoints::Behaviour::Respond(503, String::new()));
+    a.set(crate::common::endpoints::Behaviour::Respond(503, String::new()));
     let first = format!("{}{ZONE_BODY}{}", server_table(""), check("a", &a, 1));
     let s = TestServer::start_config(&first, &[("example.com.zone", ZONE)], &[]);
     assert!(eventually(Duration::from_secs(5), || s.output().contains("endpoint is now unhealthy check=a")));

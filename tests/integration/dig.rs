@@ -1,11 +1,9 @@
 //! The same answers seen by `dig`, the client users reach for. `.ci/run` installs dnsutils;
 //! elsewhere these tests say so and pass only when dig is absent and CI is unset.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 fn dig(s: &TestServer, args: &[&str]) -> Option<String> {
     let out = Command::new("dig")

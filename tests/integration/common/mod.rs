@@ -2,8 +2,6 @@
 //! "listening on" line, queries it with hickory-proto over UDP and TCP, and kills it on drop
 //! (printing its output when the test failed).
 
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -12,6 +10,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 pub mod endpoints;
+pub mod properties;
 
 use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::{Name, RecordType};

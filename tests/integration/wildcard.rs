@@ -4,11 +4,9 @@
 //! nothing but that namespace's loopback. It needs `unshare`, `ip` and `dig`, which `.ci/run`
 //! installs, and a kernel that allows the namespace; without them it says why and passes.
 
-mod common;
-
 use std::process::Command;
 
-use common::binary;
+use crate::common::binary;
 
 /// Inside the namespace: bring up loopback with two extra IPv6 addresses, serve the demo on
 /// both wildcards, and ask addresses other than the one the kernel would pick as the source

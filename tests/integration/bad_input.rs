@@ -2,9 +2,7 @@
 //! (or zone-file line) and the reason, exits non-zero and never panics; a reload with the
 //! same input is refused and the old configuration keeps serving.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 

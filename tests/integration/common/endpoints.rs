@@ -3,8 +3,6 @@
 //! a bare TCP listener that can go down and come back, and an HTTPS server with a
 //! self-signed certificate. Each stops when dropped.
 
-#![allow(dead_code)]
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

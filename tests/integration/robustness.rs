@@ -1,14 +1,12 @@
 //! Under attack: response rate limiting, TCP connection floods and half-sent messages,
 //! health targets that flood the prober, and dropping root after binding port 53.
 
-mod common;
-
 use std::io::Write;
 use std::net::{TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use common::endpoints::{eventually, Behaviour, HttpEndpoint};
-use common::*;
+use crate::common::endpoints::{eventually, Behaviour, HttpEndpoint};
+use crate::common::*;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 

@@ -1,12 +1,10 @@
 //! `eightfold import route53` on a fixture with every shape the AWS CLI prints, then the
 //! result checked and served.
 
-mod common;
-
 use std::collections::HashSet;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 

@@ -1,12 +1,10 @@
 //! Bytes that are not good queries: the server replies FORMERR where it can read a header,
 //! drops the rest, and keeps answering.
 
-mod common;
-
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 

@@ -1,14 +1,12 @@
 //! Health checks against real local endpoints: answers over UDP follow the endpoints within
 //! request_interval x failure_threshold plus a margin (polled, never slept blindly).
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use common::endpoints::{eventually, Behaviour, HttpEndpoint, TcpEndpoint};
-use common::*;
+use crate::common::endpoints::{eventually, Behaviour, HttpEndpoint, TcpEndpoint};
+use crate::common::*;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 

@@ -1,11 +1,9 @@
 //! The command line: `check` on every shipped example and on broken configs, `--help`, and
 //! serving on IPv6.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 

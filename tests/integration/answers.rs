@@ -1,12 +1,10 @@
 //! Answer rules (RFC 1034/1035/2308/4592/6891/7766/8482) against the running binary over UDP
 //! and TCP, read back with hickory-proto.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
-use common::*;
+use crate::common::*;
 use hickory_proto::op::{Message, OpCode, ResponseCode};
 use hickory_proto::rr::RecordType;
 

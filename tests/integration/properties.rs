@@ -1,14 +1,13 @@
-//! Bounded property tests: the fuzz targets' properties (tests/common/properties.rs), run on
-//! random and structured inputs in the normal suite so CI checks them without the fuzzer.
+//! Bounded property tests: the fuzz targets' properties (tests/integration/common/properties.rs),
+//! run on random and structured inputs in the normal suite so CI checks them without the fuzzer.
 
-#[path = "common/properties.rs"]
-mod properties;
-
+use crate::common::properties::{
+    self, check_cache_agrees, check_query, check_selection, randomize_case, TestMember, NAMES,
+};
 use eightfold::answer::{Responder, Transport};
 use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{DNSClass, Name, RecordType};
-use properties::{check_cache_agrees, check_query, check_selection, randomize_case, TestMember, NAMES};
 
 const CASES: usize = 20_000;
 

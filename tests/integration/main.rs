@@ -1,0 +1,20 @@
+//! The integration tests, one binary with a module per area, as hickory-dns does: the shared
+//! harness (`common`) and the test crate's dependencies compile and link once, not once per
+//! area. Each area still starts the real `eightfold` binary on loopback (see `common`).
+//!
+//! `tests/no_alloc.rs` stays a binary of its own: it installs a counting global allocator,
+//! which would count every other test's allocations here.
+
+mod common;
+
+mod answers;
+mod bad_input;
+mod cli;
+mod dig;
+mod health;
+mod import;
+mod malformed;
+mod operations;
+mod properties;
+mod robustness;
+mod wildcard;
