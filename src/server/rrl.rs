@@ -57,7 +57,7 @@ impl RateLimiter {
             return Decision::Send;
         }
         let over = count - self.config.responses_per_second;
-        if self.config.slip > 0 && over % self.config.slip == 0 {
+        if self.config.slip > 0 && over.is_multiple_of(self.config.slip) {
             Decision::Slip
         } else {
             Decision::Drop

@@ -12,6 +12,7 @@ mod bad_input;
 mod cli;
 mod dig;
 mod health;
+mod hygiene;
 mod import;
 mod malformed;
 mod operations;
