@@ -130,7 +130,7 @@ fn answer_path_cached(c: &mut Criterion) {
         ("multivalue_8_of_16_0x20", query("mV.eXaMpLe.CoM", 1)),
     ] {
         let (view, mut responder) = setup(16, true, true);
-        responder.set_cache(eightfold::config::DEFAULT_ANSWER_CACHE);
+        responder.set_cache(eightfold::limits::ANSWER_CACHE.default);
         let (mut buf, mut scratch) = (vec![0u8; 4096], vec![0u8; 4096]);
         let mut answered = 0u64;
         group.bench_function(BenchmarkId::new(name, "minimal"), |b| {

@@ -54,7 +54,7 @@ fn main() {
     let packet = query(name, 1);
     let mut total = 0usize;
     if cached {
-        responder.set_cache(eightfold::config::DEFAULT_ANSWER_CACHE);
+        responder.set_cache(eightfold::limits::ANSWER_CACHE.default);
         let (mut buf, mut scratch) = (vec![0u8; 4096], vec![0u8; 4096]);
         for _ in 0..count {
             buf[..packet.len()].copy_from_slice(black_box(&packet));

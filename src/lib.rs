@@ -28,6 +28,7 @@
 //!    control  start-up, signals (SIGHUP reload, SIGTERM stop), HTTP endpoint (metrics,
 //!             status, reload, overrides), the CLI client
 //!    import   Route 53 JSON -> config
+//!    limits   every setting's default, minimum and maximum, one row each; config checks them
 //! ```
 //!
 //! Imports point one way, down this list: wire, config, health, policy, zone, view, answer,
@@ -49,6 +50,8 @@ pub mod policy;
 pub mod zone;
 
 pub mod view;
+
+pub mod limits;
 
 pub mod answer;
 

@@ -48,7 +48,7 @@ pub const KEY_MAX: usize = 112;
 /// Longest response that is cached (the plain DNS limit over UDP).
 pub const RESPONSE_MAX: usize = 512;
 /// Largest cache, in entries.
-pub const MAX_ENTRIES: usize = 1 << 16;
+pub const MAX_ENTRIES: usize = crate::limits::ANSWER_CACHE.max;
 
 /// A worker's answer cache; see the module documentation.
 pub struct AnswerCache {

@@ -63,7 +63,7 @@ struct PendingTarget {
 }
 
 /// Room for the EDNS options a response can carry: NSID, then edns-tcp-keepalive.
-const OPTIONS_CAPACITY: usize = 4 + crate::config::MAX_NSID_LEN + 6;
+const OPTIONS_CAPACITY: usize = 4 + crate::limits::NSID_LEN.max + 6;
 
 /// A worker's answer state.
 pub struct Responder {

@@ -21,57 +21,11 @@ use std::time::Duration;
 pub use error::{ConfigError, Problem};
 pub use text::{parse_absolute, rtype_name, ReadFile};
 
+use crate::limits;
 use crate::wire::{rtype, Name};
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
-/// Most records in one multivalue answer, as Route 53.
-pub const DEFAULT_MAX_ANSWERS: usize = 8;
-/// Upper bound for `max_answers`.
-pub const MAX_MAX_ANSWERS: usize = 64;
-/// EDNS UDP payload size advertised by default (DNS flag day 2020).
-pub const DEFAULT_EDNS_UDP_SIZE: u16 = 1232;
-/// Longest `nsid` accepted, in bytes.
-pub const MAX_NSID_LEN: usize = 128;
-/// Default TTL for records that give none.
-pub const DEFAULT_TTL: u32 = 300;
-/// Default TCP idle timeout, seconds.
-pub const DEFAULT_TCP_IDLE_TIMEOUT: u64 = 10;
-/// Default time a TCP message may take to arrive once it started, seconds.
-pub const DEFAULT_TCP_MESSAGE_TIMEOUT: f64 = 2.0;
-/// Default RRL slip (every second limited response truncated).
-pub const DEFAULT_RRL_SLIP: u32 = 2;
-/// Answers each UDP worker keeps for reuse by default.
-pub const DEFAULT_ANSWER_CACHE: usize = 1024;
-/// Default RRL table size.
-pub const DEFAULT_RRL_TABLE_SIZE: usize = 65_536;
-/// Default cap on open TCP connections.
-pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1024;
-/// Most worker threads one listen address may ask for.
-pub const MAX_WORKERS: usize = 1024;
-/// Route 53's default request interval, seconds.
-pub const DEFAULT_REQUEST_INTERVAL: u64 = 30;
-/// Default bound on the age of a state file entry, seconds.
-pub const DEFAULT_STATE_MAX_AGE: u64 = 900;
-/// Route 53's TCP connect timeout.
-pub const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Route 53's HTTP(S) connect timeout.
-pub const HTTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
-/// Route 53: the status line within two seconds of connecting.
-pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Route 53: the body within two seconds more (string match).
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(2);
-/// Longest any probe timeout may be.
-const MAX_TIMEOUT_SECS: f64 = 60.0;
-/// Route 53's default failure threshold.
-pub const DEFAULT_FAILURE_THRESHOLD: u8 = 3;
-/// Longest `set_id`, `resource_path` and `search_string` Route 53 accepts.
-pub const MAX_SET_ID_LEN: usize = 128;
-const MAX_PATH_LEN: usize = 255;
-const MAX_SEARCH_LEN: usize = 255;
-const MAX_CHILDREN: usize = 256;
-const MAX_TTL: u32 = 2_147_483_647;
-
 /// The demo configuration served when `eightfold` runs without arguments.
 pub const DEMO_CONFIG: &str = include_str!("../../examples/demo.toml");
 /// The zone file the demo configuration names.
@@ -167,8 +121,8 @@ pub struct AnswerSettings {
 impl Default for AnswerSettings {
     fn default() -> Self {
         AnswerSettings {
-            max_answers: DEFAULT_MAX_ANSWERS,
-            edns_udp_size: DEFAULT_EDNS_UDP_SIZE,
+            max_answers: limits::MAX_ANSWERS.default,
+            edns_udp_size: limits::EDNS_UDP_SIZE.default,
             minimal_responses: false,
         }
     }
@@ -426,24 +380,30 @@ impl CheckConfig {
             id: id.to_string(),
             kind,
             ip: None,
-            port: if tls { 443 } else { 80 },
+            port: if tls { limits::HTTPS_PORT } else { limits::HTTP_PORT },
             resource_path: "/".into(),
             fqdn: None,
             search_string: None,
-            request_interval: Duration::from_secs(DEFAULT_REQUEST_INTERVAL),
-            failure_threshold: DEFAULT_FAILURE_THRESHOLD,
+            request_interval: Duration::from_secs(limits::REQUEST_INTERVAL.default),
+            failure_threshold: limits::FAILURE_THRESHOLD.default,
             inverted: false,
             disabled: false,
             enable_sni: tls,
             children: Vec::new(),
-            health_threshold: 1,
-            connect_timeout: if kind == CheckKind::Tcp { TCP_CONNECT_TIMEOUT } else { HTTP_CONNECT_TIMEOUT },
-            response_timeout: RESPONSE_TIMEOUT,
-            body_timeout: BODY_TIMEOUT,
+            health_threshold: limits::HEALTH_THRESHOLD.default,
+            connect_timeout: connect_timeout(kind),
+            response_timeout: Duration::from_secs_f64(limits::RESPONSE_TIMEOUT.default),
+            body_timeout: Duration::from_secs_f64(limits::BODY_TIMEOUT.default),
             tls_verify: false,
             tls_ca: None,
         }
     }
+}
+
+/// The default `connect_timeout` of a check of `kind` (Route 53's: TCP's or HTTP's).
+fn connect_timeout(kind: CheckKind) -> Duration {
+    let secs = if kind == CheckKind::Tcp { limits::TCP_CONNECT_TIMEOUT } else { limits::HTTP_CONNECT_TIMEOUT };
+    Duration::from_secs_f64(secs)
 }
 
 /// Zone indices by origin in wire form, while a config is validated.
@@ -568,20 +528,22 @@ impl Validator<'_> {
         self.source.parent().unwrap_or(Path::new("")).join(path)
     }
 
-    /// A timeout in seconds (fractions allowed).
+    /// A timeout in seconds (fractions allowed), within `bounds`.
     fn timeout(
         &mut self,
         value: Option<f64>,
         default: Duration,
+        bounds: limits::Bounds<f64>,
         span: Option<Range<usize>>,
         ctx: &str,
         key: &str,
     ) -> Duration {
         match value {
             None => default,
-            Some(secs) if secs > 0.0 && secs <= MAX_TIMEOUT_SECS => Duration::from_secs_f64(secs),
+            Some(secs) if bounds.contains(secs) => Duration::from_secs_f64(secs),
             Some(secs) => {
-                self.problem(span, ctx, Some(key), format!("{secs} is outside (0, {MAX_TIMEOUT_SECS}] seconds"));
+                let (min, max) = (bounds.min, bounds.max);
+                self.problem(span, ctx, Some(key), format!("{secs} is outside ({min}, {max}] seconds"));
                 default
             }
         }
@@ -619,39 +581,49 @@ impl Validator<'_> {
         if listen.is_empty() && t.listen.is_some() {
             self.problem(span.clone(), ctx, Some("listen"), "needs at least one address");
         }
-        let workers = t.workers.unwrap_or(0);
-        if workers > MAX_WORKERS {
-            self.problem(span.clone(), ctx, Some("workers"), format!("{workers} is more than {MAX_WORKERS}"));
+        let workers = t.workers.unwrap_or(limits::WORKERS.default);
+        if !limits::WORKERS.contains(workers) {
+            let max = limits::WORKERS.max;
+            self.problem(span.clone(), ctx, Some("workers"), format!("{workers} is more than {max}"));
         }
-        let max_answers = t.max_answers.unwrap_or(DEFAULT_MAX_ANSWERS);
-        if !(1..=MAX_MAX_ANSWERS).contains(&max_answers) {
-            self.problem(
-                span.clone(),
-                ctx,
-                Some("max_answers"),
-                format!("{max_answers} is outside 1..={MAX_MAX_ANSWERS}"),
-            );
+        let max_answers = t.max_answers.unwrap_or(limits::MAX_ANSWERS.default);
+        if !limits::MAX_ANSWERS.contains(max_answers) {
+            let limits::Limit { min, max, .. } = limits::MAX_ANSWERS;
+            self.problem(span.clone(), ctx, Some("max_answers"), format!("{max_answers} is outside {min}..={max}"));
         }
-        let edns_udp_size = t.edns_udp_size.unwrap_or(DEFAULT_EDNS_UDP_SIZE);
-        if !(512..=4096).contains(&edns_udp_size) {
-            self.problem(span.clone(), ctx, Some("edns_udp_size"), format!("{edns_udp_size} is outside 512..=4096"));
+        let edns_udp_size = t.edns_udp_size.unwrap_or(limits::EDNS_UDP_SIZE.default);
+        if !limits::EDNS_UDP_SIZE.contains(edns_udp_size) {
+            let limits::Limit { min, max, .. } = limits::EDNS_UDP_SIZE;
+            self.problem(span.clone(), ctx, Some("edns_udp_size"), format!("{edns_udp_size} is outside {min}..={max}"));
         }
-        let answer_cache = t.answer_cache.unwrap_or(DEFAULT_ANSWER_CACHE);
-        if answer_cache != 0 && (!answer_cache.is_power_of_two() || answer_cache > crate::answer::MAX_CACHE_ENTRIES) {
+        let answer_cache = t.answer_cache.unwrap_or(limits::ANSWER_CACHE.default);
+        if answer_cache != 0 && (!answer_cache.is_power_of_two() || !limits::ANSWER_CACHE.contains(answer_cache)) {
             self.problem(
                 span.clone(),
                 ctx,
                 Some("answer_cache"),
-                format!("{answer_cache} is not 0 or a power of two up to {}", crate::answer::MAX_CACHE_ENTRIES),
+                format!("{answer_cache} is not 0 or a power of two up to {}", limits::ANSWER_CACHE.max),
             );
         }
-        let idle = t.tcp_idle_timeout.unwrap_or(DEFAULT_TCP_IDLE_TIMEOUT);
-        if !(1..=3600).contains(&idle) {
-            self.problem(span.clone(), ctx, Some("tcp_idle_timeout"), format!("{idle} is outside 1..=3600 seconds"));
+        let idle = t.tcp_idle_timeout.unwrap_or(limits::TCP_IDLE_TIMEOUT.default);
+        if !limits::TCP_IDLE_TIMEOUT.contains(idle) {
+            let limits::Limit { min, max, .. } = limits::TCP_IDLE_TIMEOUT;
+            self.problem(
+                span.clone(),
+                ctx,
+                Some("tcp_idle_timeout"),
+                format!("{idle} is outside {min}..={max} seconds"),
+            );
         }
-        let max_conn = t.tcp_max_connections.unwrap_or(DEFAULT_TCP_MAX_CONNECTIONS);
-        if !(1..=1_000_000).contains(&max_conn) {
-            self.problem(span.clone(), ctx, Some("tcp_max_connections"), format!("{max_conn} is outside 1..=1000000"));
+        let max_conn = t.tcp_max_connections.unwrap_or(limits::TCP_MAX_CONNECTIONS.default);
+        if !limits::TCP_MAX_CONNECTIONS.contains(max_conn) {
+            let limits::Limit { min, max, .. } = limits::TCP_MAX_CONNECTIONS;
+            self.problem(
+                span.clone(),
+                ctx,
+                Some("tcp_max_connections"),
+                format!("{max_conn} is outside {min}..={max}"),
+            );
         }
         let state_file = t.state_file.as_ref().map(|f| self.relative(f));
         let control = match &t.control {
@@ -665,8 +637,16 @@ impl Validator<'_> {
             },
         };
         if let Some(token) = &t.control_token {
-            if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                self.problem(span.clone(), ctx, Some("control_token"), "must be at least 16 characters without spaces");
+            if !limits::CONTROL_TOKEN_LEN.contains(token.len())
+                || token.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                let min = limits::CONTROL_TOKEN_LEN.min;
+                self.problem(
+                    span.clone(),
+                    ctx,
+                    Some("control_token"),
+                    format!("must be at least {min} characters without spaces"),
+                );
             }
         }
         if control.is_some_and(|a| !a.ip().is_loopback()) && t.control_token.is_none() {
@@ -677,10 +657,11 @@ impl Validator<'_> {
                 "a control endpoint off loopback needs `control_token` (it can reload and override checks)",
             );
         }
-        let state_max_age = t.state_max_age.unwrap_or(DEFAULT_STATE_MAX_AGE);
+        let state_max_age = t.state_max_age.unwrap_or(limits::STATE_MAX_AGE.default);
         let tcp_message_timeout = self.timeout(
             t.tcp_message_timeout,
-            Duration::from_secs_f64(DEFAULT_TCP_MESSAGE_TIMEOUT),
+            Duration::from_secs_f64(limits::TCP_MESSAGE_TIMEOUT.default),
+            limits::TCP_MESSAGE_TIMEOUT.bounds(),
             span.clone(),
             ctx,
             "tcp_message_timeout",
@@ -702,36 +683,45 @@ impl Validator<'_> {
             Some(rate) => {
                 let config = RrlConfig {
                     responses_per_second: rate,
-                    slip: t.rrl_slip.unwrap_or(DEFAULT_RRL_SLIP),
-                    ipv4_prefix: t.rrl_ipv4_prefix.unwrap_or(24),
-                    ipv6_prefix: t.rrl_ipv6_prefix.unwrap_or(56),
-                    table_size: t.rrl_table_size.unwrap_or(DEFAULT_RRL_TABLE_SIZE),
+                    slip: t.rrl_slip.unwrap_or(limits::RRL_SLIP.default),
+                    ipv4_prefix: t.rrl_ipv4_prefix.unwrap_or(limits::RRL_IPV4_PREFIX.default),
+                    ipv6_prefix: t.rrl_ipv6_prefix.unwrap_or(limits::RRL_IPV6_PREFIX.default),
+                    table_size: t.rrl_table_size.unwrap_or(limits::RRL_TABLE_SIZE.default),
                 };
-                if config.slip > 10 {
-                    self.problem(span.clone(), ctx, Some("rrl_slip"), format!("{} is outside 0..=10", config.slip));
+                if !limits::RRL_SLIP.contains(config.slip) {
+                    let limits::Limit { min, max, .. } = limits::RRL_SLIP;
+                    self.problem(
+                        span.clone(),
+                        ctx,
+                        Some("rrl_slip"),
+                        format!("{} is outside {min}..={max}", config.slip),
+                    );
                 }
-                if !(8..=32).contains(&config.ipv4_prefix) {
+                if !limits::RRL_IPV4_PREFIX.contains(config.ipv4_prefix) {
+                    let limits::Limit { min, max, .. } = limits::RRL_IPV4_PREFIX;
                     self.problem(
                         span.clone(),
                         ctx,
                         Some("rrl_ipv4_prefix"),
-                        format!("{} is outside 8..=32", config.ipv4_prefix),
+                        format!("{} is outside {min}..={max}", config.ipv4_prefix),
                     );
                 }
-                if !(16..=128).contains(&config.ipv6_prefix) {
+                if !limits::RRL_IPV6_PREFIX.contains(config.ipv6_prefix) {
+                    let limits::Limit { min, max, .. } = limits::RRL_IPV6_PREFIX;
                     self.problem(
                         span.clone(),
                         ctx,
                         Some("rrl_ipv6_prefix"),
-                        format!("{} is outside 16..=128", config.ipv6_prefix),
+                        format!("{} is outside {min}..={max}", config.ipv6_prefix),
                     );
                 }
-                if !config.table_size.is_power_of_two() || !(1024..=1 << 24).contains(&config.table_size) {
+                if !config.table_size.is_power_of_two() || !limits::RRL_TABLE_SIZE.contains(config.table_size) {
+                    let limits::Limit { min, max, .. } = limits::RRL_TABLE_SIZE;
                     self.problem(
                         span.clone(),
                         ctx,
                         Some("rrl_table_size"),
-                        "must be a power of two from 1024 to 16777216",
+                        format!("must be a power of two from {min} to {max}"),
                     );
                 }
                 Some(config)
@@ -740,9 +730,12 @@ impl Validator<'_> {
         if t.group.is_some() && t.user.is_none() {
             self.problem(span.clone(), ctx, Some("group"), "only together with `user`");
         }
-        for (key, text) in [("identity", &t.identity), ("version", &t.version)] {
-            if text.as_ref().is_some_and(|text| text.is_empty() || text.len() > 255) {
-                self.problem(span.clone(), ctx, Some(key), "must be 1 to 255 bytes (one TXT string)");
+        for (key, text, bounds) in
+            [("identity", &t.identity, limits::IDENTITY_LEN), ("version", &t.version, limits::VERSION_LEN)]
+        {
+            if text.as_ref().is_some_and(|text| !bounds.contains(text.len())) {
+                let (min, max) = (bounds.min, bounds.max);
+                self.problem(span.clone(), ctx, Some(key), format!("must be {min} to {max} bytes (one TXT string)"));
             }
         }
         let nsid = match t.nsid.as_deref().map(parse_nsid) {
@@ -800,8 +793,9 @@ impl Validator<'_> {
         let t = spanned.get_ref();
         let span = Some(spanned.span());
         let ctx = format!("health_check {:?}", t.id);
-        if t.id.is_empty() || t.id.len() > 64 {
-            self.problem(span.clone(), &ctx, Some("id"), "must be 1 to 64 characters");
+        if !limits::CHECK_ID_LEN.contains(t.id.len()) {
+            let limits::Bounds { min, max, .. } = limits::CHECK_ID_LEN;
+            self.problem(span.clone(), &ctx, Some("id"), format!("must be {min} to {max} characters"));
         }
         let kind = kind.unwrap_or_else(|| {
             self.problem(
@@ -833,8 +827,9 @@ impl Validator<'_> {
                 forbid(self, present, key, "for CALCULATED checks");
             }
             let names = t.children.clone().unwrap_or_default();
-            if names.len() > MAX_CHILDREN {
-                self.problem(span.clone(), &ctx, Some("children"), format!("more than {MAX_CHILDREN} children"));
+            if !limits::CHILDREN.contains(names.len()) {
+                let max = limits::CHILDREN.max;
+                self.problem(span.clone(), &ctx, Some("children"), format!("more than {max} children"));
             }
             for child in &names {
                 match ids.get(child.as_str()) {
@@ -853,8 +848,9 @@ impl Validator<'_> {
                     Some(&i) => children.push(i),
                 }
             }
-            if t.health_threshold.is_some_and(|h| h > 256) {
-                self.problem(span.clone(), &ctx, Some("health_threshold"), "must be 0 to 256");
+            if t.health_threshold.is_some_and(|h| !limits::HEALTH_THRESHOLD.contains(h)) {
+                let limits::Limit { min, max, .. } = limits::HEALTH_THRESHOLD;
+                self.problem(span.clone(), &ctx, Some("health_threshold"), format!("must be {min} to {max}"));
             }
         } else {
             forbid(self, t.children.is_some(), "children", "except for CALCULATED checks");
@@ -886,13 +882,14 @@ impl Validator<'_> {
             }
         }
         let port = match (t.port, kind) {
-            (Some(0), _) => {
-                self.problem(span.clone(), &ctx, Some("port"), "must be 1 to 65535");
+            (Some(p), _) if !limits::PORT.contains(p) => {
+                let limits::Bounds { min, max, .. } = limits::PORT;
+                self.problem(span.clone(), &ctx, Some("port"), format!("must be {min} to {max}"));
                 0
             }
             (Some(p), _) => p,
-            (None, CheckKind::Http | CheckKind::HttpStrMatch) => 80,
-            (None, CheckKind::Https | CheckKind::HttpsStrMatch) => 443,
+            (None, CheckKind::Http | CheckKind::HttpStrMatch) => limits::HTTP_PORT,
+            (None, CheckKind::Https | CheckKind::HttpsStrMatch) => limits::HTTPS_PORT,
             (None, CheckKind::Tcp) => {
                 self.problem(span.clone(), &ctx, Some("port"), "required for TCP checks");
                 0
@@ -903,41 +900,76 @@ impl Validator<'_> {
         if !resource_path.starts_with('/') {
             resource_path.insert(0, '/');
         }
-        if resource_path.len() > MAX_PATH_LEN || resource_path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        if !limits::RESOURCE_PATH_LEN.contains(resource_path.len())
+            || resource_path.bytes().any(|b| b <= b' ' || b == 0x7f)
+        {
+            let max = limits::RESOURCE_PATH_LEN.max;
             self.problem(
                 span.clone(),
                 &ctx,
                 Some("resource_path"),
-                "must be at most 255 characters with no spaces or control characters",
+                format!("must be at most {max} characters with no spaces or control characters"),
             );
         }
         if kind.is_str_match() {
             match &t.search_string {
                 None => self.problem(span.clone(), &ctx, Some("search_string"), "required for *_STR_MATCH checks"),
-                Some(s) if s.is_empty() || s.len() > MAX_SEARCH_LEN => {
-                    self.problem(span.clone(), &ctx, Some("search_string"), "must be 1 to 255 characters")
+                Some(s) if !limits::SEARCH_STRING_LEN.contains(s.len()) => {
+                    let limits::Bounds { min, max, .. } = limits::SEARCH_STRING_LEN;
+                    self.problem(
+                        span.clone(),
+                        &ctx,
+                        Some("search_string"),
+                        format!("must be {min} to {max} characters"),
+                    )
                 }
                 Some(_) => {}
             }
         }
-        let interval = t.request_interval.unwrap_or(DEFAULT_REQUEST_INTERVAL);
-        if !(1..=86_400).contains(&interval) {
+        let interval = t.request_interval.unwrap_or(limits::REQUEST_INTERVAL.default);
+        if !limits::REQUEST_INTERVAL.contains(interval) {
+            let limits::Limit { min, max, .. } = limits::REQUEST_INTERVAL;
             self.problem(
                 span.clone(),
                 &ctx,
                 Some("request_interval"),
-                format!("{interval} is outside 1..=86400 seconds"),
+                format!("{interval} is outside {min}..={max} seconds"),
             );
         }
-        let threshold = t.failure_threshold.unwrap_or(DEFAULT_FAILURE_THRESHOLD);
-        if !(1..=10).contains(&threshold) {
-            self.problem(span.clone(), &ctx, Some("failure_threshold"), format!("{threshold} is outside 1..=10"));
+        let threshold = t.failure_threshold.unwrap_or(limits::FAILURE_THRESHOLD.default);
+        if !limits::FAILURE_THRESHOLD.contains(threshold) {
+            let limits::Limit { min, max, .. } = limits::FAILURE_THRESHOLD;
+            self.problem(
+                span.clone(),
+                &ctx,
+                Some("failure_threshold"),
+                format!("{threshold} is outside {min}..={max}"),
+            );
         }
-        let connect_default = if kind == CheckKind::Tcp { TCP_CONNECT_TIMEOUT } else { HTTP_CONNECT_TIMEOUT };
-        let connect_timeout = self.timeout(t.connect_timeout, connect_default, span.clone(), &ctx, "connect_timeout");
-        let response_timeout =
-            self.timeout(t.response_timeout, RESPONSE_TIMEOUT, span.clone(), &ctx, "response_timeout");
-        let body_timeout = self.timeout(t.body_timeout, BODY_TIMEOUT, span.clone(), &ctx, "body_timeout");
+        let connect_timeout = self.timeout(
+            t.connect_timeout,
+            connect_timeout(kind),
+            limits::CONNECT_TIMEOUT,
+            span.clone(),
+            &ctx,
+            "connect_timeout",
+        );
+        let response_timeout = self.timeout(
+            t.response_timeout,
+            Duration::from_secs_f64(limits::RESPONSE_TIMEOUT.default),
+            limits::RESPONSE_TIMEOUT.bounds(),
+            span.clone(),
+            &ctx,
+            "response_timeout",
+        );
+        let body_timeout = self.timeout(
+            t.body_timeout,
+            Duration::from_secs_f64(limits::BODY_TIMEOUT.default),
+            limits::BODY_TIMEOUT.bounds(),
+            span.clone(),
+            &ctx,
+            "body_timeout",
+        );
         if !kind.is_tls() {
             forbid(self, t.tls_verify.is_some(), "tls_verify", "except for HTTPS checks");
             forbid(self, t.tls_ca_file.is_some(), "tls_ca_file", "except for HTTPS checks");
@@ -1000,7 +1032,7 @@ impl Validator<'_> {
             disabled: t.disabled.unwrap_or(false),
             enable_sni: t.enable_sni.unwrap_or(kind.is_tls()),
             children,
-            health_threshold: t.health_threshold.unwrap_or(1),
+            health_threshold: t.health_threshold.unwrap_or(limits::HEALTH_THRESHOLD.default),
         }
     }
 
@@ -1034,7 +1066,7 @@ impl Validator<'_> {
                 rrsets: Vec::new(),
                 index: hashbrown::HashTable::new(),
             };
-            let ttl = t.ttl.unwrap_or(DEFAULT_TTL);
+            let ttl = t.ttl.unwrap_or(limits::ZONE_TTL.default);
             if t.file.is_some() && (t.soa.is_some() || t.ns.is_some() || t.ttl.is_some() || t.ns_ttl.is_some()) {
                 self.problem(span, &ctx, Some("file"), "give either `file` or inline `soa` and `ns`, not both");
                 continue;
@@ -1202,9 +1234,10 @@ impl Validator<'_> {
                     format!("multivalue is not allowed for {} records", t.rtype.to_uppercase()),
                 );
             }
-            let ttl = t.ttl.unwrap_or(DEFAULT_TTL);
-            if ttl > MAX_TTL {
-                self.problem(span.clone(), &ctx, Some("ttl"), format!("{ttl} is above {MAX_TTL}"));
+            let ttl = t.ttl.unwrap_or(limits::RECORD_TTL.default);
+            if !limits::RECORD_TTL.contains(ttl) {
+                let max = limits::RECORD_TTL.max;
+                self.problem(span.clone(), &ctx, Some("ttl"), format!("{ttl} is above {max}"));
             }
             match (&t.set_id, routing) {
                 (Some(_), Routing::Simple) => {
@@ -1213,8 +1246,9 @@ impl Validator<'_> {
                 (None, r) if r != Routing::Simple => {
                     self.problem(span.clone(), &ctx, Some("set_id"), format!("required for {} routing", r.as_str()))
                 }
-                (Some(id), _) if id.is_empty() || id.len() > MAX_SET_ID_LEN => {
-                    self.problem(span.clone(), &ctx, Some("set_id"), "must be 1 to 128 characters")
+                (Some(id), _) if !limits::SET_ID_LEN.contains(id.len()) => {
+                    let limits::Bounds { min, max, .. } = limits::SET_ID_LEN;
+                    self.problem(span.clone(), &ctx, Some("set_id"), format!("must be {min} to {max} characters"))
                 }
                 (Some(id), _) if !set_ids.insert((owner.clone(), rtype, id.clone())) => self.problem(
                     span.clone(),
@@ -1248,10 +1282,13 @@ impl Validator<'_> {
                     }
                 },
             };
+            // The file's weight is an i64, so that a negative or too large one is rejected here.
+            let weights = i64::from(limits::WEIGHT.min)..=i64::from(limits::WEIGHT.max);
             let weight = match (t.weight, routing) {
-                (Some(w), Routing::Weighted) if (0..=255).contains(&w) => w as u8,
+                (Some(w), Routing::Weighted) if weights.contains(&w) => w as u8,
                 (Some(w), Routing::Weighted) => {
-                    self.problem(span.clone(), &ctx, Some("weight"), format!("{w} is outside 0..=255"));
+                    let (min, max) = (weights.start(), weights.end());
+                    self.problem(span.clone(), &ctx, Some("weight"), format!("{w} is outside {min}..={max}"));
                     0
                 }
                 (None, Routing::Weighted) => {
@@ -1720,8 +1757,9 @@ fn parse_nsid(text: &str) -> Result<Vec<u8>, String> {
         }
         None => text.as_bytes().to_vec(),
     };
-    if bytes.is_empty() || bytes.len() > MAX_NSID_LEN {
-        return Err(format!("must be 1 to {MAX_NSID_LEN} bytes"));
+    if !limits::NSID_LEN.contains(bytes.len()) {
+        let limits::Bounds { min, max, .. } = limits::NSID_LEN;
+        return Err(format!("must be {min} to {max} bytes"));
     }
     Ok(bytes)
 }

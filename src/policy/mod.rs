@@ -6,7 +6,7 @@
 use crate::health::HealthSnapshot;
 
 /// Capacity of a [`Selection`]; `max_answers` is at most this.
-pub const SELECTION_CAPACITY: usize = crate::config::MAX_MAX_ANSWERS;
+pub const SELECTION_CAPACITY: usize = crate::limits::MAX_ANSWERS.max;
 
 /// Random draws a multivalue selection tries before falling back to a scan.
 const SAMPLING_ATTEMPTS_PER_PICK: usize = 4;
