@@ -1,0 +1,94 @@
+//! From the file mirror to the runtime [`Config`]: the only place limits are checked.
+//!
+//! [`config`] runs the steps in order: `[server]` ([`server`]), the `[[health_check]]` tables
+//! ([`health_check`]), the `[[zone]]` tables and their zone files ([`zone`]), the `[[record]]`
+//! tables ([`record`]), and last the rules that span zones and tables: which zone a name
+//! belongs to, and each zone's name and type rules ([`rules`]). Each step is an
+//! `impl Validator` block in its file; a problem is recorded and the step goes on, so that
+//! every problem is reported at once.
+
+mod health_check;
+mod record;
+mod rules;
+mod server;
+mod zone;
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{file, Config, ConfigError, Problem, ReadFile, ZoneConfig};
+use crate::limits;
+
+/// Validates a parsed file into a [`Config`]; `text` is the file's text (for line numbers),
+/// `read` supplies zone files (paths relative to `source`'s folder).
+pub(super) fn config(parsed: file::File, text: &str, source: &Path, read: &ReadFile) -> Result<Config, ConfigError> {
+    let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+    let mut v = Validator { source, line_starts, problems: Vec::new() };
+    let server = v.server(parsed.server.as_ref());
+    let checks = v.checks(&parsed.health_check);
+    let check_ids: HashMap<&str, usize> = checks.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
+    let (mut zones, origins) = v.zones(&parsed.zone, read);
+    v.records(&parsed.record, &mut zones, &origins, &check_ids);
+    let zones: Vec<ZoneConfig> = zones.into_iter().map(|z| v.finish_zone(z)).collect();
+    if v.problems.is_empty() {
+        Ok(Config { source: source.to_path_buf(), server, zones, checks })
+    } else {
+        Err(ConfigError { problems: v.problems })
+    }
+}
+
+/// The state of one validation: where the file is, and the problems found so far.
+struct Validator<'a> {
+    /// The config file, for messages and relative paths.
+    source: &'a Path,
+    /// Byte offset where each line of the file starts, for line numbers in O(log n).
+    line_starts: Vec<usize>,
+    /// Every problem found so far, in file order.
+    problems: Vec<Problem>,
+}
+
+impl Validator<'_> {
+    /// The 1-based line holding byte `offset`.
+    fn line(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|&start| start <= offset)
+    }
+
+    /// A path from the config, relative to the config file's folder.
+    fn relative(&self, path: &str) -> PathBuf {
+        self.source.parent().unwrap_or(Path::new("")).join(path)
+    }
+
+    /// A timeout in seconds (fractions allowed), within `bounds`.
+    fn timeout(
+        &mut self,
+        value: Option<f64>,
+        default: Duration,
+        bounds: limits::Bounds<f64>,
+        span: Option<Range<usize>>,
+        ctx: &str,
+        key: &str,
+    ) -> Duration {
+        match value {
+            None => default,
+            Some(secs) if bounds.contains(secs) => Duration::from_secs_f64(secs),
+            Some(secs) => {
+                let (min, max) = (bounds.min, bounds.max);
+                self.problem(span, ctx, Some(key), format!("{secs} is outside ({min}, {max}] seconds"));
+                default
+            }
+        }
+    }
+
+    /// Records a problem at `span` of the file.
+    fn problem(&mut self, span: Option<Range<usize>>, context: &str, key: Option<&str>, reason: impl Into<String>) {
+        self.problems.push(Problem {
+            file: self.source.to_path_buf(),
+            line: span.map(|s| self.line(s.start)),
+            context: context.to_string(),
+            key: key.map(str::to_string),
+            reason: reason.into(),
+        });
+    }
+}

@@ -1,0 +1,210 @@
+//! The rules that span tables: which zone a record's name belongs to, and each zone's name and
+//! type rules once all its records are in (SOA and NS at the apex, CNAME and DNAME exclusivity,
+//! delegations).
+
+use std::ops::Range;
+
+use rustc_hash::FxHashMap;
+
+use super::zone::{Origins, RrsetBuild, ZoneBuild};
+use super::Validator;
+use crate::config::{rtype_name, text, Problem, Routing, ZoneConfig};
+use crate::wire::{rtype, Name};
+
+/// The index of the zone with the longest origin that the name `wire` ends with, trying its
+/// suffixes from offset `at` (a label's start) on.
+pub(super) fn zone_containing(origins: &Origins, wire: &[u8], mut at: usize) -> Option<usize> {
+    while at < wire.len() {
+        if let Some(&zi) = origins.get(&wire[at..]) {
+            return Some(zi);
+        }
+        at += 1 + wire[at] as usize;
+    }
+    None
+}
+
+impl Validator<'_> {
+    /// Resolves a record's name to (absolute name, zone index).
+    pub(super) fn record_owner(
+        &mut self,
+        text: &str,
+        zones: &[ZoneBuild],
+        origins: &Origins,
+        span: Option<Range<usize>>,
+        ctx: &str,
+    ) -> Option<(Name, usize)> {
+        let parsed = match text.trim() {
+            "@" => text::TextName { labels: Vec::new(), absolute: false },
+            other => match text::parse_name(other) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.problem(span, ctx, Some("name"), e);
+                    return None;
+                }
+            },
+        };
+        let mut wire = parsed.labels.clone();
+        wire.push(0);
+        let as_absolute = Name::from_wire(&wire)?;
+        if let Some(zi) =
+            zone_containing(origins, as_absolute.as_wire(), 0).filter(|_| parsed.absolute || !parsed.labels.is_empty())
+        {
+            return Some((as_absolute, zi));
+        }
+        if parsed.absolute {
+            self.problem(span, ctx, Some("name"), format!("{as_absolute} is outside every configured zone"));
+            return None;
+        }
+        // A relative name: relative to the one zone there is.
+        if zones.len() != 1 {
+            self.problem(
+                span,
+                ctx,
+                Some("name"),
+                format!("{text:?} is not inside any zone; write it as an absolute name ending with a dot"),
+            );
+            return None;
+        }
+        let mut wire = parsed.labels;
+        wire.extend_from_slice(zones[0].origin.as_wire());
+        match Name::from_wire(&wire) {
+            Some(name) => Some((name, 0)),
+            None => {
+                self.problem(span, ctx, Some("name"), "name too long once the zone is appended");
+                None
+            }
+        }
+    }
+
+    /// Checks zone-wide rules (SOA, NS, CNAME exclusivity, delegations) and produces the zone.
+    pub(super) fn finish_zone(&mut self, zone: ZoneBuild) -> ZoneConfig {
+        let ZoneBuild { origin, line, rrsets, file_failed, .. } = zone;
+        let ctx = format!("zone {origin}");
+        let problem = |v: &mut Self, reason: String| {
+            v.problems.push(Problem { file: v.source.to_path_buf(), line, context: ctx.clone(), key: None, reason });
+        };
+        let find = |rtype: u16| rrsets.iter().find(|s| s.set.rtype == rtype && s.set.owner == origin);
+        match find(rtype::SOA) {
+            _ if file_failed => {}
+            None => problem(self, "has no SOA record at its apex".into()),
+            Some(soa) if soa.set.members[0].rdata.len() != 1 => problem(self, "has more than one SOA record".into()),
+            Some(_) => {}
+        }
+        if !file_failed && find(rtype::NS).is_none() {
+            problem(self, "has no NS records at its apex".into());
+        }
+        // CNAME owners first (usually few), then the first other set at each of them: no
+        // map over every owner of a large zone.
+        let mut owners: FxHashMap<&[u8], (Option<usize>, Option<usize>)> = FxHashMap::default();
+        let mut cuts: FxHashMap<&[u8], ()> = FxHashMap::default();
+        for (i, b) in rrsets.iter().enumerate() {
+            if b.set.rtype == rtype::CNAME {
+                owners.entry(b.set.owner.as_wire()).or_default().0.get_or_insert(i);
+            }
+            if b.set.rtype == rtype::NS && b.set.owner != origin {
+                cuts.insert(b.set.owner.as_wire(), ());
+            }
+            if b.set.rtype == rtype::SOA && b.set.owner != origin {
+                problem(self, format!("SOA at {} is not at the apex", b.set.owner));
+            }
+        }
+        if !owners.is_empty() {
+            for (i, b) in rrsets.iter().enumerate() {
+                if b.set.rtype != rtype::CNAME {
+                    if let Some(entry) = owners.get_mut(b.set.owner.as_wire()) {
+                        entry.1.get_or_insert(i);
+                    }
+                }
+            }
+        }
+        for (cname, other) in owners.values() {
+            if let (Some(c), Some(o)) = (cname, other) {
+                let (c, o) = (&rrsets[*c], &rrsets[*o]);
+                problem(
+                    self,
+                    format!(
+                        "CNAME at {} ({}) cannot share its name with other data ({} at {})",
+                        c.set.owner,
+                        c.origin,
+                        rtype_name(o.set.rtype),
+                        o.origin
+                    ),
+                );
+            }
+        }
+        let dnames: FxHashMap<&[u8], &RrsetBuild> =
+            rrsets.iter().filter(|b| b.set.rtype == rtype::DNAME).map(|b| (b.set.owner.as_wire(), b)).collect();
+        for b in dnames.values() {
+            let (name, at) = (&b.set.owner, &b.origin);
+            if b.set.members.iter().map(|m| m.rdata.len()).sum::<usize>() > 1 {
+                problem(self, format!("more than one DNAME at {name} ({at}); a name has at most one"));
+            }
+            if b.set.routing != Routing::Simple {
+                problem(self, format!("DNAME at {name} ({at}) must use simple routing"));
+            }
+        }
+        if !dnames.is_empty() {
+            for b in &rrsets {
+                let owner = b.set.owner.as_wire();
+                if let Some(d) = suffixes(owner).skip(1).find_map(|suffix| dnames.get(suffix)) {
+                    problem(
+                        self,
+                        format!(
+                            "{} {} ({}) lies below the DNAME at {} ({}); no name may exist below a DNAME (RFC 6672)",
+                            b.set.owner,
+                            rtype_name(b.set.rtype),
+                            b.origin,
+                            d.set.owner,
+                            d.origin
+                        ),
+                    );
+                }
+            }
+        }
+        if !cuts.is_empty() {
+            for b in &rrsets {
+                let owner = b.set.owner.as_wire();
+                let at_cut = cuts.contains_key(owner);
+                // The closest delegation strictly above the owner, if any.
+                let cut_above = suffixes(owner).skip(1).find(|suffix| cuts.contains_key(suffix));
+                let name = &b.set.owner;
+                let rtype = rtype_name(b.set.rtype);
+                if let Some(cut) = cut_above {
+                    if !matches!(b.set.rtype, rtype::A | rtype::AAAA) {
+                        let cut = Name::from_wire(cut).map(|n| n.to_string()).unwrap_or_default();
+                        problem(
+                            self,
+                            format!(
+                                "{name} {rtype} ({}) lies below the delegation at {cut}; only glue (A, AAAA) may",
+                                b.origin
+                            ),
+                        );
+                    }
+                } else if at_cut && !matches!(b.set.rtype, rtype::NS | rtype::DS) {
+                    problem(
+                        self,
+                        format!("{name} {rtype} ({}) sits at a delegation point; only NS and DS may", b.origin),
+                    );
+                }
+                if (at_cut || cut_above.is_some()) && b.set.routing != Routing::Simple {
+                    problem(
+                        self,
+                        format!("{name} {rtype} ({}) is delegation data and must use simple routing", b.origin),
+                    );
+                }
+            }
+        }
+        ZoneConfig { origin, rrsets: rrsets.into_iter().map(|b| b.set).collect() }
+    }
+}
+
+/// A wire name and each of its parents, down to the root.
+fn suffixes(wire: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut at = Some(0usize);
+    std::iter::from_fn(move || {
+        let start = at?;
+        let len = *wire.get(start)? as usize;
+        at = (len != 0).then_some(start + 1 + len);
+        Some(&wire[start..])
+    })
+}
