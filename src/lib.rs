@@ -19,6 +19,8 @@
 //!            sendmmsg / TCP write
 //!
 //!  control side (never on a worker's path):
+//!    limits   every setting's default, minimum and maximum, one row each (imports nothing;
+//!             config checks against it, policy and answer size their buffers from it)
 //!    config   file -> validated Config (the only module that reads config and zone files)
 //!    health   the rules: measured results -> HealthSnapshot (thresholds, calculated checks)
 //!    zone     Config -> Catalog: flat, immutable zone data
@@ -28,16 +30,17 @@
 //!    control  start-up, signals (SIGHUP reload, SIGTERM stop), HTTP endpoint (metrics,
 //!             status, reload, overrides), the CLI client
 //!    import   Route 53 JSON -> config
-//!    limits   every setting's default, minimum and maximum, one row each; config checks them
 //! ```
 //!
-//! Imports point one way, down this list: wire, config, health, policy, zone, view, answer,
+//! Imports point one way, down this list: limits, wire, config, health, policy, zone, view, answer,
 //! server, prober, control (and import beside it), then `main`. The core (`wire`, `zone`,
 //! `policy`, `health`, `view`, `answer`) does no I/O and reads no clock; sockets live in
 //! `server` and `prober`, files in `config`.
 
 // In data-flow order; each module imports only those above it. (Blank lines keep rustfmt
 // from sorting them.)
+
+pub mod limits;
 
 pub mod wire;
 
@@ -50,8 +53,6 @@ pub mod policy;
 pub mod zone;
 
 pub mod view;
-
-pub mod limits;
 
 pub mod answer;
 
