@@ -8,7 +8,7 @@ use hickory_proto::rr::{Name as HName, RData, RecordType};
 use super::*;
 use crate::config::Config;
 use crate::health::HealthSnapshot;
-use crate::zone::Catalog;
+use crate::zone::{Catalog, Lookup};
 use std::sync::Arc;
 
 const CONFIG: &str = r#"
