@@ -66,7 +66,12 @@ pub enum RunError {
     /// The prober thread could not start.
     Prober(std::io::Error),
     /// The control endpoint could not start.
-    Control { address: SocketAddr, source: std::io::Error },
+    Control {
+        /// The address it was to listen on.
+        address: SocketAddr,
+        /// What the kernel said.
+        source: std::io::Error,
+    },
     /// Switching to `user` failed.
     Privileges(String),
 }

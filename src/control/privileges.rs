@@ -3,6 +3,7 @@
 //! identity it has (the systemd unit gives it CAP_NET_BIND_SERVICE instead).
 
 use std::ffi::CString;
+use std::mem::MaybeUninit;
 
 /// Switches to `user` (and `group`, default the user's primary group) if running as root.
 pub fn drop_to(user: &str, group: Option<&str>) -> Result<(), String> {
@@ -49,34 +50,36 @@ pub fn raise_open_files_limit() {
     }
 }
 
+/// The uid and primary gid of `name` (from the system's user database).
 fn lookup_user(name: &str) -> Result<(libc::uid_t, libc::gid_t), String> {
     let c_name = CString::new(name).map_err(|_| format!("bad user name {name:?}"))?;
-    let mut entry: libc::passwd = unsafe_zeroed();
+    let mut entry = MaybeUninit::<libc::passwd>::uninit();
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
     let mut found: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer refers to live local storage of the sizes given.
-    let rc = unsafe { libc::getpwnam_r(c_name.as_ptr(), &mut entry, buf.as_mut_ptr(), buf.len(), &mut found) };
+    // SAFETY: every pointer refers to live local storage of the sizes given; getpwnam_r
+    // writes `entry` (and strings into `buf`) and only reads the name.
+    let rc = unsafe { libc::getpwnam_r(c_name.as_ptr(), entry.as_mut_ptr(), buf.as_mut_ptr(), buf.len(), &mut found) };
     if rc != 0 || found.is_null() {
         return Err(format!("no such user {name:?}"));
     }
+    // SAFETY: on success with a match, getpwnam_r filled `entry` and pointed `found` at it.
+    let entry = unsafe { entry.assume_init_ref() };
     Ok((entry.pw_uid, entry.pw_gid))
 }
 
+/// The gid of group `name`.
 fn lookup_group(name: &str) -> Result<libc::gid_t, String> {
     let c_name = CString::new(name).map_err(|_| format!("bad group name {name:?}"))?;
-    let mut entry: libc::group = unsafe_zeroed();
+    let mut entry = MaybeUninit::<libc::group>::uninit();
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
     let mut found: *mut libc::group = std::ptr::null_mut();
-    // SAFETY: every pointer refers to live local storage of the sizes given.
-    let rc = unsafe { libc::getgrnam_r(c_name.as_ptr(), &mut entry, buf.as_mut_ptr(), buf.len(), &mut found) };
+    // SAFETY: every pointer refers to live local storage of the sizes given; getgrnam_r
+    // writes `entry` (and strings into `buf`) and only reads the name.
+    let rc = unsafe { libc::getgrnam_r(c_name.as_ptr(), entry.as_mut_ptr(), buf.as_mut_ptr(), buf.len(), &mut found) };
     if rc != 0 || found.is_null() {
         return Err(format!("no such group {name:?}"));
     }
+    // SAFETY: on success with a match, getgrnam_r filled `entry` and pointed `found` at it.
+    let entry = unsafe { entry.assume_init_ref() };
     Ok(entry.gr_gid)
-}
-
-fn unsafe_zeroed<T>() -> T {
-    // SAFETY: only used for libc's passwd and group structs, plain C data for which all-zero
-    // (null pointers, zero ids) is valid; they are filled by the *_r calls before use.
-    unsafe { std::mem::zeroed() }
 }

@@ -101,7 +101,12 @@ pub struct Server {
 #[derive(Debug)]
 pub enum ServerError {
     /// A socket could not be set up.
-    Bind { address: SocketAddr, source: io::Error },
+    Bind {
+        /// The address it was for.
+        address: SocketAddr,
+        /// What the kernel said.
+        source: io::Error,
+    },
     /// A thread could not be started.
     Spawn(io::Error),
 }

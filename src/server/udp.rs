@@ -52,14 +52,20 @@ struct Batch {
 impl Batch {
     /// Buffers for a worker; `packet_info` when its socket is on a wildcard address.
     fn new(packet_info: bool) -> Box<Batch> {
-        // SAFETY: every field is plain old data (bytes, C structs of integers and pointers),
-        // for which all-zero is a valid value; the pointers are set before any use.
+        // SAFETY: sockaddr_storage is integers only, for which all-zero is a valid value.
+        let addrs = Box::new(unsafe { mem::zeroed() });
+        // SAFETY: iovec is a pointer and a length; all-zero (null, 0) is a valid value, and
+        // the pointers are set below before any use.
+        let iovs = Box::new(unsafe { mem::zeroed() });
+        // SAFETY: mmsghdr is integers and pointers; all-zero is a valid value, and the
+        // pointers are set below before any use.
+        let msgs = Box::new(unsafe { mem::zeroed() });
         Box::new(Batch {
             bufs: Box::new([[0; BUF_SIZE]; BATCH]),
             query: Box::new([0; BUF_SIZE]),
-            addrs: Box::new(unsafe { mem::zeroed() }),
-            iovs: Box::new(unsafe { mem::zeroed() }),
-            msgs: Box::new(unsafe { mem::zeroed() }),
+            addrs,
+            iovs,
+            msgs,
             controls: packet_info.then(|| Box::new([Control([0; CONTROL_SIZE]); BATCH])),
             filled: BATCH,
         })

@@ -16,20 +16,35 @@ pub const OPT_LEN: usize = 11;
 
 /// Record types the server treats specially.
 pub mod rtype {
+    /// IPv4 address (RFC 1035).
     pub const A: u16 = 1;
+    /// Name server (RFC 1035).
     pub const NS: u16 = 2;
+    /// Canonical name (RFC 1035).
     pub const CNAME: u16 = 5;
+    /// Start of authority (RFC 1035).
     pub const SOA: u16 = 6;
+    /// Domain name pointer (RFC 1035).
     pub const PTR: u16 = 12;
+    /// Mail exchange (RFC 1035).
     pub const MX: u16 = 15;
+    /// Text strings (RFC 1035).
     pub const TXT: u16 = 16;
+    /// IPv6 address (RFC 3596).
     pub const AAAA: u16 = 28;
+    /// Service location (RFC 2782).
     pub const SRV: u16 = 33;
+    /// Subtree redirection (RFC 6672).
     pub const DNAME: u16 = 39;
+    /// EDNS pseudo-record (RFC 6891).
     pub const OPT: u16 = 41;
+    /// Delegation signer, the parent's data (RFC 4034).
     pub const DS: u16 = 43;
+    /// Incremental zone transfer (RFC 1995); refused.
     pub const IXFR: u16 = 251;
+    /// Full zone transfer (RFC 5936); refused.
     pub const AXFR: u16 = 252;
+    /// Any type (RFC 8482 answers it with one RRset).
     pub const ANY: u16 = 255;
 }
 
@@ -40,11 +55,17 @@ pub const CLASS_CH: u16 = 3;
 
 /// Response codes (the low four bits; BADVERS needs the OPT's extended bits).
 pub mod rcode {
+    /// No error.
     pub const NOERROR: u8 = 0;
+    /// The query could not be read.
     pub const FORMERR: u8 = 1;
+    /// The server failed.
     pub const SERVFAIL: u8 = 2;
+    /// The name does not exist.
     pub const NXDOMAIN: u8 = 3;
+    /// The opcode is not implemented.
     pub const NOTIMP: u8 = 4;
+    /// Not served here (not authoritative, or refused by policy).
     pub const REFUSED: u8 = 5;
     /// A DNAME substitution made a name longer than 255 bytes (RFC 6672 section 2.2).
     pub const YXDOMAIN: u8 = 6;
@@ -88,7 +109,12 @@ pub enum Rejection {
     /// No reply at all: a response, or too short to read a header.
     Drop,
     /// Reply with this RCODE, echoing the question if `question_end` is set.
-    Reply { rcode: u8, question_end: Option<usize> },
+    Reply {
+        /// The RCODE to answer with.
+        rcode: u8,
+        /// Where the question ends, when it could be read and is echoed.
+        question_end: Option<usize>,
+    },
 }
 
 /// Reads a query, writing its lowercased name into `qname`. Never panics, whatever the bytes.
@@ -230,8 +256,11 @@ pub struct Full;
 /// Message sections records are written into, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Section {
+    /// Records that answer the question.
     Answer = 0,
+    /// The zone's SOA or NS, and referrals.
     Authority = 1,
+    /// Addresses of names in the records above.
     Additional = 2,
 }
 

@@ -275,9 +275,19 @@ pub enum Lookup {
     /// The name does not exist but a wildcard covers it.
     Wildcard(u32),
     /// The name is at or below a delegation; `labels` is the cut's label count.
-    Referral { cut: u32, labels: usize },
+    Referral {
+        /// The delegation's node.
+        cut: u32,
+        /// Labels in the cut's name.
+        labels: usize,
+    },
     /// The name lies below a DNAME at `node`, whose name has `labels` labels.
-    Dname { node: u32, labels: usize },
+    Dname {
+        /// The DNAME's node.
+        node: u32,
+        /// Labels in the DNAME's name.
+        labels: usize,
+    },
     /// The name does not exist.
     NxDomain,
 }

@@ -44,6 +44,7 @@ fn wildcard_listener_answers_from_the_address_asked() {
         eprintln!("{missing:?} not installed; skipping the wildcard test outside CI");
         return;
     }
+    // SAFETY: geteuid reads the process's user id; no memory is involved.
     let root = unsafe { libc::geteuid() } == 0;
     let mut unshare = Command::new("unshare");
     unshare.arg("--net");
