@@ -84,6 +84,10 @@ pub const CONTROL_TOKEN_LEN: Bounds<usize> = Bounds { key: "server.control_token
 /// Seconds (fractions allowed) a partly received TCP message may take to complete.
 pub const TCP_MESSAGE_TIMEOUT: Limit<f64> =
     Limit { key: "server.tcp_message_timeout", default: 2.0, min: 0.0, max: TIMEOUT_MAX };
+/// UDP responses per second allowed to one client prefix; absent or 0 turns rate limiting
+/// off. Any `u32` is accepted.
+pub const RRL_RESPONSES_PER_SECOND: Bounds<u32> =
+    Bounds { key: "server.rrl_responses_per_second", min: 0, max: u32::MAX };
 /// Every `rrl_slip`-th rate-limited response is sent truncated; 0 drops them all. Read only
 /// with `rrl_responses_per_second`.
 pub const RRL_SLIP: Limit<u32> = Limit { key: "server.rrl_slip", default: 2, min: 0, max: 10 };
@@ -108,6 +112,8 @@ pub const NSID_LEN: Bounds<usize> = Bounds { key: "server.nsid", min: 1, max: 12
 /// TTL, seconds, of an inline `soa` (and `ns`, unless `ns_ttl` is given); any `u32` is
 /// accepted.
 pub const ZONE_TTL: Limit<u32> = Limit { key: "zone.ttl", default: TTL_DEFAULT, min: 0, max: u32::MAX };
+/// TTL, seconds, of an inline `ns`; by default the zone's `ttl`. Any `u32` is accepted.
+pub const ZONE_NS_TTL: Bounds<u32> = Bounds { key: "zone.ns_ttl", min: 0, max: u32::MAX };
 
 // ---- [[health_check]] ----
 
@@ -169,6 +175,7 @@ pub const TABLE: &[Row] = &[
     STATE_MAX_AGE.row(),
     CONTROL_TOKEN_LEN.row(),
     TCP_MESSAGE_TIMEOUT.row(),
+    RRL_RESPONSES_PER_SECOND.row(),
     RRL_SLIP.row(),
     RRL_IPV4_PREFIX.row(),
     RRL_IPV6_PREFIX.row(),
@@ -178,6 +185,7 @@ pub const TABLE: &[Row] = &[
     VERSION_LEN.row(),
     NSID_LEN.row(),
     ZONE_TTL.row(),
+    ZONE_NS_TTL.row(),
     CHECK_ID_LEN.row(),
     PORT.row(),
     RESOURCE_PATH_LEN.row(),

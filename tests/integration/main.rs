@@ -11,6 +11,7 @@ mod answers;
 mod bad_input;
 mod cli;
 mod dig;
+mod docs;
 mod health;
 mod hygiene;
 mod import;
