@@ -15,6 +15,7 @@ mod docs;
 mod health;
 mod hygiene;
 mod import;
+mod layout;
 mod malformed;
 mod operations;
 mod properties;
