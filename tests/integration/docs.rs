@@ -1,6 +1,7 @@
 //! The manual cannot drift from the code: every key `docs/configuration.md` lists is one the
 //! config accepts, every key the config accepts is listed, and every range and default there
-//! is the one in `eightfold::limits`, the table the validator checks against.
+//! is the one in `eightfold::limits`, the table the validator checks against; and the
+//! README's config example is a config the server accepts.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -118,4 +119,17 @@ fn documented_ranges_and_defaults_are_the_limits_the_code_checks() {
             assert!(rows.contains_key(key.as_str()), "{key}: docs give range {:?}, but limits has no row", doc.range);
         }
     }
+}
+
+#[test]
+fn the_readme_config_example_is_a_valid_config() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let (_, after) = readme.split_once("```toml\n").expect("README has a ```toml example");
+    let (example, _) = after.split_once("```").expect("the example is closed");
+    // It names the demo's zone file, to be copied beside it.
+    let zone = std::fs::read_to_string(root.join("examples/example.com.zone")).unwrap();
+    let config = Config::parse(example, Path::new("README.md"), &move |_| Ok(zone.clone()))
+        .unwrap_or_else(|e| panic!("the README's config example is rejected:\n{e}"));
+    assert_eq!(config.checks.len(), 2, "the example's two health checks");
 }
