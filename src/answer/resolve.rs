@@ -151,7 +151,6 @@ impl Work {
     }
 
     /// Writes the members the record set's policy picks, each member's values in random order.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn write_rrset(
         &mut self,
         zone: &Zone,

@@ -139,7 +139,6 @@ impl AnswerCache {
     /// After a miss at `slot`: keeps the answer `work` wrote into `out` for `packet` if this
     /// is the second miss in a row there and the answer can be reused.
     #[inline]
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn missed(&mut self, slot: Slot, view: &View, packet: &[u8], out: &[u8], outcome: Outcome, work: &Work) {
         if self.seen[slot.index] == slot.hash {
             self.insert(slot, view, packet, out, outcome, work);

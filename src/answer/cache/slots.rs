@@ -99,7 +99,6 @@ impl AnswerCache {
     /// Keeps the response `work` just wrote into `out` for `packet`, when it can be reused.
     #[cold]
     #[inline(never)]
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn insert(&mut self, slot: Slot, view: &View, packet: &[u8], out: &[u8], outcome: Outcome, work: &Work) {
         let len = outcome.len;
         if len == 0 || len > RESPONSE_MAX || len > out.len() {
