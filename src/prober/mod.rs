@@ -139,16 +139,35 @@ impl ProberHandle {
 
 /// Measured states and overrides to start from: the state file's where usable, else healthy.
 pub fn initial_state(config: &Config) -> InitialState {
+    let empty = || statefile::Stored { measured: vec![None; config.checks.len()], ..statefile::Stored::default() };
     let stored = match &config.server.state_file {
         Some(path) => match statefile::load(path, &config.checks, config.server.state_max_age, SystemTime::now()) {
             Ok(stored) => stored,
             Err(e) => {
                 tracing::warn!(error = %e, "ignoring the health state file");
-                statefile::Stored { measured: vec![None; config.checks.len()], forced: HashMap::new() }
+                empty()
             }
         },
-        None => statefile::Stored { measured: vec![None; config.checks.len()], forced: HashMap::new() },
+        None => empty(),
     };
+    if let (Some(damage), Some(path)) = (&stored.damage, &config.server.state_file) {
+        let recovered = stored.forced.len();
+        match &damage.kept_as {
+            Ok(aside) => tracing::error!(
+                reason = %damage.reason,
+                "the health state file {} is damaged: kept it as {}; recovered {recovered} override(s) from it, \
+                 measured states start afresh; check the overrides with `eightfold status`",
+                path.display(),
+                aside.display()
+            ),
+            Err(e) => tracing::error!(
+                reason = %damage.reason,
+                "the health state file {} is damaged and could not be moved aside ({e}); recovered \
+                 {recovered} override(s) from it; the next save replaces it",
+                path.display()
+            ),
+        }
+    }
     let measured =
         config.checks.iter().zip(stored.measured).map(|(c, s)| probed(c).then(|| s.unwrap_or(true))).collect();
     InitialState { measured, forced: stored.forced }

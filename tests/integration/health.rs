@@ -334,3 +334,104 @@ fn misbehaving_endpoints_do_not_delay_other_checks() {
         assert!(eventually(FOLLOW, || s.output().contains(reason)), "{reason}: {}", s.output());
     }
 }
+
+/// A state file as the server writes it: a measured state, then an override taking `web` down.
+fn state_with_override_down() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    format!(
+        "# eightfold health states; rewritten by the server\nwritten = {now}\n\n[[check]]\nid = \"web\"\n\
+         fingerprint = \"0000000000000000\"\nhealthy = true\n\n[[forced]]\nid = \"web\"\nhealthy = false\n"
+    )
+}
+
+#[test]
+fn a_damaged_state_file_is_kept_aside_and_its_overrides_recovered() {
+    let ep = TcpEndpoint::start("127.0.0.60");
+    let good = state_with_override_down();
+    let mut not_utf8 = good.clone().into_bytes();
+    not_utf8.splice(2..2, *b"\xff\xfe");
+    let wrong_shape = "written = \"yesterday\"\n[[forced]]\nid = \"web\"\nhealthy = false\n";
+    // (damage, bytes in place of the file or None for a directory, whether the override can be recovered)
+    let kinds: [(&str, Option<&[u8]>, bool); 6] = [
+        ("cut inside the last value", Some(&good.as_bytes()[..good.len() - 2]), true),
+        ("invalid UTF-8", Some(&not_utf8), true),
+        ("wrong shape", Some(wrong_shape.as_bytes()), true),
+        ("garbage", Some(b"\x00\x01garbage {{{ ]]\n\xff"), false),
+        ("empty", Some(b""), false),
+        ("a directory", None, false),
+    ];
+    // Cut by its last byte (the newline), the file is still whole TOML and loads as it is.
+    let cut = &good.as_bytes()[..good.len() - 1];
+    for (damage, bytes, recoverable) in [("cut by one byte", Some(cut), true)].into_iter().chain(kinds) {
+        let parses = damage == "cut by one byte";
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.toml");
+        match bytes {
+            Some(bytes) => std::fs::write(&state, bytes).unwrap(),
+            None => std::fs::create_dir_all(state.join("inside")).unwrap(),
+        }
+        let config = format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\ncontrol = \"127.0.0.1:0\"\nstate_file = \"{}\"\n{ZONE_BODY}{}",
+            state.display(),
+            [
+                check("web", "TCP", ep.addr, ""),
+                record("st", "multivalue", "a", "10.7.1.1", "health_check = \"web\"\n"),
+                record("st", "multivalue", "b", "10.7.1.2", ""),
+            ]
+            .concat()
+        );
+        let s = TestServer::start_config(&config, &[("example.com.zone", ZONE)], &[]);
+        let answer = answer_set(&s.query("st.example.com.", RecordType::A));
+        let (_, json) = s.http("GET", "/status", "", "");
+        let status: serde_json::Value = serde_json::from_str(&json).unwrap();
+        if recoverable {
+            assert_eq!(answer, ips(&["10.7.1.2"]), "{damage}: the override still holds\n{}", s.output());
+            assert_eq!(status["checks"][0]["forced"], "down", "{damage}: {json}");
+        } else {
+            assert_eq!(answer, ips(&["10.7.1.1", "10.7.1.2"]), "{damage}: nothing to recover");
+        }
+        let aside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("state.toml.damaged-"))
+            .collect();
+        if parses {
+            assert!(aside.is_empty(), "{aside:?}");
+            continue;
+        }
+        assert_eq!(aside.len(), 1, "{damage}: the original is kept aside: {aside:?}");
+        match bytes {
+            Some(bytes) => assert_eq!(std::fs::read(&aside[0]).unwrap(), bytes, "{damage}: kept as it was"),
+            None => assert!(aside[0].join("inside").is_dir(), "{damage}: the directory is kept"),
+        }
+        let output = s.output();
+        assert!(output.contains("is damaged"), "{damage}: warned\n{output}");
+        assert!(
+            output.contains(&aside[0].display().to_string()),
+            "{damage}: the warning names where it went\n{output}"
+        );
+        // The server runs on and writes a whole new file holding what it recovered.
+        assert_eq!(s.query("static.example.com.", RecordType::A).response_code(), ResponseCode::NoError);
+        let rewritten = std::fs::read_to_string(&state).unwrap_or_default();
+        assert_eq!(rewritten.contains("[[forced]]"), recoverable, "{damage}: {rewritten}");
+    }
+}
+
+#[test]
+fn a_failed_state_file_write_leaves_no_temporary_file() {
+    let ep = TcpEndpoint::start("127.0.0.61");
+    let config = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\nstate_file = \"state.toml\"\n{ZONE_BODY}{}",
+        check("web", "TCP", ep.addr, "")
+    );
+    // Files may not grow past 0 bytes: every write of the state file fails, as on a full disk.
+    let s = TestServer::start_limited(&config, &[("example.com.zone", ZONE)], &[Rlimit::FileSize(0)]);
+    assert!(eventually(FOLLOW, || s.output().contains("cannot write the health state file")), "{}", s.output());
+    let left: Vec<_> = std::fs::read_dir(s.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("state"))
+        .collect();
+    assert!(left.is_empty(), "no temporary or partial state file left: {left:?}");
+    assert_eq!(s.query("static.example.com.", RecordType::A).response_code(), ResponseCode::NoError);
+}

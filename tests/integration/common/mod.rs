@@ -25,6 +25,13 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_eightfold"))
 }
 
+/// A resource limit for [`TestServer::start_limited`] (soft and hard alike).
+#[derive(Debug, Clone, Copy)]
+pub enum Rlimit {
+    /// RLIMIT_FSIZE: bytes any file may grow to.
+    FileSize(u64),
+}
+
 /// A running server.
 pub struct TestServer {
     child: Child,
@@ -54,6 +61,39 @@ impl TestServer {
         }
         let mut command = Command::new(binary());
         command.arg("serve").arg("--config").arg(dir.path().join("eightfold.toml")).args(args);
+        Self::spawn(command, dir)
+    }
+
+    /// Starts a server on a whole config file under resource limits, set in the child before
+    /// it runs `eightfold` (SIGXFSZ is ignored there, so a file-size limit makes writes fail
+    /// with EFBIG, as a full disk makes them fail, instead of killing the server).
+    pub fn start_limited(config: &str, files: &[(&str, &str)], limits: &[Rlimit]) -> TestServer {
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("eightfold.toml"), config).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let mut command = Command::new(binary());
+        command.arg("serve").arg("--config").arg(dir.path().join("eightfold.toml"));
+        let limits = limits.to_vec();
+        // SAFETY: the closure runs in the forked child before exec and calls only setrlimit
+        // and signal, which are async-signal-safe, on values copied in before the fork.
+        unsafe {
+            command.pre_exec(move || {
+                for limit in &limits {
+                    let (resource, value) = match *limit {
+                        Rlimit::FileSize(n) => (libc::RLIMIT_FSIZE, n),
+                    };
+                    let rlimit = libc::rlimit { rlim_cur: value, rlim_max: value };
+                    if libc::setrlimit(resource, &rlimit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                Ok(())
+            });
+        }
         Self::spawn(command, dir)
     }
 
