@@ -47,6 +47,8 @@ const JITTER: f64 = 0.05;
 const READ_CHUNK: usize = 8192;
 /// How long a caller waits for the prober to apply a command.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Probes this host could not run (out of descriptors, ports…) are logged at most this often.
+const LOCAL_ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// What the control side can see of one check.
 #[derive(Debug, Clone, Default)]
@@ -218,6 +220,7 @@ pub fn spawn(
         ask,
         answers,
         commands: command_rx,
+        local_errors: LocalErrors::default(),
     };
     let now = Instant::now();
     for i in 0..prober.config.checks.len() {
@@ -264,6 +267,35 @@ struct Prober {
     ask: Sender<(String, String, u16)>,
     answers: Receiver<(String, Result<SocketAddr, String>)>,
     commands: Receiver<Command>,
+    local_errors: LocalErrors,
+}
+
+/// Probes that ended with no result for want of local resources, logged with a rate limit.
+#[derive(Default)]
+struct LocalErrors {
+    /// When the last warning was logged.
+    logged: Option<Instant>,
+    /// Such probes since then.
+    since: u64,
+}
+
+impl LocalErrors {
+    /// Counts one; logs it when the last warning is older than [`LOCAL_ERROR_LOG_EVERY`].
+    fn note(&mut self, check: &str, reason: &str, now: Instant) {
+        self.since += 1;
+        if self.logged.is_some_and(|at| now.duration_since(at) < LOCAL_ERROR_LOG_EVERY) {
+            return;
+        }
+        tracing::warn!(
+            check,
+            reason,
+            probes = self.since,
+            "health check probes not run for want of local resources; no result, the state \
+             stays as it was, retrying at the next interval"
+        );
+        self.logged = Some(now);
+        self.since = 0;
+    }
 }
 
 impl Prober {
@@ -355,9 +387,7 @@ impl Prober {
             }
             changed |= match result {
                 Ok(addr) => self.launch(check, addr, now),
-                Err(reason) => {
-                    self.finish(check, Outcome { verdict: Verdict::fail(reason), latency: Duration::ZERO }, now)
-                }
+                Err(reason) => self.finish(check, Outcome::Measured(Verdict::fail(reason), Duration::ZERO), now),
             };
         }
         changed
@@ -474,9 +504,9 @@ impl Prober {
                 self.attempts[slot] = Some((check, attempt));
                 false
             }
-            Err(verdict) => {
+            Err(outcome) => {
                 self.free.push(slot);
-                self.finish(check, Outcome { verdict, latency: Duration::ZERO }, now)
+                self.finish(check, outcome, now)
             }
         }
     }
@@ -489,32 +519,41 @@ impl Prober {
     }
 
     /// Records a result, schedules the next probe; returns whether the measured state flipped.
+    /// A probe this host could not run is no result: it is logged (at most every
+    /// [`LOCAL_ERROR_LOG_EVERY`]) and tried again at the next interval, and changes nothing.
     fn finish(&mut self, check: usize, outcome: Outcome, now: Instant) -> bool {
         let spec = &self.config.checks[check];
+        // Route 53 counts the interval from the end of one probe to the start of the next.
+        let jitter = 1.0 + JITTER * (2.0 * self.rng.f64() - 1.0);
+        self.schedule.push(Reverse((now + spec.request_interval.mul_f64(jitter), check)));
+        let (verdict, latency) = match outcome {
+            Outcome::Measured(verdict, latency) => (verdict, latency),
+            Outcome::NoResult(reason) => {
+                self.local_errors.note(&spec.id, &reason, now);
+                return false;
+            }
+        };
         let threshold = &mut self.thresholds[check];
-        let flipped = threshold.record(outcome.verdict.success, spec.failure_threshold);
+        let flipped = threshold.record(verdict.success, spec.failure_threshold);
         if flipped {
             if threshold.healthy() {
-                tracing::info!(check = %spec.id, reason = %outcome.verdict.reason, "endpoint is now healthy");
+                tracing::info!(check = %spec.id, reason = %verdict.reason, "endpoint is now healthy");
             } else {
-                tracing::warn!(check = %spec.id, reason = %outcome.verdict.reason, "endpoint is now unhealthy");
+                tracing::warn!(check = %spec.id, reason = %verdict.reason, "endpoint is now unhealthy");
             }
         }
         if let Ok(mut table) = self.table.lock() {
             if let Some(entry) = table.checks.get_mut(check) {
                 entry.measured = Some(threshold.healthy());
                 entry.streak = threshold.streak();
-                entry.last_success = Some(outcome.verdict.success);
-                entry.last_reason = Some(outcome.verdict.reason);
-                entry.last_latency = Some(outcome.latency);
+                entry.last_success = Some(verdict.success);
+                entry.last_reason = Some(verdict.reason);
+                entry.last_latency = Some(latency);
                 entry.last_checked = Some(SystemTime::now());
                 entry.probes += 1;
-                entry.failures += (!outcome.verdict.success) as u64;
+                entry.failures += (!verdict.success) as u64;
             }
         }
-        // Route 53 counts the interval from the end of one probe to the start of the next.
-        let jitter = 1.0 + JITTER * (2.0 * self.rng.f64() - 1.0);
-        self.schedule.push(Reverse((now + spec.request_interval.mul_f64(jitter), check)));
         flipped
     }
 

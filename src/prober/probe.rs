@@ -45,11 +45,24 @@ pub struct Attempt {
 }
 
 /// A finished probe.
-pub struct Outcome {
-    /// Pass or fail, with the reason.
-    pub verdict: Verdict,
-    /// Time from start to verdict.
-    pub latency: Duration,
+pub enum Outcome {
+    /// The endpoint passed or failed: the verdict, with its reason, and the time from start
+    /// to verdict.
+    Measured(Verdict, Duration),
+    /// This host could not run the probe (out of file descriptors, memory, buffers or local
+    /// ports; see [`is_local`]): no result, which says nothing about the endpoint, so it
+    /// does not count toward the failure threshold. The reason.
+    NoResult(String),
+}
+
+/// Whether an error is this host's, not the endpoint's: out of file descriptors (EMFILE,
+/// ENFILE), memory or socket buffers (ENOMEM, ENOBUFS), or local ports and routes
+/// (EADDRNOTAVAIL, EAGAIN from `connect`).
+pub fn is_local(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS | libc::EADDRNOTAVAIL | libc::EAGAIN)
+    )
 }
 
 impl Attempt {
@@ -61,12 +74,17 @@ impl Attempt {
         registry: &Registry,
         token: Token,
         now: Instant,
-    ) -> Result<Attempt, Verdict> {
-        let tls_config = if check.kind.is_tls() { Some(tls.for_check(check).map_err(Verdict::fail)?) } else { None };
-        let mut stream = TcpStream::connect(addr).map_err(|e| Verdict::fail(connect_failure(&e)))?;
+    ) -> Result<Attempt, Outcome> {
+        let failed = |reason| Outcome::Measured(Verdict::fail(reason), Duration::ZERO);
+        let tls_config = if check.kind.is_tls() { Some(tls.for_check(check).map_err(failed)?) } else { None };
+        let mut stream = TcpStream::connect(addr).map_err(|e| match is_local(&e) {
+            true => Outcome::NoResult(format!("cannot open a connection: {e}")),
+            false => failed(connect_failure(&e)),
+        })?;
+        // Registering fails only for want of kernel memory or watches: this host's problem.
         registry
             .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
-            .map_err(|e| Verdict::fail(format!("Failure: {e}")))?;
+            .map_err(|e| Outcome::NoResult(format!("cannot watch a connection: {e}")))?;
         Ok(Attempt {
             stream,
             tls: None,
@@ -114,6 +132,9 @@ impl Attempt {
     pub fn advance(&mut self, now: Instant, buf: &mut [u8]) -> Option<Outcome> {
         if let Phase::Connecting = self.phase {
             match self.stream.take_error() {
+                Ok(Some(e)) | Err(e) if is_local(&e) => {
+                    return Some(Outcome::NoResult(format!("cannot connect: {e}")));
+                }
                 Ok(Some(e)) | Err(e) => return Some(self.finish(Verdict::fail(connect_failure(&e)), now)),
                 Ok(None) => {}
             }
@@ -215,7 +236,7 @@ impl Attempt {
     }
 
     fn finish(&self, verdict: Verdict, now: Instant) -> Outcome {
-        Outcome { verdict, latency: now.duration_since(self.started) }
+        Outcome::Measured(verdict, now.duration_since(self.started))
     }
 }
 
@@ -252,6 +273,17 @@ fn connect_failure(e: &io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_errors_say_nothing_about_the_endpoint() {
+        for errno in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM, libc::EADDRNOTAVAIL] {
+            assert!(is_local(&io::Error::from_raw_os_error(errno)), "{errno}");
+        }
+        for errno in [libc::ECONNREFUSED, libc::ETIMEDOUT, libc::ENETUNREACH, libc::EHOSTUNREACH, libc::ECONNRESET] {
+            assert!(!is_local(&io::Error::from_raw_os_error(errno)), "{errno}");
+        }
+        assert!(!is_local(&io::Error::other("no errno")));
+    }
 
     #[test]
     fn host_header_follows_route53() {

@@ -435,3 +435,30 @@ fn a_failed_state_file_write_leaves_no_temporary_file() {
     assert!(left.is_empty(), "no temporary or partial state file left: {left:?}");
     assert_eq!(s.query("static.example.com.", RecordType::A).response_code(), ResponseCode::NoError);
 }
+
+#[test]
+fn running_out_of_file_descriptors_is_no_result_for_a_check() {
+    // A listener that never accepts: each probe of it holds a descriptor until its deadline.
+    let hang = std::net::TcpListener::bind("127.0.0.62:0").unwrap();
+    let good = TcpEndpoint::start("127.0.0.63");
+    let mut body = String::new();
+    for i in 0..48 {
+        body += &check(&format!("hold-{i}"), "HTTP", hang.local_addr().unwrap(), "response_timeout = 3\n");
+    }
+    body += &check("good", "TCP", good.addr, "failure_threshold = 1\n");
+    body += &record("fd", "multivalue", "good", "10.7.2.1", "health_check = \"good\"\n");
+    body += &record("fd", "multivalue", "plain", "10.7.2.2", "");
+    let config = format!("[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\n{ZONE_BODY}{body}");
+    // About a dozen descriptors serve; the holding probes want three dozen more than are left.
+    let s = TestServer::start_limited(&config, &[("example.com.zone", ZONE)], &[Rlimit::OpenFiles(32)]);
+    let until = std::time::Instant::now() + Duration::from_secs(8);
+    while std::time::Instant::now() < until {
+        let answer = answer_set(&s.query("fd.example.com.", RecordType::A));
+        assert_eq!(answer, ips(&["10.7.2.1", "10.7.2.2"]), "the healthy check's record stays\n{}", s.output());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = s.output();
+    assert!(output.contains("Too many open files"), "the limit was reached\n{output}");
+    assert!(!output.contains("unhealthy check=good"), "{output}");
+    assert!(output.contains("for want of local resources"), "{output}");
+}

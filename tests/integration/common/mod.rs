@@ -28,6 +28,8 @@ pub fn binary() -> PathBuf {
 /// A resource limit for [`TestServer::start_limited`] (soft and hard alike).
 #[derive(Debug, Clone, Copy)]
 pub enum Rlimit {
+    /// RLIMIT_NOFILE: open file descriptors.
+    OpenFiles(u64),
     /// RLIMIT_FSIZE: bytes any file may grow to.
     FileSize(u64),
 }
@@ -83,6 +85,7 @@ impl TestServer {
             command.pre_exec(move || {
                 for limit in &limits {
                     let (resource, value) = match *limit {
+                        Rlimit::OpenFiles(n) => (libc::RLIMIT_NOFILE, n),
                         Rlimit::FileSize(n) => (libc::RLIMIT_FSIZE, n),
                     };
                     let rlimit = libc::rlimit { rlim_cur: value, rlim_max: value };
