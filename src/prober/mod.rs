@@ -4,7 +4,8 @@
 //! it swaps zones and health in together, so no query sees one without the other.
 //!
 //! ```text
-//!  schedule -> probe::Attempt (connect, TLS, HTTP) -> http::Verdict -> Threshold per check
+//!  schedule -> (fqdn only: resolve::Resolver, a pool of lookup threads)
+//!     -> probe::Attempt (connect, TLS, HTTP) -> http::Verdict -> Threshold per check
 //!     -> HealthSnapshot::evaluate -> View::new -> Publisher::publish
 //!     -> statefile (last-known states across restarts)
 //! ```
@@ -14,13 +15,14 @@
 
 pub mod http;
 pub mod probe;
+pub mod resolve;
 pub mod statefile;
 pub mod tls;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -35,6 +37,7 @@ use crate::view::{Publisher, View};
 use crate::zone::Catalog;
 use http::Verdict;
 use probe::{Attempt, Outcome};
+use resolve::{Resolution, Resolver};
 use tls::TlsConfigs;
 
 /// Longest the loop sleeps, so shutdown is noticed.
@@ -185,10 +188,7 @@ pub fn spawn(
 ) -> io::Result<ProberHandle> {
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
-    let (ask, questions) = channel::unbounded::<(String, String, u16)>();
-    let (tell, answers) = channel::unbounded::<(String, Result<SocketAddr, String>)>();
-    let resolver_waker = waker.clone();
-    std::thread::Builder::new().name("resolver".into()).spawn(move || resolve_loop(questions, tell, resolver_waker))?;
+    let resolver = Resolver::new(resolve::THREADS, Arc::new(resolve::system_lookup), waker.clone())?;
     let (commands, command_rx) = channel::unbounded();
     let status = config
         .checks
@@ -205,6 +205,7 @@ pub fn spawn(
         thresholds: initial.measured.iter().map(|m| Threshold::new(m.unwrap_or(true))).collect(),
         resolving: vec![false; config.checks.len()],
         index: index_of(&config),
+        by_name: by_name(&config),
         config,
         catalog,
         publisher,
@@ -217,8 +218,7 @@ pub fn spawn(
         rng: fastrand::Rng::new(),
         shared,
         table: table.clone(),
-        ask,
-        answers,
+        resolver,
         commands: command_rx,
         local_errors: LocalErrors::default(),
     };
@@ -240,6 +240,17 @@ fn index_of(config: &Config) -> HashMap<String, usize> {
     config.checks.iter().enumerate().map(|(i, c)| (c.id.clone(), i)).collect()
 }
 
+/// FQDN-only checks by the name they resolve.
+fn by_name(config: &Config) -> HashMap<String, Vec<usize>> {
+    let mut names: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, check) in config.checks.iter().enumerate() {
+        if let (None, Some(fqdn)) = (check.ip, &check.fqdn) {
+            names.entry(fqdn.clone()).or_default().push(i);
+        }
+    }
+    names
+}
+
 fn forced_by_index(checks: &[CheckConfig], forced: &HashMap<String, bool>) -> Vec<Option<bool>> {
     checks.iter().map(|c| forced.get(&c.id).copied()).collect()
 }
@@ -251,6 +262,8 @@ struct Prober {
     /// here, once no worker's view has them.
     publisher: Publisher,
     index: HashMap<String, usize>,
+    /// FQDN-only checks by name, to hand each answer to every check waiting for it.
+    by_name: HashMap<String, Vec<usize>>,
     thresholds: Vec<Threshold>,
     forced: HashMap<String, bool>,
     /// Checks waiting for their FQDN to resolve.
@@ -264,8 +277,8 @@ struct Prober {
     rng: fastrand::Rng,
     shared: Arc<Shared>,
     table: Arc<Mutex<ProbeTable>>,
-    ask: Sender<(String, String, u16)>,
-    answers: Receiver<(String, Result<SocketAddr, String>)>,
+    /// Looks up the names of FQDN-only checks on its own threads.
+    resolver: Resolver,
     commands: Receiver<Command>,
     local_errors: LocalErrors,
 }
@@ -315,7 +328,6 @@ impl Prober {
             let now = Instant::now();
             for event in events.iter() {
                 if event.token() == WAKE {
-                    changed |= self.drain_answers(now);
                     self.drain_commands(now);
                     continue;
                 }
@@ -328,6 +340,8 @@ impl Prober {
                     changed |= self.complete(slot, outcome, now);
                 }
             }
+            // Answers woke the loop, or a lookup's deadline passed.
+            changed |= self.drain_answers(now);
             for slot in 0..self.attempts.len() {
                 let outcome = match &self.attempts[slot] {
                     Some((_, a)) if a.deadline() <= now => a.timed_out(now),
@@ -354,6 +368,7 @@ impl Prober {
 
     fn next_wake(&self, now: Instant) -> Instant {
         let due = self.schedule.peek().map_or(now + MAX_SLEEP, |Reverse((at, _))| *at);
+        let due = self.resolver.next_deadline().map_or(due, |at| at.min(due));
         self.attempts.iter().flatten().map(|(_, a)| a.deadline()).fold(due, Instant::min)
     }
 
@@ -370,7 +385,8 @@ impl Prober {
                 Some(ip) => changed |= self.launch(check, SocketAddr::new(ip, spec.port), now),
                 None => {
                     self.resolving[check] = true;
-                    let _ = self.ask.send((spec.id.clone(), spec.fqdn.clone().unwrap_or_default(), spec.port));
+                    let name = spec.fqdn.as_deref().unwrap_or_default();
+                    self.resolver.ask(name, now + resolve::timeout(spec.request_interval));
                 }
             }
         }
@@ -379,16 +395,24 @@ impl Prober {
 
     fn drain_answers(&mut self, now: Instant) -> bool {
         let mut changed = false;
-        while let Ok((id, result)) = self.answers.try_recv() {
-            // A reload may have removed or replaced the check meanwhile.
-            let Some(&check) = self.index.get(&id) else { continue };
-            if !std::mem::take(&mut self.resolving[check]) {
-                continue;
+        for (name, resolution) in self.resolver.poll(now) {
+            // Every check waiting for this name; a reload may have removed them meanwhile.
+            let waiting: Vec<usize> = self.by_name.get(&name).into_iter().flatten().copied().collect();
+            for check in waiting {
+                if !std::mem::take(&mut self.resolving[check]) {
+                    continue;
+                }
+                changed |= match &resolution {
+                    Resolution::Address(ip) => {
+                        let addr = SocketAddr::new(*ip, self.config.checks[check].port);
+                        self.launch(check, addr, now)
+                    }
+                    Resolution::Failed(reason) => {
+                        self.finish(check, Outcome::Measured(Verdict::fail(reason.clone()), Duration::ZERO), now)
+                    }
+                    Resolution::Local(reason) => self.finish(check, Outcome::NoResult(reason.clone()), now),
+                };
             }
-            changed |= match result {
-                Ok(addr) => self.launch(check, addr, now),
-                Err(reason) => self.finish(check, Outcome::Measured(Verdict::fail(reason), Duration::ZERO), now),
-            };
         }
         changed
     }
@@ -471,6 +495,7 @@ impl Prober {
         self.thresholds = thresholds;
         self.resolving = resolving;
         self.index = index_of(&self.config);
+        self.by_name = by_name(&self.config);
         let dropped: Vec<String> = self.forced.keys().filter(|id| !self.index.contains_key(*id)).cloned().collect();
         for id in dropped {
             tracing::warn!(check = %id, "override dropped: the check is no longer configured");
@@ -587,24 +612,5 @@ impl Prober {
         if let Err(e) = statefile::save(path, &self.config.checks, &self.measured(), &self.forced, SystemTime::now()) {
             tracing::warn!(error = %e, path = %path.display(), "cannot write the health state file");
         }
-    }
-}
-
-/// Resolves FQDN-only checks (IPv4, as Route 53) off the prober thread.
-fn resolve_loop(
-    questions: Receiver<(String, String, u16)>,
-    answers: Sender<(String, Result<SocketAddr, String>)>,
-    waker: Arc<Waker>,
-) {
-    for (id, fqdn, port) in questions {
-        let result = (fqdn.as_str(), port)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut addrs| addrs.find(SocketAddr::is_ipv4))
-            .ok_or_else(|| "Failure: DNS resolution failed".to_string());
-        if answers.send((id, result)).is_err() {
-            return;
-        }
-        let _ = waker.wake();
     }
 }

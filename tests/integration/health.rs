@@ -462,3 +462,30 @@ fn running_out_of_file_descriptors_is_no_result_for_a_check() {
     assert!(!output.contains("unhealthy check=good"), "{output}");
     assert!(output.contains("for want of local resources"), "{output}");
 }
+
+#[test]
+fn fqdn_checks_resolve_through_the_pool_and_keep_their_rate() {
+    let ep = TcpEndpoint::start("127.0.0.1");
+    let mut body = String::new();
+    for i in 0..8 {
+        body += &format!(
+            "[[health_check]]\nid = \"name-{i}\"\ntype = \"TCP\"\nfqdn = \"localhost\"\nport = {}\n\
+             request_interval = 1\nfailure_threshold = 1\n",
+            ep.addr.port()
+        );
+    }
+    body += &record("fq", "multivalue", "a", "10.7.3.1", "health_check = \"name-0\"\n");
+    body += &record("fq", "multivalue", "b", "10.7.3.2", "");
+    let config =
+        format!("[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\ncontrol = \"127.0.0.1:0\"\n{ZONE_BODY}{body}");
+    let s = TestServer::start_config(&config, &[("example.com.zone", ZONE)], &[]);
+    let probes = |i: usize| -> u64 {
+        let prefix = format!("eightfold_health_check_probes_total{{check=\"name-{i}\"}} ");
+        let (_, metrics) = s.http("GET", "/metrics", "", "");
+        metrics.lines().find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok()).unwrap_or(0)
+    };
+    // Eight 1 s checks on one name: each runs about once a second, all of them healthy.
+    assert!(eventually(Duration::from_secs(15), || (0..8).all(|i| probes(i) >= 4)), "{}", s.output());
+    assert_eq!(answer_set(&s.query("fq.example.com.", RecordType::A)), ips(&["10.7.3.1", "10.7.3.2"]));
+    assert!(!s.output().contains("unhealthy"), "{}", s.output());
+}
