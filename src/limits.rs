@@ -84,8 +84,8 @@ pub const CONTROL_TOKEN_LEN: Bounds<usize> = Bounds { key: "server.control_token
 /// Seconds (fractions allowed) a partly received TCP message may take to complete.
 pub const TCP_MESSAGE_TIMEOUT: Limit<f64> =
     Limit { key: "server.tcp_message_timeout", default: 2.0, min: 0.0, max: TIMEOUT_MAX };
-/// UDP responses per second allowed to one client prefix; absent or 0 turns rate limiting
-/// off. Any `u32` is accepted.
+/// UDP responses per second allowed to one client prefix, for each kind of response (see
+/// `server::rrl`); absent or 0 turns rate limiting off. Any `u32` is accepted.
 pub const RRL_RESPONSES_PER_SECOND: Bounds<u32> =
     Bounds { key: "server.rrl_responses_per_second", min: 0, max: u32::MAX };
 /// Every `rrl_slip`-th rate-limited response is sent truncated; 0 drops them all. Read only

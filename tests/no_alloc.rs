@@ -1,13 +1,15 @@
 //! The per-query path allocates nothing: a counting global allocator watches the answer path
-//! (every query shape, UDP and TCP limits) after the responder's scratch has warmed up.
+//! (every query shape, UDP and TCP limits) and the rate limiter's count of each UDP response,
+//! after the responder's scratch has warmed up.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::Path;
 
 use eightfold::answer::{Responder, Transport};
-use eightfold::config::Config;
+use eightfold::config::{Config, RrlConfig};
 use eightfold::health::HealthSnapshot;
+use eightfold::server::rrl::{Decision, RateLimiter};
 use eightfold::view::View;
 use eightfold::zone::Catalog;
 
@@ -109,6 +111,15 @@ fn answering_allocates_nothing() {
     let mut garbage = packets[0].clone();
     garbage.truncate(20);
     let mut out = vec![0u8; 65535];
+    let rrl = RateLimiter::new(RrlConfig {
+        responses_per_second: 100,
+        slip: 2,
+        ipv4_prefix: 24,
+        ipv6_prefix: 56,
+        table_size: 1024,
+    });
+    let client = std::net::IpAddr::from([192, 0, 2, 1]);
+    let mut limited = 0;
     // Warm up: scratch buffers reach their working size.
     for p in &packets {
         responder.respond(&view, p, Transport::Udp, &mut out);
@@ -118,12 +129,17 @@ fn answering_allocates_nothing() {
     for _ in 0..200 {
         for p in packets.iter().chain([&garbage]) {
             for transport in [Transport::Udp, Transport::Tcp] {
-                answered += (responder.respond(&view, p, transport, &mut out).len > 0) as usize;
+                let outcome = responder.respond(&view, p, transport, &mut out);
+                answered += (outcome.len > 0) as usize;
+                if transport == Transport::Udp {
+                    limited += (rrl.decide(client, &out, &outcome, 1) != Decision::Send) as usize;
+                }
             }
         }
     }
     let after = ALLOCATIONS.with(Cell::get);
     assert_eq!(answered, 200 * 2 * (packets.len() + 1), "every packet, the garbage too, answered");
     assert_eq!(after - before, 0, "allocations on the answer path");
+    assert!(limited > 0, "the rate limiter counted the responses");
     assert!(responder.cache_hits() > 1000, "the cache answered {} queries", responder.cache_hits());
 }

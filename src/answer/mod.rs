@@ -58,11 +58,23 @@ pub struct Outcome {
     pub qtype: u16,
     /// Whether TC was set.
     pub truncated: bool,
+    /// Where the name of the zone that answered starts in the question's name, in bytes;
+    /// [`Outcome::NO_ZONE`] when no zone did. Rate limiting counts some responses by zone.
+    pub zone_at: u8,
+    /// Whether a wildcard answered (for any name of a CNAME chain).
+    pub wildcard: bool,
 }
 
 impl Outcome {
+    /// [`Outcome::zone_at`] when no zone answered.
+    pub const NO_ZONE: u8 = u8::MAX;
     /// No reply at all.
-    pub const DROPPED: Outcome = Outcome { len: 0, rcode: 0, qtype: 0, truncated: false };
+    pub const DROPPED: Outcome = Outcome::new(0, 0, 0, false);
+
+    /// An outcome that no zone answered.
+    pub const fn new(len: usize, rcode: u16, qtype: u16, truncated: bool) -> Outcome {
+        Outcome { len, rcode, qtype, truncated, zone_at: Outcome::NO_ZONE, wildcard: false }
+    }
 }
 
 /// A name in RDATA already written, whose A/AAAA may go in the additional section.
@@ -101,6 +113,8 @@ struct Work {
     order: Vec<u16>,
     targets: [PendingTarget; MAX_TARGETS],
     target_count: usize,
+    /// Whether the answer being written came from a wildcard.
+    wildcard: bool,
     trace: Trace,
 }
 
@@ -203,6 +217,7 @@ impl Responder {
                 order: Vec::with_capacity(64),
                 targets: [PendingTarget { node: 0, at: 0 }; MAX_TARGETS],
                 target_count: 0,
+                wildcard: false,
                 trace: Trace::default(),
             },
             cache: None,
@@ -301,7 +316,7 @@ impl Work {
             Err(Rejection::Drop) => return Outcome::DROPPED,
             Err(Rejection::Reply { rcode, question_end }) => {
                 let len = wire::write_rejection(packet, rcode, question_end, out);
-                return Outcome { len, rcode: rcode as u16, qtype: 0, truncated: false };
+                return Outcome::new(len, rcode as u16, 0, false);
             }
         };
         self.settings = *catalog.settings();
@@ -329,7 +344,7 @@ impl Work {
         let Some(mut writer) = Writer::new(out, &query, limit, reserve) else {
             // A question too big for the limit (only possible with a tiny buffer): FORMERR.
             let len = wire::write_rejection(packet, rcode::FORMERR, None, out);
-            return Outcome { len, rcode: rcode::FORMERR as u16, qtype: query.qtype, truncated: false };
+            return Outcome::new(len, rcode::FORMERR as u16, query.qtype, false);
         };
         let qtype = query.qtype;
         let finish = |w: Writer<'_>, rcode: u16, aa: bool, tc: bool| {
@@ -338,7 +353,7 @@ impl Work {
             } else {
                 w.finish_with_options(rcode, aa, tc, opt, options)
             };
-            Outcome { len, rcode, qtype, truncated: tc }
+            Outcome::new(len, rcode, qtype, tc)
         };
         if query.edns.is_some_and(|e| e.version > 0) {
             return finish(writer, rcode::BADVERS, false, false);
@@ -355,8 +370,11 @@ impl Work {
             return finish(writer, rcode::REFUSED as u16, false, false);
         };
         self.target_count = 0;
-        let apex_owner = Owner::Pointer((HEADER_LEN + qname.suffix_offset(zone.apex_labels())) as u16);
-        match self.resolve(zone, view, qname, chased, qtype, apex_owner, &mut writer) {
+        self.wildcard = false;
+        // A name is at most 255 bytes, so its offsets fit a byte (and never reach NO_ZONE).
+        let zone_at = qname.suffix_offset(zone.apex_labels());
+        let apex_owner = Owner::Pointer((HEADER_LEN + zone_at) as u16);
+        let mut outcome = match self.resolve(zone, view, qname, chased, qtype, apex_owner, &mut writer) {
             Ok((rcode, aa)) => {
                 // Addresses for in-zone targets where they fit; a set that does not fit is left out.
                 if self.target_count > 0 {
@@ -368,7 +386,10 @@ impl Work {
                 writer.clear_records();
                 finish(writer, rcode::NOERROR as u16, true, true)
             }
-        }
+        };
+        outcome.zone_at = zone_at as u8;
+        outcome.wildcard = self.wildcard;
+        outcome
     }
 }
 

@@ -30,7 +30,11 @@ impl Work {
             let name = if chain == 0 { qname } else { &*chased };
             let owner = owner_for(owner_at, name);
             let node = match zone.lookup(name, qtype == rtype::DS) {
-                Lookup::Exact(n) | Lookup::Wildcard(n) => zone.node(n),
+                Lookup::Exact(n) => zone.node(n),
+                Lookup::Wildcard(n) => {
+                    self.wildcard = true;
+                    zone.node(n)
+                }
                 Lookup::NxDomain => {
                     self.write_soa(zone, apex_owner, w)?;
                     return Ok((rcode::NXDOMAIN, true));

@@ -206,8 +206,8 @@ mod tests {
     fn sums_over_workers_with_bounded_labels() {
         let stats = Stats::default();
         let (a, b) = (stats.register(), stats.register());
-        let ok = Outcome { len: 40, rcode: 0, qtype: 1, truncated: false };
-        let odd = Outcome { len: 40, rcode: 9, qtype: 4242, truncated: true };
+        let ok = Outcome::new(40, 0, 1, false);
+        let odd = Outcome::new(40, 9, 4242, true);
         a.record(Transport::Udp, &ok);
         b.record(Transport::Udp, &ok);
         b.record(Transport::Tcp, &odd);

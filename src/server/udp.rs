@@ -220,7 +220,7 @@ pub fn run(
             let mut send_len = outcome.len;
             if let Some(rrl) = &rrl {
                 if let Some(client) = socket_addr(&addrs[i], namelen) {
-                    match rrl.decide(client.ip(), second) {
+                    match rrl.decide(client.ip(), &bufs[i], &outcome, second) {
                         Decision::Send => {}
                         Decision::Slip => {
                             stats.record_rrl(true);

@@ -66,6 +66,92 @@ fn rate_limiting_limits_a_flood_and_answers_others() {
     assert_eq!(value("eightfold_rrl_slipped_total"), truncated as u64);
 }
 
+/// A flood of random names in one zone from a client's prefix is limited as one (NXDOMAIN
+/// responses are counted by zone), so a real name asked from the same prefix meanwhile keeps
+/// its own allowance and is answered.
+#[test]
+fn rate_limiting_a_random_name_flood_spares_real_names_from_the_same_prefix() {
+    let s =
+        TestServer::start_config(&config("rrl_responses_per_second = 20\n", ""), &[("example.com.zone", ZONE)], &[]);
+    let flood_for = Duration::from_secs(3);
+    let addr = s.addr;
+    let flooder = std::thread::spawn(move || {
+        let socket = UdpSocket::bind("127.0.0.70:0").unwrap();
+        let started = Instant::now();
+        let mut sent = 0u32;
+        // About 1,000 a second, in bursts of 10, for at most 3,500 queries.
+        while started.elapsed() < flood_for && sent < 3500 {
+            for _ in 0..10 {
+                let name = format!("r{}-{sent}.example.com.", fastrand::u32(..));
+                let _ = socket.send_to(&message(&name, RecordType::A, None).to_vec().unwrap(), addr);
+                sent += 1;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        sent
+    });
+    // The real client: another address in the same /24, ten questions a second.
+    let client = UdpSocket::bind("127.0.0.71:0").unwrap();
+    client.set_read_timeout(Some(Duration::from_millis(150))).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (mut asked, mut answered) = (0, 0);
+    let mut buf = [0u8; 4096];
+    for i in 0..25u16 {
+        let mut query = message("static.example.com.", RecordType::A, None);
+        query.set_id(1000 + i);
+        client.send_to(&query.to_vec().unwrap(), s.addr).unwrap();
+        asked += 1;
+        let until = Instant::now() + Duration::from_millis(100);
+        while let Ok((n, _)) = client.recv_from(&mut buf) {
+            let Ok(m) = Message::from_vec(&buf[..n]) else { continue };
+            if m.id() == 1000 + i && !m.truncated() && m.answers().len() == 1 {
+                answered += 1;
+            }
+            if m.id() == 1000 + i {
+                break;
+            }
+        }
+        if let Some(rest) = until.checked_duration_since(Instant::now()) {
+            std::thread::sleep(rest);
+        }
+    }
+    let sent = flooder.join().unwrap();
+    assert!(sent >= 1000, "the flood ran: {sent}");
+    assert!(answered * 4 >= asked * 3, "the real name was answered {answered} times of {asked}");
+    let (_, metrics) = s.http("GET", "/metrics", "", "");
+    let dropped = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("eightfold_rrl_dropped_total "))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(dropped >= 500, "the flood was limited: {dropped} dropped of {sent}");
+}
+
+/// Random names under a wildcard are limited as one, as random nonexistent names are: a
+/// wildcard answer is counted by its zone, not by the name asked.
+#[test]
+fn rate_limiting_counts_wildcard_answers_by_zone() {
+    let s = TestServer::start_config(
+        &config("rrl_responses_per_second = 20\nrrl_slip = 0\n", ""),
+        &[("example.com.zone", ZONE)],
+        &[],
+    );
+    let flooder = UdpSocket::bind("127.0.0.80:0").unwrap();
+    flooder.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    for i in 0..300 {
+        let name = format!("r{}-{i}.wild.example.com.", fastrand::u32(..));
+        flooder.send_to(&message(&name, RecordType::TXT, None).to_vec().unwrap(), s.addr).unwrap();
+    }
+    let mut answered = 0;
+    let mut buf = [0u8; 4096];
+    while let Ok((n, _)) = flooder.recv_from(&mut buf) {
+        let m = Message::from_vec(&buf[..n]).unwrap();
+        assert_eq!(m.answers().len(), 1);
+        answered += 1;
+    }
+    assert!(answered <= 60, "at most the allowed rate (20/s, a second boundary may fall inside): {answered}");
+}
+
 #[test]
 fn thousands_of_idle_connections_and_a_trickled_half_message() {
     let s = TestServer::start_config(&config("", ""), &[("example.com.zone", ZONE)], &[]);
