@@ -206,3 +206,55 @@ fn zone_origins_are_unique_and_records_go_to_the_longest() {
     assert!(owners(child).contains(&"sub.example.com. TXT".to_string()), "{:?}", owners(child));
     assert!(!owners(child).iter().any(|o| o.ends_with(" DS")), "{:?}", owners(child));
 }
+
+#[test]
+fn a_record_set_no_response_can_hold_is_rejected() {
+    // 4,093 A records fit a 65,535-byte message (12 + 17 + 4 + 11 + 16 each); 4,094 do not.
+    let zone = |count: u32| {
+        let mut z = String::from("@ SOA ns host 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n");
+        for i in 0..count {
+            z.push_str(&format!("big A 10.0.{}.{}\n", i >> 8, i & 255));
+        }
+        // Repeats are one value.
+        z.push_str("big A 10.0.0.0\nbig A 10.0.0.1\n");
+        z
+    };
+    let text = "[[zone]]\norigin = \"example.com.\"\nfile = \"z\"\n";
+    let config = parse_with_zone(text, &zone(4093)).unwrap();
+    let big = config.zones[0].rrsets.iter().find(|s| s.owner.to_string() == "big.example.com.").unwrap();
+    assert_eq!(big.members[0].rdata.len(), 4093);
+    let p = parse_with_zone(text, &zone(4094)).unwrap_err().problems.remove(0);
+    assert!(p.reason.contains("big.example.com. A") && p.reason.contains("4094 records, takes 65548 bytes"), "{p}");
+    // Multivalue answers hold up to `max_answers` members: many members are fine, a few large
+    // ones are not.
+    let members: String = (0..5000)
+        .map(|i| {
+            record(
+                "mv",
+                "A",
+                "multivalue",
+                Some(&format!("m{i}")),
+                &format!("values = [\"10.1.{}.{}\"]\n", i >> 8, i & 255),
+            )
+        })
+        .collect();
+    assert!(parse(&format!("{BASE}{members}")).is_ok());
+    let wide = |id: &str| {
+        let values: Vec<String> = (0..300).map(|i| format!("\"{id}{i:03}{}\"", "t".repeat(150))).collect();
+        record("mvt", "TXT", "multivalue", Some(id), &format!("values = [{}]\n", values.join(", ")))
+    };
+    assert!(parse(&format!("{BASE}{}", wide("a"))).is_ok(), "one member of 300 records of 167 bytes fits");
+    let p = first_problem(&format!("{BASE}{}{}", wide("a"), wide("b")));
+    assert!(p.reason.contains("mvt.example.com. TXT") && p.reason.contains("600 records"), "{p}");
+    // A value listed twice in one `values` list, among many, is named.
+    let mut values: Vec<String> = (0..3000).map(|i| format!("\"10.2.{}.{}\"", i >> 8, i & 255)).collect();
+    values.push("\"10.2.3.4\"".into());
+    let p = first_problem(&format!(
+        "{BASE}{}",
+        record("dup", "A", "simple", None, &format!("values = [{}]\n", values.join(", ")))
+    ));
+    assert_eq!(p.key.as_deref(), Some("values"));
+    assert!(p.reason.contains("\"10.2.3.4\" is listed twice"), "{p}");
+    let one_at_a_time = format!("[server]\nmax_answers = 1\n{BASE}{}{}", wide("a"), wide("b"));
+    assert!(parse(&one_at_a_time).is_ok(), "with max_answers = 1, one member at a time fits");
+}

@@ -51,7 +51,14 @@ fn cases() -> Vec<(&'static str, String, &'static str, Vec<&'static str>)> {
         ("unreadable CA file", format!("{zone}[[health_check]]\nid = \"h\"\ntype = \"HTTPS\"\nip = \"127.0.0.1\"\ntls_ca_file = \"missing.pem\"\n"), GOOD_ZONE, vec!["key `tls_ca_file`", "missing.pem"]),
         ("nested calculated", format!("{zone}[[health_check]]\nid = \"a\"\ntype = \"CALCULATED\"\nchildren = [\"b\"]\n[[health_check]]\nid = \"b\"\ntype = \"CALCULATED\"\n"), GOOD_ZONE, vec!["key `children`", "cannot nest"]),
         ("control off loopback without token", format!("control = \"0.0.0.0:9153\"\n{zone}"), GOOD_ZONE, vec!["key `control`", "control_token"]),
+        // 300 TXT values of 243 characters: 256 bytes a record, 76,844 bytes a response.
+        ("record set larger than any response", format!("{zone}{}", record("big", "TXT", &format!("values = [{}]\n", big_values(300)))), GOOD_ZONE, vec!["big.example.com. TXT", "300 records", "76844 bytes"]),
     ]
+}
+
+/// `count` different TXT values of 243 characters, as a TOML list's items.
+fn big_values(count: usize) -> String {
+    (0..count).map(|i| format!("\"{i:03}{}\"", "a".repeat(240))).collect::<Vec<_>>().join(", ")
 }
 
 fn write_case(dir: &std::path::Path, body: &str, zone: &str) {
@@ -109,4 +116,86 @@ fn release_builds_unwind_so_scanner_panics_are_caught() {
         let panic = manifest.get("profile").and_then(|p| p.get(profile)).and_then(|p| p.get("panic"));
         assert!(panic.is_none_or(|p| p.as_str() == Some("unwind")), "profile.{profile}: panic = {panic:?}");
     }
+}
+
+/// `count` A records at `big.example.com.`, after [`GOOD_ZONE`].
+fn zone_with_a_large_set(count: u32) -> String {
+    let mut zone = String::from(GOOD_ZONE);
+    for i in 0..count {
+        zone.push_str(&format!("big A 10.{}.{}.{}\n", i >> 16, (i >> 8) & 255, i & 255));
+    }
+    zone
+}
+
+/// A record set that no response can hold (100,000 A records at one name: 1.6 MB, past the
+/// 65,535 bytes of a TCP message) is refused, and quickly, by `check`, by `serve` and by a
+/// reload, with a message naming the name, type, record count and size; a large set that
+/// fits is served whole over TCP.
+#[test]
+fn a_record_set_too_large_for_any_response_is_refused() {
+    let body = "[[zone]]\norigin = \"example.com.\"\nfile = \"z.zone\"\n";
+    let big = zone_with_a_large_set(100_000);
+    // Header 12, question 17 + 4, OPT 11, then 16 bytes a record.
+    let expected = ["big.example.com. A", "100000 records", "1600044 bytes"];
+    let dir = tempfile::tempdir().unwrap();
+    write_case(dir.path(), body, &big);
+    let started = std::time::Instant::now();
+    let (code, out) = check_path(&dir.path().join("eightfold.toml"));
+    let took = started.elapsed();
+    assert_eq!(code, 1, "{out}");
+    for fragment in expected {
+        assert!(out.contains(fragment), "expected {fragment:?} in\n{out}");
+    }
+    // A sanity bound only (it took 16 s when duplicates were found by comparing every pair).
+    assert!(took < std::time::Duration::from_secs(10), "check took {took:?}");
+
+    // `serve` refuses it before it starts. Bounded: a server that did start is killed.
+    let mut child = std::process::Command::new(binary())
+        .arg("serve")
+        .arg("--config")
+        .arg(dir.path().join("eightfold.toml"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        match child.try_wait().unwrap() {
+            Some(status) => break Some(status),
+            None if std::time::Instant::now() > until => break None,
+            None => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    };
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{log}");
+    for fragment in expected {
+        assert!(log.contains(fragment), "expected {fragment:?} in\n{log}");
+    }
+
+    // A reload with it is refused and the old zone keeps serving; then one that fits (4,000
+    // records, 64,044 bytes) is loaded and answered in full over TCP.
+    let s = TestServer::start_config(
+        &format!("[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\ncontrol = \"127.0.0.1:0\"\n{body}"),
+        &[("z.zone", GOOD_ZONE)],
+        &[],
+    );
+    write_case(s.dir.path(), body, &big);
+    let (code, out) = s.cli(&["reload"]);
+    assert_eq!(code, 1, "{out}");
+    for fragment in expected {
+        assert!(out.contains(fragment), "expected {fragment:?} in\n{out}");
+    }
+    assert_eq!(addresses(&s.query("static.example.com.", RecordType::A)), vec![std::net::Ipv4Addr::new(192, 0, 2, 7)]);
+    write_case(s.dir.path(), body, &zone_with_a_large_set(4000));
+    let (code, out) = s.cli(&["reload"]);
+    assert_eq!(code, 0, "{out}");
+    let m = s.tcp(&message("big.example.com.", RecordType::A, Some(1232)));
+    assert_eq!(m.response_code(), ResponseCode::NoError);
+    assert!(!m.truncated());
+    assert_eq!(m.answers().len(), 4000);
 }

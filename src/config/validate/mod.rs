@@ -31,7 +31,7 @@ pub(super) fn config(parsed: file::File, text: &str, source: &Path, read: &ReadF
     let check_ids: HashMap<&str, usize> = checks.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
     let (mut zones, origins) = v.zones(&parsed.zone, read);
     v.records(&parsed.record, &mut zones, &origins, &check_ids);
-    let zones: Vec<ZoneConfig> = zones.into_iter().map(|z| v.finish_zone(z)).collect();
+    let zones: Vec<ZoneConfig> = zones.into_iter().map(|z| v.finish_zone(z, server.max_answers)).collect();
     if v.problems.is_empty() {
         Ok(Config { source: source.to_path_buf(), server, zones, checks })
     } else {

@@ -236,14 +236,24 @@ impl Validator<'_> {
                 values: Vec::new(),
             };
             let zone_origin = zones[zi].origin.clone();
+            // The values so far, by position, hashed by RDATA: a value listed twice is found
+            // in one probe, not by comparing it with every other.
+            let mut seen: hashbrown::HashTable<usize> = hashbrown::HashTable::new();
             for value in &t.values {
                 match text::parse_value(&owner, rtype, value, &zone_origin) {
-                    Ok(rdata) if member.rdata.contains(&rdata) => {
-                        self.problem(span.clone(), &ctx, Some("values"), format!("{value:?} is listed twice"))
-                    }
                     Ok(rdata) => {
-                        member.rdata.push(rdata);
-                        member.values.push(value.clone());
+                        let hash = rdata_hash(&rdata);
+                        let rdatas = &member.rdata;
+                        match seen.entry(hash, |&i| rdatas[i] == rdata, |&i| rdata_hash(&rdatas[i])) {
+                            hashbrown::hash_table::Entry::Occupied(_) => {
+                                self.problem(span.clone(), &ctx, Some("values"), format!("{value:?} is listed twice"))
+                            }
+                            hashbrown::hash_table::Entry::Vacant(slot) => {
+                                slot.insert(rdatas.len());
+                                member.rdata.push(rdata);
+                                member.values.push(value.clone());
+                            }
+                        }
                     }
                     Err(e) => self.problem(span.clone(), &ctx, Some("values"), e),
                 }
@@ -336,4 +346,10 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// The hash a value is found by among a record's values.
+fn rdata_hash(rdata: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(rdata)
 }

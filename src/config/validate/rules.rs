@@ -8,8 +8,11 @@ use rustc_hash::FxHashMap;
 
 use super::zone::{Origins, RrsetBuild, ZoneBuild};
 use super::Validator;
-use crate::config::{rtype_name, text, Problem, Routing, ZoneConfig};
-use crate::wire::{rtype, Name};
+use crate::config::{rtype_name, text, Problem, Routing, RrsetConfig, ZoneConfig};
+use crate::wire::{rtype, Name, HEADER_LEN, OPT_LEN};
+
+/// The largest DNS message: what a TCP message's two-byte length can say.
+pub(super) const MAX_MESSAGE: usize = 65_535;
 
 /// The index of the zone with the longest origin that the name `wire` ends with, trying its
 /// suffixes from offset `at` (a label's start) on.
@@ -76,13 +79,30 @@ impl Validator<'_> {
         }
     }
 
-    /// Checks zone-wide rules (SOA, NS, CNAME exclusivity, delegations) and produces the zone.
-    pub(super) fn finish_zone(&mut self, zone: ZoneBuild) -> ZoneConfig {
+    /// Checks zone-wide rules (SOA, NS, CNAME exclusivity, delegations, record sets that no
+    /// response can hold, with up to `max_answers` multivalue members) and produces the zone.
+    pub(super) fn finish_zone(&mut self, zone: ZoneBuild, max_answers: usize) -> ZoneConfig {
         let ZoneBuild { origin, line, rrsets, file_failed, .. } = zone;
         let ctx = format!("zone {origin}");
         let problem = |v: &mut Self, reason: String| {
             v.problems.push(Problem { file: v.source.to_path_buf(), line, context: ctx.clone(), key: None, reason });
         };
+        for b in &rrsets {
+            let (records, size) = largest_response(&b.set, max_answers);
+            if size > MAX_MESSAGE {
+                problem(
+                    self,
+                    format!(
+                        "{} {} ({}) cannot be answered: its largest answer, {records} records, takes {size} bytes \
+                         with the header, question and OPT record, past the {MAX_MESSAGE} bytes of the largest DNS \
+                         message (over TCP); split its values across names",
+                        b.set.owner,
+                        rtype_name(b.set.rtype),
+                        b.origin
+                    ),
+                );
+            }
+        }
         let find = |rtype: u16| rrsets.iter().find(|s| s.set.rtype == rtype && s.set.owner == origin);
         match find(rtype::SOA) {
             _ if file_failed => {}
@@ -196,6 +216,34 @@ impl Validator<'_> {
         }
         ZoneConfig { origin, rrsets: rrsets.into_iter().map(|b| b.set).collect() }
     }
+}
+
+/// The largest response to a query for `set`'s owner and type that `set` can give, when a
+/// multivalue answer has up to `max_answers` members: (records, bytes). Bytes count the
+/// header, the question, an OPT record without options, and each record with its owner as a
+/// compression pointer (2), type, class, TTL and RDLENGTH (10) and its RDATA.
+pub(super) fn largest_response(set: &RrsetConfig, max_answers: usize) -> (usize, usize) {
+    const RECORD: usize = 2 + 10;
+    let member = |rdata: &[Vec<u8>]| (rdata.len(), rdata.iter().map(|r| RECORD + r.len()).sum::<usize>());
+    let mut members: Vec<(usize, usize)> = set.members.iter().map(|m| member(&m.rdata)).collect();
+    let answers = match set.routing {
+        // Every member (a simple set has one).
+        Routing::Simple => members.len(),
+        // Up to `max_answers` members: the largest of them, at worst.
+        Routing::Multivalue => {
+            members.sort_unstable_by_key(|m| std::cmp::Reverse(m.1));
+            max_answers
+        }
+        // One member: the largest, at worst.
+        Routing::Failover | Routing::Weighted => {
+            members.sort_unstable_by_key(|m| std::cmp::Reverse(m.1));
+            1
+        }
+    };
+    let chosen = members.iter().take(answers).fold((0, 0), |(n, size), m| (n + m.0, size + m.1));
+    let fallback = member(&set.fallback);
+    let (records, size) = if fallback.1 > chosen.1 { fallback } else { chosen };
+    (records, HEADER_LEN + set.owner.as_wire().len() + 4 + OPT_LEN + size)
 }
 
 /// A wire name and each of its parents, down to the root.

@@ -84,6 +84,10 @@ impl Validator<'_> {
                     let path = self.source.parent().unwrap_or(Path::new("")).join(file);
                     let where_: Arc<str> = path.display().to_string().into();
                     let mut outside = Vec::new();
+                    // Each value read so far, as (record set, value) positions hashed by set and
+                    // RDATA: a repeated value is found in one probe, not by comparing it with
+                    // every value of its set.
+                    let mut values: hashbrown::HashTable<(u32, u32)> = hashbrown::HashTable::new();
                     let result = text::for_each_record(&path, &origin, read, &mut |scanned| {
                         let r = match scanned {
                             text::Scanned::File { lines } => {
@@ -103,10 +107,21 @@ impl Validator<'_> {
                             let set = RrsetConfig::simple(owner, rtype, MemberConfig::simple(ttl));
                             RrsetBuild { set, origin: where_.clone(), explicit_when: false }
                         });
-                        let member = &mut zone.rrsets[at].set.members[0];
+                        let rrsets = &mut zone.rrsets;
+                        let value_of = |(set, value): (u32, u32)| -> &[u8] {
+                            &rrsets[set as usize].set.members[0].rdata[value as usize]
+                        };
+                        let entry = values.entry(
+                            value_hash(at, &rdata),
+                            |&v| v.0 as usize == at && value_of(v) == rdata.as_slice(),
+                            |&(set, value)| value_hash(set as usize, value_of((set, value))),
+                        );
+                        let member = &mut rrsets[at].set.members[0];
                         // RFC 2181 section 5.2: one TTL per RRset; take the smallest.
                         member.ttl = member.ttl.min(ttl);
-                        if !member.rdata.contains(&rdata) {
+                        if let hashbrown::hash_table::Entry::Vacant(slot) = entry {
+                            // A zone file's records number far below 2^32 (each takes a line).
+                            slot.insert((at as u32, member.rdata.len() as u32));
                             member.rdata.push(rdata);
                         }
                     });
@@ -223,6 +238,12 @@ impl ZoneBuild {
 fn set_hash(owner: &Name, rtype: u16) -> u64 {
     use std::hash::BuildHasher;
     rustc_hash::FxBuildHasher.hash_one((owner.as_wire(), rtype))
+}
+
+/// The hash a zone file's value is found by: its record set's position and its RDATA.
+fn value_hash(set: usize, rdata: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one((set, rdata))
 }
 
 /// Splits the zone scanner's "line L:C: reason" into a line number and the rest.
