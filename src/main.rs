@@ -255,7 +255,8 @@ fn control_call(
                     v["errors"].as_array().map(|e| e.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("\n"))
                 })
                 .unwrap_or(answer);
-            eprintln!("eightfold: the server refused ({code}):\n{}", shown.trim_end());
+            let what = if code >= 500 { "reported an error" } else { "refused" };
+            eprintln!("eightfold: the server {what} ({code}):\n{}", shown.trim_end());
             ExitCode::from(EXIT_CONFIG)
         }
         Err(e) => {

@@ -25,7 +25,7 @@ use crossbeam::channel::{self, Receiver, Sender};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::{Control, ReloadError};
+use super::{Control, Overridden, ReloadError};
 use crate::server::Shared;
 
 /// How long a client has, from accept, to send its whole request.
@@ -450,11 +450,24 @@ fn answer(request: &Request, peer: SocketAddr, token: Option<&str>, control: &Co
                 }
             };
             match control.set_override(&id, force) {
-                Ok(true) => {
+                Ok(Overridden::Applied) => {
                     let body = serde_json::json!({ "ok": true, "check": id, "override": state });
                     response(200, "application/json", &body.to_string())
                 }
-                Ok(false) => response(404, "text/plain", &format!("no health check with id {id:?}\n")),
+                Ok(Overridden::NotSaved(why)) => {
+                    let error = format!("{id}: {state} is applied but not saved, so a restart forgets it: {why}");
+                    let body = serde_json::json!({
+                        "ok": false,
+                        "applied": true,
+                        "check": id,
+                        "override": state,
+                        "errors": [error],
+                    });
+                    response(500, "application/json", &body.to_string())
+                }
+                Ok(Overridden::NoSuchCheck) => {
+                    response(404, "text/plain", &format!("no health check with id {id:?}\n"))
+                }
                 Err(e) => response(503, "text/plain", &format!("{e}\n")),
             }
         }

@@ -21,7 +21,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::config::{Config, ConfigError};
-use crate::prober::{self, ProberHandle};
+use crate::prober::{self, Overridden, ProberHandle};
 use crate::server::{Server, ServerError, Shared, Sockets};
 use crate::view::{self, release_freed_memory, View};
 use crate::zone::Catalog;
@@ -184,8 +184,8 @@ impl Control {
         }
     }
 
-    /// Forces a check up, down, or back to automatic; false if there is no such check.
-    pub fn set_override(&self, id: &str, force: Option<bool>) -> Result<bool, String> {
+    /// Forces a check up, down, or back to automatic, and says whether that was saved.
+    pub fn set_override(&self, id: &str, force: Option<bool>) -> Result<Overridden, String> {
         self.prober.set_override(id, force)
     }
 

@@ -101,9 +101,21 @@ impl InitialState {
     }
 }
 
+/// What an override command did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overridden {
+    /// Applied, and saved in the state file when there is one.
+    Applied,
+    /// Applied, but the state file could not be written (the reason, naming the file), so a
+    /// restart would forget it.
+    NotSaved(String),
+    /// No check has that id.
+    NoSuchCheck,
+}
+
 enum Command {
     Reload { config: Arc<Config>, catalog: Arc<Catalog>, done: Sender<()> },
-    Override { id: String, force: Option<bool>, done: Sender<bool> },
+    Override { id: String, force: Option<bool>, done: Sender<Overridden> },
 }
 
 /// A running prober.
@@ -123,9 +135,9 @@ impl ProberHandle {
         wait.recv_timeout(COMMAND_TIMEOUT).map_err(|_| "the prober did not apply the reload".to_string())
     }
 
-    /// Forces a check up (`Some(true)`), down, or back to its measured state (`None`).
-    /// Returns false when there is no such check.
-    pub fn set_override(&self, id: &str, force: Option<bool>) -> Result<bool, String> {
+    /// Forces a check up (`Some(true)`), down, or back to its measured state (`None`), and
+    /// says whether it was applied and saved.
+    pub fn set_override(&self, id: &str, force: Option<bool>) -> Result<Overridden, String> {
         let (done, wait) = channel::bounded(1);
         self.send(Command::Override { id: id.to_string(), force, done })?;
         wait.recv_timeout(COMMAND_TIMEOUT).map_err(|_| "the prober did not apply the override".to_string())
@@ -354,7 +366,7 @@ impl Prober {
             }
             self.publisher.free_retired();
         }
-        self.save();
+        let _ = self.save();
     }
 
     fn schedule_first(&mut self, check: usize, now: Instant) {
@@ -426,7 +438,7 @@ impl Prober {
                 }
                 Command::Override { id, force, done } => {
                     let known = self.index.contains_key(&id);
-                    if known {
+                    let outcome = if known {
                         match force {
                             Some(state) => self.forced.insert(id.clone(), state),
                             None => self.forced.remove(&id),
@@ -437,9 +449,14 @@ impl Prober {
                             None => "back to its measured state",
                         };
                         tracing::warn!(check = %id, "health check {what} by an operator");
-                        self.publish();
-                    }
-                    let _ = done.send(known);
+                        match self.publish_and_save() {
+                            Ok(()) => Overridden::Applied,
+                            Err(why) => Overridden::NotSaved(why),
+                        }
+                    } else {
+                        Overridden::NoSuchCheck
+                    };
+                    let _ = done.send(outcome);
                 }
             }
         }
@@ -586,8 +603,14 @@ impl Prober {
         self.config.checks.iter().zip(&self.thresholds).map(|(c, t)| probed(c).then(|| t.healthy())).collect()
     }
 
-    /// Publishes the current zones with freshly evaluated health, and saves the state file.
+    /// Publishes the current zones with freshly evaluated health, and saves the state file
+    /// (a failure is logged).
     fn publish(&mut self) {
+        let _ = self.publish_and_save();
+    }
+
+    /// [`Self::publish`], returning whether the state file was saved.
+    fn publish_and_save(&mut self) -> Result<(), String> {
         let forced = forced_by_index(&self.config.checks, &self.forced);
         let health = HealthSnapshot::evaluate_forced(&self.config.checks, &self.measured(), &forced);
         let before = self.publisher.current();
@@ -604,13 +627,15 @@ impl Prober {
             }
         }
         self.publisher.publish(View::new(self.catalog.clone(), health));
-        self.save();
+        self.save()
     }
 
-    fn save(&self) {
-        let Some(path) = &self.config.server.state_file else { return };
-        if let Err(e) = statefile::save(path, &self.config.checks, &self.measured(), &self.forced, SystemTime::now()) {
+    /// Writes the state file, if there is one; a failure is logged and returned, naming the file.
+    fn save(&self) -> Result<(), String> {
+        let Some(path) = &self.config.server.state_file else { return Ok(()) };
+        statefile::save(path, &self.config.checks, &self.measured(), &self.forced, SystemTime::now()).map_err(|e| {
             tracing::warn!(error = %e, path = %path.display(), "cannot write the health state file");
-        }
+            format!("cannot write the health state file {}: {e}", path.display())
+        })
     }
 }

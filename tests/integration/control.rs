@@ -1,5 +1,6 @@
 //! The control endpoint under misuse: every read is bounded, each request has one deadline,
-//! and slow clients do not hold the others up.
+//! slow clients do not hold the others up, and an override the server could not save is
+//! reported as such.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -179,4 +180,26 @@ fn a_flood_of_connections_is_capped_and_the_endpoint_recovers() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(matches!(last, Ok((200, _))), "{last:?}");
+}
+
+#[test]
+fn an_override_that_cannot_be_saved_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory where the state file should be: the override cannot be written.
+    let state = dir.path().join("state.toml");
+    std::fs::create_dir(&state).unwrap();
+    let s = start(&format!("state_file = \"{}\"\n", state.display()));
+    let (code, out) = s.cli(&["override", "web", "down"]);
+    assert_ne!(code, 0, "an unsaved override reported as done: {out}");
+    assert!(out.contains(&state.display().to_string()), "the message names the file: {out}");
+    assert!(out.contains("os error"), "the message gives the OS error: {out}");
+    assert!(out.contains("not saved"), "{out}");
+    // It is applied all the same.
+    let (code, json) = s.http("GET", "/status", "", "");
+    assert_eq!(code, 200);
+    let status: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(status["checks"][0]["forced"], "down", "{json}");
+    let (code, body) = s.http("POST", "/override/web", "", "auto");
+    assert!(code >= 500, "{code} {body}");
+    assert!(body.contains("not saved"), "{body}");
 }
