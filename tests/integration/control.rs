@@ -185,10 +185,12 @@ fn a_flood_of_connections_is_capped_and_the_endpoint_recovers() {
 #[test]
 fn an_override_that_cannot_be_saved_is_reported() {
     let dir = tempfile::tempdir().unwrap();
-    // A directory where the state file should be: the override cannot be written.
+    // A directory where the state file should be, put there once the server runs (one found
+    // at start is moved aside as a damaged state file): the override cannot be written.
     let state = dir.path().join("state.toml");
-    std::fs::create_dir(&state).unwrap();
     let s = start(&format!("state_file = \"{}\"\n", state.display()));
+    let _ = std::fs::remove_file(&state);
+    std::fs::create_dir(&state).unwrap();
     let (code, out) = s.cli(&["override", "web", "down"]);
     assert_ne!(code, 0, "an unsaved override reported as done: {out}");
     assert!(out.contains(&state.display().to_string()), "the message names the file: {out}");
