@@ -84,12 +84,6 @@ impl WorkerStats {
     pub fn set_cache_hits(&self, hits: u64) {
         self.cache_hits.store(hits, Ordering::Relaxed);
     }
-
-    /// Counts a datagram dropped before parsing (too large).
-    #[inline]
-    pub fn record_dropped(&self, transport: Transport) {
-        bump(&self.dropped[transport as usize]);
-    }
 }
 
 #[inline]

@@ -9,13 +9,14 @@ use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
-use crate::answer::{Responder, Transport};
+use crate::answer::{Outcome, Responder, Transport};
 use crate::server::rrl::{self, Decision, RateLimiter};
 use crate::server::Shared;
+use crate::wire::{self, rcode, HEADER_LEN};
 
 /// Packets received and sent per system call.
 pub const BATCH: usize = 64;
-/// Largest query read (longer datagrams are dropped), and largest response written
+/// Largest query read (longer datagrams get FORMERR), and largest response written
 /// (`edns_udp_size` is at most this).
 const BUF_SIZE: usize = 4096;
 /// Room for the control messages of one datagram: one `in6_pktinfo` needs 40 bytes.
@@ -192,10 +193,7 @@ pub fn run(
         let mut out = 0;
         for i in 0..received {
             let msg = &batch.msgs[i];
-            if msg.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
-                stats.record_dropped(Transport::Udp);
-                continue;
-            }
+            let oversized = msg.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
             let len = msg.msg_len as usize;
             let namelen = msg.msg_hdr.msg_namelen;
             let Batch { bufs, query, addrs, .. } = &mut *batch;
@@ -205,7 +203,11 @@ pub fn run(
             }
             #[cfg(feature = "answer-timing")]
             let started = std::time::Instant::now();
-            let outcome = responder.respond_in_place(view, &mut bufs[i], len, &mut query[..]);
+            let outcome = if oversized {
+                reject_oversized(&mut bufs[i])
+            } else {
+                responder.respond_in_place(view, &mut bufs[i], len, &mut query[..])
+            };
             #[cfg(feature = "answer-timing")]
             timing.record(i, started.elapsed());
             stats.record(Transport::Udp, &outcome);
@@ -243,6 +245,19 @@ pub fn run(
             tracing::info!("{report}");
         }
     }
+}
+
+/// The reply to a datagram longer than [`BUF_SIZE`], whose first `BUF_SIZE` bytes are in
+/// `buf`: no query is that long, so FORMERR with the ID echoed, written over it, as for any
+/// query that cannot be read; nothing for a response (QR set), as for any packet that is not
+/// a query.
+fn reject_oversized(buf: &mut [u8]) -> Outcome {
+    let header: [u8; HEADER_LEN] = buf[..HEADER_LEN].try_into().expect("BUF_SIZE holds a header");
+    if header[2] & 0x80 != 0 {
+        return Outcome::DROPPED;
+    }
+    let len = wire::write_rejection(&header, rcode::FORMERR, None, buf);
+    Outcome::new(len, rcode::FORMERR.into(), 0, false)
 }
 
 /// Rewrites the control messages received with a query (`len` bytes, receive `flags`) into

@@ -84,8 +84,9 @@ fn random_and_truncated_packets_do_not_stop_the_server() {
 
 /// Workers answer each datagram in its own receive buffer and send the batch back through the
 /// receive headers, moving the kept ones down over the dropped ones. A burst from two sockets
-/// that mixes answered queries with dropped datagrams (responses, oversized) must get every
-/// answer, right for its query, to the socket that asked, and nothing for the rest.
+/// that mixes answered queries (oversized ones among them) with dropped datagrams (responses,
+/// oversized or not) must get every answer, right for its query, to the socket that asked,
+/// and nothing for the rest.
 #[test]
 fn a_burst_mixing_dropped_and_answered_datagrams_gets_each_answer_to_its_sender() {
     let s = TestServer::start(ZONE_BODY, &[("example.com.zone", ZONE)]);
@@ -103,8 +104,18 @@ fn a_burst_mixing_dropped_and_answered_datagrams_gets_each_answer_to_its_sender(
                     p[2] |= 0x80;
                     p
                 }
-                // Longer than any query the worker reads: dropped.
-                3 => vec![0u8; 5000],
+                // Longer than any query the worker reads: FORMERR with its ID (no question)
+                // for a query, nothing for a response.
+                3 => {
+                    let mut p = vec![0u8; 5000];
+                    p[..2].copy_from_slice(&id.to_be_bytes());
+                    if k % 10 == 3 {
+                        p[2] = 0x80;
+                    } else {
+                        expected[from].push((id, ""));
+                    }
+                    p
+                }
                 _ => {
                     let name = names[(k % 3) as usize];
                     let mut m = message(name, RecordType::A, None);
@@ -122,6 +133,11 @@ fn a_burst_mixing_dropped_and_answered_datagrams_gets_each_answer_to_its_sender(
         let mut buf = [0u8; 4096];
         while let Ok(n) = socket.recv(&mut buf) {
             let m = Message::from_vec(&buf[..n]).expect("an answer parses");
+            if m.queries().is_empty() {
+                assert_eq!(m.response_code(), ResponseCode::FormErr);
+                got.push((m.id(), String::new()));
+                continue;
+            }
             let name = m.queries()[0].name().to_ascii();
             let want = if name == "nothing.example.com." { ResponseCode::NXDomain } else { ResponseCode::NoError };
             assert_eq!(m.response_code(), want, "{name}");
@@ -138,5 +154,39 @@ fn a_burst_mixing_dropped_and_answered_datagrams_gets_each_answer_to_its_sender(
         want.sort();
         assert_eq!(got, want, "socket {from}: every query answered once, to its sender, nothing else");
     }
+    still_answers(&s);
+}
+
+/// An OPT record carrying `padding` bytes of EDNS padding (RFC 7830).
+fn padded(query: &mut Vec<u8>, padding: usize) {
+    query[11] = 1;
+    query.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0]);
+    query.extend_from_slice(&(4 + padding as u16).to_be_bytes());
+    query.extend_from_slice(&[0, 12]);
+    query.extend_from_slice(&(padding as u16).to_be_bytes());
+    query.resize(query.len() + padding, 0);
+}
+
+#[test]
+fn udp_queries_longer_than_the_receive_buffer_get_formerr() {
+    let s = TestServer::start(ZONE_BODY, &[("example.com.zone", ZONE)]);
+    let mut query = message("static.example.com.", RecordType::A, None);
+    query.set_id(0x5a5a);
+    let mut big = query.to_vec().unwrap();
+    padded(&mut big, 5000);
+    assert!(big.len() > 5000);
+    let reply = Message::from_vec(&s.udp_raw(&big).expect("a reply to a 5,000-byte query")).unwrap();
+    assert_eq!(reply.id(), 0x5a5a);
+    assert_eq!(reply.response_code(), ResponseCode::FormErr);
+    assert!(reply.answers().is_empty());
+    // As large a response (QR set) gets nothing, as a short one does.
+    big[2] |= 0x80;
+    assert!(s.udp_raw(&big).is_none());
+    // A query that fits is answered as before.
+    let mut fits = query.to_vec().unwrap();
+    padded(&mut fits, 3000);
+    let reply = Message::from_vec(&s.udp_raw(&fits).unwrap()).unwrap();
+    assert_eq!(reply.response_code(), ResponseCode::NoError);
+    assert_eq!(reply.answers().len(), 1);
     still_answers(&s);
 }
