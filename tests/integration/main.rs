@@ -21,4 +21,5 @@ mod malformed;
 mod operations;
 mod properties;
 mod robustness;
+mod transport;
 mod wildcard;
