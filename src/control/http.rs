@@ -37,7 +37,7 @@ const MAX_HEAD: usize = 8192;
 /// Largest request body accepted.
 const MAX_BODY: usize = 4096;
 /// Most control connections open at once, so a flood of them cannot use up file descriptors.
-const MAX_CONNECTIONS: usize = 64;
+pub const MAX_CONNECTIONS: usize = 64;
 /// Threads answering complete requests: a reload or an override waiting for the prober holds
 /// one, the others keep answering.
 const HANDLERS: usize = 4;

@@ -22,7 +22,7 @@ use signal_hook::iterator::Signals;
 
 use crate::config::{Config, ConfigError};
 use crate::prober::{self, Overridden, ProberHandle};
-use crate::server::{Server, ServerError, Shared, Sockets};
+use crate::server::{self, Server, ServerError, Shared, Sockets};
 use crate::view::{self, release_freed_memory, View};
 use crate::zone::Catalog;
 
@@ -244,12 +244,29 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
     for signal in [SIGINT, SIGTERM] {
         signals.add_signal(signal).map_err(RunError::Signals)?;
     }
-    privileges::raise_open_files_limit();
+    let open_files_limit = privileges::raise_open_files_limit();
     let sockets = Sockets::bind(&config).map_err(RunError::Server)?;
     let control_listener = match config.server.control {
         Some(address) => Some(http::bind(address).map_err(|source| RunError::Control { address, source })?),
         None => None,
     };
+    // Every socket the server answers on is open now: what TCP clients may take is what
+    // the limit leaves after those, the health checks, the control endpoint's connections
+    // and a margin for everything else.
+    let open = privileges::open_descriptors().unwrap_or_else(|| sockets.descriptors() + 4);
+    let control_connections = if control_listener.is_some() { http::MAX_CONNECTIONS } else { 0 };
+    let reserved = open + config.checks.len() + control_connections + server::FD_RESERVE;
+    let tcp_max_connections = server::tcp_connection_cap(config.server.tcp_max_connections, open_files_limit, reserved);
+    if let Some(limit) = open_files_limit.filter(|_| tcp_max_connections < config.server.tcp_max_connections) {
+        tracing::warn!(
+            configured = config.server.tcp_max_connections,
+            effective = tcp_max_connections,
+            open_files_limit = limit,
+            reserved,
+            "tcp_max_connections lowered to fit under the open files limit (raise the limit, e.g. LimitNOFILE, \
+             to allow more)"
+        );
+    }
     if let Some(user) = &config.server.user {
         privileges::drop_to(user, config.server.group.as_deref()).map_err(RunError::Privileges)?;
     }
@@ -257,7 +274,7 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
     let catalog = Arc::new(Catalog::build(&config));
     let (publisher, reader) = view::channel(View::new(catalog.clone(), initial.snapshot(&config.checks)));
     let shared = Shared::new(reader);
-    let server = Server::start(&config, sockets, shared.clone()).map_err(RunError::Server)?;
+    let server = Server::start(&config, sockets, shared.clone(), tcp_max_connections).map_err(RunError::Server)?;
     // Answering has started; now drop what only the build needed.
     let config = config.without_simple_records();
     release_freed_memory();

@@ -39,15 +39,30 @@ pub fn drop_to(user: &str, group: Option<&str>) -> Result<(), String> {
 }
 
 /// Raises the soft limit on open files to the hard limit (many TCP clients, many checks).
-pub fn raise_open_files_limit() {
+/// Returns the soft limit now in force; `None` when there is none or it cannot be read.
+// rlim_t is u64 on 64-bit Linux, not on every target.
+#[allow(clippy::unnecessary_cast)]
+pub fn raise_open_files_limit() -> Option<u64> {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
-            limit.rlim_cur = limit.rlim_max;
-            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return None;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
         }
     }
+    (limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur as u64)
+}
+
+/// How many file descriptors the process has open, from `/proc/self/fd`.
+pub fn open_descriptors() -> Option<usize> {
+    // The directory's own descriptor is listed too.
+    std::fs::read_dir("/proc/self/fd").ok().map(|entries| entries.count().saturating_sub(1))
 }
 
 /// The uid and primary gid of `name` (from the system's user database).

@@ -135,7 +135,32 @@ pub struct Sockets {
     workers: usize,
 }
 
+/// File descriptors kept free for everything but TCP clients, beyond those open when the
+/// server starts (its sockets, the standard streams), one per health check and the control
+/// endpoint's connections (`control::http::MAX_CONNECTIONS`): the threads' pollers, wakers and signal pipe, the state file, the
+/// zone files a reload reads, the resolver's sockets, and the connection accepted just
+/// before the longest-idle one is closed to make room for it.
+pub const FD_RESERVE: usize = 64;
+
+/// The most TCP connections that fit under an open files limit of `limit` (`None`: no
+/// limit) with `reserved` descriptors kept for the rest: `configured`, or fewer, but at
+/// least 1.
+pub fn tcp_connection_cap(configured: usize, limit: Option<u64>, reserved: usize) -> usize {
+    match limit {
+        Some(limit) => {
+            let available = usize::try_from(limit).unwrap_or(usize::MAX).saturating_sub(reserved);
+            configured.min(available).max(1)
+        }
+        None => configured,
+    }
+}
+
 impl Sockets {
+    /// How many descriptors the sockets take.
+    pub fn descriptors(&self) -> usize {
+        self.bound.iter().map(|b| b.udp.len() + 1).sum()
+    }
+
     /// Binds every address: one UDP socket per worker, and a TCP listener.
     pub fn bind(config: &Config) -> Result<Sockets, ServerError> {
         let workers = match config.server.workers {
@@ -151,8 +176,15 @@ impl Sockets {
 }
 
 impl Server {
-    /// Starts the UDP workers and the TCP thread on `sockets`.
-    pub fn start(config: &Config, sockets: Sockets, shared: Arc<Shared>) -> Result<Server, ServerError> {
+    /// Starts the UDP workers and the TCP thread on `sockets`, with at most
+    /// `tcp_max_connections` TCP clients at once (the configured cap, or less to fit under the
+    /// open files limit: see [`tcp_connection_cap`]).
+    pub fn start(
+        config: &Config,
+        sockets: Sockets,
+        shared: Arc<Shared>,
+        tcp_max_connections: usize,
+    ) -> Result<Server, ServerError> {
         let Sockets { bound, workers } = sockets;
         let cores =
             if config.server.pin_workers { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
@@ -187,7 +219,7 @@ impl Server {
         }
         let tcp_config = tcp::TcpConfig {
             idle_timeout: config.server.tcp_idle_timeout,
-            max_connections: config.server.tcp_max_connections,
+            max_connections: tcp_max_connections,
             query_log,
             message_timeout: config.server.tcp_message_timeout,
         };
@@ -213,5 +245,22 @@ impl Server {
         for thread in self.threads {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tcp_cap_fits_under_the_open_files_limit() {
+        // Room enough: the configured cap stands.
+        assert_eq!(tcp_connection_cap(1024, Some(65_536), 100), 1024);
+        assert_eq!(tcp_connection_cap(1024, None, 100), 1024);
+        // 1,024 descriptors, 78 reserved: 946 connections.
+        assert_eq!(tcp_connection_cap(1024, Some(1024), 78), 946);
+        // A limit the reserve alone exceeds still lets one client in.
+        assert_eq!(tcp_connection_cap(1024, Some(50), 78), 1);
+        assert_eq!(tcp_connection_cap(1024, Some(u64::MAX), usize::MAX), 1);
     }
 }

@@ -1,8 +1,10 @@
 //! TCP limits against the running binary: pipelining (RFC 7766 section 6.2.1), clients that
-//! send but do not read, and running out of file descriptors at accept.
+//! send but do not read, and running out of file descriptors.
 
-use std::io::{ErrorKind, Write};
-use std::net::TcpStream;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::endpoints::eventually;
@@ -182,8 +184,35 @@ fn clients_that_never_read_hold_little_memory_and_get_every_answer_once_they_rea
     written.join().unwrap().unwrap();
 }
 
+/// A pre-exec hook that sets the open files limit, soft and hard, to `limit`.
+fn open_files_limit(limit: u64) -> impl FnOnce(&mut Command) {
+    move |command| {
+        // SAFETY: the hook runs in the forked child before exec and only calls setrlimit,
+        // which is async-signal-safe, on a local struct.
+        unsafe {
+            command.pre_exec(move || {
+                let rlimit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
 fn open_descriptors(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// `GET /metrics` with timeouts; its status, or None when no answer came.
+fn metrics_status(control: SocketAddr) -> Option<u16> {
+    let mut stream = TcpStream::connect_timeout(&control, ANSWER_TIMEOUT).ok()?;
+    stream.set_read_timeout(Some(ANSWER_TIMEOUT)).ok()?;
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Opens `count` connections that each ask one question and then stay open without reading.
@@ -203,6 +232,35 @@ fn answered_promptly(s: &TestServer, what: &str) {
     let m = s.tcp(&message("static.example.com.", RecordType::A, None));
     assert_eq!(m.answers().len(), 1, "{what}");
     assert!(started.elapsed() < Duration::from_secs(2), "{what}: answered in {:?}", started.elapsed());
+}
+
+#[test]
+fn under_a_low_open_files_limit_the_connection_cap_leaves_room_for_the_rest() {
+    const LIMIT: u64 = 256;
+    let s = TestServer::start_config_with(&config(""), &[("example.com.zone", ZONE)], &[], open_files_limit(LIMIT));
+    // The log says the cap was lowered, with the configured and the effective numbers.
+    let out = s.output();
+    let line = out
+        .lines()
+        .find(|l| l.contains("tcp_max_connections") && l.contains("WARN"))
+        .unwrap_or_else(|| panic!("no warning about tcp_max_connections:\n{out}"));
+    assert!(line.contains("configured=1024"), "{line}");
+    assert!(line.contains(&format!("open_files_limit={LIMIT}")), "{line}");
+    let effective: usize = line
+        .split("effective=")
+        .nth(1)
+        .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no effective cap in {line}"));
+    assert!((64..LIMIT as usize - 64).contains(&effective), "{line}");
+    // More keep-alive clients than descriptors.
+    let kept = keep_alive_clients(&s, LIMIT as usize + 100);
+    for i in 0..16 {
+        answered_promptly(&s, &format!("new client {i}"));
+    }
+    assert_eq!(s.query("static.example.com.", RecordType::A).answers().len(), 1);
+    assert_eq!(metrics_status(s.control.unwrap()), Some(200), "the control endpoint still accepts");
+    assert!(open_descriptors(s.pid()) < LIMIT as usize, "{} descriptors open", open_descriptors(s.pid()));
+    drop(kept);
 }
 
 #[test]

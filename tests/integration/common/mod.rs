@@ -56,6 +56,16 @@ impl TestServer {
 
     /// Starts a server on a whole config file.
     pub fn start_config(config: &str, files: &[(&str, &str)], args: &[&str]) -> TestServer {
+        Self::start_config_with(config, files, args, |_| {})
+    }
+
+    /// Starts a server on a whole config file, its command first changed by `adjust`.
+    pub fn start_config_with(
+        config: &str,
+        files: &[(&str, &str)],
+        args: &[&str],
+        adjust: impl FnOnce(&mut Command),
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("eightfold.toml"), config).unwrap();
         for (name, text) in files {
@@ -63,6 +73,7 @@ impl TestServer {
         }
         let mut command = Command::new(binary());
         command.arg("serve").arg("--config").arg(dir.path().join("eightfold.toml")).args(args);
+        adjust(&mut command);
         Self::spawn(command, dir)
     }
 
