@@ -5,17 +5,13 @@
 //! Run: `cargo run --release --example answer_loop -- CASE N`, where CASE is one of
 //! [`CASES`]; with no arguments it lists the cases.
 
+#[path = "../benches/fixture/mod.rs"]
+mod fixture;
+
 use std::hint::black_box;
-use std::path::Path;
-use std::sync::Arc;
 
-use eightfold::answer::{Responder, Transport};
-use eightfold::config::Config;
-use eightfold::health::HealthSnapshot;
-use eightfold::view::View;
-use eightfold::zone::Catalog;
-
-const ZONE: &str = "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\n@ NS ns1\n@ NS ns2\nns1 A 192.0.2.53\nns2 A 192.0.2.54\nstatic A 192.0.2.7\n";
+use eightfold::answer::Transport;
+use fixture::{query, setup};
 
 /// Every case: name, query name, members in the `mv` set, minimal responses, checked
 /// members, answered through the answer cache.
@@ -67,39 +63,4 @@ fn main() {
         }
     }
     println!("{count} answers, {total} bytes");
-}
-
-/// A config whose `mv` name has `members` multivalue A records, each with a TCP health check
-/// when `checked`, and the health the server would publish at start.
-fn setup(members: usize, minimal: bool, checked: bool) -> (View, Responder) {
-    let mut text =
-        format!("[server]\nminimal_responses = {minimal}\n[[zone]]\norigin = \"example.com.\"\nfile = \"z\"\n");
-    for i in 0..members {
-        let address = format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
-        text.push_str(&format!(
-            "[[record]]\nname = \"mv\"\ntype = \"A\"\nttl = 60\nrouting = \"multivalue\"\nset_id = \"m{i}\"\nvalues = [\"{address}\"]\n"
-        ));
-        if checked {
-            text.push_str(&format!(
-                "health_check = \"c{i}\"\n[[health_check]]\nid = \"c{i}\"\ntype = \"TCP\"\nip = \"{address}\"\nport = 80\n"
-            ));
-        }
-    }
-    let config = Config::parse(&text, Path::new("loop.toml"), &|_| Ok(ZONE.to_string())).expect("loop config");
-    let view = View::new(Arc::new(Catalog::build(&config)), HealthSnapshot::initial(&config.checks));
-    (view, Responder::with_seed(1))
-}
-
-/// A query packet with EDNS (4096), as resolvers send.
-fn query(name: &str, qtype: u16) -> Vec<u8> {
-    let mut q = vec![0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1];
-    for label in name.split('.').filter(|l| !l.is_empty()) {
-        q.push(label.len() as u8);
-        q.extend_from_slice(label.as_bytes());
-    }
-    q.push(0);
-    q.extend_from_slice(&qtype.to_be_bytes());
-    q.extend_from_slice(&1u16.to_be_bytes());
-    q.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0]);
-    q
 }
