@@ -20,13 +20,6 @@ fn start(extra: &str) -> TestServer {
     TestServer::start_config(&config, &[("example.com.zone", ZONE)], &[])
 }
 
-/// The server's resident memory in KiB, from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS in /proc/PID/status");
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 /// One request with a read timeout; (status, body), or the error that ended it.
 fn timed_request(control: SocketAddr, method: &str, path: &str, limit: Duration) -> Result<(u16, String), String> {
     let mut stream = TcpStream::connect_timeout(&control, limit).map_err(|e| e.to_string())?;

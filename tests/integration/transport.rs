@@ -99,15 +99,6 @@ fn pipelined_queries_with_large_answers_are_all_answered() {
     assert_every_answer(&answers, 400, 15);
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 /// What docs/operations.md promises a connection holds at most with ordinary queries and
 /// answers (16 KiB of input, 16 KiB of answers waiting, and one more answer), with room for
 /// the allocator's own overhead.

@@ -366,3 +366,13 @@ pub fn multivalue_records(name: &str, count: usize) -> String {
         })
         .collect()
 }
+
+/// The resident memory, in KiB, of process `pid` (0 when it cannot be read).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
