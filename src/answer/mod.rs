@@ -17,7 +17,7 @@ use crate::config::AnswerSettings;
 use crate::policy::Selection;
 use crate::view::View;
 use crate::wire::{
-    self, rcode, rtype, Full, LowerName, Opt, Owner, Rejection, Section, Writer, CLASS_CH, CLASS_IN, HEADER_LEN,
+    self, ede, rcode, rtype, Full, LowerName, Opt, Owner, Rejection, Section, Writer, CLASS_CH, CLASS_IN, HEADER_LEN,
     OPT_LEN,
 };
 use crate::zone::{Catalog, Rrset, Zone};
@@ -314,8 +314,9 @@ impl Work {
         let query = match wire::parse_query(packet, qname) {
             Ok(query) => query,
             Err(Rejection::Drop) => return Outcome::DROPPED,
-            Err(Rejection::Reply { rcode, question_end }) => {
-                let len = wire::write_rejection(packet, rcode, question_end, out);
+            Err(Rejection::Reply { rcode, question_end, edns }) => {
+                let opt = edns.map(|e| Opt { udp_size: catalog.settings().edns_udp_size, dnssec_ok: e.dnssec_ok });
+                let len = wire::write_rejection(packet, rcode, question_end, opt, out);
                 return Outcome::new(len, rcode as u16, 0, false);
             }
         };
@@ -343,7 +344,7 @@ impl Work {
         let reserve = if opt.is_some() { OPT_LEN + options.len() } else { 0 };
         let Some(mut writer) = Writer::new(out, &query, limit, reserve) else {
             // A question too big for the limit (only possible with a tiny buffer): FORMERR.
-            let len = wire::write_rejection(packet, rcode::FORMERR, None, out);
+            let len = wire::write_rejection(packet, rcode::FORMERR, None, None, out);
             return Outcome::new(len, rcode::FORMERR as u16, query.qtype, false);
         };
         let qtype = query.qtype;
@@ -363,11 +364,13 @@ impl Work {
                 let (rcode, aa, tc) = chaos::answer(identity, qname, qtype, &mut writer);
                 return finish(writer, rcode, aa, tc);
             }
-            return finish(writer, rcode::REFUSED as u16, false, false);
+            // Zone transfers are not built; any other class is not served here.
+            let code = if query.qclass == CLASS_IN { ede::NOT_SUPPORTED } else { ede::NOT_AUTHORITATIVE };
+            return refuse(writer, opt, options, code, qtype);
         }
         let zone = if qtype == rtype::DS { catalog.find_zone_for_ds(qname) } else { catalog.find_zone(qname) };
         let Some(zone) = zone else {
-            return finish(writer, rcode::REFUSED as u16, false, false);
+            return refuse(writer, opt, options, ede::NOT_AUTHORITATIVE, qtype);
         };
         self.target_count = 0;
         self.wildcard = false;
@@ -407,6 +410,33 @@ fn edns_options(buf: &mut [u8; OPTIONS_CAPACITY], nsid: &[u8], timeout: Option<u
     }
     len
 }
+
+/// REFUSED, with the extended DNS error `code` (RFC 8914) beside the response's other EDNS
+/// `options` when the query had EDNS (`opt`), as Knot and NSD send.
+#[cold]
+#[inline(never)]
+fn refuse(w: Writer<'_>, opt: Option<Opt>, options: &[u8], code: u16, qtype: u16) -> Outcome {
+    let rcode = rcode::REFUSED as u16;
+    // A refusal holds no records, so the 6 bytes beyond the reserve fit (checked anyway).
+    if opt.is_none() || w.room() < EDE_LEN {
+        let len = if options.is_empty() {
+            w.finish(rcode, false, false, opt)
+        } else {
+            w.finish_with_options(rcode, false, false, opt, options)
+        };
+        return Outcome::new(len, rcode, qtype, false);
+    }
+    let mut all = [0u8; OPTIONS_CAPACITY + EDE_LEN];
+    all[..options.len()].copy_from_slice(options);
+    let [o0, o1] = wire::OPTION_EDE.to_be_bytes();
+    let [c0, c1] = code.to_be_bytes();
+    all[options.len()..options.len() + EDE_LEN].copy_from_slice(&[o0, o1, 0, 2, c0, c1]);
+    let len = w.finish_with_options(rcode, false, false, opt, &all[..options.len() + EDE_LEN]);
+    Outcome::new(len, rcode, qtype, false)
+}
+
+/// An extended DNS error option with no extra text: code, length, info code.
+const EDE_LEN: usize = 6;
 
 #[cfg(test)]
 mod tests;

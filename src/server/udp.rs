@@ -256,7 +256,7 @@ fn reject_oversized(buf: &mut [u8]) -> Outcome {
     if header[2] & 0x80 != 0 {
         return Outcome::DROPPED;
     }
-    let len = wire::write_rejection(&header, rcode::FORMERR, None, buf);
+    let len = wire::write_rejection(&header, rcode::FORMERR, None, None, buf);
     Outcome::new(len, rcode::FORMERR.into(), 0, false)
 }
 

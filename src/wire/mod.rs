@@ -114,6 +114,10 @@ pub enum Rejection {
         rcode: u8,
         /// Where the question ends, when it could be read and is echoed.
         question_end: Option<usize>,
+        /// The query's OPT record, when the packet could be read far enough to find exactly
+        /// one: the reply then carries an OPT too (RFC 6891 section 6.1.1), so the client
+        /// does not take the error for a server without EDNS.
+        edns: Option<Edns>,
     },
 }
 
@@ -129,33 +133,35 @@ pub fn parse_query<'a>(packet: &'a [u8], qname: &mut LowerName) -> Result<Query<
     let count = |i: usize| u16::from_be_bytes([packet[4 + 2 * i], packet[5 + 2 * i]]);
     let (qdcount, ancount, nscount, arcount) = (count(0), count(1), count(2), count(3));
     let opcode = (flags >> 11) & 0xF;
-    let formerr = |question_end| Rejection::Reply { rcode: rcode::FORMERR, question_end };
+    let formerr = |question_end| Rejection::Reply { rcode: rcode::FORMERR, question_end, edns: None };
     if qdcount != 1 {
         let rcode = if opcode != 0 { rcode::NOTIMP } else { rcode::FORMERR };
-        return Err(Rejection::Reply { rcode, question_end: None });
+        return Err(Rejection::Reply { rcode, question_end: None, edns: None });
     }
     let name_end = qname.read(packet, HEADER_LEN).ok_or(formerr(None))?;
     let question_end = name_end + 4;
     if packet.len() < question_end {
         return Err(formerr(None));
     }
-    if opcode != 0 {
-        return Err(Rejection::Reply { rcode: rcode::NOTIMP, question_end: Some(question_end) });
-    }
+    // Another opcode is NOTIMP; the rest of the packet is still read, only to find its OPT.
+    let malformed = || match opcode {
+        0 => formerr(Some(question_end)),
+        _ => Rejection::Reply { rcode: rcode::NOTIMP, question_end: Some(question_end), edns: None },
+    };
     let qtype = u16::from_be_bytes([packet[name_end], packet[name_end + 1]]);
     let qclass = u16::from_be_bytes([packet[name_end + 2], packet[name_end + 3]]);
     let mut pos = question_end;
     for _ in 0..(ancount as usize + nscount as usize) {
-        pos = skip_record(packet, pos).ok_or(formerr(Some(question_end)))?.1;
+        pos = skip_record(packet, pos).ok_or_else(malformed)?.1;
     }
     let mut edns = None;
     for _ in 0..arcount {
         let start = pos;
-        let (rtype, end) = skip_record(packet, pos).ok_or(formerr(Some(question_end)))?;
+        let (rtype, end) = skip_record(packet, pos).ok_or_else(malformed)?;
         if rtype == rtype::OPT {
             // One OPT, owned by the root (RFC 6891 section 6.1.1).
             if edns.is_some() || packet[start] != 0 {
-                return Err(formerr(Some(question_end)));
+                return Err(malformed());
             }
             let udp_size = u16::from_be_bytes([packet[start + 3], packet[start + 4]]);
             edns = Some(Edns {
@@ -174,8 +180,11 @@ pub fn parse_query<'a>(packet: &'a [u8], qname: &mut LowerName) -> Result<Query<
         }
         pos = end;
     }
+    if opcode != 0 {
+        return Err(Rejection::Reply { rcode: rcode::NOTIMP, question_end: Some(question_end), edns });
+    }
     if qtype == rtype::OPT {
-        return Err(formerr(Some(question_end)));
+        return Err(Rejection::Reply { rcode: rcode::FORMERR, question_end: Some(question_end), edns });
     }
     Ok(Query { packet, question: &packet[HEADER_LEN..question_end], qtype, qclass, edns })
 }
@@ -193,6 +202,16 @@ pub fn question_text(packet: &[u8]) -> Option<(String, u16)> {
 pub const OPTION_NSID: u16 = 3;
 /// EDNS option code of edns-tcp-keepalive (RFC 7828).
 pub const OPTION_TCP_KEEPALIVE: u16 = 11;
+/// EDNS option code of an extended DNS error (RFC 8914).
+pub const OPTION_EDE: u16 = 15;
+
+/// Extended DNS error codes (RFC 8914 section 4) the server sends.
+pub mod ede {
+    /// The server is not authoritative for the name (or class) asked.
+    pub const NOT_AUTHORITATIVE: u16 = 20;
+    /// The server does not do what was asked (zone transfers).
+    pub const NOT_SUPPORTED: u16 = 21;
+}
 
 /// Which of the options the server answers an OPT record's options (its RDATA) hold: NSID,
 /// and edns-tcp-keepalive. A truncated option list is read as far as it goes.
@@ -224,20 +243,48 @@ fn skip_record(packet: &[u8], pos: usize) -> Option<(u16, usize)> {
 }
 
 /// Writes the reply for a [`Rejection::Reply`]: header, the question if it was readable,
-/// nothing else. Returns the length.
-pub fn write_rejection(packet: &[u8], rcode: u8, question_end: Option<usize>, out: &mut [u8]) -> usize {
+/// and an OPT record with `opt` (the query had one), nothing else. Returns the length.
+///
+/// The reply keeps the query's opcode; to QUERY it also echoes RD and CD, as every answer
+/// does, but not to other opcodes, whose flags mean other things or nothing.
+pub fn write_rejection(
+    packet: &[u8],
+    rcode: u8,
+    question_end: Option<usize>,
+    opt: Option<Opt>,
+    out: &mut [u8],
+) -> usize {
     let question = question_end.map_or(&[][..], |end| &packet[HEADER_LEN..end]);
     let len = HEADER_LEN + question.len();
-    if out.len() < len || packet.len() < HEADER_LEN {
+    let total = len + if opt.is_some() { OPT_LEN } else { 0 };
+    if out.len() < total || packet.len() < HEADER_LEN {
         return 0;
     }
     out[..2].copy_from_slice(&packet[..2]);
-    // QR, the query's opcode, RD and CD; AA and RA clear.
-    out[2] = 0x80 | (packet[2] & 0x79);
-    out[3] = (packet[3] & 0x10) | rcode;
-    out[4..12].copy_from_slice(&[0, question_end.is_some() as u8, 0, 0, 0, 0, 0, 0]);
+    let query = packet[2] & 0x78 == 0;
+    // QR and the query's opcode, with RD and CD for QUERY; AA and RA clear.
+    out[2] = 0x80 | (packet[2] & if query { 0x79 } else { 0x78 });
+    out[3] = if query { packet[3] & 0x10 } else { 0 } | rcode;
+    out[4..12].copy_from_slice(&[0, question_end.is_some() as u8, 0, 0, 0, 0, 0, opt.is_some() as u8]);
     out[HEADER_LEN..len].copy_from_slice(question);
-    len
+    if let Some(opt) = opt {
+        write_opt(&mut out[len..total], opt, 0, 0);
+    }
+    total
+}
+
+/// Writes the fixed part of an OPT record for `opt`, with the upper bits of `rcode` and
+/// `options_len` bytes of options to follow, into `rr` (at least [`OPT_LEN`] bytes).
+#[inline(always)]
+fn write_opt(rr: &mut [u8], opt: Opt, rcode: u16, options_len: usize) {
+    rr[0] = 0;
+    rr[1..3].copy_from_slice(&rtype::OPT.to_be_bytes());
+    rr[3..5].copy_from_slice(&opt.udp_size.to_be_bytes());
+    rr[5] = (rcode >> 4) as u8;
+    rr[6] = 0;
+    rr[7] = if opt.dnssec_ok { 0x80 } else { 0 };
+    rr[8] = 0;
+    rr[9..11].copy_from_slice(&(options_len as u16).to_be_bytes());
 }
 
 /// Where a record's owner name comes from.
@@ -303,6 +350,11 @@ impl<'a> Writer<'a> {
             question_end: HEADER_LEN,
             counts: [0; 3],
         })
+    }
+
+    /// Bytes still free for records under the size limit (the OPT's reserve apart).
+    pub fn room(&self) -> usize {
+        self.limit.saturating_sub(self.pos)
     }
 
     /// Where the next record goes.
@@ -521,15 +573,7 @@ impl<'a> Writer<'a> {
         let mut additional = counts[2];
         if let Some(opt) = opt {
             // The reserved room guarantees the OPT fits.
-            let rr = &mut buf[pos..pos + OPT_LEN];
-            rr[0] = 0;
-            rr[1..3].copy_from_slice(&rtype::OPT.to_be_bytes());
-            rr[3..5].copy_from_slice(&opt.udp_size.to_be_bytes());
-            rr[5] = (rcode >> 4) as u8;
-            rr[6] = 0;
-            rr[7] = if opt.dnssec_ok { 0x80 } else { 0 };
-            rr[8] = 0;
-            rr[9..11].copy_from_slice(&(options.len() as u16).to_be_bytes());
+            write_opt(&mut buf[pos..pos + OPT_LEN], opt, rcode, options.len());
             pos += OPT_LEN;
             if !options.is_empty() {
                 buf[pos..pos + options.len()].copy_from_slice(options);
@@ -632,7 +676,46 @@ mod tests {
         notify[2] = 0x20;
         assert!(matches!(parse_query(&notify), Err(Rejection::Reply { rcode: rcode::NOTIMP, .. })));
         let truncated = &query(b"\x03www\x00", 1, &[], 0)[..16];
-        assert!(matches!(parse_query(truncated), Err(Rejection::Reply { rcode: rcode::FORMERR, question_end: None })));
+        assert!(matches!(
+            parse_query(truncated),
+            Err(Rejection::Reply { rcode: rcode::FORMERR, question_end: None, .. })
+        ));
+    }
+
+    #[test]
+    fn rejections_of_edns_queries_carry_an_opt_and_other_opcodes_no_rd_or_cd() {
+        let mut name = LowerName::new();
+        let mut parse_query = |p: &[u8]| parse_query(p, &mut name).map(|_| ());
+        // NOTIFY (opcode 4) with RD and CD set and an OPT: NOTIMP, the OPT found.
+        let mut notify = query(b"\x00", 6, &OPT_RR, 1);
+        notify[2] = 0x20 | 0x01;
+        notify[3] = 0x10;
+        let Err(Rejection::Reply { rcode: rcode::NOTIMP, question_end, edns: Some(_) }) = parse_query(&notify) else {
+            panic!("NOTIMP with the query's OPT expected");
+        };
+        let opt = Opt { udp_size: 1232, dnssec_ok: false };
+        let mut out = [0u8; 512];
+        let len = write_rejection(&notify, rcode::NOTIMP, question_end, Some(opt), &mut out);
+        assert_eq!(len, HEADER_LEN + 5 + OPT_LEN);
+        assert_eq!(out[2], 0x80 | 0x20, "QR and the opcode, no RD");
+        assert_eq!(out[3], rcode::NOTIMP, "no CD");
+        assert_eq!(&out[10..12], &[0, 1], "ARCOUNT: the OPT");
+        assert_eq!(&out[HEADER_LEN + 5..len], &[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
+        // A question for type OPT: FORMERR, with the OPT found too.
+        let opt_question = query(b"\x00", rtype::OPT, &OPT_RR, 1);
+        assert!(matches!(
+            parse_query(&opt_question),
+            Err(Rejection::Reply { rcode: rcode::FORMERR, edns: Some(_), .. })
+        ));
+        // Without an OPT in the query, none in the reply; QUERY keeps RD and CD.
+        let plain = query(b"\x00", rtype::OPT, &[], 0);
+        assert!(matches!(parse_query(&plain), Err(Rejection::Reply { rcode: rcode::FORMERR, edns: None, .. })));
+        let mut with_flags = plain.clone();
+        with_flags[2] |= 0x01;
+        with_flags[3] |= 0x10;
+        let len = write_rejection(&with_flags, rcode::FORMERR, Some(plain.len()), None, &mut out);
+        assert_eq!(len, plain.len());
+        assert_eq!((out[2] & 0x01, out[3] & 0x10), (0x01, 0x10));
     }
 
     #[test]

@@ -139,6 +139,51 @@ fn refused_outside_zones_notimp_and_transfers() {
     assert_eq!(s.udp(&update).response_code(), ResponseCode::NotImp);
 }
 
+/// The extended DNS error (RFC 8914) a raw response ends with: (info code, ARCOUNT), when its
+/// last bytes are an EDE option with no text.
+fn trailing_ede(response: &[u8]) -> Option<(u16, u16)> {
+    let tail = response.get(response.len().checked_sub(6)?..)?;
+    let arcount = u16::from_be_bytes([response[10], response[11]]);
+    (tail[..4] == [0, 15, 0, 2]).then(|| (u16::from_be_bytes([tail[4], tail[5]]), arcount))
+}
+
+#[test]
+fn edns_errors_carry_an_opt_and_refusals_an_extended_error() {
+    let s = server();
+    // Outside every zone: REFUSED with EDE 20 (Not Authoritative), as Knot and NSD send.
+    let query = message("www.example.org.", RecordType::A, Some(1232));
+    let raw = s.udp_raw(&query.to_vec().unwrap()).expect("an answer");
+    let m = Message::from_vec(&raw).unwrap();
+    assert_eq!(m.response_code(), ResponseCode::Refused);
+    assert!(m.extensions().is_some(), "the OPT");
+    assert_eq!(trailing_ede(&raw), Some((20, 1)));
+    // Zone transfers are not built: EDE 21 (Not Supported), over TCP as well.
+    let raw = s.udp_raw(&message("example.com.", RecordType::AXFR, Some(1232)).to_vec().unwrap()).unwrap();
+    assert_eq!(trailing_ede(&raw), Some((21, 1)));
+    let m = s.tcp(&message("example.com.", RecordType::AXFR, Some(1232)));
+    assert_eq!(m.response_code(), ResponseCode::Refused);
+    assert!(m.extensions().is_some());
+    // Without EDNS there is no OPT to carry one.
+    let raw = s.udp_raw(&message("www.example.org.", RecordType::A, None).to_vec().unwrap()).unwrap();
+    assert_eq!(trailing_ede(&raw), None);
+    assert_eq!(u16::from_be_bytes([raw[10], raw[11]]), 0);
+    // Another opcode: NOTIMP with the OPT, and RD not echoed.
+    let mut notify = message("example.com.", RecordType::SOA, Some(1232));
+    notify.set_op_code(OpCode::Notify);
+    let m = s.udp(&notify);
+    assert_eq!(m.response_code(), ResponseCode::NotImp);
+    assert!(m.extensions().is_some(), "NOTIMP to an EDNS query carries an OPT");
+    assert!(!m.recursion_desired(), "RD is not echoed to another opcode");
+    assert_eq!(m.op_code(), OpCode::Notify);
+    // A question for type OPT: FORMERR, with the OPT.
+    let m = s.udp(&message("example.com.", RecordType::OPT, Some(1232)));
+    assert_eq!(m.response_code(), ResponseCode::FormErr);
+    assert!(m.extensions().is_some(), "FORMERR to an EDNS query carries an OPT");
+    // Answers and their flags are otherwise as before.
+    let m = s.query("www.example.com.", RecordType::A);
+    assert!(m.recursion_desired());
+}
+
 #[test]
 fn any_gets_a_minimal_answer() {
     let s = server();
