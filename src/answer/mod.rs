@@ -319,6 +319,11 @@ impl Work {
                 let len = wire::write_rejection(packet, rcode, question_end, opt, out);
                 return Outcome::new(len, rcode as u16, 0, false);
             }
+            Err(Rejection::UnknownKey { question_end, tsig, edns }) => {
+                let opt = edns.map(|e| Opt { udp_size: catalog.settings().edns_udp_size, dnssec_ok: e.dnssec_ok });
+                let len = wire::write_unknown_key(packet, question_end, tsig, opt, out);
+                return Outcome::new(len, rcode::NOTAUTH as u16, 0, false);
+            }
         };
         self.settings = *catalog.settings();
         let settings = self.settings;

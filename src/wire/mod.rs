@@ -44,6 +44,8 @@ pub mod rtype {
     pub const IXFR: u16 = 251;
     /// Full zone transfer (RFC 5936); refused.
     pub const AXFR: u16 = 252;
+    /// Transaction signature (RFC 8945).
+    pub const TSIG: u16 = 250;
     /// Any type (RFC 8482 answers it with one RRset).
     pub const ANY: u16 = 255;
 }
@@ -67,6 +69,8 @@ pub mod rcode {
     pub const NOTIMP: u8 = 4;
     /// Not served here (not authoritative, or refused by policy).
     pub const REFUSED: u8 = 5;
+    /// The request's signature cannot be accepted (RFC 8945).
+    pub const NOTAUTH: u8 = 9;
     /// A DNAME substitution made a name longer than 255 bytes (RFC 6672 section 2.2).
     pub const YXDOMAIN: u8 = 6;
     /// Extended RCODE 16, carried as 1 in the OPT record's upper bits.
@@ -119,6 +123,16 @@ pub enum Rejection {
         /// does not take the error for a server without EDNS.
         edns: Option<Edns>,
     },
+    /// The query is signed with TSIG (RFC 8945), with a key this server does not have (it
+    /// has none): NOTAUTH with the TSIG error BADKEY and an unsigned TSIG record.
+    UnknownKey {
+        /// Where the question ends.
+        question_end: usize,
+        /// Where the query's TSIG record starts (it is the last record).
+        tsig: usize,
+        /// The query's OPT record, if any.
+        edns: Option<Edns>,
+    },
 }
 
 /// Reads a query, writing its lowercased name into `qname`. Never panics, whatever the bytes.
@@ -155,6 +169,7 @@ pub fn parse_query<'a>(packet: &'a [u8], qname: &mut LowerName) -> Result<Query<
         pos = skip_record(packet, pos).ok_or_else(malformed)?.1;
     }
     let mut edns = None;
+    let mut tsig = None;
     for _ in 0..arcount {
         let start = pos;
         let (rtype, end) = skip_record(packet, pos).ok_or_else(malformed)?;
@@ -177,11 +192,16 @@ pub fn parse_query<'a>(packet: &'a [u8], qname: &mut LowerName) -> Result<Query<
                     (e.nsid, e.keepalive) = options_asked(&packet[start + 11..end]);
                 }
             }
+        } else if rtype == rtype::TSIG && tsig.is_none() {
+            tsig = Some(start);
         }
         pos = end;
     }
     if opcode != 0 {
         return Err(Rejection::Reply { rcode: rcode::NOTIMP, question_end: Some(question_end), edns });
+    }
+    if let Some(tsig) = tsig {
+        return Err(signed(packet, question_end, tsig, pos, edns));
     }
     if qtype == rtype::OPT {
         return Err(Rejection::Reply { rcode: rcode::FORMERR, question_end: Some(question_end), edns });
@@ -240,6 +260,121 @@ fn skip_record(packet: &[u8], pos: usize) -> Option<(u16, usize)> {
         return None;
     }
     Some((rtype, end))
+}
+
+/// The rejection of a query with a TSIG record at `tsig` whose additional section ends at
+/// `end`. No keys are configured, so every signed query has a key this server lacks; a TSIG
+/// that is not the last record, or cannot be read, makes the query corrupt (RFC 8945 sections
+/// 5.1 and 5.2). Kept out of line: the unsigned path pays one comparison per record.
+#[cold]
+#[inline(never)]
+fn signed(packet: &[u8], question_end: usize, tsig: usize, end: usize, edns: Option<Edns>) -> Rejection {
+    let last = skip_record(packet, tsig).is_some_and(|(_, past)| past == end);
+    match read_tsig(packet, tsig) {
+        Some(_) if last => Rejection::UnknownKey { question_end, tsig, edns },
+        _ => Rejection::Reply { rcode: rcode::FORMERR, question_end: Some(question_end), edns: None },
+    }
+}
+
+/// Where the parts of a TSIG record lie in a packet: the owner (key) name, the algorithm
+/// name, and the fixed fields after it.
+struct TsigRecord {
+    /// Offset of the owner name.
+    owner: usize,
+    /// Offset of the algorithm name in the RDATA.
+    algorithm: usize,
+    /// Offset of Time Signed (6 bytes) and Fudge (2), after the algorithm name.
+    times: usize,
+    /// Offset of the Original ID (2 bytes), after the MAC.
+    original_id: usize,
+}
+
+/// Reads the TSIG record at `at` (RFC 8945 section 4.2): class ANY, TTL 0, and RDATA whose
+/// fields fill its length exactly; `None` when it cannot be read.
+fn read_tsig(packet: &[u8], at: usize) -> Option<TsigRecord> {
+    let fixed = skip_name(packet, at)?;
+    let head = packet.get(fixed..fixed + 10)?;
+    let rdlen = u16::from_be_bytes([head[8], head[9]]) as usize;
+    if head[2..4] != [0, 255] || head[4..8] != [0, 0, 0, 0] {
+        return None;
+    }
+    let algorithm = fixed + 10;
+    let end = algorithm + rdlen;
+    let times = skip_name(packet, algorithm)?;
+    let mac_size = u16::from_be_bytes(packet.get(times + 8..times + 10)?.try_into().ok()?) as usize;
+    let original_id = times + 10 + mac_size;
+    let other_len = u16::from_be_bytes(packet.get(original_id + 4..original_id + 6)?.try_into().ok()?) as usize;
+    (original_id + 6 + other_len == end && end <= packet.len()).then_some(TsigRecord {
+        owner: at,
+        algorithm,
+        times,
+        original_id,
+    })
+}
+
+/// Writes the name at `at` in `packet` into `out` from `to` on, uncompressed (following
+/// pointers, at most 64 of them); returns the offset past it, or `None` when the name cannot
+/// be read or does not fit.
+fn copy_name(packet: &[u8], mut at: usize, out: &mut [u8], mut to: usize) -> Option<usize> {
+    let (start, mut hops) = (to, 0);
+    loop {
+        let len = *packet.get(at)? as usize;
+        match len {
+            0 => {
+                *out.get_mut(to)? = 0;
+                return (to + 1 - start <= MAX_NAME_LEN).then_some(to + 1);
+            }
+            1..=63 => {
+                out.get_mut(to..to + 1 + len)?.copy_from_slice(packet.get(at..at + 1 + len)?);
+                (at, to) = (at + 1 + len, to + 1 + len);
+            }
+            0xC0..=0xFF => {
+                hops += 1;
+                if hops > 64 {
+                    return None;
+                }
+                at = (len & 0x3F) << 8 | *packet.get(at + 1)? as usize;
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// TSIG error code: the key is not known to the server (RFC 8945 section 5.2).
+const TSIG_BADKEY: u16 = 17;
+
+/// Writes the reply to a query signed with a key this server does not have (RFC 8945
+/// section 5.2): NOTAUTH, the question, the OPT when the query had one, and an unsigned TSIG
+/// record naming the query's key and algorithm with the error BADKEY, an empty MAC, and the
+/// query's time, fudge and original ID. Returns the length (0 when `out` is too small).
+/// Cold: no configured server gets signed queries in the normal run of things.
+#[cold]
+pub fn write_unknown_key(packet: &[u8], question_end: usize, tsig: usize, opt: Option<Opt>, out: &mut [u8]) -> usize {
+    let Some(record) = read_tsig(packet, tsig) else { return 0 };
+    let len = write_rejection(packet, rcode::NOTAUTH, Some(question_end), opt, out);
+    if len == 0 {
+        return 0;
+    }
+    // The TSIG record: owner, TYPE, CLASS ANY, TTL 0, RDLENGTH, then the RDATA.
+    let written = (|| {
+        let fixed = copy_name(packet, record.owner, out, len)?;
+        out.get_mut(fixed..fixed + 10)?.copy_from_slice(&[0, 250, 0, 255, 0, 0, 0, 0, 0, 0]);
+        let rdata = fixed + 10;
+        let mut at = copy_name(packet, record.algorithm, out, rdata)?;
+        let tail = out.get_mut(at..at + 16)?;
+        tail[..8].copy_from_slice(&packet[record.times..record.times + 8]);
+        tail[8..10].copy_from_slice(&[0, 0]);
+        tail[10..12].copy_from_slice(&packet[record.original_id..record.original_id + 2]);
+        tail[12..14].copy_from_slice(&TSIG_BADKEY.to_be_bytes());
+        tail[14..16].copy_from_slice(&[0, 0]);
+        at += 16;
+        out[fixed + 8..fixed + 10].copy_from_slice(&((at - rdata) as u16).to_be_bytes());
+        Some(at)
+    })();
+    let Some(end) = written else { return 0 };
+    let additional = u16::from_be_bytes([out[10], out[11]]) + 1;
+    out[10..12].copy_from_slice(&additional.to_be_bytes());
+    end
 }
 
 /// Writes the reply for a [`Rejection::Reply`]: header, the question if it was readable,
@@ -716,6 +851,48 @@ mod tests {
         let len = write_rejection(&with_flags, rcode::FORMERR, Some(plain.len()), None, &mut out);
         assert_eq!(len, plain.len());
         assert_eq!((out[2] & 0x01, out[3] & 0x10), (0x01, 0x10));
+    }
+
+    /// A TSIG record for key `k.example.` and hmac-sha256 with a 32-byte MAC, as a signed
+    /// query carries it.
+    fn tsig_rr(class: u16) -> Vec<u8> {
+        let mut rdata = b"\x0bhmac-sha256\x00".to_vec();
+        rdata.extend_from_slice(&[0, 0, 0x69, 0x50, 0x00, 0x00, 0x01, 0x2c, 0, 32]);
+        rdata.extend_from_slice(&[0xaa; 32]);
+        rdata.extend_from_slice(&[0x12, 0x34, 0, 0, 0, 0]);
+        let mut rr = b"\x01k\x07example\x00\x00\xfa".to_vec();
+        rr.extend_from_slice(&class.to_be_bytes());
+        rr.extend_from_slice(&[0, 0, 0, 0]);
+        rr.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        rr.extend_from_slice(&rdata);
+        rr
+    }
+
+    #[test]
+    fn a_query_signed_with_an_unknown_key_gets_notauth_and_badkey() {
+        let mut name = LowerName::new();
+        let signed = query(b"\x00", 1, &[&OPT_RR[..], &tsig_rr(255)].concat(), 2);
+        let Err(Rejection::UnknownKey { question_end, tsig, edns: Some(_) }) = parse_query(&signed, &mut name) else {
+            panic!("a signed query is refused with BADKEY");
+        };
+        let mut out = [0u8; 512];
+        let opt = Opt { udp_size: 1232, dnssec_ok: false };
+        let len = write_unknown_key(&signed, question_end, tsig, Some(opt), &mut out);
+        let response = &out[..len];
+        assert_eq!(response[3] & 0x0F, rcode::NOTAUTH);
+        assert_eq!(&response[10..12], &[0, 2], "OPT, then TSIG");
+        let rr = &response[HEADER_LEN + 5 + OPT_LEN..];
+        assert!(rr.starts_with(b"\x01k\x07example\x00\x00\xfa\x00\xff\0\0\0\0"), "{rr:02x?}");
+        let rdata = &rr[21..];
+        assert_eq!(u16::from_be_bytes([rr[19], rr[20]]) as usize, rdata.len());
+        assert!(rdata.starts_with(b"\x0bhmac-sha256\x00"));
+        let fixed = &rdata[13..];
+        assert_eq!(fixed, &[0, 0, 0x69, 0x50, 0x00, 0x00, 0x01, 0x2c, 0, 0, 0x12, 0x34, 0, 17, 0, 0]);
+        // Unreadable TSIG (class not ANY), or one not last: FORMERR.
+        let bad = query(b"\x00", 1, &tsig_rr(1), 1);
+        assert!(matches!(parse_query(&bad, &mut name), Err(Rejection::Reply { rcode: rcode::FORMERR, .. })));
+        let not_last = query(b"\x00", 1, &[&tsig_rr(255)[..], &OPT_RR].concat(), 2);
+        assert!(matches!(parse_query(&not_last, &mut name), Err(Rejection::Reply { rcode: rcode::FORMERR, .. })));
     }
 
     #[test]

@@ -184,6 +184,56 @@ fn edns_errors_carry_an_opt_and_refusals_an_extended_error() {
     assert!(m.recursion_desired());
 }
 
+/// `query` with a TSIG record for key `key.example.com.` (hmac-sha256, a 32-byte MAC), as a
+/// client that signs its queries sends it; ARCOUNT counts it.
+fn signed(query: &Message) -> Vec<u8> {
+    let mut packet = query.to_vec().unwrap();
+    let mut rdata = b"\x0bhmac-sha256\x00".to_vec();
+    rdata.extend_from_slice(&[0, 0, 0x69, 0x50, 0, 0, 0x01, 0x2c, 0, 32]);
+    rdata.extend_from_slice(&[0x5a; 32]);
+    rdata.extend_from_slice(&packet[..2]);
+    rdata.extend_from_slice(&[0, 0, 0, 0]);
+    packet.extend_from_slice(b"\x03key\x07example\x03com\x00\x00\xfa\x00\xff\0\0\0\0");
+    packet.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    packet.extend_from_slice(&rdata);
+    let arcount = u16::from_be_bytes([packet[10], packet[11]]) + 1;
+    packet[10..12].copy_from_slice(&arcount.to_be_bytes());
+    packet
+}
+
+/// The TSIG error of the TSIG record `response` ends with (its last 6 bytes: original ID,
+/// error, other length), and its MAC size, when it ends with one naming `key.example.com.`.
+fn tsig_error(response: &[u8]) -> Option<(u16, u16)> {
+    let owner = b"\x03key\x07example\x03com\x00\x00\xfa\x00\xff";
+    let at = response.windows(owner.len()).rposition(|w| w == owner)?;
+    let rdata = at + owner.len() + 6;
+    let algorithm_end = rdata + 13;
+    let mac_size = u16::from_be_bytes([response[algorithm_end + 8], response[algorithm_end + 9]]);
+    let error = u16::from_be_bytes([response[response.len() - 4], response[response.len() - 3]]);
+    Some((error, mac_size))
+}
+
+#[test]
+fn a_query_signed_with_an_unknown_key_is_notauth_badkey() {
+    let s = server();
+    for edns in [None, Some(1232)] {
+        let query = message("www.example.com.", RecordType::A, edns);
+        let raw = s.udp_raw(&signed(&query)).expect("an answer");
+        assert_eq!(&raw[..2], &query.to_vec().unwrap()[..2], "the ID");
+        assert_eq!(raw[3] & 0x0F, 9, "NOTAUTH, not the data");
+        assert_eq!(u16::from_be_bytes([raw[6], raw[7]]), 0, "no answer records");
+        assert_eq!(tsig_error(&raw), Some((17, 0)), "BADKEY with an empty MAC: {raw:02x?}");
+        let arcount = u16::from_be_bytes([raw[10], raw[11]]);
+        assert_eq!(arcount, 1 + edns.is_some() as u16, "the TSIG, and the OPT with EDNS");
+    }
+    // Over TCP the same.
+    let mut stream = s.connect();
+    write_framed(&mut stream, &signed(&message("www.example.com.", RecordType::A, None)));
+    let raw = read_framed(&mut stream).expect("a TCP answer");
+    assert_eq!(raw[3] & 0x0F, 9);
+    assert_eq!(tsig_error(&raw), Some((17, 0)));
+}
+
 #[test]
 fn any_gets_a_minimal_answer() {
     let s = server();
