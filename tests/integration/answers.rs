@@ -223,6 +223,8 @@ fn a_query_signed_with_an_unknown_key_is_notauth_badkey() {
         assert_eq!(raw[3] & 0x0F, 9, "NOTAUTH, not the data");
         assert_eq!(u16::from_be_bytes([raw[6], raw[7]]), 0, "no answer records");
         assert_eq!(tsig_error(&raw), Some((17, 0)), "BADKEY with an empty MAC: {raw:02x?}");
+        let parsed = Message::from_vec(&raw).expect("the reply parses with hickory");
+        assert_eq!(parsed.response_code(), ResponseCode::NotAuth);
         let arcount = u16::from_be_bytes([raw[10], raw[11]]);
         assert_eq!(arcount, 1 + edns.is_some() as u16, "the TSIG, and the OPT with EDNS");
     }
