@@ -133,14 +133,13 @@ fn main() -> ExitCode {
         Command::Check { config } => match Config::load(&config) {
             Ok(loaded) => {
                 let records: usize = loaded.zones.iter().map(|z| z.rrsets.len()).sum();
-                println!(
-                    "{}: OK ({} zones, {} record sets, {} health checks)",
+                print_out(&format!(
+                    "{}: OK ({} zones, {} record sets, {} health checks)\n",
                     config.display(),
                     loaded.zones.len(),
                     records,
                     loaded.checks.len()
-                );
-                ExitCode::SUCCESS
+                ))
             }
             Err(e) => {
                 eprintln!("{e}");
@@ -211,8 +210,7 @@ fn main() -> ExitCode {
                     for line in &imported.skipped {
                         eprintln!("not imported: {line}");
                     }
-                    print!("{}", imported.config);
-                    ExitCode::SUCCESS
+                    print_out(&imported.config)
                 }
                 Err(e) => {
                     eprintln!("eightfold: {e}");
@@ -223,6 +221,22 @@ fn main() -> ExitCode {
         Command::Override { check, state, target } => {
             let path = format!("/override/{}", percent_encode(&check));
             control_call(&target, "POST", &path, &state, |_| Ok(format!("{check}: {state}")))
+        }
+    }
+}
+
+/// Writes `text` to standard output: exit 0, also when the reader has gone (`eightfold
+/// status | head`: a closed pipe ends the command quietly, as it does for other Unix tools),
+/// else the error, with the runtime exit code.
+fn print_out(text: &str) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("eightfold: cannot write to standard output: {e}");
+            ExitCode::from(EXIT_RUNTIME)
         }
     }
 }
@@ -239,10 +253,7 @@ fn control_call(
         target.resolve().and_then(|(address, token)| client::request(address, token.as_deref(), method, path, body));
     match result {
         Ok((200, answer)) => match render(&answer) {
-            Ok(text) => {
-                println!("{}", text.trim_end());
-                ExitCode::SUCCESS
-            }
+            Ok(text) => print_out(&format!("{}\n", text.trim_end())),
             Err(e) => {
                 eprintln!("eightfold: {e}");
                 ExitCode::from(EXIT_CONFIG)

@@ -107,3 +107,38 @@ fn systemd_unit_serves_port_53_without_root_and_reloads_with_sighup() {
         assert!(unit.lines().any(|l| l.trim() == line), "{line} missing from the unit");
     }
 }
+
+/// `eightfold status | head` and the like: the reader closes the pipe before the command
+/// writes. The command ends quietly with exit 0, as other Unix tools do, not with a panic.
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    let s = TestServer::start_demo();
+    let control = s.control.expect("the demo has a control endpoint").to_string();
+    for args in [&["status"][..], &["status", "--json"], &["reload"]] {
+        // Several runs: whether the reader is gone by the first write is a race.
+        for _ in 0..5 {
+            let mut child = Command::new(binary())
+                .args(args)
+                .args(["--control", &control])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            drop(child.stdout.take());
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+            assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+        }
+    }
+    let mut check = Command::new(binary())
+        .args(["check", "--config", "examples/demo.toml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(check.stdout.take());
+    let out = check.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
