@@ -7,6 +7,7 @@
 pub mod client;
 mod http;
 mod metrics;
+mod notify;
 mod privileges;
 mod status;
 
@@ -151,6 +152,14 @@ impl Control {
     /// configuration keeps serving.
     pub fn reload(&self) -> Result<Reloaded, ReloadError> {
         let _one_at_a_time = self.reload_lock.lock();
+        notify::reloading();
+        let result = self.reload_now();
+        notify::ready(if result.is_ok() { "serving" } else { "serving the previous configuration: reload failed" });
+        result
+    }
+
+    /// [`Control::reload`], under its lock.
+    fn reload_now(&self) -> Result<Reloaded, ReloadError> {
         let started = Instant::now();
         let result = self.source.load().map_err(ReloadError::Invalid).and_then(|config| {
             let needs_restart = restart_only_changes(&self.started_with, &config);
@@ -305,12 +314,14 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
     for address in &server.addresses {
         tracing::info!("listening on {address} (UDP with {} workers, TCP)", server.workers);
     }
+    notify::ready("serving");
     for signal in signals.forever() {
         if signal == SIGHUP {
             let _ = control.reload();
             continue;
         }
         tracing::info!(signal, "stopping");
+        notify::stopping();
         break;
     }
     server.stop();

@@ -103,6 +103,7 @@ fn systemd_unit_serves_port_53_without_root_and_reloads_with_sighup() {
         "ExecStart=/usr/local/bin/eightfold serve --config /etc/eightfold/eightfold.toml",
         "ProtectSystem=strict",
         "StateDirectory=eightfold",
+        "Type=notify",
     ] {
         assert!(unit.lines().any(|l| l.trim() == line), "{line} missing from the unit");
     }

@@ -446,3 +446,51 @@ fn sighup_while_the_first_load_runs_reloads_once_serving() {
     let reply = hickory_proto::op::Message::from_vec(&reply).unwrap();
     assert_eq!(reply.answers().len(), 1, "{reply:?}");
 }
+
+/// The messages the server sends to a `NOTIFY_SOCKET` bound by the test, one at a time.
+fn next_notification(socket: &std::os::unix::net::UnixDatagram) -> String {
+    let mut buf = [0u8; 512];
+    let len = socket.recv(&mut buf).expect("a notification within the read timeout");
+    String::from_utf8_lossy(&buf[..len]).into_owned()
+}
+
+/// systemd's readiness protocol (`Type=notify`): READY=1 once the server answers, with its
+/// pid; RELOADING=1 (with MONOTONIC_USEC) and READY=1 around a reload, by signal or over the
+/// control endpoint; STOPPING=1 when it stops. Over a path and over an abstract socket name.
+#[test]
+fn systemd_hears_ready_reloading_and_stopping() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify");
+    let abstract_name = format!("eightfold-test-{}-{}", std::process::id(), fastrand::u64(..));
+    for (socket, value) in [
+        (UnixDatagram::bind(&path).unwrap(), path.display().to_string()),
+        (
+            UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(abstract_name.as_bytes()).unwrap()).unwrap(),
+            format!("@{abstract_name}"),
+        ),
+    ] {
+        socket.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let config = format!("{}{ZONE_BODY}", server_table(""));
+        let mut s = TestServer::start_config_with(&config, &[("example.com.zone", ZONE)], &[], |command| {
+            command.env("NOTIFY_SOCKET", &value);
+        });
+        let ready = next_notification(&socket);
+        assert!(ready.contains("READY=1"), "{ready}");
+        assert!(ready.contains(&format!("MAINPID={}", s.pid())), "{ready}");
+        // Ready means answering.
+        assert_eq!(s.query("example.com.", RecordType::SOA).response_code(), ResponseCode::NoError);
+        s.signal(libc::SIGHUP);
+        let reloading = next_notification(&socket);
+        assert!(reloading.contains("RELOADING=1") && reloading.contains("MONOTONIC_USEC="), "{reloading}");
+        assert!(next_notification(&socket).contains("READY=1"));
+        let (code, _) = s.http("POST", "/reload", "", "");
+        assert_eq!(code, 200);
+        assert!(next_notification(&socket).contains("RELOADING=1"));
+        assert!(next_notification(&socket).contains("READY=1"));
+        s.signal(libc::SIGTERM);
+        assert!(next_notification(&socket).contains("STOPPING=1"));
+        assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0), "{}", s.output());
+    }
+}
