@@ -132,6 +132,17 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve { config: None, listen: Vec::new(), control: None }) {
         Command::Check { config } => match Config::load(&config) {
             Ok(loaded) => {
+                if let Some(path) = &loaded.server.state_file {
+                    let user = loaded.server.user.as_deref();
+                    if let Err(reason) = eightfold::control::privileges::state_file_writable(path, user) {
+                        eprintln!(
+                            "{}: [server]: key `state_file`: {} cannot be kept: {reason}",
+                            config.display(),
+                            path.display()
+                        );
+                        return ExitCode::from(EXIT_CONFIG);
+                    }
+                }
                 let records: usize = loaded.zones.iter().map(|z| z.rrsets.len()).sum();
                 print_out(&format!(
                     "{}: OK ({} zones, {} record sets, {} health checks)\n",

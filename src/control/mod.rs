@@ -8,7 +8,7 @@ pub mod client;
 mod http;
 mod metrics;
 mod notify;
-mod privileges;
+pub mod privileges;
 mod status;
 
 use std::fmt;
@@ -75,6 +75,13 @@ pub enum RunError {
     },
     /// Switching to `user` failed.
     Privileges(String),
+    /// The state file cannot be written by the user the server runs as.
+    StateFile {
+        /// The configured path.
+        path: std::path::PathBuf,
+        /// Why not.
+        reason: String,
+    },
 }
 
 impl fmt::Display for RunError {
@@ -87,6 +94,11 @@ impl fmt::Display for RunError {
                 write!(f, "cannot start the control endpoint on {address}: {source}")
             }
             RunError::Privileges(e) => write!(f, "cannot drop privileges: {e}"),
+            RunError::StateFile { path, reason } => write!(
+                f,
+                "cannot keep the health state file {}: {reason} (fix the folder's owner or mode, or `state_file`)",
+                path.display()
+            ),
         }
     }
 }
@@ -96,7 +108,7 @@ impl std::error::Error for RunError {
         match self {
             RunError::Server(e) => Some(e),
             RunError::Signals(e) | RunError::Prober(e) | RunError::Control { source: e, .. } => Some(e),
-            RunError::Privileges(_) => None,
+            RunError::Privileges(_) | RunError::StateFile { .. } => None,
         }
     }
 }
@@ -280,6 +292,12 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
         privileges::drop_to(user, config.server.group.as_deref()).map_err(RunError::Privileges)?;
     }
     let initial = prober::initial_state(&config);
+    // After the switch to `user` and after a damaged state file was moved aside: a state file
+    // the server cannot write would lose every override at the next restart.
+    if let Some(path) = &config.server.state_file {
+        privileges::state_file_writable(path, None)
+            .map_err(|reason| RunError::StateFile { path: path.clone(), reason })?;
+    }
     let catalog = Arc::new(Catalog::build(&config));
     let (publisher, reader) = view::channel(View::new(catalog.clone(), initial.snapshot(&config.checks)));
     let shared = Shared::new(reader);

@@ -98,3 +98,59 @@ fn lookup_group(name: &str) -> Result<libc::gid_t, String> {
     let entry = unsafe { entry.assume_init_ref() };
     Ok(entry.gr_gid)
 }
+
+/// Whether the server can keep its state file: the folder exists, and the state file (or a
+/// new file beside it, when there is none yet) can be written by the user the server runs as.
+/// `for_user`: when the caller is root and the server will switch to `[server] user`, the
+/// answer is worked out for that user from the folder's and file's owner and mode bits;
+/// otherwise it is tried for real (a temporary file is created and removed).
+pub fn state_file_writable(path: &std::path::Path, for_user: Option<&str>) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let meta =
+        std::fs::metadata(&folder).map_err(|e| format!("its folder {} cannot be used: {e}", folder.display()))?;
+    if !meta.is_dir() {
+        return Err(format!("{} is not a folder", folder.display()));
+    }
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if let (true, Some(user)) = (root, for_user) {
+        let (uid, gid) = lookup_user(user)?;
+        let may_write = |m: &std::fs::Metadata| {
+            let mode = m.mode();
+            if m.uid() == uid {
+                mode & 0o200 != 0
+            } else if m.gid() == gid {
+                mode & 0o020 != 0
+            } else {
+                mode & 0o002 != 0
+            }
+        };
+        let target = match std::fs::metadata(path) {
+            Ok(file) if file.is_file() => may_write(&file) && may_write(&meta),
+            _ => may_write(&meta),
+        };
+        return if target {
+            Ok(())
+        } else {
+            Err(format!("user {user:?} cannot write to {} (owner, group and mode bits)", folder.display()))
+        };
+    }
+    let probe = folder.join(format!(".eightfold-write-test-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| format!("{} cannot be written: {e}", folder.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    if std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("{} cannot be written: {e}", path.display()))?;
+    }
+    Ok(())
+}

@@ -2,6 +2,7 @@
 //! serving on IPv6.
 
 use std::process::Command;
+use std::time::Duration;
 
 use crate::common::*;
 use hickory_proto::op::ResponseCode;
@@ -142,4 +143,42 @@ fn a_closed_pipe_ends_a_command_quietly() {
     drop(check.stdout.take());
     let out = check.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A state file the server could not write would lose every override at the next restart, so
+/// it is an error at `check` and at start, naming the key and the folder, not a warning.
+#[test]
+fn a_state_file_the_server_cannot_write_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("example.com.zone"), ZONE).unwrap();
+    let write_config = |server: &str| {
+        let config = format!("[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\n{server}{ZONE_BODY}");
+        let path = dir.path().join("eightfold.toml");
+        std::fs::write(&path, config).unwrap();
+        path
+    };
+    // A folder that does not exist.
+    let config = write_config("state_file = \"missing/state.toml\"\n");
+    let (code, out) = check_path(&config);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("state_file") && out.contains("missing"), "{out}");
+    let (code, log) = serve_refusal(&config, Duration::from_secs(30));
+    assert_eq!(code, Some(3), "{log}");
+    assert!(log.contains("missing"), "{log}");
+    // SAFETY: geteuid reads the process's user id; no memory is involved.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: the `user` case is left out");
+        return;
+    }
+    // Root with `user = "nobody"`: a folder only root may write.
+    let folder = dir.path().join("root-only");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::set_permissions(&folder, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = write_config(&format!("user = \"nobody\"\nstate_file = \"{}/state.toml\"\n", folder.display()));
+    let (code, out) = check_path(&config);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("state_file") && out.contains("nobody"), "{out}");
+    let (code, log) = serve_refusal(&config, Duration::from_secs(30));
+    assert_eq!(code, Some(3), "{log}");
+    assert!(log.contains("root-only"), "{log}");
 }

@@ -376,3 +376,30 @@ pub fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
+
+/// Runs `eightfold serve --config CONFIG` expecting it to refuse to start: its exit code
+/// (`None` when it was still running after `limit`, and was then killed) and its log.
+pub fn serve_refusal(config: &Path, limit: Duration) -> (Option<i32>, String) {
+    let log = config.with_extension("log");
+    let mut child = Command::new(binary())
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + limit;
+    let status = loop {
+        match child.try_wait().unwrap() {
+            Some(status) => break status.code(),
+            None if std::time::Instant::now() > until => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            None => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    (status, std::fs::read_to_string(&log).unwrap_or_default())
+}
