@@ -9,6 +9,17 @@ use eightfold::config::Config;
 use eightfold::control::{client, Source, Status};
 
 /// Exit code for a configuration that does not validate.
+/// `--version`: the package version, the commit it was built from and the optional features
+/// built in (both recorded by build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("EIGHTFOLD_COMMIT"),
+    "; features: ",
+    env!("EIGHTFOLD_FEATURES"),
+    ")"
+);
+
 const EXIT_CONFIG: u8 = 1;
 /// Exit code for a server that could not start.
 const EXIT_RUNTIME: u8 = 3;
@@ -17,7 +28,7 @@ const EXIT_RUNTIME: u8 = 3;
 ///
 /// With no command, serves the built-in demo config on 127.0.0.1:5353.
 #[derive(Parser)]
-#[command(version, about, long_about)]
+#[command(version = VERSION, about, long_about)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -182,3 +182,28 @@ fn a_state_file_the_server_cannot_write_is_an_error() {
     assert_eq!(code, Some(3), "{log}");
     assert!(log.contains("root-only"), "{log}");
 }
+
+/// `eightfold --version` says which build it is: the version, the commit (from git when the
+/// source is a checkout) and the optional features.
+#[test]
+fn version_names_the_commit_and_the_features() {
+    let out = Command::new(binary()).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let expected_start = format!("eightfold {} (commit ", env!("CARGO_PKG_VERSION"));
+    assert!(text.starts_with(&expected_start), "{text}");
+    let rest = &text[expected_start.len()..];
+    let (commit, features) = rest.trim_end().trim_end_matches(')').split_once("; features: ").expect("both parts");
+    let git = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    match git {
+        Some(head) => assert!(commit.starts_with(&head), "{commit} is not HEAD {head}"),
+        None => assert_eq!(commit, "unknown"),
+    }
+    assert!(["none", "answer-timing"].contains(&features), "{features}");
+}

@@ -1,0 +1,46 @@
+//! Records, for `eightfold --version`, the commit the binary is built from (`git rev-parse`
+//! when the source is a git checkout with git installed, else "unknown": a source tarball,
+//! a packaged build) and the optional features it is built with. Nothing else is generated.
+
+use std::process::Command;
+
+fn main() {
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".to_string());
+    let dirty = Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .is_some_and(|out| !out.stdout.is_empty());
+    let suffix = if dirty { "-modified" } else { "" };
+    println!("cargo:rustc-env=EIGHTFOLD_COMMIT={commit}{suffix}");
+    let mut features: Vec<String> = std::env::vars()
+        .filter_map(|(key, _)| key.strip_prefix("CARGO_FEATURE_").map(|f| f.to_lowercase().replace('_', "-")))
+        .filter(|f| f != "default")
+        .collect();
+    features.sort();
+    let features = if features.is_empty() { "none".to_string() } else { features.join(", ") };
+    println!("cargo:rustc-env=EIGHTFOLD_FEATURES={features}");
+    // A new commit or a changed work tree changes the answer: HEAD, the branch it names, the
+    // packed refs and the index.
+    let mut watched = vec![".git/HEAD".to_string(), ".git/index".to_string(), ".git/packed-refs".to_string()];
+    if let Ok(head) = std::fs::read_to_string(".git/HEAD") {
+        if let Some(branch) = head.trim().strip_prefix("ref: ") {
+            watched.push(format!(".git/{branch}"));
+        }
+    }
+    for path in watched {
+        if std::path::Path::new(&path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
+    println!("cargo:rerun-if-changed=build.rs");
+}
