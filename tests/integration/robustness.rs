@@ -14,15 +14,22 @@ fn config(server: &str, body: &str) -> String {
     format!("[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 2\ncontrol = \"127.0.0.1:0\"\n{server}{ZONE_BODY}{body}")
 }
 
+/// The server on `config`, with the shared zone file beside it.
+fn serve_zone(config: &str) -> TestServer {
+    TestServer::start_config(config, &[("example.com.zone", ZONE)], &[])
+}
+
+/// A UDP socket on loopback address `ip` that gives up on a reply after 300 ms.
+fn flooder(ip: &str) -> UdpSocket {
+    let socket = UdpSocket::bind((ip, 0)).unwrap();
+    socket.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    socket
+}
+
 #[test]
 fn rate_limiting_limits_a_flood_and_answers_others() {
-    let s = TestServer::start_config(
-        &config("rrl_responses_per_second = 20\nrrl_slip = 2\n", ""),
-        &[("example.com.zone", ZONE)],
-        &[],
-    );
-    let flooder = UdpSocket::bind("127.0.0.50:0").unwrap();
-    flooder.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let s = serve_zone(&config("rrl_responses_per_second = 20\nrrl_slip = 2\n", ""));
+    let flooder = flooder("127.0.0.50");
     let query = message("static.example.com.", RecordType::A, None).to_vec().unwrap();
     for _ in 0..300 {
         flooder.send_to(&query, s.addr).unwrap();
@@ -62,8 +69,7 @@ fn rate_limiting_limits_a_flood_and_answers_others() {
 /// its own allowance and is answered.
 #[test]
 fn rate_limiting_a_random_name_flood_spares_real_names_from_the_same_prefix() {
-    let s =
-        TestServer::start_config(&config("rrl_responses_per_second = 20\n", ""), &[("example.com.zone", ZONE)], &[]);
+    let s = serve_zone(&config("rrl_responses_per_second = 20\n", ""));
     let flood_for = Duration::from_secs(3);
     let addr = s.addr;
     let flooder = std::thread::spawn(move || {
@@ -122,13 +128,8 @@ fn rate_limiting_a_random_name_flood_spares_real_names_from_the_same_prefix() {
 /// wildcard answer is counted by its zone, not by the name asked.
 #[test]
 fn rate_limiting_counts_wildcard_answers_by_zone() {
-    let s = TestServer::start_config(
-        &config("rrl_responses_per_second = 20\nrrl_slip = 0\n", ""),
-        &[("example.com.zone", ZONE)],
-        &[],
-    );
-    let flooder = UdpSocket::bind("127.0.0.80:0").unwrap();
-    flooder.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let s = serve_zone(&config("rrl_responses_per_second = 20\nrrl_slip = 0\n", ""));
+    let flooder = flooder("127.0.0.80");
     for i in 0..300 {
         let name = format!("r{}-{i}.wild.example.com.", fastrand::u32(..));
         flooder.send_to(&message(&name, RecordType::TXT, None).to_vec().unwrap(), s.addr).unwrap();
@@ -145,7 +146,7 @@ fn rate_limiting_counts_wildcard_answers_by_zone() {
 
 #[test]
 fn thousands_of_idle_connections_and_a_trickled_half_message() {
-    let s = TestServer::start_config(&config("", ""), &[("example.com.zone", ZONE)], &[]);
+    let s = serve_zone(&config("", ""));
     // A message whose length says 40 bytes, sent one byte at a time.
     let mut trickle = s.connect();
     trickle.write_all(&[0, 40]).unwrap();
@@ -199,7 +200,7 @@ fn flooding_health_targets_leave_the_prober_memory_flat() {
             )
         })
         .collect();
-    let s = TestServer::start_config(&config("", &checks), &[("example.com.zone", ZONE)], &[]);
+    let s = serve_zone(&config("", &checks));
     std::thread::sleep(Duration::from_secs(2));
     let baseline = rss_kib(s.pid());
     let mut peak = baseline;
@@ -226,7 +227,7 @@ fn drops_root_after_binding_port_53() {
         return;
     }
     let config = format!("[server]\nlisten = [\"{ip}:53\"]\nworkers = 1\nuser = \"nobody\"\n{ZONE_BODY}");
-    let s = TestServer::start_config(&config, &[("example.com.zone", ZONE)], &[]);
+    let s = serve_zone(&config);
     assert_eq!(s.addr.port(), 53);
     assert!(eventually(Duration::from_secs(2), || s.output().contains("dropped root privileges")), "{}", s.output());
     let status = std::fs::read_to_string(format!("/proc/{}/status", s.pid())).unwrap();
