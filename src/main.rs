@@ -154,7 +154,7 @@ fn main() -> ExitCode {
                         return ExitCode::from(EXIT_CONFIG);
                     }
                 }
-                let records: usize = loaded.zones.iter().map(|z| z.rrsets.len()).sum();
+                let records: usize = loaded.zones.iter().map(|z| z.rrset_count()).sum();
                 print_out(&format!(
                     "{}: OK ({} zones, {} record sets, {} health checks)\n",
                     config.display(),

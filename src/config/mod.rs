@@ -20,6 +20,7 @@
 mod bind_syntax;
 mod error;
 mod file;
+mod records;
 mod runtime;
 mod text;
 mod validate;
@@ -28,6 +29,7 @@ use std::io;
 use std::path::Path;
 
 pub use error::{ConfigError, Problem};
+pub use records::{FileRecords, FileSet};
 pub use runtime::{
     AnswerSettings, CheckConfig, CheckKind, Config, FailoverRole, MemberConfig, Routing, RrlConfig, RrsetConfig,
     ServerConfig, WhenAllUnhealthy, ZoneConfig,

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::records::FileRecords;
 use crate::limits;
 use crate::wire::Name;
 
@@ -27,6 +28,7 @@ impl Config {
     /// what the control side keeps needs only the record sets with a routing policy.
     pub fn without_simple_records(mut self) -> Config {
         for zone in &mut self.zones {
+            zone.records = FileRecords::default();
             zone.rrsets.retain(|set| set.routing != Routing::Simple);
             zone.rrsets.shrink_to_fit();
         }
@@ -133,8 +135,18 @@ impl From<&ServerConfig> for AnswerSettings {
 pub struct ZoneConfig {
     /// The apex.
     pub origin: Name,
-    /// Record sets, one per owner+type, SOA and apex NS included.
+    /// The zone file's record sets (simple ones, SOA and apex NS included), packed.
+    pub records: FileRecords,
+    /// The record sets the config file itself defines (`[[record]]`, inline `soa` and `ns`),
+    /// one per owner and type; none of them is also in `records`.
     pub rrsets: Vec<RrsetConfig>,
+}
+
+impl ZoneConfig {
+    /// Number of record sets, from the zone file and the config file.
+    pub fn rrset_count(&self) -> usize {
+        self.records.len() + self.rrsets.len()
+    }
 }
 
 /// Every record under one owner name and type, with its routing policy.

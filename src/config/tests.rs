@@ -221,8 +221,8 @@ fn a_record_set_no_response_can_hold_is_rejected() {
     };
     let text = "[[zone]]\norigin = \"example.com.\"\nfile = \"z\"\n";
     let config = parse_with_zone(text, &zone(4093)).unwrap();
-    let big = config.zones[0].rrsets.iter().find(|s| s.owner.to_string() == "big.example.com.").unwrap();
-    assert_eq!(big.members[0].rdata.len(), 4093);
+    let big = config.zones[0].records.iter().find(|s| s.owner() == b"\x03big\x07example\x03com\x00").unwrap();
+    assert_eq!(big.len(), 4093);
     let p = parse_with_zone(text, &zone(4094)).unwrap_err().problems.remove(0);
     assert!(p.reason.contains("big.example.com. A") && p.reason.contains("4094 records, takes 65548 bytes"), "{p}");
     // Multivalue answers hold up to `max_answers` members: many members are fine, a few large
@@ -257,4 +257,28 @@ fn a_record_set_no_response_can_hold_is_rejected() {
     assert!(p.reason.contains("\"10.2.3.4\" is listed twice"), "{p}");
     let one_at_a_time = format!("[server]\nmax_answers = 1\n{BASE}{}{}", wide("a"), wide("b"));
     assert!(parse(&one_at_a_time).is_ok(), "with max_answers = 1, one member at a time fits");
+}
+
+#[test]
+fn a_record_table_may_not_redefine_a_zone_file_record_set() {
+    let zone = "@ SOA ns host 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nwww A 192.0.2.7\n";
+    let file = "[[zone]]\norigin = \"example.com.\"\nfile = \"z\"\n";
+    let v = "values = [\"192.0.2.9\"]\n";
+    for (routing, set_id, says) in [
+        ("simple", None, "is already defined in the zone file dir/z"),
+        ("multivalue", Some("a"), "already has simple records (in the zone file dir/z)"),
+    ] {
+        let text = format!("{file}{}", record("www", "A", routing, set_id, v));
+        let problems = parse_with_zone(&text, zone).unwrap_err().problems;
+        assert!(
+            problems.iter().any(|p| p.key.as_deref() == Some("routing") && p.reason.contains(says)),
+            "{routing}: {problems:?}"
+        );
+    }
+    // Another type at the same name is another record set.
+    let text = format!("{file}{}", record("www", "TXT", "simple", None, "values = [\"hello\"]\n"));
+    let config = parse_with_zone(&text, zone).unwrap();
+    assert_eq!(config.zones[0].records.len(), 4);
+    assert_eq!(config.zones[0].rrsets.len(), 1);
+    assert_eq!(config.zones[0].rrset_count(), 5);
 }

@@ -13,7 +13,7 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::{
-    AnswerSettings, Config, FailoverRole, MemberConfig, Routing, RrsetConfig, WhenAllUnhealthy, ZoneConfig,
+    AnswerSettings, Config, FailoverRole, FileSet, MemberConfig, Routing, RrsetConfig, WhenAllUnhealthy, ZoneConfig,
 };
 use crate::health::HealthSnapshot;
 use crate::policy;
@@ -500,16 +500,21 @@ fn hash(name: &[u8]) -> u64 {
 impl Zone {
     fn build(config: &ZoneConfig) -> Zone {
         let origin = config.origin.clone();
+        let file = &config.records;
+        let sets = config.rrset_count();
+        let values =
+            file.record_count() + config.rrsets.iter().flat_map(|s| &s.members).map(|m| m.rdata.len()).sum::<usize>();
         let mut zone = Zone {
             apex_labels: origin.label_count(),
             apex: 0,
             names: Vec::new(),
-            index: HashTable::with_capacity(config.rrsets.len() + 1),
-            nodes: Vec::with_capacity(config.rrsets.len() + 1),
-            rrsets: Vec::with_capacity(config.rrsets.len()),
-            members: Vec::with_capacity(config.rrsets.len()),
-            rdatas: Vec::with_capacity(config.rrsets.len()),
-            bytes: Vec::new(),
+            index: HashTable::with_capacity(sets + 1),
+            nodes: Vec::with_capacity(sets + 1),
+            rrsets: Vec::with_capacity(sets),
+            members: Vec::with_capacity(sets),
+            rdatas: Vec::with_capacity(values),
+            // Each value is stored with its type, class, TTL and length in front.
+            bytes: Vec::with_capacity(file.data_bytes() + values * (RECORD_HEAD + 2)),
             targets: Vec::new(),
             soa: Rdata { wire: Span::default(), target: NONE },
             negative_ttl: 0,
@@ -520,10 +525,11 @@ impl Zone {
         };
         let apex_len = zone.origin.as_wire().len();
         zone.apex = zone.ensure_node(config.origin.as_wire(), apex_len);
-        let node_of_set: Vec<u32> =
-            config.rrsets.iter().map(|set| zone.ensure_node(set.owner.as_wire(), apex_len)).collect();
+        // The zone file's sets first, then the config file's: set `i` of either, in that order.
+        let owners = file.iter().map(|set| set.owner()).chain(config.rrsets.iter().map(|set| set.owner.as_wire()));
+        let node_of_set: Vec<u32> = owners.map(|owner| zone.ensure_node(owner, apex_len)).collect();
         // Group record sets by node with one sort instead of a vector per node.
-        let mut order: Vec<u32> = (0..config.rrsets.len() as u32).collect();
+        let mut order: Vec<u32> = (0..sets as u32).collect();
         order.sort_by_key(|&i| node_of_set[i as usize]);
         let mut at = 0;
         while at < order.len() {
@@ -531,7 +537,10 @@ impl Zone {
             let end = at + order[at..].iter().take_while(|&&i| node_of_set[i as usize] == node).count();
             let start = zone.rrsets.len() as u32;
             for &i in &order[at..end] {
-                let rrset = zone.compile_rrset(&config.rrsets[i as usize]);
+                let rrset = match (i as usize).checked_sub(file.len()) {
+                    None => zone.compile_file_set(file.get(i as usize)),
+                    Some(i) => zone.compile_rrset(&config.rrsets[i]),
+                };
                 zone.rrsets.push(rrset);
             }
             let span = Span { start, len: (end - at) as u32 };
@@ -802,8 +811,10 @@ impl Zone {
     fn compile_rrset(&mut self, set: &RrsetConfig) -> Rrset {
         let start = self.members.len() as u32;
         let records = self.bytes.len();
-        for member in &set.members {
-            let compiled = self.compile_member(set.rtype, member);
+        for m in &set.members {
+            let primary = m.failover == Some(FailoverRole::Primary);
+            let values = m.rdata.iter().map(Vec::as_slice);
+            let compiled = self.compile_member(set.rtype, m.ttl, m.check, m.weight, primary, values);
             self.members.push(compiled);
         }
         let fallback_ttl = set.members.iter().map(|m| m.ttl).min().unwrap_or(0);
@@ -835,18 +846,52 @@ impl Zone {
         }
     }
 
-    fn compile_member(&mut self, rtype: u16, member: &MemberConfig) -> Member {
+    /// A zone file's record set: simple routing, one member holding every value, what
+    /// [`Zone::compile_rrset`] makes of such a set.
+    fn compile_file_set(&mut self, set: FileSet<'_>) -> Rrset {
+        let start = self.members.len() as u32;
+        let records = self.bytes.len();
+        let member = self.compile_member(set.rtype(), set.ttl(), None, 0, false, set.values());
+        self.members.push(member);
+        // One member: plain when it has one value, and then a table of one row.
+        let plain = set.len() == 1 && target_offset(set.rtype()).is_none();
+        let size = self.bytes.len() - records;
+        Rrset {
+            rtype: set.rtype(),
+            routing: Routing::Simple,
+            when_all_unhealthy: WhenAllUnhealthy::AnswerAll,
+            fallback_ttl: set.ttl(),
+            uniform_ttl: true,
+            plain,
+            stride: if plain && size <= u16::MAX as usize { size as u16 } else { 0 },
+            checked: false,
+            members: Span { start, len: 1 },
+            fallback: Span { start: self.rdatas.len() as u32, len: 0 },
+            records: records as u32,
+            pool: NONE,
+        }
+    }
+
+    fn compile_member<'d>(
+        &mut self,
+        rtype: u16,
+        ttl: u32,
+        check: Option<usize>,
+        weight: u8,
+        primary: bool,
+        values: impl Iterator<Item = &'d [u8]>,
+    ) -> Member {
         let start = self.rdatas.len() as u32;
-        for data in &member.rdata {
-            let rdata = self.compile_rdata(rtype, member.ttl, data);
+        for data in values {
+            let rdata = self.compile_rdata(rtype, ttl, data);
             self.rdatas.push(rdata);
         }
         Member {
-            ttl: member.ttl,
-            check: member.check.map(|c| c as u32),
-            weight: member.weight,
-            primary: member.failover == Some(FailoverRole::Primary),
-            rdata: Span { start, len: member.rdata.len() as u32 },
+            ttl,
+            check: check.map(|c| c as u32),
+            weight,
+            primary,
+            rdata: Span { start, len: self.rdatas.len() as u32 - start },
         }
     }
 

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::rules::zone_containing;
-use super::zone::{Origins, RrsetBuild, ZoneBuild};
+use super::zone::{Origins, RrsetBuild, SetAt, ZoneBuild};
 use super::Validator;
 use crate::config::{file, rtype_name, text, FailoverRole, MemberConfig, Routing, RrsetConfig, WhenAllUnhealthy};
 use crate::limits;
@@ -263,8 +263,27 @@ impl Validator<'_> {
             }
             let key = (owner.clone(), rtype);
             let here = format!("{}:{}", self.source.display(), span.clone().map_or(0, |s| self.line(s.start)));
-            let existing = zones[zi].position(&key.0, key.1);
-            match existing.map(|at| &mut zones[zi].rrsets[at]) {
+            let existing = match zones[zi].position(&key.0, key.1) {
+                None => None,
+                Some(SetAt::Config(at)) => Some(&mut zones[zi].rrsets[at]),
+                Some(SetAt::File(_)) => {
+                    let reason = if routing == Routing::Simple {
+                        format!(
+                            "{owner} {} is already defined in the zone file {}; define a record set in one place",
+                            t.rtype, zones[zi].file_path
+                        )
+                    } else {
+                        format!(
+                            "{owner} {} already has simple records (in the zone file {}); routing policies cannot be mixed on one name and type",
+                            t.rtype,
+                            zones[zi].file_path
+                        )
+                    };
+                    self.problem(span, &ctx, Some("routing"), reason);
+                    continue;
+                }
+            };
+            match existing {
                 None => {
                     let set = RrsetConfig {
                         owner,

@@ -8,8 +8,8 @@ use rustc_hash::FxHashMap;
 
 use super::zone::{Origins, RrsetBuild, ZoneBuild};
 use super::Validator;
-use crate::config::{rtype_name, text, Problem, Routing, RrsetConfig, ZoneConfig};
-use crate::wire::{rtype, Name, HEADER_LEN, OPT_LEN};
+use crate::config::{rtype_name, text, FileRecords, Problem, Routing, RrsetConfig, ZoneConfig};
+use crate::wire::{rtype, write_presentation, Name, HEADER_LEN, OPT_LEN};
 
 /// The largest DNS message: what a TCP message's two-byte length can say.
 pub(super) const MAX_MESSAGE: usize = 65_535;
@@ -82,32 +82,35 @@ impl Validator<'_> {
     /// Checks zone-wide rules (SOA, NS, CNAME exclusivity, delegations, record sets that no
     /// response can hold, with up to `max_answers` multivalue members) and produces the zone.
     pub(super) fn finish_zone(&mut self, zone: ZoneBuild, max_answers: usize) -> ZoneConfig {
-        let ZoneBuild { origin, line, rrsets, file_failed, .. } = zone;
+        let ZoneBuild { origin, line, rrsets, file, file_path, file_failed, .. } = zone;
+        let records = file.finish();
+        let sets = Sets { file: &records, file_path: &file_path, config: &rrsets };
         let ctx = format!("zone {origin}");
         let problem = |v: &mut Self, reason: String| {
             v.problems.push(Problem { file: v.source.to_path_buf(), line, context: ctx.clone(), key: None, reason });
         };
-        for b in &rrsets {
-            let (records, size) = largest_response(&b.set, max_answers);
+        for i in 0..sets.len() {
+            let (records, size) = sets.largest_response(i, max_answers);
             if size > MAX_MESSAGE {
+                let b = sets.get(i);
                 problem(
                     self,
                     format!(
                         "{} {} ({}) cannot be answered: its largest answer, {records} records, takes {size} bytes \
                          with the header, question and OPT record, past the {MAX_MESSAGE} bytes of the largest DNS \
                          message (over TCP); split its values across names",
-                        b.set.owner,
-                        rtype_name(b.set.rtype),
+                        shown(b.owner),
+                        rtype_name(b.rtype),
                         b.origin
                     ),
                 );
             }
         }
-        let find = |rtype: u16| rrsets.iter().find(|s| s.set.rtype == rtype && s.set.owner == origin);
+        let find = |rtype: u16| sets.iter().find(|s| s.rtype == rtype && s.owner == origin.as_wire());
         match find(rtype::SOA) {
             _ if file_failed => {}
             None => problem(self, "has no SOA record at its apex".into()),
-            Some(soa) if soa.set.members[0].rdata.len() != 1 => problem(self, "has more than one SOA record".into()),
+            Some(soa) if soa.values != 1 => problem(self, "has more than one SOA record".into()),
             Some(_) => {}
         }
         if !file_failed && find(rtype::NS).is_none() {
@@ -117,21 +120,21 @@ impl Validator<'_> {
         // map over every owner of a large zone.
         let mut owners: FxHashMap<&[u8], (Option<usize>, Option<usize>)> = FxHashMap::default();
         let mut cuts: FxHashMap<&[u8], ()> = FxHashMap::default();
-        for (i, b) in rrsets.iter().enumerate() {
-            if b.set.rtype == rtype::CNAME {
-                owners.entry(b.set.owner.as_wire()).or_default().0.get_or_insert(i);
+        for (i, b) in sets.iter().enumerate() {
+            if b.rtype == rtype::CNAME {
+                owners.entry(b.owner).or_default().0.get_or_insert(i);
             }
-            if b.set.rtype == rtype::NS && b.set.owner != origin {
-                cuts.insert(b.set.owner.as_wire(), ());
+            if b.rtype == rtype::NS && b.owner != origin.as_wire() {
+                cuts.insert(b.owner, ());
             }
-            if b.set.rtype == rtype::SOA && b.set.owner != origin {
-                problem(self, format!("SOA at {} is not at the apex", b.set.owner));
+            if b.rtype == rtype::SOA && b.owner != origin.as_wire() {
+                problem(self, format!("SOA at {} is not at the apex", shown(b.owner)));
             }
         }
         if !owners.is_empty() {
-            for (i, b) in rrsets.iter().enumerate() {
-                if b.set.rtype != rtype::CNAME {
-                    if let Some(entry) = owners.get_mut(b.set.owner.as_wire()) {
+            for (i, b) in sets.iter().enumerate() {
+                if b.rtype != rtype::CNAME {
+                    if let Some(entry) = owners.get_mut(b.owner) {
                         entry.1.get_or_insert(i);
                     }
                 }
@@ -139,42 +142,41 @@ impl Validator<'_> {
         }
         for (cname, other) in owners.values() {
             if let (Some(c), Some(o)) = (cname, other) {
-                let (c, o) = (&rrsets[*c], &rrsets[*o]);
+                let (c, o) = (sets.get(*c), sets.get(*o));
                 problem(
                     self,
                     format!(
                         "CNAME at {} ({}) cannot share its name with other data ({} at {})",
-                        c.set.owner,
+                        shown(c.owner),
                         c.origin,
-                        rtype_name(o.set.rtype),
+                        rtype_name(o.rtype),
                         o.origin
                     ),
                 );
             }
         }
-        let dnames: FxHashMap<&[u8], &RrsetBuild> =
-            rrsets.iter().filter(|b| b.set.rtype == rtype::DNAME).map(|b| (b.set.owner.as_wire(), b)).collect();
+        let dnames: FxHashMap<&[u8], SetInfo> =
+            sets.iter().filter(|b| b.rtype == rtype::DNAME).map(|b| (b.owner, b)).collect();
         for b in dnames.values() {
-            let (name, at) = (&b.set.owner, &b.origin);
-            if b.set.members.iter().map(|m| m.rdata.len()).sum::<usize>() > 1 {
+            let (name, at) = (shown(b.owner), b.origin);
+            if b.values > 1 {
                 problem(self, format!("more than one DNAME at {name} ({at}); a name has at most one"));
             }
-            if b.set.routing != Routing::Simple {
+            if b.routing != Routing::Simple {
                 problem(self, format!("DNAME at {name} ({at}) must use simple routing"));
             }
         }
         if !dnames.is_empty() {
-            for b in &rrsets {
-                let owner = b.set.owner.as_wire();
-                if let Some(d) = suffixes(owner).skip(1).find_map(|suffix| dnames.get(suffix)) {
+            for b in sets.iter() {
+                if let Some(d) = suffixes(b.owner).skip(1).find_map(|suffix| dnames.get(suffix)) {
                     problem(
                         self,
                         format!(
                             "{} {} ({}) lies below the DNAME at {} ({}); no name may exist below a DNAME (RFC 6672)",
-                            b.set.owner,
-                            rtype_name(b.set.rtype),
+                            shown(b.owner),
+                            rtype_name(b.rtype),
                             b.origin,
-                            d.set.owner,
+                            shown(d.owner),
                             d.origin
                         ),
                     );
@@ -182,31 +184,31 @@ impl Validator<'_> {
             }
         }
         if !cuts.is_empty() {
-            for b in &rrsets {
-                let owner = b.set.owner.as_wire();
+            for b in sets.iter() {
+                let owner = b.owner;
                 let at_cut = cuts.contains_key(owner);
                 // The closest delegation strictly above the owner, if any.
                 let cut_above = suffixes(owner).skip(1).find(|suffix| cuts.contains_key(suffix));
-                let name = &b.set.owner;
-                let rtype = rtype_name(b.set.rtype);
+                let name = shown(owner);
+                let rtype = rtype_name(b.rtype);
                 if let Some(cut) = cut_above {
-                    if !matches!(b.set.rtype, rtype::A | rtype::AAAA) {
-                        let cut = Name::from_wire(cut).map(|n| n.to_string()).unwrap_or_default();
+                    if !matches!(b.rtype, rtype::A | rtype::AAAA) {
                         problem(
                             self,
                             format!(
-                                "{name} {rtype} ({}) lies below the delegation at {cut}; only glue (A, AAAA) may",
-                                b.origin
+                                "{name} {rtype} ({}) lies below the delegation at {}; only glue (A, AAAA) may",
+                                b.origin,
+                                shown(cut)
                             ),
                         );
                     }
-                } else if at_cut && !matches!(b.set.rtype, rtype::NS | rtype::DS) {
+                } else if at_cut && !matches!(b.rtype, rtype::NS | rtype::DS) {
                     problem(
                         self,
                         format!("{name} {rtype} ({}) sits at a delegation point; only NS and DS may", b.origin),
                     );
                 }
-                if (at_cut || cut_above.is_some()) && b.set.routing != Routing::Simple {
+                if (at_cut || cut_above.is_some()) && b.routing != Routing::Simple {
                     problem(
                         self,
                         format!("{name} {rtype} ({}) is delegation data and must use simple routing", b.origin),
@@ -214,16 +216,98 @@ impl Validator<'_> {
                 }
             }
         }
-        ZoneConfig { origin, rrsets: rrsets.into_iter().map(|b| b.set).collect() }
+        drop(owners);
+        drop(cuts);
+        drop(dnames);
+        ZoneConfig { origin, records, rrsets: rrsets.into_iter().map(|b| b.set).collect() }
     }
 }
+
+/// Every record set of a zone being finished, from the zone file and from the config file,
+/// read alike for the rules: the zone file's first, each by an index.
+struct Sets<'a> {
+    file: &'a FileRecords,
+    file_path: &'a str,
+    config: &'a [RrsetBuild],
+}
+
+/// What the rules read of one record set.
+#[derive(Clone, Copy)]
+struct SetInfo<'a> {
+    owner: &'a [u8],
+    rtype: u16,
+    routing: Routing,
+    /// Where it was defined.
+    origin: &'a str,
+    /// Values over all members.
+    values: usize,
+}
+
+impl<'a> Sets<'a> {
+    fn len(&self) -> usize {
+        self.file.len() + self.config.len()
+    }
+
+    fn get(&self, i: usize) -> SetInfo<'a> {
+        match i.checked_sub(self.file.len()) {
+            None => {
+                let set = self.file.get(i);
+                SetInfo {
+                    owner: set.owner(),
+                    rtype: set.rtype(),
+                    routing: Routing::Simple,
+                    origin: self.file_path,
+                    values: set.len(),
+                }
+            }
+            Some(i) => {
+                let b = &self.config[i];
+                SetInfo {
+                    owner: b.set.owner.as_wire(),
+                    rtype: b.set.rtype,
+                    routing: b.set.routing,
+                    origin: &b.origin,
+                    values: b.set.members.iter().map(|m| m.rdata.len()).sum(),
+                }
+            }
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = SetInfo<'a>> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// [`largest_response`] of set `i`; a zone file's set answers all its values.
+    fn largest_response(&self, i: usize, max_answers: usize) -> (usize, usize) {
+        match i.checked_sub(self.file.len()) {
+            None => {
+                let set = self.file.get(i);
+                let size = set.values().map(|v| RECORD + v.len()).sum::<usize>();
+                (set.len(), HEADER_LEN + set.owner().len() + 4 + OPT_LEN + size)
+            }
+            Some(i) => largest_response(&self.config[i].set, max_answers),
+        }
+    }
+}
+
+/// A name in wire form, for a message.
+fn shown(wire: &[u8]) -> String {
+    let mut text = String::new();
+    match write_presentation(&mut text, wire) {
+        Ok(()) => text,
+        Err(_) => format!("{wire:?}"),
+    }
+}
+
+/// A record in a response, after its RDATA: its owner as a compression pointer (2), type,
+/// class, TTL and RDLENGTH (10).
+const RECORD: usize = 2 + 10;
 
 /// The largest response to a query for `set`'s owner and type that `set` can give, when a
 /// multivalue answer has up to `max_answers` members: (records, bytes). Bytes count the
 /// header, the question, an OPT record without options, and each record with its owner as a
 /// compression pointer (2), type, class, TTL and RDLENGTH (10) and its RDATA.
 pub(super) fn largest_response(set: &RrsetConfig, max_answers: usize) -> (usize, usize) {
-    const RECORD: usize = 2 + 10;
     let member = |rdata: &[Vec<u8>]| (rdata.len(), rdata.iter().map(|r| RECORD + r.len()).sum::<usize>());
     let mut members: Vec<(usize, usize)> = set.members.iter().map(|m| member(&m.rdata)).collect();
     let answers = match set.routing {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use super::Validator;
+use crate::config::records::{FileRecordsBuilder, Full};
 use crate::config::{file, rtype_name, text, MemberConfig, Problem, ReadFile, RrsetConfig};
 use crate::limits;
 use crate::wire::{rtype, Name};
@@ -23,10 +24,23 @@ pub(super) struct ZoneBuild {
     pub(super) line: Option<usize>,
     /// The zone file could not be read; its problem is reported already.
     pub(super) file_failed: bool,
-    /// Record sets in the order they were first defined.
+    /// The zone file's record sets, packed.
+    pub(super) file: FileRecordsBuilder,
+    /// The zone file's path, for messages about its records.
+    pub(super) file_path: Arc<str>,
+    /// Record sets the config file defines, in the order they were first defined.
     pub(super) rrsets: Vec<RrsetBuild>,
-    /// Positions in `rrsets`, hashed by (owner, type), so lookups clone nothing.
-    index: hashbrown::HashTable<usize>,
+    /// Positions in `file` and `rrsets`, hashed by (owner, type), so lookups clone nothing.
+    index: hashbrown::HashTable<SetAt>,
+}
+
+/// Where a record set of a [`ZoneBuild`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SetAt {
+    /// In the zone file's records, at this index.
+    File(u32),
+    /// In the config file's record sets, at this index.
+    Config(usize),
 }
 
 /// A record set while members are still being added.
@@ -71,6 +85,8 @@ impl Validator<'_> {
                 file_failed: false,
                 origin: origin.clone(),
                 line: span.clone().map(|s| self.line(s.start)),
+                file: FileRecordsBuilder::default(),
+                file_path: Arc::from(""),
                 rrsets: Vec::new(),
                 index: hashbrown::HashTable::new(),
             };
@@ -82,49 +98,33 @@ impl Validator<'_> {
             match (&t.file, &t.soa) {
                 (Some(file), _) => {
                     let path = self.source.parent().unwrap_or(Path::new("")).join(file);
-                    let where_: Arc<str> = path.display().to_string().into();
+                    zone.file_path = path.display().to_string().into();
                     let mut outside = Vec::new();
-                    // Each value read so far, as (record set, value) positions hashed by set and
-                    // RDATA: a repeated value is found in one probe, not by comparing it with
-                    // every value of its set.
-                    let mut values: hashbrown::HashTable<(u32, u32)> = hashbrown::HashTable::new();
+                    let mut too_large = false;
                     let result = text::for_each_record(&path, &origin, read, &mut |scanned| {
                         let r = match scanned {
-                            text::Scanned::File { lines } => {
-                                zone.rrsets.reserve(lines);
-                                let rrsets = &zone.rrsets;
-                                zone.index.reserve(lines, |&i| set_hash(&rrsets[i].set.owner, rrsets[i].set.rtype));
-                                return;
-                            }
+                            text::Scanned::File { lines } => return zone.reserve(lines),
                             text::Scanned::Record(r) => r,
                         };
                         if !r.owner.ends_with(&origin) {
                             outside.push(format!("record \"{}\" {}", r.owner, rtype_name(r.rtype)));
                             return;
                         }
-                        let (ttl, rdata) = (r.ttl, r.rdata);
-                        let at = zone.position_or_insert(r.owner, r.rtype, |owner, rtype| {
-                            let set = RrsetConfig::simple(owner, rtype, MemberConfig::simple(ttl));
-                            RrsetBuild { set, origin: where_.clone(), explicit_when: false }
+                        let added = zone.file_set(r.owner.as_wire(), r.rtype, r.ttl).and_then(|set| {
+                            // RFC 2181 section 5.2: one TTL per RRset; the set takes the smallest.
+                            zone.file.add_value(set, r.ttl, &r.rdata)
                         });
-                        let rrsets = &mut zone.rrsets;
-                        let value_of = |(set, value): (u32, u32)| -> &[u8] {
-                            &rrsets[set as usize].set.members[0].rdata[value as usize]
-                        };
-                        let entry = values.entry(
-                            value_hash(at, &rdata),
-                            |&v| v.0 as usize == at && value_of(v) == rdata.as_slice(),
-                            |&(set, value)| value_hash(set as usize, value_of((set, value))),
-                        );
-                        let member = &mut rrsets[at].set.members[0];
-                        // RFC 2181 section 5.2: one TTL per RRset; take the smallest.
-                        member.ttl = member.ttl.min(ttl);
-                        if let hashbrown::hash_table::Entry::Vacant(slot) = entry {
-                            // A zone file's records number far below 2^32 (each takes a line).
-                            slot.insert((at as u32, member.rdata.len() as u32));
-                            member.rdata.push(rdata);
-                        }
+                        too_large |= added.is_err();
                     });
+                    if too_large {
+                        self.problems.push(Problem {
+                            file: path.clone(),
+                            line: None,
+                            context: ctx.clone(),
+                            key: None,
+                            reason: "holds more than 4 GiB of names and record data; split it into zones".into(),
+                        });
+                    }
                     for context in outside {
                         self.problems.push(Problem {
                             file: path.clone(),
@@ -196,54 +196,60 @@ impl Validator<'_> {
 }
 
 impl ZoneBuild {
-    /// Adds a new record set; returns its position.
-    pub(super) fn insert(&mut self, set: RrsetBuild) -> usize {
-        let at = self.rrsets.len();
-        let hash = set_hash(&set.set.owner, set.set.rtype);
-        self.rrsets.push(set);
-        let rrsets = &self.rrsets;
-        self.index.insert_unique(hash, at, |&i| set_hash(&rrsets[i].set.owner, rrsets[i].set.rtype));
-        at
-    }
-
-    /// Where the record set of `owner` and `rtype` is, adding the one `make` builds if it
-    /// is not defined yet (one hash probe either way).
-    fn position_or_insert(&mut self, owner: Name, rtype: u16, make: impl FnOnce(Name, u16) -> RrsetBuild) -> usize {
-        let rrsets = &self.rrsets;
-        let entry = self.index.entry(
-            set_hash(&owner, rtype),
-            |&i| rrsets[i].set.rtype == rtype && rrsets[i].set.owner == owner,
-            |&i| set_hash(&rrsets[i].set.owner, rrsets[i].set.rtype),
-        );
-        match entry {
-            hashbrown::hash_table::Entry::Occupied(at) => *at.get(),
-            hashbrown::hash_table::Entry::Vacant(slot) => {
-                let at = self.rrsets.len();
-                slot.insert(at);
-                self.rrsets.push(make(owner, rtype));
-                at
-            }
+    /// The owner (wire form) and type of the record set at `at`.
+    fn key(&self, at: SetAt) -> (&[u8], u16) {
+        match at {
+            SetAt::File(i) => self.file.owner_and_type(i),
+            SetAt::Config(i) => (self.rrsets[i].set.owner.as_wire(), self.rrsets[i].set.rtype),
         }
     }
 
+    /// Room for about `records` more zone file records.
+    fn reserve(&mut self, records: usize) {
+        self.file.reserve(records);
+        let (file, rrsets) = (&self.file, &self.rrsets);
+        self.index.reserve(records, |&at| match at {
+            SetAt::File(i) => set_hash(file.owner_and_type(i)),
+            SetAt::Config(i) => set_hash((rrsets[i].set.owner.as_wire(), rrsets[i].set.rtype)),
+        });
+    }
+
+    /// Adds a record set the config file defines; returns its position.
+    pub(super) fn insert(&mut self, set: RrsetBuild) -> usize {
+        let at = self.rrsets.len();
+        let hash = set_hash((set.set.owner.as_wire(), set.set.rtype));
+        self.rrsets.push(set);
+        let mut index = std::mem::take(&mut self.index);
+        index.insert_unique(hash, SetAt::Config(at), |&at| set_hash(self.key(at)));
+        self.index = index;
+        at
+    }
+
+    /// The zone file's record set of `owner` and `rtype`, added (with TTL `ttl`) if it is not
+    /// defined yet: one hash probe either way.
+    fn file_set(&mut self, owner: &[u8], rtype: u16, ttl: u32) -> Result<u32, Full> {
+        let hash = set_hash((owner, rtype));
+        if let Some(&SetAt::File(i)) = self.index.find(hash, |&at| self.key(at) == (owner, rtype)) {
+            return Ok(i);
+        }
+        let i = self.file.add_set(owner, rtype, ttl)?;
+        let mut index = std::mem::take(&mut self.index);
+        index.insert_unique(hash, SetAt::File(i), |&at| set_hash(self.key(at)));
+        self.index = index;
+        Ok(i)
+    }
+
     /// Where the record set of `owner` and `rtype` is, if defined.
-    pub(super) fn position(&self, owner: &Name, rtype: u16) -> Option<usize> {
-        self.index
-            .find(set_hash(owner, rtype), |&i| self.rrsets[i].set.rtype == rtype && self.rrsets[i].set.owner == *owner)
-            .copied()
+    pub(super) fn position(&self, owner: &Name, rtype: u16) -> Option<SetAt> {
+        let key = (owner.as_wire(), rtype);
+        self.index.find(set_hash(key), |&at| self.key(at) == key).copied()
     }
 }
 
-/// The hash a record set is found by in [`ZoneBuild::index`].
-fn set_hash(owner: &Name, rtype: u16) -> u64 {
+/// The hash a record set is found by in [`ZoneBuild::index`]: its owner (wire form) and type.
+fn set_hash(key: (&[u8], u16)) -> u64 {
     use std::hash::BuildHasher;
-    rustc_hash::FxBuildHasher.hash_one((owner.as_wire(), rtype))
-}
-
-/// The hash a zone file's value is found by: its record set's position and its RDATA.
-fn value_hash(set: usize, rdata: &[u8]) -> u64 {
-    use std::hash::BuildHasher;
-    rustc_hash::FxBuildHasher.hash_one((set, rdata))
+    rustc_hash::FxBuildHasher.hash_one(key)
 }
 
 /// Splits the zone scanner's "line L:C: reason" into a line number and the rest.

@@ -369,10 +369,15 @@ pub fn multivalue_records(name: &str, count: usize) -> String {
 
 /// The resident memory, in KiB, of process `pid` (0 when it cannot be read).
 pub fn rss_kib(pid: u32) -> u64 {
+    proc_status_kib(pid, "VmRSS")
+}
+
+/// A figure in KiB from `/proc/PID/status` (`VmRSS`, `VmHWM`, ...); 0 when it cannot be read.
+pub fn proc_status_kib(pid: u32, key: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
