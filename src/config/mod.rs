@@ -20,6 +20,7 @@
 mod bind_syntax;
 mod error;
 mod file;
+mod read;
 mod records;
 mod runtime;
 mod text;
@@ -64,11 +65,8 @@ impl Config {
 
     /// Validates config text; `read` supplies zone files (paths relative to `source`'s folder).
     pub fn parse(text: &str, source: &Path, read: &ReadFile) -> Result<Config, ConfigError> {
-        let parsed: file::File = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|span| line_of(text, span.start));
-            single(source, line, "", None, e.message().trim().to_string())
-        })?;
-        validate::config(parsed, text, source, read)
+        let (parsed, problems) = read::read(text, source).map_err(|problems| ConfigError { problems })?;
+        validate::config(parsed, problems, text, source, read)
     }
 }
 
@@ -83,11 +81,6 @@ fn single(file: &Path, line: Option<usize>, context: &str, key: Option<&str>, re
             reason,
         }],
     }
-}
-
-/// The 1-based line of byte `offset` of `text`.
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
 }
 
 #[cfg(test)]

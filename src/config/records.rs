@@ -8,6 +8,8 @@
 //! ([`super::RrsetConfig`]) costs about 400 in several allocations; that difference is most
 //! of what a reload of a large zone needs beside the old and the new zone data.
 
+use std::path::{Path, PathBuf};
+
 use hashbrown::HashTable;
 
 /// The simple record sets one zone's file defines, in the order each was first seen.
@@ -19,6 +21,8 @@ pub struct FileRecords {
     sets: Vec<SetEntry>,
     /// Every value, set by set: set `i`'s values are `values[sets[i].values]`.
     values: Vec<Value>,
+    /// The files read (the zone file, then what it includes), for messages.
+    files: Vec<PathBuf>,
 }
 
 /// One record set: where its owner and values are, its type and TTL.
@@ -36,6 +40,9 @@ struct SetEntry {
     first: u32,
     /// How many values.
     count: u32,
+    /// Where its first record is: a file of `files`, and a line.
+    file: u16,
+    line: u32,
 }
 
 /// One value's RDATA in `bytes` (RDATA is at most 65,535 bytes).
@@ -114,6 +121,12 @@ impl<'a> FileSet<'a> {
         self.set.count == 0
     }
 
+    /// Where its first record is: the file and the 1-based line.
+    pub fn defined_at(&self) -> (&'a Path, u32) {
+        let file = self.records.files.get(self.set.file as usize).map_or(Path::new(""), PathBuf::as_path);
+        (file, self.set.line)
+    }
+
     /// Each value's RDATA, in the order read.
     pub fn values(&self) -> impl ExactSizeIterator<Item = &'a [u8]> + 'a {
         let records = self.records;
@@ -156,12 +169,19 @@ impl FileRecordsBuilder {
         (self.records.slice(set.owner, set.owner_len as usize), set.rtype)
     }
 
-    /// Adds a new, empty record set; returns its index.
-    pub fn add_set(&mut self, owner: &[u8], rtype: u16, ttl: u32) -> Result<u32, Full> {
+    /// A file about to be read: the records added after this, until the next, are in it
+    /// (as [`Self::add_set`]'s `file` says, counting from 0).
+    pub fn add_file(&mut self, path: PathBuf) {
+        self.records.files.push(path);
+    }
+
+    /// Adds a new, empty record set, first seen at `line` of file `file`; returns its index.
+    pub fn add_set(&mut self, owner: &[u8], rtype: u16, ttl: u32, (file, line): (u16, u32)) -> Result<u32, Full> {
         let owner_at = self.push_bytes(owner)?;
         let index = u32::try_from(self.records.sets.len()).map_err(|_| Full::TooLarge)?;
         let owner_len = u8::try_from(owner.len()).map_err(|_| Full::TooLarge)?;
-        self.records.sets.push(SetEntry { owner: owner_at, owner_len, rtype, ttl, first: 0, count: 0 });
+        let set = SetEntry { owner: owner_at, owner_len, rtype, ttl, first: 0, count: 0, file, line };
+        self.records.sets.push(set);
         Ok(index)
     }
 
@@ -238,9 +258,10 @@ mod tests {
     #[test]
     fn values_are_grouped_by_set_in_the_order_read_and_kept_once() {
         let mut b = FileRecordsBuilder::default();
-        let www = b.add_set(b"\x03www\x00", 1, 300).unwrap();
+        b.add_file(PathBuf::from("z"));
+        let www = b.add_set(b"\x03www\x00", 1, 300, (0, 4)).unwrap();
         assert_eq!(b.add_value(www, 300, &[192, 0, 2, 1]), Ok(true));
-        let mail = b.add_set(b"\x04mail\x00", 1, 60).unwrap();
+        let mail = b.add_set(b"\x04mail\x00", 1, 60, (0, 5)).unwrap();
         assert_eq!(b.add_value(mail, 60, &[192, 0, 2, 9]), Ok(true));
         assert_eq!(b.add_value(www, 120, &[192, 0, 2, 2]), Ok(true));
         // The same value again: kept once, but its TTL still counts.
@@ -264,6 +285,7 @@ mod tests {
             ]
         );
         assert_eq!(records.get(1).len(), 2);
+        assert_eq!(records.get(1).defined_at(), (Path::new("z"), 5));
     }
 
     #[test]

@@ -113,6 +113,10 @@ pub struct ScannedRecord {
     pub ttl: u32,
     /// RDATA in wire form, names uncompressed.
     pub rdata: Vec<u8>,
+    /// Which file it is in: the index of its file among the [`Scanned::File`]s handed out.
+    pub file: u16,
+    /// The 1-based line where it starts.
+    pub line: u32,
 }
 
 /// Parses one record value (`values = [...]` entries) of `rtype` at `owner`.
@@ -124,8 +128,11 @@ pub fn parse_value(owner: &Name, rtype: u16, value: &str, origin: &Name) -> Resu
     // As in zone files: SOA timers may carry units (`2h 15m 2w 1m`), and `@` is the origin.
     let text = super::bind_syntax::expand(&text, &origin.to_string())
         .map_err(|e| format!("bad {} value {value:?}: {e}", rtype_name(rtype)))?;
-    let records =
-        scan(text.as_bytes(), origin).map_err(|e| format!("bad {} value {value:?}: {e}", rtype_name(rtype)))?;
+    // The scanner's "line L:C: " is a place in the text built here, not in the config.
+    let records = scan(text.as_bytes(), origin).map_err(|e| {
+        let reason = e.strip_prefix("line ").and_then(|rest| rest.split_once(": ")).map_or(e.as_str(), |(_, r)| r);
+        format!("bad {} value {value:?}: {reason}", rtype_name(rtype))
+    })?;
     match records.as_slice() {
         [one] if one.rtype == rtype => Ok(one.rdata.clone()),
         _ => Err(format!("bad {} value {value:?}", rtype_name(rtype))),
@@ -147,8 +154,14 @@ pub fn read_zone_file(path: &Path, origin: &Name, read: &ReadFile) -> Result<Vec
 /// What reading a zone file hands out, in order.
 pub enum Scanned {
     /// A file (the zone file or one it includes) is about to be read; its line count lets
-    /// the receiver reserve room for about that many records.
-    File { lines: usize },
+    /// the receiver reserve room for about that many records. Files are numbered in the
+    /// order they are handed out, from 0.
+    File {
+        /// Lines in the file.
+        lines: usize,
+        /// Its path.
+        path: PathBuf,
+    },
     /// One record.
     Record(ScannedRecord),
 }
@@ -207,25 +220,23 @@ pub fn for_each_record(
     })
 }
 
-fn read_zone_file_into(
-    path: &Path,
-    origin: &Name,
-    read: &ReadFile,
-    depth: usize,
-    each: &mut dyn FnMut(Scanned),
-) -> Result<(), (PathBuf, String)> {
-    if depth > MAX_INCLUDE_DEPTH {
-        return Err((path.to_path_buf(), format!("$INCLUDE nested deeper than {MAX_INCLUDE_DEPTH}")));
-    }
-    let text = read_text(path, read)?;
-    scan_zone_text(path, &text, origin, read, depth, each)
-}
-
 fn read_text(path: &Path, read: &ReadFile) -> Result<String, (PathBuf, String)> {
-    read(path).map_err(|e| (path.to_path_buf(), format!("cannot read zone file: {e}")))
+    read(path).map_err(|e| (path.to_path_buf(), format!("cannot read zone file {}: {e}", shown_path(path).display())))
 }
 
-/// Scans `text`, the contents of the zone file at `path`, reading what it includes.
+/// `path` made absolute (against the working directory), to show which file was tried.
+pub fn shown_path(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The files read so far for one zone, to number them.
+#[derive(Default)]
+struct Files {
+    count: u16,
+}
+
+/// Scans `text`, the contents of the zone file at `path`, reading what it includes. Every
+/// error names the line it is at, in the file it is in.
 fn scan_zone_text(
     path: &Path,
     text: &str,
@@ -234,40 +245,138 @@ fn scan_zone_text(
     depth: usize,
     each: &mut dyn FnMut(Scanned),
 ) -> Result<(), (PathBuf, String)> {
+    scan_file(path, text, origin, read, depth, &mut Files::default(), each)
+}
+
+fn scan_file(
+    path: &Path,
+    text: &str,
+    origin: &Name,
+    read: &ReadFile,
+    depth: usize,
+    files: &mut Files,
+    each: &mut dyn FnMut(Scanned),
+) -> Result<(), (PathBuf, String)> {
     let fail = |reason: String| (path.to_path_buf(), reason);
     // BIND syntax the scanner does not read: TTL units (`$TTL 1h`), `@` in record data.
     let text = super::bind_syntax::expand(text, &origin.to_string()).map_err(fail)?;
-    each(Scanned::File { lines: text.bytes().filter(|&b| b == b'\n').count() });
+    let file = files.count;
+    files.count = files.count.saturating_add(1);
+    each(Scanned::File { lines: text.bytes().filter(|&b| b == b'\n').count(), path: path.to_path_buf() });
     let mut zonefile = Zonefile::from(text.as_bytes());
     zonefile.set_origin(to_domain_name(origin));
     zonefile.set_default_class(Class::IN);
     let mut scratch = Vec::with_capacity(crate::wire::MAX_NAME_LEN);
+    let mut lines = EntryLines::new(text.as_bytes());
     loop {
         let entry = match guarded_next(&mut zonefile, &text) {
             Ok(Some(entry)) => entry,
             Ok(None) => return Ok(()),
             Err(reason) => return Err(fail(reason)),
         };
+        let line = lines.next().unwrap_or(0);
+        // No column: "L:1" reads as the scanner's own place past the end of an entry.
+        let at_line = |reason: String| fail(format!("line {line}: {reason}"));
         match entry {
             Entry::Record(record) => {
                 if record.class() != Class::IN {
-                    return Err(fail(format!("class {} is not served (only IN)", record.class())));
+                    return Err(at_line(format!("class {} is not served (only IN)", record.class())));
                 }
-                each(Scanned::Record(convert(&record, &mut scratch).map_err(fail)?));
+                let mut scanned = convert(&record, &mut scratch).map_err(at_line)?;
+                scanned.file = file;
+                scanned.line = u32::try_from(line).unwrap_or(u32::MAX);
+                each(Scanned::Record(scanned));
             }
             Entry::Include { path: include, origin: include_origin } => {
-                let include = PathBuf::from(include.to_string());
+                let named = include.to_string();
+                let include = PathBuf::from(&named);
                 let include = match path.parent() {
                     Some(dir) if include.is_relative() => dir.join(include),
                     _ => include,
                 };
                 let origin = match include_origin {
-                    Some(o) => Name::from_wire(o.as_slice()).ok_or_else(|| fail("bad $INCLUDE origin".into()))?,
+                    Some(o) => Name::from_wire(o.as_slice()).ok_or_else(|| at_line("bad $INCLUDE origin".into()))?,
                     None => origin.clone(),
                 };
-                read_zone_file_into(&include, &origin, read, depth + 1, each)?;
+                if depth + 1 > MAX_INCLUDE_DEPTH {
+                    return Err(at_line(format!("$INCLUDE {named}: nested deeper than {MAX_INCLUDE_DEPTH} files")));
+                }
+                let included = read(&include).map_err(|e| {
+                    at_line(format!("$INCLUDE {named}: cannot read {}: {e}", shown_path(&include).display()))
+                })?;
+                scan_file(&include, &included, &origin, read, depth + 1, files, each)?;
             }
         }
+    }
+}
+
+/// The line each entry of a zone file starts on, in the order the scanner hands entries out:
+/// records and `$INCLUDE`s (the scanner takes `$TTL` and `$ORIGIN` itself, and blank and
+/// comment lines are no entry). An entry runs to the end of its line, or past it inside
+/// parentheses or quotes.
+struct EntryLines<'t> {
+    text: &'t [u8],
+    at: usize,
+    line: usize,
+}
+
+impl<'t> EntryLines<'t> {
+    fn new(text: &'t [u8]) -> Self {
+        EntryLines { text, at: 0, line: 1 }
+    }
+}
+
+impl Iterator for EntryLines<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        let text = self.text;
+        while self.at < text.len() {
+            let (mut depth, mut first, mut line) = (0usize, None, self.line);
+            while self.at < text.len() {
+                let b = text[self.at];
+                self.at += 1;
+                match b {
+                    b'\n' => {
+                        self.line += 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    b';' => {
+                        while self.at < text.len() && text[self.at] != b'\n' {
+                            self.at += 1;
+                        }
+                    }
+                    b' ' | b'\t' | b'\r' => {}
+                    b'(' => depth += 1,
+                    b')' => depth = depth.saturating_sub(1),
+                    _ => {
+                        if first.is_none() {
+                            first = Some(self.at - 1);
+                            line = self.line;
+                        }
+                        if b == b'"' {
+                            while self.at < text.len() && text[self.at] != b'"' {
+                                match text[self.at] {
+                                    b'\\' => self.at += 1,
+                                    b'\n' => self.line += 1,
+                                    _ => {}
+                                }
+                                self.at += 1;
+                            }
+                            self.at += 1;
+                        }
+                    }
+                }
+            }
+            let Some(first) = first else { continue };
+            let control = text[first] == b'$';
+            if !control || text[first..].get(..8).is_some_and(|d| d.eq_ignore_ascii_case(b"$INCLUDE")) {
+                return Some(line);
+            }
+        }
+        None
     }
 }
 
@@ -344,7 +453,14 @@ fn convert(record: &domain::zonefile::inplace::ScannedRecord, scratch: &mut Vec<
     if rdata.len() > u16::MAX as usize {
         return Err("record data too long".into());
     }
-    Ok(ScannedRecord { owner, rtype: record.rtype().to_int(), ttl: Ttl::as_secs(&record.ttl()), rdata })
+    Ok(ScannedRecord {
+        owner,
+        rtype: record.rtype().to_int(),
+        ttl: Ttl::as_secs(&record.ttl()),
+        rdata,
+        file: 0,
+        line: 0,
+    })
 }
 
 fn to_domain_name(name: &Name) -> domain::base::Name<Bytes> {
@@ -430,5 +546,36 @@ mod tests {
         let read = |_: &Path| Ok(text.to_string());
         let err = read_zone_file(Path::new("z.zone"), &origin, &read).unwrap_err();
         assert!(err.1.starts_with("line 6:1"), "{}", err.1);
+    }
+
+    #[test]
+    fn records_and_include_problems_name_their_file_and_line() {
+        let origin = parse_absolute("example.com.").unwrap();
+        let text = "$TTL 60\n@ SOA ns1 host 1 2 3 4 5\n\n; a comment\nwww A 192.0.2.1\n  A 192.0.2.2\n$INCLUDE inc.zone\nmx ( MX\n 10 mail )\n";
+        let read = |p: &Path| match p.to_str() {
+            Some("dir/z.zone") => Ok(text.to_string()),
+            Some("dir/inc.zone") => Ok("\ninc A 192.0.2.9\n$INCLUDE gone.zone\n".to_string()),
+            _ => Err(io::Error::new(io::ErrorKind::NotFound, "no such file")),
+        };
+        let (mut files, mut records) = (Vec::new(), Vec::new());
+        let err = for_each_record(Path::new("dir/z.zone"), &origin, &read, &mut |scanned| match scanned {
+            Scanned::File { path, .. } => files.push(path),
+            Scanned::Record(r) => records.push((r.owner.to_string(), r.file, r.line)),
+        })
+        .unwrap_err();
+        assert_eq!(files, [Path::new("dir/z.zone"), Path::new("dir/inc.zone")]);
+        assert_eq!(
+            records,
+            [
+                ("example.com.".to_string(), 0, 2),
+                ("www.example.com.".to_string(), 0, 5),
+                ("www.example.com.".to_string(), 0, 6),
+                ("inc.example.com.".to_string(), 1, 2),
+            ]
+        );
+        // The missing file is named as the include that names it, with the path tried.
+        assert_eq!(err.0, Path::new("dir/inc.zone"));
+        assert!(err.1.starts_with("line 3: $INCLUDE gone.zone: cannot read /"), "{}", err.1);
+        assert!(err.1.contains("dir/gone.zone: no such file"), "{}", err.1);
     }
 }

@@ -199,3 +199,66 @@ fn a_record_set_too_large_for_any_response_is_refused() {
     assert!(!m.truncated());
     assert_eq!(m.answers().len(), 4000);
 }
+
+/// The mistakes a new user makes, in one file: one `check` run reports every one of them, each
+/// with its file, line, key, the value written and a hint where one helps.
+#[test]
+fn every_mistake_is_reported_in_one_run_with_line_key_value_and_hint() {
+    let config = r#"[server]
+listen = "127.0.0.1:5300"
+max_answer = 8
+
+[[zone]]
+origin = "example.com."
+file = "z.zone"
+
+[[zone]]
+origin = "other.test."
+file = "missing.zone"
+
+[[health_check]]
+id = "web"
+type = "HTTP"
+ip = "192.0.2.10"
+request_interval = "60s"
+failure_treshold = 3
+
+[[record]]
+name = "www.example.com."
+type = "A"
+ttl = "1h"
+values = ["300.1.1.1"]
+"#;
+    let zone = "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\n@ NS ns1\nns1 A 192.0.2.53\n\n\
+                stray.other.test. A 192.0.2.1\nmail CNAME ns1\nmail TXT \"hello\"\n$INCLUDE gone.zone\n";
+    let (code, out) = check(config, &[("z.zone", zone)]);
+    assert_eq!(code, 1, "{out}");
+    let expected: &[&[&str]] = &[
+        &["eightfold.toml:2:", "key `listen`", "\"127.0.0.1:5300\"", "listen = [\"127.0.0.1:5300\"]"],
+        &["eightfold.toml:3:", "key `max_answer`", "did you mean `max_answers`?"],
+        &["eightfold.toml:11:", "key `file`", "cannot read zone file /", "/missing.zone:"],
+        &["eightfold.toml:17:", "key `request_interval`", "\"60s\"", "request_interval = 60"],
+        &["eightfold.toml:18:", "key `failure_treshold`", "did you mean `failure_threshold`?"],
+        &[
+            "eightfold.toml:23:",
+            "record \"www.example.com.\" A",
+            "key `ttl`",
+            "\"1h\"",
+            "TTLs in the config are seconds",
+            "ttl = 3600",
+        ],
+        &["eightfold.toml:24:", "key `values`", "bad A value \"300.1.1.1\": expected IPv4 address"],
+        &["z.zone:6:", "stray.other.test.", "outside the zone"],
+        &["z.zone:9:", "$INCLUDE gone.zone: cannot read /", "/gone.zone:"],
+        &["CNAME at mail.example.com. (", "z.zone:7)", "(TXT at ", "z.zone:8)"],
+    ];
+    for fragments in expected {
+        assert!(
+            out.lines().any(|line| fragments.iter().all(|f| line.contains(f))),
+            "no line has all of {fragments:?}:\n{out}"
+        );
+    }
+    // Nothing internal leaks: no scanner position of a value, no serde type name.
+    assert!(!out.contains("line 2:1") && !out.contains("expected u32") && !out.contains("invalid type"), "{out}");
+    assert_eq!(out.lines().count(), expected.len(), "one line a problem:\n{out}");
+}

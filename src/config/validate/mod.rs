@@ -23,9 +23,16 @@ use crate::limits;
 
 /// Validates a parsed file into a [`Config`]; `text` is the file's text (for line numbers),
 /// `read` supplies zone files (paths relative to `source`'s folder).
-pub(super) fn config(parsed: file::File, text: &str, source: &Path, read: &ReadFile) -> Result<Config, ConfigError> {
+/// `problems` are those found reading the file, which go first.
+pub(super) fn config(
+    parsed: file::File,
+    problems: Vec<Problem>,
+    text: &str,
+    source: &Path,
+    read: &ReadFile,
+) -> Result<Config, ConfigError> {
     let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
-    let mut v = Validator { source, line_starts, problems: Vec::new() };
+    let mut v = Validator { source, text, line_starts, problems };
     let server = v.server(parsed.server.as_ref());
     let checks = v.checks(&parsed.health_check);
     let check_ids: HashMap<&str, usize> = checks.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
@@ -43,6 +50,8 @@ pub(super) fn config(parsed: file::File, text: &str, source: &Path, read: &ReadF
 struct Validator<'a> {
     /// The config file, for messages and relative paths.
     source: &'a Path,
+    /// Its text, to find the line a key is on.
+    text: &'a str,
     /// Byte offset where each line of the file starts, for line numbers in O(log n).
     line_starts: Vec<usize>,
     /// Every problem found so far, in file order.
@@ -81,11 +90,30 @@ impl Validator<'_> {
         }
     }
 
-    /// Records a problem at `span` of the file.
+    /// The line of `key = ...` in the table whose span (its header, for a table of an array)
+    /// starts at `span`, if it is written there: up to the next table's header.
+    fn key_line(&self, span: &Range<usize>, key: &str) -> Option<usize> {
+        let mut offset = span.start;
+        for (i, line) in self.text.get(span.start..)?.split_inclusive('\n').enumerate() {
+            let trimmed = line.trim_start();
+            if i > 0 && trimmed.starts_with('[') {
+                break;
+            }
+            let rest = trimmed.strip_prefix(key).map(str::trim_start);
+            if rest.is_some_and(|r| r.starts_with('=')) {
+                return Some(self.line(offset));
+            }
+            offset += line.len();
+        }
+        None
+    }
+
+    /// Records a problem at `span` of the file: the line of `key` there, else the table's.
     fn problem(&mut self, span: Option<Range<usize>>, context: &str, key: Option<&str>, reason: impl Into<String>) {
+        let line = span.map(|s| key.and_then(|k| self.key_line(&s, k)).unwrap_or_else(|| self.line(s.start)));
         self.problems.push(Problem {
             file: self.source.to_path_buf(),
-            line: span.map(|s| self.line(s.start)),
+            line,
             context: context.to_string(),
             key: key.map(str::to_string),
             reason: reason.into(),

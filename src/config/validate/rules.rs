@@ -3,6 +3,7 @@
 //! delegations).
 
 use std::ops::Range;
+use std::path::Path;
 
 use rustc_hash::FxHashMap;
 
@@ -82,9 +83,9 @@ impl Validator<'_> {
     /// Checks zone-wide rules (SOA, NS, CNAME exclusivity, delegations, record sets that no
     /// response can hold, with up to `max_answers` multivalue members) and produces the zone.
     pub(super) fn finish_zone(&mut self, zone: ZoneBuild, max_answers: usize) -> ZoneConfig {
-        let ZoneBuild { origin, line, rrsets, file, file_path, file_failed, .. } = zone;
+        let ZoneBuild { origin, line, rrsets, file, file_failed, .. } = zone;
         let records = file.finish();
-        let sets = Sets { file: &records, file_path: &file_path, config: &rrsets };
+        let sets = Sets { file: &records, config: &rrsets };
         let ctx = format!("zone {origin}");
         let problem = |v: &mut Self, reason: String| {
             v.problems.push(Problem { file: v.source.to_path_buf(), line, context: ctx.clone(), key: None, reason });
@@ -227,7 +228,6 @@ impl Validator<'_> {
 /// read alike for the rules: the zone file's first, each by an index.
 struct Sets<'a> {
     file: &'a FileRecords,
-    file_path: &'a str,
     config: &'a [RrsetBuild],
 }
 
@@ -238,7 +238,7 @@ struct SetInfo<'a> {
     rtype: u16,
     routing: Routing,
     /// Where it was defined.
-    origin: &'a str,
+    origin: Origin<'a>,
     /// Values over all members.
     values: usize,
 }
@@ -256,7 +256,7 @@ impl<'a> Sets<'a> {
                     owner: set.owner(),
                     rtype: set.rtype(),
                     routing: Routing::Simple,
-                    origin: self.file_path,
+                    origin: Origin::Line(set.defined_at()),
                     values: set.len(),
                 }
             }
@@ -266,7 +266,7 @@ impl<'a> Sets<'a> {
                     owner: b.set.owner.as_wire(),
                     rtype: b.set.rtype,
                     routing: b.set.routing,
-                    origin: &b.origin,
+                    origin: Origin::Text(&b.origin),
                     values: b.set.members.iter().map(|m| m.rdata.len()).sum(),
                 }
             }
@@ -286,6 +286,24 @@ impl<'a> Sets<'a> {
                 (set.len(), HEADER_LEN + set.owner().len() + 4 + OPT_LEN + size)
             }
             Some(i) => largest_response(&self.config[i].set, max_answers),
+        }
+    }
+}
+
+/// Where a record set was defined, for a message.
+#[derive(Clone, Copy)]
+enum Origin<'a> {
+    /// As the config file's record sets say it.
+    Text(&'a str),
+    /// A zone file and line.
+    Line((&'a Path, u32)),
+}
+
+impl std::fmt::Display for Origin<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Text(text) => f.write_str(text),
+            Origin::Line((file, line)) => write!(f, "{}:{line}", file.display()),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! the zone under construction that records are added to.
 
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -100,17 +100,24 @@ impl Validator<'_> {
                     let path = self.source.parent().unwrap_or(Path::new("")).join(file);
                     zone.file_path = path.display().to_string().into();
                     let mut outside = Vec::new();
+                    let mut files: Vec<PathBuf> = Vec::new();
                     let mut too_large = false;
                     let result = text::for_each_record(&path, &origin, read, &mut |scanned| {
                         let r = match scanned {
-                            text::Scanned::File { lines } => return zone.reserve(lines),
+                            text::Scanned::File { lines, path } => {
+                                files.push(path.clone());
+                                zone.file.add_file(path);
+                                return zone.reserve(lines);
+                            }
                             text::Scanned::Record(r) => r,
                         };
                         if !r.owner.ends_with(&origin) {
-                            outside.push(format!("record \"{}\" {}", r.owner, rtype_name(r.rtype)));
+                            let file = files.get(r.file as usize).cloned().unwrap_or_default();
+                            outside.push((file, r.line, format!("record \"{}\" {}", r.owner, rtype_name(r.rtype))));
                             return;
                         }
-                        let added = zone.file_set(r.owner.as_wire(), r.rtype, r.ttl).and_then(|set| {
+                        let at = (r.file, r.line);
+                        let added = zone.file_set(r.owner.as_wire(), r.rtype, r.ttl, at).and_then(|set| {
                             // RFC 2181 section 5.2: one TTL per RRset; the set takes the smallest.
                             zone.file.add_value(set, r.ttl, &r.rdata)
                         });
@@ -125,10 +132,10 @@ impl Validator<'_> {
                             reason: "holds more than 4 GiB of names and record data; split it into zones".into(),
                         });
                     }
-                    for context in outside {
+                    for (file, line, context) in outside {
                         self.problems.push(Problem {
-                            file: path.clone(),
-                            line: None,
+                            file,
+                            line: Some(line as usize),
                             context,
                             key: None,
                             reason: format!("is outside the zone {origin}"),
@@ -138,8 +145,16 @@ impl Validator<'_> {
                         Ok(()) => {}
                         Err((file, reason)) => {
                             zone.file_failed = true;
-                            let (line, reason) = split_line(&reason);
-                            self.problems.push(Problem { file, line, context: ctx.clone(), key: None, reason });
+                            match split_line(&reason) {
+                                // Only the zone file itself fails without a line: it could
+                                // not be read, which is the config's `file` key's problem.
+                                (None, reason) if file == path => {
+                                    self.problem(span.clone(), &ctx, Some("file"), reason)
+                                }
+                                (line, reason) => {
+                                    self.problems.push(Problem { file, line, context: ctx.clone(), key: None, reason })
+                                }
+                            }
                         }
                     }
                 }
@@ -227,12 +242,12 @@ impl ZoneBuild {
 
     /// The zone file's record set of `owner` and `rtype`, added (with TTL `ttl`) if it is not
     /// defined yet: one hash probe either way.
-    fn file_set(&mut self, owner: &[u8], rtype: u16, ttl: u32) -> Result<u32, Full> {
+    fn file_set(&mut self, owner: &[u8], rtype: u16, ttl: u32, at: (u16, u32)) -> Result<u32, Full> {
         let hash = set_hash((owner, rtype));
         if let Some(&SetAt::File(i)) = self.index.find(hash, |&at| self.key(at) == (owner, rtype)) {
             return Ok(i);
         }
-        let i = self.file.add_set(owner, rtype, ttl)?;
+        let i = self.file.add_set(owner, rtype, ttl, at)?;
         let mut index = std::mem::take(&mut self.index);
         index.insert_unique(hash, SetAt::File(i), |&at| set_hash(self.key(at)));
         self.index = index;
