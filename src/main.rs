@@ -120,19 +120,17 @@ struct ControlTarget {
 
 impl ControlTarget {
     fn resolve(&self) -> Result<(SocketAddr, Option<String>), String> {
-        let config = match &self.config {
-            Some(path) => Some(Config::load(path).map_err(|e| e.to_string())?),
-            None => None,
+        // Only `control` and `control_token`, leniently: a config with problems elsewhere must
+        // not keep these commands from the running server.
+        let (control, control_token) = match &self.config {
+            Some(path) => Config::control_settings(path)?,
+            None => (None, None),
         };
         let address = self
             .control
-            .or_else(|| config.as_ref().and_then(|c| c.server.control))
+            .or(control)
             .unwrap_or_else(|| client::DEFAULT_CONTROL.parse().expect("default control address"));
-        let token = self
-            .token
-            .clone()
-            .or_else(|| config.and_then(|c| c.server.control_token))
-            .or_else(|| std::env::var("EIGHTFOLD_CONTROL_TOKEN").ok());
+        let token = self.token.clone().or(control_token).or_else(|| std::env::var("EIGHTFOLD_CONTROL_TOKEN").ok());
         Ok((address, token))
     }
 }
@@ -263,7 +261,9 @@ fn print_out(text: &str) -> ExitCode {
     }
 }
 
-/// Sends one control request; prints the rendered answer (exit 0) or the error (exit 1).
+/// Sends one control request; prints the rendered answer (exit 0), or why the server refused
+/// it (exit 1), or why the control endpoint was not reached (exit 1 for an unreadable
+/// `--config`, else 3).
 fn control_call(
     target: &ControlTarget,
     method: &str,
@@ -271,9 +271,14 @@ fn control_call(
     body: &str,
     render: impl Fn(&str) -> Result<String, String>,
 ) -> ExitCode {
-    let result =
-        target.resolve().and_then(|(address, token)| client::request(address, token.as_deref(), method, path, body));
-    match result {
+    let (address, token) = match target.resolve() {
+        Ok(resolved) => resolved,
+        Err(e) => {
+            eprintln!("eightfold: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match client::request(address, token.as_deref(), method, path, body) {
         Ok((200, answer)) => match render(&answer) {
             Ok(text) => print_out(&format!("{}\n", text.trim_end())),
             Err(e) => {
@@ -288,6 +293,14 @@ fn control_call(
                     v["errors"].as_array().map(|e| e.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("\n"))
                 })
                 .unwrap_or(answer);
+            if path == "/reload" && code == 422 {
+                eprintln!(
+                    "eightfold: the reload failed and the previous configuration keeps serving; fix these and reload \
+                     again:\n{}",
+                    shown.trim_end()
+                );
+                return ExitCode::from(EXIT_CONFIG);
+            }
             let what = if code >= 500 { "reported an error" } else { "refused" };
             eprintln!("eightfold: the server {what} ({code}):\n{}", shown.trim_end());
             ExitCode::from(EXIT_CONFIG)

@@ -27,6 +27,7 @@ mod text;
 mod validate;
 
 use std::io;
+use std::net::SocketAddr;
 use std::path::Path;
 
 pub use error::{ConfigError, Problem};
@@ -48,6 +49,21 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| single(path, None, "", None, format!("cannot read config: {e}")))?;
         Config::parse(&text, path, &|p| std::fs::read_to_string(p))
+    }
+
+    /// `[server]`'s `control` address and `control_token` from a config file, read leniently
+    /// for the control commands: nothing else in the file is read or checked, so a file with
+    /// problems (which a reload would report) still tells where the running server listens.
+    pub fn control_settings(path: &Path) -> Result<(Option<SocketAddr>, Option<String>), String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read config: {e}", path.display()))?;
+        let (control, token) = read::control_settings(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let control = match control {
+            None => None,
+            Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
+                format!("{}: [server]: key `control`: {text:?} is not an address:port", path.display())
+            })?),
+        };
+        Ok((control, token))
     }
 
     /// The built-in demo (the files in `examples/`, embedded in the binary).

@@ -46,6 +46,25 @@ pub(super) fn read(text: &str, source: &Path) -> Result<(file::File, Vec<Problem
     Ok((parsed, problems))
 }
 
+/// `[server]`'s `control` and `control_token` from a config's text, read leniently: the rest of
+/// the file may be anything, even broken TOML around them, since the control commands need
+/// only these two to reach the running server (which reports the file's problems itself when
+/// it reloads). `None` for a key that is not written.
+pub(super) fn control_settings(text: &str) -> Result<(Option<String>, Option<String>), String> {
+    let (root, _) = DeTable::parse_recoverable(text);
+    let Some(server) = root.get_ref().get("server").and_then(|s| s.get_ref().as_table()) else {
+        return Ok((None, None));
+    };
+    let text_of = |key: &str| -> Result<Option<String>, String> {
+        match server.get(key).map(|v| v.get_ref()) {
+            None => Ok(None),
+            Some(DeValue::String(s)) => Ok(Some(s.to_string())),
+            Some(other) => Err(format!("[server]: key `{key}`: is a {}, not text in quotes", other.type_str())),
+        }
+    };
+    Ok((text_of("control")?, text_of("control_token")?))
+}
+
 struct Reader<'t> {
     text: &'t str,
     source: &'t Path,

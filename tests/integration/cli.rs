@@ -207,3 +207,56 @@ fn version_names_the_commit_and_the_features() {
     }
     assert!(["none", "answer-timing"].contains(&features), "{features}");
 }
+
+/// A config file that stopped validating (an edit half done) still tells `status`, `override`
+/// and `reload` where the running server is; `reload` prints every problem and says the old
+/// configuration keeps serving. Exit codes: 0 done, 1 refused, 3 not reached.
+#[test]
+fn a_broken_config_file_does_not_blind_the_control_commands() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let server = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\ncontrol = \"127.0.0.1:{port}\"\ncontrol_token = \"open-sesame-0123456789\"\n"
+    );
+    let zone = "[[zone]]\norigin = \"example.com.\"\nfile = \"example.com.zone\"\n";
+    let check = "[[health_check]]\nid = \"web\"\ntype = \"TCP\"\nip = \"127.0.0.1\"\nport = 9\nrequest_interval = 30\n";
+    let s = TestServer::start_config(&format!("{server}{zone}{check}"), &[("example.com.zone", ZONE)], &[]);
+    let config = s.path("eightfold.toml");
+    // Mid-edit: a misspelt key, a value of the wrong type and a missing zone file.
+    let broken = format!(
+        "{server}max_answer = 8\n{}{check}failure_threshold = \"3\"\n",
+        zone.replace("example.com.zone", "gone.zone")
+    );
+    std::fs::write(&config, broken).unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(binary()).args(args).arg("--config").arg(&config).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code().unwrap_or(-1), text)
+    };
+
+    let (code, out) = run(&["status"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("web"), "{out}");
+    // The token came from the broken file too: an override needs it.
+    let (code, out) = run(&["override", "web", "up"]);
+    assert_eq!(code, 0, "{out}");
+
+    let (code, out) = run(&["reload"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("the previous configuration keeps serving"), "{out}");
+    for problem in ["key `max_answer`", "key `failure_threshold`", "gone.zone"] {
+        assert!(out.contains(problem), "{problem} missing from:\n{out}");
+    }
+    let m = s.query("static.example.com.", RecordType::A);
+    assert_eq!(m.response_code(), ResponseCode::NoError);
+    assert_eq!(addresses(&m), ["192.0.2.7".parse::<std::net::Ipv4Addr>().unwrap()]);
+
+    // A control address the file cannot give is a config problem (1); a server that is not
+    // there is not (3).
+    std::fs::write(&config, "[server]\ncontrol = \"nowhere\"\n").unwrap();
+    let (code, out) = run(&["status"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("key `control`") && out.contains("nowhere"), "{out}");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let out = Command::new(binary()).args(["status", "--control", &closed.to_string()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+}
