@@ -65,13 +65,16 @@ impl Shared {
 }
 
 /// Writes one query-log line (target `eightfold::query`); called only when the log is on.
-pub(crate) fn log_query(client: SocketAddr, transport: Transport, packet: &[u8], outcome: &Outcome) {
+/// `response` is the answer sent: its answer section names the records drawn, so a
+/// multivalue, weighted or failover answer says which members it handed out.
+pub(crate) fn log_query(client: SocketAddr, transport: Transport, packet: &[u8], outcome: &Outcome, response: &[u8]) {
     let (qname, qtype) = crate::wire::question_text(packet).unwrap_or_else(|| ("-".to_string(), 0));
     let transport = stats::TRANSPORTS[transport as usize];
     let rcode = stats::RCODES.iter().find(|(r, _)| *r == outcome.rcode).map_or("OTHER", |(_, n)| n);
     if outcome.len == 0 {
         tracing::info!(target: "eightfold::query", %client, %transport, %qname, qtype = %rtype_name(qtype), "dropped");
     } else {
+        let answers = answer_text(&response[..outcome.len.min(response.len())]);
         tracing::info!(
             target: "eightfold::query",
             %client,
@@ -80,9 +83,28 @@ pub(crate) fn log_query(client: SocketAddr, transport: Transport, packet: &[u8],
             qtype = %rtype_name(qtype),
             %rcode,
             bytes = outcome.len,
-            tc = outcome.truncated
+            tc = outcome.truncated,
+            %answers
         );
     }
+}
+
+/// The answer section of `response` as text: each record's type and data, `; ` between them
+/// (`A 192.0.2.1; A 192.0.2.3`); empty when there is none or it does not parse.
+fn answer_text(response: &[u8]) -> String {
+    use domain::base::{Message, ParsedName};
+    use domain::rdata::AllRecordData;
+    let Ok(message) = Message::from_slice(response) else { return String::new() };
+    let Ok(section) = message.answer() else { return String::new() };
+    let mut text = String::new();
+    for record in section.limit_to::<AllRecordData<&[u8], ParsedName<&[u8]>>>() {
+        let Ok(record) = record else { break };
+        if !text.is_empty() {
+            text.push_str("; ");
+        }
+        text.push_str(&format!("{} {}", record.rtype(), record.data()));
+    }
+    text
 }
 
 /// A running server: its threads and the addresses it actually bound.

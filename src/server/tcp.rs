@@ -491,7 +491,7 @@ impl Answerer {
             let outcome = self.responder.respond(view, query, Transport::Tcp, &mut self.answer);
             self.stats.record(Transport::Tcp, &outcome);
             if self.query_log {
-                super::log_query(peer, Transport::Tcp, query, &outcome);
+                super::log_query(peer, Transport::Tcp, query, &outcome, &self.answer);
             }
             if outcome.len == 0 {
                 return None;

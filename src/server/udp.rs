@@ -213,7 +213,7 @@ pub fn run(
             stats.record(Transport::Udp, &outcome);
             if query_log {
                 if let Some(client) = socket_addr(&addrs[i], namelen) {
-                    super::log_query(client, Transport::Udp, &query[..len], &outcome);
+                    super::log_query(client, Transport::Udp, &query[..len], &outcome, &bufs[i]);
                 }
             }
             if outcome.len == 0 {

@@ -298,6 +298,39 @@ fn query_log_and_graceful_stop() {
 }
 
 /// The value of the unlabelled metric `name` in `metrics`.
+/// `--log-format json` writes one JSON object a line, and the query log names the records
+/// each multivalue answer drew: the same addresses the client got, over UDP and TCP.
+#[test]
+fn json_logs_and_a_query_log_that_names_the_records_drawn() {
+    let config = format!("{}{ZONE_BODY}{}", server_table("query_log = true\n"), multivalue_records("mv", 12));
+    let s = TestServer::start_config(&config, &[("example.com.zone", ZONE)], &["--log-format", "json"]);
+    let mut answered: Vec<(&str, Vec<Ipv4Addr>)> = Vec::new();
+    for _ in 0..3 {
+        answered.push(("udp", addresses(&s.query("mv.example.com.", RecordType::A))));
+    }
+    answered.push(("tcp", addresses(&s.tcp(&message("mv.example.com.", RecordType::A, None)))));
+    let logged = || -> Vec<serde_json::Value> {
+        s.output()
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .filter(|v: &serde_json::Value| v["target"] == "eightfold::query")
+            .collect()
+    };
+    assert!(eventually(Duration::from_secs(3), || logged().len() == 4), "{}", s.output());
+    // Every line is JSON, the server's own lines too.
+    assert!(s.output().lines().all(|l| l.starts_with('{')), "{}", s.output());
+    assert!(s.output().contains("\"message\":\"loaded configuration\""), "{}", s.output());
+    for (entry, (transport, addresses)) in logged().iter().zip(&answered) {
+        assert_eq!(entry["transport"], *transport, "{entry}");
+        assert_eq!(entry["qname"], "mv.example.com.", "{entry}");
+        assert_eq!(entry["rcode"], "NOERROR", "{entry}");
+        assert_eq!(addresses.len(), 8, "{entry}");
+        let drawn: Vec<String> = addresses.iter().map(|a| format!("A {a}")).collect();
+        assert_eq!(entry["answers"], drawn.join("; "), "{entry}");
+    }
+}
+
 fn metric(metrics: &str, name: &str) -> u64 {
     metrics
         .lines()
