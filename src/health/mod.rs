@@ -18,6 +18,11 @@ impl Threshold {
         Threshold { healthy, streak: 0 }
     }
 
+    /// Carries on from a state and streak measured before (a reload, a restart).
+    pub fn resume(healthy: bool, streak: u8) -> Self {
+        Threshold { healthy, streak }
+    }
+
     /// The measured state.
     pub fn healthy(&self) -> bool {
         self.healthy

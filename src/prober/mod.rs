@@ -38,6 +38,7 @@ use crate::zone::Catalog;
 use http::Verdict;
 use probe::{Attempt, Outcome};
 use resolve::{Resolution, Resolver};
+use statefile::{Memory, Remembered};
 use tls::TlsConfigs;
 
 /// Longest the loop sleeps, so shutdown is noticed.
@@ -92,6 +93,11 @@ pub struct InitialState {
     pub measured: Vec<Option<bool>>,
     /// Overrides by check id.
     pub forced: HashMap<String, bool>,
+    /// Per check, the state and streak it resumes and when they were measured (endpoint
+    /// checks the state file has a state for; disabled ones too, for when they are enabled).
+    resumed: Vec<Option<(Threshold, u64)>>,
+    /// The state file's other states: targets no check probes now.
+    memory: Memory,
 }
 
 impl InitialState {
@@ -154,18 +160,19 @@ impl ProberHandle {
     }
 }
 
-/// Measured states and overrides to start from: the state file's where usable, else healthy.
+/// Measured states and overrides to start from: the state file's where usable (the check's
+/// own state for its target, else the newest for that target), else healthy.
 pub fn initial_state(config: &Config) -> InitialState {
-    let empty = || statefile::Stored { measured: vec![None; config.checks.len()], ..statefile::Stored::default() };
+    let now = SystemTime::now();
     let stored = match &config.server.state_file {
-        Some(path) => match statefile::load(path, &config.checks, config.server.state_max_age, SystemTime::now()) {
+        Some(path) => match statefile::load(path, config.server.state_max_age, now) {
             Ok(stored) => stored,
             Err(e) => {
                 tracing::warn!(error = %e, "ignoring the health state file");
-                empty()
+                statefile::Stored::default()
             }
         },
-        None => empty(),
+        None => statefile::Stored::default(),
     };
     if let (Some(damage), Some(path)) = (&stored.damage, &config.server.state_file) {
         let recovered = stored.forced.len();
@@ -185,9 +192,25 @@ pub fn initial_state(config: &Config) -> InitialState {
             ),
         }
     }
-    let measured =
-        config.checks.iter().zip(stored.measured).map(|(c, s)| probed(c).then(|| s.unwrap_or(true))).collect();
-    InitialState { measured, forced: stored.forced }
+    let mut memory = Memory::from_states(stored.states);
+    let fingerprints: Vec<String> = config.checks.iter().map(statefile::fingerprint).collect();
+    let resumed: Vec<Option<(Threshold, u64)>> = config
+        .checks
+        .iter()
+        .zip(&fingerprints)
+        .map(|(c, fingerprint)| {
+            let state = memory.recall(&c.id, fingerprint).filter(|_| c.kind != CheckKind::Calculated)?;
+            Some((Threshold::resume(state.healthy, state.streak), state.at))
+        })
+        .collect();
+    for (check, fingerprint) in config.checks.iter().zip(&fingerprints) {
+        memory.remove(&check.id, fingerprint);
+    }
+    memory.prune(0, statefile::RETIRED_MAX);
+    let measured = (config.checks.iter().zip(&resumed))
+        .map(|(c, r)| probed(c).then(|| r.is_none_or(|(t, _)| t.healthy())))
+        .collect();
+    InitialState { measured, forced: stored.forced, resumed, memory }
 }
 
 /// Starts the prober, which publishes views of `catalog` through `publisher` from now on.
@@ -206,15 +229,20 @@ pub fn spawn(
         .checks
         .iter()
         .zip(&initial.measured)
-        .map(|(c, m)| CheckStatus {
+        .zip(&initial.resumed)
+        .map(|((c, m), r)| CheckStatus {
             measured: *m,
+            streak: r.map_or(0, |(t, _)| t.streak()),
             forced: initial.forced.get(&c.id).copied(),
             ..CheckStatus::default()
         })
         .collect();
     let table = Arc::new(Mutex::new(ProbeTable { config: config.clone(), checks: status }));
     let mut prober = Prober {
-        thresholds: initial.measured.iter().map(|m| Threshold::new(m.unwrap_or(true))).collect(),
+        thresholds: initial.resumed.iter().map(|r| r.map_or(Threshold::new(true), |(t, _)| t)).collect(),
+        measured_at: initial.resumed.iter().map(|r| r.map(|(_, at)| at)).collect(),
+        fingerprints: config.checks.iter().map(statefile::fingerprint).collect(),
+        memory: initial.memory,
         resolving: vec![false; config.checks.len()],
         index: index_of(&config),
         by_name: by_name(&config),
@@ -267,6 +295,15 @@ fn forced_by_index(checks: &[CheckConfig], forced: &HashMap<String, bool>) -> Ve
     checks.iter().map(|c| forced.get(&c.id).copied()).collect()
 }
 
+/// `healthy` or `unhealthy`, for log lines.
+fn state_word(healthy: bool) -> &'static str {
+    if healthy {
+        "healthy"
+    } else {
+        "unhealthy"
+    }
+}
+
 struct Prober {
     config: Arc<Config>,
     catalog: Arc<Catalog>,
@@ -277,6 +314,13 @@ struct Prober {
     /// FQDN-only checks by name, to hand each answer to every check waiting for it.
     by_name: HashMap<String, Vec<usize>>,
     thresholds: Vec<Threshold>,
+    /// When each check's measured state was last measured (Unix seconds); `None` while it has
+    /// only the state a new check starts with.
+    measured_at: Vec<Option<u64>>,
+    /// Each check's target, as [`statefile::fingerprint`] gives it.
+    fingerprints: Vec<String>,
+    /// Last measured states of targets no check probes now (a check removed, or moved).
+    memory: Memory,
     forced: HashMap<String, bool>,
     /// Checks waiting for their FQDN to resolve.
     resolving: Vec<bool>,
@@ -462,36 +506,107 @@ impl Prober {
         }
     }
 
-    /// Switches to a new configuration: checks whose definition did not change keep their
-    /// state, schedule, in-flight probe and status; new ones start fresh; removed ones stop.
+    /// Switches to a new configuration. A check whose target ([`statefile::fingerprint`]) is
+    /// unchanged keeps its measured state, streak and status, and, while it stays probed, its
+    /// schedule and in-flight probe, whatever else changed (timing, thresholds, `inverted`,
+    /// `disabled`, children): answers recompute its final state from the kept measurement. A
+    /// new check, or one whose target changed, starts from the last state measured at its
+    /// target if one is remembered, else healthy; a removed check stops and its state is
+    /// remembered. Every started, reset, stopped or changed check is logged by id.
     fn reconfigure(&mut self, config: Arc<Config>, catalog: Arc<Catalog>, now: Instant) {
         let old = std::mem::replace(&mut self.config, config);
+        let old_fingerprints =
+            std::mem::replace(&mut self.fingerprints, self.config.checks.iter().map(statefile::fingerprint).collect());
         let old_status = self.table.lock().map(|t| t.checks.clone()).unwrap_or_default();
+        // What every check measured so far, for a check that starts at a target one measured.
+        for (i, check) in old.checks.iter().enumerate() {
+            if let Some(at) = self.measured_at[i] {
+                let (healthy, streak) = (self.thresholds[i].healthy(), self.thresholds[i].streak());
+                let fingerprint = old_fingerprints[i].clone();
+                self.memory.insert(Remembered { id: check.id.clone(), fingerprint, healthy, streak, at });
+            }
+        }
+        let checks = self.config.checks.len();
+        // Old checks whose probing carries on, by their new index.
         let mut moved: Vec<Option<usize>> = vec![None; old.checks.len()];
-        let mut thresholds = Vec::with_capacity(self.config.checks.len());
-        let mut status = Vec::with_capacity(self.config.checks.len());
+        let mut still_configured = vec![false; old.checks.len()];
+        let mut thresholds = Vec::with_capacity(checks);
+        let mut measured_at = Vec::with_capacity(checks);
+        let mut status = Vec::with_capacity(checks);
         let mut fresh = Vec::new();
+        let (mut kept, mut started, mut reset) = (0usize, 0usize, 0usize);
         for (new, check) in self.config.checks.iter().enumerate() {
-            match self.index.get(&check.id) {
-                Some(&i) if old.checks[i] == *check => {
-                    moved[i] = Some(new);
-                    thresholds.push(self.thresholds[i]);
-                    status.push(old_status.get(i).cloned().unwrap_or_default());
+            let fingerprint = &self.fingerprints[new];
+            let before = self.index.get(&check.id).copied();
+            if let Some(i) = before {
+                still_configured[i] = true;
+            }
+            match before {
+                Some(i) if old_fingerprints[i] == *fingerprint => {
+                    kept += 1;
+                    let threshold = self.thresholds[i];
+                    thresholds.push(threshold);
+                    measured_at.push(self.measured_at[i]);
+                    let mut entry = old_status.get(i).cloned().unwrap_or_default();
+                    entry.measured = probed(check).then(|| threshold.healthy());
+                    status.push(entry);
+                    match (probed(&old.checks[i]), probed(check)) {
+                        (true, true) => moved[i] = Some(new),
+                        (false, true) => fresh.push(new),
+                        _ => {}
+                    }
+                    if old.checks[i] != *check && check.kind != CheckKind::Calculated {
+                        tracing::info!(
+                            check = %check.id,
+                            measured = %state_word(threshold.healthy()),
+                            streak = threshold.streak(),
+                            "health check changed, same target: measured state kept"
+                        );
+                    }
                 }
                 _ => {
-                    let measured = probed(check).then_some(true);
-                    thresholds.push(Threshold::new(true));
-                    status.push(CheckStatus { measured, ..CheckStatus::default() });
+                    let remembered =
+                        self.memory.recall(&check.id, fingerprint).filter(|_| check.kind != CheckKind::Calculated);
+                    let threshold = remembered.map_or(Threshold::new(true), |r| Threshold::resume(r.healthy, r.streak));
+                    // Where its state came from: the last measured at its target, or a new check's.
+                    let from = if remembered.is_some() { "last-measured" } else { "new" };
+                    measured_at.push(remembered.map(|r| r.at));
+                    thresholds.push(threshold);
+                    let measured = probed(check).then(|| threshold.healthy());
+                    status.push(CheckStatus { measured, streak: threshold.streak(), ..CheckStatus::default() });
                     fresh.push(new);
+                    let measured = state_word(threshold.healthy());
+                    if before.is_some() {
+                        reset += 1;
+                        tracing::info!(check = %check.id, %measured, %from, "health check target changed: restarted");
+                    } else {
+                        started += 1;
+                        tracing::info!(check = %check.id, %measured, %from, "health check started");
+                    }
                 }
             }
         }
-        let resolving = (0..self.config.checks.len())
+        let mut stopped = 0usize;
+        for (check, _) in old.checks.iter().zip(&still_configured).filter(|(_, still)| !**still) {
+            stopped += 1;
+            tracing::info!(check = %check.id, "health check stopped");
+        }
+        // The memory holds what no check probes now.
+        for (check, fingerprint) in self.config.checks.iter().zip(&self.fingerprints) {
+            self.memory.remove(&check.id, fingerprint);
+        }
+        let oldest = statefile::unix(SystemTime::now()).saturating_sub(self.config.server.state_max_age.as_secs());
+        self.memory.prune(oldest, statefile::RETIRED_MAX);
+        let resolving = (0..checks)
             .map(|new| moved.iter().position(|m| *m == Some(new)).is_some_and(|i| self.resolving[i]))
             .collect();
+        let config = &self.config;
         self.schedule = std::mem::take(&mut self.schedule)
             .into_iter()
-            .filter_map(|Reverse((at, i))| moved[i].map(|new| Reverse((at, new))))
+            .filter_map(|Reverse((at, i))| {
+                // A shorter interval applies from the next probe, not after the old one.
+                moved[i].map(|new| Reverse((at.min(now + config.checks[new].request_interval), new)))
+            })
             .collect();
         for slot in 0..self.attempts.len() {
             let Some((check, _)) = &self.attempts[slot] else { continue };
@@ -510,6 +625,7 @@ impl Prober {
             }
         }
         self.thresholds = thresholds;
+        self.measured_at = measured_at;
         self.resolving = resolving;
         self.index = index_of(&self.config);
         self.by_name = by_name(&self.config);
@@ -525,13 +641,7 @@ impl Prober {
         if let Ok(mut table) = self.table.lock() {
             *table = ProbeTable { config: self.config.clone(), checks: status };
         }
-        let kept = moved.iter().flatten().count();
-        tracing::info!(
-            kept,
-            started = self.config.checks.len() - kept,
-            stopped = old.checks.len() - kept,
-            "health checks reloaded"
-        );
+        tracing::info!(kept, started, stopped, reset, "health checks reloaded");
         self.publish();
     }
 
@@ -577,6 +687,8 @@ impl Prober {
         };
         let threshold = &mut self.thresholds[check];
         let flipped = threshold.record(verdict.success, spec.failure_threshold);
+        let wall = SystemTime::now();
+        self.measured_at[check] = Some(statefile::unix(wall));
         if flipped {
             if threshold.healthy() {
                 tracing::info!(check = %spec.id, reason = %verdict.reason, "endpoint is now healthy");
@@ -591,7 +703,7 @@ impl Prober {
                 entry.last_success = Some(verdict.success);
                 entry.last_reason = Some(verdict.reason);
                 entry.last_latency = Some(latency);
-                entry.last_checked = Some(SystemTime::now());
+                entry.last_checked = Some(wall);
                 entry.probes += 1;
                 entry.failures += (!verdict.success) as u64;
             }
@@ -630,10 +742,23 @@ impl Prober {
         self.save()
     }
 
-    /// Writes the state file, if there is one; a failure is logged and returned, naming the file.
+    /// Writes the state file, if there is one: every check's measured state, the states the
+    /// memory keeps, and the overrides. A failure is logged and returned, naming the file.
     fn save(&self) -> Result<(), String> {
         let Some(path) = &self.config.server.state_file else { return Ok(()) };
-        statefile::save(path, &self.config.checks, &self.measured(), &self.forced, SystemTime::now()).map_err(|e| {
+        let checks = &self.config.checks;
+        let live: Vec<Remembered> = (0..checks.len())
+            .filter_map(|i| {
+                Some(Remembered {
+                    at: self.measured_at[i]?,
+                    id: checks[i].id.clone(),
+                    fingerprint: self.fingerprints[i].clone(),
+                    healthy: self.thresholds[i].healthy(),
+                    streak: self.thresholds[i].streak(),
+                })
+            })
+            .collect();
+        statefile::save(path, live.iter().chain(self.memory.states()), &self.forced, SystemTime::now()).map_err(|e| {
             tracing::warn!(error = %e, path = %path.display(), "cannot write the health state file");
             format!("cannot write the health state file {}: {e}", path.display())
         })

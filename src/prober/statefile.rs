@@ -1,7 +1,13 @@
 //! Last-known measured states, kept in a small TOML file so a restart does not forget that an
 //! endpoint is down. Written atomically (a temporary file, synced, then renamed over the old
-//! one, and the folder synced); a write that fails removes its temporary file. Entries whose
-//! check definition changed, or that are older than `state_max_age`, are ignored.
+//! one, and the folder synced); a write that fails removes its temporary file.
+//!
+//! States belong to targets, not to check ids: each entry names the check that measured it,
+//! the [`fingerprint`] of what it probed, the state, the streak, and when it was last
+//! measured. A check starts from the entry for its own id and target, else from the newest
+//! entry for its target; entries measured longer ago than `state_max_age` are ignored. The
+//! [`Memory`] keeps the states of targets no check probes any more (a check removed, or moved
+//! to another target), so moving a check back, or renaming it, does not lose what was measured.
 //!
 //! A file that does not parse is never silently dropped: [`load`] moves it aside to
 //! `<name>.damaged-<unix seconds>`, recovers every override it can still read entry by entry,
@@ -17,7 +23,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::CheckConfig;
 
-#[derive(Serialize, Deserialize)]
+/// Most states the [`Memory`] keeps for targets no check probes (the oldest go first).
+pub const RETIRED_MAX: usize = 4096;
+
+/// The file as read.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     /// Unix seconds when written.
@@ -29,6 +39,14 @@ struct File {
     check: Vec<Entry>,
 }
 
+/// The file as written, borrowing what it writes.
+#[derive(Serialize)]
+struct FileOut<'a> {
+    written: u64,
+    forced: Vec<Forced>,
+    check: Vec<EntryOut<'a>>,
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Forced {
@@ -36,11 +54,48 @@ struct Forced {
     healthy: bool,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    id: String,
+    fingerprint: String,
+    healthy: bool,
+    /// Consecutive results disagreeing with `healthy`.
+    #[serde(default)]
+    streak: u8,
+    /// Unix seconds when last measured (the file's `written` when absent).
+    at: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct EntryOut<'a> {
+    id: &'a str,
+    fingerprint: &'a str,
+    healthy: bool,
+    streak: u8,
+    at: u64,
+}
+
+/// One target's last measured state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remembered {
+    /// The check that measured it.
+    pub id: String,
+    /// What it probed ([`fingerprint`]).
+    pub fingerprint: String,
+    /// The measured state (before `inverted`).
+    pub healthy: bool,
+    /// Consecutive results disagreeing with it.
+    pub streak: u8,
+    /// Unix seconds when it was last measured.
+    pub at: u64,
+}
+
 /// What the file held that still applies.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Stored {
-    /// Measured states by check index.
-    pub measured: Vec<Option<bool>>,
+    /// Measured states not older than the age bound, in file order.
+    pub states: Vec<Remembered>,
     /// Overrides by check id.
     pub forced: HashMap<String, bool>,
     /// Set when the file was damaged: what was wrong and where the original went.
@@ -57,42 +112,131 @@ pub struct Damage {
     pub kept_as: Result<PathBuf, String>,
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Entry {
-    id: String,
-    fingerprint: String,
-    healthy: bool,
+/// Measured states by target: where a check that starts (at start-up, new at a reload, or
+/// moved to another target) looks for what was last measured there.
+#[derive(Debug, Default, Clone)]
+pub struct Memory {
+    by_target: HashMap<String, Vec<Remembered>>,
+    len: usize,
 }
 
-/// Identifies what a check probes, so a changed definition does not inherit a state.
+impl Memory {
+    /// A memory holding `states` (a later entry for the same check and target wins).
+    pub fn from_states(states: Vec<Remembered>) -> Self {
+        let mut memory = Memory::default();
+        for state in states {
+            memory.insert(state);
+        }
+        memory
+    }
+
+    /// Keeps `state`, replacing what the same check measured at the same target.
+    pub fn insert(&mut self, state: Remembered) {
+        let entries = self.by_target.entry(state.fingerprint.clone()).or_default();
+        match entries.iter_mut().find(|e| e.id == state.id) {
+            Some(entry) => *entry = state,
+            None => {
+                entries.push(state);
+                self.len += 1;
+            }
+        }
+    }
+
+    /// The state for check `id` at `fingerprint`: its own entry, else the newest any check
+    /// measured at that target.
+    pub fn recall(&self, id: &str, fingerprint: &str) -> Option<&Remembered> {
+        let entries = self.by_target.get(fingerprint)?;
+        entries.iter().find(|e| e.id == id).or_else(|| entries.iter().max_by_key(|e| e.at))
+    }
+
+    /// Forgets what check `id` measured at `fingerprint` (it is probing there again).
+    pub fn remove(&mut self, id: &str, fingerprint: &str) {
+        if let Some(entries) = self.by_target.get_mut(fingerprint) {
+            let before = entries.len();
+            entries.retain(|e| e.id != id);
+            self.len -= before - entries.len();
+            if entries.is_empty() {
+                self.by_target.remove(fingerprint);
+            }
+        }
+    }
+
+    /// Drops states measured before `oldest` (Unix seconds), then the oldest beyond `most`.
+    pub fn prune(&mut self, oldest: u64, most: usize) {
+        for entries in self.by_target.values_mut() {
+            entries.retain(|e| e.at >= oldest);
+        }
+        self.by_target.retain(|_, entries| !entries.is_empty());
+        self.len = self.by_target.values().map(Vec::len).sum();
+        if self.len > most {
+            let mut by_age: Vec<(u64, String, String)> =
+                self.states().map(|e| (e.at, e.fingerprint.clone(), e.id.clone())).collect();
+            by_age.sort_unstable();
+            for (_, fingerprint, id) in by_age.into_iter().take(self.len - most) {
+                self.remove(&id, &fingerprint);
+            }
+        }
+    }
+
+    /// Every state held.
+    pub fn states(&self) -> impl Iterator<Item = &Remembered> {
+        self.by_target.values().flatten()
+    }
+
+    /// How many states it holds.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Identifies what a check probes: its type, address, port, path, host name, search string
+/// and TLS settings. A check whose fingerprint changed is probing something else, so its
+/// measured state no longer applies; timing, thresholds, `inverted`, `disabled` and children
+/// are not part of it.
 pub fn fingerprint(check: &CheckConfig) -> String {
     let text = format!(
-        "{:?}|{:?}|{}|{}|{:?}|{:?}",
-        check.kind, check.ip, check.port, check.resource_path, check.fqdn, check.search_string
+        "{:?}|{:?}|{}|{}|{:?}|{:?}|sni {}|verify {}|",
+        check.kind,
+        check.ip,
+        check.port,
+        check.resource_path,
+        check.fqdn,
+        check.search_string,
+        check.enable_sni,
+        check.tls_verify
     );
     // FNV-1a, 64 bits: stable across builds, unlike the standard library's hasher.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in text.bytes() {
+    let ca = check.tls_ca.as_deref().unwrap_or_default();
+    for &byte in text.as_bytes().iter().chain(ca) {
         hash ^= byte as u64;
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{hash:016x}")
 }
 
-/// Measured states from the file, by check index (`None` where nothing usable was stored),
-/// and the overrides it holds. A damaged file is moved aside and its overrides recovered
-/// (see [`Stored::damage`]); an error means the file could not be read at all (it is left
-/// where it is).
-pub fn load(path: &Path, checks: &[CheckConfig], max_age: Duration, now: SystemTime) -> Result<Stored, String> {
-    let empty = || Stored { measured: vec![None; checks.len()], ..Stored::default() };
+/// Unix seconds of `time`.
+pub fn unix(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+}
+
+/// The measured states from the file that are not older than `max_age`, and the overrides
+/// it holds. A damaged file is moved aside and its overrides recovered (see
+/// [`Stored::damage`]); an error means the file could not be read at all (it is left where
+/// it is).
+pub fn load(path: &Path, max_age: Duration, now: SystemTime) -> Result<Stored, String> {
     if path.is_dir() {
         let damage = Damage { reason: "it is a directory".into(), kept_as: move_aside(path, now) };
-        return Ok(Stored { damage: Some(damage), ..empty() });
+        return Ok(Stored { damage: Some(damage), ..Stored::default() });
     }
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(empty()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Stored::default()),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
     let parsed = std::str::from_utf8(&bytes)
@@ -103,39 +247,47 @@ pub fn load(path: &Path, checks: &[CheckConfig], max_age: Duration, now: SystemT
         Err(reason) => {
             let forced = recover_overrides(&String::from_utf8_lossy(&bytes));
             let damage = Damage { reason, kept_as: move_aside(path, now) };
-            return Ok(Stored { forced, damage: Some(damage), ..empty() });
+            return Ok(Stored { forced, damage: Some(damage), ..Stored::default() });
         }
     };
     let forced = file.forced.iter().map(|f| (f.id.clone(), f.healthy)).collect();
-    let age = now.duration_since(UNIX_EPOCH).unwrap_or_default().saturating_sub(Duration::from_secs(file.written));
-    if age > max_age {
-        return Ok(Stored { forced, ..empty() });
-    }
-    let stored: HashMap<(&str, &str), bool> =
-        file.check.iter().map(|e| ((e.id.as_str(), e.fingerprint.as_str()), e.healthy)).collect();
-    let measured = checks.iter().map(|c| stored.get(&(c.id.as_str(), fingerprint(c).as_str())).copied()).collect();
-    Ok(Stored { measured, forced, damage: None })
+    let oldest = unix(now).saturating_sub(max_age.as_secs());
+    let states = file
+        .check
+        .into_iter()
+        .map(|e| Remembered {
+            at: e.at.unwrap_or(file.written),
+            id: e.id,
+            fingerprint: e.fingerprint,
+            healthy: e.healthy,
+            streak: e.streak,
+        })
+        .filter(|e| e.at >= oldest)
+        .collect();
+    Ok(Stored { states, forced, damage: None })
 }
 
-/// Writes measured states (`None` entries are left out) and overrides, atomically: the
-/// temporary file is synced before the rename and the folder after it, and removed when
-/// anything before the rename fails.
-pub fn save(
+/// Writes measured states and overrides, atomically: the temporary file is synced before
+/// the rename and the folder after it, and removed when anything before the rename fails.
+pub fn save<'a>(
     path: &Path,
-    checks: &[CheckConfig],
-    measured: &[Option<bool>],
+    states: impl Iterator<Item = &'a Remembered>,
     forced: &HashMap<String, bool>,
     now: SystemTime,
 ) -> io::Result<()> {
     let mut forced: Vec<Forced> = forced.iter().map(|(id, &healthy)| Forced { id: id.clone(), healthy }).collect();
     forced.sort_by(|a, b| a.id.cmp(&b.id));
-    let file = File {
-        written: now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs(),
+    let file = FileOut {
+        written: unix(now),
         forced,
-        check: checks
-            .iter()
-            .zip(measured)
-            .filter_map(|(c, m)| m.map(|healthy| Entry { id: c.id.clone(), fingerprint: fingerprint(c), healthy }))
+        check: states
+            .map(|e| EntryOut {
+                id: &e.id,
+                fingerprint: &e.fingerprint,
+                healthy: e.healthy,
+                streak: e.streak,
+                at: e.at,
+            })
             .collect(),
     };
     let text = toml::to_string(&file).map_err(io::Error::other)?;
@@ -234,28 +386,86 @@ mod tests {
     use super::*;
     use crate::config::CheckKind;
 
+    fn state(id: &str, check: &CheckConfig, healthy: bool, at: u64) -> Remembered {
+        Remembered { id: id.into(), fingerprint: fingerprint(check), healthy, streak: 1, at }
+    }
+
     #[test]
-    fn round_trip_age_and_changed_definitions() {
+    fn round_trip_and_age_per_entry() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.toml");
         let a = CheckConfig { port: 81, ..CheckConfig::new("a", CheckKind::Tcp) };
         let b = CheckConfig::new("b", CheckKind::Http);
-        let now = SystemTime::now();
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let fresh = state("a", &a, false, 1_700_000_000);
+        let old = state("b", &b, false, 1_700_000_000 - 120);
         let forced = HashMap::from([("b".to_string(), false)]);
-        save(&path, &[a.clone(), b.clone()], &[Some(false), None], &forced, now).unwrap();
+        save(&path, [&fresh, &old].into_iter(), &forced, now).unwrap();
         let minute = Duration::from_secs(60);
-        let loaded = load(&path, &[a.clone(), b.clone()], minute, now).unwrap();
-        assert_eq!(loaded, Stored { measured: vec![Some(false), None], forced: forced.clone(), damage: None });
-        let later = now + Duration::from_secs(120);
-        let stale = load(&path, &[a.clone(), b.clone()], minute, later).unwrap();
-        assert_eq!(
-            stale,
-            Stored { measured: vec![None, None], forced, damage: None },
-            "overrides outlive the age bound"
-        );
-        let moved = CheckConfig { port: 82, ..a };
-        assert_eq!(load(&path, &[moved, b.clone()], minute, now).unwrap().measured, vec![None, None]);
-        assert_eq!(load(&dir.path().join("absent"), &[b], minute, now).unwrap().measured, vec![None]);
+        let loaded = load(&path, minute, now).unwrap();
+        assert_eq!(loaded, Stored { states: vec![fresh], forced: forced.clone(), damage: None }, "b is too old");
+        let stale = load(&path, minute, now + Duration::from_secs(120)).unwrap();
+        assert_eq!(stale, Stored { states: vec![], forced, damage: None }, "overrides outlive the age bound");
+        assert_eq!(load(&dir.path().join("absent"), minute, now).unwrap(), Stored::default());
+        // A file from before entries had a streak and a time: the file's time is theirs.
+        std::fs::write(&path, "written = 1700000000\n[[check]]\nid = \"a\"\nfingerprint = \"f\"\nhealthy = false\n")
+            .unwrap();
+        let states = load(&path, minute, now).unwrap().states;
+        assert_eq!(states[0].at, 1_700_000_000);
+    }
+
+    #[test]
+    fn fingerprints_change_with_the_target_only() {
+        let a = CheckConfig { port: 443, ..CheckConfig::new("a", CheckKind::Https) };
+        let same = [
+            CheckConfig { request_interval: Duration::from_secs(10), failure_threshold: 1, ..a.clone() },
+            CheckConfig { inverted: true, disabled: true, ..a.clone() },
+            CheckConfig { connect_timeout: Duration::from_secs(1), ..a.clone() },
+            CheckConfig { id: "renamed".into(), ..a.clone() },
+        ];
+        for check in &same {
+            assert_eq!(fingerprint(check), fingerprint(&a), "{check:?}");
+        }
+        let other = [
+            CheckConfig { port: 8443, ..a.clone() },
+            CheckConfig { kind: CheckKind::HttpsStrMatch, ..a.clone() },
+            CheckConfig { resource_path: "/health".into(), ..a.clone() },
+            CheckConfig { fqdn: Some("www.example.com".into()), ..a.clone() },
+            CheckConfig { search_string: Some("ok".into()), ..a.clone() },
+            CheckConfig { enable_sni: false, ..a.clone() },
+            CheckConfig { tls_verify: true, ..a.clone() },
+            CheckConfig { tls_ca: Some(b"PEM".to_vec()), ..a.clone() },
+            CheckConfig { ip: Some([127, 0, 0, 1].into()), ..a.clone() },
+        ];
+        for check in &other {
+            assert_ne!(fingerprint(check), fingerprint(&a), "{check:?}");
+        }
+    }
+
+    #[test]
+    fn memory_recalls_by_check_then_by_target_and_stays_bounded() {
+        let a = CheckConfig { port: 81, ..CheckConfig::new("a", CheckKind::Tcp) };
+        let b = CheckConfig { port: 82, ..CheckConfig::new("b", CheckKind::Tcp) };
+        let mut memory = Memory::from_states(vec![state("a", &a, false, 10), state("x", &a, true, 20)]);
+        assert_eq!(memory.len(), 2);
+        assert!(!memory.recall("a", &fingerprint(&a)).unwrap().healthy, "its own entry first");
+        assert!(memory.recall("new", &fingerprint(&a)).unwrap().healthy, "else the newest for the target");
+        assert_eq!(memory.recall("a", &fingerprint(&b)), None);
+        memory.insert(state("a", &a, true, 30));
+        assert_eq!(memory.len(), 2, "replaced, not added");
+        memory.remove("x", &fingerprint(&a));
+        assert_eq!(memory.states().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["a"]);
+        memory.insert(state("b", &b, false, 40));
+        memory.prune(31, usize::MAX);
+        assert_eq!(memory.states().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["b"], "older than the bound");
+        for i in 0..10 {
+            memory.insert(state(&format!("c{i}"), &b, false, 50 + i));
+        }
+        memory.prune(0, 4);
+        let mut kept: Vec<u64> = memory.states().map(|e| e.at).collect();
+        kept.sort();
+        assert_eq!(kept, [56, 57, 58, 59], "the newest kept");
+        assert_eq!(memory.len(), 4);
     }
 
     #[test]
@@ -279,7 +489,7 @@ mod tests {
             let path = dir.path().join("state.toml");
             std::fs::write(&path, bytes).unwrap();
             let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-            let stored = load(&path, &[], Duration::from_secs(60), now).unwrap();
+            let stored = load(&path, Duration::from_secs(60), now).unwrap();
             assert_eq!(&stored.forced, recovered, "{:?}", String::from_utf8_lossy(bytes));
             let damage = stored.damage.expect("reported as damaged");
             let aside = dir.path().join("state.toml.damaged-1700000000");
@@ -295,7 +505,7 @@ mod tests {
         // The rename fails: a non-empty directory stands where the file goes.
         let path = dir.path().join("state.toml");
         std::fs::create_dir_all(path.join("inside")).unwrap();
-        assert!(save(&path, &[], &[], &HashMap::new(), SystemTime::now()).is_err());
+        assert!(save(&path, std::iter::empty(), &HashMap::new(), SystemTime::now()).is_err());
         assert!(!dir.path().join("state.tmp").exists());
     }
 }

@@ -489,3 +489,105 @@ fn fqdn_checks_resolve_through_the_pool_and_keep_their_rate() {
     assert_eq!(answer_set(&s.query("fq.example.com.", RecordType::A)), ips(&["10.7.3.1", "10.7.3.2"]));
     assert!(!s.output().contains("unhealthy"), "{}", s.output());
 }
+
+/// Every address in `count` answers for `name`, queried back to back.
+fn seen_in_answers(s: &TestServer, name: &str, count: usize) -> HashSet<Ipv4Addr> {
+    (0..count).flat_map(|_| addresses(&s.query(name, RecordType::A))).collect()
+}
+
+#[test]
+fn an_edited_check_keeps_its_measured_state_while_its_target_is_the_same() {
+    let dead = TcpEndpoint::start("127.0.0.90");
+    dead.set_up(false);
+    let live = TcpEndpoint::start("127.0.0.90");
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("health-state.toml");
+    let config = |id: &str, port: u16, extra: &str| {
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 2\ncontrol = \"127.0.0.1:0\"\nstate_file = \"{}\"\n{ZONE_BODY}\
+             [[health_check]]\nid = \"{id}\"\ntype = \"TCP\"\nip = \"127.0.0.90\"\nport = {port}\n{extra}{}{}",
+            state.display(),
+            record("ed", "multivalue", "a", "10.20.0.1", &format!("health_check = \"{id}\"\n")),
+            record("ed", "multivalue", "b", "10.20.0.2", ""),
+        )
+    };
+    let s = TestServer::start_config(
+        &config("dead", dead.addr.port(), "request_interval = 1\nfailure_threshold = 1\n"),
+        &[("example.com.zone", ZONE)],
+        &[],
+    );
+    assert!(eventually(FOLLOW, || s.output().contains("endpoint is now unhealthy check=dead")), "{}", s.output());
+    let (up, down) = (ips(&["10.20.0.1", "10.20.0.2"]), ips(&["10.20.0.2"]));
+    let status =
+        |s: &TestServer| -> serde_json::Value { serde_json::from_str(&s.http("GET", "/status", "", "").1).unwrap() };
+    // Each edit leaves the target alone; right after each reload, 30 answers show the state.
+    let edits = [
+        ("request_interval = 10\nfailure_threshold = 1\n", &down, Some(false)),
+        ("request_interval = 10\nfailure_threshold = 3\n", &down, Some(false)),
+        ("request_interval = 10\nfailure_threshold = 3\nconnect_timeout = 2\n", &down, Some(false)),
+        // Disabled is healthy and not probed; enabled again, it is as it was measured.
+        ("request_interval = 10\nfailure_threshold = 3\ndisabled = true\n", &up, None),
+        ("request_interval = 10\nfailure_threshold = 3\n", &down, Some(false)),
+        // Inverted flips the kept measurement; back again, the dead endpoint stays out.
+        ("request_interval = 10\nfailure_threshold = 3\ninverted = true\n", &up, Some(false)),
+        ("request_interval = 10\nfailure_threshold = 3\n", &down, Some(false)),
+    ];
+    for (n, (extra, expected, measured)) in edits.into_iter().enumerate() {
+        std::fs::write(s.path("eightfold.toml"), config("dead", dead.addr.port(), extra)).unwrap();
+        let (code, out) = s.cli(&["reload"]);
+        assert_eq!(code, 0, "{out}");
+        assert_eq!(&seen_in_answers(&s, "ed.example.com.", 30), expected, "after edit {n}: {extra}");
+        let status = status(&s);
+        assert_eq!(status["checks"][0]["measured"], serde_json::json!(measured), "edit {n}: {status}");
+        let output = s.output();
+        assert_eq!(
+            output.matches("health checks reloaded kept=1 started=0 stopped=0 reset=0").count(),
+            n + 1,
+            "{output}"
+        );
+        assert_eq!(
+            output
+                .matches("health check changed, same target: measured state kept check=dead measured=unhealthy")
+                .count(),
+            n + 1,
+            "{output}"
+        );
+    }
+    // A new port is a new target: the check restarts healthy, as a new check does.
+    std::fs::write(s.path("eightfold.toml"), config("dead", live.addr.port(), "request_interval = 1\n")).unwrap();
+    assert_eq!(s.cli(&["reload"]).0, 0);
+    assert!(
+        s.output().contains("health check target changed: restarted check=dead measured=healthy from=new"),
+        "{}",
+        s.output()
+    );
+    assert!(s.output().contains("kept=0 started=0 stopped=0 reset=1"), "{}", s.output());
+    assert_eq!(seen_in_answers(&s, "ed.example.com.", 30), up);
+    // Back to the dead port: the state last measured there comes back with it.
+    std::fs::write(s.path("eightfold.toml"), config("dead", dead.addr.port(), "request_interval = 10\n")).unwrap();
+    assert_eq!(s.cli(&["reload"]).0, 0);
+    assert!(
+        s.output().contains("health check target changed: restarted check=dead measured=unhealthy from=last-measured"),
+        "{}",
+        s.output()
+    );
+    assert_eq!(seen_in_answers(&s, "ed.example.com.", 30), down);
+    // A renamed check is stopped and started; it starts from its target's state.
+    std::fs::write(s.path("eightfold.toml"), config("renamed", dead.addr.port(), "request_interval = 10\n")).unwrap();
+    assert_eq!(s.cli(&["reload"]).0, 0);
+    assert!(s.output().contains("health check stopped check=dead"), "{}", s.output());
+    assert!(
+        s.output().contains("health check started check=renamed measured=unhealthy from=last-measured"),
+        "{}",
+        s.output()
+    );
+    assert_eq!(seen_in_answers(&s, "ed.example.com.", 30), down);
+    drop(s);
+    // So does a check renamed while the server was stopped, from the state file.
+    let s = TestServer::start_config(
+        &config("renamed-again", dead.addr.port(), "request_interval = 600\n"),
+        &[("example.com.zone", ZONE)],
+        &[],
+    );
+    assert_eq!(seen_in_answers(&s, "ed.example.com.", 30), down, "{}", std::fs::read_to_string(&state).unwrap());
+}

@@ -284,6 +284,15 @@ fn query_log_and_graceful_stop() {
         "{}",
         s.output()
     );
+    // The check has measured something for the state file to keep.
+    assert!(
+        eventually(Duration::from_secs(5), || s
+            .http("GET", "/status", "", "")
+            .1
+            .contains("\"last_result\": \"failure\"")),
+        "{}",
+        s.output()
+    );
     // A TCP client with a query in flight still gets its answer when SIGTERM arrives.
     let mut stream = s.connect();
     write_framed(&mut stream, &message("static.example.com.", RecordType::A, None).to_vec().unwrap());
