@@ -3,6 +3,7 @@
 //!
 //! Selection writes member indices into a caller's [`Selection`] and never allocates.
 
+use crate::config::{FailoverRole, MemberConfig, Routing, RrsetConfig, WhenAllUnhealthy};
 use crate::health::HealthSnapshot;
 
 /// Capacity of a [`Selection`]; `max_answers` is at most this.
@@ -62,6 +63,55 @@ impl Selection {
 #[inline]
 pub fn healthy<M: Member>(member: &M, health: &HealthSnapshot) -> bool {
     member.check().is_none_or(|c| health.is_healthy(c))
+}
+
+/// How a record set stands under one health snapshot: what status, metrics and the prober's
+/// log lines report (the answer path decides the same from its pools as it draws).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// Members that count as healthy (no check = healthy).
+    pub healthy: usize,
+    /// Members.
+    pub members: usize,
+}
+
+impl Standing {
+    /// Counts the healthy members of `members`.
+    pub fn of<M: Member>(members: &[M], health: &HealthSnapshot) -> Self {
+        Standing { healthy: members.iter().filter(|m| healthy(*m, health)).count(), members: members.len() }
+    }
+
+    /// No member is healthy: every policy then answers from unhealthy members (fail-open),
+    /// unless the set says to answer NODATA or its fallback instead.
+    pub fn none_healthy(self) -> bool {
+        self.members > 0 && self.healthy == 0
+    }
+
+    /// `set` answers from unhealthy members now: none is healthy and it fails open
+    /// (`when_all_unhealthy = "answer_all"`, Route 53's behaviour).
+    pub fn failing_open(self, set: &RrsetConfig) -> bool {
+        set.routing != Routing::Simple && self.none_healthy() && set.when_all_unhealthy == WhenAllUnhealthy::AnswerAll
+    }
+
+    /// `set` is multivalue and has some healthy members, but fewer than a full answer holds:
+    /// `max_answers`, or every member for a set smaller than that.
+    pub fn below_max_answers(self, set: &RrsetConfig, max_answers: usize) -> bool {
+        set.routing == Routing::Multivalue && self.healthy > 0 && self.healthy < self.members.min(max_answers)
+    }
+}
+
+impl Member for MemberConfig {
+    fn check(&self) -> Option<u32> {
+        self.check.map(|c| c as u32)
+    }
+
+    fn weight(&self) -> u8 {
+        self.weight
+    }
+
+    fn is_primary(&self) -> bool {
+        self.failover == Some(FailoverRole::Primary)
+    }
 }
 
 /// Multivalue (MV-2..MV-5): every healthy member when at most `max` are healthy; otherwise a

@@ -30,8 +30,9 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam::channel::{self, Receiver, Sender};
 use mio::{Events, Poll, Token, Waker};
 
-use crate::config::{CheckConfig, CheckKind, Config};
+use crate::config::{rtype_name, CheckConfig, CheckKind, Config, Routing, RrsetConfig, WhenAllUnhealthy};
 use crate::health::{HealthSnapshot, Threshold};
+use crate::policy::Standing;
 use crate::server::Shared;
 use crate::view::{Publisher, View};
 use crate::zone::Catalog;
@@ -243,6 +244,7 @@ pub fn spawn(
         measured_at: initial.resumed.iter().map(|r| r.map(|(_, at)| at)).collect(),
         fingerprints: config.checks.iter().map(statefile::fingerprint).collect(),
         memory: initial.memory,
+        conditions: vec![Condition::Full; record_sets(&config).count()],
         resolving: vec![false; config.checks.len()],
         index: index_of(&config),
         by_name: by_name(&config),
@@ -295,6 +297,23 @@ fn forced_by_index(checks: &[CheckConfig], forced: &HashMap<String, bool>) -> Ve
     checks.iter().map(|c| forced.get(&c.id).copied()).collect()
 }
 
+/// The record sets with a routing policy, in config order.
+fn record_sets(config: &Config) -> impl Iterator<Item = &RrsetConfig> {
+    config.zones.iter().flat_map(|z| z.rrsets.iter()).filter(|s| s.routing != Routing::Simple)
+}
+
+/// How a record set with a routing policy answers, for the log lines when that changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Condition {
+    /// As many healthy members as a full answer holds (or, for failover and weighted, a
+    /// healthy one to answer with).
+    Full,
+    /// Multivalue with some healthy members, fewer than `max_answers` (or than it has).
+    BelowMaxAnswers,
+    /// No healthy member: failing open, or answering NODATA or the fallback.
+    NoneHealthy,
+}
+
 /// `healthy` or `unhealthy`, for log lines.
 fn state_word(healthy: bool) -> &'static str {
     if healthy {
@@ -321,6 +340,8 @@ struct Prober {
     fingerprints: Vec<String>,
     /// Last measured states of targets no check probes now (a check removed, or moved).
     memory: Memory,
+    /// How each record set with a routing policy answered at the last publish (config order).
+    conditions: Vec<Condition>,
     forced: HashMap<String, bool>,
     /// Checks waiting for their FQDN to resolve.
     resolving: Vec<bool>,
@@ -637,6 +658,11 @@ impl Prober {
         for new in fresh {
             self.schedule_first(new, now);
         }
+        let previous: HashMap<(String, u16), Condition> =
+            record_sets(&old).map(|s| (s.owner.to_string(), s.rtype)).zip(self.conditions.iter().copied()).collect();
+        self.conditions = record_sets(&self.config)
+            .map(|s| previous.get(&(s.owner.to_string(), s.rtype)).copied().unwrap_or(Condition::Full))
+            .collect();
         self.catalog = catalog;
         if let Ok(mut table) = self.table.lock() {
             *table = ProbeTable { config: self.config.clone(), checks: status };
@@ -738,8 +764,72 @@ impl Prober {
                 entry.forced = *f;
             }
         }
+        self.note_record_sets(&health);
         self.publisher.publish(View::new(self.catalog.clone(), health));
         self.save()
+    }
+
+    /// Logs every health-checked record set that starts or stops answering from unhealthy
+    /// members (or NODATA, or its fallback, when it says so), or that falls below or gets back
+    /// to `max_answers` healthy members.
+    fn note_record_sets(&mut self, health: &HealthSnapshot) {
+        let max_answers = self.config.server.max_answers;
+        for (set, condition) in record_sets(&self.config).zip(self.conditions.iter_mut()) {
+            if set.members.iter().all(|m| m.check.is_none()) {
+                continue;
+            }
+            let standing = Standing::of(&set.members, health);
+            let now = if standing.none_healthy() {
+                Condition::NoneHealthy
+            } else if standing.below_max_answers(set, max_answers) {
+                Condition::BelowMaxAnswers
+            } else {
+                Condition::Full
+            };
+            let before = std::mem::replace(condition, now);
+            let (name, rtype, healthy, members) =
+                (&set.owner, rtype_name(set.rtype), standing.healthy, standing.members);
+            match (before, now, set.when_all_unhealthy) {
+                (before, now, _) if before == now => {}
+                (_, Condition::NoneHealthy, WhenAllUnhealthy::AnswerAll) => tracing::warn!(
+                    %name,
+                    r#type = %rtype,
+                    members,
+                    "record set failing open: no member is healthy, answering from unhealthy members"
+                ),
+                (_, Condition::NoneHealthy, WhenAllUnhealthy::NoData) => {
+                    tracing::warn!(%name, r#type = %rtype, members, "record set has no healthy member: answering NODATA")
+                }
+                (_, Condition::NoneHealthy, WhenAllUnhealthy::Fallback) => tracing::warn!(
+                    %name,
+                    r#type = %rtype,
+                    members,
+                    "record set has no healthy member: answering its fallback values"
+                ),
+                (Condition::NoneHealthy, _, WhenAllUnhealthy::AnswerAll) => {
+                    tracing::info!(%name, r#type = %rtype, healthy, members, "record set no longer failing open")
+                }
+                (Condition::NoneHealthy, _, _) => {
+                    tracing::info!(%name, r#type = %rtype, healthy, members, "record set has a healthy member again")
+                }
+                (_, Condition::BelowMaxAnswers, _) => tracing::warn!(
+                    %name,
+                    r#type = %rtype,
+                    healthy,
+                    members,
+                    max_answers,
+                    "record set below max_answers healthy"
+                ),
+                (_, Condition::Full, _) => tracing::info!(
+                    %name,
+                    r#type = %rtype,
+                    healthy,
+                    members,
+                    max_answers,
+                    "record set no longer below max_answers healthy"
+                ),
+            }
+        }
     }
 
     /// Writes the state file, if there is one: every check's measured state, the states the
