@@ -57,6 +57,11 @@ enum Command {
     },
     /// Show health checks and record sets from a running server.
     Status {
+        /// Only this record set name (with its checks) or check id (with its record sets).
+        name: Option<String>,
+        /// Only unhealthy checks and record sets with an unhealthy member.
+        #[arg(long)]
+        unhealthy: bool,
         #[command(flatten)]
         target: ControlTarget,
         /// Print the raw JSON.
@@ -194,14 +199,19 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Status { target, json } => control_call(&target, "GET", "/status", "", |body| {
-            if json {
-                return Ok(body.to_string());
-            }
-            let status: Status = serde_json::from_str(body).map_err(|e| format!("unexpected status format: {e}"))?;
-            let colour = std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none();
-            Ok(client::render_status(&status, colour))
-        }),
+        Command::Status { name, unhealthy, target, json } => {
+            let path = client::status_path(name.as_deref(), unhealthy);
+            control_call(&target, "GET", &path, "", |body| {
+                if json {
+                    return Ok(body.to_string());
+                }
+                let status: Status =
+                    serde_json::from_str(body).map_err(|e| format!("unexpected status format: {e}"))?;
+                let colour =
+                    std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none();
+                Ok(client::render_status(&status, colour))
+            })
+        }
         Command::Reload { target } => control_call(&target, "POST", "/reload", "", |body| {
             let answer: serde_json::Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
             let mut text = format!(

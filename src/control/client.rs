@@ -37,6 +37,34 @@ pub fn request(
     Ok((code, body.to_string()))
 }
 
+/// The status request for `eightfold status [NAME] [--unhealthy]`: `/status`, with the
+/// filter as a query string.
+pub fn status_path(name: Option<&str>, unhealthy: bool) -> String {
+    let mut query: Vec<String> = Vec::new();
+    if let Some(name) = name {
+        // Everything but unreserved characters escaped, so any name or id survives the trip.
+        let escaped: String = name
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        query.push(format!("name={escaped}"));
+    }
+    if unhealthy {
+        query.push("unhealthy=1".to_string());
+    }
+    if query.is_empty() {
+        "/status".to_string()
+    } else {
+        format!("/status?{}", query.join("&"))
+    }
+}
+
 /// Renders a status report as two tables; `colour` adds ANSI colours.
 pub fn render_status(status: &Status, colour: bool) -> String {
     let paint = |text: &str, code: &str| if colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() };
@@ -58,18 +86,31 @@ pub fn render_status(status: &Status, colour: bool) -> String {
         "eightfold {}  config {}  up {} s  reloads {} ({} failed)\n",
         status.version, status.config, status.uptime_seconds, status.reloads, status.reload_failures
     );
+    let filtered = status.filter.name.is_some() || status.filter.unhealthy;
+    if filtered {
+        let mut shown = Vec::new();
+        if let Some(name) = &status.filter.name {
+            shown.push(format!("{name} (the record sets at that name or using that check, and their checks)"));
+        }
+        if status.filter.unhealthy {
+            shown.push("only unhealthy checks and record sets with an unhealthy member".to_string());
+        }
+        out += &format!("showing {}\n", shown.join("; "));
+    }
     for zone in &status.zones {
         out += &format!("zone {}  {} names, {} record sets\n", zone.origin, zone.names, zone.record_sets);
     }
     out += "\n";
     if status.checks.is_empty() {
-        out += "no health checks\n";
+        out += if filtered { "no matching health checks\n" } else { "no health checks\n" };
     } else {
         let id_width = status.checks.iter().map(|c| c.id.len()).max().unwrap_or(5).max(5);
         let target_width = status.checks.iter().map(|c| c.target.len()).max().unwrap_or(6).max(6);
+        let streak_width =
+            status.checks.iter().filter_map(|c| c.streak.as_ref().map(String::len)).max().unwrap_or(6).max(6);
         out += &format!(
-            "{:<id_width$}  {:<15}  {:<target_width$}  {:<11}  LAST RESULT\n",
-            "CHECK", "TYPE", "TARGET", "STATE"
+            "{:<id_width$}  {:<15}  {:<target_width$}  {:<11}  {:<streak_width$}  LAST RESULT\n",
+            "CHECK", "TYPE", "TARGET", "STATE", "STREAK"
         );
         for c in &status.checks {
             let (_, shown) = state(c.healthy, c.forced.as_deref());
@@ -86,15 +127,30 @@ pub fn render_status(status: &Status, colour: bool) -> String {
                 (false, true) => " [disabled]",
                 _ => "",
             };
-            out +=
-                &format!("{:<id_width$}  {:<15}  {:<target_width$}  {shown}  {last}{flags}\n", c.id, c.kind, c.target);
+            let streak = c.streak.as_deref().unwrap_or("-");
+            out += &format!(
+                "{:<id_width$}  {:<15}  {:<target_width$}  {shown}  {streak:<streak_width$}  {last}{flags}\n",
+                c.id, c.kind, c.target
+            );
         }
     }
     if !status.record_sets.is_empty() {
         out += "\nRECORD SET\n";
         for set in &status.record_sets {
-            let up = set.members.iter().filter(|m| m.healthy).count();
-            out += &format!("{} {} {} ({up}/{} healthy)\n", set.name, set.rtype, set.routing, set.members.len());
+            let mut standing = format!("{}/{} healthy", set.healthy, set.members.len());
+            if set.below_max_answers {
+                standing += &format!(", below max_answers {}", status.max_answers);
+            }
+            let mark = if set.failing_open {
+                format!("  {}", paint("FAILING OPEN: answering from unhealthy members", "31"))
+            } else if set.healthy == 0 && set.checked && set.when_all_unhealthy == "nodata" {
+                format!("  {}", paint("no healthy member: answering NODATA", "31"))
+            } else if set.healthy == 0 && set.checked && set.when_all_unhealthy == "fallback" {
+                format!("  {}", paint("no healthy member: answering the fallback values", "31"))
+            } else {
+                String::new()
+            };
+            out += &format!("{} {} {} ({standing}){mark}\n", set.name, set.rtype, set.routing);
             for m in &set.members {
                 let (_, shown) = state(m.healthy, None);
                 let mut detail = String::new();
@@ -110,6 +166,8 @@ pub fn render_status(status: &Status, colour: bool) -> String {
                 out += &format!("    {:<16} {shown}  {}{detail}\n", m.set_id, m.values.join(" "));
             }
         }
+    } else if filtered {
+        out += "\nno matching record sets\n";
     }
     out
 }

@@ -1,5 +1,5 @@
 //! The control endpoint: a small HTTP/1.1 server, one request per connection. GET /metrics,
-//! GET /status; POST /reload and POST /override/ID (body `up`, `down` or `auto`) only from
+//! GET /status (`?name=NAME&unhealthy=1` narrows it); POST /reload and POST /override/ID (body `up`, `down` or `auto`) only from
 //! loopback callers, or with the configured bearer token.
 //!
 //! One thread (`control`) runs a mio loop that accepts connections, reads requests and writes
@@ -25,7 +25,7 @@ use crossbeam::channel::{self, Receiver, Sender};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::{Control, Overridden, ReloadError};
+use super::{Control, Overridden, ReloadError, StatusFilter};
 use crate::server::Shared;
 
 /// How long a client has, from accept, to send its whole request.
@@ -119,6 +119,8 @@ struct Job {
 struct Request {
     method: String,
     path: String,
+    /// What follows `?` in the request target (empty when nothing does).
+    query: String,
     authorization: Option<String>,
     body: String,
 }
@@ -376,8 +378,9 @@ fn parse(bytes: &[u8]) -> Parsed {
         return Parsed::Rejected(413, "request body too large");
     }
     let Some(body) = bytes.get(head_end..head_end + length) else { return Parsed::Incomplete };
-    let path = path.split('?').next().unwrap_or("").to_string();
-    Parsed::Complete(Request { method, path, authorization, body: String::from_utf8_lossy(body).into_owned() })
+    let (path, query) = path.split_once('?').unwrap_or((&path, ""));
+    let (path, query) = (path.to_string(), query.to_string());
+    Parsed::Complete(Request { method, path, query, authorization, body: String::from_utf8_lossy(body).into_owned() })
 }
 
 /// Where the head ends: just after the first empty line (`\r\n` or `\n` line ends).
@@ -415,8 +418,18 @@ fn answer(request: &Request, peer: SocketAddr, token: Option<&str>, control: &Co
     match (request.method.as_str(), request.path.as_str()) {
         ("GET", "/metrics") => response(200, "text/plain; version=0.0.4", &control.metrics()),
         ("GET", "/status") => {
-            let body = serde_json::to_string_pretty(&control.status()).unwrap_or_else(|_| "{}".into());
-            response(200, "application/json", &body)
+            let status = StatusFilter::from_query(&request.query)
+                .map_err(|why| (400, why))
+                .and_then(|filter| control.status_filtered(&filter).map_err(|why| (404, why)));
+            match status {
+                Ok(status) => {
+                    let body = serde_json::to_string_pretty(&status).unwrap_or_else(|_| "{}".into());
+                    response(200, "application/json", &body)
+                }
+                Err((code, why)) => {
+                    response(code, "application/json", &serde_json::json!({ "ok": false, "errors": [why] }).to_string())
+                }
+            }
         }
         ("POST", "/reload") => match control.reload() {
             Ok(done) => {
@@ -512,8 +525,8 @@ fn response(status: u16, content_type: &str, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Decodes `%XX` escapes in a path segment.
-fn percent_decode(text: &str) -> String {
+/// Decodes `%XX` escapes in a path segment or a query value.
+pub(super) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -556,6 +569,7 @@ mod tests {
         let expected = Request {
             method: "POST".into(),
             path: "/override/web".into(),
+            query: "x=1".into(),
             authorization: Some("Bearer t".into()),
             body: "down".into(),
         };

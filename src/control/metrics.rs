@@ -108,6 +108,36 @@ pub fn render(control: &Control) -> String {
     per_check(&mut out, "eightfold_health_check_failures_total", "counter", "Probes that failed.", &|c| {
         c.measured.map(|_| c.failures.to_string())
     });
+    // One series per configured record set whose members have health checks: bounded by the
+    // config, never by queries.
+    let sets: Vec<_> = status.record_sets.iter().filter(|s| s.checked).collect();
+    let per_set =
+        |out: &mut String, name: &str, help: &str, value: &dyn Fn(&super::status::RecordSetStatus) -> usize| {
+            family(out, name, "gauge", help);
+            for set in &sets {
+                let _ = writeln!(
+                    out,
+                    "{name}{{zone=\"{}\",name=\"{}\",type=\"{}\"}} {}",
+                    escape(&set.zone),
+                    escape(&set.name),
+                    escape(&set.rtype),
+                    value(set)
+                );
+            }
+        };
+    per_set(
+        &mut out,
+        "eightfold_record_set_healthy",
+        "Members of a health-checked record set that count as healthy.",
+        &|s| s.healthy,
+    );
+    per_set(&mut out, "eightfold_record_set_members", "Members of a health-checked record set.", &|s| s.members.len());
+    per_set(
+        &mut out,
+        "eightfold_record_set_failing_open",
+        "1 while no member is healthy and the set answers from unhealthy members (when_all_unhealthy = answer_all).",
+        &|s| s.failing_open as usize,
+    );
     out
 }
 

@@ -27,7 +27,7 @@ use crate::server::{self, Server, ServerError, Shared, Sockets};
 use crate::view::{self, release_freed_memory, View};
 use crate::zone::Catalog;
 
-pub use status::Status;
+pub use status::{Filter as StatusFilter, Status};
 
 /// Where the configuration comes from, with command-line overrides applied on every load.
 #[derive(Debug, Clone)]
@@ -215,9 +215,14 @@ impl Control {
         metrics::render(self)
     }
 
-    /// The status report.
+    /// The whole status report.
     pub fn status(&self) -> Status {
-        status::collect(self)
+        status::collect(self, &StatusFilter::default()).expect("an empty filter names nothing that could be missing")
+    }
+
+    /// The status report narrowed by `filter`; an error when it names nothing configured.
+    pub fn status_filtered(&self, filter: &StatusFilter) -> Result<Status, String> {
+        status::collect(self, filter)
     }
 
     fn view(&self) -> Arc<View> {

@@ -1,12 +1,16 @@
 //! The status report (`GET /status`, `eightfold status`): zones, the record sets that have a
-//! routing policy with each member's health, and every check with its state and last result.
+//! routing policy with each member's health and whether they fail open, and every check with
+//! its state, streak and last result. A [`Filter`] narrows it to one name or to what is
+//! unhealthy, on the server, so a config with thousands of checks answers with only those.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use super::Control;
-use crate::config::{rtype_name, FailoverRole, Routing};
+use crate::config::{rtype_name, CheckKind, FailoverRole, Routing};
+use crate::policy::Standing;
+use crate::wire::Name;
 
 /// The whole report.
 #[derive(Debug, Serialize, Deserialize)]
@@ -21,7 +25,11 @@ pub struct Status {
     pub reloads: u64,
     /// Failed reloads.
     pub reload_failures: u64,
-    /// Zones served.
+    /// Most records in one multivalue answer.
+    pub max_answers: usize,
+    /// What the report was narrowed to.
+    pub filter: Filter,
+    /// Zones served (with a filter: those holding a record set shown).
     pub zones: Vec<ZoneStatus>,
     /// Record sets with a routing policy.
     pub record_sets: Vec<RecordSetStatus>,
@@ -43,6 +51,8 @@ pub struct ZoneStatus {
 /// A record set with a routing policy.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RecordSetStatus {
+    /// The zone it is in.
+    pub zone: String,
     /// Owner.
     pub name: String,
     /// Type.
@@ -52,6 +62,15 @@ pub struct RecordSetStatus {
     pub routing: String,
     /// What it answers when no member is healthy.
     pub when_all_unhealthy: String,
+    /// Members that count as healthy now.
+    pub healthy: usize,
+    /// Whether any member has a health check.
+    pub checked: bool,
+    /// No member is healthy and it answers from unhealthy ones (`answer_all`).
+    pub failing_open: bool,
+    /// Multivalue with fewer healthy members than a full answer holds (`max_answers`, or
+    /// every member for a smaller set), but some.
+    pub below_max_answers: bool,
     /// Members.
     pub members: Vec<MemberStatus>,
 }
@@ -99,6 +118,9 @@ pub struct CheckReport {
     pub consecutive: u8,
     /// Failure threshold.
     pub failure_threshold: u8,
+    /// Those results against the threshold, for probed checks: `1 of 3 failures` while
+    /// measured healthy, `2 of 3 successes` while measured unhealthy.
+    pub streak: Option<String>,
     /// Request interval, seconds.
     pub request_interval: u64,
     /// `success` or `failure`.
@@ -115,28 +137,98 @@ pub struct CheckReport {
     pub failures: u64,
 }
 
-/// Builds the report from the published view and the prober's table.
-pub fn collect(control: &Control) -> Status {
+/// Which part of the report to give: `GET /status?name=NAME&unhealthy=1`, or
+/// `eightfold status NAME --unhealthy`. Both narrow it; an empty filter gives everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Filter {
+    /// A record set's name (every type at it, with its members' checks) or a check's id (the
+    /// check, the children of a calculated one, and the record sets that use it).
+    pub name: Option<String>,
+    /// Only checks that are unhealthy now, and record sets with an unhealthy member.
+    pub unhealthy: bool,
+}
+
+impl Filter {
+    /// Reads `name=NAME` and `unhealthy` (`1`, `true` or no value) from a query string.
+    pub fn from_query(query: &str) -> Result<Filter, String> {
+        let mut filter = Filter::default();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match (key, value) {
+                ("name", "") => return Err("name= needs a record set name or a check id".into()),
+                ("name", value) => filter.name = Some(super::http::percent_decode(value)),
+                ("unhealthy", "" | "1" | "true") => filter.unhealthy = true,
+                ("unhealthy", "0" | "false") => filter.unhealthy = false,
+                ("unhealthy", other) => return Err(format!("unhealthy takes 1 or 0, not {other:?}")),
+                (other, _) => return Err(format!("unknown parameter {other:?}: use name=NAME and unhealthy=1")),
+            }
+        }
+        Ok(filter)
+    }
+}
+
+/// Builds the report from the published view and the prober's table, narrowed by `filter`;
+/// an error when the filter names nothing configured.
+pub fn collect(control: &Control, filter: &Filter) -> Result<Status, String> {
     let view = control.view();
     let table = control.prober.table.lock().map(|t| t.clone()).ok();
     let config = table.as_ref().map(|t| t.config.clone());
     let mut zones = Vec::new();
     let mut record_sets = Vec::new();
     let mut checks = Vec::new();
+    let mut max_answers = 0;
     if let (Some(config), Some(table)) = (config, table) {
-        let healthy = |check: Option<usize>| check.is_none_or(|c| view.health().is_healthy(c as u32));
+        max_answers = config.server.max_answers;
+        let health = view.health();
+        let healthy = |check: Option<usize>| check.is_none_or(|c| health.is_healthy(c as u32));
+        let name = filter.name.as_deref();
+        let owner = name.and_then(owner_name);
+        let named_check = name.and_then(|n| config.checks.iter().position(|c| c.id == n));
+        // With a name, the checks to show: the named one, and those of the sets shown.
+        let mut shown: Option<Vec<bool>> = name.map(|_| vec![false; config.checks.len()]);
+        let mut show = |check: usize| {
+            if let Some(shown) = shown.as_mut() {
+                shown[check] = true;
+                for &child in &config.checks[check].children {
+                    shown[child] = true;
+                }
+            }
+        };
+        if let Some(check) = named_check {
+            show(check);
+        }
+        let mut matched = named_check.is_some();
         for (zone, compiled) in config.zones.iter().zip(view.catalog().zones()) {
-            zones.push(ZoneStatus {
-                origin: zone.origin.to_string(),
-                names: compiled.node_count(),
-                record_sets: compiled.rrset_count(),
-            });
+            let mut zone_shown = false;
             for set in zone.rrsets.iter().filter(|s| s.routing != Routing::Simple) {
+                let by_owner = owner.as_ref() == Some(&set.owner);
+                if name.is_some() {
+                    let by_check = named_check.is_some_and(|c| set.members.iter().any(|m| m.check == Some(c)));
+                    if !by_owner && !by_check {
+                        continue;
+                    }
+                    matched = true;
+                }
+                let standing = Standing::of(&set.members, health);
+                if filter.unhealthy && standing.healthy == standing.members {
+                    continue;
+                }
+                zone_shown = true;
+                if by_owner {
+                    for check in set.members.iter().filter_map(|m| m.check) {
+                        show(check);
+                    }
+                }
                 record_sets.push(RecordSetStatus {
+                    zone: zone.origin.to_string(),
                     name: set.owner.to_string(),
                     rtype: rtype_name(set.rtype),
                     routing: set.routing.as_str().to_string(),
                     when_all_unhealthy: set.when_all_unhealthy.as_str().to_string(),
+                    healthy: standing.healthy,
+                    checked: set.members.iter().any(|m| m.check.is_some()),
+                    failing_open: standing.failing_open(set),
+                    below_max_answers: standing.below_max_answers(set, max_answers),
                     members: set
                         .members
                         .iter()
@@ -155,10 +247,24 @@ pub fn collect(control: &Control) -> Status {
                         .collect(),
                 });
             }
+            if zone_shown || (name.is_none() && !filter.unhealthy) {
+                zones.push(ZoneStatus {
+                    origin: zone.origin.to_string(),
+                    names: compiled.node_count(),
+                    record_sets: compiled.rrset_count(),
+                });
+            }
+        }
+        if let Some(name) = name.filter(|_| !matched) {
+            return Err(format!("no record set or health check named {name:?}"));
         }
         for (i, (check, state)) in config.checks.iter().zip(&table.checks).enumerate() {
+            let is_healthy = health.is_healthy(i as u32);
+            if shown.as_ref().is_some_and(|shown| !shown[i]) || (filter.unhealthy && is_healthy) {
+                continue;
+            }
             let target = match (check.ip, &check.fqdn) {
-                _ if !check.children.is_empty() || check.kind == crate::config::CheckKind::Calculated => {
+                _ if !check.children.is_empty() || check.kind == CheckKind::Calculated => {
                     let names: Vec<&str> = check.children.iter().map(|&c| config.checks[c].id.as_str()).collect();
                     format!("{} of [{}]", check.health_threshold, names.join(", "))
                 }
@@ -166,17 +272,22 @@ pub fn collect(control: &Control) -> Status {
                 (None, Some(fqdn)) => format!("{fqdn}:{}", check.port),
                 (None, None) => String::new(),
             };
+            let streak = state.measured.map(|measured| {
+                let what = if measured { "failures" } else { "successes" };
+                format!("{} of {} {what}", state.streak, check.failure_threshold)
+            });
             checks.push(CheckReport {
                 id: check.id.clone(),
                 kind: check.kind.as_str().to_string(),
                 target,
-                healthy: view.health().is_healthy(i as u32),
+                healthy: is_healthy,
                 measured: state.measured,
                 forced: state.forced.map(|f| if f { "up" } else { "down" }.to_string()),
                 inverted: check.inverted,
                 disabled: check.disabled,
                 consecutive: state.streak,
                 failure_threshold: check.failure_threshold,
+                streak,
                 request_interval: check.request_interval.as_secs(),
                 last_result: state.last_success.map(|s| if s { "success" } else { "failure" }.to_string()),
                 last_reason: state.last_reason.clone(),
@@ -187,19 +298,56 @@ pub fn collect(control: &Control) -> Status {
             });
         }
     }
-    Status {
+    Ok(Status {
         version: env!("CARGO_PKG_VERSION").to_string(),
         config: control.source.path.as_ref().map_or("(built-in demo)".to_string(), |p| p.display().to_string()),
         uptime_seconds: control.started.elapsed().as_secs(),
         reloads: control.reloads.load(std::sync::atomic::Ordering::Relaxed),
         reload_failures: control.reload_failures.load(std::sync::atomic::Ordering::Relaxed),
+        max_answers,
+        filter: filter.clone(),
         zones,
         record_sets,
         checks,
+    })
+}
+
+/// `name` as a record set owner: lowercase, absolute (a final dot is added when missing);
+/// `None` when it is not a domain name.
+fn owner_name(name: &str) -> Option<Name> {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.is_empty() {
+        return Some(Name::root());
     }
+    name.split('.').rev().try_fold(Name::root(), |parent, label| parent.child(label.as_bytes()))
 }
 
 /// Seconds since `unix` (for "3 s ago").
 pub fn age(unix: u64) -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |n| n.as_secs()).saturating_sub(unix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_read_from_query_strings() {
+        assert_eq!(Filter::from_query(""), Ok(Filter::default()));
+        let both = Filter { name: Some("web 1".into()), unhealthy: true };
+        assert_eq!(Filter::from_query("name=web%201&unhealthy=1"), Ok(both.clone()));
+        assert_eq!(Filter::from_query("unhealthy&name=web%201"), Ok(both));
+        assert!(Filter::from_query("name=").unwrap_err().contains("needs"));
+        assert!(Filter::from_query("unhealthy=maybe").unwrap_err().contains("1 or 0"));
+        assert!(Filter::from_query("zone=x").unwrap_err().contains("unknown parameter \"zone\""));
+    }
+
+    #[test]
+    fn owner_names_are_lowercase_and_absolute() {
+        let name = owner_name("WWW.Example.com").unwrap();
+        assert_eq!(name.to_string(), "www.example.com.");
+        assert_eq!(owner_name("www.example.com."), Some(name));
+        assert_eq!(owner_name("a..b"), None);
+        assert_eq!(owner_name("."), Some(Name::root()));
+    }
 }

@@ -20,6 +20,7 @@ mod layout;
 mod malformed;
 mod operations;
 mod properties;
+mod record_sets;
 mod robustness;
 mod transport;
 mod wildcard;
