@@ -88,14 +88,11 @@ pub fn render_status(status: &Status, colour: bool) -> String {
     );
     let filtered = status.filter.name.is_some() || status.filter.unhealthy;
     if filtered {
-        let mut shown = Vec::new();
-        if let Some(name) = &status.filter.name {
-            shown.push(format!("{name} (the record sets at that name or using that check, and their checks)"));
-        }
+        let mut shown: Vec<&str> = status.filter.name.iter().map(String::as_str).collect();
         if status.filter.unhealthy {
-            shown.push("only unhealthy checks and record sets with an unhealthy member".to_string());
+            shown.push("--unhealthy");
         }
-        out += &format!("showing {}\n", shown.join("; "));
+        out += &format!("filter: {}\n", shown.join(", "));
     }
     for zone in &status.zones {
         out += &format!("zone {}  {} names, {} record sets\n", zone.origin, zone.names, zone.record_sets);

@@ -123,7 +123,7 @@ fn degraded_and_failing_open_sets_are_logged_shown_and_measured() {
     assert_eq!(healthy_only_other["record_sets"], serde_json::json!([]));
     let (code, text) = s.cli(&["status", "flaky"]);
     assert_eq!(code, 0);
-    assert!(text.contains("showing flaky"), "{text}");
+    assert!(text.contains("filter: flaky\n"), "{text}");
     assert!(text.contains("other.example.com. A multivalue (1/1 healthy)") && !text.contains("c0"), "{text}");
     let (code, out) = s.cli(&["status", "ghost"]);
     assert_eq!(code, 1, "{out}");
