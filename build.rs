@@ -30,11 +30,24 @@ fn main() {
     let features = if features.is_empty() { "none".to_string() } else { features.join(", ") };
     println!("cargo:rustc-env=EIGHTFOLD_FEATURES={features}");
     // A new commit or a changed work tree changes the answer: HEAD, the branch it names, the
-    // packed refs and the index.
-    let mut watched = vec![".git/HEAD".to_string(), ".git/index".to_string(), ".git/packed-refs".to_string()];
-    if let Ok(head) = std::fs::read_to_string(".git/HEAD") {
+    // packed refs and the index. In a linked work tree (`git worktree`) `.git` is a file:
+    // HEAD and the index are in the work tree's own git folder, the refs in the common one.
+    let git_dir = |arg: &str| {
+        Command::new("git")
+            .args(["rev-parse", arg])
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let own = git_dir("--git-dir").unwrap_or_else(|| ".git".to_string());
+    let common = git_dir("--git-common-dir").unwrap_or_else(|| own.clone());
+    let mut watched = vec![format!("{own}/HEAD"), format!("{own}/index"), format!("{common}/packed-refs")];
+    if let Ok(head) = std::fs::read_to_string(format!("{own}/HEAD")) {
         if let Some(branch) = head.trim().strip_prefix("ref: ") {
-            watched.push(format!(".git/{branch}"));
+            watched.push(format!("{common}/{branch}"));
         }
     }
     for path in watched {
