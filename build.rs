@@ -5,15 +5,7 @@
 use std::process::Command;
 
 fn main() {
-    let commit = Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
-        .ok()
-        .filter(|out| out.status.success())
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".to_string());
+    let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".to_string());
     let dirty = Command::new("git")
         .args(["status", "--porcelain", "--untracked-files=no"])
         .output()
@@ -32,18 +24,8 @@ fn main() {
     // A new commit or a changed work tree changes the answer: HEAD, the branch it names, the
     // packed refs and the index. In a linked work tree (`git worktree`) `.git` is a file:
     // HEAD and the index are in the work tree's own git folder, the refs in the common one.
-    let git_dir = |arg: &str| {
-        Command::new("git")
-            .args(["rev-parse", arg])
-            .output()
-            .ok()
-            .filter(|out| out.status.success())
-            .and_then(|out| String::from_utf8(out.stdout).ok())
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-    };
-    let own = git_dir("--git-dir").unwrap_or_else(|| ".git".to_string());
-    let common = git_dir("--git-common-dir").unwrap_or_else(|| own.clone());
+    let own = git(&["rev-parse", "--git-dir"]).unwrap_or_else(|| ".git".to_string());
+    let common = git(&["rev-parse", "--git-common-dir"]).unwrap_or_else(|| own.clone());
     let mut watched = vec![format!("{own}/HEAD"), format!("{own}/index"), format!("{common}/packed-refs")];
     if let Ok(head) = std::fs::read_to_string(format!("{own}/HEAD")) {
         if let Some(branch) = head.trim().strip_prefix("ref: ") {
@@ -56,4 +38,10 @@ fn main() {
         }
     }
     println!("cargo:rerun-if-changed=build.rs");
+}
+
+/// What `git ARGS` prints, trimmed; `None` when git is missing, fails or prints nothing.
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git").args(args).output().ok().filter(|out| out.status.success())?;
+    Some(String::from_utf8(out.stdout).ok()?.trim().to_string()).filter(|s| !s.is_empty())
 }
