@@ -58,6 +58,7 @@ pub struct ZoneTable {
     pub ns: Option<Vec<String>>,
     pub ttl: Option<u32>,
     pub ns_ttl: Option<u32>,
+    pub empty_names: Option<Vec<String>>,
 }
 
 /// One `[[health_check]]`.

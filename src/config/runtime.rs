@@ -140,6 +140,9 @@ pub struct ZoneConfig {
     /// The record sets the config file itself defines (`[[record]]`, inline `soa` and `ns`),
     /// one per owner and type; none of them is also in `records`.
     pub rrsets: Vec<RrsetConfig>,
+    /// Names that exist with no records of their own (`empty_names`): NODATA for every type,
+    /// and no wildcard covers them.
+    pub empty_names: Vec<Name>,
 }
 
 impl ZoneConfig {

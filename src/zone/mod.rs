@@ -553,6 +553,10 @@ impl Zone {
             n.dname = dname;
             at = end;
         }
+        // Names that exist with no data: nodes like empty non-terminals, so no wildcard covers them.
+        for name in &config.empty_names {
+            zone.ensure_node(name.as_wire(), apex_len);
+        }
         zone.resolve_targets();
         for node in 0..zone.nodes.len() {
             let name = zone.nodes[node].name.range();

@@ -100,6 +100,45 @@ fn wildcards_follow_rfc4592() {
 }
 
 #[test]
+fn an_empty_name_exists_so_no_wildcard_covers_it() {
+    let body = ZONE_BODY.replace(
+        "file = \"example.com.zone\"\n",
+        "file = \"example.com.zone\"\nempty_names = [\"kept.wild.example.com.\", \"*.gone\"]\n",
+    );
+    let s = TestServer::start(&body, &[("example.com.zone", ZONE)]);
+    assert_eq!(s.query("other.wild.example.com.", RecordType::TXT).answers().len(), 1, "the wildcard still answers");
+    for (name, qtype) in [
+        ("kept.wild.example.com.", RecordType::TXT),
+        ("kept.wild.example.com.", RecordType::A),
+        ("below.kept.wild.example.com.", RecordType::TXT),
+        ("x.gone.example.com.", RecordType::TXT),
+        ("gone.example.com.", RecordType::A),
+    ] {
+        let m = s.query(name, qtype);
+        let nxdomain = name.starts_with("below");
+        let rcode = if nxdomain { ResponseCode::NXDomain } else { ResponseCode::NoError };
+        assert_eq!(m.response_code(), rcode, "{name} {qtype}");
+        assert!(m.answers().is_empty(), "{name} {qtype}: {:?}", m.answers());
+        assert_eq!(m.name_servers()[0].record_type(), RecordType::SOA, "{name} {qtype}");
+    }
+    let dname = "$TTL 300\n@ SOA ns1 hostmaster 1 7200 900 1209600 60\n@ NS ns1\nns1 A 192.0.2.53\n\
+                 old DNAME new.example.com.\nsub NS ns1.other.\n";
+    let body = ZONE_BODY.replace(
+        "file = \"example.com.zone\"\n",
+        "file = \"example.com.zone\"\nempty_names = [\"a.old\", \"b.sub\", \"c.example.org.\"]\n",
+    );
+    let (code, out) = check(&body, &[("example.com.zone", dname)]);
+    assert_eq!(code, 1, "{out}");
+    for reason in [
+        "a.old.example.com. lies below the DNAME at old.example.com.",
+        "b.sub.example.com. lies at or below the delegation at sub.example.com.",
+        "key `empty_names`: c.example.org. is outside the zone example.com.",
+    ] {
+        assert!(out.contains(reason), "{reason:?} missing from:\n{out}");
+    }
+}
+
+#[test]
 fn delegations_are_referrals_with_glue() {
     let s = server();
     for name in ["sub.example.com.", "host.sub.example.com."] {

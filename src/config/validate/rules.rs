@@ -83,7 +83,7 @@ impl Validator<'_> {
     /// Checks zone-wide rules (SOA, NS, CNAME exclusivity, delegations, record sets that no
     /// response can hold, with up to `max_answers` multivalue members) and produces the zone.
     pub(super) fn finish_zone(&mut self, zone: ZoneBuild, max_answers: usize) -> ZoneConfig {
-        let ZoneBuild { origin, line, rrsets, file, file_failed, .. } = zone;
+        let ZoneBuild { origin, line, rrsets, file, file_failed, empty_names, .. } = zone;
         let records = file.finish();
         let sets = Sets { file: &records, config: &rrsets };
         let ctx = format!("zone {origin}");
@@ -184,6 +184,24 @@ impl Validator<'_> {
                 }
             }
         }
+        for name in &empty_names {
+            let wire = name.as_wire();
+            // A name at or below a delegation is the child zone's; below a DNAME none exists.
+            let cut = suffixes(wire).find(|suffix| cuts.contains_key(suffix));
+            let dname = suffixes(wire).skip(1).find(|suffix| dnames.contains_key(suffix));
+            let reason = match (cut, dname) {
+                (Some(cut), _) => format!("{name} lies at or below the delegation at {}", shown(cut)),
+                (None, Some(dname)) => {
+                    format!(
+                        "{name} lies below the DNAME at {}; no name may exist below a DNAME (RFC 6672)",
+                        shown(dname)
+                    )
+                }
+                (None, None) => continue,
+            };
+            let (file, context) = (self.source.to_path_buf(), ctx.clone());
+            self.problems.push(Problem { file, line, context, key: Some("empty_names".into()), reason });
+        }
         if !cuts.is_empty() {
             for b in sets.iter() {
                 let owner = b.owner;
@@ -220,7 +238,7 @@ impl Validator<'_> {
         drop(owners);
         drop(cuts);
         drop(dnames);
-        ZoneConfig { origin, records, rrsets: rrsets.into_iter().map(|b| b.set).collect() }
+        ZoneConfig { origin, records, rrsets: rrsets.into_iter().map(|b| b.set).collect(), empty_names }
     }
 }
 

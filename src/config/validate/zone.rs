@@ -30,6 +30,8 @@ pub(super) struct ZoneBuild {
     pub(super) file_path: Arc<str>,
     /// Record sets the config file defines, in the order they were first defined.
     pub(super) rrsets: Vec<RrsetBuild>,
+    /// `empty_names`: names that exist with no records of their own.
+    pub(super) empty_names: Vec<Name>,
     /// Positions in `file` and `rrsets`, hashed by (owner, type), so lookups clone nothing.
     index: hashbrown::HashTable<SetAt>,
 }
@@ -88,8 +90,15 @@ impl Validator<'_> {
                 file: FileRecordsBuilder::default(),
                 file_path: Arc::from(""),
                 rrsets: Vec::new(),
+                empty_names: Vec::new(),
                 index: hashbrown::HashTable::new(),
             };
+            for name in t.empty_names.iter().flatten() {
+                match empty_name(&origin, name) {
+                    Ok(name) => zone.empty_names.push(name),
+                    Err(e) => self.problem(span.clone(), &ctx, Some("empty_names"), e),
+                }
+            }
             let ttl = t.ttl.unwrap_or(limits::ZONE_TTL.default);
             if t.file.is_some() && (t.soa.is_some() || t.ns.is_some() || t.ttl.is_some() || t.ns_ttl.is_some()) {
                 self.problem(span, &ctx, Some("file"), "give either `file` or inline `soa` and `ns`, not both");
@@ -265,6 +274,27 @@ impl ZoneBuild {
 fn set_hash(key: (&[u8], u16)) -> u64 {
     use std::hash::BuildHasher;
     rustc_hash::FxBuildHasher.hash_one(key)
+}
+
+/// A name of `empty_names`: absolute, or relative to `origin` when written without the final
+/// dot and not inside the zone as it stands (the rule for `[[record]]` names); never outside.
+fn empty_name(origin: &Name, written: &str) -> Result<Name, String> {
+    if written.trim() == "@" {
+        return Ok(origin.clone());
+    }
+    let parsed = text::parse_name(written)?;
+    let mut wire = parsed.labels.clone();
+    wire.push(0);
+    let as_absolute = Name::from_wire(&wire).ok_or_else(|| format!("{written:?} is too long"))?;
+    if as_absolute.ends_with(origin) {
+        return Ok(as_absolute);
+    }
+    if parsed.absolute {
+        return Err(format!("{as_absolute} is outside the zone {origin}"));
+    }
+    let mut wire = parsed.labels;
+    wire.extend_from_slice(origin.as_wire());
+    Name::from_wire(&wire).ok_or_else(|| format!("{written:?} is too long once the zone is appended"))
 }
 
 /// Splits the zone scanner's "line L:C: reason" into a line number and the rest.
