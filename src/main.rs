@@ -110,6 +110,18 @@ enum ImportFrom {
         /// The zone's name (default: the owner of the SOA record set).
         #[arg(long)]
         zone: Option<String>,
+        /// This server's name for the apex NS set, replacing Route 53's (repeat for each).
+        #[arg(long = "ns", value_name = "NAME")]
+        ns: Vec<String>,
+        /// The SOA's primary server (MNAME), replacing Route 53's (default: the first --ns).
+        #[arg(long = "soa-mname", value_name = "NAME")]
+        soa_mname: Option<String>,
+        /// The SOA's contact mailbox (RNAME), replacing Amazon's, e.g. hostmaster.example.com.
+        #[arg(long = "soa-rname", value_name = "NAME")]
+        soa_rname: Option<String>,
+        /// The control endpoint written to [server], which `eightfold status --config` reaches.
+        #[arg(long, value_name = "ADDR", default_value = client::DEFAULT_CONTROL)]
+        control: SocketAddr,
     },
 }
 
@@ -224,7 +236,10 @@ fn main() -> ExitCode {
             }
             Ok(text)
         }),
-        Command::Import { from: ImportFrom::Route53 { record_sets, health_checks, zone } } => {
+        Command::Import {
+            from: ImportFrom::Route53 { record_sets, health_checks, zone, ns, soa_mname, soa_rname, control },
+        } => {
+            let options = eightfold::import::route53::Options { zone, ns, soa_mname, soa_rname, control };
             let read = |paths: &[PathBuf]| -> Result<Vec<(String, String)>, String> {
                 paths
                     .iter()
@@ -237,12 +252,12 @@ fn main() -> ExitCode {
             };
             let result =
                 read(&record_sets).and_then(|sets| Ok((sets, read(&health_checks)?))).and_then(|(sets, checks)| {
-                    eightfold::import::route53::import(&sets, &checks, zone.as_deref()).map_err(|e| e.to_string())
+                    eightfold::import::route53::import(&sets, &checks, &options).map_err(|e| e.to_string())
                 });
             match result {
                 Ok(imported) => {
-                    for line in &imported.skipped {
-                        eprintln!("not imported: {line}");
+                    for note in &imported.notes {
+                        eprintln!("{note}");
                     }
                     print_out(&imported.config)
                 }
