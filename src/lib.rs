@@ -28,7 +28,7 @@
 //!    prober   the prober thread: probes -> thresholds -> a new View; it holds the only
 //!             Publisher, for new health and for reloads
 //!    control  start-up, signals (SIGHUP reload, SIGTERM stop), HTTP endpoint (metrics,
-//!             status, reload, overrides), the CLI client
+//!             status, reload, overrides), the CLI client, the manual pages
 //!    import   Route 53 JSON -> config
 //! ```
 //!

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum, ValueHint};
 use eightfold::config::Config;
 use eightfold::control::{client, Source, Status};
 
@@ -28,7 +28,7 @@ const EXIT_RUNTIME: u8 = 3;
 ///
 /// With no command, serves the built-in demo config on 127.0.0.1:5353.
 #[derive(Parser)]
-#[command(version = VERSION, about, long_about)]
+#[command(version = VERSION, about, long_about, subcommand_value_name = "COMMAND")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -46,7 +46,7 @@ enum Command {
     /// Serve a config (the built-in demo when --config is not given).
     Serve {
         /// The TOML config file.
-        #[arg(long, short)]
+        #[arg(long, short, value_hint = ValueHint::FilePath)]
         config: Option<PathBuf>,
         /// Listen here instead of the config's `listen` (repeatable; port 0 picks a free port).
         #[arg(long)]
@@ -91,9 +91,44 @@ enum Command {
     /// Validate a config and the zone files it names; exit 0 if valid, 1 with the problems if not.
     Check {
         /// The TOML config file.
-        #[arg(long, short)]
+        #[arg(long, short, value_hint = ValueHint::FilePath)]
         config: PathBuf,
     },
+    /// Write the manual pages, or print a shell's completion script.
+    ///
+    /// Both are made from this binary's own definition of its commands, and eightfold.toml(5)
+    /// from the configuration manual built into it, so they describe the version installed.
+    Generate {
+        #[command(subcommand)]
+        what: Generate,
+    },
+}
+
+#[derive(Subcommand)]
+enum Generate {
+    /// Write eightfold.8 and eightfold.toml.5 into DIR/man8 and DIR/man5, the layout man
+    /// searches (folders made if missing).
+    Man {
+        /// The manual's root, such as /usr/local/share/man.
+        #[arg(value_hint = ValueHint::DirPath)]
+        dir: PathBuf,
+    },
+    /// Print the completion script for a shell.
+    Completions {
+        /// The shell.
+        shell: Shell,
+    },
+}
+
+/// The shells completion scripts are made for.
+#[derive(Clone, Copy, ValueEnum)]
+enum Shell {
+    /// GNU Bash (with the bash-completion package).
+    Bash,
+    /// Z shell.
+    Zsh,
+    /// fish.
+    Fish,
 }
 
 #[derive(Subcommand)]
@@ -102,10 +137,10 @@ enum ImportFrom {
     /// `get-health-check`) output, JSON.
     Route53 {
         /// Record sets JSON (repeatable, e.g. one file per page).
-        #[arg(long = "record-sets", required = true)]
+        #[arg(long = "record-sets", required = true, value_hint = ValueHint::FilePath)]
         record_sets: Vec<PathBuf>,
         /// Health checks JSON (repeatable).
-        #[arg(long = "health-checks")]
+        #[arg(long = "health-checks", value_hint = ValueHint::FilePath)]
         health_checks: Vec<PathBuf>,
         /// The zone's name (default: the owner of the SOA record set).
         #[arg(long)]
@@ -132,7 +167,7 @@ struct ControlTarget {
     #[arg(long)]
     control: Option<SocketAddr>,
     /// Read `control` and `control_token` from this config.
-    #[arg(long, short)]
+    #[arg(long, short, value_hint = ValueHint::FilePath)]
     config: Option<PathBuf>,
     /// Bearer token (default: `control_token` from --config, or EIGHTFOLD_CONTROL_TOKEN).
     #[arg(long)]
@@ -270,6 +305,36 @@ fn main() -> ExitCode {
         Command::Override { check, state, target } => {
             let path = format!("/override/{}", percent_encode(&check));
             control_call(&target, "POST", &path, &state, |_| Ok(format!("{check}: {state}")))
+        }
+        Command::Generate { what: Generate::Man { dir } } => {
+            use eightfold::control::manual;
+            let pages = [
+                ("man8/eightfold.8", manual::command_page(Cli::command())),
+                ("man5/eightfold.toml.5", manual::config_page(manual::CONFIGURATION, env!("CARGO_PKG_VERSION"))),
+            ];
+            let written = pages.iter().try_fold(String::new(), |list, (name, page)| {
+                let path = dir.join(name);
+                std::fs::create_dir_all(path.parent().unwrap_or(&dir))
+                    .and_then(|()| std::fs::write(&path, page))
+                    .map(|()| format!("{list}{}\n", path.display()))
+            });
+            match written {
+                Ok(list) => print_out(&list),
+                Err(e) => {
+                    eprintln!("eightfold: cannot write the manual pages into {}: {e}", dir.display());
+                    ExitCode::from(EXIT_RUNTIME)
+                }
+            }
+        }
+        Command::Generate { what: Generate::Completions { shell } } => {
+            let shell = match shell {
+                Shell::Bash => clap_complete::Shell::Bash,
+                Shell::Zsh => clap_complete::Shell::Zsh,
+                Shell::Fish => clap_complete::Shell::Fish,
+            };
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "eightfold", &mut script);
+            print_out(&String::from_utf8_lossy(&script))
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod client;
 mod http;
+pub mod manual;
 mod metrics;
 mod notify;
 pub mod privileges;

@@ -10,7 +10,7 @@ use eightfold::config::Config;
 use eightfold::limits::{self, Row};
 
 /// The four tables, as the docs head them and as `limits` keys start.
-const TABLES: [(&str, &str); 4] = [
+pub const TABLES: [(&str, &str); 4] = [
     ("`[server]`", "server"),
     ("`[[zone]]`", "zone"),
     ("`[[health_check]]`", "health_check"),
@@ -52,7 +52,7 @@ fn documented() -> BTreeMap<String, Documented> {
 }
 
 /// The keys the config accepts in `table`, as serde lists them when it rejects an unknown one.
-fn accepted(table: &str) -> BTreeSet<String> {
+pub fn accepted(table: &str) -> BTreeSet<String> {
     let zone = "[[zone]]\norigin = \"example.com.\"\nsoa = \"ns1 h 1 2 3 4 5\"\nns = [\"ns1\"]\n";
     let text = match table {
         "server" => format!("[server]\nnot_a_key = 1\n{zone}"),

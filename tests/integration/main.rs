@@ -13,6 +13,7 @@ mod cli;
 mod control;
 mod dig;
 mod docs;
+mod generate;
 mod health;
 mod hygiene;
 mod import;
