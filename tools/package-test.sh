@@ -43,11 +43,13 @@ for path in \
   usr/share/fish/vendor_completions.d/eightfold.fish \
   usr/share/doc/eightfold/copyright \
   usr/share/doc/eightfold/configuration.md \
-  usr/share/doc/eightfold/operations.md; do
+  usr/share/doc/eightfold/operations.md \
+  usr/share/doc/eightfold/contrib/grafana/eightfold.json \
+  usr/share/doc/eightfold/contrib/prometheus/eightfold-alerts.yml; do
   grep -q " \./$path\$" <<<"$listing" || fail "$path is not in the package:
 $listing"
 done
-pass "the package ships the binary, unit, config, manual pages, completions and docs"
+pass "the package ships the binary, unit, config, manual pages, completions, docs, dashboard and alerts"
 
 # Its control data: one-line synopsis, the config files kept across upgrades, and the
 # systemd scripts (restart a running server on upgrade, stop it on removal, never start it).

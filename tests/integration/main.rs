@@ -10,6 +10,7 @@ mod common;
 mod answers;
 mod bad_input;
 mod cli;
+mod contrib;
 mod control;
 mod dig;
 mod docs;
