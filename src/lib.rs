@@ -25,6 +25,9 @@
 //!    health   the rules: measured results -> HealthSnapshot (thresholds, calculated checks)
 //!    zone     Config -> Catalog: flat, immutable zone data
 //!    view     View { catalog, health, healthy pools }: one Publisher, many Readers
+//!    cluster  the fleet's building blocks, not yet used by the server: an etcd client
+//!             behind a small store trait, rendezvous choice of a check's observers, the
+//!             > 18% rule over their reports
 //!    prober   the prober thread: probes -> thresholds -> a new View; it holds the only
 //!             Publisher, for new health and for reloads
 //!    control  start-up, signals (SIGHUP reload, SIGTERM stop), HTTP endpoint (metrics,
@@ -33,9 +36,9 @@
 //! ```
 //!
 //! Imports point one way, down this list: limits, wire, config, health, policy, zone, view, answer,
-//! server, prober, control (and import beside it), then `main`. The core (`wire`, `zone`,
-//! `policy`, `health`, `view`, `answer`) does no I/O and reads no clock; sockets live in
-//! `server` and `prober`, files in `config`.
+//! server, cluster, prober, control (and import beside it), then `main`. The core (`wire`,
+//! `zone`, `policy`, `health`, `view`, `answer`) does no I/O and reads no clock; sockets live in
+//! `server`, `cluster` and `prober`, files in `config`.
 
 // In data-flow order; each module imports only those above it. (Blank lines keep rustfmt
 // from sorting them.)
@@ -57,6 +60,8 @@ pub mod view;
 pub mod answer;
 
 pub mod server;
+
+pub mod cluster;
 
 pub mod prober;
 

@@ -5,8 +5,10 @@
 use std::path::{Path, PathBuf};
 
 /// The library's modules, in the order of `src/lib.rs`: each may use those before it.
-const ORDER: [&str; 12] =
-    ["limits", "wire", "config", "health", "policy", "zone", "view", "answer", "server", "prober", "control", "import"];
+const ORDER: [&str; 13] = [
+    "limits", "wire", "config", "health", "policy", "zone", "view", "answer", "server", "cluster", "prober", "control",
+    "import",
+];
 
 /// The Rust files of module `name`: `src/name.rs`, or everything under `src/name/`.
 fn files(src: &Path, name: &str) -> Vec<PathBuf> {

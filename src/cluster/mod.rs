@@ -1,0 +1,20 @@
+//! The fleet's building blocks, not yet used by the server: several eightfold instances
+//! agreeing on health through etcd. This module owns the talk with etcd and the fleet's pure
+//! rules; nothing here runs on a worker's path, and nothing else in the crate calls it yet.
+//!
+//! ```text
+//!   store       the trait: what the fleet needs from etcd (reads at a revision,
+//!               transactions, leases, watches that resume from a revision)
+//!   etcd        that trait over etcd's v3 JSON gateway (blocking HTTP, endpoints rotated)
+//!   rendezvous  which k live instances probe a check (a specified, stable hash)
+//!   rule        the observers' reports -> a check's measured state (Route 53's > 18%)
+//! ```
+//!
+//! Data flows one way: etcd's keys -> a cache of members and reports -> `rule` -> the measured
+//! states the health rules ([`crate::health`]) already turn into a snapshot.
+
+pub mod rendezvous;
+pub mod rule;
+
+pub use rendezvous::Observers;
+pub use rule::{Basis, Decision, Rule};
