@@ -13,8 +13,15 @@
 //! Data flows one way: etcd's keys -> a cache of members and reports -> `rule` -> the measured
 //! states the health rules ([`crate::health`]) already turn into a snapshot.
 
+pub mod etcd;
 pub mod rendezvous;
 pub mod rule;
+pub mod store;
 
+pub use etcd::{Credentials, Etcd, EtcdOptions, EtcdWatch, SetupError};
 pub use rendezvous::Observers;
 pub use rule::{Basis, Decision, Rule};
+pub use store::{
+    Compare, Event, EventKind, KeyRange, KeyValue, Lease, LeaseId, Op, Order, Range, Revision, Store, StoreError,
+    Target, Txn, TxnOutcome, WatchMessage,
+};
