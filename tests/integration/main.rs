@@ -10,6 +10,7 @@ mod common;
 mod answers;
 mod bad_input;
 mod cli;
+mod cluster;
 mod contrib;
 mod control;
 mod dig;

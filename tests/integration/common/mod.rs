@@ -10,6 +10,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 pub mod endpoints;
+pub mod etcd;
 pub mod properties;
 
 use hickory_proto::op::{Edns, Message, Query};
