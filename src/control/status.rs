@@ -1,7 +1,8 @@
 //! The status report (`GET /status`, `eightfold status`): zones, the record sets that have a
 //! routing policy with each member's health and whether they fail open, and every check with
-//! its state, streak and last result. A [`Filter`] narrows it to one name or to what is
-//! unhealthy, on the server, so a config with thousands of checks answers with only those.
+//! its state, streak and last result (and, when asked, its last results as a history). A
+//! [`Filter`] narrows it to one name or to what is unhealthy, on the server, so a config with
+//! thousands of checks answers with only those.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -135,6 +136,22 @@ pub struct CheckReport {
     pub probes: u64,
     /// Probes failed.
     pub failures: u64,
+    /// The last results, oldest first (at most 20); only when asked for (`history=1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<ProbeResult>>,
+}
+
+/// One probe's result, in a check's history.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProbeResult {
+    /// When the probe ended, Unix seconds.
+    pub checked: u64,
+    /// `success` or `failure`.
+    pub result: String,
+    /// The probe's duration, milliseconds.
+    pub latency_ms: f64,
+    /// Why, in Route 53's words.
+    pub reason: String,
 }
 
 /// Which part of the report to give: `GET /status?name=NAME&unhealthy=1`, or
@@ -146,10 +163,14 @@ pub struct Filter {
     pub name: Option<String>,
     /// Only checks that are unhealthy now, and record sets with an unhealthy member.
     pub unhealthy: bool,
+    /// Each check's last results too (its `history`). Not a narrowing: it adds to the report.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub history: bool,
 }
 
 impl Filter {
-    /// Reads `name=NAME` and `unhealthy` (`1`, `true` or no value) from a query string.
+    /// Reads `name=NAME`, `unhealthy` and `history` (`1`, `true` or no value) from a query
+    /// string.
     pub fn from_query(query: &str) -> Result<Filter, String> {
         let mut filter = Filter::default();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -160,7 +181,12 @@ impl Filter {
                 ("unhealthy", "" | "1" | "true") => filter.unhealthy = true,
                 ("unhealthy", "0" | "false") => filter.unhealthy = false,
                 ("unhealthy", other) => return Err(format!("unhealthy takes 1 or 0, not {other:?}")),
-                (other, _) => return Err(format!("unknown parameter {other:?}: use name=NAME and unhealthy=1")),
+                ("history", "" | "1" | "true") => filter.history = true,
+                ("history", "0" | "false") => filter.history = false,
+                ("history", other) => return Err(format!("history takes 1 or 0, not {other:?}")),
+                (other, _) => {
+                    return Err(format!("unknown parameter {other:?}: use name=NAME, unhealthy=1 and history=1"))
+                }
             }
         }
         Ok(filter)
@@ -171,7 +197,7 @@ impl Filter {
 /// an error when the filter names nothing configured.
 pub fn collect(control: &Control, filter: &Filter) -> Result<Status, String> {
     let view = control.view();
-    let table = control.prober.table.lock().map(|t| t.clone()).ok();
+    let table = control.prober.table.lock().map(|t| t.copy(filter.history)).ok();
     let config = table.as_ref().map(|t| t.config.clone());
     let mut zones = Vec::new();
     let mut record_sets = Vec::new();
@@ -276,6 +302,7 @@ pub fn collect(control: &Control, filter: &Filter) -> Result<Status, String> {
                 let what = if measured { "failures" } else { "successes" };
                 format!("{} of {} {what}", state.streak, check.failure_threshold)
             });
+            let last = state.recent.last();
             checks.push(CheckReport {
                 id: check.id.clone(),
                 kind: check.kind.as_str().to_string(),
@@ -289,12 +316,22 @@ pub fn collect(control: &Control, filter: &Filter) -> Result<Status, String> {
                 failure_threshold: check.failure_threshold,
                 streak,
                 request_interval: check.request_interval.as_secs(),
-                last_result: state.last_success.map(|s| if s { "success" } else { "failure" }.to_string()),
-                last_reason: state.last_reason.clone(),
-                last_latency_ms: state.last_latency.map(|l| l.as_secs_f64() * 1000.0),
-                last_checked: state.last_checked.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_secs()),
+                last_result: last.map(|p| result_word(p.success)),
+                last_reason: last.map(|p| p.reason.to_string()),
+                last_latency_ms: last.map(|p| milliseconds(p.latency())),
+                last_checked: last.map(|p| p.at),
                 probes: state.probes,
                 failures: state.failures,
+                history: filter.history.then(|| {
+                    (state.recent.iter())
+                        .map(|p| ProbeResult {
+                            checked: p.at,
+                            result: result_word(p.success),
+                            latency_ms: milliseconds(p.latency()),
+                            reason: p.reason.to_string(),
+                        })
+                        .collect()
+                }),
             });
         }
     }
@@ -310,6 +347,17 @@ pub fn collect(control: &Control, filter: &Filter) -> Result<Status, String> {
         record_sets,
         checks,
     })
+}
+
+/// A probe's duration in milliseconds, to the microsecond it is measured in (`0.139`, not
+/// `0.13899999999999998`).
+fn milliseconds(latency: std::time::Duration) -> f64 {
+    latency.as_micros() as f64 / 1000.0
+}
+
+/// A result as the report words it.
+fn result_word(success: bool) -> String {
+    if success { "success" } else { "failure" }.to_string()
 }
 
 /// `name` as a record set owner: lowercase, absolute (a final dot is added when missing);
@@ -334,12 +382,14 @@ mod tests {
     #[test]
     fn filters_read_from_query_strings() {
         assert_eq!(Filter::from_query(""), Ok(Filter::default()));
-        let both = Filter { name: Some("web 1".into()), unhealthy: true };
+        let both = Filter { name: Some("web 1".into()), unhealthy: true, history: false };
         assert_eq!(Filter::from_query("name=web%201&unhealthy=1"), Ok(both.clone()));
         assert_eq!(Filter::from_query("unhealthy&name=web%201"), Ok(both));
         assert!(Filter::from_query("name=").unwrap_err().contains("needs"));
         assert!(Filter::from_query("unhealthy=maybe").unwrap_err().contains("1 or 0"));
         assert!(Filter::from_query("zone=x").unwrap_err().contains("unknown parameter \"zone\""));
+        assert_eq!(Filter::from_query("history=1"), Ok(Filter { history: true, ..Filter::default() }));
+        assert!(Filter::from_query("history=all").unwrap_err().contains("1 or 0"));
     }
 
     #[test]

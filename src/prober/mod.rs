@@ -8,6 +8,7 @@
 //!     -> probe::Attempt (connect, TLS, HTTP) -> http::Verdict -> Threshold per check
 //!     -> HealthSnapshot::evaluate -> View::new -> Publisher::publish
 //!     -> statefile (last-known states across restarts)
+//!  (each result is also kept in recent::Recent, a check's last results, for the status report)
 //! ```
 //!
 //! This module does the I/O; the rules it applies (thresholds, inverted, disabled,
@@ -15,6 +16,7 @@
 
 pub mod http;
 pub mod probe;
+pub mod recent;
 pub mod resolve;
 pub mod statefile;
 pub mod tls;
@@ -38,6 +40,7 @@ use crate::view::{Publisher, View};
 use crate::zone::Catalog;
 use http::Verdict;
 use probe::{Attempt, Outcome};
+use recent::Recent;
 use resolve::{Resolution, Resolver};
 use statefile::{Memory, Remembered};
 use tls::TlsConfigs;
@@ -64,14 +67,8 @@ pub struct CheckStatus {
     pub forced: Option<bool>,
     /// Consecutive results disagreeing with the measured state.
     pub streak: u8,
-    /// The last probe's result.
-    pub last_success: Option<bool>,
-    /// The last probe's reason, in Route 53's words.
-    pub last_reason: Option<String>,
-    /// The last probe's duration.
-    pub last_latency: Option<Duration>,
-    /// When the last probe ended.
-    pub last_checked: Option<SystemTime>,
+    /// The last results, newest last (at most [`recent::KEPT`]).
+    pub recent: Recent,
     /// Probes run.
     pub probes: u64,
     /// Probes that failed.
@@ -85,6 +82,19 @@ pub struct ProbeTable {
     pub config: Arc<Config>,
     /// Status per check, indexed like `config.checks`.
     pub checks: Vec<CheckStatus>,
+}
+
+impl ProbeTable {
+    /// A copy for a report: every check's last results when `history`, else only its newest
+    /// (copying the whole history of thousands of checks for a report that shows none would
+    /// hold the prober up for nothing).
+    pub fn copy(&self, history: bool) -> ProbeTable {
+        if history {
+            return self.clone();
+        }
+        let checks = self.checks.iter().map(|c| CheckStatus { recent: c.recent.latest_only(), ..*c }).collect();
+        ProbeTable { config: self.config.clone(), checks }
+    }
 }
 
 /// Where probing starts: measured states and overrides (from the state file, if any).
@@ -726,10 +736,7 @@ impl Prober {
             if let Some(entry) = table.checks.get_mut(check) {
                 entry.measured = Some(threshold.healthy());
                 entry.streak = threshold.streak();
-                entry.last_success = Some(verdict.success);
-                entry.last_reason = Some(verdict.reason);
-                entry.last_latency = Some(latency);
-                entry.last_checked = Some(wall);
+                entry.recent.record(wall, verdict.success, latency, verdict.reason);
                 entry.probes += 1;
                 entry.failures += (!verdict.success) as u64;
             }
