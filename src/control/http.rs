@@ -1,6 +1,7 @@
-//! The control endpoint: a small HTTP/1.1 server, one request per connection. GET /metrics,
-//! GET /status (`?name=NAME&unhealthy=1` narrows it); POST /reload and POST /override/ID (body `up`, `down` or `auto`) only from
-//! loopback callers, or with the configured bearer token.
+//! The control endpoint: a small HTTP/1.1 server, one request per connection. GET / (the
+//! status page), GET /metrics, GET /status (`?name=NAME&unhealthy=1` narrows it, `history=1`
+//! adds each check's last results); POST /reload and POST /override/ID (body `up`, `down` or
+//! `auto`) only from loopback callers, or with the configured bearer token.
 //!
 //! One thread (`control`) runs a mio loop that accepts connections, reads requests and writes
 //! answers without ever blocking, so a silent or trickling client holds only its own
@@ -25,7 +26,7 @@ use crossbeam::channel::{self, Receiver, Sender};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::{Control, Overridden, ReloadError, StatusFilter};
+use super::{page, Control, Overridden, ReloadError, StatusFilter};
 use crate::server::Shared;
 
 /// How long a client has, from accept, to send its whole request.
@@ -416,6 +417,17 @@ fn answer(request: &Request, peer: SocketAddr, token: Option<&str>, control: &Co
         return response(403, "text/plain", &format!("forbidden: {why}\n"));
     }
     match (request.method.as_str(), request.path.as_str()) {
+        ("GET", "/") => response_with(
+            200,
+            "text/html; charset=utf-8",
+            &[
+                ("Content-Security-Policy", page::content_security_policy()),
+                ("Cache-Control", "no-store"),
+                ("X-Content-Type-Options", "nosniff"),
+                ("Referrer-Policy", "no-referrer"),
+            ],
+            page::HTML,
+        ),
         ("GET", "/metrics") => response(200, "text/plain; version=0.0.4", &control.metrics()),
         ("GET", "/status") => {
             let status = StatusFilter::from_query(&request.query)
@@ -485,7 +497,7 @@ fn answer(request: &Request, peer: SocketAddr, token: Option<&str>, control: &Co
             }
         }
         ("GET", _) | ("POST", _) => {
-            response(404, "text/plain", "not found: GET /metrics, GET /status, POST /reload, POST /override/ID\n")
+            response(404, "text/plain", "not found: GET /, GET /metrics, GET /status, POST /reload, POST /override/ID\n")
         }
         _ => response(405, "text/plain", "method not allowed\n"),
     }
@@ -505,6 +517,11 @@ fn allowed(peer: SocketAddr, token: Option<&str>, authorization: Option<&str>) -
 
 /// A whole HTTP response that closes the connection.
 fn response(status: u16, content_type: &str, body: &str) -> Vec<u8> {
+    response_with(status, content_type, &[], body)
+}
+
+/// [`response`] with more header fields.
+fn response_with(status: u16, content_type: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
@@ -518,8 +535,10 @@ fn response(status: u16, content_type: &str, body: &str) -> Vec<u8> {
         500 => "Internal Server Error",
         _ => "Service Unavailable",
     };
+    let headers: String = headers.iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect();
     format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{headers}Connection: \
+         close\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()

@@ -1,5 +1,5 @@
 //! Control side: starts everything from a config, reloads it, serves the control endpoint
-//! (metrics, status, reload, overrides), and runs until a signal says stop.
+//! (status page, metrics, status, reload, overrides), and runs until a signal says stop.
 //!
 //! Signals: SIGHUP reloads; SIGINT and SIGTERM stop (UDP workers finish their batch, TCP
 //! answers in flight are written, the state file is saved) and the process exits 0.
@@ -9,6 +9,7 @@ mod http;
 pub mod manual;
 mod metrics;
 mod notify;
+mod page;
 pub mod privileges;
 mod status;
 

@@ -25,5 +25,6 @@ mod operations;
 mod properties;
 mod record_sets;
 mod robustness;
+mod status_page;
 mod transport;
 mod wildcard;
