@@ -30,8 +30,9 @@
 //!             > 18% rule over their reports
 //!    prober   the prober thread: probes -> thresholds -> a new View; it holds the only
 //!             Publisher, for new health and for reloads
-//!    control  start-up, signals (SIGHUP reload, SIGTERM stop), HTTP endpoint (metrics,
-//!             status, reload, overrides), the CLI client, the manual pages
+//!    control  start-up, signals (SIGHUP reload, SIGTERM stop), HTTP endpoint on TCP and
+//!             the control socket (status page, metrics, status, reload, overrides), the
+//!             CLI client, the manual pages
 //!    import   Route 53 JSON -> config
 //! ```
 //!

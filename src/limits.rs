@@ -81,6 +81,9 @@ pub const TCP_MAX_CONNECTIONS: Limit<usize> =
 pub const STATE_MAX_AGE: Limit<u64> = Limit { key: "server.state_max_age", default: 900, min: 0, max: u64::MAX };
 /// Length of `control_token`, bytes; no maximum. Without the key there is no token.
 pub const CONTROL_TOKEN_LEN: Bounds<usize> = Bounds { key: "server.control_token", min: 16, max: usize::MAX };
+/// Length of the control socket's path, bytes: what a Unix socket address holds (108 bytes
+/// with the final NUL). Empty turns the socket off.
+pub const CONTROL_SOCKET_LEN: Bounds<usize> = Bounds { key: "server.control_socket", min: 0, max: 107 };
 /// Seconds (fractions allowed) a partly received TCP message may take to complete.
 pub const TCP_MESSAGE_TIMEOUT: Limit<f64> =
     Limit { key: "server.tcp_message_timeout", default: 2.0, min: 0.0, max: TIMEOUT_MAX };
@@ -174,6 +177,7 @@ pub const TABLE: &[Row] = &[
     TCP_MAX_CONNECTIONS.row(),
     STATE_MAX_AGE.row(),
     CONTROL_TOKEN_LEN.row(),
+    CONTROL_SOCKET_LEN.row(),
     TCP_MESSAGE_TIMEOUT.row(),
     RRL_RESPONSES_PER_SECOND.row(),
     RRL_SLIP.row(),

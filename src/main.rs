@@ -163,31 +163,42 @@ enum ImportFrom {
 /// Which server the control commands talk to.
 #[derive(clap::Args)]
 struct ControlTarget {
-    /// The control endpoint (default: `control` from --config, else 127.0.0.1:9153).
-    #[arg(long)]
+    /// The control endpoint's TCP address (default: the control socket --config names when it
+    /// exists, else `control` from --config, else 127.0.0.1:9153).
+    #[arg(long, conflicts_with = "socket")]
     control: Option<SocketAddr>,
-    /// Read `control` and `control_token` from this config.
+    /// The control socket (default: the one --config names, when it exists).
+    #[arg(long, value_hint = ValueHint::FilePath)]
+    socket: Option<PathBuf>,
+    /// Read `control_socket` (or `state_file`, beside which it is by default), `control` and
+    /// `control_token` from this config.
     #[arg(long, short, value_hint = ValueHint::FilePath)]
     config: Option<PathBuf>,
-    /// Bearer token (default: `control_token` from --config, or EIGHTFOLD_CONTROL_TOKEN).
+    /// Bearer token (default: `control_token` from --config, or EIGHTFOLD_CONTROL_TOKEN); the
+    /// control socket needs none.
     #[arg(long)]
     token: Option<String>,
 }
 
 impl ControlTarget {
-    fn resolve(&self) -> Result<(SocketAddr, Option<String>), String> {
-        // Only `control` and `control_token`, leniently: a config with problems elsewhere must
-        // not keep these commands from the running server.
-        let (control, control_token) = match &self.config {
+    fn resolve(&self) -> Result<(client::Target, Option<String>), String> {
+        // Only the control keys, leniently: a config with problems elsewhere must not keep
+        // these commands from the running server.
+        let settings = match &self.config {
             Some(path) => Config::control_settings(path)?,
-            None => (None, None),
+            None => Default::default(),
         };
-        let address = self
-            .control
-            .or(control)
-            .unwrap_or_else(|| client::DEFAULT_CONTROL.parse().expect("default control address"));
-        let token = self.token.clone().or(control_token).or_else(|| std::env::var("EIGHTFOLD_CONTROL_TOKEN").ok());
-        Ok((address, token))
+        // The socket first: it needs no token, and its file permissions say who may use it.
+        let target = match (&self.socket, self.control, settings.socket) {
+            (Some(socket), _, _) => client::Target::Socket(socket.clone()),
+            (None, Some(address), _) => client::Target::Tcp(address),
+            (None, None, Some(socket)) if socket.exists() => client::Target::Socket(socket),
+            (None, None, _) => client::Target::Tcp(
+                settings.address.unwrap_or_else(|| client::DEFAULT_CONTROL.parse().expect("default control address")),
+            ),
+        };
+        let token = self.token.clone().or(settings.token).or_else(|| std::env::var("EIGHTFOLD_CONTROL_TOKEN").ok());
+        Ok((target, token))
     }
 }
 
@@ -365,14 +376,14 @@ fn control_call(
     body: &str,
     render: impl Fn(&str) -> Result<String, String>,
 ) -> ExitCode {
-    let (address, token) = match target.resolve() {
+    let (target, token) = match target.resolve() {
         Ok(resolved) => resolved,
         Err(e) => {
             eprintln!("eightfold: {e}");
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    match client::request(address, token.as_deref(), method, path, body) {
+    match client::request(&target, token.as_deref(), method, path, body) {
         Ok((200, answer)) => match render(&answer) {
             Ok(text) => print_out(&format!("{}\n", text.trim_end())),
             Err(e) => {

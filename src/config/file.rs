@@ -33,6 +33,7 @@ pub struct ServerTable {
     pub state_max_age: Option<u64>,
     pub control: Option<String>,
     pub control_token: Option<String>,
+    pub control_socket: Option<String>,
     pub query_log: Option<bool>,
     pub tcp_message_timeout: Option<f64>,
     pub rrl_responses_per_second: Option<u32>,

@@ -28,7 +28,7 @@ mod validate;
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, Problem};
 pub use records::{FileRecords, FileSet};
@@ -37,6 +37,17 @@ pub use runtime::{
     ServerConfig, WhenAllUnhealthy, ZoneConfig,
 };
 pub use text::{parse_absolute, rtype_name, ReadFile};
+
+/// What the control commands read from a config to reach the running server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ControlSettings {
+    /// `control`: the HTTP endpoint's address.
+    pub address: Option<SocketAddr>,
+    /// `control_token`.
+    pub token: Option<String>,
+    /// The control socket: `control_socket`, else the default beside `state_file`.
+    pub socket: Option<PathBuf>,
+}
 
 /// The demo configuration served when `eightfold` runs without arguments.
 pub const DEMO_CONFIG: &str = include_str!("../../examples/demo.toml");
@@ -51,19 +62,27 @@ impl Config {
         Config::parse(&text, path, &|p| std::fs::read_to_string(p))
     }
 
-    /// `[server]`'s `control` address and `control_token` from a config file, read leniently
-    /// for the control commands: nothing else in the file is read or checked, so a file with
-    /// problems (which a reload would report) still tells where the running server listens.
-    pub fn control_settings(path: &Path) -> Result<(Option<SocketAddr>, Option<String>), String> {
+    /// `[server]`'s control settings from a config file, read leniently for the control
+    /// commands: nothing else in the file is read or checked, so a file with problems (which
+    /// a reload would report) still tells where the running server listens.
+    pub fn control_settings(path: &Path) -> Result<ControlSettings, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read config: {e}", path.display()))?;
-        let (control, token) = read::control_settings(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let control = match control {
+        let texts = read::control_settings(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let address = match texts.control {
             None => None,
             Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
                 format!("{}: [server]: key `control`: {text:?} is not an address:port", path.display())
             })?),
         };
-        Ok((control, token))
+        // As the server resolves them: relative to the config's folder, the socket by default
+        // beside the state file.
+        let folder = path.parent().unwrap_or(Path::new(""));
+        let socket = match (texts.control_socket.as_deref(), texts.state_file.as_deref()) {
+            (Some(""), _) | (None, None) => None,
+            (Some(socket), _) => Some(folder.join(socket)),
+            (None, Some(state_file)) => Some(ServerConfig::default_control_socket(&folder.join(state_file))),
+        };
+        Ok(ControlSettings { address, token: texts.control_token, socket })
     }
 
     /// The built-in demo (the files in `examples/`, embedded in the binary).

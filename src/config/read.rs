@@ -46,14 +46,23 @@ pub(super) fn read(text: &str, source: &Path) -> Result<(file::File, Vec<Problem
     Ok((parsed, problems))
 }
 
-/// `[server]`'s `control` and `control_token` from a config's text, read leniently: the rest of
-/// the file may be anything, even broken TOML around them, since the control commands need
-/// only these two to reach the running server (which reports the file's problems itself when
-/// it reloads). `None` for a key that is not written.
-pub(super) fn control_settings(text: &str) -> Result<(Option<String>, Option<String>), String> {
+/// The keys of `[server]` the control commands read, as written (`None` when not written).
+#[derive(Debug, Default)]
+pub(super) struct ControlTexts {
+    pub control: Option<String>,
+    pub control_token: Option<String>,
+    pub control_socket: Option<String>,
+    pub state_file: Option<String>,
+}
+
+/// `[server]`'s `control`, `control_token`, `control_socket` and `state_file` from a config's
+/// text, read leniently: the rest of the file may be anything, even broken TOML around them,
+/// since the control commands need only these to reach the running server (which reports the
+/// file's problems itself when it reloads).
+pub(super) fn control_settings(text: &str) -> Result<ControlTexts, String> {
     let (root, _) = DeTable::parse_recoverable(text);
     let Some(server) = root.get_ref().get("server").and_then(|s| s.get_ref().as_table()) else {
-        return Ok((None, None));
+        return Ok(ControlTexts::default());
     };
     let text_of = |key: &str| -> Result<Option<String>, String> {
         match server.get(key).map(|v| v.get_ref()) {
@@ -62,7 +71,12 @@ pub(super) fn control_settings(text: &str) -> Result<(Option<String>, Option<Str
             Some(other) => Err(format!("[server]: key `{key}`: is a {}, not text in quotes", other.type_str())),
         }
     };
-    Ok((text_of("control")?, text_of("control_token")?))
+    Ok(ControlTexts {
+        control: text_of("control")?,
+        control_token: text_of("control_token")?,
+        control_socket: text_of("control_socket")?,
+        state_file: text_of("state_file")?,
+    })
 }
 
 struct Reader<'t> {

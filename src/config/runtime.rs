@@ -3,7 +3,7 @@
 //! or checks a limit.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::records::FileRecords;
@@ -63,6 +63,10 @@ pub struct ServerConfig {
     pub control: Option<SocketAddr>,
     /// Bearer token for the control endpoint's state-changing calls.
     pub control_token: Option<String>,
+    /// The Unix socket the control endpoint also listens on (mode 0660, no token needed);
+    /// off when `None`. By default beside the state file (see
+    /// [`ServerConfig::default_control_socket`]).
+    pub control_socket: Option<PathBuf>,
     /// Log every query (target `eightfold::query`).
     pub query_log: bool,
     /// Close a TCP connection whose partly received message is not complete within this.
@@ -81,6 +85,16 @@ pub struct ServerConfig {
     pub nsid: Vec<u8>,
     /// Answers each UDP worker keeps for reuse (a power of two); 0 turns the cache off.
     pub answer_cache: usize,
+}
+
+impl ServerConfig {
+    /// The control socket's file name when `control_socket` is not given.
+    pub const DEFAULT_CONTROL_SOCKET: &str = "eightfold.sock";
+
+    /// Where the control socket is when `control_socket` is not given: beside the state file.
+    pub fn default_control_socket(state_file: &Path) -> PathBuf {
+        state_file.with_file_name(Self::DEFAULT_CONTROL_SOCKET)
+    }
 }
 
 /// Response rate limiting, per client prefix, as in Knot and NSD.

@@ -1,8 +1,11 @@
 //! The command-line side of the control endpoint: `eightfold status`, `reload` and
-//! `override` send one HTTP request and print the answer.
+//! `override` send one HTTP request, over the control socket or TCP, and print the answer.
 
-use std::io::{Read, Write};
+use std::fmt;
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::status::{age, Status};
@@ -12,21 +15,71 @@ pub const DEFAULT_CONTROL: &str = "127.0.0.1:9153";
 /// How long the CLI waits for the server (a reload of a large zone takes a while).
 const TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Where the CLI reaches the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The control endpoint's TCP address.
+    Tcp(SocketAddr),
+    /// The control socket.
+    Socket(PathBuf),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Tcp(address) => write!(f, "{address}"),
+            Target::Socket(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
 /// One request to the control endpoint; returns the status code and body.
 pub fn request(
-    address: SocketAddr,
+    target: &Target,
     token: Option<&str>,
     method: &str,
     path: &str,
     body: &str,
 ) -> Result<(u16, String), String> {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))
-        .map_err(|e| format!("cannot reach the control endpoint at {address}: {e} (is `control` set in [server]?)"))?;
-    stream.set_read_timeout(Some(TIMEOUT)).map_err(|e| e.to_string())?;
+    match target {
+        Target::Tcp(address) => {
+            let stream = TcpStream::connect_timeout(address, Duration::from_secs(5)).map_err(|e| {
+                format!("cannot reach the control endpoint at {address}: {e} (is `control` set in [server]?)")
+            })?;
+            stream.set_read_timeout(Some(TIMEOUT)).map_err(|e| e.to_string())?;
+            exchange(stream, &address.to_string(), token, method, path, body)
+        }
+        Target::Socket(socket) => {
+            let stream = UnixStream::connect(socket).map_err(|e| {
+                let hint = match e.kind() {
+                    io::ErrorKind::PermissionDenied => {
+                        "run it as the server's user or a member of its group, or use --control with the token"
+                    }
+                    io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => "is the server running?",
+                    _ => "",
+                };
+                let hint = if hint.is_empty() { String::new() } else { format!(" ({hint})") };
+                format!("cannot reach the control socket {}: {e}{hint}", socket.display())
+            })?;
+            stream.set_read_timeout(Some(TIMEOUT)).map_err(|e| e.to_string())?;
+            exchange(stream, "localhost", token, method, path, body)
+        }
+    }
+}
+
+/// Sends one request on a connected stream and reads the whole answer.
+fn exchange(
+    mut stream: impl Read + Write,
+    host: &str,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Result<(u16, String), String> {
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .map_err(|e| e.to_string())?;

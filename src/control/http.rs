@@ -1,7 +1,8 @@
-//! The control endpoint: a small HTTP/1.1 server, one request per connection. GET / (the
-//! status page), GET /metrics, GET /status (`?name=NAME&unhealthy=1` narrows it, `history=1`
-//! adds each check's last results); POST /reload and POST /override/ID (body `up`, `down` or
-//! `auto`) only from loopback callers, or with the configured bearer token.
+//! The control endpoint: a small HTTP/1.1 server, one request per connection, on a TCP address,
+//! the control socket, or both. GET / (the status page), GET /metrics, GET /status
+//! (`?name=NAME&unhealthy=1` narrows it, `history=1` adds each check's last results); POST
+//! /reload and POST /override/ID (body `up`, `down` or `auto`) only over the control socket,
+//! from loopback callers without a configured token, or with the configured bearer token.
 //!
 //! One thread (`control`) runs a mio loop that accepts connections, reads requests and writes
 //! answers without ever blocking, so a silent or trickling client holds only its own
@@ -9,22 +10,26 @@
 //! reload does not hold up `/metrics`. Every read is bounded and each connection has a deadline:
 //!
 //! ```text
-//!  accept (at most MAX_CONNECTIONS open; when full, the oldest still sending is dropped, 503)
+//!  accept, on TCP or the control socket (at most MAX_CONNECTIONS open, both together; when
+//!    full, the oldest still sending is dropped, 503)
 //!    -> read the head (MAX_HEAD, else 431) and body (MAX_BODY, else 413), all of it within
 //!       REQUEST_TIMEOUT of accept (else 408)
 //!    -> a handler thread: metrics, status, reload, override -> the answer's bytes
 //!    -> write them within RESPONSE_TIMEOUT -> close
 //! ```
 
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::net::UnixListener;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{self, Receiver, Sender};
-use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::event::Source;
+use mio::net::{TcpStream, UnixStream};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
 use super::{page, Control, Overridden, ReloadError, StatusFilter};
 use crate::server::Shared;
@@ -46,15 +51,25 @@ const HANDLERS: usize = 4;
 const MAX_SLEEP: Duration = Duration::from_millis(200);
 /// Bytes read from a connection per call.
 const READ_CHUNK: usize = 4096;
-/// Token of the listening socket.
-const LISTENER: Token = Token(usize::MAX - 1);
+/// Token of the TCP listening socket.
+const TCP_LISTENER: Token = Token(usize::MAX - 2);
+/// Token of the control socket.
+const UNIX_LISTENER: Token = Token(usize::MAX - 1);
 /// Token of the waker (answers from the handler threads).
 const WAKE: Token = Token(usize::MAX);
 
+/// What the endpoint listens on: a TCP address, the control socket, or both.
+pub struct Listeners {
+    /// The TCP address's socket, not blocking (from [`bind`]).
+    pub tcp: Option<TcpListener>,
+    /// The control socket, not blocking (from [`super::socket::bind`]).
+    pub unix: Option<UnixListener>,
+}
+
 /// The running endpoint.
 pub struct Endpoint {
-    /// Where it listens.
-    pub address: SocketAddr,
+    /// Its TCP address, when it has one.
+    pub address: Option<SocketAddr>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -74,17 +89,23 @@ pub fn bind(address: SocketAddr) -> io::Result<TcpListener> {
     Ok(listener)
 }
 
-/// Serves on `listener` until the server stops.
+/// Serves on `listeners` until the server stops.
 pub fn start(
-    listener: TcpListener,
+    listeners: Listeners,
     token: Option<String>,
     control: Arc<Control>,
     shared: Arc<Shared>,
 ) -> io::Result<Endpoint> {
-    let address = listener.local_addr()?;
+    let address = listeners.tcp.as_ref().map(TcpListener::local_addr).transpose()?;
     let poll = Poll::new()?;
-    let mut listener = mio::net::TcpListener::from_std(listener);
-    poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+    let mut tcp = listeners.tcp.map(mio::net::TcpListener::from_std);
+    if let Some(listener) = tcp.as_mut() {
+        poll.registry().register(listener, TCP_LISTENER, Interest::READABLE)?;
+    }
+    let mut unix = listeners.unix.map(mio::net::UnixListener::from_std);
+    if let Some(listener) = unix.as_mut() {
+        poll.registry().register(listener, UNIX_LISTENER, Interest::READABLE)?;
+    }
     let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
     let (jobs, job_queue) = channel::unbounded::<Job>();
     let (answer_sender, answers) = channel::unbounded::<(usize, Vec<u8>)>();
@@ -103,7 +124,7 @@ pub fn start(
             }
         })?);
     }
-    let endpoint = Loop { poll, listener, connections: Vec::new(), free: Vec::new(), open: 0, jobs, answers, shared };
+    let endpoint = Loop { poll, tcp, unix, connections: Vec::new(), free: Vec::new(), open: 0, jobs, answers, shared };
     threads.push(std::thread::Builder::new().name("control".into()).spawn(move || endpoint.run())?);
     Ok(Endpoint { address, threads })
 }
@@ -111,8 +132,80 @@ pub fn start(
 /// A complete request, for a handler thread.
 struct Job {
     slot: usize,
-    peer: SocketAddr,
+    peer: Peer,
     request: Request,
+}
+
+/// Who is at the other end of a control connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    /// A TCP client at this address.
+    Tcp(SocketAddr),
+    /// A process that could open the control socket (its file permissions let it).
+    Socket,
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Peer::Tcp(address) => write!(f, "{address}"),
+            Peer::Socket => write!(f, "control socket"),
+        }
+    }
+}
+
+/// A control connection's socket.
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.flush(),
+            Stream::Unix(s) => s.flush(),
+        }
+    }
+}
+
+impl Source for Stream {
+    fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.register(registry, token, interests),
+            Stream::Unix(s) => s.register(registry, token, interests),
+        }
+    }
+
+    fn reregister(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.reregister(registry, token, interests),
+            Stream::Unix(s) => s.reregister(registry, token, interests),
+        }
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.deregister(registry),
+            Stream::Unix(s) => s.deregister(registry),
+        }
+    }
 }
 
 /// A parsed request.
@@ -128,8 +221,8 @@ struct Request {
 
 /// One open control connection.
 struct Connection {
-    stream: TcpStream,
-    peer: SocketAddr,
+    stream: Stream,
+    peer: Peer,
     accepted: Instant,
     state: State,
 }
@@ -147,7 +240,8 @@ enum State {
 /// The accept, read and write loop.
 struct Loop {
     poll: Poll,
-    listener: mio::net::TcpListener,
+    tcp: Option<mio::net::TcpListener>,
+    unix: Option<mio::net::UnixListener>,
     /// Open connections by token; `None` slots are listed in `free`.
     connections: Vec<Option<Connection>>,
     free: Vec<usize>,
@@ -172,7 +266,7 @@ impl Loop {
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(),
+                    TCP_LISTENER | UNIX_LISTENER => self.accept(event.token()),
                     WAKE => {
                         while let Ok((slot, answer)) = self.answers.try_recv() {
                             self.write_answer(slot, answer, Instant::now());
@@ -185,10 +279,20 @@ impl Loop {
         }
     }
 
-    /// Accepts every waiting connection, making room when the table is full.
-    fn accept(&mut self) {
+    /// Accepts every connection waiting on the listener `which`, making room when the table
+    /// is full.
+    fn accept(&mut self, which: Token) {
         loop {
-            let (mut stream, peer) = match self.listener.accept() {
+            let accepted = match (which, &self.tcp, &self.unix) {
+                (TCP_LISTENER, Some(listener), _) => {
+                    listener.accept().map(|(stream, address)| (Stream::Tcp(stream), Peer::Tcp(address)))
+                }
+                (UNIX_LISTENER, _, Some(listener)) => {
+                    listener.accept().map(|(stream, _)| (Stream::Unix(stream), Peer::Socket))
+                }
+                _ => return,
+            };
+            let (mut stream, peer) = match accepted {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -399,7 +503,7 @@ fn head_end(bytes: &[u8]) -> Option<usize> {
 }
 
 /// [`answer`], with a panic turned into a 500 so the handler thread lives on.
-fn answer_caught(request: &Request, peer: SocketAddr, token: Option<&str>, control: &Control) -> Vec<u8> {
+fn answer_caught(request: &Request, peer: Peer, token: Option<&str>, control: &Control) -> Vec<u8> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer(request, peer, token, control))).unwrap_or_else(
         |_| {
             tracing::error!(path = %request.path, "control request handler panicked");
@@ -409,11 +513,16 @@ fn answer_caught(request: &Request, peer: SocketAddr, token: Option<&str>, contr
 }
 
 /// Answers one complete request; the whole HTTP response.
-fn answer(request: &Request, peer: SocketAddr, token: Option<&str>, control: &Control) -> Vec<u8> {
+fn answer(request: &Request, peer: Peer, token: Option<&str>, control: &Control) -> Vec<u8> {
     let changes_state = request.method != "GET";
     if changes_state && !allowed(peer, token, request.authorization.as_deref()) {
-        let why =
-            if token.is_some() { "needs the control token (Authorization: Bearer ...)" } else { "only from loopback" };
+        tracing::info!(%peer, method = %request.method, path = %request.path, "control request refused");
+        let why = if token.is_some() {
+            "needs the control token (Authorization: Bearer TOKEN), or the control socket"
+        } else {
+            "without `control_token`, only the control socket and loopback callers may reload or override; set \
+             `control_token` in [server] to accept others that send Authorization: Bearer TOKEN"
+        };
         return response(403, "text/plain", &format!("forbidden: {why}\n"));
     }
     match (request.method.as_str(), request.path.as_str()) {
@@ -496,16 +605,26 @@ fn answer(request: &Request, peer: SocketAddr, token: Option<&str>, control: &Co
                 Err(e) => response(503, "text/plain", &format!("{e}\n")),
             }
         }
-        ("GET", _) | ("POST", _) => {
-            response(404, "text/plain", "not found: GET /, GET /metrics, GET /status, POST /reload, POST /override/ID\n")
-        }
+        ("GET", _) | ("POST", _) => response(
+            404,
+            "text/plain",
+            "not found: GET /, GET /metrics, GET /status, POST /reload, POST /override/ID\n",
+        ),
         _ => response(405, "text/plain", "method not allowed\n"),
     }
 }
 
-fn allowed(peer: SocketAddr, token: Option<&str>, authorization: Option<&str>) -> bool {
+/// Whether `peer` may change state: over the control socket always (its file permissions
+/// decided who could connect); over TCP from loopback when no token is configured (an IPv4
+/// caller of a dual-stack `[::]` address, `::ffff:127.0.0.1`, counts as loopback), else with
+/// the token.
+fn allowed(peer: Peer, token: Option<&str>, authorization: Option<&str>) -> bool {
+    let address = match peer {
+        Peer::Socket => return true,
+        Peer::Tcp(address) => address,
+    };
     match token {
-        None => peer.ip().is_loopback(),
+        None => address.ip().to_canonical().is_loopback(),
         Some(expected) => {
             let given = authorization.and_then(|a| a.strip_prefix("Bearer ")).unwrap_or("");
             // Compare in constant time for equal lengths.
@@ -568,15 +687,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn token_and_loopback_rules() {
-        let local: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let remote: SocketAddr = "192.0.2.1:1".parse().unwrap();
+    fn token_loopback_and_socket_rules() {
+        let tcp = |address: &str| Peer::Tcp(address.parse().unwrap());
+        let (local, remote) = (tcp("127.0.0.1:1"), tcp("192.0.2.1:1"));
         assert!(allowed(local, None, None));
+        assert!(allowed(tcp("[::1]:1"), None, None));
+        assert!(allowed(tcp("[::ffff:127.0.0.1]:1"), None, None), "IPv4 loopback on a dual-stack socket");
         assert!(!allowed(remote, None, None));
+        assert!(!allowed(tcp("[::ffff:192.0.2.1]:1"), None, None));
+        assert!(allowed(Peer::Socket, None, None));
         let token = Some("0123456789abcdef");
         assert!(allowed(remote, token, Some("Bearer 0123456789abcdef")));
         assert!(!allowed(local, token, Some("Bearer 0123456789abcdeX")));
         assert!(!allowed(local, token, None));
+        assert!(allowed(Peer::Socket, token, None), "the socket's file permissions are its access control");
     }
 
     #[test]

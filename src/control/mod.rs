@@ -1,5 +1,6 @@
 //! Control side: starts everything from a config, reloads it, serves the control endpoint
-//! (status page, metrics, status, reload, overrides), and runs until a signal says stop.
+//! (status page, metrics, status, reload, overrides) on a TCP address and the control socket,
+//! and runs until a signal says stop.
 //!
 //! Signals: SIGHUP reloads; SIGINT and SIGTERM stop (UDP workers finish their batch, TCP
 //! answers in flight are written, the state file is saved) and the process exits 0.
@@ -11,6 +12,7 @@ mod metrics;
 mod notify;
 mod page;
 pub mod privileges;
+mod socket;
 mod status;
 
 use std::fmt;
@@ -75,6 +77,15 @@ pub enum RunError {
         /// What the kernel said.
         source: std::io::Error,
     },
+    /// The control endpoint's threads could not start.
+    ControlStart(std::io::Error),
+    /// The control socket could not be made.
+    ControlSocket {
+        /// Its path.
+        path: PathBuf,
+        /// Why not.
+        source: std::io::Error,
+    },
     /// Switching to `user` failed.
     Privileges(String),
     /// The state file cannot be written by the user the server runs as.
@@ -95,6 +106,13 @@ impl fmt::Display for RunError {
             RunError::Control { address, source } => {
                 write!(f, "cannot start the control endpoint on {address}: {source}")
             }
+            RunError::ControlStart(e) => write!(f, "cannot start the control endpoint: {e}"),
+            RunError::ControlSocket { path, source } => write!(
+                f,
+                "cannot make the control socket {}: {source} (`control_socket` in [server] picks another path, or \
+                 \"\" none)",
+                path.display()
+            ),
             RunError::Privileges(e) => write!(f, "cannot drop privileges: {e}"),
             RunError::StateFile { path, reason } => write!(
                 f,
@@ -109,7 +127,11 @@ impl std::error::Error for RunError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RunError::Server(e) => Some(e),
-            RunError::Signals(e) | RunError::Prober(e) | RunError::Control { source: e, .. } => Some(e),
+            RunError::Signals(e)
+            | RunError::Prober(e)
+            | RunError::ControlStart(e)
+            | RunError::Control { source: e, .. }
+            | RunError::ControlSocket { source: e, .. } => Some(e),
             RunError::Privileges(_) | RunError::StateFile { .. } => None,
         }
     }
@@ -244,6 +266,7 @@ fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
         ("tcp_max_connections", a.tcp_max_connections != b.tcp_max_connections),
         ("control", a.control != b.control),
         ("control_token", a.control_token != b.control_token),
+        ("control_socket", a.control_socket != b.control_socket),
         ("query_log", a.query_log != b.query_log),
         ("state_file", a.state_file != b.state_file),
         ("tcp_message_timeout", a.tcp_message_timeout != b.tcp_message_timeout),
@@ -278,11 +301,28 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
         Some(address) => Some(http::bind(address).map_err(|source| RunError::Control { address, source })?),
         None => None,
     };
+    // Before privileges drop, handed to the user the server becomes; removed when `run` ends
+    // (the file's guard drops), however it ends.
+    let (socket_listener, socket_file) = match &config.server.control_socket {
+        Some(path) => {
+            let owner = match &config.server.user {
+                Some(user) => {
+                    privileges::target_ids(user, config.server.group.as_deref()).map_err(RunError::Privileges)?
+                }
+                None => None,
+            };
+            let (listener, file) =
+                socket::bind(path, owner).map_err(|source| RunError::ControlSocket { path: path.clone(), source })?;
+            (Some(listener), Some(file))
+        }
+        None => (None, None),
+    };
     // Every socket the server answers on is open now: what TCP clients may take is what
     // the limit leaves after those, the health checks, the control endpoint's connections
     // and a margin for everything else.
     let open = privileges::open_descriptors().unwrap_or_else(|| sockets.descriptors() + 4);
-    let control_connections = if control_listener.is_some() { http::MAX_CONNECTIONS } else { 0 };
+    let serves_control = control_listener.is_some() || socket_listener.is_some();
+    let control_connections = if serves_control { http::MAX_CONNECTIONS } else { 0 };
     let reserved = open + config.checks.len() + control_connections + server::FD_RESERVE;
     let tcp_max_connections = server::tcp_connection_cap(config.server.tcp_max_connections, open_files_limit, reserved);
     if let Some(limit) = open_files_limit.filter(|_| tcp_max_connections < config.server.tcp_max_connections) {
@@ -325,14 +365,19 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
         reload_lock: Mutex::new(()),
         started: Instant::now(),
     });
-    let endpoint = match (control_listener, config.server.control) {
-        (Some(listener), Some(address)) => {
-            let bound = http::start(listener, config.server.control_token.clone(), control.clone(), shared.clone())
-                .map_err(|source| RunError::Control { address, source })?;
-            tracing::info!("control endpoint on http://{}", bound.address);
-            Some(bound)
+    let endpoint = if serves_control {
+        let listeners = http::Listeners { tcp: control_listener, unix: socket_listener };
+        let bound = http::start(listeners, config.server.control_token.clone(), control.clone(), shared.clone())
+            .map_err(RunError::ControlStart)?;
+        if let Some(address) = bound.address {
+            tracing::info!("control endpoint on http://{address}");
         }
-        _ => None,
+        if let Some(file) = &socket_file {
+            tracing::info!("control socket on {}", file.path().display());
+        }
+        Some(bound)
+    } else {
+        None
     };
     let zones: Vec<String> = config.zones.iter().map(|z| z.origin.to_string()).collect();
     tracing::info!(zones = %zones.join(" "), checks = config.checks.len(), config = %config.source.display(), "loaded configuration");
@@ -357,6 +402,7 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
         Ok(control) => control.prober.join(),
         Err(_) => tracing::warn!("control endpoint still busy at exit"),
     }
+    drop(socket_file);
     tracing::info!("stopped");
     Ok(())
 }

@@ -7,15 +7,9 @@ use std::mem::MaybeUninit;
 
 /// Switches to `user` (and `group`, default the user's primary group) if running as root.
 pub fn drop_to(user: &str, group: Option<&str>) -> Result<(), String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    let Some((uid, gid)) = target_ids(user, group)? else {
         tracing::warn!(user, "not started as root; `user` is ignored");
         return Ok(());
-    }
-    let (uid, user_gid) = lookup_user(user)?;
-    let gid = match group {
-        Some(name) => lookup_group(name)?,
-        None => user_gid,
     };
     // SAFETY: plain system calls on integers; the empty group list pointer is never read.
     let result = unsafe {
@@ -36,6 +30,21 @@ pub fn drop_to(user: &str, group: Option<&str>) -> Result<(), String> {
     }
     tracing::info!(user, uid, gid, "dropped root privileges");
     Ok(())
+}
+
+/// The uid and gid [`drop_to`] switches to: `None` when not running as root, where it keeps
+/// the identity it has.
+pub fn target_ids(user: &str, group: Option<&str>) -> Result<Option<(libc::uid_t, libc::gid_t)>, String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(None);
+    }
+    let (uid, user_gid) = lookup_user(user)?;
+    let gid = match group {
+        Some(name) => lookup_group(name)?,
+        None => user_gid,
+    };
+    Ok(Some((uid, gid)))
 }
 
 /// Raises the soft limit on open files to the hard limit (many TCP clients, many checks).

@@ -13,6 +13,7 @@ mod cli;
 mod cluster;
 mod contrib;
 mod control;
+mod control_socket;
 mod dig;
 mod docs;
 mod generate;

@@ -103,6 +103,28 @@ impl Validator<'_> {
                 );
             }
         }
+        let control_socket = match t.control_socket.as_deref() {
+            Some("") => None,
+            Some(path) => Some(self.relative(path)),
+            None => state_file.as_deref().map(ServerConfig::default_control_socket),
+        };
+        if let Some(path) = &control_socket {
+            let length = path.as_os_str().len();
+            if !limits::CONTROL_SOCKET_LEN.contains(length) {
+                let max = limits::CONTROL_SOCKET_LEN.max;
+                let what = if t.control_socket.is_some() { "" } else { "the default, beside `state_file`: " };
+                self.problem(
+                    span.clone(),
+                    ctx,
+                    Some("control_socket"),
+                    format!(
+                        "{what}{} is {length} bytes, more than the {max} a socket address holds; set a shorter \
+                         path, or \"\" for no control socket",
+                        path.display()
+                    ),
+                );
+            }
+        }
         if control.is_some_and(|a| !a.ip().is_loopback()) && t.control_token.is_none() {
             self.problem(
                 span.clone(),
@@ -210,6 +232,7 @@ impl Validator<'_> {
             group: t.group.clone(),
             control,
             control_token: t.control_token.clone(),
+            control_socket,
             query_log: t.query_log.unwrap_or(false),
             state_file,
             state_max_age: Duration::from_secs(state_max_age),
