@@ -21,6 +21,7 @@
 //!  control side (never on a worker's path):
 //!    limits   every setting's default, minimum and maximum, one row each (imports nothing;
 //!             config checks against it, policy and answer size their buffers from it)
+//!    tsig     TSIG keys, and the HMACs (ring) that check signed queries and sign answers
 //!    config   file -> validated Config (the only module that reads config and zone files)
 //!    health   the rules: measured results -> HealthSnapshot (thresholds, calculated checks)
 //!    zone     Config -> Catalog: flat, immutable zone data
@@ -36,10 +37,11 @@
 //!    import   Route 53 JSON -> config
 //! ```
 //!
-//! Imports point one way, down this list: limits, wire, config, health, policy, zone, view, answer,
-//! server, cluster, prober, control (and import beside it), then `main`. The core (`wire`,
-//! `zone`, `policy`, `health`, `view`, `answer`) does no I/O and reads no clock; sockets live in
-//! `server`, `cluster` and `prober`, files in `config`.
+//! Imports point one way, down this list: limits, wire, tsig, config, health, policy, zone,
+//! view, answer, server, cluster, prober, control (and import beside it), then `main`. The
+//! core (`wire`, `tsig`, `zone`, `policy`, `health`, `view`, `answer`) does no I/O and reads no
+//! clock (a worker passes the time in); sockets live in `server`, `cluster` and `prober`, files
+//! in `config`.
 
 // In data-flow order; each module imports only those above it. (Blank lines keep rustfmt
 // from sorting them.)
@@ -47,6 +49,8 @@
 pub mod limits;
 
 pub mod wire;
+
+pub mod tsig;
 
 pub mod config;
 

@@ -276,22 +276,53 @@ fn signed(packet: &[u8], question_end: usize, tsig: usize, end: usize, edns: Opt
     }
 }
 
-/// Where the parts of a TSIG record lie in a packet: the owner (key) name, the algorithm
-/// name, and the fixed fields after it.
-struct TsigRecord {
-    /// Offset of the owner name.
-    owner: usize,
-    /// Offset of the algorithm name in the RDATA.
-    algorithm: usize,
-    /// Offset of Time Signed (6 bytes) and Fudge (2), after the algorithm name.
-    times: usize,
-    /// Offset of the Original ID (2 bytes), after the MAC.
-    original_id: usize,
+/// Where the parts of a TSIG record lie in a packet (RFC 8945 section 4.2): the owner (key)
+/// name, the algorithm name, and the fields after it, each checked to lie inside the packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TsigRecord {
+    /// Offset of the owner name (the key's name; maybe compressed).
+    pub owner: usize,
+    /// Offset of the algorithm name in the RDATA (maybe compressed).
+    pub algorithm: usize,
+    /// Offset of Time Signed (6 bytes), Fudge (2) and MAC Size (2), after the algorithm name.
+    pub times: usize,
+    /// Offset of the Original ID (2 bytes), after the MAC; Error (2), Other Len (2) and Other
+    /// Data follow it to the record's end.
+    pub original_id: usize,
+    /// Offset just past the record.
+    pub end: usize,
+}
+
+impl TsigRecord {
+    /// Time Signed: seconds since the epoch, 48 bits.
+    pub fn time_signed(&self, packet: &[u8]) -> u64 {
+        packet[self.times..self.times + 6].iter().fold(0, |time, &b| time << 8 | b as u64)
+    }
+
+    /// Fudge: the seconds of error the signer allows either way.
+    pub fn fudge(&self, packet: &[u8]) -> u16 {
+        u16::from_be_bytes([packet[self.times + 6], packet[self.times + 7]])
+    }
+
+    /// The MAC.
+    pub fn mac<'a>(&self, packet: &'a [u8]) -> &'a [u8] {
+        &packet[self.times + 10..self.original_id]
+    }
+
+    /// Original ID: the message's ID when it was signed.
+    pub fn original_id(&self, packet: &[u8]) -> [u8; 2] {
+        [packet[self.original_id], packet[self.original_id + 1]]
+    }
+
+    /// Error, Other Len and Other Data, as they lie in the record.
+    pub fn error_and_other<'a>(&self, packet: &'a [u8]) -> &'a [u8] {
+        &packet[self.original_id + 2..self.end]
+    }
 }
 
 /// Reads the TSIG record at `at` (RFC 8945 section 4.2): class ANY, TTL 0, and RDATA whose
 /// fields fill its length exactly; `None` when it cannot be read.
-fn read_tsig(packet: &[u8], at: usize) -> Option<TsigRecord> {
+pub fn read_tsig(packet: &[u8], at: usize) -> Option<TsigRecord> {
     let fixed = skip_name(packet, at)?;
     let head = packet.get(fixed..fixed + 10)?;
     let rdlen = u16::from_be_bytes([head[8], head[9]]) as usize;
@@ -309,13 +340,14 @@ fn read_tsig(packet: &[u8], at: usize) -> Option<TsigRecord> {
         algorithm,
         times,
         original_id,
+        end,
     })
 }
 
 /// Writes the name at `at` in `packet` into `out` from `to` on, uncompressed (following
 /// pointers, at most 64 of them); returns the offset past it, or `None` when the name cannot
 /// be read or does not fit.
-fn copy_name(packet: &[u8], mut at: usize, out: &mut [u8], mut to: usize) -> Option<usize> {
+pub fn copy_name(packet: &[u8], mut at: usize, out: &mut [u8], mut to: usize) -> Option<usize> {
     let (start, mut hops) = (to, 0);
     loop {
         let len = *packet.get(at)? as usize;
@@ -893,6 +925,18 @@ mod tests {
         assert!(matches!(parse_query(&bad, &mut name), Err(Rejection::Reply { rcode: rcode::FORMERR, .. })));
         let not_last = query(b"\x00", 1, &[&tsig_rr(255)[..], &OPT_RR].concat(), 2);
         assert!(matches!(parse_query(&not_last, &mut name), Err(Rejection::Reply { rcode: rcode::FORMERR, .. })));
+    }
+
+    #[test]
+    fn names_are_copied_out_of_compression() {
+        // "a." at 12, then "b" pointing at it.
+        let packet = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01a\x00\x01b\xc0\x0c";
+        let mut out = [0u8; 8];
+        assert_eq!(copy_name(packet, 15, &mut out, 1), Some(6));
+        assert_eq!(&out[1..6], b"\x01b\x01a\x00");
+        assert_eq!(copy_name(packet, 15, &mut out, 4), None, "does not fit");
+        let pointer_loop = b"\xc0\x00";
+        assert_eq!(copy_name(pointer_loop, 0, &mut [0u8; 255], 0), None);
     }
 
     #[test]

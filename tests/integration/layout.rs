@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 /// The library's modules, in the order of `src/lib.rs`: each may use those before it.
 const ORDER: [&str; 13] = [
-    "limits", "wire", "config", "health", "policy", "zone", "view", "answer", "server", "cluster", "prober", "control",
+    "limits", "wire", "tsig", "config", "health", "policy", "zone", "view", "answer", "server", "cluster", "prober",
+    "control",
     "import",
 ];
 
