@@ -15,6 +15,8 @@ pub struct File {
     pub health_check: Vec<Spanned<HealthCheckTable>>,
     #[serde(default)]
     pub record: Vec<Spanned<RecordTable>>,
+    #[serde(default)]
+    pub tsig_key: Vec<Spanned<TsigKeyTable>>,
 }
 
 /// `[server]`.
@@ -104,4 +106,26 @@ pub struct RecordTable {
     pub weight: Option<i64>,
     pub when_all_unhealthy: Option<String>,
     pub fallback_values: Option<Vec<String>>,
+}
+
+/// One `[[tsig_key]]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TsigKeyTable {
+    pub name: String,
+    pub algorithm: String,
+    pub secret: Option<String>,
+    pub secret_file: Option<String>,
+}
+
+/// By hand, so that a secret never reaches a log through `{:?}`.
+impl std::fmt::Debug for TsigKeyTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TsigKeyTable")
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
+            .field("secret", &self.secret.as_ref().map(|_| ".."))
+            .field("secret_file", &self.secret_file)
+            .finish()
+    }
 }

@@ -7,8 +7,9 @@
 //!                                   |
 //!                                   v
 //!  zone files --text------------> validate     per table: server, health_check, zone, record,
-//!  (bind_syntax, $INCLUDE)          |          then the rules across them (placement, names
-//!                                   |          and types); every limit read from crate::limits
+//!  (bind_syntax, $INCLUDE)          |          tsig_key, then the rules across them (placement,
+//!  secret files                     |          names and types); every limit read from
+//!                                   |          crate::limits
 //!                                   v
 //!                               runtime::Config   plain data with defaults filled in
 //! ```
@@ -34,7 +35,7 @@ pub use error::{ConfigError, Problem};
 pub use records::{FileRecords, FileSet};
 pub use runtime::{
     AnswerSettings, CheckConfig, CheckKind, Config, FailoverRole, MemberConfig, Routing, RrlConfig, RrsetConfig,
-    ServerConfig, WhenAllUnhealthy, ZoneConfig,
+    ServerConfig, TsigKeyConfig, WhenAllUnhealthy, ZoneConfig,
 };
 pub use text::{parse_absolute, rtype_name, ReadFile};
 

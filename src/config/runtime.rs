@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::records::FileRecords;
 use crate::limits;
+use crate::tsig::{Algorithm, Secret};
 use crate::wire::Name;
 
 /// A validated configuration.
@@ -21,6 +22,20 @@ pub struct Config {
     pub zones: Vec<ZoneConfig>,
     /// Health checks; records refer to them by index.
     pub checks: Vec<CheckConfig>,
+    /// TSIG keys signed queries may use.
+    pub tsig_keys: Vec<TsigKeyConfig>,
+}
+
+/// One `[[tsig_key]]`: a key signed queries may use (RFC 8945). Its `Debug` shows the
+/// secret's length only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TsigKeyConfig {
+    /// The key's name, lowercase.
+    pub name: Name,
+    /// Its HMAC algorithm.
+    pub algorithm: Algorithm,
+    /// The shared secret.
+    pub secret: Secret,
 }
 
 impl Config {

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::tsig::Algorithm;
 
 fn parse_with_zone(text: &str, zone: &str) -> Result<Config, ConfigError> {
     let zone = zone.to_string();
@@ -34,6 +35,7 @@ fn unknown_keys_rejected_in_every_table() {
         "[[zone]]\norigin = \"example.com.\"\nsoa = \"ns1 h 1 2 3 4 5\"\nns = [\"ns1\"]\nbogus = 1\n".to_string(),
         format!("{BASE}[[health_check]]\nid = \"a\"\ntype = \"TCP\"\nip = \"192.0.2.1\"\nport = 1\nbogus = 1\n"),
         format!("{BASE}[[record]]\nname = \"www\"\ntype = \"A\"\nvalues = [\"192.0.2.1\"]\nbogus = 1\n"),
+        format!("{BASE}[[tsig_key]]\nname = \"k.\"\nalgorithm = \"hmac-sha256\"\nsecret = \"AAAA\"\nbogus = 1\n"),
         format!("{BASE}bogus = 1\n"),
     ];
     for text in tables {
@@ -282,4 +284,92 @@ fn a_record_table_may_not_redefine_a_zone_file_record_set() {
     assert_eq!(config.zones[0].records.len(), 4);
     assert_eq!(config.zones[0].rrsets.len(), 1);
     assert_eq!(config.zones[0].rrset_count(), 5);
+}
+
+/// The secret of the TSIG tests: 32 bytes, 0 to 31, in base64.
+const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+fn tsig_key(name: &str, algorithm: &str, secret: &str) -> String {
+    format!("[[tsig_key]]\nname = \"{name}\"\nalgorithm = \"{algorithm}\"\n{secret}\n")
+}
+
+#[test]
+fn tsig_keys_are_read_from_the_table_or_a_file() {
+    let files = |path: &Path| match path.to_str() {
+        Some("dir/keys/transfer.key") => Ok(format!("{}\n{}\n", &SECRET[..20], &SECRET[20..])),
+        Some("dir/keys/empty.key") => Ok("\n".to_string()),
+        Some("dir/keys/bad.key") => Ok("not-base64!\n".to_string()),
+        _ => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory")),
+    };
+    let parse = |text: &str| Config::parse(&format!("{BASE}{text}"), Path::new("dir/c.toml"), &files);
+    let text = [
+        tsig_key("Update.Example.", "hmac-sha256", &format!("secret = \"{SECRET}\"")),
+        tsig_key("transfer", "HMAC-SHA512", "secret_file = \"keys/transfer.key\""),
+    ]
+    .concat();
+    let config = parse(&text).unwrap();
+    let keys: Vec<(String, Algorithm, usize)> =
+        config.tsig_keys.iter().map(|k| (k.name.to_string(), k.algorithm, k.secret.len())).collect();
+    assert_eq!(
+        keys,
+        [("update.example.".into(), Algorithm::HmacSha256, 32), ("transfer.".into(), Algorithm::HmacSha512, 32)]
+    );
+    // Without padding too.
+    let unpadded = tsig_key("k.", "hmac-sha256", &format!("secret = \"{}\"", SECRET.trim_end_matches('=')));
+    assert_eq!(parse(&unpadded).unwrap().tsig_keys[0].secret.len(), 32);
+    // The secret never shows, not in Debug output.
+    let shown = format!("{config:?}");
+    assert!(!shown.contains(SECRET) && !shown.contains("0, 1, 2, 3"), "{shown}");
+    assert!(shown.contains("Secret(32 bytes)"), "{shown}");
+
+    let problem = |text: &str| {
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.problems.len(), 1, "{e}");
+        let shown = e.to_string();
+        assert!(!shown.contains(&SECRET[..10]), "the secret is quoted: {shown}");
+        (e.problems[0].key.clone().unwrap_or_default(), shown)
+    };
+    let secret = format!("secret = \"{SECRET}\"");
+    for (text, key, says) in [
+        (tsig_key("k.", "hmac-md5", &secret), "algorithm", "\"hmac-md5\" is not one of hmac-sha256, hmac-sha512"),
+        (tsig_key("k..", "hmac-sha256", &secret), "name", "empty label"),
+        (
+            [tsig_key("K.", "hmac-sha256", &secret), tsig_key("k", "hmac-sha512", &secret)].concat(),
+            "name",
+            "k. is defined more than once",
+        ),
+        (tsig_key("k.", "hmac-sha256", ""), "secret", "give `secret` (base64) or `secret_file`"),
+        (
+            tsig_key("k.", "hmac-sha256", &format!("{secret}\nsecret_file = \"keys/transfer.key\"")),
+            "secret",
+            "not both",
+        ),
+        (
+            tsig_key("k.", "hmac-sha256", &format!("secret = \"{}*\"", &SECRET[..12])),
+            "secret",
+            "not base64: a character that is not base64 at offset 12",
+        ),
+        (tsig_key("k.", "hmac-sha256", "secret = \"\""), "secret", "it is empty"),
+        (tsig_key("k.", "hmac-sha256", "secret = \"AAB\""), "secret", "bits left over"),
+        (
+            tsig_key("k.", "hmac-sha256", "secret_file = \"keys/none.key\""),
+            "secret_file",
+            "cannot read dir/keys/none.key: No such file",
+        ),
+        (
+            tsig_key("k.", "hmac-sha256", "secret_file = \"keys/empty.key\""),
+            "secret_file",
+            "dir/keys/empty.key does not hold a base64 secret: it is empty",
+        ),
+        (
+            tsig_key("k.", "hmac-sha256", "secret_file = \"keys/bad.key\""),
+            "secret_file",
+            "dir/keys/bad.key does not hold a base64 secret",
+        ),
+    ] {
+        let (got, shown) = problem(&text);
+        assert_eq!(got, key, "{shown}");
+        assert!(shown.contains(says), "{shown}");
+        assert!(shown.contains("tsig_key \""), "{shown}");
+    }
 }

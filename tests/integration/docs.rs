@@ -9,12 +9,13 @@ use std::path::Path;
 use eightfold::config::Config;
 use eightfold::limits::{self, Row};
 
-/// The four tables, as the docs head them and as `limits` keys start.
-pub const TABLES: [(&str, &str); 4] = [
+/// The five tables, as the docs head them and as `limits` keys start.
+pub const TABLES: [(&str, &str); 5] = [
     ("`[server]`", "server"),
     ("`[[zone]]`", "zone"),
     ("`[[health_check]]`", "health_check"),
     ("`[[record]]`", "record"),
+    ("`[[tsig_key]]`", "tsig_key"),
 ];
 
 /// One documented key: its default and range cells as written.
@@ -61,6 +62,7 @@ pub fn accepted(table: &str) -> BTreeSet<String> {
         "record" => {
             format!("{zone}[[record]]\nname = \"www\"\ntype = \"A\"\nvalues = [\"192.0.2.1\"]\nnot_a_key = 1\n")
         }
+        "tsig_key" => format!("{zone}[[tsig_key]]\nname = \"k.\"\nalgorithm = \"hmac-sha256\"\nnot_a_key = 1\n"),
         _ => unreachable!(),
     };
     let error = Config::parse(&text, Path::new("t.toml"), &|_| Ok(String::new()))

@@ -2,15 +2,16 @@
 //!
 //! [`config`] runs the steps in order: `[server]` ([`server`]), the `[[health_check]]` tables
 //! ([`health_check`]), the `[[zone]]` tables and their zone files ([`zone`]), the `[[record]]`
-//! tables ([`record`]), and last the rules that span zones and tables: which zone a name
-//! belongs to, and each zone's name and type rules ([`rules`]). Each step is an
-//! `impl Validator` block in its file; a problem is recorded and the step goes on, so that
-//! every problem is reported at once.
+//! tables ([`record`]), the rules that span zones and tables: which zone a name belongs to,
+//! and each zone's name and type rules ([`rules`]), and last the `[[tsig_key]]` tables
+//! ([`tsig_key`]). Each step is an `impl Validator` block in its file; a problem is recorded
+//! and the step goes on, so that every problem is reported at once.
 
 mod health_check;
 mod record;
 mod rules;
 mod server;
+mod tsig_key;
 mod zone;
 
 use std::collections::HashMap;
@@ -39,8 +40,9 @@ pub(super) fn config(
     let (mut zones, origins) = v.zones(&parsed.zone, read);
     v.records(&parsed.record, &mut zones, &origins, &check_ids);
     let zones: Vec<ZoneConfig> = zones.into_iter().map(|z| v.finish_zone(z, server.max_answers)).collect();
+    let tsig_keys = v.tsig_keys(&parsed.tsig_key, read);
     if v.problems.is_empty() {
-        Ok(Config { source: source.to_path_buf(), server, zones, checks })
+        Ok(Config { source: source.to_path_buf(), server, zones, checks, tsig_keys })
     } else {
         Err(ConfigError { problems: v.problems })
     }
