@@ -35,8 +35,9 @@ pub(super) fn read(text: &str, source: &Path) -> Result<(file::File, Vec<Problem
             "zone" => parsed.zone = reader.tables(key, value, "zone", "origin"),
             "health_check" => parsed.health_check = reader.tables(key, value, "health_check", "id"),
             "record" => parsed.record = reader.tables(key, value, "record", "name"),
+            "tsig_key" => parsed.tsig_key = reader.tables(key, value, "tsig_key", "name"),
             other => {
-                let reason = unknown(other, &["server", "zone", "health_check", "record"]);
+                let reason = unknown(other, &["server", "zone", "health_check", "record", "tsig_key"]);
                 reader.push(Some(reader.line(key.span().start)), "", Some(other), reason);
             }
         }
@@ -177,8 +178,14 @@ impl Reader<'_> {
                 return None;
             };
             let line = Some(self.line(at));
-            let written = self.text.get(value_span).unwrap_or("").trim().to_string();
-            let reason = type_problem(&key, &written, &message);
+            // A secret is never repeated back, even mistyped.
+            let reason = if is_secret(&key) {
+                let expected = message.split_once(", expected ").map_or("", |(_, e)| e);
+                format!("is not {}", if expected == "a string" { "text in quotes" } else { expected })
+            } else {
+                let written = self.text.get(value_span).unwrap_or("").trim().to_string();
+                type_problem(&key, &written, &message)
+            };
             self.push(line, &context, Some(&key), reason);
             table.remove(key.as_str());
             left_out.push(key);
@@ -192,6 +199,11 @@ fn key_at(table: &DeTable<'_>, at: usize) -> Option<(String, Range<usize>)> {
         let (key, value) = (k.span(), v.span());
         (key.contains(&at) || value.contains(&at) || at == value.end).then(|| (k.get_ref().to_string(), value))
     })
+}
+
+/// Keys whose values are secrets (`control_token`, `secret`), never shown in a message.
+fn is_secret(key: &str) -> bool {
+    key.contains("token") || key.contains("secret")
 }
 
 /// The key serde names in "missing field `key`".
@@ -368,6 +380,19 @@ mod tests {
         );
         assert_eq!(unknown("max_answer", &["max_answers", "listen"]), "unknown key; did you mean `max_answers`?");
         assert_eq!(unknown("colour", &["listen", "workers"]), "unknown key, expected one of `listen`, `workers`");
+    }
+
+    #[test]
+    fn a_mistyped_secret_is_not_repeated() {
+        let text = "[[tsig_key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\nsecret = 123456789\n\
+                    [server]\ncontrol_token = 987654321\n";
+        let (_, problems) = read(text, std::path::Path::new("c.toml")).unwrap();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        for p in &problems {
+            let shown = p.to_string();
+            assert!(!shown.contains("123456789") && !shown.contains("987654321"), "{shown}");
+            assert!(shown.contains("is not text in quotes"), "{shown}");
+        }
     }
 
     #[test]
