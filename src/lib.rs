@@ -12,6 +12,8 @@
 //!                    |-- answer::AnswerCache      UDP: a question asked before is a copy, with
 //!                    |                            multivalue rows drawn again; else on to:
 //!                    |-- wire::parse_query        zero-copy, lowercased qname on the stack
+//!                    |     '-- signed (TSIG): tsig::verify, answer the query less its TSIG,
+//!                    |         tsig::Signer::sign (cold, never cached)
 //!                    |-- zone::Catalog::find_zone / Zone::lookup
 //!                    |-- policy::{simple, multivalue, failover, weighted}(members, health, rng)
 //!                    '-- wire::Writer             precompiled RDATA copied into `out`

@@ -1,6 +1,6 @@
 //! The per-query path allocates nothing: a counting global allocator watches the answer path
-//! (every query shape, UDP and TCP limits) and the rate limiter's count of each UDP response,
-//! after the responder's scratch has warmed up.
+//! (every query shape, UDP and TCP limits, signed queries good and bad) and the rate limiter's
+//! count of each UDP response, after the responder's scratch has warmed up.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -82,6 +82,8 @@ fn answering_allocates_nothing() {
             i % 256
         ));
     }
+    // A TSIG key: signed queries are checked, answered and signed without allocating too.
+    text.push_str("[[tsig_key]]\nname = \"k.example.\"\nalgorithm = \"hmac-sha256\"\nsecret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n");
     let config = Config::parse(&text, Path::new("t.toml"), &|_| Ok(ZONE.to_string())).unwrap();
     let view = View::new(std::sync::Arc::new(Catalog::build(&config)), HealthSnapshot::initial(&config.checks));
     let mut responder = Responder::with_seed(3);
@@ -108,6 +110,31 @@ fn answering_allocates_nothing() {
     .iter()
     .map(|(n, t)| query(n, *t))
     .collect();
+    // Signed with the key (answered and signed), another secret (BADSIG), another key
+    // (BADKEY), and an hour off (BADTIME).
+    const T: u64 = 1_700_000_000;
+    responder.set_time(T);
+    let sign = |packet: &[u8], name: &str, secret: u8, time: u64| {
+        use hickory_proto::dnssec::rdata::tsig::TsigAlgorithm;
+        use hickory_proto::dnssec::tsig::TSigner;
+        let key = (secret..secret + 32).collect();
+        let name = hickory_proto::rr::Name::from_ascii(name).unwrap();
+        let signer = TSigner::new(key, TsigAlgorithm::HmacSha256, name, 300).unwrap();
+        let mut m = hickory_proto::op::Message::from_vec(packet).unwrap();
+        m.finalize(&signer, time as u32).unwrap();
+        m.to_vec().unwrap()
+    };
+    let packets: Vec<Vec<u8>> = packets
+        .iter()
+        .cloned()
+        .chain([
+            sign(&packets[0], "k.example.", 0, T),
+            sign(&packets[2], "k.example.", 0, T),
+            sign(&packets[0], "k.example.", 1, T),
+            sign(&packets[0], "other.example.", 0, T),
+            sign(&packets[0], "k.example.", 0, T - 3600),
+        ])
+        .collect();
     let mut garbage = packets[0].clone();
     garbage.truncate(20);
     let mut out = vec![0u8; 65535];
@@ -142,4 +169,8 @@ fn answering_allocates_nothing() {
     assert_eq!(after - before, 0, "allocations on the answer path");
     assert!(limited > 0, "the rate limiter counted the responses");
     assert!(responder.cache_hits() > 1000, "the cache answered {} queries", responder.cache_hits());
+    // The signed ones were what they say: answered, then BADSIG, BADKEY and BADTIME.
+    let signed = &packets[packets.len() - 5..];
+    let rcodes: Vec<u16> = signed.iter().map(|p| responder.respond(&view, p, Transport::Udp, &mut out).rcode).collect();
+    assert_eq!(rcodes, [0, 0, 9, 9, 9]);
 }

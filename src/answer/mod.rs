@@ -25,6 +25,7 @@ use crate::zone::{Catalog, Rrset, Zone};
 mod cache;
 mod chaos;
 mod resolve;
+mod signed;
 
 use cache::Slot;
 pub use cache::{AnswerCache, MAX_ENTRIES as MAX_CACHE_ENTRIES};
@@ -99,6 +100,8 @@ pub struct Responder {
     work: Work,
     /// UDP answers kept for reuse; `None` when off.
     cache: Option<Box<AnswerCache>>,
+    /// The time and buffer for signed queries (TSIG).
+    signing: signed::Signing,
 }
 
 /// Everything but the names, so both can be borrowed at once.
@@ -221,6 +224,7 @@ impl Responder {
                 trace: Trace::default(),
             },
             cache: None,
+            signing: signed::Signing::default(),
         }
     }
 
@@ -237,7 +241,11 @@ impl Responder {
             }
             _ => None,
         };
-        self.answer(view, packet, transport, out, slot)
+        let outcome = self.answer(view, packet, transport, out, slot);
+        if outcome.rcode == signed::PENDING {
+            return self.answer_signed(view, packet, transport, out);
+        }
+        outcome
     }
 
     /// Answers the UDP query in `buf[..len]` over it, in `buf` (at least 512 bytes). From the
@@ -253,7 +261,11 @@ impl Responder {
         };
         let query = &mut scratch[..len];
         query.copy_from_slice(&buf[..len]);
-        self.answer(view, query, Transport::Udp, buf, slot)
+        let outcome = self.answer(view, query, Transport::Udp, buf, slot);
+        if outcome.rcode == signed::PENDING {
+            return self.answer_signed(view, query, Transport::Udp, buf);
+        }
+        outcome
     }
 
     /// The full answer path, and keeping its answer at `slot` when the cache said where.
@@ -266,9 +278,10 @@ impl Responder {
         out: &mut [u8],
         slot: Option<Slot>,
     ) -> Outcome {
-        let Responder { qname, chased, options, work, cache } = self;
+        let Responder { qname, chased, options, work, cache, .. } = self;
         let outcome = work.respond(view.catalog(), view, packet, transport, out, qname, chased, options);
         if let (Some(slot), Some(cache)) = (slot, cache.as_deref_mut()) {
+            // A signed query has no reply yet (its length is 0), so nothing is kept.
             cache.missed(slot, view, packet, out, outcome, work);
         }
         outcome
@@ -286,6 +299,13 @@ impl Responder {
     /// Answers served from the cache so far.
     pub fn cache_hits(&self) -> u64 {
         self.cache.as_ref().map_or(0, |c| c.hits())
+    }
+
+    /// Sets the time, in seconds since the epoch, that TSIG checks signed queries against
+    /// and signs answers with. The worker calls it, once per batch, when the zones have keys;
+    /// nothing on the answer path reads a clock.
+    pub fn set_time(&mut self, seconds: u64) {
+        self.signing.now = seconds;
     }
 
     /// Tells TCP clients that ask (edns-tcp-keepalive, RFC 7828) how long an idle connection
@@ -319,11 +339,9 @@ impl Work {
                 let len = wire::write_rejection(packet, rcode, question_end, opt, out);
                 return Outcome::new(len, rcode as u16, 0, false);
             }
-            Err(Rejection::UnknownKey { question_end, tsig, edns }) => {
-                let opt = edns.map(|e| Opt { udp_size: catalog.settings().edns_udp_size, dnssec_ok: e.dnssec_ok });
-                let len = wire::write_unknown_key(packet, question_end, tsig, opt, out);
-                return Outcome::new(len, rcode::NOTAUTH as u16, 0, false);
-            }
+            // Signed (TSIG): left to `Responder::answer_signed`, which checks the signature,
+            // has the query less its TSIG answered, and signs the answer.
+            Err(Rejection::Signed { .. }) => return signed::pending(),
         };
         self.settings = *catalog.settings();
         let settings = self.settings;

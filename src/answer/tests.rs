@@ -391,3 +391,90 @@ fn the_longest_origin_wins_among_few_zones_and_many() {
         assert_eq!(m.answers()[0].name().to_ascii(), "sub.example.com.", "{others} others");
     }
 }
+
+/// A key for the signed-query tests: `k.`, hmac-sha256, the secret 0, 1, ..., 31. (A short
+/// name: a query signed with it is short enough for the answer cache to consider.)
+const TSIG_KEY: &str = "[[tsig_key]]\nname = \"k.\"\nalgorithm = \"hmac-sha256\"\n\
+                        secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n";
+
+/// `name` `qtype`, signed by hickory with [`TSIG_KEY`] at `time`; and the closure that
+/// verifies the response.
+fn signed_query(
+    name: &str,
+    qtype: RecordType,
+    edns: Option<u16>,
+    time: u64,
+) -> (Vec<u8>, hickory_proto::op::MessageVerifier) {
+    use hickory_proto::dnssec::rdata::tsig::TsigAlgorithm;
+    use hickory_proto::dnssec::tsig::TSigner;
+    let key = (0..32).collect();
+    let signer = TSigner::new(key, TsigAlgorithm::HmacSha256, HName::from_ascii("k.").unwrap(), 300).unwrap();
+    let mut m = Message::new();
+    m.set_id(0x4242).add_query(HQuery::query(HName::from_ascii(name).unwrap(), qtype));
+    if let Some(size) = edns {
+        let mut e = Edns::new();
+        e.set_max_payload(size);
+        m.set_edns(e);
+    }
+    let verifier = m.finalize(&signer, time as u32).unwrap().expect("a verifier");
+    (m.to_vec().unwrap(), verifier)
+}
+
+#[test]
+fn signed_queries_get_signed_answers_that_the_cache_never_keeps() {
+    const T: u64 = 1_700_000_000;
+    let (v, _) = setup(TSIG_KEY);
+    let mut r = Responder::with_seed(7);
+    r.set_cache(64);
+    r.set_time(T);
+    let (mut buf, mut scratch) = (vec![0u8; 4096], vec![0u8; 4096]);
+    let mut ask_in_place = |r: &mut Responder, packet: &[u8]| {
+        buf[..packet.len()].copy_from_slice(packet);
+        let outcome = r.respond_in_place(&v, &mut buf, packet.len(), &mut scratch);
+        buf[..outcome.len].to_vec()
+    };
+    // The same signed query again and again, as a replay within the fudge would be: answered
+    // and signed each time, never from the cache.
+    // (A verifier takes one response: the next it would read as a later message of a zone
+    // transfer. Signing the same query at the same time gives the same bytes.)
+    let first = signed_query("www.example.com.", RecordType::A, None, T).0;
+    assert!(first.len() - 2 <= cache::KEY_MAX, "short enough to be kept");
+    for _ in 0..4 {
+        let (packet, mut verify) = signed_query("www.example.com.", RecordType::A, None, T);
+        assert_eq!(packet, first);
+        let response = verify(&ask_in_place(&mut r, &packet)).expect("the answer's signature verifies");
+        assert_eq!(response.response_code(), ResponseCode::NoError);
+        assert_eq!(values(&response), ["192.0.2.1"]);
+    }
+    assert_eq!(r.cache_hits(), 0);
+    // With EDNS, the OPT goes before the TSIG.
+    let (packet, mut verify) = signed_query("www.example.com.", RecordType::A, Some(1232), T);
+    assert!(verify(&ask_in_place(&mut r, &packet)).expect("signed").extensions().is_some());
+    // The question unsigned is still kept, and its answer is not the signed one.
+    let mut plain = Message::new();
+    plain.add_query(HQuery::query(HName::from_ascii("www.example.com.").unwrap(), RecordType::A));
+    let plain = plain.to_vec().unwrap();
+    for _ in 0..4 {
+        let raw = ask_in_place(&mut r, &plain);
+        assert_eq!(Message::from_vec(&raw).unwrap().signature().len(), 0);
+    }
+    assert_eq!(r.cache_hits(), 2);
+    // An answer too big for 512 bytes with its TSIG: truncated, signed, within the limit.
+    let (packet, mut verify) = signed_query("big.example.com.", RecordType::TXT, None, T);
+    let raw = ask_in_place(&mut r, &packet);
+    assert!(raw.len() <= 512);
+    let response = verify(&raw).expect("signed");
+    assert!(response.truncated() && response.answers().is_empty());
+    // The same over TCP: whole, and signed.
+    let (packet, mut verify) = signed_query("big.example.com.", RecordType::TXT, None, T);
+    let mut out = vec![0u8; MAX_TCP_MESSAGE];
+    let outcome = r.respond(&v, &packet, Transport::Tcp, &mut out);
+    let response = verify(&out[..outcome.len]).expect("signed");
+    assert_eq!(response.answers().len(), 6);
+    // Refused and NXDOMAIN answers are signed too.
+    for (name, code) in [("www.example.org.", ResponseCode::Refused), ("nope.example.com.", ResponseCode::NXDomain)] {
+        let (packet, mut verify) = signed_query(name, RecordType::A, None, T);
+        let outcome = r.respond(&v, &packet, Transport::Udp, &mut out);
+        assert_eq!(verify(&out[..outcome.len]).expect("signed").response_code(), code);
+    }
+}

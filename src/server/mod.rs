@@ -107,6 +107,12 @@ fn answer_text(response: &[u8]) -> String {
     text
 }
 
+/// The wall clock in seconds since the epoch, which TSIG's Time Signed counts (0 for a clock
+/// set before 1970).
+pub(crate) fn unix_seconds() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 /// A running server: its threads and the addresses it actually bound.
 pub struct Server {
     shared: Arc<Shared>,

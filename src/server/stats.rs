@@ -27,8 +27,16 @@ pub const QTYPES: [(u16, &str); 15] = [
 /// Label of the catch-all QTYPE.
 pub const OTHER: &str = "OTHER";
 /// RCODEs counted by name; everything else is `OTHER`.
-pub const RCODES: [(u16, &str); 7] =
-    [(0, "NOERROR"), (1, "FORMERR"), (2, "SERVFAIL"), (3, "NXDOMAIN"), (4, "NOTIMP"), (5, "REFUSED"), (16, "BADVERS")];
+pub const RCODES: [(u16, &str); 8] = [
+    (0, "NOERROR"),
+    (1, "FORMERR"),
+    (2, "SERVFAIL"),
+    (3, "NXDOMAIN"),
+    (4, "NOTIMP"),
+    (5, "REFUSED"),
+    (9, "NOTAUTH"),
+    (16, "BADVERS"),
+];
 /// Transport labels, indexed like [`Transport`].
 pub const TRANSPORTS: [&str; 2] = ["udp", "tcp"];
 
@@ -201,13 +209,15 @@ mod tests {
         let stats = Stats::default();
         let (a, b) = (stats.register(), stats.register());
         let ok = Outcome::new(40, 0, 1, false);
-        let odd = Outcome::new(40, 9, 4242, true);
+        let odd = Outcome::new(40, 10, 4242, true);
         a.record(Transport::Udp, &ok);
+        a.record(Transport::Udp, &Outcome::new(40, 9, 1, false));
         b.record(Transport::Udp, &ok);
         b.record(Transport::Tcp, &odd);
         a.record(Transport::Udp, &Outcome::DROPPED);
         let t = stats.totals();
         assert!(t.queries.contains(&("udp", "A", "NOERROR", 2)));
+        assert!(t.queries.contains(&("udp", "A", "NOTAUTH", 1)), "TSIG errors");
         assert!(t.queries.contains(&("tcp", OTHER, OTHER, 1)));
         assert_eq!(t.truncated, [0, 1]);
         assert_eq!(t.dropped, [1, 0]);

@@ -481,6 +481,9 @@ impl Answerer {
         budget: &mut usize,
     ) -> Option<usize> {
         let mut consumed = 0;
+        if !view.catalog().tsig_keys().is_empty() {
+            self.responder.set_time(super::unix_seconds());
+        }
         while output.len() < OUTPUT_LIMIT && *budget > 0 {
             let rest = &input[consumed..];
             let Some(len) = complete_message(rest) else { break };

@@ -123,9 +123,9 @@ pub enum Rejection {
         /// does not take the error for a server without EDNS.
         edns: Option<Edns>,
     },
-    /// The query is signed with TSIG (RFC 8945), with a key this server does not have (it
-    /// has none): NOTAUTH with the TSIG error BADKEY and an unsigned TSIG record.
-    UnknownKey {
+    /// The query is signed with TSIG (RFC 8945): its record is readable and the last one, and
+    /// the answer path checks the signature (`crate::tsig`) before it answers.
+    Signed {
         /// Where the question ends.
         question_end: usize,
         /// Where the query's TSIG record starts (it is the last record).
@@ -209,6 +209,36 @@ pub fn parse_query<'a>(packet: &'a [u8], qname: &mut LowerName) -> Result<Query<
     Ok(Query { packet, question: &packet[HEADER_LEN..question_end], qtype, qclass, edns })
 }
 
+/// Finds again the parts of a query that [`parse_query`] said was signed
+/// ([`Rejection::Signed`]): where its question ends, where its TSIG record (the last record)
+/// starts, and its OPT record. Apart from `parse_query`, so that the signed path adds no
+/// caller to it: it stays inlined into the answer path.
+#[cold]
+#[inline(never)]
+pub fn signed_parts(packet: &[u8]) -> Option<(usize, usize, Option<Edns>)> {
+    let question_end = skip_name(packet, HEADER_LEN)? + 4;
+    let count = |i: usize| u16::from_be_bytes([packet[4 + 2 * i], packet[5 + 2 * i]]) as usize;
+    let (before, additional) = (count(1) + count(2), count(3));
+    let (mut pos, mut last, mut edns) = (question_end, None, None);
+    for i in 0..before + additional {
+        let (rtype, end) = skip_record(packet, pos)?;
+        if i >= before && rtype == rtype::OPT {
+            // As parse_query reads it.
+            let udp_size = u16::from_be_bytes([packet[pos + 3], packet[pos + 4]]);
+            let (nsid, keepalive) = options_asked(packet.get(pos + 11..end).unwrap_or(&[]));
+            edns = Some(Edns {
+                udp_size: udp_size.max(PLAIN_UDP_LIMIT as u16),
+                version: packet[pos + 6],
+                dnssec_ok: packet[pos + 7] & 0x80 != 0,
+                nsid,
+                keepalive,
+            });
+        }
+        (last, pos) = (Some(pos), end);
+    }
+    Some((question_end, last?, edns))
+}
+
 /// The question's name (presentation format, lowercased) and type, for logs.
 pub fn question_text(packet: &[u8]) -> Option<(String, u16)> {
     let (name, end) = LowerName::parse(packet, HEADER_LEN)?;
@@ -263,15 +293,15 @@ fn skip_record(packet: &[u8], pos: usize) -> Option<(u16, usize)> {
 }
 
 /// The rejection of a query with a TSIG record at `tsig` whose additional section ends at
-/// `end`. No keys are configured, so every signed query has a key this server lacks; a TSIG
-/// that is not the last record, or cannot be read, makes the query corrupt (RFC 8945 sections
-/// 5.1 and 5.2). Kept out of line: the unsigned path pays one comparison per record.
+/// `end`: [`Rejection::Signed`] for the answer path to check, or FORMERR when the TSIG is not
+/// the last record or cannot be read (RFC 8945 sections 5.1 and 5.2). Kept out of line: the
+/// unsigned path pays one comparison per record.
 #[cold]
 #[inline(never)]
 fn signed(packet: &[u8], question_end: usize, tsig: usize, end: usize, edns: Option<Edns>) -> Rejection {
     let last = skip_record(packet, tsig).is_some_and(|(_, past)| past == end);
     match read_tsig(packet, tsig) {
-        Some(_) if last => Rejection::UnknownKey { question_end, tsig, edns },
+        Some(_) if last => Rejection::Signed { question_end, tsig, edns },
         _ => Rejection::Reply { rcode: rcode::FORMERR, question_end: Some(question_end), edns: None },
     }
 }
@@ -370,43 +400,6 @@ pub fn copy_name(packet: &[u8], mut at: usize, out: &mut [u8], mut to: usize) ->
             _ => return None,
         }
     }
-}
-
-/// TSIG error code: the key is not known to the server (RFC 8945 section 5.2).
-const TSIG_BADKEY: u16 = 17;
-
-/// Writes the reply to a query signed with a key this server does not have (RFC 8945
-/// section 5.2): NOTAUTH, the question, the OPT when the query had one, and an unsigned TSIG
-/// record naming the query's key and algorithm with the error BADKEY, an empty MAC, and the
-/// query's time, fudge and original ID. Returns the length (0 when `out` is too small).
-/// Cold: no configured server gets signed queries in the normal run of things.
-#[cold]
-pub fn write_unknown_key(packet: &[u8], question_end: usize, tsig: usize, opt: Option<Opt>, out: &mut [u8]) -> usize {
-    let Some(record) = read_tsig(packet, tsig) else { return 0 };
-    let len = write_rejection(packet, rcode::NOTAUTH, Some(question_end), opt, out);
-    if len == 0 {
-        return 0;
-    }
-    // The TSIG record: owner, TYPE, CLASS ANY, TTL 0, RDLENGTH, then the RDATA.
-    let written = (|| {
-        let fixed = copy_name(packet, record.owner, out, len)?;
-        out.get_mut(fixed..fixed + 10)?.copy_from_slice(&[0, 250, 0, 255, 0, 0, 0, 0, 0, 0]);
-        let rdata = fixed + 10;
-        let mut at = copy_name(packet, record.algorithm, out, rdata)?;
-        let tail = out.get_mut(at..at + 16)?;
-        tail[..8].copy_from_slice(&packet[record.times..record.times + 8]);
-        tail[8..10].copy_from_slice(&[0, 0]);
-        tail[10..12].copy_from_slice(&packet[record.original_id..record.original_id + 2]);
-        tail[12..14].copy_from_slice(&TSIG_BADKEY.to_be_bytes());
-        tail[14..16].copy_from_slice(&[0, 0]);
-        at += 16;
-        out[fixed + 8..fixed + 10].copy_from_slice(&((at - rdata) as u16).to_be_bytes());
-        Some(at)
-    })();
-    let Some(end) = written else { return 0 };
-    let additional = u16::from_be_bytes([out[10], out[11]]) + 1;
-    out[10..12].copy_from_slice(&additional.to_be_bytes());
-    end
 }
 
 /// Writes the reply for a [`Rejection::Reply`]: header, the question if it was readable,
@@ -901,30 +894,28 @@ mod tests {
     }
 
     #[test]
-    fn a_query_signed_with_an_unknown_key_gets_notauth_and_badkey() {
+    fn a_signed_query_is_left_to_the_answer_path_when_its_tsig_is_last_and_readable() {
         let mut name = LowerName::new();
         let signed = query(b"\x00", 1, &[&OPT_RR[..], &tsig_rr(255)].concat(), 2);
-        let Err(Rejection::UnknownKey { question_end, tsig, edns: Some(_) }) = parse_query(&signed, &mut name) else {
-            panic!("a signed query is refused with BADKEY");
+        let Err(Rejection::Signed { question_end, tsig, edns: Some(_) }) = parse_query(&signed, &mut name) else {
+            panic!("a signed query is left to the answer path");
         };
-        let mut out = [0u8; 512];
-        let opt = Opt { udp_size: 1232, dnssec_ok: false };
-        let len = write_unknown_key(&signed, question_end, tsig, Some(opt), &mut out);
-        let response = &out[..len];
-        assert_eq!(response[3] & 0x0F, rcode::NOTAUTH);
-        assert_eq!(&response[10..12], &[0, 2], "OPT, then TSIG");
-        let rr = &response[HEADER_LEN + 5 + OPT_LEN..];
-        assert!(rr.starts_with(b"\x01k\x07example\x00\x00\xfa\x00\xff\0\0\0\0"), "{rr:02x?}");
-        let rdata = &rr[21..];
-        assert_eq!(u16::from_be_bytes([rr[19], rr[20]]) as usize, rdata.len());
-        assert!(rdata.starts_with(b"\x0bhmac-sha256\x00"));
-        let fixed = &rdata[13..];
-        assert_eq!(fixed, &[0, 0, 0x69, 0x50, 0x00, 0x00, 0x01, 0x2c, 0, 0, 0x12, 0x34, 0, 17, 0, 0]);
+        assert_eq!((question_end, tsig), (HEADER_LEN + 5, HEADER_LEN + 5 + OPT_LEN));
+        let record = read_tsig(&signed, tsig).expect("readable");
+        assert_eq!(record.end, signed.len());
+        assert_eq!(record.time_signed(&signed), 0x6950_0000);
+        assert_eq!(record.fudge(&signed), 300);
+        assert_eq!(record.mac(&signed), &[0xaa; 32]);
+        assert_eq!(record.original_id(&signed), [0x12, 0x34]);
+        assert_eq!(record.error_and_other(&signed), &[0, 0, 0, 0]);
         // Unreadable TSIG (class not ANY), or one not last: FORMERR.
         let bad = query(b"\x00", 1, &tsig_rr(1), 1);
         assert!(matches!(parse_query(&bad, &mut name), Err(Rejection::Reply { rcode: rcode::FORMERR, .. })));
         let not_last = query(b"\x00", 1, &[&tsig_rr(255)[..], &OPT_RR].concat(), 2);
         assert!(matches!(parse_query(&not_last, &mut name), Err(Rejection::Reply { rcode: rcode::FORMERR, .. })));
+        // Two TSIG records: the first is not last.
+        let two = query(b"\x00", 1, &[tsig_rr(255), tsig_rr(255)].concat(), 2);
+        assert!(matches!(parse_query(&two, &mut name), Err(Rejection::Reply { rcode: rcode::FORMERR, .. })));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::config::{
 };
 use crate::health::HealthSnapshot;
 use crate::policy;
+use crate::tsig::KeyRing;
 use crate::wire::{rtype, LowerName, Name, CLASS_IN};
 
 /// "No such index".
@@ -41,6 +42,9 @@ pub struct Catalog {
     origins: hashbrown::HashTable<u32>,
     settings: AnswerSettings,
     identity: Identity,
+    /// The TSIG keys signed queries may use; they travel with the zones, so a reload swaps
+    /// both at once.
+    tsig_keys: KeyRing,
 }
 
 /// What the server says about itself, from `[server]`.
@@ -341,7 +345,14 @@ impl Catalog {
             origins,
             settings: AnswerSettings::from(server),
             identity: Identity::new(server),
+            tsig_keys: KeyRing::new(config.tsig_keys.iter().map(|k| (&k.name, k.algorithm, &k.secret))),
         }
+    }
+
+    /// The TSIG keys signed queries may use.
+    #[inline]
+    pub fn tsig_keys(&self) -> &KeyRing {
+        &self.tsig_keys
     }
 
     /// What the server says about itself: CHAOS TXT answers and the NSID.

@@ -5,6 +5,8 @@ use crate::common::properties::{
     self, check_cache_agrees, check_query, check_selection, randomize_case, TestMember, NAMES,
 };
 use eightfold::answer::{Responder, Transport};
+use hickory_proto::dnssec::rdata::tsig::TsigAlgorithm;
+use hickory_proto::dnssec::tsig::TSigner;
 use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{DNSClass, Name, RecordType};
@@ -37,7 +39,58 @@ fn structured(rng: &mut fastrand::Rng) -> Vec<u8> {
         }
         m.set_edns(e);
     }
+    if rng.u8(..4) == 0 {
+        // Signed: with the fixture's key in time, another secret, another key, or a day off.
+        let (name, first, time) = match rng.u8(..8) {
+            0 => ("fixture-key.", 1, 0),
+            1 => ("other-key.", 0, 0),
+            2 => ("fixture-key.", 0, 86_400),
+            _ => ("fixture-key.", 0, 0),
+        };
+        m.finalize(&fixture_signer(name, first), time).unwrap();
+    }
     m.to_vec().unwrap()
+}
+
+/// A hmac-sha256 signer named `name` whose secret is the bytes `first` to `first` + 31 (the
+/// fixture's key when 0).
+fn fixture_signer(name: &str, first: u8) -> TSigner {
+    let name = Name::from_ascii(name).unwrap();
+    TSigner::new((first..first + 32).collect(), TsigAlgorithm::HmacSha256, name, 300).unwrap()
+}
+
+#[test]
+fn signed_queries_get_answers_the_client_verifies() {
+    // Signed with the fixture's key at the responder's time: every answer, whatever the name,
+    // type, class or EDNS, and over either transport, carries a TSIG that verifies.
+    assert!(properties::FIXTURE_SECRET.starts_with("AAECAwQF"), "the bytes 0 to 31");
+    const T: u32 = 1_700_000_000;
+    let mut rng = fastrand::Rng::with_seed(0x7516);
+    let mut responder = Responder::with_seed(2);
+    responder.set_time(T.into());
+    let mut out = vec![0u8; 65_535];
+    for case in 0..2_000 {
+        let mut m = Message::from_vec(&structured(&mut rng)).unwrap();
+        m.take_signature();
+        let verify = m.finalize(&fixture_signer("fixture-key.", 0), T).unwrap();
+        let packet = m.to_vec().unwrap();
+        let transport = if rng.bool() { Transport::Udp } else { Transport::Tcp };
+        let outcome = responder.respond(properties::fixture(), &packet, transport, &mut out);
+        if let Err(e) = verify.expect("a verifier")(&out[..outcome.len]) {
+            panic!(
+                "case {case}: {e}
+packet: {packet:02x?}
+answer: {:02x?}",
+                &out[..outcome.len]
+            );
+        }
+        if let Err(e) = check_query(&mut responder, &packet, transport) {
+            panic!(
+                "case {case}: {e}
+packet: {packet:02x?}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //! they allow dead code where they include it):
 //! - any bytes into the answer path: no panic; every response parses with hickory-proto,
 //!   echoes the ID and (when the query's question could be read) the question byte for byte,
-//!   and fits the transport's size limit;
+//!   and fits the transport's size limit (the fixture has a TSIG key, so signed queries,
+//!   well or badly, take the signed path);
 //! - selection against an oracle: never more than `max_answers`, never an unhealthy member
 //!   while a healthy one exists, each member from the set, no repeats;
 //! - the answer cache changes nothing: a responder with one and a responder without, seeded
@@ -43,6 +44,10 @@ long DNAME a0123456789012345678901234567890123456789012345678901234567890.b01234
 big TXT \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\" \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\" \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\" \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\" \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\" \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"
 ";
 
+/// The secret of the fixture's TSIG key, `fixture-key.` (hmac-sha256): the bytes 0 to 31.
+/// Responders start at time 0, so a query signed at time 0 is in time.
+pub const FIXTURE_SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
 /// The catalog and health every query property runs against (built once).
 pub fn fixture() -> &'static View {
     static FIXTURE: OnceLock<View> = OnceLock::new();
@@ -63,8 +68,9 @@ pub fn fixture_variants() -> &'static [View] {
 /// The fixture's catalog from `zone`, with the check in its initial state (down) or `up`.
 fn build_fixture(zone: &str, up: Option<bool>) -> View {
     {
-        let mut text = String::from(
+        let mut text = format!(
             "[server]\nidentity = \"fixture\"\nversion = \"0\"\nnsid = \"0x00ff\"\n\
+             [[tsig_key]]\nname = \"fixture-key.\"\nalgorithm = \"hmac-sha256\"\nsecret = \"{FIXTURE_SECRET}\"\n\
              [[zone]]\norigin = \"example.com.\"\nfile = \"z.zone\"\n\
              [[health_check]]\nid = \"down\"\ntype = \"TCP\"\nip = \"127.0.0.1\"\nport = 9\ninverted = true\n",
         );
