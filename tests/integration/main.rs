@@ -28,4 +28,5 @@ mod record_sets;
 mod robustness;
 mod status_page;
 mod transport;
+mod tsig;
 mod wildcard;
