@@ -220,8 +220,12 @@ fn main() -> ExitCode {
                     }
                 }
                 let records: usize = loaded.zones.iter().map(|z| z.rrset_count()).sum();
+                let keys = match loaded.tsig_keys.len() {
+                    0 => String::new(),
+                    n => format!(", {n} TSIG keys"),
+                };
                 print_out(&format!(
-                    "{}: OK ({} zones, {} record sets, {} health checks)\n",
+                    "{}: OK ({} zones, {} record sets, {} health checks{keys})\n",
                     config.display(),
                     loaded.zones.len(),
                     records,

@@ -380,7 +380,13 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
         None
     };
     let zones: Vec<String> = config.zones.iter().map(|z| z.origin.to_string()).collect();
-    tracing::info!(zones = %zones.join(" "), checks = config.checks.len(), config = %config.source.display(), "loaded configuration");
+    tracing::info!(
+        zones = %zones.join(" "),
+        checks = config.checks.len(),
+        tsig_keys = config.tsig_keys.len(),
+        config = %config.source.display(),
+        "loaded configuration"
+    );
     for address in &server.addresses {
         tracing::info!("listening on {address} (UDP with {} workers, TCP)", server.workers);
     }

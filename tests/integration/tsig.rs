@@ -267,6 +267,11 @@ fn secrets_never_show_in_logs_status_or_errors() {
     assert_eq!(code, 0, "{reloaded}");
     let output = s.output();
     assert!(output.contains("static.example.com"), "the query log is on: {output}");
+    // The keys are counted, never shown.
+    assert!(output.contains("tsig_keys=2"), "{output}");
+    let (code, checked) = check_path(&s.path("eightfold.toml"));
+    assert_eq!(code, 0, "{checked}");
+    assert!(checked.contains("health checks, 2 TSIG keys)"), "{checked}");
     for text in [&output, &status, &reloaded] {
         assert!(!text.contains(UPDATE_SECRET) && !text.contains(&TRANSFER_SECRET[..20]), "a secret shows:\n{text}");
     }
