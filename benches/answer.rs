@@ -1,5 +1,6 @@
 //! The in-process answer path: parse, lookup, select, encode, for the three query shapes an
-//! edge server sees most (static A, a 16-member multivalue name, NXDOMAIN), and multivalue
+//! edge server sees most (static A, a 16-member multivalue name, NXDOMAIN) and for answers
+//! with names in their record data (apex NS, MX, a referral), and multivalue
 //! selection by set size (members health-checked, as in production; also with most of them
 //! down), the same answers from the answer cache, and with the CPU caches evicted first, the
 //! answer path among 10,000 zones, config validation by size, and the host's speed in the
@@ -19,7 +20,7 @@ use eightfold::config::Config;
 use eightfold::health::HealthSnapshot;
 use eightfold::view::View;
 use eightfold::zone::Catalog;
-use fixture::{query, setup};
+use fixture::{query, setup, setup_names};
 
 /// Dependent additions timed per [`host_clock`] iteration.
 const CLOCK_ADDS: u64 = 1000;
@@ -75,6 +76,25 @@ fn answer_path(c: &mut Criterion) {
                 b.iter(|| responder.respond(&view, black_box(&packet), Transport::Udp, &mut out).len)
             });
         }
+    }
+    group.finish();
+}
+
+/// Answers with names in their RDATA (compressed as they are written): the apex NS set with
+/// its addresses, an MX with its address, a referral with glue.
+fn answer_path_names(c: &mut Criterion) {
+    let mut group = c.benchmark_group("answer_path_names");
+    group.throughput(Throughput::Elements(1));
+    for (name, packet) in [
+        ("apex_ns", query("example.com", 2)),
+        ("mx", query("example.com", 15)),
+        ("referral", query("www.sub.example.com", 1)),
+    ] {
+        let (view, mut responder) = setup_names(true);
+        let mut out = vec![0u8; 4096];
+        group.bench_function(BenchmarkId::new(name, "minimal"), |b| {
+            b.iter(|| responder.respond(&view, black_box(&packet), Transport::Udp, &mut out).len)
+        });
     }
     group.finish();
 }
@@ -264,6 +284,7 @@ mod groups {
         benches,
         host_clock,
         answer_path,
+        answer_path_names,
         answer_path_cached,
         answer_after_eviction,
         multivalue_set_size,

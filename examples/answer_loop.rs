@@ -11,7 +11,7 @@ mod fixture;
 use std::hint::black_box;
 
 use eightfold::answer::Transport;
-use fixture::{query, setup};
+use fixture::{query, setup, setup_names};
 
 /// Every case: name, query name, members in the `mv` set, minimal responses, checked
 /// members, answered through the answer cache.
@@ -29,15 +29,22 @@ const CASES: &[(&str, &str, usize, bool, bool, bool)] = &[
     ("cached_nxdomain", "nothing.example.com", 16, true, true, true),
 ];
 
+/// Answers with names in their RDATA, from the zone with [`fixture::NAMES`]: name, query name
+/// and type (minimal responses, uncached).
+const NAME_CASES: &[(&str, &str, u16)] =
+    &[("apex_ns", "example.com", 2), ("mx", "example.com", 15), ("referral", "www.sub.example.com", 1)];
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(case) = args.first().and_then(|name| CASES.iter().find(|c| c.0 == name)) else {
+    let name_case = args.first().and_then(|name| NAME_CASES.iter().find(|c| c.0 == name));
+    let case = args.first().and_then(|name| CASES.iter().find(|c| c.0 == name));
+    if case.is_none() && name_case.is_none() {
         eprintln!("usage: answer_loop CASE N; cases:");
-        for case in CASES {
-            eprintln!("  {}", case.0);
+        for name in CASES.iter().map(|c| c.0).chain(NAME_CASES.iter().map(|c| c.0)) {
+            eprintln!("  {name}");
         }
         std::process::exit(2);
-    };
+    }
     let count: u64 = match args.get(1).map(|n| n.parse()) {
         Some(Ok(n)) => n,
         _ => {
@@ -45,9 +52,13 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let &(_, name, members, minimal, checked, cached) = case;
-    let (view, mut responder) = setup(members, minimal, checked);
-    let packet = query(name, 1);
+    let ((view, mut responder), packet, cached) = match (case, name_case) {
+        (Some(&(_, name, members, minimal, checked, cached)), _) => {
+            (setup(members, minimal, checked), query(name, 1), cached)
+        }
+        (None, Some(&(_, name, qtype))) => (setup_names(true), query(name, qtype), false),
+        (None, None) => unreachable!("checked above"),
+    };
     let mut total = 0usize;
     if cached {
         responder.set_cache(eightfold::limits::ANSWER_CACHE.default);
