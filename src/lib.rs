@@ -16,7 +16,8 @@
 //!                    |         tsig::Signer::sign (cold, never cached)
 //!                    |-- zone::Catalog::find_zone / Zone::lookup
 //!                    |-- policy::{simple, multivalue, failover, weighted}(members, health, rng)
-//!                    '-- wire::Writer             precompiled RDATA copied into `out`
+//!                    '-- wire::Writer             precompiled RDATA copied into `out`, its names
+//!                                                 compressed (where they lie worked out at build)
 //!                    v
 //!            sendmmsg / TCP write
 //!

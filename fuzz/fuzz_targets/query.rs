@@ -1,7 +1,8 @@
 //! Arbitrary bytes into the answer path, over UDP and TCP: no panic, and every response
-//! parses with hickory-proto and echoes the ID and question; and the same bytes asked four
-//! times (cache miss, admission, hit, then a miss under new zones and health), then twice
-//! more with its question name in other letter cases, get the uncached path's answers
+//! parses with hickory-proto and echoes the ID and question, and holds the records of the
+//! answer written with the names inside RDATA in full; and the same bytes asked four times
+//! (cache miss, admission, hit, then a miss under new zones and health), then twice more with
+//! its question name in other letter cases, get the uncached path's answers
 //! (tests/integration/common/properties.rs).
 #![no_main]
 
@@ -17,6 +18,9 @@ fuzz_target!(|data: &[u8]| {
     let mut responder = Responder::with_seed(7);
     for transport in [Transport::Udp, Transport::Tcp] {
         if let Err(e) = properties::check_query(&mut responder, data, transport) {
+            panic!("{e}");
+        }
+        if let Err(e) = properties::check_compression_agrees(data, transport, 7) {
             panic!("{e}");
         }
     }

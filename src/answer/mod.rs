@@ -11,6 +11,7 @@
 //!  Work::respond: parse, EDNS, size limit --> chaos (CH class)
 //!        v
 //!  resolve: zone, node, policy, records, authority, additional --> Writer::finish
+//!        names in RDATA compressed as they are written (compress)
 //! ```
 
 use crate::config::AnswerSettings;
@@ -18,12 +19,13 @@ use crate::policy::Selection;
 use crate::view::View;
 use crate::wire::{
     self, ede, rcode, rtype, Full, LowerName, Opt, Owner, Rejection, Section, Writer, CLASS_CH, CLASS_IN, HEADER_LEN,
-    OPT_LEN,
+    MAX_POINTER, OPT_LEN,
 };
 use crate::zone::{Catalog, Rrset, Zone};
 
 mod cache;
 mod chaos;
+mod compress;
 mod resolve;
 mod signed;
 
@@ -34,8 +36,6 @@ pub use cache::{AnswerCache, MAX_ENTRIES as MAX_CACHE_ENTRIES};
 pub const MAX_CNAME_CHAIN: usize = 8;
 /// Largest DNS message over TCP.
 pub const MAX_TCP_MESSAGE: usize = 65_535;
-/// Highest offset a compression pointer can reach.
-const MAX_POINTER: usize = 0x3FFF;
 /// Additional-section targets remembered per response.
 const MAX_TARGETS: usize = 32;
 
@@ -119,6 +119,15 @@ struct Work {
     /// Whether the answer being written came from a wildcard.
     wildcard: bool,
     trace: Trace,
+    /// Whether names inside RDATA are compressed (on unless switched off to compare).
+    compress: bool,
+    /// Where the current owner name's suffixes are written out besides the question, oldest
+    /// first.
+    segments: [compress::Segment; compress::MAX_SEGMENTS],
+    segment_count: usize,
+    /// Per group of a record set's names, where the first written spelled out the suffix
+    /// they share (0: not yet).
+    groups: [u16; crate::zone::GROUPS],
 }
 
 /// What a record set's policy chose ([`Work::choose`]).
@@ -222,6 +231,10 @@ impl Responder {
                 target_count: 0,
                 wildcard: false,
                 trace: Trace::default(),
+                compress: true,
+                segments: [compress::Segment::default(); compress::MAX_SEGMENTS],
+                segment_count: 0,
+                groups: [0; crate::zone::GROUPS],
             },
             cache: None,
             signing: signed::Signing::default(),
@@ -294,6 +307,13 @@ impl Responder {
         use std::hash::{BuildHasher, RandomState};
         let key = RandomState::new().hash_one(entries);
         self.cache = (entries > 0).then(|| Box::new(AnswerCache::new(entries, key)));
+    }
+
+    /// Switches compression of the names inside RDATA (RFC 1035 section 4.1.4) on (the
+    /// default) or off. Off, the answers hold the same records with those names in full:
+    /// larger, for comparing the two.
+    pub fn set_compression(&mut self, on: bool) {
+        self.work.compress = on;
     }
 
     /// Answers served from the cache so far.
@@ -400,6 +420,7 @@ impl Work {
         // A name is at most 255 bytes, so its offsets fit a byte (and never reach NO_ZONE).
         let zone_at = qname.suffix_offset(zone.apex_labels());
         let apex_owner = Owner::Pointer((HEADER_LEN + zone_at) as u16);
+        self.start_names();
         let mut outcome = match self.resolve(zone, view, qname, chased, qtype, apex_owner, &mut writer) {
             Ok((rcode, aa)) => {
                 // Addresses for in-zone targets where they fit; a set that does not fit is left out.

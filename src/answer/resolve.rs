@@ -36,7 +36,7 @@ impl Work {
                     zone.node(n)
                 }
                 Lookup::NxDomain => {
-                    self.write_soa(zone, apex_owner, w)?;
+                    self.write_soa(zone, w)?;
                     return Ok((rcode::NXDOMAIN, true));
                 }
                 Lookup::Dname { node, labels } => {
@@ -51,7 +51,8 @@ impl Work {
                     let target = &stored[2..];
                     let cut = name.suffix_offset(labels);
                     let dname_owner = suffix_owner(owner_at + cut, name, labels);
-                    w.push(Section::Answer, dname_owner, rtype::DNAME, member.ttl, stored)?;
+                    // The DNAME's target is never compressed (RFC 6672 section 2.5).
+                    let target_at = w.push(Section::Answer, dname_owner, rtype::DNAME, member.ttl, stored)?;
                     let len = cut + target.len();
                     if len > MAX_NAME_LEN {
                         return Ok((rcode::YXDOMAIN, true));
@@ -61,7 +62,23 @@ impl Work {
                     rdata[2..2 + cut].copy_from_slice(&name.as_wire()[..cut]);
                     rdata[2 + cut..2 + len].copy_from_slice(target);
                     let rdata = &rdata[..2 + len];
-                    let at = w.push(Section::Answer, owner, rtype::CNAME, member.ttl, rdata)?;
+                    // The synthesized CNAME's target: the labels below the DNAME, then a
+                    // pointer to the DNAME's target just written.
+                    let point = self.compress && target.len() > 1 && target_at <= MAX_POINTER;
+                    let at = if point {
+                        let mut short = [0u8; 4 + MAX_NAME_LEN];
+                        short[..2].copy_from_slice(&(cut as u16 + 2).to_be_bytes());
+                        short[2..2 + cut].copy_from_slice(&name.as_wire()[..cut]);
+                        short[2 + cut..4 + cut].copy_from_slice(&(0xC000 | target_at as u16).to_be_bytes());
+                        w.push(Section::Answer, owner, rtype::CNAME, member.ttl, &short[..4 + cut])?
+                    } else {
+                        w.push(Section::Answer, owner, rtype::CNAME, member.ttl, rdata)?
+                    };
+                    if point {
+                        self.owner_moved_below(at, cut, target_at, target.len());
+                    } else {
+                        self.owner_written_out(at, len);
+                    }
                     chain += 1;
                     if qtype == rtype::CNAME || chain >= MAX_CNAME_CHAIN || chased.read(&rdata[2..], 0).is_none() {
                         return Ok((rcode::NOERROR, true));
@@ -98,14 +115,14 @@ impl Work {
                     None => false,
                 };
                 if !wrote {
-                    self.write_soa(zone, apex_owner, w)?;
+                    self.write_soa(zone, w)?;
                 }
                 return Ok((rcode::NOERROR, true));
             }
             if let Some(set) = zone.rrset(node, qtype) {
                 if !self.write_rrset(zone, set, owner, Section::Answer, view, w)? {
                     // Every member unhealthy and the set says `nodata`.
-                    self.write_soa(zone, apex_owner, w)?;
+                    self.write_soa(zone, w)?;
                     return Ok((rcode::NOERROR, true));
                 }
                 if !self.settings.minimal_responses {
@@ -113,9 +130,9 @@ impl Work {
                     // added: the answer's own targets matter more.
                     if qtype == rtype::NS && std::ptr::eq(node, zone.apex()) {
                         // The apex NS set itself was the answer: no copy in authority.
-                    } else if let (Some((block, count)), Owner::Pointer(apex)) = (zone.authority_ns(), apex_owner) {
+                    } else if let Some(prepared) = zone.authority_ns() {
                         // Simple routing: the same records every time, prepared at load.
-                        let _ = w.push_block(Section::Authority, apex, block, count);
+                        let _ = self.push_prepared(prepared, Section::Authority, w);
                     } else if let Some(ns) = zone.rrset(zone.apex(), rtype::NS) {
                         let mark = w.mark();
                         let before = self.target_count;
@@ -131,12 +148,13 @@ impl Work {
                 if let Some(cname) = zone.rrset(node, rtype::CNAME) {
                     let member = &zone.members(cname)[0];
                     let rdata = &zone.rdatas(member)[0];
-                    let at = w.push(Section::Answer, owner, rtype::CNAME, member.ttl, zone.wire(rdata))?;
+                    let written = self.push_named(zone, rdata, owner, None, Section::Answer, w)?;
                     chain += 1;
                     match zone.target(rdata) {
                         Some(t) if chain < MAX_CNAME_CHAIN && t.name.ends_with(zone.origin()) => {
                             let _ = chased.read(t.name.as_wire(), 0);
-                            owner_at = at;
+                            owner_at = written.at;
+                            self.owner_moved(&written);
                             continue;
                         }
                         _ => return Ok((rcode::NOERROR, true)),
@@ -144,14 +162,14 @@ impl Work {
                 }
             }
             // NODATA.
-            self.write_soa(zone, apex_owner, w)?;
+            self.write_soa(zone, w)?;
             return Ok((rcode::NOERROR, true));
         }
     }
 
-    pub(super) fn write_soa(&mut self, zone: &Zone, owner: Owner<'_>, w: &mut Writer<'_>) -> Result<(), Full> {
-        let (soa, ttl) = zone.soa();
-        w.push(Section::Authority, owner, rtype::SOA, ttl, soa).map(|_| ())
+    /// Writes the SOA record as negative answers carry it, owned by the apex (in the question).
+    pub(super) fn write_soa(&mut self, zone: &Zone, w: &mut Writer<'_>) -> Result<(), Full> {
+        self.push_prepared(zone.negative_soa(), Section::Authority, w)
     }
 
     /// Writes the members the record set's policy picks, each member's values in random order.
@@ -169,8 +187,15 @@ impl Work {
             Chosen::Records(ttl) => ttl,
             Chosen::NoData => return Ok(false),
             Chosen::Fallback => {
+                if set.names {
+                    self.start_set();
+                }
                 for rdata in zone.fallback(set) {
-                    w.push(section, owner, set.rtype, set.fallback_ttl, zone.wire(rdata))?;
+                    if set.names {
+                        self.push_named(zone, rdata, owner, None, section, w)?;
+                    } else {
+                        w.push(section, owner, set.rtype, set.fallback_ttl, zone.wire(rdata))?;
+                    }
                 }
                 return Ok(true);
             }
@@ -193,17 +218,20 @@ impl Work {
             }
             return Ok(true);
         }
+        if set.names {
+            self.start_set();
+        }
         for k in 0..self.selection.as_slice().len() {
             let member = &members[self.selection.as_slice()[k] as usize];
             match zone.rdatas(member) {
-                [rdata] => self.write_value(zone, set.rtype, rdata, member.ttl, ttl, owner, section, w)?,
+                [rdata] => self.write_value(zone, set, rdata, member.ttl, ttl, owner, section, w)?,
                 rdatas if rdatas.len() <= policy::SMALL_SET => {
                     // Several values in one member: all of them, in random order.
                     let mut order = [0; policy::SMALL_SET];
                     policy::permutation(rdatas.len(), &mut self.rng, &mut order);
                     for &v in &order[..rdatas.len()] {
                         let rdata = &rdatas[v as usize];
-                        self.write_value(zone, set.rtype, rdata, member.ttl, ttl, owner, section, w)?;
+                        self.write_value(zone, set, rdata, member.ttl, ttl, owner, section, w)?;
                     }
                 }
                 rdatas => {
@@ -212,7 +240,7 @@ impl Work {
                     self.rng.shuffle(&mut self.order);
                     for v in 0..rdatas.len() {
                         let rdata = &rdatas[self.order[v] as usize];
-                        self.write_value(zone, set.rtype, rdata, member.ttl, ttl, owner, section, w)?;
+                        self.write_value(zone, set, rdata, member.ttl, ttl, owner, section, w)?;
                     }
                 }
             }
@@ -283,7 +311,7 @@ impl Work {
     pub(super) fn write_value(
         &mut self,
         zone: &Zone,
-        rtype: u16,
+        set: &Rrset,
         rdata: &Rdata,
         own_ttl: u32,
         ttl: Option<u32>,
@@ -291,14 +319,21 @@ impl Work {
         section: Section,
         w: &mut Writer<'_>,
     ) -> Result<(), Full> {
-        let at = match owner {
-            Owner::Pointer(pointer) => w.push_record(section, pointer, zone.record(rdata), ttl)?,
-            Owner::Wire(_) => w.push(section, owner, rtype, ttl.unwrap_or(own_ttl), zone.wire(rdata))?,
+        let target = zone.target(rdata);
+        // Where the target name lies in the message, for the owner of its addresses.
+        let at = if set.names {
+            self.push_named(zone, rdata, owner, ttl, section, w)?.at
+        } else {
+            let at = match owner {
+                Owner::Pointer(pointer) => w.push_record(section, pointer, zone.record(rdata), ttl)?,
+                Owner::Wire(_) => w.push(section, owner, set.rtype, ttl.unwrap_or(own_ttl), zone.wire(rdata))?,
+            };
+            at + target.map_or(0, |t| t.offset as usize)
         };
-        if let Some(target) = zone.target(rdata) {
+        if let Some(target) = target {
             if let Some(node) = target.node {
-                if rtype != rtype::CNAME && self.target_count < MAX_TARGETS {
-                    self.targets[self.target_count] = PendingTarget { node, at: at + target.offset as usize };
+                if set.rtype != rtype::CNAME && self.target_count < MAX_TARGETS {
+                    self.targets[self.target_count] = PendingTarget { node, at };
                     self.target_count += 1;
                 }
             }

@@ -314,7 +314,9 @@ fn authority_ns_points_at_the_apex_from_any_depth() {
             assert_eq!(record.name().to_ascii().to_lowercase(), "example.com.", "{name}");
             assert_eq!(record.ttl(), 120, "one TTL for the set, the smallest");
         }
-        let mut targets: Vec<String> = ns.iter().map(|r| r.data().to_string()).collect();
+        // In-zone targets point into the question, so they read in its spelling (names
+        // compare without regard to case, RFC 4343).
+        let mut targets: Vec<String> = ns.iter().map(|r| r.data().to_string().to_lowercase()).collect();
         targets.sort();
         assert_eq!(targets, ["ns1.example.com.", "ns2.example.net."]);
     }
@@ -477,4 +479,39 @@ fn signed_queries_get_signed_answers_that_the_cache_never_keeps() {
         let outcome = r.respond(&v, &packet, Transport::Udp, &mut out);
         assert_eq!(verify(&out[..outcome.len]).expect("signed").response_code(), code);
     }
+}
+
+#[test]
+fn names_in_record_data_point_at_the_labels_a_cname_spelled_out() {
+    let zone = "$TTL 300\n@ SOA ns1 host 1 7200 900 1209600 60\n@ NS ns1\nns1 A 192.0.2.53\n\
+                go CNAME mx.deep\nmx.deep MX 10 mail.mx.deep\nmail.mx.deep A 192.0.2.27\n";
+    let read = |_: &Path| Ok(zone.to_string());
+    let text = "[server]\nminimal_responses = true\n[[zone]]\norigin = \"example.com.\"\nfile = \"z.zone\"\n";
+    let config = Config::parse(text, Path::new("t.toml"), &read).unwrap();
+    let v = View::new(Arc::new(Catalog::build(&config)), HealthSnapshot::initial(&config.checks));
+    let mut q = Message::new();
+    q.add_query(HQuery::query(HName::from_ascii("go.example.com.").unwrap(), RecordType::MX));
+    let packet = q.to_vec().unwrap();
+    let answer = |compress: bool| {
+        let mut r = Responder::with_seed(1);
+        r.set_compression(compress);
+        let mut out = vec![0u8; 512];
+        let len = r.respond(&v, &packet, Transport::Udp, &mut out).len;
+        out.truncate(len);
+        out
+    };
+    let (short, full) = (answer(true), answer(false));
+    // The question ends at 32 (its name `example.com.` at 15). The CNAME's target is
+    // `mx.deep` and a pointer to 15, at 44; the MX's owner points there, and its exchange
+    // is `mail` (at 68) and a pointer there too; the address's owner points at `mail`.
+    let cname = [&[0xC0, 12, 0, 5, 0, 1, 0, 0, 1, 44, 0, 10][..], b"\x02mx\x04deep\xC0\x0f"].concat();
+    let mx = [&[0xC0, 44, 0, 15, 0, 1, 0, 0, 1, 44, 0, 9, 0, 10][..], b"\x04mail\xC0\x2c"].concat();
+    let a = [0xC0, 68, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4, 192, 0, 2, 27];
+    assert_eq!(&short[32..], [&cname[..], &mx, &a].concat());
+    // In full: the same records, 30 bytes more.
+    assert_eq!(full.len(), short.len() + 30);
+    let (m, n) = (Message::from_vec(&short).unwrap(), Message::from_vec(&full).unwrap());
+    assert_eq!(m.answers(), n.answers());
+    assert_eq!(m.additionals(), n.additionals());
+    assert_eq!(m.answers()[1].data().to_string(), "10 mail.mx.deep.example.com.");
 }

@@ -5,7 +5,8 @@
 //! non-terminals included, is a node. Node names sit in one byte arena, found through a hash
 //! table of node indices. Record sets, members and RDATA live in three vectors addressed by
 //! index spans. Each record's RDATA is kept in wire form, with its length in front, in one
-//! byte arena, so writing an answer is mostly copying.
+//! byte arena, so writing an answer is mostly copying; names inside RDATA that answers may
+//! compress are described there too, worked out once here (`zone::compress`).
 
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
@@ -18,7 +19,11 @@ use crate::config::{
 use crate::health::HealthSnapshot;
 use crate::policy;
 use crate::tsig::KeyRing;
-use crate::wire::{rtype, LowerName, Name, CLASS_IN};
+use crate::wire::{rtype, Block, LowerName, Name, CLASS_IN};
+
+mod compress;
+
+pub use compress::{compressible, NameSlot, Names, GROUPS};
 
 /// "No such index".
 const NONE: u32 = u32::MAX;
@@ -192,12 +197,13 @@ pub struct Zone {
     targets: Vec<Target>,
     soa: Rdata,
     negative_ttl: u32,
+    /// The SOA record as negative answers' authority section carries it (with the negative
+    /// TTL), prepared whole.
+    negative_soa: Prepared,
     /// The apex NS records as positive answers' authority section carries them, when the set
-    /// has simple routing: each record a 2-byte owner pointer to fill in, then TYPE through
-    /// RDATA, in zone order. Empty when there is no such set.
-    authority_ns: Vec<u8>,
-    /// Records in `authority_ns`.
-    authority_ns_count: u16,
+    /// has simple routing, in zone order with one TTL, prepared whole; empty when there is no
+    /// such set.
+    authority_ns: Prepared,
     has_cuts: bool,
 }
 
@@ -231,6 +237,8 @@ pub struct Rrset {
     pub stride: u16,
     /// Whether any member has a health check; without one every member is always healthy.
     pub checked: bool,
+    /// Whether its records carry [`Names`]: a type whose names in RDATA may be compressed.
+    pub names: bool,
     members: Span,
     fallback: Span,
     /// Offset in the byte arena of the first member's stored record, when `stride` is set.
@@ -259,6 +267,26 @@ pub struct Member {
 pub struct Rdata {
     wire: Span,
     target: u32,
+}
+
+/// Records every answer that carries them writes alike, prepared whole in two forms: with
+/// the names in their RDATA compressed, and in full.
+#[derive(Default)]
+pub struct Prepared {
+    /// Names in RDATA compressed.
+    pub compressed: Block,
+    /// Names in RDATA in full; only owner names are pointers.
+    pub full: Block,
+}
+
+impl Prepared {
+    /// Prepares `records` (owned by the apex, whose name is `apex_len` bytes long) both ways;
+    /// empty when they do not fit a message.
+    fn new(records: &[compress::BlockRecord<'_>], apex_len: usize) -> Prepared {
+        let both = compress::block(records, apex_len, true).zip(compress::block(records, apex_len, false));
+        let (compressed, full) = both.unwrap_or_default();
+        Prepared { compressed, full }
+    }
 }
 
 /// A domain name inside RDATA (NS, CNAME, MX, SRV).
@@ -481,6 +509,12 @@ fn target_offset(rtype: u16) -> Option<usize> {
     }
 }
 
+/// An owner name as the names in its record data are compressed against: a wildcard's
+/// answers are owned by the names below it, which share its labels but the `*`.
+fn without_wildcard(owner: &[u8]) -> &[u8] {
+    owner.strip_prefix(&[1, b'*'][..]).unwrap_or(owner)
+}
+
 /// Byte equality of two names, eight bytes at a time without a `memcmp` call (names are
 /// short; the hash has already made a match likely).
 #[inline]
@@ -529,8 +563,8 @@ impl Zone {
             targets: Vec::new(),
             soa: Rdata { wire: Span::default(), target: NONE },
             negative_ttl: 0,
-            authority_ns: Vec::new(),
-            authority_ns_count: 0,
+            negative_soa: Prepared::default(),
+            authority_ns: Prepared::default(),
             has_cuts: false,
             origin,
         };
@@ -592,6 +626,7 @@ impl Zone {
                 .map_or(0, |at| u32::from_be_bytes([wire[at], wire[at + 1], wire[at + 2], wire[at + 3]]));
             zone.soa = rdata;
             zone.negative_ttl = ttl.min(minimum);
+            zone.build_negative_soa();
         }
         zone.nodes.shrink_to_fit();
         zone.names.shrink_to_fit();
@@ -710,13 +745,31 @@ impl Zone {
         self.targets.get(rdata.target as usize)
     }
 
-    /// The apex NS set ready to copy into an authority section, and its record count:
-    /// each record starts with two bytes for the owner's compression pointer
-    /// ([`crate::wire::Writer::push_block`] fills them in). `None` when the apex has no NS set
-    /// or the set has a routing policy that must choose per answer.
+    /// The apex NS set ready to copy into an authority section ([`crate::wire::Writer::push_block`]),
+    /// or `None` when the apex has no NS set or the set has a routing policy that must choose
+    /// per answer.
     #[inline]
-    pub fn authority_ns(&self) -> Option<(&[u8], u16)> {
-        (self.authority_ns_count > 0).then_some((&self.authority_ns, self.authority_ns_count))
+    pub fn authority_ns(&self) -> Option<&Prepared> {
+        (!self.authority_ns.full.is_empty()).then_some(&self.authority_ns)
+    }
+
+    /// The SOA record as negative answers carry it in authority, ready to copy.
+    #[inline]
+    pub fn negative_soa(&self) -> &Prepared {
+        &self.negative_soa
+    }
+
+    /// The names a record of a set with [`Rrset::names`] carries in its RDATA.
+    #[inline]
+    pub fn names(&self, rdata: &Rdata) -> Names {
+        Names::read(self.bytes.get(rdata.wire.range().end..).unwrap_or(&[]))
+    }
+
+    /// The name a record of a set with [`Rrset::names`] carries in its RDATA when it has
+    /// exactly one, which then ends the RDATA (NS, CNAME, PTR, MX...).
+    #[inline(always)]
+    pub fn only_name(&self, rdata: &Rdata) -> Option<NameSlot> {
+        Names::only(self.bytes.get(rdata.wire.range().end..)?)
     }
 
     /// Builds [`Zone::authority_ns`]: every value, one TTL (the smallest, RFC 2181 5.2).
@@ -726,26 +779,25 @@ impl Zone {
             return;
         }
         let ttl = set.fallback_ttl.to_be_bytes();
-        let mut block = Vec::new();
-        let mut count = 0u16;
+        let mut records = Vec::new();
         for member in self.members(set) {
             for rdata in self.rdatas(member) {
-                let at = block.len();
-                block.extend_from_slice(&[0xC0, 0]);
-                block.extend_from_slice(self.record(rdata));
-                block[at + 6..at + 10].copy_from_slice(&ttl);
-                count += 1;
+                let mut record = self.record(rdata).to_vec();
+                record[4..8].copy_from_slice(&ttl);
+                records.push((record, self.names(rdata)));
             }
         }
-        if block.len() <= u16::MAX as usize {
-            self.authority_ns = block;
-            self.authority_ns_count = count;
-        }
+        let records: Vec<_> =
+            records.iter().map(|(record, names)| compress::BlockRecord { record, names: *names }).collect();
+        self.authority_ns = Prepared::new(&records, self.origin.as_wire().len());
     }
 
-    /// The SOA's RDLENGTH and RDATA and the TTL it is served with in negative answers.
-    pub fn soa(&self) -> (&[u8], u32) {
-        (self.wire(&self.soa), self.negative_ttl)
+    /// Builds [`Zone::negative_soa`] from the SOA record and the negative TTL.
+    fn build_negative_soa(&mut self) {
+        let mut record = self.record(&self.soa).to_vec();
+        record[4..8].copy_from_slice(&self.negative_ttl.to_be_bytes());
+        let soa = compress::BlockRecord { record: &record, names: self.names(&self.soa) };
+        self.negative_soa = Prepared::new(&[soa], self.origin.as_wire().len());
     }
 
     /// Finds `name` (which must lie in this zone), following RFC 1034 section 4.3.2 and
@@ -826,14 +878,17 @@ impl Zone {
     fn compile_rrset(&mut self, set: &RrsetConfig) -> Rrset {
         let start = self.members.len() as u32;
         let records = self.bytes.len();
+        let first_rdata = self.rdatas.len();
+        let owner = without_wildcard(set.owner.as_wire());
         for m in &set.members {
             let primary = m.failover == Some(FailoverRole::Primary);
             let values = m.rdata.iter().map(Vec::as_slice);
-            let compiled = self.compile_member(set.rtype, m.ttl, m.check, m.weight, primary, values);
+            let compiled = self.compile_member(set.rtype, (m.ttl, m.check, m.weight, primary), values, owner);
             self.members.push(compiled);
         }
         let fallback_ttl = set.members.iter().map(|m| m.ttl).min().unwrap_or(0);
-        let plain = set.members.iter().all(|m| m.rdata.len() == 1) && target_offset(set.rtype).is_none();
+        let names = compressible(set.rtype);
+        let plain = set.members.iter().all(|m| m.rdata.len() == 1) && target_offset(set.rtype).is_none() && !names;
         // Plain members' records were just stored one after another; equal sizes make a table.
         let record_size = |m: &MemberConfig| RECORD_HEAD + 2 + m.rdata.first().map_or(0, |d| d.len());
         let size = set.members.first().map_or(0, record_size);
@@ -842,8 +897,11 @@ impl Zone {
         debug_assert!(stride == 0 || self.bytes.len() - records == size * set.members.len());
         let fallback_start = self.rdatas.len() as u32;
         for data in &set.fallback {
-            let rdata = self.compile_rdata(set.rtype, fallback_ttl, data);
+            let rdata = self.compile_rdata(set.rtype, fallback_ttl, data, owner);
             self.rdatas.push(rdata);
+        }
+        if names {
+            self.group_names(first_rdata);
         }
         Rrset {
             rtype: set.rtype,
@@ -854,6 +912,7 @@ impl Zone {
             plain,
             stride,
             checked: set.members.iter().any(|m| m.check.is_some()),
+            names,
             members: Span { start, len: set.members.len() as u32 },
             fallback: Span { start: fallback_start, len: set.fallback.len() as u32 },
             records: records as u32,
@@ -866,11 +925,17 @@ impl Zone {
     fn compile_file_set(&mut self, set: FileSet<'_>) -> Rrset {
         let start = self.members.len() as u32;
         let records = self.bytes.len();
-        let member = self.compile_member(set.rtype(), set.ttl(), None, 0, false, set.values());
+        let first_rdata = self.rdatas.len();
+        let owner = without_wildcard(set.owner());
+        let member = self.compile_member(set.rtype(), (set.ttl(), None, 0, false), set.values(), owner);
         self.members.push(member);
+        let names = compressible(set.rtype());
         // One member: plain when it has one value, and then a table of one row.
-        let plain = set.len() == 1 && target_offset(set.rtype()).is_none();
+        let plain = set.len() == 1 && target_offset(set.rtype()).is_none() && !names;
         let size = self.bytes.len() - records;
+        if names {
+            self.group_names(first_rdata);
+        }
         Rrset {
             rtype: set.rtype(),
             routing: Routing::Simple,
@@ -880,6 +945,7 @@ impl Zone {
             plain,
             stride: if plain && size <= u16::MAX as usize { size as u16 } else { 0 },
             checked: false,
+            names,
             members: Span { start, len: 1 },
             fallback: Span { start: self.rdatas.len() as u32, len: 0 },
             records: records as u32,
@@ -887,18 +953,17 @@ impl Zone {
         }
     }
 
+    /// A member's values; `(ttl, check, weight, primary)` are the member's own settings.
     fn compile_member<'d>(
         &mut self,
         rtype: u16,
-        ttl: u32,
-        check: Option<usize>,
-        weight: u8,
-        primary: bool,
+        (ttl, check, weight, primary): (u32, Option<usize>, u8, bool),
         values: impl Iterator<Item = &'d [u8]>,
+        owner: &[u8],
     ) -> Member {
         let start = self.rdatas.len() as u32;
         for data in values {
-            let rdata = self.compile_rdata(rtype, ttl, data);
+            let rdata = self.compile_rdata(rtype, ttl, data, owner);
             self.rdatas.push(rdata);
         }
         Member {
@@ -910,13 +975,18 @@ impl Zone {
         }
     }
 
-    fn compile_rdata(&mut self, rtype: u16, ttl: u32, data: &[u8]) -> Rdata {
+    /// Stores one record of `rtype` owned by `owner` (as [`compress::names`] takes it):
+    /// TYPE, CLASS, TTL, RDLENGTH and RDATA, then, for a type with [`Names`], those.
+    fn compile_rdata(&mut self, rtype: u16, ttl: u32, data: &[u8], owner: &[u8]) -> Rdata {
         self.bytes.extend_from_slice(&rtype.to_be_bytes());
         self.bytes.extend_from_slice(&CLASS_IN.to_be_bytes());
         self.bytes.extend_from_slice(&ttl.to_be_bytes());
         let start = self.bytes.len() as u32;
         self.bytes.extend_from_slice(&(data.len() as u16).to_be_bytes());
         self.bytes.extend_from_slice(data);
+        if compressible(rtype) {
+            compress::names(rtype, data, owner).store(&mut self.bytes);
+        }
         let target = target_offset(rtype)
             .and_then(|offset| {
                 let name = Name::from_wire(data.get(offset..)?)?;
@@ -925,6 +995,21 @@ impl Zone {
             })
             .unwrap_or(NONE);
         Rdata { wire: Span { start, len: data.len() as u32 + 2 }, target }
+    }
+
+    /// Groups the names of the records from `self.rdatas[first..]` (one set's) that share
+    /// suffixes, in their stored [`Names`].
+    fn group_names(&mut self, first: usize) {
+        let rdatas = &self.rdatas[first..];
+        let mut names: Vec<Names> = rdatas.iter().map(|r| self.names(r)).collect();
+        let wires: Vec<&[u8]> = rdatas.iter().map(|r| &self.bytes[r.wire.range()][2..]).collect();
+        compress::group(&mut names, &wires);
+        let places: Vec<usize> = rdatas.iter().map(|r| r.wire.range().end).collect();
+        for (names, at) in names.iter().zip(places) {
+            let mut stored = Vec::with_capacity(names.stored_len());
+            names.store(&mut stored);
+            self.bytes[at..at + stored.len()].copy_from_slice(&stored);
+        }
     }
 
     /// Links each RDATA target to its node, once every node exists.

@@ -11,6 +11,7 @@ mod answers;
 mod bad_input;
 mod cli;
 mod cluster;
+mod compression;
 mod contrib;
 mod control;
 mod control_socket;

@@ -2,7 +2,7 @@
 //! run on random and structured inputs in the normal suite so CI checks them without the fuzzer.
 
 use crate::common::properties::{
-    self, check_cache_agrees, check_query, check_selection, randomize_case, TestMember, NAMES,
+    self, check_cache_agrees, check_compression_agrees, check_query, check_selection, randomize_case, TestMember, NAMES,
 };
 use eightfold::answer::{Responder, Transport};
 use hickory_proto::dnssec::rdata::tsig::TsigAlgorithm;
@@ -111,6 +111,28 @@ fn every_response_parses_and_echoes_the_question() {
         let transport = if rng.bool() { Transport::Udp } else { Transport::Tcp };
         if let Err(e) = check_query(&mut responder, &packet, transport) {
             panic!("case {case}: {e}\npacket: {packet:02x?}");
+        }
+    }
+}
+
+#[test]
+fn compressed_answers_hold_the_records_of_answers_written_in_full() {
+    let mut rng = fastrand::Rng::with_seed(0xc0_4d);
+    for case in 0..CASES / 2 {
+        let mut packet = if case % 8 == 0 { drawn(&mut rng) } else { structured(&mut rng) };
+        if case % 3 == 0 {
+            randomize_case(&mut packet, &mut rng);
+        }
+        if case % 16 == 0 {
+            let at = rng.usize(..packet.len());
+            packet[at] = rng.u8(..);
+        }
+        let transport = if rng.bool() { Transport::Udp } else { Transport::Tcp };
+        if let Err(e) = check_compression_agrees(&packet, transport, case as u64) {
+            panic!(
+                "case {case} over {transport:?}: {e}
+packet: {packet:02x?}"
+            );
         }
     }
 }

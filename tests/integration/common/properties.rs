@@ -8,7 +8,9 @@
 //! - selection against an oracle: never more than `max_answers`, never an unhealthy member
 //!   while a healthy one exists, each member from the set, no repeats;
 //! - the answer cache changes nothing: a responder with one and a responder without, seeded
-//!   alike, answer every packet byte for byte alike, while zones and health change under them.
+//!   alike, answer every packet byte for byte alike, while zones and health change under them;
+//! - compressing names inside RDATA changes nothing but the size: a responder that writes them
+//!   in full, seeded alike, answers with the same records, never in fewer bytes.
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -37,6 +39,21 @@ out CNAME www.example.net.
 a.b.ent A 192.0.2.9
 sub NS ns.sub
 ns.sub A 192.0.2.10
+hosted NS ns1.provider.net.
+hosted NS ns2.provider.net.
+hosted NS ns.example.net.
+gmx MX 1 aspmx.l.google.com.
+gmx MX 5 alt1.aspmx.l.google.com.
+gmx MX 5 alt2.aspmx.l.google.com.
+gmx MX 9 mail
+ptr PTR mail.example.com.
+mx.deep MX 10 mail.mx.deep
+mx.deep MX 20 mx.deep
+mail.mx.deep A 192.0.2.27
+*.wild MX 10 mail
+chain CNAME alias
+deepalias CNAME mx.deep
+minfo MINFO host.provider.net. mail.provider.net.
 _sip._tcp SRV 10 60 5060 mail
 old DNAME example.com.
 far DNAME example.net.
@@ -169,6 +186,15 @@ pub const NAMES: &[&str] = &[
     "b.ent.example.com.",
     "host.sub.example.com.",
     "sub.example.com.",
+    "x.hosted.example.com.",
+    "gmx.example.com.",
+    "ptr.example.com.",
+    "mx.deep.example.com.",
+    "chain.example.com.",
+    "deepalias.example.com.",
+    "minfo.example.com.",
+    "gmx.old.example.com.",
+    "mx.deep.old.example.com.",
     "_sip._tcp.example.com.",
     "big.example.com.",
     "mv.example.com.",
@@ -255,6 +281,127 @@ pub fn check_cache_agrees(packets: &[Vec<u8>], switch_every: usize, seed: u64) -
         }
     }
     Ok(cached.cache_hits())
+}
+
+/// Answers `packet` over `transport` with two responders seeded alike, one compressing names
+/// inside RDATA (as the server does) and one writing them in full, and checks that both
+/// responses parse to the same records and the compressed one is no longer. Over UDP the
+/// compressed one may hold more (and be longer): what the other left out for room (the
+/// optional NS set, addresses, or everything when it had to truncate).
+pub fn check_compression_agrees(packet: &[u8], transport: Transport, seed: u64) -> Result<(), String> {
+    let view = fixture();
+    let mut compressed = Responder::with_seed(seed);
+    let mut full = Responder::with_seed(seed);
+    full.set_compression(false);
+    let (mut a, mut b) = (vec![0u8; 65_535], vec![0u8; 65_535]);
+    let x = compressed.respond(view, packet, transport, &mut a);
+    let y = full.respond(view, packet, transport, &mut b);
+    if x.len == 0 || y.len == 0 {
+        return if x.len == y.len { Ok(()) } else { Err(format!("one answered, one did not: {x:?} {y:?}")) };
+    }
+    let show = || format!("compressed {:02x?}\nin full {:02x?}", &a[..x.len], &b[..y.len]);
+    if (x.rcode, x.qtype, x.zone_at) != (y.rcode, y.qtype, y.zone_at) || (x.truncated && !y.truncated) {
+        return Err(format!("outcomes differ: {x:?} {y:?}"));
+    }
+    let parse = |bytes: &[u8]| {
+        hickory_proto::op::Message::from_vec(bytes).map_err(|e| format!("response does not parse: {e}\n{}", show()))
+    };
+    parse(&a[..x.len])?;
+    parse(&b[..y.len])?;
+    if y.truncated {
+        // Truncated in full: the compressed answer may have fit.
+        return Ok(());
+    }
+    let (sx, sy) = (expanded_records(&a[..x.len])?, expanded_records(&b[..y.len])?);
+    for (i, (cx, cy)) in sx.iter().zip(&sy).enumerate() {
+        let same = if transport == Transport::Tcp || i == 0 { cx == cy } else { is_subsequence(cy, cx) };
+        if !same {
+            return Err(format!("section {i} differs:\ncompressed {cx:?}\nin full {cy:?}"));
+        }
+    }
+    if sx == sy && x.len > y.len {
+        return Err(format!("compressed is longer: {} > {} bytes\n{}", x.len, y.len, show()));
+    }
+    Ok(())
+}
+
+/// The records of each section of `message`, each as text with every name in full and in
+/// lower case: its owner and, for the types whose RDATA names may be compressed (RFC 3597
+/// section 4), those names; any other RDATA as it lies (so a name compressed where it must
+/// not be shows).
+fn expanded_records(message: &[u8]) -> Result<[Vec<String>; 3], String> {
+    let count = |i: usize| u16::from_be_bytes([message[4 + 2 * i], message[5 + 2 * i]]) as usize;
+    let mut at = if count(0) == 0 { 12 } else { expanded_name(message, 12)?.1 + 4 };
+    let mut sections: [Vec<String>; 3] = Default::default();
+    for (section, records) in sections.iter_mut().enumerate() {
+        for _ in 0..count(section + 1) {
+            let (owner, end) = expanded_name(message, at)?;
+            let fixed = message.get(end..end + 10).ok_or("record cut short")?;
+            let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+            let rdata = end + 10..end + 10 + u16::from_be_bytes([fixed[8], fixed[9]]) as usize;
+            let raw = message.get(rdata.clone()).ok_or("RDATA cut short")?;
+            // Where the names are: one at the start, after a preference, or two.
+            let (first, two, tail) = match rtype {
+                2..=5 | 7..=9 | 12 => (0, false, 0),
+                15 => (2, false, 0),
+                6 => (0, true, 20),
+                14 => (0, true, 0),
+                _ => (raw.len(), false, 0),
+            };
+            let mut data = format!("{:02x?}", &raw[..first.min(raw.len())]);
+            if first < raw.len() {
+                let (name, next) = expanded_name(message, rdata.start + first)?;
+                data.push_str(&name);
+                let next = if two {
+                    let (name, next) = expanded_name(message, next)?;
+                    data.push(' ');
+                    data.push_str(&name);
+                    next
+                } else {
+                    next
+                };
+                if next + tail != rdata.end {
+                    return Err(format!(
+                        "type {rtype} RDATA is not its names{}",
+                        if tail > 0 { " and fields" } else { "" }
+                    ));
+                }
+                data.push_str(&format!(" {:02x?}", &message[next..rdata.end]));
+            }
+            records.push(format!("{owner} {rtype} {:02x?} {data}", &fixed[2..8]));
+            at = rdata.end;
+        }
+    }
+    Ok(sections)
+}
+
+/// The name at `at` in `message` in full, lower case, and the offset past it where it lies;
+/// an error when a pointer does not point back, or the name runs off the message.
+fn expanded_name(message: &[u8], mut at: usize) -> Result<(String, usize), String> {
+    let (mut text, mut end) = (String::new(), None);
+    loop {
+        let len = *message.get(at).ok_or("name past the end")? as usize;
+        if len >= 0xC0 {
+            let target = (len & 0x3F) << 8 | *message.get(at + 1).ok_or("pointer past the end")? as usize;
+            if target >= at {
+                return Err(format!("pointer at {at} to {target}, not back"));
+            }
+            end.get_or_insert(at + 2);
+            at = target;
+        } else if len == 0 {
+            return Ok((format!("{}.", text.to_lowercase()), end.unwrap_or(at + 1)));
+        } else {
+            let label = message.get(at + 1..at + 1 + len).ok_or("label past the end")?;
+            text.push_str(&format!("{}.", String::from_utf8_lossy(label)));
+            at += 1 + len;
+        }
+    }
+}
+
+/// Whether `part` is `whole` with some of its items left out, the rest in order.
+fn is_subsequence(part: &[String], whole: &[String]) -> bool {
+    let mut rest = whole.iter();
+    part.iter().all(|item| rest.any(|w| w == item))
 }
 
 /// Flips the case of random letters in `packet`'s question name, as resolvers that use 0x20
