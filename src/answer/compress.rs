@@ -12,14 +12,15 @@
 //!   is chosen per answer (multivalue, shuffled values), so this is tracked as they are written.
 //! - **Whole records** every answer writes alike (the SOA of negative answers, the apex NS
 //!   set in authority) are prepared compressed when the zone is built; only their pointers
-//!   are filled in ([`Writer::push_block`]).
+//!   are filled in ([`Writer::push_block`]). Written in full (compression off, or pointers
+//!   out of reach), they are copied from the zone's records.
 //!
 //! Pointers only point backwards, at whole labels written out, within the 14 bits a pointer
 //! has; a suffix that cannot be reached so is written out.
 
 use super::Work;
-use crate::wire::{Full, NameCut, Owner, Section, Writer, MAX_POINTER};
-use crate::zone::{NameSlot, Prepared, Rdata, Zone, GROUPS};
+use crate::wire::{rtype, Block, Full, NameCut, Owner, Section, Writer, MAX_POINTER};
+use crate::zone::{NameSlot, Rdata, Zone, GROUPS};
 
 /// Most places a CNAME chain's owner names lie in besides the question: two per step (a
 /// DNAME step writes its target and the synthesized CNAME's own labels).
@@ -222,15 +223,52 @@ impl Work {
         (len, 0)
     }
 
-    /// Appends records every answer writes alike: compressed when this responder compresses
-    /// and the message lets every pointer reach, else with their names in full.
+    /// Writes the SOA record as negative answers carry it, owned by the apex: prepared with
+    /// its names compressed, or, when this responder does not compress or the message is too
+    /// long for its pointers, in full.
     #[inline]
-    pub(super) fn push_prepared(&self, prepared: &Prepared, section: Section, w: &mut Writer<'_>) -> Result<(), Full> {
-        let block = if self.compress && w.position() + prepared.compressed.reach() <= MAX_POINTER {
-            &prepared.compressed
-        } else {
-            &prepared.full
-        };
-        w.push_block(section, block)
+    pub(super) fn write_soa(&mut self, zone: &Zone, w: &mut Writer<'_>) -> Result<(), Full> {
+        if self.compress && w.push_block(Section::Authority, zone.negative_soa()).is_ok() {
+            return Ok(());
+        }
+        write_soa_in_full(zone, w)
     }
+
+    /// Writes the apex NS set of simple routing into the authority section, as `block`
+    /// prepares it with its names compressed, or in full as [`Work::write_soa`] does.
+    #[inline]
+    pub(super) fn write_authority_ns(&mut self, zone: &Zone, block: &Block, w: &mut Writer<'_>) -> Result<(), Full> {
+        if self.compress && w.push_block(Section::Authority, block).is_ok() {
+            return Ok(());
+        }
+        write_authority_ns_in_full(zone, w)
+    }
+}
+
+/// [`Work::write_soa`] with the SOA's names in full.
+#[cold]
+#[inline(never)]
+fn write_soa_in_full(zone: &Zone, w: &mut Writer<'_>) -> Result<(), Full> {
+    let (soa, ttl) = zone.soa();
+    let apex = w.name_end().saturating_sub(zone.origin().as_wire().len());
+    w.push(Section::Authority, Owner::Pointer(apex as u16), rtype::SOA, ttl, soa).map(|_| ())
+}
+
+/// [`Work::write_authority_ns`] with the names in full: every value of the apex NS set in zone
+/// order under the set's smallest TTL, all of them or none.
+#[cold]
+#[inline(never)]
+fn write_authority_ns_in_full(zone: &Zone, w: &mut Writer<'_>) -> Result<(), Full> {
+    let Some(set) = zone.rrset(zone.apex(), rtype::NS) else { return Ok(()) };
+    let apex = w.name_end().saturating_sub(zone.origin().as_wire().len()) as u16;
+    let mark = w.mark();
+    for member in zone.members(set) {
+        for rdata in zone.rdatas(member) {
+            if let Err(full) = w.push_record(Section::Authority, apex, zone.record(rdata), Some(set.fallback_ttl)) {
+                w.rewind(mark);
+                return Err(full);
+            }
+        }
+    }
+    Ok(())
 }

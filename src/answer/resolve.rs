@@ -130,9 +130,9 @@ impl Work {
                     // added: the answer's own targets matter more.
                     if qtype == rtype::NS && std::ptr::eq(node, zone.apex()) {
                         // The apex NS set itself was the answer: no copy in authority.
-                    } else if let Some(prepared) = zone.authority_ns() {
+                    } else if let Some(block) = zone.authority_ns() {
                         // Simple routing: the same records every time, prepared at load.
-                        let _ = self.push_prepared(prepared, Section::Authority, w);
+                        let _ = self.write_authority_ns(zone, block, w);
                     } else if let Some(ns) = zone.rrset(zone.apex(), rtype::NS) {
                         let mark = w.mark();
                         let before = self.target_count;
@@ -165,11 +165,6 @@ impl Work {
             self.write_soa(zone, w)?;
             return Ok((rcode::NOERROR, true));
         }
-    }
-
-    /// Writes the SOA record as negative answers carry it, owned by the apex (in the question).
-    pub(super) fn write_soa(&mut self, zone: &Zone, w: &mut Writer<'_>) -> Result<(), Full> {
-        self.push_prepared(zone.negative_soa(), Section::Authority, w)
     }
 
     /// Writes the members the record set's policy picks, each member's values in random order.

@@ -53,27 +53,41 @@ impl Patch {
 /// response with [`Writer::push_block`], which fills in their compression pointers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Block {
-    bytes: Box<[u8]>,
-    /// Pointers into the question's name (every owner's, so never empty), then pointers into
-    /// the block itself, from `inside` on.
-    patches: Box<[Patch]>,
-    inside: usize,
+    /// The records, then the patches, [`PATCH_BYTES`] each: pointers into the question's name
+    /// first, then pointers into the block itself. One allocation: a zone keeps two blocks,
+    /// and a server may serve many thousands of zones.
+    data: Box<[u8]>,
+    /// Bytes of records at the start of `data`.
+    len: u16,
+    /// Patches into the question's name; the rest point into the block.
+    question: u16,
     count: u16,
     /// The farthest offset inside the block a pointer points to (0: none does).
-    reach: usize,
+    reach: u16,
 }
+
+/// Bytes a [`Patch`] takes in a [`Block`]: where, then the target, native order.
+const PATCH_BYTES: usize = 4;
 
 impl Block {
     /// A block of `count` records, `bytes`, whose pointers `patches` fill in; `None` when a
-    /// patch lies outside the bytes.
+    /// patch lies outside the bytes, or the bytes do not fit a message.
     pub fn new(bytes: Vec<u8>, mut patches: Vec<Patch>, count: u16) -> Option<Block> {
+        let len = u16::try_from(bytes.len()).ok()?;
         if patches.iter().any(|p| p.at as usize + 2 > bytes.len()) {
             return None;
         }
         patches.sort_by_key(|p| p.target & Patch::INSIDE);
-        let inside = patches.iter().take_while(|p| p.target & Patch::INSIDE == 0).count();
-        let reach = patches[inside..].iter().map(|p| (p.target & !Patch::INSIDE) as usize).max().unwrap_or(0);
-        Some(Block { bytes: bytes.into_boxed_slice(), patches: patches.into_boxed_slice(), inside, count, reach })
+        let question = patches.iter().take_while(|p| p.target & Patch::INSIDE == 0).count() as u16;
+        let reach = patches.iter().filter(|p| p.target & Patch::INSIDE != 0).map(|p| p.target & !Patch::INSIDE);
+        let reach = reach.max().unwrap_or(0);
+        let mut data = bytes;
+        data.reserve_exact(patches.len() * PATCH_BYTES);
+        for patch in &patches {
+            data.extend_from_slice(&patch.at.to_ne_bytes());
+            data.extend_from_slice(&patch.target.to_ne_bytes());
+        }
+        Some(Block { data: data.into_boxed_slice(), len, question, count, reach })
     }
 
     /// Records in the block.
@@ -89,12 +103,12 @@ impl Block {
     /// The farthest offset inside the block one of its pointers points to (0: none does).
     #[inline]
     pub fn reach(&self) -> usize {
-        self.reach
+        self.reach as usize
     }
 
-    /// The block's bytes, with its pointers not filled in.
+    /// The block's records, with their pointers not filled in.
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        &self.data[..self.len as usize]
     }
 }
 
@@ -213,7 +227,7 @@ impl Writer<'_> {
     /// has within reach (see [`Block::reach`]), or nothing is written.
     #[inline(always)]
     pub fn push_block(&mut self, section: Section, block: &Block) -> Result<(), Full> {
-        let n = block.bytes.len();
+        let n = block.len as usize;
         if !(33..=64).contains(&n) {
             return self.push_any_block(section, block);
         }
@@ -221,12 +235,12 @@ impl Writer<'_> {
         // call to save registers for.
         let start = self.pos;
         let end = start + n;
-        if end > self.limit || start + block.reach > MAX_POINTER {
+        if end > self.limit || start + block.reach as usize > MAX_POINTER || block.data.len() < n {
             return Err(Full);
         }
         let dst = &mut self.buf[start..end];
-        dst[..32].copy_from_slice(&block.bytes[..32]);
-        dst[n - 32..].copy_from_slice(&block.bytes[n - 32..]);
+        dst[..32].copy_from_slice(&block.data[..32]);
+        dst[n - 32..].copy_from_slice(&block.data[n - 32..n]);
         self.patch_block(section, block, start, end);
         Ok(())
     }
@@ -235,11 +249,11 @@ impl Writer<'_> {
     #[inline(never)]
     fn push_any_block(&mut self, section: Section, block: &Block) -> Result<(), Full> {
         let start = self.pos;
-        let end = start + block.bytes.len();
-        if end > self.limit || start + block.reach > MAX_POINTER {
+        let end = start + block.len as usize;
+        if end > self.limit || start + block.reach as usize > MAX_POINTER {
             return Err(Full);
         }
-        copy_small(&mut self.buf[start..end], &block.bytes);
+        copy_small(&mut self.buf[start..end], block.bytes());
         self.patch_block(section, block, start, end);
         Ok(())
     }
@@ -249,15 +263,16 @@ impl Writer<'_> {
     fn patch_block(&mut self, section: Section, block: &Block, start: usize, end: usize) {
         let name_end = self.name_end();
         let dst = &mut self.buf[start..end];
-        let (question, inside) = block.patches.split_at(block.inside.min(block.patches.len()));
-        for patch in question {
-            let at = patch.at as usize;
-            let target = name_end.wrapping_sub(patch.target as usize) as u16;
+        let patches = block.data.get(block.len as usize..).unwrap_or(&[]);
+        let (question, inside) = patches.split_at((block.question as usize * PATCH_BYTES).min(patches.len()));
+        for patch in question.chunks_exact(PATCH_BYTES) {
+            let at = u16::from_ne_bytes([patch[0], patch[1]]) as usize;
+            let target = name_end.wrapping_sub(u16::from_ne_bytes([patch[2], patch[3]]) as usize) as u16;
             dst[at..at + 2].copy_from_slice(&(0xC000 | target).to_be_bytes());
         }
-        for patch in inside {
-            let at = patch.at as usize;
-            let target = start as u16 + (patch.target & !Patch::INSIDE);
+        for patch in inside.chunks_exact(PATCH_BYTES) {
+            let at = u16::from_ne_bytes([patch[0], patch[1]]) as usize;
+            let target = start as u16 + (u16::from_ne_bytes([patch[2], patch[3]]) & !Patch::INSIDE);
             dst[at..at + 2].copy_from_slice(&(0xC000 | target).to_be_bytes());
         }
         self.pos = end;

@@ -201,10 +201,10 @@ pub struct BlockRecord<'a> {
 }
 
 /// Prepares `records`, owned by the zone's apex (whose name is `apex_len` bytes long), for a
-/// response to copy whole: each record's owner a pointer to the apex in the question, and,
-/// when `compress`, each name in RDATA cut as an answer would write the set in this order.
-/// `None` when the block would be too large for a message.
-pub fn block(records: &[BlockRecord<'_>], apex_len: usize, compress: bool) -> Option<Block> {
+/// response to copy whole: each record's owner a pointer to the apex in the question, and
+/// each name in RDATA cut as an answer would write the set in this order. `None` when the
+/// block would be too large for a message.
+pub fn block(records: &[BlockRecord<'_>], apex_len: usize) -> Option<Block> {
     let mut bytes = Vec::new();
     let mut patches = Vec::new();
     let mut groups = [None; GROUPS];
@@ -217,7 +217,7 @@ pub fn block(records: &[BlockRecord<'_>], apex_len: usize, compress: bool) -> Op
         bytes.extend_from_slice(&[0, 0]);
         let rdata_at = bytes.len();
         let mut from = 0;
-        for slot in r.names.as_slice().iter().filter(|_| compress) {
+        for slot in r.names.as_slice() {
             let (at, len) = (slot.at as usize, slot.len as usize);
             bytes.extend_from_slice(&rdata[from..at]);
             let name_at = bytes.len();
@@ -434,11 +434,7 @@ mod tests {
         let mut slots = [names(rtype::SOA, &rdata, &apex)];
         group(&mut slots, &[&rdata]);
         let soa = BlockRecord { record: &record, names: slots[0] };
-        let compressed = block(std::slice::from_ref(&soa), apex.len(), true).unwrap();
-        let full = block(&[soa], apex.len(), false).unwrap();
-        assert_eq!(full.bytes().len(), 2 + record.len());
-        assert_eq!(&full.bytes()[2..], &record[..]);
-        assert_eq!(full.reach(), 0);
+        let compressed = block(&[soa], apex.len()).unwrap();
         // `ns.provider.net.` in full, then `hostmaster` and a pointer to `provider.net.`.
         let rdata_at = 12;
         let expected = [&wire("ns.provider.net.")[..], b"\x0ahostmaster\0\0", &[7; 20]].concat();

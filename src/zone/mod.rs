@@ -198,12 +198,12 @@ pub struct Zone {
     soa: Rdata,
     negative_ttl: u32,
     /// The SOA record as negative answers' authority section carries it (with the negative
-    /// TTL), prepared whole.
-    negative_soa: Prepared,
+    /// TTL), its names compressed.
+    negative_soa: Block,
     /// The apex NS records as positive answers' authority section carries them, when the set
-    /// has simple routing, in zone order with one TTL, prepared whole; empty when there is no
-    /// such set.
-    authority_ns: Prepared,
+    /// has simple routing, in zone order with one TTL, their names compressed; empty when
+    /// there is no such set.
+    authority_ns: Block,
     has_cuts: bool,
 }
 
@@ -267,26 +267,6 @@ pub struct Member {
 pub struct Rdata {
     wire: Span,
     target: u32,
-}
-
-/// Records every answer that carries them writes alike, prepared whole in two forms: with
-/// the names in their RDATA compressed, and in full.
-#[derive(Default)]
-pub struct Prepared {
-    /// Names in RDATA compressed.
-    pub compressed: Block,
-    /// Names in RDATA in full; only owner names are pointers.
-    pub full: Block,
-}
-
-impl Prepared {
-    /// Prepares `records` (owned by the apex, whose name is `apex_len` bytes long) both ways;
-    /// empty when they do not fit a message.
-    fn new(records: &[compress::BlockRecord<'_>], apex_len: usize) -> Prepared {
-        let both = compress::block(records, apex_len, true).zip(compress::block(records, apex_len, false));
-        let (compressed, full) = both.unwrap_or_default();
-        Prepared { compressed, full }
-    }
 }
 
 /// A domain name inside RDATA (NS, CNAME, MX, SRV).
@@ -563,8 +543,8 @@ impl Zone {
             targets: Vec::new(),
             soa: Rdata { wire: Span::default(), target: NONE },
             negative_ttl: 0,
-            negative_soa: Prepared::default(),
-            authority_ns: Prepared::default(),
+            negative_soa: Block::default(),
+            authority_ns: Block::default(),
             has_cuts: false,
             origin,
         };
@@ -745,18 +725,25 @@ impl Zone {
         self.targets.get(rdata.target as usize)
     }
 
-    /// The apex NS set ready to copy into an authority section ([`crate::wire::Writer::push_block`]),
-    /// or `None` when the apex has no NS set or the set has a routing policy that must choose
-    /// per answer.
+    /// The apex NS set ready to copy into an authority section, its names compressed
+    /// ([`crate::wire::Writer::push_block`]), or `None` when the apex has no NS set or the set
+    /// has a routing policy that must choose per answer. The same records with their names
+    /// in full are the set's values in zone order, under the set's smallest TTL.
     #[inline]
-    pub fn authority_ns(&self) -> Option<&Prepared> {
-        (!self.authority_ns.full.is_empty()).then_some(&self.authority_ns)
+    pub fn authority_ns(&self) -> Option<&Block> {
+        (!self.authority_ns.is_empty()).then_some(&self.authority_ns)
     }
 
-    /// The SOA record as negative answers carry it in authority, ready to copy.
+    /// The SOA record as negative answers carry it in authority, its names compressed, ready
+    /// to copy; in full it is [`Zone::soa`] owned by the apex.
     #[inline]
-    pub fn negative_soa(&self) -> &Prepared {
+    pub fn negative_soa(&self) -> &Block {
         &self.negative_soa
+    }
+
+    /// The SOA's RDLENGTH and RDATA and the TTL it is served with in negative answers.
+    pub fn soa(&self) -> (&[u8], u32) {
+        (self.wire(&self.soa), self.negative_ttl)
     }
 
     /// The names a record of a set with [`Rrset::names`] carries in its RDATA.
@@ -789,7 +776,7 @@ impl Zone {
         }
         let records: Vec<_> =
             records.iter().map(|(record, names)| compress::BlockRecord { record, names: *names }).collect();
-        self.authority_ns = Prepared::new(&records, self.origin.as_wire().len());
+        self.authority_ns = compress::block(&records, self.origin.as_wire().len()).unwrap_or_default();
     }
 
     /// Builds [`Zone::negative_soa`] from the SOA record and the negative TTL.
@@ -797,7 +784,7 @@ impl Zone {
         let mut record = self.record(&self.soa).to_vec();
         record[4..8].copy_from_slice(&self.negative_ttl.to_be_bytes());
         let soa = compress::BlockRecord { record: &record, names: self.names(&self.soa) };
-        self.negative_soa = Prepared::new(&[soa], self.origin.as_wire().len());
+        self.negative_soa = compress::block(&[soa], self.origin.as_wire().len()).unwrap_or_default();
     }
 
     /// Finds `name` (which must lie in this zone), following RFC 1034 section 4.3.2 and
