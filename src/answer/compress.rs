@@ -226,7 +226,7 @@ impl Work {
     /// Writes the SOA record as negative answers carry it, owned by the apex: prepared with
     /// its names compressed, or, when this responder does not compress or the message is too
     /// long for its pointers, in full.
-    #[inline]
+    #[inline(never)]
     pub(super) fn write_soa(&mut self, zone: &Zone, w: &mut Writer<'_>) -> Result<(), Full> {
         if self.compress && w.push_block(Section::Authority, zone.negative_soa()).is_ok() {
             return Ok(());
@@ -236,7 +236,7 @@ impl Work {
 
     /// Writes the apex NS set of simple routing into the authority section, as `block`
     /// prepares it with its names compressed, or in full as [`Work::write_soa`] does.
-    #[inline]
+    #[inline(never)]
     pub(super) fn write_authority_ns(&mut self, zone: &Zone, block: &Block, w: &mut Writer<'_>) -> Result<(), Full> {
         if self.compress && w.push_block(Section::Authority, block).is_ok() {
             return Ok(());

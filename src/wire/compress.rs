@@ -53,14 +53,16 @@ impl Patch {
 /// response with [`Writer::push_block`], which fills in their compression pointers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Block {
-    /// The records, then the patches, [`PATCH_BYTES`] each: pointers into the question's name
-    /// first, then pointers into the block itself. One allocation: a zone keeps two blocks,
-    /// and a server may serve many thousands of zones.
+    /// The records; then where the pointers to the question name's suffix of `common` bytes
+    /// go (2 bytes each, native order), the most usual pointer (every owner's is one); then
+    /// the other patches, [`PATCH_BYTES`] each. One allocation: a zone keeps two blocks, and
+    /// a server may serve many thousands of zones.
     data: Box<[u8]>,
     /// Bytes of records at the start of `data`.
     len: u16,
-    /// Patches into the question's name; the rest point into the block.
-    question: u16,
+    /// The suffix length of the common pointers, and how many there are.
+    common: u16,
+    commons: u16,
     count: u16,
     /// The farthest offset inside the block a pointer points to (0: none does).
     reach: u16,
@@ -72,22 +74,32 @@ const PATCH_BYTES: usize = 4;
 impl Block {
     /// A block of `count` records, `bytes`, whose pointers `patches` fill in; `None` when a
     /// patch lies outside the bytes, or the bytes do not fit a message.
-    pub fn new(bytes: Vec<u8>, mut patches: Vec<Patch>, count: u16) -> Option<Block> {
+    pub fn new(bytes: Vec<u8>, patches: Vec<Patch>, count: u16) -> Option<Block> {
         let len = u16::try_from(bytes.len()).ok()?;
         if patches.iter().any(|p| p.at as usize + 2 > bytes.len()) {
             return None;
         }
-        patches.sort_by_key(|p| p.target & Patch::INSIDE);
-        let question = patches.iter().take_while(|p| p.target & Patch::INSIDE == 0).count() as u16;
-        let reach = patches.iter().filter(|p| p.target & Patch::INSIDE != 0).map(|p| p.target & !Patch::INSIDE);
+        // The pointers into the question to the suffix most of them point at are filled in
+        // with one value.
+        let question = patches.iter().filter(|p| p.target & Patch::INSIDE == 0);
+        let common = question
+            .clone()
+            .max_by_key(|p| (patches.iter().filter(|q| q.target == p.target).count(), p.target))
+            .map_or(0, |p| p.target);
+        let (commons, others): (Vec<Patch>, Vec<Patch>) =
+            patches.into_iter().partition(|p| p.target == common && p.target & Patch::INSIDE == 0);
+        let reach = others.iter().filter(|p| p.target & Patch::INSIDE != 0).map(|p| p.target & !Patch::INSIDE);
         let reach = reach.max().unwrap_or(0);
         let mut data = bytes;
-        data.reserve_exact(patches.len() * PATCH_BYTES);
-        for patch in &patches {
+        data.reserve_exact(commons.len() * 2 + others.len() * PATCH_BYTES);
+        for patch in &commons {
+            data.extend_from_slice(&patch.at.to_ne_bytes());
+        }
+        for patch in &others {
             data.extend_from_slice(&patch.at.to_ne_bytes());
             data.extend_from_slice(&patch.target.to_ne_bytes());
         }
-        Some(Block { data: data.into_boxed_slice(), len, question, count, reach })
+        Some(Block { data: data.into_boxed_slice(), len, common, commons: commons.len() as u16, count, reach })
     }
 
     /// Records in the block.
@@ -261,18 +273,23 @@ impl Writer<'_> {
     /// Fills in the pointers of `block`, just copied to `start..end`, and counts its records.
     #[inline(always)]
     fn patch_block(&mut self, section: Section, block: &Block, start: usize, end: usize) {
+        let word = (0xC000 | self.name_end().wrapping_sub(block.common as usize) as u16).to_be_bytes();
         let name_end = self.name_end();
         let dst = &mut self.buf[start..end];
         let patches = block.data.get(block.len as usize..).unwrap_or(&[]);
-        let (question, inside) = patches.split_at((block.question as usize * PATCH_BYTES).min(patches.len()));
-        for patch in question.chunks_exact(PATCH_BYTES) {
-            let at = u16::from_ne_bytes([patch[0], patch[1]]) as usize;
-            let target = name_end.wrapping_sub(u16::from_ne_bytes([patch[2], patch[3]]) as usize) as u16;
-            dst[at..at + 2].copy_from_slice(&(0xC000 | target).to_be_bytes());
+        let (commons, others) = patches.split_at((block.commons as usize * 2).min(patches.len()));
+        for at in commons.chunks_exact(2) {
+            let at = u16::from_ne_bytes([at[0], at[1]]) as usize;
+            dst[at..at + 2].copy_from_slice(&word);
         }
-        for patch in inside.chunks_exact(PATCH_BYTES) {
+        for patch in others.chunks_exact(PATCH_BYTES) {
             let at = u16::from_ne_bytes([patch[0], patch[1]]) as usize;
-            let target = start as u16 + (u16::from_ne_bytes([patch[2], patch[3]]) & !Patch::INSIDE);
+            let target = u16::from_ne_bytes([patch[2], patch[3]]);
+            let target = if target & Patch::INSIDE != 0 {
+                start as u16 + (target & !Patch::INSIDE)
+            } else {
+                name_end.wrapping_sub(target as usize) as u16
+            };
             dst[at..at + 2].copy_from_slice(&(0xC000 | target).to_be_bytes());
         }
         self.pos = end;
@@ -353,6 +370,11 @@ mod tests {
         assert_eq!(&buf[start..start + 2], &[0xC0, 14], "the owner: `example.` in the question");
         assert_eq!(&buf[start + second..start + second + 2], &[0xC0, 14]);
         assert_eq!(&buf[len - 2..len], &(0xC000 | (start + 15) as u16).to_be_bytes());
+        // Pointers to two suffixes of the question: the usual one and another.
+        let two = Block::new(vec![0; 4], vec![Patch::question(0, 9).unwrap(), Patch::question(2, 5).unwrap()], 0);
+        let mut w = Writer::new(&mut buf, &parsed, 512, 0).unwrap();
+        w.push_block(Section::Authority, &two.unwrap()).unwrap();
+        assert_eq!(&buf[start..start + 4], &[0xC0, 14, 0xC0, 18]);
         // A patch outside the bytes is refused; a pointer inside past the 14 bits is not made.
         assert!(Block::new(vec![0; 3], vec![Patch::question(2, 1).unwrap()], 1).is_none());
         assert!(Patch::inside(0, MAX_POINTER + 1).is_none());
