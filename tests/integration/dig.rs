@@ -89,3 +89,15 @@ fn dig_without_cookies_gets_fresh_multivalue_answers_from_the_cache() {
     let (_, metrics) = s.http("GET", "/metrics", "", "");
     assert!(!metrics.contains("eightfold_answer_cache_hits_total 0\n"), "{metrics}");
 }
+
+#[test]
+fn dig_reads_names_compressed_inside_record_data() {
+    let s = server();
+    // The apex NS set, its names `ns1` and `ns2` each followed by a pointer to the question's
+    // `example.com.`, and their addresses: 97 bytes without EDNS (119 with the names in full).
+    let Some(out) = dig(&s, &["+noedns", "+norec", "example.com", "NS"]) else { return };
+    assert!(out.contains("ANSWER: 2, AUTHORITY: 0, ADDITIONAL: 2"), "{out}");
+    assert!(out.contains("NS\tns1.example.com.") && out.contains("NS\tns2.example.com."), "{out}");
+    assert!(!out.to_lowercase().contains("malformed"), "{out}");
+    assert!(out.contains("MSG SIZE  rcvd: 97"), "{out}");
+}
