@@ -131,10 +131,7 @@ impl Work {
         // One name, last in the RDATA (NS, CNAME, PTR, MX...): the stored record up to the
         // labels kept, then the pointer.
         let record = zone.record(rdata);
-        let owner_len = match owner {
-            Owner::Pointer(_) => 2,
-            Owner::Wire(wire) => wire.len(),
-        };
+        let owner_len = owner.wire_len();
         let (at, len) = (slot.at as usize, slot.len as usize);
         let name_at = w.position() + owner_len + 10 + at;
         let (keep, pointer) = self.cut(&slot, name_at, w);
@@ -161,10 +158,7 @@ impl Work {
         w: &mut Writer<'_>,
     ) -> Result<Written, Full> {
         let names = zone.names(rdata);
-        let owner_len = match owner {
-            Owner::Pointer(_) => 2,
-            Owner::Wire(wire) => wire.len(),
-        };
+        let owner_len = owner.wire_len();
         let rdata_at = w.position() + owner_len + 10;
         let mut cuts = [NameCut::default(); 2];
         let mut first = Written { at: rdata_at, name_at: rdata_at, len: 0, kept: 0 };

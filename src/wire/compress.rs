@@ -141,10 +141,7 @@ impl Writer<'_> {
         let (head, rdata) = record.split_at(10);
         let saved: usize = names.iter().filter(|n| n.keep < n.len).map(|n| n.len - n.keep - 2).sum();
         let rdlen = rdata.len() - saved;
-        let owner_len = match owner {
-            Owner::Pointer(_) => 2,
-            Owner::Wire(wire) => wire.len(),
-        };
+        let owner_len = owner.wire_len();
         let start = self.pos;
         let rdata_at = start + owner_len + 10;
         let end = rdata_at + rdlen;
@@ -196,10 +193,7 @@ impl Writer<'_> {
         pointer: Option<u16>,
         ttl: Option<u32>,
     ) -> Result<usize, Full> {
-        let owner_len = match owner {
-            Owner::Pointer(_) => 2,
-            Owner::Wire(wire) => wire.len(),
-        };
+        let owner_len = owner.wire_len();
         let tail = if pointer.is_some() { 2 } else { 0 };
         let start = self.pos;
         let end = start + owner_len + keep + tail;

@@ -458,6 +458,17 @@ pub enum Owner<'a> {
     Wire(&'a [u8]),
 }
 
+impl Owner<'_> {
+    /// The bytes the owner takes in the message.
+    #[inline(always)]
+    pub fn wire_len(&self) -> usize {
+        match self {
+            Owner::Pointer(_) => 2,
+            Owner::Wire(wire) => wire.len(),
+        }
+    }
+}
+
 /// The record didn't fit under the size limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Full;

@@ -10,6 +10,7 @@ use std::ops::Range;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 
+use crate::common::properties::read_name;
 use crate::common::*;
 
 /// The zone the size figures were measured on, then names for the other cases.
@@ -196,33 +197,6 @@ fn sections(message: &[u8]) -> Vec<Raw> {
     }
     assert_eq!(at, message.len(), "trailing bytes");
     raws
-}
-
-/// The name at `at`, lowercase, as text; the offset just past it where it lies; whether it
-/// ends in a pointer. Errors when a pointer does not point back before itself.
-fn read_name(message: &[u8], mut at: usize) -> Result<(String, usize, bool), String> {
-    let (mut text, mut end, mut pointer) = (String::new(), None, false);
-    loop {
-        let len = *message.get(at).ok_or("name past the end")? as usize;
-        if len >= 0xC0 {
-            let target = (len & 0x3F) << 8 | *message.get(at + 1).ok_or("pointer past the end")? as usize;
-            if target >= at {
-                return Err(format!("pointer at {at} to {target}, not back"));
-            }
-            end.get_or_insert(at + 2);
-            pointer = true;
-            at = target;
-            continue;
-        }
-        if len == 0 {
-            let text = if text.is_empty() { ".".to_string() } else { text };
-            return Ok((text.to_lowercase(), end.unwrap_or(at + 1), pointer));
-        }
-        let label = message.get(at + 1..at + 1 + len).ok_or("label past the end")?;
-        text.push_str(&String::from_utf8_lossy(label));
-        text.push('.');
-        at += 1 + len;
-    }
 }
 
 /// Checks that every name of every record reads back through pointers that point back.

@@ -178,10 +178,6 @@ wait "$server"
 exit 0
 "#;
 
-fn have(tool: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn without_a_token_only_the_socket_and_loopback_change_state() {
     let missing: Vec<&str> = ["unshare", "ip"].into_iter().filter(|t| !have(t)).collect();

@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use crate::common::binary;
+use crate::common::{binary, have};
 
 /// Inside the namespace: bring up loopback with two extra IPv6 addresses, serve the demo on
 /// both wildcards, and ask addresses other than the one the kernel would pick as the source
@@ -31,10 +31,6 @@ kill "$server"
 wait "$server"
 exit 0
 "#;
-
-fn have(tool: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
-}
 
 #[test]
 fn wildcard_listener_answers_from_the_address_asked() {

@@ -409,3 +409,8 @@ pub fn serve_refusal(config: &Path, limit: Duration) -> (Option<i32>, String) {
     };
     (status, std::fs::read_to_string(&log).unwrap_or_default())
 }
+
+/// Whether `tool` is on the PATH.
+pub fn have(tool: &str) -> bool {
+    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
+}

@@ -382,10 +382,11 @@ fn expanded_records(message: &[u8]) -> Result<[Vec<String>; 3], String> {
     Ok(sections)
 }
 
-/// The name at `at` in `message` in full, lower case, and the offset past it where it lies;
-/// an error when a pointer does not point back, or the name runs off the message.
-fn expanded_name(message: &[u8], mut at: usize) -> Result<(String, usize), String> {
-    let (mut text, mut end) = (String::new(), None);
+/// The name at `at` in `message` in full, lower case, as text; the offset past it where it
+/// lies; whether it ends in a pointer. An error when a pointer does not point back, or the
+/// name runs off the message.
+pub fn read_name(message: &[u8], mut at: usize) -> Result<(String, usize, bool), String> {
+    let (mut text, mut end, mut pointer) = (String::new(), None, false);
     loop {
         let len = *message.get(at).ok_or("name past the end")? as usize;
         if len >= 0xC0 {
@@ -394,15 +395,22 @@ fn expanded_name(message: &[u8], mut at: usize) -> Result<(String, usize), Strin
                 return Err(format!("pointer at {at} to {target}, not back"));
             }
             end.get_or_insert(at + 2);
+            pointer = true;
             at = target;
         } else if len == 0 {
-            return Ok((format!("{}.", text.to_lowercase()), end.unwrap_or(at + 1)));
+            let text = if text.is_empty() { ".".to_string() } else { text.to_lowercase() };
+            return Ok((text, end.unwrap_or(at + 1), pointer));
         } else {
             let label = message.get(at + 1..at + 1 + len).ok_or("label past the end")?;
             text.push_str(&format!("{}.", String::from_utf8_lossy(label)));
             at += 1 + len;
         }
     }
+}
+
+/// [`read_name`] without whether it ends in a pointer.
+fn expanded_name(message: &[u8], at: usize) -> Result<(String, usize), String> {
+    read_name(message, at).map(|(text, end, _)| (text, end))
 }
 
 /// Whether `part` is `whole` with some of its items left out, the rest in order.
