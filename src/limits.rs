@@ -61,6 +61,8 @@ pub enum Kind {
     Whole,
     /// Seconds with fractions (a timeout): above `min`, up to and including `max`.
     Fraction,
+    /// A share of a whole: from `min` included up to `max` excluded.
+    Share,
 }
 
 // ---- [server] ----
@@ -167,8 +169,41 @@ pub const SET_ID_LEN: Bounds<usize> = Bounds { key: "record.set_id", min: 1, max
 /// A weighted record's weight; required for weighted routing.
 pub const WEIGHT: Bounds<u8> = Bounds { key: "record.weight", min: 0, max: 255 };
 
+// ---- [cluster] ----
+
+/// etcd endpoints listed; required with `[cluster]`.
+pub const CLUSTER_ENDPOINTS: Bounds<usize> = Bounds { key: "cluster.endpoints", min: 1, max: 32 };
+/// Length of the cluster's name, bytes.
+pub const CLUSTER_NAME_LEN: Bounds<usize> = Bounds { key: "cluster.name", min: 1, max: 64 };
+/// Length of this instance's id, bytes (default: the host name).
+pub const CLUSTER_INSTANCE_LEN: Bounds<usize> = Bounds { key: "cluster.instance", min: 1, max: 64 };
+/// Instances that probe each check (k).
+pub const OBSERVERS_PER_CHECK: Limit<usize> =
+    Limit { key: "cluster.observers_per_check", default: 3, min: 1, max: 1000 };
+/// The fewest live observers whose reports decide a check.
+pub const MIN_OBSERVERS: Limit<usize> = Limit { key: "cluster.min_observers", default: 2, min: 1, max: 1000 };
+/// Healthy when the healthy share of the observers is above this (Route 53's 18%).
+pub const HEALTHY_FRACTION: (&str, f64, f64, f64) = ("cluster.healthy_fraction", 0.18, 0.0, 1.0);
+/// Seconds an instance's keys outlive its last keep-alive.
+pub const LEASE_TTL: Limit<u64> = Limit { key: "cluster.lease_ttl", default: 10, min: 2, max: 3600 };
+/// Seconds without etcd before every check is probed locally.
+pub const FALLBACK_AFTER: Limit<u64> = Limit { key: "cluster.fallback_after", default: 30, min: 1, max: 86_400 };
+/// Seconds a change of the fleet's members waits before checks move (fractions allowed).
+pub const MEMBERSHIP_DEBOUNCE: Limit<f64> =
+    Limit { key: "cluster.membership_debounce", default: 2.0, min: 0.0, max: 300.0 };
+/// Seconds between comparisons of the watched cache with a read at its revision.
+pub const SELF_CHECK_INTERVAL: Limit<u64> =
+    Limit { key: "cluster.self_check_interval", default: 60, min: 1, max: 86_400 };
+/// A check's own `observers` count (or `"all"`).
+pub const CHECK_OBSERVERS: Bounds<usize> = Bounds { key: "health_check.observers", min: 1, max: 1000 };
+
+/// Whether `value` is a healthy fraction: from 0 included up to 1 excluded.
+pub fn healthy_fraction_ok(value: f64) -> bool {
+    (HEALTHY_FRACTION.2..HEALTHY_FRACTION.3).contains(&value)
+}
+
 /// Every row above, in the order of the config reference: `[server]`, `[[zone]]`,
-/// `[[health_check]]`, `[[record]]`.
+/// `[[health_check]]`, `[[record]]`, `[cluster]`.
 pub const TABLE: &[Row] = &[
     WORKERS.row(),
     MAX_ANSWERS.row(),
@@ -201,9 +236,26 @@ pub const TABLE: &[Row] = &[
     BODY_TIMEOUT.row(),
     CHILDREN.row(),
     HEALTH_THRESHOLD.row(),
+    CHECK_OBSERVERS.row(),
     RECORD_TTL.row(),
     SET_ID_LEN.row(),
     WEIGHT.row(),
+    CLUSTER_ENDPOINTS.row(),
+    CLUSTER_NAME_LEN.row(),
+    CLUSTER_INSTANCE_LEN.row(),
+    OBSERVERS_PER_CHECK.row(),
+    MIN_OBSERVERS.row(),
+    Row {
+        key: HEALTHY_FRACTION.0,
+        default: Some(HEALTHY_FRACTION.1),
+        min: HEALTHY_FRACTION.2,
+        max: HEALTHY_FRACTION.3,
+        kind: Kind::Share,
+    },
+    LEASE_TTL.row(),
+    FALLBACK_AFTER.row(),
+    MEMBERSHIP_DEBOUNCE.row(),
+    SELF_CHECK_INTERVAL.row(),
 ];
 
 /// The default TTL, seconds, of records and inline zone data that give none.
@@ -291,6 +343,7 @@ mod tests {
             let within = match row.kind {
                 Kind::Whole => row.min <= default && default <= row.max,
                 Kind::Fraction => row.min < default && default <= row.max,
+                Kind::Share => row.min <= default && default < row.max,
             };
             assert!(within, "{}: default {default} outside {} to {}", row.key, row.min, row.max);
         }
@@ -308,7 +361,11 @@ mod tests {
         for row in TABLE {
             assert!(seen.insert(row.key), "{} is listed twice", row.key);
             let (table, key) = row.key.split_once('.').unwrap_or_else(|| panic!("{}: no `table.` prefix", row.key));
-            assert!(["server", "zone", "health_check", "record"].contains(&table), "{}: unknown table", row.key);
+            assert!(
+                ["server", "zone", "health_check", "record", "cluster"].contains(&table),
+                "{}: unknown table",
+                row.key
+            );
             let well_formed = key.starts_with(|c: char| c.is_ascii_lowercase())
                 && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
             assert!(well_formed, "{}: the key is not lowercase words joined by `_`", row.key);

@@ -17,6 +17,51 @@ pub struct File {
     pub record: Vec<Spanned<RecordTable>>,
     #[serde(default)]
     pub tsig_key: Vec<Spanned<TsigKeyTable>>,
+    #[serde(default)]
+    pub cluster: Option<Spanned<ClusterTable>>,
+}
+
+/// `[cluster]`.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterTable {
+    pub endpoints: Option<Vec<String>>,
+    pub name: Option<String>,
+    pub instance: Option<String>,
+    pub observers_per_check: Option<usize>,
+    pub healthy_fraction: Option<f64>,
+    pub min_observers: Option<usize>,
+    pub lease_ttl: Option<u64>,
+    pub fallback_after: Option<u64>,
+    pub membership_debounce: Option<f64>,
+    pub self_check_interval: Option<u64>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<String>,
+    pub ca_file: Option<String>,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+}
+
+/// By hand, so that a password never reaches a log through `{:?}`.
+impl std::fmt::Debug for ClusterTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterTable")
+            .field("endpoints", &self.endpoints)
+            .field("name", &self.name)
+            .field("instance", &self.instance)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| ".."))
+            .finish_non_exhaustive()
+    }
+}
+
+/// `observers` of a `[[health_check]]`: a count, or `"all"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ObserversValue {
+    Count(i64),
+    Word(String),
 }
 
 /// `[server]`.
@@ -88,6 +133,7 @@ pub struct HealthCheckTable {
     pub body_timeout: Option<f64>,
     pub tls_verify: Option<bool>,
     pub tls_ca_file: Option<String>,
+    pub observers: Option<ObserversValue>,
 }
 
 /// One `[[record]]`.

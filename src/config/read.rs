@@ -36,8 +36,12 @@ pub(super) fn read(text: &str, source: &Path) -> Result<(file::File, Vec<Problem
             "health_check" => parsed.health_check = reader.tables(key, value, "health_check", "id"),
             "record" => parsed.record = reader.tables(key, value, "record", "name"),
             "tsig_key" => parsed.tsig_key = reader.tables(key, value, "tsig_key", "name"),
+            "cluster" => match value.get_ref() {
+                DeValue::Table(_) => parsed.cluster = reader.table(value, "[cluster]".into()),
+                _ => reader.shape(key, "is a table: write `[cluster]` on a line of its own, its keys below"),
+            },
             other => {
-                let reason = unknown(other, &["server", "zone", "health_check", "record", "tsig_key"]);
+                let reason = unknown(other, &["server", "zone", "health_check", "record", "tsig_key", "cluster"]);
                 reader.push(Some(reader.line(key.span().start)), "", Some(other), reason);
             }
         }
@@ -203,7 +207,7 @@ fn key_at(table: &DeTable<'_>, at: usize) -> Option<(String, Range<usize>)> {
 
 /// Keys whose values are secrets (`control_token`, `secret`), never shown in a message.
 fn is_secret(key: &str) -> bool {
-    key.contains("token") || key.contains("secret")
+    key.contains("token") || key.contains("secret") || key.contains("password")
 }
 
 /// The key serde names in "missing field `key`".

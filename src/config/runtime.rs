@@ -24,6 +24,68 @@ pub struct Config {
     pub checks: Vec<CheckConfig>,
     /// TSIG keys signed queries may use.
     pub tsig_keys: Vec<TsigKeyConfig>,
+    /// `[cluster]`: the fleet this instance belongs to; `None` for a standalone server.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// `[cluster]`, with defaults filled in: the etcd cluster a fleet of instances shares health
+/// and configuration through. Its `Debug` hides the password.
+#[derive(Clone, PartialEq)]
+pub struct ClusterConfig {
+    /// etcd's client URLs (`http://host:2379` or `https://…`), tried in turn.
+    pub endpoints: Vec<String>,
+    /// The fleet's name: its keys live under `/eightfold/<name>/`.
+    pub name: String,
+    /// This instance's id within the fleet (default: the host name).
+    pub instance: String,
+    /// Instances that probe each check (k).
+    pub observers_per_check: usize,
+    /// Healthy when healthy observers / observers is strictly above this.
+    pub healthy_fraction: f64,
+    /// The fewest live observers whose reports decide.
+    pub min_observers: usize,
+    /// How long this instance's keys outlive its last keep-alive.
+    pub lease_ttl: Duration,
+    /// How long etcd may be unreachable before every check is probed locally.
+    pub fallback_after: Duration,
+    /// How long a change of members settles before checks move to other observers.
+    pub membership_debounce: Duration,
+    /// How often the watched cache is compared with a read at its revision.
+    pub self_check_interval: Duration,
+    /// etcd user and password.
+    pub credentials: Option<(String, String)>,
+    /// PEM file of the CAs that sign etcd's certificate (default: the built-in web roots).
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key (PEM) for etcd's client certificate authentication.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+}
+
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("endpoints", &self.endpoints)
+            .field("name", &self.name)
+            .field("instance", &self.instance)
+            .field("observers_per_check", &self.observers_per_check)
+            .field("healthy_fraction", &self.healthy_fraction)
+            .field("min_observers", &self.min_observers)
+            .field("lease_ttl", &self.lease_ttl)
+            .field("fallback_after", &self.fallback_after)
+            .field("user", &self.credentials.as_ref().map(|(user, _)| user))
+            .finish_non_exhaustive()
+    }
+}
+
+/// How many instances of a fleet probe a check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CheckObservers {
+    /// `[cluster] observers_per_check`.
+    #[default]
+    Fleet,
+    /// This many.
+    Count(usize),
+    /// Every live instance (`observers = "all"`).
+    All,
 }
 
 /// One `[[tsig_key]]`: a key signed queries may use (RFC 8945). Its `Debug` shows the
@@ -405,6 +467,8 @@ pub struct CheckConfig {
     pub tls_verify: bool,
     /// PEM certificates trusted when validating, instead of the built-in web roots.
     pub tls_ca: Option<Vec<u8>>,
+    /// In a fleet, how many instances probe it.
+    pub observers: CheckObservers,
 }
 
 impl CheckConfig {
@@ -431,6 +495,7 @@ impl CheckConfig {
             body_timeout: Duration::from_secs_f64(limits::BODY_TIMEOUT.default),
             tls_verify: false,
             tls_ca: None,
+            observers: CheckObservers::Fleet,
         }
     }
 }

@@ -10,12 +10,13 @@ use eightfold::config::Config;
 use eightfold::limits::{self, Row};
 
 /// The five tables, as the docs head them and as `limits` keys start.
-pub const TABLES: [(&str, &str); 5] = [
+pub const TABLES: [(&str, &str); 6] = [
     ("`[server]`", "server"),
     ("`[[zone]]`", "zone"),
     ("`[[health_check]]`", "health_check"),
     ("`[[record]]`", "record"),
     ("`[[tsig_key]]`", "tsig_key"),
+    ("`[cluster]`", "cluster"),
 ];
 
 /// One documented key: its default and range cells as written.
@@ -63,6 +64,7 @@ pub fn accepted(table: &str) -> BTreeSet<String> {
             format!("{zone}[[record]]\nname = \"www\"\ntype = \"A\"\nvalues = [\"192.0.2.1\"]\nnot_a_key = 1\n")
         }
         "tsig_key" => format!("{zone}[[tsig_key]]\nname = \"k.\"\nalgorithm = \"hmac-sha256\"\nnot_a_key = 1\n"),
+        "cluster" => format!("{zone}[cluster]\nnot_a_key = 1\n"),
         _ => unreachable!(),
     };
     let error = Config::parse(&text, Path::new("t.toml"), &|_| Ok(String::new()))

@@ -7,12 +7,16 @@ use std::time::Duration;
 
 use super::Validator;
 use crate::config::runtime::connect_timeout;
-use crate::config::{file, text, CheckConfig, CheckKind};
+use crate::config::{file, text, CheckConfig, CheckKind, CheckObservers, ReadFile};
 use crate::limits;
 
 impl Validator<'_> {
     /// Validates every `[[health_check]]`; ids must be unique, and children name other checks.
-    pub(super) fn checks(&mut self, tables: &[toml::Spanned<file::HealthCheckTable>]) -> Vec<CheckConfig> {
+    pub(super) fn checks(
+        &mut self,
+        tables: &[toml::Spanned<file::HealthCheckTable>],
+        read: &ReadFile,
+    ) -> Vec<CheckConfig> {
         let mut ids: HashMap<&str, usize> = HashMap::new();
         for (i, t) in tables.iter().enumerate() {
             let id = t.get_ref().id.as_str();
@@ -21,7 +25,7 @@ impl Validator<'_> {
             }
         }
         let kinds: Vec<Option<CheckKind>> = tables.iter().map(|t| CheckKind::parse(&t.get_ref().kind)).collect();
-        tables.iter().enumerate().map(|(i, t)| self.check(t, kinds[i], &ids, &kinds)).collect()
+        tables.iter().enumerate().map(|(i, t)| self.check(t, kinds[i], &ids, &kinds, read)).collect()
     }
 
     /// Validates one `[[health_check]]` of `kind` (`None`: not a known type); `ids` and
@@ -32,6 +36,7 @@ impl Validator<'_> {
         kind: Option<CheckKind>,
         ids: &HashMap<&str, usize>,
         kinds: &[Option<CheckKind>],
+        read: &ReadFile,
     ) -> CheckConfig {
         let t = spanned.get_ref();
         let span = Some(spanned.span());
@@ -230,7 +235,7 @@ impl Validator<'_> {
             None => None,
             Some(file) => {
                 let path = self.relative(file);
-                match std::fs::read(&path) {
+                match read(&path).map(String::into_bytes) {
                     Ok(pem) if pem_has_certificate(&pem) => Some(pem),
                     Ok(_) => {
                         self.problem(
@@ -256,7 +261,30 @@ impl Validator<'_> {
         if tls_ca.is_some() && t.tls_verify == Some(false) {
             self.problem(span.clone(), &ctx, Some("tls_ca_file"), "has no effect with `tls_verify = false`");
         }
+        let observers = match &t.observers {
+            None => CheckObservers::Fleet,
+            Some(file::ObserversValue::Word(word)) if word == "all" => CheckObservers::All,
+            Some(file::ObserversValue::Count(n))
+                if usize::try_from(*n).is_ok_and(|n| limits::CHECK_OBSERVERS.contains(n)) =>
+            {
+                CheckObservers::Count(*n as usize)
+            }
+            Some(other) => {
+                let limits::Bounds { min, max, .. } = limits::CHECK_OBSERVERS;
+                let written = match other {
+                    file::ObserversValue::Count(n) => n.to_string(),
+                    file::ObserversValue::Word(w) => format!("{w:?}"),
+                };
+                let reason = format!("{written} is not a count from {min} to {max}, or \"all\"");
+                self.problem(span.clone(), &ctx, Some("observers"), reason);
+                CheckObservers::Fleet
+            }
+        };
+        if calculated && t.observers.is_some() {
+            self.problem(span.clone(), &ctx, Some("observers"), "is not for CALCULATED checks: nothing probes them");
+        }
         CheckConfig {
+            observers,
             connect_timeout,
             response_timeout,
             body_timeout,

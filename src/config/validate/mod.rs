@@ -4,9 +4,10 @@
 //! ([`health_check`]), the `[[zone]]` tables and their zone files ([`zone`]), the `[[record]]`
 //! tables ([`record`]), the rules that span zones and tables: which zone a name belongs to,
 //! and each zone's name and type rules ([`rules`]), and last the `[[tsig_key]]` tables
-//! ([`tsig_key`]). Each step is an `impl Validator` block in its file; a problem is recorded
+//! ([`tsig_key`]), then `[cluster]` ([`cluster`]). Each step is an `impl Validator` block in its file; a problem is recorded
 //! and the step goes on, so that every problem is reported at once.
 
+mod cluster;
 mod health_check;
 mod record;
 mod rules;
@@ -35,14 +36,15 @@ pub(super) fn config(
     let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
     let mut v = Validator { source, text, line_starts, problems };
     let server = v.server(parsed.server.as_ref());
-    let checks = v.checks(&parsed.health_check);
+    let checks = v.checks(&parsed.health_check, read);
     let check_ids: HashMap<&str, usize> = checks.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
     let (mut zones, origins) = v.zones(&parsed.zone, read);
     v.records(&parsed.record, &mut zones, &origins, &check_ids);
     let zones: Vec<ZoneConfig> = zones.into_iter().map(|z| v.finish_zone(z, server.max_answers)).collect();
     let tsig_keys = v.tsig_keys(&parsed.tsig_key, read);
+    let cluster = v.cluster(parsed.cluster.as_ref(), read);
     if v.problems.is_empty() {
-        Ok(Config { source: source.to_path_buf(), server, zones, checks, tsig_keys })
+        Ok(Config { source: source.to_path_buf(), server, zones, checks, tsig_keys, cluster })
     } else {
         Err(ConfigError { problems: v.problems })
     }
