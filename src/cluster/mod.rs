@@ -6,6 +6,7 @@
 //!   store       the trait: what the fleet needs from etcd (reads at a revision,
 //!               transactions, leases, watches that resume from a revision)
 //!   etcd        that trait over etcd's v3 JSON gateway (blocking HTTP, endpoints rotated)
+//!   keys        the fleet's keys under /eightfold/<cluster>/ and their JSON values
 //!   rendezvous  which k live instances probe a check (a specified, stable hash)
 //!   rule        the observers' reports -> a check's measured state (Route 53's > 18%)
 //! ```
@@ -14,6 +15,7 @@
 //! states the health rules ([`crate::health`]) already turn into a snapshot.
 
 pub mod etcd;
+pub mod keys;
 pub mod rendezvous;
 pub mod rule;
 pub mod store;
