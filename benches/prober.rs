@@ -49,7 +49,7 @@ fn main() {
     let catalog = Arc::new(Catalog::build(&config));
     let (publisher, reader) = view::channel(View::new(catalog.clone(), initial.snapshot(&config.checks)));
     let shared = Shared::new(reader);
-    let prober = prober::spawn(Arc::new(config), catalog, shared.clone(), publisher, initial).expect("prober");
+    let prober = prober::spawn(Arc::new(config), catalog, shared.clone(), publisher, initial, None).expect("prober");
     // First probes are spread over one interval; measure after it.
     std::thread::sleep(Duration::from_secs(INTERVAL));
     let tid = prober_thread().expect("prober thread in /proc/self/task");

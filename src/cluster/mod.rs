@@ -1,11 +1,13 @@
-//! The fleet's building blocks, not yet used by the server: several eightfold instances
-//! agreeing on health through etcd. This module owns the talk with etcd and the fleet's pure
-//! rules; nothing here runs on a worker's path, and nothing else in the crate calls it yet.
+//! The fleet: several eightfold instances
+//! agreeing on health through etcd. This module owns the talk with etcd, the fleet thread and
+//! the fleet's pure rules; nothing here runs on a worker's path.
 //!
 //! ```text
 //!   store       the trait: what the fleet needs from etcd (reads at a revision,
 //!               transactions, leases, watches that resume from a revision)
 //!   etcd        that trait over etcd's v3 JSON gateway (blocking HTTP, endpoints rotated)
+//!   fleet       the cluster thread: lease, member key, reports, watched cache, who
+//!               probes what; a view of it sent to the prober
 //!   keys        the fleet's keys under /eightfold/<cluster>/ and their JSON values
 //!   rendezvous  which k live instances probe a check (a specified, stable hash)
 //!   rule        the observers' reports -> a check's measured state (Route 53's > 18%)
@@ -15,6 +17,7 @@
 //! states the health rules ([`crate::health`]) already turn into a snapshot.
 
 pub mod etcd;
+pub mod fleet;
 pub mod keys;
 pub mod rendezvous;
 pub mod rule;

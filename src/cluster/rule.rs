@@ -71,6 +71,17 @@ impl Rule {
             observers += 1;
             healthy += usize::from(report);
         }
+        self.decide_counts(healthy, observers, own, last_known)
+    }
+
+    /// [`Rule::decide`] from counts: `healthy` of `observers` live reports say healthy.
+    pub fn decide_counts(
+        &self,
+        healthy: usize,
+        observers: usize,
+        own: Option<bool>,
+        last_known: Option<bool>,
+    ) -> Decision {
         if observers >= self.min_observers.max(1) {
             // Both counts are far below 2^53, so the quotient is the double nearest the exact
             // one: 9 of 50 is exactly the double 0.18 is read as, and so not above it.

@@ -118,7 +118,12 @@ pub fn status_path(name: Option<&str>, unhealthy: bool) -> String {
     }
 }
 
-/// Renders a status report as two tables; `colour` adds ANSI colours.
+/// The first 12 hex digits of a configuration's hash, as git shortens commits.
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+/// Renders a status report as two tables (and the fleet, in one); `colour` adds ANSI colours.
 pub fn render_status(status: &Status, colour: bool) -> String {
     let paint = |text: &str, code: &str| if colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() };
     let state = |healthy: bool, forced: Option<&str>| {
@@ -150,6 +155,25 @@ pub fn render_status(status: &Status, colour: bool) -> String {
     for zone in &status.zones {
         out += &format!("zone {}  {} names, {} record sets\n", zone.origin, zone.names, zone.record_sets);
     }
+    if let Some(fleet) = &status.fleet {
+        let reach = match (fleet.connected, fleet.local_mode) {
+            (_, true) => paint("etcd out of reach: probing every check here (local mode)", "31"),
+            (false, false) => paint("etcd out of reach: answering from the last view", "33"),
+            (true, false) => "connected".to_string(),
+        };
+        out += &format!(
+            "fleet {} as {}  {reach}  revision {}  probing {} checks{}\n",
+            fleet.cluster,
+            fleet.instance,
+            fleet.revision,
+            fleet.assigned_checks,
+            fleet.config.as_ref().map_or(String::new(), |h| format!("  pushed config {}", short(h)))
+        );
+        for m in &fleet.members {
+            let config = m.config.as_deref().map_or("its own config".to_string(), |h| format!("config {}", short(h)));
+            out += &format!("    member {:<16} {}  {config}  {}\n", m.instance, m.listen.join(" "), m.version);
+        }
+    }
     out += "\n";
     if status.checks.is_empty() {
         out += if filtered { "no matching health checks\n" } else { "no health checks\n" };
@@ -178,8 +202,18 @@ pub fn render_status(status: &Status, colour: bool) -> String {
                 _ => "",
             };
             let streak = c.streak.as_deref().unwrap_or("-");
+            let fleet = c.fleet.as_ref().map_or(String::new(), |f| {
+                let here = if f.probing { ", probed here" } else { "" };
+                format!(
+                    "  [{} of {} reports healthy, by {}: {}{here}]",
+                    f.healthy_reports,
+                    f.reports,
+                    f.basis,
+                    f.observers.join(" ")
+                )
+            });
             out += &format!(
-                "{:<id_width$}  {:<15}  {:<target_width$}  {shown}  {streak:<streak_width$}  {last}{flags}\n",
+                "{:<id_width$}  {:<15}  {:<target_width$}  {shown}  {streak:<streak_width$}  {last}{flags}{fleet}\n",
                 c.id, c.kind, c.target
             );
         }

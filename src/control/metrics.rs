@@ -4,6 +4,7 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use super::Control;
+use crate::cluster::fleet::FleetShared;
 use crate::server::stats::TRANSPORTS;
 
 /// Renders every metric.
@@ -108,6 +109,30 @@ pub fn render(control: &Control) -> String {
     per_check(&mut out, "eightfold_health_check_failures_total", "counter", "Probes that failed.", &|c| {
         c.measured.map(|_| c.failures.to_string())
     });
+    if let Some(fleet) = &control.fleet {
+        fleet_metrics(&mut out, fleet, status.fleet.as_ref().map_or(0, |f| f.members.len()));
+        per_check(
+            &mut out,
+            "eightfold_cluster_check_observers",
+            "gauge",
+            "Live reports on a check's target in the fleet.",
+            &|c| c.fleet.as_ref().map(|f| f.reports.to_string()),
+        );
+        per_check(
+            &mut out,
+            "eightfold_cluster_check_healthy_observers",
+            "gauge",
+            "Live reports on a check's target that say healthy.",
+            &|c| c.fleet.as_ref().map(|f| f.healthy_reports.to_string()),
+        );
+        per_check(
+            &mut out,
+            "eightfold_cluster_check_probing",
+            "gauge",
+            "1 while this instance probes the check.",
+            &|c| c.fleet.as_ref().map(|f| (f.probing as u8).to_string()),
+        );
+    }
     // One series per configured record set whose members have health checks: bounded by the
     // config, never by queries.
     let sets: Vec<_> = status.record_sets.iter().filter(|s| s.checked).collect();
@@ -139,6 +164,80 @@ pub fn render(control: &Control) -> String {
         &|s| s.failing_open as usize,
     );
     out
+}
+
+/// The fleet thread's gauges and counters.
+fn fleet_metrics(out: &mut String, fleet: &FleetShared, members: usize) {
+    let load = |value: &std::sync::atomic::AtomicU64| value.load(Ordering::Relaxed);
+    let rows: [(&str, &str, &str, String); 13] = [
+        (
+            "eightfold_cluster_connected",
+            "gauge",
+            "1 while the last call to etcd succeeded.",
+            (fleet.connected.load(Ordering::Relaxed) as u8).to_string(),
+        ),
+        (
+            "eightfold_cluster_local_mode",
+            "gauge",
+            "1 while every check is probed here and decided alone (etcd out of reach past fallback_after).",
+            (fleet.local.load(Ordering::Relaxed) as u8).to_string(),
+        ),
+        (
+            "eightfold_cluster_revision",
+            "gauge",
+            "The etcd revision the watched cache is at.",
+            fleet.revision.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "eightfold_cluster_watch_lag_seconds",
+            "gauge",
+            "Time from this instance's last report write to its event on the watch.",
+            format!("{:.6}", load(&fleet.watch_lag_micros) as f64 / 1e6),
+        ),
+        (
+            "eightfold_cluster_resyncs_total",
+            "counter",
+            "Full reads of the fleet's keys after the first (compaction, a self-check mismatch).",
+            load(&fleet.resyncs).to_string(),
+        ),
+        (
+            "eightfold_cluster_self_checks_total",
+            "counter",
+            "Comparisons of the watched cache with a read at its revision.",
+            load(&fleet.self_checks).to_string(),
+        ),
+        (
+            "eightfold_cluster_self_check_mismatches_total",
+            "counter",
+            "Self-checks that found the cache different from etcd.",
+            load(&fleet.mismatches).to_string(),
+        ),
+        ("eightfold_cluster_members", "gauge", "Live members of the fleet.", members.to_string()),
+        (
+            "eightfold_cluster_assigned_checks",
+            "gauge",
+            "Checks this instance probes.",
+            fleet.assigned.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "eightfold_cluster_writes_total",
+            "counter",
+            "Reports written to etcd (puts and deletes).",
+            load(&fleet.writes).to_string(),
+        ),
+        ("eightfold_cluster_errors_total", "counter", "Calls to etcd that failed.", load(&fleet.errors).to_string()),
+        (
+            "eightfold_cluster_watch_reopens_total",
+            "counter",
+            "Times the watch stream was opened again, resuming from its revision.",
+            load(&fleet.watch_reopens).to_string(),
+        ),
+        ("eightfold_cluster_info", "gauge", "Always 1 on a fleet member.", "1".to_string()),
+    ];
+    for (name, kind, help, value) in rows {
+        family(out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {

@@ -20,12 +20,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::config::{Config, ConfigError};
+use crate::cluster::fleet::{self, FleetShared};
+use crate::cluster::{Etcd, EtcdOptions};
+use crate::config::{ClusterConfig, Config, ConfigError};
 use crate::prober::{self, Overridden, ProberHandle};
 use crate::server::{self, Server, ServerError, Shared, Sockets};
 use crate::view::{self, release_freed_memory, View};
@@ -95,6 +97,8 @@ pub enum RunError {
         /// Why not.
         reason: String,
     },
+    /// The etcd client for `[cluster]` could not be set up.
+    Cluster(String),
 }
 
 impl fmt::Display for RunError {
@@ -114,6 +118,7 @@ impl fmt::Display for RunError {
                 path.display()
             ),
             RunError::Privileges(e) => write!(f, "cannot drop privileges: {e}"),
+            RunError::Cluster(e) => write!(f, "cannot join the fleet: [cluster]: {e}"),
             RunError::StateFile { path, reason } => write!(
                 f,
                 "cannot keep the health state file {}: {reason} (fix the folder's owner or mode, or `state_file`)",
@@ -132,7 +137,7 @@ impl std::error::Error for RunError {
             | RunError::ControlStart(e)
             | RunError::Control { source: e, .. }
             | RunError::ControlSocket { source: e, .. } => Some(e),
-            RunError::Privileges(_) | RunError::StateFile { .. } => None,
+            RunError::Privileges(_) | RunError::StateFile { .. } | RunError::Cluster(_) => None,
         }
     }
 }
@@ -181,9 +186,43 @@ pub struct Control {
     reload_failures: AtomicU64,
     reload_lock: Mutex<()>,
     started: Instant,
+    /// The fleet, when `[cluster]` is set: what the status report and metrics show of it.
+    fleet: Option<Arc<FleetShared>>,
+}
+
+/// What the fleet thread calls on the control side.
+struct FleetHost {
+    control: std::sync::Weak<Control>,
+}
+
+impl fleet::Host for FleetHost {
+    fn apply(&self, current: &crate::cluster::keys::Current) -> Result<(), String> {
+        let control = self.control.upgrade().ok_or("the server is stopping")?;
+        control.apply_current(current)
+    }
+
+    fn applied(&self) -> Option<String> {
+        self.control.upgrade().and_then(|c| c.pushed_hash())
+    }
+
+    fn wake_prober(&self) {
+        if let Some(control) = self.control.upgrade() {
+            control.prober.wake();
+        }
+    }
 }
 
 impl Control {
+    /// Fetches and applies a pushed configuration.
+    fn apply_current(&self, current: &crate::cluster::keys::Current) -> Result<(), String> {
+        Err(format!("pushed configuration {} cannot be applied by this build", current.hash))
+    }
+
+    /// The hash of the pushed configuration served, if any.
+    pub fn pushed_hash(&self) -> Option<String> {
+        None
+    }
+
     /// Re-reads the configuration and zone files and swaps them in; on any error the old
     /// configuration keeps serving.
     pub fn reload(&self) -> Result<Reloaded, ReloadError> {
@@ -252,6 +291,21 @@ impl Control {
     fn view(&self) -> Arc<View> {
         self.shared.view()
     }
+}
+
+/// The etcd client `[cluster]` describes, with time limits that fit its lease: a keep-alive
+/// must get through well within `lease_ttl`.
+fn etcd_client(cluster: &ClusterConfig) -> Result<Etcd, RunError> {
+    let mut options = EtcdOptions::new(cluster.endpoints.clone());
+    options.credentials = cluster
+        .credentials
+        .as_ref()
+        .map(|(user, password)| crate::cluster::Credentials { user: user.clone(), password: password.clone() });
+    options.ca_file = cluster.ca_file.clone();
+    options.client_cert = cluster.client_cert.clone();
+    options.timeout = (cluster.lease_ttl / 3).clamp(Duration::from_secs(1), options.timeout);
+    options.connect_timeout = options.connect_timeout.min(options.timeout);
+    Etcd::new(options).map_err(|e| RunError::Cluster(e.to_string()))
 }
 
 /// Settings a reload cannot change in a running server.
@@ -353,8 +407,20 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
     let config = config.without_simple_records();
     release_freed_memory();
     let config = Arc::new(config);
+    let etcd = match &config.cluster {
+        Some(cluster) => Some(etcd_client(cluster)?),
+        None => None,
+    };
+    let (link, ends) = match &config.cluster {
+        Some(cluster) => {
+            let (link, ends) = fleet::link(cluster);
+            (Some(link), Some(ends))
+        }
+        None => (None, None),
+    };
     let prober =
-        prober::spawn(config.clone(), catalog, shared.clone(), publisher, initial).map_err(RunError::Prober)?;
+        prober::spawn(config.clone(), catalog, shared.clone(), publisher, initial, link).map_err(RunError::Prober)?;
+    let fleet_shared = config.cluster.as_ref().map(|_| Arc::new(FleetShared::default()));
     let control = Arc::new(Control {
         source,
         started_with: (*config).clone(),
@@ -364,7 +430,22 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
         reload_failures: AtomicU64::new(0),
         reload_lock: Mutex::new(()),
         started: Instant::now(),
+        fleet: fleet_shared.clone(),
     });
+    let fleet_thread = match (etcd, ends, &config.cluster, fleet_shared) {
+        (Some(etcd), Some(ends), Some(cluster), Some(fleet_shared)) => {
+            let settings = fleet::Settings {
+                cluster: cluster.clone(),
+                listen: server.addresses.iter().map(ToString::to_string).collect(),
+            };
+            let host = Arc::new(FleetHost { control: Arc::downgrade(&control) });
+            let stopping = shared.clone();
+            let thread = fleet::spawn(etcd, settings, ends, fleet_shared, host, Arc::new(move || stopping.stopping()))
+                .map_err(RunError::Prober)?;
+            Some(thread)
+        }
+        _ => None,
+    };
     let endpoint = if serves_control {
         let listeners = http::Listeners { tcp: control_listener, unix: socket_listener };
         let bound = http::start(listeners, config.server.control_token.clone(), control.clone(), shared.clone())
@@ -401,6 +482,9 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
         break;
     }
     server.stop();
+    if let Some(thread) = fleet_thread {
+        let _ = thread.join();
+    }
     if let Some(endpoint) = endpoint {
         endpoint.join();
     }

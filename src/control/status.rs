@@ -1,15 +1,18 @@
 //! The status report (`GET /status`, `eightfold status`): zones, the record sets that have a
 //! routing policy with each member's health and whether they fail open, and every check with
-//! its state, streak and last result (and, when asked, its last results as a history). A
+//! its state, streak and last result (and, when asked, its last results as a history), and in a
+//! fleet its members and each check's observers and their reports. A
 //! [`Filter`] narrows it to one name or to what is unhealthy, on the server, so a config with
 //! thousands of checks answers with only those.
 
+use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use super::Control;
-use crate::config::{rtype_name, CheckKind, FailoverRole, Routing};
+use crate::cluster::{rendezvous, Observers};
+use crate::config::{rtype_name, CheckKind, CheckObservers, FailoverRole, Routing};
 use crate::policy::Standing;
 use crate::wire::Name;
 
@@ -36,6 +39,61 @@ pub struct Status {
     pub record_sets: Vec<RecordSetStatus>,
     /// Health checks.
     pub checks: Vec<CheckReport>,
+    /// The fleet, when this instance is one of one (`[cluster]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetStatus>,
+}
+
+/// This instance's place in its fleet.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FleetStatus {
+    /// The fleet's name.
+    pub cluster: String,
+    /// This instance's id.
+    pub instance: String,
+    /// Whether the last call to etcd succeeded.
+    pub connected: bool,
+    /// Whether every check is probed here and decided from this instance's probes alone
+    /// (etcd out of reach past `fallback_after`).
+    pub local_mode: bool,
+    /// The etcd revision the cache is at.
+    pub revision: i64,
+    /// Full reads after the first.
+    pub resyncs: u64,
+    /// Checks this instance probes.
+    pub assigned_checks: usize,
+    /// The pushed configuration served (its hash), if any.
+    pub config: Option<String>,
+    /// The live members.
+    pub members: Vec<FleetMember>,
+}
+
+/// A live member of the fleet.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FleetMember {
+    /// Its id.
+    pub instance: String,
+    /// Where it answers.
+    pub listen: Vec<String>,
+    /// The pushed configuration it serves.
+    pub config: Option<String>,
+    /// Its version.
+    pub version: String,
+}
+
+/// A check's standing in the fleet.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CheckFleet {
+    /// The instances that should probe it (rendezvous over the members).
+    pub observers: Vec<String>,
+    /// Live reports on its target.
+    pub reports: u32,
+    /// Those that say healthy.
+    pub healthy_reports: u32,
+    /// Whether this instance probes it.
+    pub probing: bool,
+    /// What its measured state rests on: `observers`, `own probe`, `last known` or `local`.
+    pub basis: String,
 }
 
 /// One zone.
@@ -139,6 +197,9 @@ pub struct CheckReport {
     /// The last results, oldest first (at most 20); only when asked for (`history=1`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<ProbeResult>>,
+    /// In a fleet: its observers and their reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<CheckFleet>,
 }
 
 /// One probe's result, in a check's history.
@@ -203,6 +264,9 @@ pub fn collect(control: &Control, filter: &Filter) -> Result<Status, String> {
     let mut record_sets = Vec::new();
     let mut checks = Vec::new();
     let mut max_answers = 0;
+    // The members checks are assigned over, for each check's observers.
+    let fleet_members = control.fleet.as_ref().and_then(|f| f.assigned_over.lock().ok().map(|m| m.clone()));
+    let cluster_k = control.started_with.cluster.as_ref().map_or(0, |c| c.observers_per_check);
     if let (Some(config), Some(table)) = (config, table) {
         max_answers = config.server.max_answers;
         let health = view.health();
@@ -332,9 +396,40 @@ pub fn collect(control: &Control, filter: &Filter) -> Result<Status, String> {
                         })
                         .collect()
                 }),
+                fleet: state.fleet.map(|standing| CheckFleet {
+                    observers: fleet_members.as_ref().map_or_else(Vec::new, |over| {
+                        let observers = match check.observers {
+                            CheckObservers::Fleet => Observers::Count(cluster_k),
+                            CheckObservers::Count(k) => Observers::Count(k),
+                            CheckObservers::All => Observers::All,
+                        };
+                        rendezvous::choose(&check.id, over, observers).into_iter().map(str::to_string).collect()
+                    }),
+                    reports: standing.reports,
+                    healthy_reports: standing.healthy_reports,
+                    probing: standing.probing,
+                    basis: standing.basis.to_string(),
+                }),
             });
         }
     }
+    let fleet = control.fleet.as_ref().zip(control.started_with.cluster.as_ref()).map(|(shared, cluster)| {
+        let members = shared.members.lock().map(|m| m.clone()).unwrap_or_default();
+        FleetStatus {
+            cluster: cluster.name.clone(),
+            instance: cluster.instance.clone(),
+            connected: shared.connected.load(Ordering::Relaxed),
+            local_mode: shared.local.load(Ordering::Relaxed),
+            revision: shared.revision.load(Ordering::Relaxed),
+            resyncs: shared.resyncs.load(Ordering::Relaxed),
+            assigned_checks: shared.assigned.load(Ordering::Relaxed),
+            config: control.pushed_hash(),
+            members: members
+                .into_iter()
+                .map(|(instance, m)| FleetMember { instance, listen: m.listen, config: m.config, version: m.version })
+                .collect(),
+        }
+    });
     Ok(Status {
         version: env!("CARGO_PKG_VERSION").to_string(),
         config: control.source.path.as_ref().map_or("(built-in demo)".to_string(), |p| p.display().to_string()),
@@ -346,6 +441,7 @@ pub fn collect(control: &Control, filter: &Filter) -> Result<Status, String> {
         zones,
         record_sets,
         checks,
+        fleet,
     })
 }
 

@@ -32,6 +32,8 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam::channel::{self, Receiver, Sender};
 use mio::{Events, Poll, Token, Waker};
 
+use crate::cluster::fleet::{self, FleetCheck, FleetLink, FleetView, ToFleet};
+use crate::cluster::Basis;
 use crate::config::{rtype_name, CheckConfig, CheckKind, Config, Routing, RrsetConfig, WhenAllUnhealthy};
 use crate::health::{HealthSnapshot, Threshold};
 use crate::policy::Standing;
@@ -73,6 +75,22 @@ pub struct CheckStatus {
     pub probes: u64,
     /// Probes that failed.
     pub failures: u64,
+    /// In a fleet: what the state rests on, and whether this instance probes the check.
+    pub fleet: Option<FleetCheckStatus>,
+}
+
+/// A check's standing in a fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FleetCheckStatus {
+    /// Whether this instance probes it.
+    pub probing: bool,
+    /// Live reports that say healthy.
+    pub healthy_reports: u32,
+    /// Live reports on its target.
+    pub reports: u32,
+    /// What its state rests on: `observers`, `own probe`, `last known`, or `local` (etcd out
+    /// of reach: this instance's own probe alone).
+    pub basis: &'static str,
 }
 
 /// The checks being probed and their status, replaced together on reload.
@@ -165,6 +183,11 @@ impl ProberHandle {
         self.waker.wake().map_err(|e| e.to_string())
     }
 
+    /// Wakes the prober (the fleet thread sent it a view).
+    pub fn wake(&self) {
+        let _ = self.waker.wake();
+    }
+
     /// Waits for the thread, which ends when the server stops (and saves the state file).
     pub fn join(self) {
         let _ = self.thread.join();
@@ -231,6 +254,7 @@ pub fn spawn(
     shared: Arc<Shared>,
     publisher: Publisher,
     initial: InitialState,
+    fleet: Option<FleetLink>,
 ) -> io::Result<ProberHandle> {
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
@@ -273,7 +297,21 @@ pub fn spawn(
         resolver,
         commands: command_rx,
         local_errors: LocalErrors::default(),
+        fleet: None,
     };
+    if let Some(link) = fleet {
+        let decided = prober.thresholds.iter().map(Threshold::healthy).collect();
+        let checks = prober.config.checks.len();
+        prober.fleet = Some(FleetState {
+            link,
+            generation: 0,
+            view: None,
+            probe: vec![false; checks],
+            decided,
+            reported: vec![false; checks],
+        });
+        prober.tell_fleet_checks();
+    }
     let now = Instant::now();
     for i in 0..prober.config.checks.len() {
         prober.schedule_first(i, now);
@@ -368,6 +406,23 @@ struct Prober {
     resolver: Resolver,
     commands: Receiver<Command>,
     local_errors: LocalErrors,
+    /// In a fleet: the fleet thread's view and what was decided from it.
+    fleet: Option<FleetState>,
+}
+
+/// The prober's part of a fleet.
+struct FleetState {
+    link: FleetLink,
+    /// The generation of the checks sent to the fleet thread (one more each reload).
+    generation: u64,
+    /// The fleet's latest view for this generation; `None` until one came.
+    view: Option<Arc<FleetView>>,
+    /// Whether this instance probes each check.
+    probe: Vec<bool>,
+    /// Each check's state as last decided: the last known state when nothing decides.
+    decided: Vec<bool>,
+    /// Whether this instance reported the check since it began probing it.
+    reported: Vec<bool>,
 }
 
 /// Probes that ended with no result for want of local resources, logged with a rate limit.
@@ -446,7 +501,7 @@ impl Prober {
 
     fn schedule_first(&mut self, check: usize, now: Instant) {
         let spec = &self.config.checks[check];
-        if probed(spec) {
+        if self.probing(check) {
             // Spread first probes over one interval: no burst at start.
             let offset = spec.request_interval.mul_f64(self.rng.f64());
             self.schedule.push(Reverse((now + offset, check)));
@@ -467,6 +522,9 @@ impl Prober {
                 break;
             }
             self.schedule.pop();
+            if !self.probing(check) {
+                continue;
+            }
             let spec = &self.config.checks[check];
             match spec.ip {
                 Some(ip) => changed |= self.launch(check, SocketAddr::new(ip, spec.port), now),
@@ -505,6 +563,7 @@ impl Prober {
     }
 
     fn drain_commands(&mut self, now: Instant) {
+        self.drain_fleet(now);
         while let Ok(command) = self.commands.try_recv() {
             match command {
                 Command::Reload { config, catalog, done } => {
@@ -565,6 +624,8 @@ impl Prober {
         let mut measured_at = Vec::with_capacity(checks);
         let mut status = Vec::with_capacity(checks);
         let mut fresh = Vec::new();
+        // Per new check, the old one it continues (same id and target).
+        let mut kept_from: Vec<Option<usize>> = vec![None; checks];
         let (mut kept, mut started, mut reset) = (0usize, 0usize, 0usize);
         for (new, check) in self.config.checks.iter().enumerate() {
             let fingerprint = &self.fingerprints[new];
@@ -575,6 +636,7 @@ impl Prober {
             match before {
                 Some(i) if old_fingerprints[i] == *fingerprint => {
                     kept += 1;
+                    kept_from[new] = Some(i);
                     let threshold = self.thresholds[i];
                     thresholds.push(threshold);
                     measured_at.push(self.measured_at[i]);
@@ -677,6 +739,27 @@ impl Prober {
         if let Ok(mut table) = self.table.lock() {
             *table = ProbeTable { config: self.config.clone(), checks: status };
         }
+        if let Some(fleet) = &mut self.fleet {
+            // A check keeps its fleet state while its id and target stay; the fleet thread
+            // sends a view for the new checks at once.
+            let (mut probe, mut decided, mut reported) =
+                (vec![false; checks], Vec::with_capacity(checks), vec![false; checks]);
+            for (new, check) in self.config.checks.iter().enumerate() {
+                match kept_from[new] {
+                    Some(i) => {
+                        probe[new] = fleet.probe[i];
+                        decided.push(fleet.decided[i]);
+                        reported[new] = fleet.reported[i];
+                    }
+                    None => decided.push(self.thresholds[new].healthy() || !probed(check)),
+                }
+            }
+            fleet.probe = probe;
+            fleet.decided = decided;
+            fleet.reported = reported;
+            fleet.view = None;
+        }
+        self.tell_fleet_checks();
         tracing::info!(kept, started, stopped, reset, "health checks reloaded");
         self.publish();
     }
@@ -713,7 +796,9 @@ impl Prober {
         let spec = &self.config.checks[check];
         // Route 53 counts the interval from the end of one probe to the start of the next.
         let jitter = 1.0 + JITTER * (2.0 * self.rng.f64() - 1.0);
-        self.schedule.push(Reverse((now + spec.request_interval.mul_f64(jitter), check)));
+        if self.probing(check) {
+            self.schedule.push(Reverse((now + spec.request_interval.mul_f64(jitter), check)));
+        }
         let (verdict, latency) = match outcome {
             Outcome::Measured(verdict, latency) => (verdict, latency),
             Outcome::NoResult(reason) => {
@@ -741,11 +826,126 @@ impl Prober {
                 entry.failures += (!verdict.success) as u64;
             }
         }
+        if let Some(fleet) = &mut self.fleet {
+            // The first result since this instance began probing the check, or a flip.
+            if flipped || !std::mem::replace(&mut fleet.reported[check], true) {
+                let healthy = self.thresholds[check].healthy();
+                let _ = fleet.link.to.send(ToFleet::Observed { generation: fleet.generation, check, healthy });
+            }
+            // In a fleet the published state is the rule's: decided at publish.
+            return true;
+        }
         flipped
     }
 
-    fn measured(&self) -> Vec<Option<bool>> {
-        self.config.checks.iter().zip(&self.thresholds).map(|(c, t)| probed(c).then(|| t.healthy())).collect()
+    /// Each check's measured state: its own threshold's, or in a fleet the rule's decision
+    /// (which this also records, with its basis, for the status report).
+    fn measured(&mut self) -> Vec<Option<bool>> {
+        let Some(fleet) = &mut self.fleet else {
+            return self
+                .config
+                .checks
+                .iter()
+                .zip(&self.thresholds)
+                .map(|(c, t)| probed(c).then(|| t.healthy()))
+                .collect();
+        };
+        let mut standing = Vec::with_capacity(self.config.checks.len());
+        let measured: Vec<Option<bool>> = (self.config.checks.iter().zip(&self.thresholds).enumerate())
+            .map(|(i, (check, threshold))| {
+                if !probed(check) {
+                    standing.push(None);
+                    return None;
+                }
+                let (probing, reports) = (fleet.probe[i], fleet.view.as_ref().map_or((0, 0), |v| v.reports[i]));
+                let local = fleet.view.as_ref().is_some_and(|v| v.local);
+                let basis = if local {
+                    fleet.decided[i] = threshold.healthy();
+                    "local"
+                } else if fleet.view.is_none() {
+                    "last known"
+                } else {
+                    let own = (probing && fleet.reported[i]).then(|| threshold.healthy());
+                    let (healthy, observers) = (reports.0 as usize, reports.1 as usize);
+                    let decision = fleet.link.rule.decide_counts(healthy, observers, own, Some(fleet.decided[i]));
+                    fleet.decided[i] = decision.healthy.unwrap_or(fleet.decided[i]);
+                    match decision.basis {
+                        Basis::Observers { .. } => "observers",
+                        Basis::OwnProbe => "own probe",
+                        Basis::LastKnown | Basis::Nothing => "last known",
+                    }
+                };
+                standing.push(Some(FleetCheckStatus {
+                    probing: probing || local,
+                    healthy_reports: reports.0,
+                    reports: reports.1,
+                    basis,
+                }));
+                Some(fleet.decided[i])
+            })
+            .collect();
+        if let Ok(mut table) = self.table.lock() {
+            for ((entry, standing), m) in table.checks.iter_mut().zip(standing).zip(&measured) {
+                entry.fleet = standing;
+                if entry.fleet.is_some() {
+                    entry.measured = *m;
+                }
+            }
+        }
+        measured
+    }
+
+    /// Tells the fleet thread the checks in force (at start and after a reload).
+    fn tell_fleet_checks(&mut self) {
+        let Some(fleet) = &mut self.fleet else { return };
+        fleet.generation += 1;
+        let checks: Vec<FleetCheck> = (self.config.checks.iter().zip(&self.fingerprints))
+            .map(|(check, fingerprint)| FleetCheck {
+                id: check.id.clone(),
+                target: fleet::target_hash(fingerprint),
+                probed: probed(check),
+                observers: check.observers,
+            })
+            .collect();
+        let _ = fleet.link.to.send(ToFleet::Checks { generation: fleet.generation, checks: Arc::new(checks) });
+    }
+
+    /// Whether this instance probes check `i` now.
+    fn probing(&self, i: usize) -> bool {
+        probed(&self.config.checks[i]) && self.fleet.as_ref().is_none_or(|f| f.probe[i])
+    }
+
+    /// Takes the fleet thread's newest view: starts and stops probes, and publishes.
+    fn drain_fleet(&mut self, now: Instant) {
+        let Some(fleet) = &mut self.fleet else { return };
+        let mut newest = None;
+        while let Ok(view) = fleet.link.from.try_recv() {
+            if view.generation == fleet.generation && view.probe.len() == self.config.checks.len() {
+                newest = Some(view);
+            }
+        }
+        let Some(view) = newest else { return };
+        let probe = view.probe.clone();
+        fleet.view = Some(view);
+        let started: Vec<usize> = (0..probe.len()).filter(|&i| probe[i] && !fleet.probe[i]).collect();
+        let stopped = (0..probe.len()).any(|i| !probe[i] && fleet.probe[i]);
+        for &i in &started {
+            // It starts from the state the fleet decided, and reports its first result.
+            self.thresholds[i] = Threshold::resume(fleet.decided[i], 0);
+            fleet.reported[i] = false;
+        }
+        fleet.probe = probe;
+        if stopped {
+            let fleet = self.fleet.as_ref().map(|f| &f.probe);
+            self.schedule.retain(|Reverse((_, i))| fleet.is_none_or(|p| p[*i]));
+        }
+        for i in started {
+            let busy = self.resolving[i] || self.attempts.iter().flatten().any(|(check, _)| *check == i);
+            if !busy {
+                self.schedule_first(i, now);
+            }
+        }
+        self.publish();
     }
 
     /// Publishes the current zones with freshly evaluated health, and saves the state file
@@ -757,7 +957,8 @@ impl Prober {
     /// [`Self::publish`], returning whether the state file was saved.
     fn publish_and_save(&mut self) -> Result<(), String> {
         let forced = forced_by_index(&self.config.checks, &self.forced);
-        let health = HealthSnapshot::evaluate_forced(&self.config.checks, &self.measured(), &forced);
+        let measured = self.measured();
+        let health = HealthSnapshot::evaluate_forced(&self.config.checks, &measured, &forced);
         let before = self.publisher.current();
         for (i, check) in self.config.checks.iter().enumerate() {
             let after = health.is_healthy(i as u32);

@@ -1,0 +1,1071 @@
+//! The cluster thread: this instance's place in a fleet. It keeps a lease alive with
+//! `members/<instance>` under it, writes this instance's reports (`obs/<check>/<instance>`)
+//! when the prober says a check it probes flipped, keeps a cache of every member and report
+//! from a watch, decides which checks this instance probes (rendezvous hashing over the
+//! members, debounced, handing a check over only once its new observers have reported), and
+//! sends the prober a [`FleetView`]: which checks to probe, and per check how many reports
+//! say healthy. The prober applies Route 53's rule ([`super::Rule`]) and stays the only
+//! publisher of what workers read.
+//!
+//! ```text
+//!  prober --ToFleet (checks in force, own reports)--> fleet thread --txn/lease--> etcd
+//!  prober <--FleetView (probe these; reports per check)-- fleet thread <--watch-- etcd
+//!                                                    (a watch thread feeds it)
+//! ```
+//!
+//! etcd unreachable: the last view stays; after `fallback_after` the view says *local*, and
+//! the prober probes every check and decides from its own probes. On reconnect the watch
+//! resumes from the last revision (or, when etcd compacted past it, the cache is read again
+//! in full), the lease is granted again if it expired, and the reports are written again.
+//! Every `self_check_interval` the cache is compared with a read at its revision.
+//!
+//! Blocking calls only; no worker ever waits on this thread.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam::channel::{self, Receiver, Sender};
+
+use super::keys::{self, Parsed};
+use super::rendezvous::{self, Observers};
+use super::store::{Event, EventKind, KeyRange, KeyValue, LeaseId, Op, Revision, Store, StoreError, Txn, WatchMessage};
+use crate::config::{CheckObservers, ClusterConfig};
+
+/// etcd's default limit of operations in one transaction.
+const TXN_OPS: usize = 128;
+/// Keys read per request when the cache is read in full.
+const PAGE: u64 = 5_000;
+/// Longest the loop sleeps.
+const TICK: Duration = Duration::from_millis(100);
+/// Pause before a failed call is tried again.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// One check as the fleet sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetCheck {
+    /// Its id.
+    pub id: String,
+    /// Its target, hashed ([`target_hash`] of the prober's fingerprint): reports for another
+    /// target are not counted.
+    pub target: String,
+    /// Whether it is probed at all (not calculated, not disabled).
+    pub probed: bool,
+    /// How many instances observe it.
+    pub observers: CheckObservers,
+}
+
+/// What the prober tells the fleet thread.
+#[derive(Debug, Clone)]
+pub enum ToFleet {
+    /// The checks in force, at start and after every reload.
+    Checks {
+        /// Counts up with every reload; reports and views carry it.
+        generation: u64,
+        /// The checks, indexed as the prober's.
+        checks: Arc<Vec<FleetCheck>>,
+    },
+    /// A check's thresholded state: its first result since this instance began probing it,
+    /// or a flip.
+    Observed {
+        /// The generation of the checks the index is in.
+        generation: u64,
+        /// The check's index.
+        check: usize,
+        /// Healthy or not.
+        healthy: bool,
+    },
+}
+
+/// The fleet's answer to the prober, whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetView {
+    /// The generation of the checks it is indexed by.
+    pub generation: u64,
+    /// Per check: whether this instance probes it.
+    pub probe: Vec<bool>,
+    /// Per check: (healthy reports, live reports) for its current target.
+    pub reports: Vec<(u32, u32)>,
+    /// etcd has been out of reach past `fallback_after`: probe every check, decide alone.
+    pub local: bool,
+}
+
+/// What the control side shows of the fleet.
+#[derive(Debug, Default)]
+pub struct FleetShared {
+    /// Whether the last call to etcd succeeded.
+    pub connected: AtomicBool,
+    /// Whether every check is probed locally.
+    pub local: AtomicBool,
+    /// The revision the cache is at.
+    pub revision: AtomicI64,
+    /// Full reads of the cache after the first (compaction, self-check mismatch).
+    pub resyncs: AtomicU64,
+    /// Self-checks run, and those that found the cache different from etcd.
+    pub self_checks: AtomicU64,
+    /// Self-checks that found the cache different from etcd.
+    pub mismatches: AtomicU64,
+    /// Checks this instance probes.
+    pub assigned: AtomicUsize,
+    /// Reports written (puts and deletes) and calls that failed.
+    pub writes: AtomicU64,
+    /// Calls to etcd that failed.
+    pub errors: AtomicU64,
+    /// Times a watch stream was opened again (idle, broken, another endpoint).
+    pub watch_reopens: AtomicU64,
+    /// Microseconds from a report's write to its event on the watch, last seen.
+    pub watch_lag_micros: AtomicU64,
+    /// The members, as their keys say.
+    pub members: Mutex<Vec<(String, keys::Member)>>,
+    /// The members checks are assigned over (the debounced list).
+    pub assigned_over: Mutex<Vec<String>>,
+    /// The latest view sent to the prober.
+    pub view: Mutex<Option<Arc<FleetView>>>,
+    /// The checks the view is indexed by.
+    pub checks: Mutex<Arc<Vec<FleetCheck>>>,
+}
+
+/// The prober's side of the fleet: its channels and the rule.
+pub struct FleetLink {
+    /// Reports and the checks in force go here.
+    pub to: Sender<ToFleet>,
+    /// Views come from here (the newest counts).
+    pub from: Receiver<Arc<FleetView>>,
+    /// Route 53's rule with this fleet's settings.
+    pub rule: super::Rule,
+    /// The instance's id (for logs).
+    pub instance: String,
+}
+
+/// The fleet thread's end of the channels.
+pub struct FleetEnds {
+    to_prober: Sender<Arc<FleetView>>,
+    from_prober: Receiver<ToFleet>,
+}
+
+/// The two ends: one for the prober, one for the fleet thread.
+pub fn link(config: &ClusterConfig) -> (FleetLink, FleetEnds) {
+    let (to, from_prober) = channel::unbounded();
+    let (to_prober, from) = channel::unbounded();
+    let rule = super::Rule { min_observers: config.min_observers, healthy_fraction: config.healthy_fraction };
+    (FleetLink { to, from, rule, instance: config.instance.clone() }, FleetEnds { to_prober, from_prober })
+}
+
+/// A check target's hash as reports carry it: FNV-1a 64 of the fingerprint, hex.
+pub fn target_hash(fingerprint: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in fingerprint.as_bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// What the fleet thread calls on the control side.
+pub trait Host: Send + Sync + 'static {
+    /// Applies a pushed configuration (fetch, validate, reload); `Err` says why it was
+    /// refused, and the previous one keeps serving.
+    fn apply(&self, current: &keys::Current) -> Result<(), String>;
+    /// The hash of the pushed configuration served now, if any.
+    fn applied(&self) -> Option<String>;
+    /// Wakes the prober to read a new view.
+    fn wake_prober(&self);
+}
+
+/// Settings fixed at start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `[cluster]`.
+    pub cluster: ClusterConfig,
+    /// The addresses this instance answers on (for its member key).
+    pub listen: Vec<String>,
+}
+
+/// Starts the fleet thread.
+pub fn spawn<S>(
+    store: S,
+    settings: Settings,
+    ends: FleetEnds,
+    shared: Arc<FleetShared>,
+    host: Arc<dyn Host>,
+    stopping: Arc<dyn Fn() -> bool + Send + Sync>,
+) -> std::io::Result<JoinHandle<()>>
+where
+    S: Store + Clone + Send + 'static,
+{
+    let fleet = Fleet::new(store, settings, ends, shared, host, stopping);
+    std::thread::Builder::new().name("fleet".into()).spawn(move || fleet.run())
+}
+
+/// What the watch thread passes on.
+enum Watched {
+    Message(WatchMessage),
+    Failed(StoreError),
+    /// The watch ended: etcd compacted past its revision (or canceled it).
+    Ended(StoreError),
+}
+
+/// A pushed configuration's hash, and whether this instance took it.
+type Outcome = (String, Result<(), String>);
+
+/// A report as the cache holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    healthy: bool,
+    target: String,
+    mod_revision: Revision,
+}
+
+struct Fleet<S: Store> {
+    store: S,
+    settings: Settings,
+    ends: FleetEnds,
+    shared: Arc<FleetShared>,
+    host: Arc<dyn Host>,
+    stopping: Arc<dyn Fn() -> bool + Send + Sync>,
+    prefix: String,
+    // ---- the cache ----
+    /// The revision the cache is consistent at; 0 before the first read.
+    revision: Revision,
+    members: BTreeMap<String, keys::Member>,
+    /// Reports by check id, then instance.
+    reports: HashMap<String, BTreeMap<String, Seen>>,
+    /// `config/current`, as last seen.
+    current: Option<keys::Current>,
+    statuses: BTreeMap<String, keys::Applied>,
+    // ---- the checks ----
+    generation: u64,
+    checks: Arc<Vec<FleetCheck>>,
+    index: HashMap<String, usize>,
+    /// This instance's latest state per check, from the prober.
+    own: Vec<Option<bool>>,
+    /// Whether this instance probes each check.
+    probe: Vec<bool>,
+    /// Members checks are assigned over, and when the member list last changed.
+    assigned_over: Vec<String>,
+    members_changed: Option<Instant>,
+    // ---- writes ----
+    lease: Option<LeaseId>,
+    keepalive_due: Instant,
+    /// Reports to write (check index -> healthy), and reports of ours to delete.
+    to_write: BTreeMap<usize, bool>,
+    to_delete: BTreeSet<String>,
+    member_written: Option<keys::Member>,
+    /// When a report was written at which revision, to measure the watch's lag.
+    in_flight: Option<(Revision, Instant)>,
+    // ---- connection ----
+    watch: Option<Receiver<Watched>>,
+    last_contact: Instant,
+    local: bool,
+    view_dirty: bool,
+    self_check_due: Instant,
+    /// A pushed configuration being applied, by hash.
+    applying: Option<String>,
+    apply_done: (Sender<Outcome>, Receiver<Outcome>),
+}
+
+impl<S: Store + Clone + Send + 'static> Fleet<S> {
+    fn new(
+        store: S,
+        settings: Settings,
+        ends: FleetEnds,
+        shared: Arc<FleetShared>,
+        host: Arc<dyn Host>,
+        stopping: Arc<dyn Fn() -> bool + Send + Sync>,
+    ) -> Self {
+        let now = Instant::now();
+        let prefix = keys::prefix(&settings.cluster.name);
+        Fleet {
+            store,
+            prefix,
+            revision: 0,
+            members: BTreeMap::new(),
+            reports: HashMap::new(),
+            current: None,
+            statuses: BTreeMap::new(),
+            generation: 0,
+            checks: Arc::new(Vec::new()),
+            index: HashMap::new(),
+            own: Vec::new(),
+            probe: Vec::new(),
+            assigned_over: Vec::new(),
+            members_changed: None,
+            lease: None,
+            keepalive_due: now,
+            to_write: BTreeMap::new(),
+            to_delete: BTreeSet::new(),
+            member_written: None,
+            in_flight: None,
+            watch: None,
+            last_contact: now,
+            local: false,
+            view_dirty: false,
+            self_check_due: now + settings.cluster.self_check_interval,
+            applying: None,
+            apply_done: channel::unbounded(),
+            settings,
+            ends,
+            shared,
+            host,
+            stopping,
+        }
+    }
+
+    fn instance(&self) -> &str {
+        &self.settings.cluster.instance
+    }
+
+    fn run(mut self) {
+        tracing::info!(
+            cluster = %self.settings.cluster.name,
+            instance = %self.instance(),
+            endpoints = %self.settings.cluster.endpoints.join(","),
+            "fleet: joining"
+        );
+        while !(self.stopping)() {
+            let now = Instant::now();
+            if self.revision == 0 || self.watch.is_none() {
+                self.connect();
+            }
+            self.keep_alive(now);
+            self.drain_prober();
+            self.drain_watch();
+            self.drain_applied();
+            self.settle_members(Instant::now());
+            self.flush();
+            self.self_check(Instant::now());
+            self.watch_fallback(Instant::now());
+            if self.view_dirty {
+                self.send_view();
+            }
+            self.wait();
+        }
+        // Leaving: the lease's keys go at once, so the others reassign without waiting for it
+        // to expire.
+        if let Some(lease) = self.lease.take() {
+            let _ = self.store.lease_revoke(lease);
+        }
+        tracing::info!("fleet: left");
+    }
+
+    /// Sleeps until the prober, the watch or an applied configuration has something, or a
+    /// tick passes (nothing is taken from the channels here).
+    fn wait(&self) {
+        let mut select = channel::Select::new();
+        select.recv(&self.ends.from_prober);
+        select.recv(&self.apply_done.1);
+        if let Some(watch) = &self.watch {
+            select.recv(watch);
+        }
+        let _ = select.ready_timeout(TICK);
+    }
+
+    /// Reads everything and starts the watch; on failure, waits a little.
+    fn connect(&mut self) {
+        match self.resync() {
+            Ok(()) => self.start_watch(),
+            Err(e) => {
+                self.failed(&e, "reading the fleet's keys");
+                std::thread::sleep(RETRY);
+            }
+        }
+    }
+
+    /// Reads every member, report, status and the current configuration at one revision,
+    /// replacing the cache.
+    fn resync(&mut self) -> Result<(), StoreError> {
+        let first = self.revision != 0;
+        let members = self.store.range_all(&KeyRange::prefix(format!("{}members/", self.prefix)), None, PAGE)?;
+        let at = members.revision;
+        let reports = self.store.range_all(&KeyRange::prefix(format!("{}obs/", self.prefix)), Some(at), PAGE)?;
+        let statuses = self.store.range_all(&KeyRange::prefix(format!("{}status/", self.prefix)), Some(at), PAGE)?;
+        let current = self.store.range(&KeyRange::key(keys::current(&self.settings.cluster.name)), Some(at), None)?;
+        self.contact();
+        self.members.clear();
+        self.reports.clear();
+        self.statuses.clear();
+        self.current = None;
+        for kv in members.kvs.iter().chain(&reports.kvs).chain(&statuses.kvs).chain(&current.kvs) {
+            self.apply_put(kv);
+        }
+        self.revision = at;
+        self.shared.revision.store(at, Ordering::Relaxed);
+        if first {
+            self.shared.resyncs.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(revision = at, "fleet: resynced: read every key again");
+        } else {
+            tracing::info!(
+                revision = at,
+                members = self.members.len(),
+                reports = reports.kvs.len(),
+                "fleet: read the fleet's keys"
+            );
+        }
+        // Our own reports as etcd holds them are what we rewrite below if they differ.
+        self.members_changed = Some(Instant::now());
+        self.rewrite_own();
+        self.publish_members();
+        self.view_dirty = true;
+        self.consider_current();
+        Ok(())
+    }
+
+    fn start_watch(&mut self) {
+        let (send, receive) = channel::bounded(1024);
+        let store = self.store.clone();
+        let keys = KeyRange::prefix(self.prefix.clone());
+        let from = self.revision + 1;
+        let spawned = std::thread::Builder::new().name("fleet-watch".into()).spawn(move || {
+            let mut watch = match store.watch(&keys, from) {
+                Ok(watch) => watch,
+                Err(e) => {
+                    let _ = send.send(Watched::Failed(e));
+                    return;
+                }
+            };
+            loop {
+                let message = match watch.next() {
+                    None => return,
+                    Some(Ok(message)) => Watched::Message(message),
+                    Some(Err(e @ (StoreError::Compacted { .. } | StoreError::WatchCanceled(_)))) => {
+                        let _ = send.send(Watched::Ended(e));
+                        return;
+                    }
+                    Some(Err(e)) => Watched::Failed(e),
+                };
+                let failed = matches!(message, Watched::Failed(_));
+                if send.send(message).is_err() {
+                    return;
+                }
+                if failed {
+                    std::thread::sleep(RETRY);
+                }
+            }
+        });
+        match spawned {
+            Ok(_) => self.watch = Some(receive),
+            Err(e) => tracing::error!(error = %e, "fleet: cannot start the watch thread"),
+        }
+    }
+
+    fn drain_watch(&mut self) {
+        let Some(watch) = self.watch.clone() else { return };
+        let mut restart = false;
+        while let Ok(watched) = watch.try_recv() {
+            match watched {
+                Watched::Message(WatchMessage::Events { events, .. }) => {
+                    self.contact();
+                    self.apply_events(&events);
+                }
+                Watched::Message(WatchMessage::Progress { revision }) => {
+                    self.contact();
+                    self.set_revision(revision);
+                }
+                Watched::Message(WatchMessage::Reopened { from }) => {
+                    self.contact();
+                    self.shared.watch_reopens.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(from, "fleet: watch reopened");
+                }
+                Watched::Failed(e) => self.failed(&e, "watching"),
+                Watched::Ended(e) => {
+                    tracing::warn!(error = %e, revision = self.revision, "fleet: the watch ended; reading every key again");
+                    restart = true;
+                }
+            }
+        }
+        if restart {
+            self.watch = None;
+            match self.resync() {
+                Ok(()) => self.start_watch(),
+                Err(e) => self.failed(&e, "reading the fleet's keys"),
+            }
+        }
+    }
+
+    fn set_revision(&mut self, revision: Revision) {
+        if revision > self.revision {
+            self.revision = revision;
+            self.shared.revision.store(revision, Ordering::Relaxed);
+        }
+    }
+
+    fn apply_events(&mut self, events: &[Event]) {
+        for event in events {
+            match event.kind {
+                EventKind::Put => self.apply_put(&event.kv),
+                EventKind::Delete => self.apply_delete(&event.kv),
+            }
+            self.set_revision(event.kv.mod_revision);
+            if let Some((at, sent)) = self.in_flight {
+                if event.kv.mod_revision >= at {
+                    let lag = sent.elapsed().as_micros() as u64;
+                    self.shared.watch_lag_micros.store(lag, Ordering::Relaxed);
+                    self.in_flight = None;
+                }
+            }
+        }
+    }
+
+    fn apply_put(&mut self, kv: &KeyValue) {
+        let Some(rest) = kv.key.strip_prefix(self.prefix.as_bytes()) else { return };
+        match keys::parse(rest) {
+            Parsed::Member(instance) => {
+                let member: keys::Member = serde_json::from_slice(&kv.value).unwrap_or_default();
+                if self.members.insert(instance.to_string(), member).is_none() {
+                    tracing::info!(member = instance, "fleet: member joined");
+                    self.members_changed = Some(Instant::now());
+                }
+                self.publish_members();
+            }
+            Parsed::Report { check, instance } => {
+                let Ok(report) = serde_json::from_slice::<keys::Report>(&kv.value) else { return };
+                let seen = Seen { healthy: report.healthy, target: report.target, mod_revision: kv.mod_revision };
+                self.reports.entry(check.to_string()).or_default().insert(instance.to_string(), seen);
+                self.report_changed(check);
+            }
+            Parsed::Current => {
+                if let Ok(current) = serde_json::from_slice::<keys::Current>(&kv.value) {
+                    self.current = Some(current);
+                    self.consider_current();
+                }
+            }
+            Parsed::Status(instance) => {
+                if let Ok(applied) = serde_json::from_slice::<keys::Applied>(&kv.value) {
+                    self.statuses.insert(instance.to_string(), applied);
+                }
+            }
+            Parsed::Other => {}
+        }
+    }
+
+    fn apply_delete(&mut self, kv: &KeyValue) {
+        let Some(rest) = kv.key.strip_prefix(self.prefix.as_bytes()) else { return };
+        match keys::parse(rest) {
+            Parsed::Member(instance) => {
+                if self.members.remove(instance).is_some() {
+                    tracing::info!(member = instance, "fleet: member left");
+                    self.members_changed = Some(Instant::now());
+                    self.publish_members();
+                }
+                if instance == self.instance() {
+                    // Our lease ended (etcd was out of reach past its time to live).
+                    self.member_written = None;
+                }
+            }
+            Parsed::Report { check, instance } => {
+                if let Some(by_instance) = self.reports.get_mut(check) {
+                    by_instance.remove(instance);
+                    if by_instance.is_empty() {
+                        self.reports.remove(check);
+                    }
+                }
+                if instance == self.instance() {
+                    if let Some(&i) = self.index.get(check) {
+                        if self.probe.get(i) == Some(&true) {
+                            if let Some(Some(healthy)) = self.own.get(i) {
+                                // Ours vanished with an old lease: write it again.
+                                self.to_write.insert(i, *healthy);
+                            }
+                        }
+                    }
+                }
+                self.report_changed(check);
+            }
+            Parsed::Current => self.current = None,
+            Parsed::Status(instance) => {
+                self.statuses.remove(instance);
+            }
+            Parsed::Other => {}
+        }
+    }
+
+    /// A report of `check` came or went: its counts change, and a hand-over may complete.
+    fn report_changed(&mut self, check: &str) {
+        self.view_dirty = true;
+        let Some(&i) = self.index.get(check) else { return };
+        if self.probe.get(i) == Some(&true) && !self.assigned(i) && self.handed_over(i) {
+            self.stop_probing(i);
+        }
+    }
+
+    fn publish_members(&self) {
+        if let Ok(mut members) = self.shared.members.lock() {
+            *members = self.members.iter().map(|(id, m)| (id.clone(), m.clone())).collect();
+        }
+    }
+
+    /// Applies a settled change of members: checks move to their new observers.
+    fn settle_members(&mut self, now: Instant) {
+        let Some(changed) = self.members_changed else { return };
+        if now.duration_since(changed) < self.settings.cluster.membership_debounce && !self.assigned_over.is_empty() {
+            return;
+        }
+        self.members_changed = None;
+        let members: Vec<String> = self.members.keys().cloned().collect();
+        if members == self.assigned_over {
+            return;
+        }
+        tracing::info!(members = %members.join(","), "fleet: checks assigned over these members");
+        self.assigned_over = members;
+        if let Ok(mut over) = self.shared.assigned_over.lock() {
+            over.clone_from(&self.assigned_over);
+        }
+        self.reassign();
+    }
+
+    /// The observers of check `i` among the settled members.
+    fn observers_of(&self, i: usize) -> Vec<&str> {
+        let check = &self.checks[i];
+        let observers = match check.observers {
+            CheckObservers::Fleet => Observers::Count(self.settings.cluster.observers_per_check),
+            CheckObservers::Count(k) => Observers::Count(k),
+            CheckObservers::All => Observers::All,
+        };
+        rendezvous::choose(&check.id, &self.assigned_over, observers)
+    }
+
+    fn assigned(&self, i: usize) -> bool {
+        self.checks[i].probed && self.observers_of(i).contains(&self.instance())
+    }
+
+    /// Whether every observer of check `i` but this instance has reported on its target.
+    fn handed_over(&self, i: usize) -> bool {
+        let check = &self.checks[i];
+        let reports = self.reports.get(&check.id);
+        self.observers_of(i).iter().all(|o| {
+            *o == self.instance() || reports.and_then(|r| r.get(*o)).is_some_and(|seen| seen.target == check.target)
+        })
+    }
+
+    /// Recomputes which checks this instance probes.
+    fn reassign(&mut self) {
+        if self.assigned_over.is_empty() {
+            // Not one member known yet (our own key is on its way): keep what we do.
+            return;
+        }
+        let (mut started, mut kept_for_handover) = (0usize, 0usize);
+        for i in 0..self.checks.len() {
+            let assigned = self.assigned(i);
+            match (self.probe[i], assigned) {
+                (false, true) => {
+                    self.probe[i] = true;
+                    self.own[i] = None;
+                    started += 1;
+                }
+                (true, false) if self.handed_over(i) => self.stop_probing(i),
+                (true, false) => kept_for_handover += 1,
+                _ => {}
+            }
+        }
+        if started > 0 || kept_for_handover > 0 {
+            tracing::info!(started, kept_for_handover, "fleet: checks reassigned");
+        }
+        self.count_assigned();
+        self.view_dirty = true;
+    }
+
+    fn stop_probing(&mut self, i: usize) {
+        self.probe[i] = false;
+        self.own[i] = None;
+        self.to_write.remove(&i);
+        let id = self.checks[i].id.clone();
+        let ours = self.reports.get(&id).is_some_and(|r| r.contains_key(self.instance()));
+        if ours {
+            self.to_delete.insert(id);
+        }
+        self.count_assigned();
+        self.view_dirty = true;
+    }
+
+    fn count_assigned(&self) {
+        self.shared.assigned.store(self.probe.iter().filter(|p| **p).count(), Ordering::Relaxed);
+    }
+
+    fn drain_prober(&mut self) {
+        while let Ok(message) = self.ends.from_prober.try_recv() {
+            self.take(message);
+        }
+    }
+
+    fn take(&mut self, message: ToFleet) {
+        match message {
+            ToFleet::Checks { generation, checks } => {
+                let old_index = std::mem::take(&mut self.index);
+                let old_probe = std::mem::take(&mut self.probe);
+                let old_own = std::mem::take(&mut self.own);
+                let old_checks = std::mem::replace(&mut self.checks, checks);
+                self.generation = generation;
+                self.index = self.checks.iter().enumerate().map(|(i, c)| (c.id.clone(), i)).collect();
+                self.probe = vec![false; self.checks.len()];
+                self.own = vec![None; self.checks.len()];
+                // A check that keeps its id and target keeps its state and its probing.
+                for (i, check) in self.checks.iter().enumerate() {
+                    if let Some(&old) = old_index.get(&check.id) {
+                        if old_checks[old].target == check.target && check.probed {
+                            self.probe[i] = old_probe[old];
+                            self.own[i] = old_own[old];
+                        }
+                    }
+                }
+                let pending: Vec<(usize, bool)> = std::mem::take(&mut self.to_write).into_iter().collect();
+                for (old, healthy) in pending {
+                    if let Some(&i) = old_checks.get(old).and_then(|c| self.index.get(&c.id)) {
+                        if self.checks[i].target == old_checks[old].target {
+                            self.to_write.insert(i, healthy);
+                        }
+                    }
+                }
+                // Our reports of checks that are gone, or moved to another target, go.
+                for check in old_checks.iter() {
+                    let still = self.index.get(&check.id).is_some_and(|&i| self.checks[i].target == check.target);
+                    let ours = self.reports.get(&check.id).is_some_and(|r| r.contains_key(self.instance()));
+                    if !still && ours {
+                        self.to_delete.insert(check.id.clone());
+                    }
+                }
+                if let Ok(mut shared) = self.shared.checks.lock() {
+                    *shared = self.checks.clone();
+                }
+                self.reassign();
+                self.count_assigned();
+                self.view_dirty = true;
+            }
+            ToFleet::Observed { generation, check, healthy } => {
+                if generation != self.generation || check >= self.checks.len() {
+                    return;
+                }
+                self.own[check] = Some(healthy);
+                if self.probe[check] {
+                    self.to_write.insert(check, healthy);
+                }
+            }
+        }
+    }
+
+    /// Our reports as we know them, written again (a new lease, or a full read that found
+    /// them missing or different).
+    fn rewrite_own(&mut self) {
+        for i in 0..self.checks.len() {
+            let (true, Some(healthy)) = (self.probe[i], self.own[i]) else { continue };
+            let check = &self.checks[i];
+            let current = self.reports.get(&check.id).and_then(|r| r.get(self.instance()));
+            if current.is_none_or(|seen| seen.healthy != healthy || seen.target != check.target) {
+                self.to_write.insert(i, healthy);
+            }
+        }
+    }
+
+    /// Grants a lease when there is none, renews it when due, and writes this member's key.
+    fn keep_alive(&mut self, now: Instant) {
+        if self.revision == 0 {
+            return;
+        }
+        let every = self.settings.cluster.lease_ttl / 3;
+        if let Some(lease) = self.lease {
+            if now < self.keepalive_due {
+                return self.write_member();
+            }
+            match self.store.lease_keep_alive(lease) {
+                Ok(_) => {
+                    self.contact();
+                    self.keepalive_due = now + every;
+                }
+                Err(StoreError::LeaseNotFound(_)) => {
+                    self.contact();
+                    tracing::warn!(
+                        "fleet: our lease expired (etcd was out of reach longer than lease_ttl); joining again"
+                    );
+                    self.lease = None;
+                    self.member_written = None;
+                }
+                Err(e) => {
+                    self.keepalive_due = now + RETRY;
+                    return self.failed(&e, "renewing the lease");
+                }
+            }
+        }
+        if self.lease.is_none() {
+            match self.store.lease_grant(self.settings.cluster.lease_ttl) {
+                Ok(lease) => {
+                    self.contact();
+                    self.lease = Some(lease.id);
+                    self.keepalive_due = now + every;
+                    self.member_written = None;
+                    // Everything under the old lease is gone or going: write it all again.
+                    for i in 0..self.checks.len() {
+                        if let (true, Some(healthy)) = (self.probe[i], self.own[i]) {
+                            self.to_write.insert(i, healthy);
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.keepalive_due = now + RETRY;
+                    return self.failed(&e, "granting a lease");
+                }
+            }
+        }
+        self.write_member();
+    }
+
+    fn member_value(&self) -> keys::Member {
+        keys::Member {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            listen: self.settings.listen.clone(),
+            config: self.host.applied(),
+            started: started_at(),
+        }
+    }
+
+    fn write_member(&mut self) {
+        let Some(lease) = self.lease else { return };
+        let member = self.member_value();
+        if self.member_written.as_ref() == Some(&member) {
+            return;
+        }
+        let key = keys::member(&self.settings.cluster.name, self.instance());
+        let value = serde_json::to_vec(&member).unwrap_or_default();
+        let txn = Txn { success: vec![Op::Put { key: key.into_bytes(), value, lease: Some(lease) }], ..Txn::default() };
+        match self.store.txn(&txn) {
+            Ok(_) => {
+                self.contact();
+                self.member_written = Some(member);
+            }
+            Err(e) => self.failed(&e, "writing this member's key"),
+        }
+    }
+
+    /// Writes pending reports and deletes, coalesced into transactions.
+    fn flush(&mut self) {
+        let Some(lease) = self.lease else { return };
+        if self.to_write.is_empty() && self.to_delete.is_empty() {
+            return;
+        }
+        let cluster = self.settings.cluster.name.clone();
+        let at = unix_now();
+        let mut ops: Vec<Op> = Vec::with_capacity(self.to_write.len() + self.to_delete.len());
+        for (&i, &healthy) in &self.to_write {
+            let check = &self.checks[i];
+            let report = keys::Report { healthy, target: check.target.clone(), at };
+            let key = keys::report(&cluster, &check.id, self.instance());
+            ops.push(Op::Put {
+                key: key.into_bytes(),
+                value: serde_json::to_vec(&report).unwrap_or_default(),
+                lease: Some(lease),
+            });
+        }
+        for id in &self.to_delete {
+            ops.push(Op::Delete(KeyRange::key(keys::report(&cluster, id, self.instance()))));
+        }
+        let sent = Instant::now();
+        for chunk in ops.chunks(TXN_OPS) {
+            let txn = Txn { success: chunk.to_vec(), ..Txn::default() };
+            match self.store.txn(&txn) {
+                Ok(outcome) => {
+                    self.contact();
+                    self.shared.writes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    self.in_flight = Some((outcome.revision, sent));
+                }
+                Err(e) => {
+                    // Kept pending; tried again next round.
+                    return self.failed(&e, "writing reports");
+                }
+            }
+        }
+        self.to_write.clear();
+        self.to_delete.clear();
+    }
+
+    /// Compares the cache with a read at its revision; a difference means a watch lost an
+    /// event (etcd's own bugs have done that): read everything again.
+    fn self_check(&mut self, now: Instant) {
+        if now < self.self_check_due || self.revision == 0 || self.watch.is_none() {
+            return;
+        }
+        self.self_check_due = now + self.settings.cluster.self_check_interval;
+        let at = self.revision;
+        let read = |sub: &str| self.store.range_all(&KeyRange::prefix(format!("{}{sub}", self.prefix)), Some(at), PAGE);
+        let (members, reports) = match (read("members/"), read("obs/")) {
+            (Ok(m), Ok(r)) => (m, r),
+            (Err(StoreError::Compacted { .. }), _) | (_, Err(StoreError::Compacted { .. })) => return,
+            (Err(e), _) | (_, Err(e)) => return self.failed(&e, "the cache's self-check"),
+        };
+        self.contact();
+        self.shared.self_checks.fetch_add(1, Ordering::Relaxed);
+        let mut differences = 0usize;
+        let mut read_members = BTreeSet::new();
+        for kv in &members.kvs {
+            let Some(Parsed::Member(id)) = kv.key.strip_prefix(self.prefix.as_bytes()).map(keys::parse) else {
+                continue;
+            };
+            read_members.insert(id.to_string());
+            differences += usize::from(!self.members.contains_key(id));
+        }
+        differences += self.members.keys().filter(|id| !read_members.contains(*id)).count();
+        let mut read_reports = 0usize;
+        for kv in &reports.kvs {
+            let Some(Parsed::Report { check, instance }) = kv.key.strip_prefix(self.prefix.as_bytes()).map(keys::parse)
+            else {
+                continue;
+            };
+            read_reports += 1;
+            let cached = self.reports.get(check).and_then(|r| r.get(instance));
+            differences += usize::from(cached.is_none_or(|seen| seen.mod_revision != kv.mod_revision));
+        }
+        let cached_reports: usize = self.reports.values().map(BTreeMap::len).sum();
+        differences += cached_reports.abs_diff(read_reports);
+        if differences > 0 {
+            self.shared.mismatches.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                revision = at,
+                differences,
+                "fleet: the watched cache differs from etcd at its own revision; reading every key again"
+            );
+            self.watch = None;
+            match self.resync() {
+                Ok(()) => self.start_watch(),
+                Err(e) => self.failed(&e, "reading the fleet's keys"),
+            }
+        } else {
+            tracing::debug!(
+                revision = at,
+                members = read_members.len(),
+                reports = read_reports,
+                "fleet: cache checked"
+            );
+        }
+    }
+
+    /// Switches to local probing after `fallback_after` without etcd, and back.
+    fn watch_fallback(&mut self, now: Instant) {
+        let out_of_reach = now.duration_since(self.last_contact) >= self.settings.cluster.fallback_after;
+        if out_of_reach && !self.local {
+            self.local = true;
+            self.shared.local.store(true, Ordering::Relaxed);
+            tracing::warn!(
+                after = ?self.settings.cluster.fallback_after,
+                "fleet: etcd out of reach; probing every check locally until it is back"
+            );
+            self.view_dirty = true;
+        }
+    }
+
+    /// A call succeeded.
+    fn contact(&mut self) {
+        self.last_contact = Instant::now();
+        self.shared.connected.store(true, Ordering::Relaxed);
+        if self.local {
+            self.local = false;
+            self.shared.local.store(false, Ordering::Relaxed);
+            tracing::info!("fleet: etcd is back; the fleet decides again");
+            self.view_dirty = true;
+        }
+    }
+
+    fn failed(&mut self, error: &StoreError, doing: &str) {
+        self.shared.errors.fetch_add(1, Ordering::Relaxed);
+        if self.shared.connected.swap(false, Ordering::Relaxed) {
+            tracing::warn!(error = %error, "fleet: {doing} failed; answering from the last view");
+        } else {
+            tracing::debug!(error = %error, "fleet: {doing} failed");
+        }
+    }
+
+    /// Counts the reports and sends the prober a new view.
+    fn send_view(&mut self) {
+        self.view_dirty = false;
+        let reports = self
+            .checks
+            .iter()
+            .map(|check| {
+                let Some(by_instance) = self.reports.get(&check.id) else { return (0, 0) };
+                let matching = by_instance.values().filter(|seen| seen.target == check.target);
+                matching.fold((0u32, 0u32), |(h, n), seen| (h + u32::from(seen.healthy), n + 1))
+            })
+            .collect();
+        let view = Arc::new(FleetView {
+            generation: self.generation,
+            probe: if self.local { vec![true; self.checks.len()] } else { self.probe.clone() },
+            reports,
+            local: self.local,
+        });
+        if let Ok(mut shared) = self.shared.view.lock() {
+            *shared = Some(view.clone());
+        }
+        if self.ends.to_prober.send(view).is_ok() {
+            self.host.wake_prober();
+        }
+    }
+
+    /// Applies `config/current` when it names a configuration this instance does not serve.
+    fn consider_current(&mut self) {
+        let Some(current) = self.current.clone() else { return };
+        if self.applying.as_deref() == Some(current.hash.as_str())
+            || self.host.applied().as_deref() == Some(&current.hash)
+        {
+            return;
+        }
+        // Refused before: not again until a new push.
+        if self.statuses.get(self.instance()).is_some_and(|s| s.hash == current.hash && s.error.is_some()) {
+            return;
+        }
+        self.applying = Some(current.hash.clone());
+        let host = self.host.clone();
+        let done = self.apply_done.0.clone();
+        let spawned = std::thread::Builder::new().name("fleet-apply".into()).spawn(move || {
+            let result = host.apply(&current);
+            let _ = done.send((current.hash.clone(), result));
+        });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "fleet: cannot start applying the pushed configuration");
+            self.applying = None;
+        }
+    }
+
+    fn drain_applied(&mut self) {
+        while let Ok((hash, result)) = self.apply_done.1.try_recv() {
+            self.applying = None;
+            match &result {
+                Ok(()) => tracing::info!(%hash, "fleet: serving the pushed configuration"),
+                Err(e) => {
+                    tracing::error!(%hash, error = %e, "fleet: refused the pushed configuration; the previous one keeps serving")
+                }
+            }
+            let applied = keys::Applied { hash, error: result.err(), at: unix_now() };
+            let key = keys::status(&self.settings.cluster.name, self.instance());
+            let value = serde_json::to_vec(&applied).unwrap_or_default();
+            let txn =
+                Txn { success: vec![Op::Put { key: key.into_bytes(), value, lease: self.lease }], ..Txn::default() };
+            match self.store.txn(&txn) {
+                Ok(_) => self.contact(),
+                Err(e) => self.failed(&e, "writing this instance's status"),
+            }
+            self.statuses.insert(self.instance().to_string(), applied);
+            self.write_member();
+            // A newer push may have come meanwhile.
+            self.consider_current();
+        }
+    }
+}
+
+/// When this process started, Unix seconds.
+fn started_at() -> u64 {
+    static STARTED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *STARTED.get_or_init(unix_now)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_target_hash_is_pinned() {
+        assert_eq!(target_hash(""), "cbf29ce484222325");
+        assert_eq!(target_hash("a"), "af63dc4c8601ec8c");
+    }
+}
