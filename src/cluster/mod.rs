@@ -1,6 +1,6 @@
-//! The fleet: several eightfold instances
-//! agreeing on health through etcd. This module owns the talk with etcd, the fleet thread and
-//! the fleet's pure rules; nothing here runs on a worker's path.
+//! The fleet: several eightfold instances agreeing on health through etcd. This module owns
+//! the talk with etcd, the fleet thread and the fleet's pure rules; nothing here runs on a
+//! worker's path.
 //!
 //! ```text
 //!   store       the trait: what the fleet needs from etcd (reads at a revision,

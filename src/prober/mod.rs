@@ -828,12 +828,13 @@ impl Prober {
         }
         if let Some(fleet) = &mut self.fleet {
             // The first result since this instance began probing the check, or a flip.
-            if flipped || !std::mem::replace(&mut fleet.reported[check], true) {
+            let first = !std::mem::replace(&mut fleet.reported[check], true);
+            if flipped || first {
                 let healthy = self.thresholds[check].healthy();
                 let _ = fleet.link.to.send(ToFleet::Observed { generation: fleet.generation, check, healthy });
             }
-            // In a fleet the published state is the rule's: decided at publish.
-            return true;
+            // The rule decides at publish; the own result counts from its first on.
+            return flipped || first;
         }
         flipped
     }
