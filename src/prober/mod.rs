@@ -727,18 +727,6 @@ impl Prober {
             tracing::warn!(check = %id, "override dropped: the check is no longer configured");
             self.forced.remove(&id);
         }
-        for new in fresh {
-            self.schedule_first(new, now);
-        }
-        let previous: HashMap<(String, u16), Condition> =
-            record_sets(&old).map(|s| (s.owner.to_string(), s.rtype)).zip(self.conditions.iter().copied()).collect();
-        self.conditions = record_sets(&self.config)
-            .map(|s| previous.get(&(s.owner.to_string(), s.rtype)).copied().unwrap_or(Condition::Full))
-            .collect();
-        self.catalog = catalog;
-        if let Ok(mut table) = self.table.lock() {
-            *table = ProbeTable { config: self.config.clone(), checks: status };
-        }
         if let Some(fleet) = &mut self.fleet {
             // A check keeps its fleet state while its id and target stay; the fleet thread
             // sends a view for the new checks at once.
@@ -758,6 +746,18 @@ impl Prober {
             fleet.decided = decided;
             fleet.reported = reported;
             fleet.view = None;
+        }
+        for new in fresh {
+            self.schedule_first(new, now);
+        }
+        let previous: HashMap<(String, u16), Condition> =
+            record_sets(&old).map(|s| (s.owner.to_string(), s.rtype)).zip(self.conditions.iter().copied()).collect();
+        self.conditions = record_sets(&self.config)
+            .map(|s| previous.get(&(s.owner.to_string(), s.rtype)).copied().unwrap_or(Condition::Full))
+            .collect();
+        self.catalog = catalog;
+        if let Ok(mut table) = self.table.lock() {
+            *table = ProbeTable { config: self.config.clone(), checks: status };
         }
         self.tell_fleet_checks();
         tracing::info!(kept, started, stopped, reset, "health checks reloaded");
