@@ -220,10 +220,13 @@ fn main() -> ExitCode {
                     }
                 }
                 let records: usize = loaded.zones.iter().map(|z| z.rrset_count()).sum();
-                let keys = match loaded.tsig_keys.len() {
+                let mut keys = match loaded.tsig_keys.len() {
                     0 => String::new(),
                     n => format!(", {n} TSIG keys"),
                 };
+                if let Some(cluster) = &loaded.cluster {
+                    keys += &format!("; fleet {} as {}", cluster.name, cluster.instance);
+                }
                 print_out(&format!(
                     "{}: OK ({} zones, {} record sets, {} health checks{keys})\n",
                     config.display(),
