@@ -42,6 +42,9 @@ const PAGE: u64 = 5_000;
 const TICK: Duration = Duration::from_millis(100);
 /// Pause before a failed call is tried again.
 const RETRY: Duration = Duration::from_millis(500);
+/// Views are sent to the prober at most this often: a burst of reports (a fleet starting,
+/// thousands of checks at once) becomes one view, and one publish, every so often.
+const VIEW_EVERY: Duration = Duration::from_millis(20);
 
 /// One check as the fleet sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,6 +263,10 @@ struct Fleet<S: Store> {
     last_contact: Instant,
     local: bool,
     view_dirty: bool,
+    /// When the last view was sent.
+    view_sent: Instant,
+    /// Per check: (healthy reports, reports) on its current target, kept as events come.
+    counts: Vec<(u32, u32)>,
     self_check_due: Instant,
     /// A pushed configuration being applied, by hash.
     applying: Option<String>,
@@ -302,6 +309,8 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
             last_contact: now,
             local: false,
             view_dirty: false,
+            view_sent: now,
+            counts: Vec::new(),
             self_check_due: now + settings.cluster.self_check_interval,
             applying: None,
             apply_done: channel::unbounded(),
@@ -337,7 +346,7 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
             self.flush();
             self.self_check(Instant::now());
             self.watch_fallback(Instant::now());
-            if self.view_dirty {
+            if self.view_dirty && self.view_sent.elapsed() >= VIEW_EVERY {
                 self.send_view();
             }
             self.wait();
@@ -359,7 +368,8 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
         if let Some(watch) = &self.watch {
             select.recv(watch);
         }
-        let _ = select.ready_timeout(TICK);
+        let tick = if self.view_dirty { VIEW_EVERY.saturating_sub(self.view_sent.elapsed()) } else { TICK };
+        let _ = select.ready_timeout(tick);
     }
 
     /// Reads everything and starts the watch; on failure, waits a little.
@@ -385,6 +395,7 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
         self.contact();
         self.members.clear();
         self.reports.clear();
+        self.counts.iter_mut().for_each(|c| *c = (0, 0));
         self.statuses.clear();
         self.current = None;
         for kv in members.kvs.iter().chain(&reports.kvs).chain(&statuses.kvs).chain(&current.kvs) {
@@ -392,6 +403,7 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
         }
         self.revision = at;
         self.shared.revision.store(at, Ordering::Relaxed);
+        self.recount();
         if first {
             self.shared.resyncs.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(revision = at, "fleet: resynced: read every key again");
@@ -522,7 +534,11 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
             Parsed::Report { check, instance } => {
                 let Ok(report) = serde_json::from_slice::<keys::Report>(&kv.value) else { return };
                 let seen = Seen { healthy: report.healthy, target: report.target, mod_revision: kv.mod_revision };
-                self.reports.entry(check.to_string()).or_default().insert(instance.to_string(), seen);
+                self.count(check, &seen, true);
+                let old = self.reports.entry(check.to_string()).or_default().insert(instance.to_string(), seen);
+                if let Some(old) = old {
+                    self.count(check, &old, false);
+                }
                 self.report_changed(check);
             }
             Parsed::Current => {
@@ -556,9 +572,12 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
             }
             Parsed::Report { check, instance } => {
                 if let Some(by_instance) = self.reports.get_mut(check) {
-                    by_instance.remove(instance);
+                    let old = by_instance.remove(instance);
                     if by_instance.is_empty() {
                         self.reports.remove(check);
+                    }
+                    if let Some(old) = old {
+                        self.count(check, &old, false);
                     }
                 }
                 if instance == self.instance() {
@@ -579,6 +598,36 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
             }
             Parsed::Other => {}
         }
+    }
+
+    /// Counts a report of `check` in (or out of) its check's counts, when it is on the
+    /// check's current target.
+    fn count(&mut self, check: &str, seen: &Seen, add: bool) {
+        let Some(&i) = self.index.get(check) else { return };
+        if seen.target != self.checks[i].target {
+            return;
+        }
+        let (healthy, all) = &mut self.counts[i];
+        if add {
+            *healthy += u32::from(seen.healthy);
+            *all += 1;
+        } else {
+            *healthy = healthy.saturating_sub(u32::from(seen.healthy));
+            *all = all.saturating_sub(1);
+        }
+    }
+
+    /// Counts every check's reports again (after a full read, or new checks).
+    fn recount(&mut self) {
+        self.counts = self
+            .checks
+            .iter()
+            .map(|check| {
+                let Some(by_instance) = self.reports.get(&check.id) else { return (0, 0) };
+                let matching = by_instance.values().filter(|seen| seen.target == check.target);
+                matching.fold((0u32, 0u32), |(h, n), seen| (h + u32::from(seen.healthy), n + 1))
+            })
+            .collect();
     }
 
     /// A report of `check` came or went: its counts change, and a hand-over may complete.
@@ -728,6 +777,7 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
                 if let Ok(mut shared) = self.shared.checks.lock() {
                     *shared = self.checks.clone();
                 }
+                self.recount();
                 self.reassign();
                 self.count_assigned();
                 self.view_dirty = true;
@@ -975,15 +1025,8 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
     /// Counts the reports and sends the prober a new view.
     fn send_view(&mut self) {
         self.view_dirty = false;
-        let reports = self
-            .checks
-            .iter()
-            .map(|check| {
-                let Some(by_instance) = self.reports.get(&check.id) else { return (0, 0) };
-                let matching = by_instance.values().filter(|seen| seen.target == check.target);
-                matching.fold((0u32, 0u32), |(h, n), seen| (h + u32::from(seen.healthy), n + 1))
-            })
-            .collect();
+        self.view_sent = Instant::now();
+        let reports = self.counts.clone();
         let view = Arc::new(FleetView {
             generation: self.generation,
             probe: if self.local { vec![true; self.checks.len()] } else { self.probe.clone() },

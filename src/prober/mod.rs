@@ -940,9 +940,13 @@ impl Prober {
             let fleet = self.fleet.as_ref().map(|f| &f.probe);
             self.schedule.retain(|Reverse((_, i))| fleet.is_none_or(|p| p[*i]));
         }
-        for i in started {
-            let busy = self.resolving[i] || self.attempts.iter().flatten().any(|(check, _)| *check == i);
-            if !busy {
+        if !started.is_empty() {
+            // A check with a probe in flight is scheduled again when the probe ends.
+            let mut busy = self.resolving.clone();
+            for (check, _) in self.attempts.iter().flatten() {
+                busy[*check] = true;
+            }
+            for i in started.into_iter().filter(|&i| !busy[i]) {
                 self.schedule_first(i, now);
             }
         }
