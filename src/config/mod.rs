@@ -102,7 +102,28 @@ impl Config {
     /// Validates config text; `read` supplies zone files (paths relative to `source`'s folder).
     pub fn parse(text: &str, source: &Path, read: &ReadFile) -> Result<Config, ConfigError> {
         let (parsed, problems) = read::read(text, source).map_err(|problems| ConfigError { problems })?;
-        validate::config(parsed, problems, text, source, read)
+        validate::config(parsed, problems, text, source, read, validate::Part::Whole)
+    }
+
+    /// Reads a config file's `[server]` and `[cluster]` only: what an instance of a fleet
+    /// keeps when it serves a pushed configuration. Its zones, records, health checks and
+    /// TSIG keys are neither read nor checked (the pushed configuration replaces them), but
+    /// the file must still be well-formed TOML with no unknown keys.
+    pub fn load_local(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| single(path, None, "", None, format!("cannot read config: {e}")))?;
+        let (parsed, problems) = read::read(&text, path).map_err(|problems| ConfigError { problems })?;
+        let read = |p: &Path| std::fs::read_to_string(p);
+        validate::config(parsed, problems, &text, path, &read, validate::Part::Local)
+    }
+
+    /// Validates the shared part of config text (zones, records, health checks, TSIG keys)
+    /// and takes `[server]` and `[cluster]` from `local` instead of the text's own, which are
+    /// not checked: a pushed configuration as an instance serves it. `read` supplies the
+    /// files, as for [`Config::parse`].
+    pub fn parse_shared(text: &str, source: &Path, read: &ReadFile, local: &Config) -> Result<Config, ConfigError> {
+        let (parsed, problems) = read::read(text, source).map_err(|problems| ConfigError { problems })?;
+        validate::config(parsed, problems, text, source, read, validate::Part::Shared { local })
     }
 }
 

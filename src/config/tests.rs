@@ -373,3 +373,42 @@ fn tsig_keys_are_read_from_the_table_or_a_file() {
         assert!(shown.contains("tsig_key \""), "{shown}");
     }
 }
+
+#[test]
+fn an_instance_keeps_its_own_server_and_cluster_and_reads_the_rest_from_a_pushed_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local.toml");
+    // Zones that are not there: the local part does not read them.
+    let local_text = "[server]\nlisten = [\"127.0.0.1:5300\"]\nmax_answers = 2\n\n[cluster]\nendpoints = \
+                      [\"http://127.0.0.1:2379\"]\ninstance = \"ns1\"\n\n[[zone]]\norigin = \"gone.test.\"\nfile = \
+                      \"gone.zone\"\n";
+    std::fs::write(&local, local_text).unwrap();
+    let mine = Config::load_local(&local).unwrap();
+    assert!(mine.zones.is_empty());
+    assert_eq!(mine.server.listen, vec!["127.0.0.1:5300".parse().unwrap()]);
+    assert_eq!(mine.cluster.as_ref().unwrap().instance, "ns1");
+    assert!(Config::load(&local).is_err(), "the whole file names a zone file that is not there");
+
+    // The local part still refuses what is wrong in it.
+    std::fs::write(&local, "[server]\nbogus = 1\n").unwrap();
+    let error = Config::load_local(&local).unwrap_err().to_string();
+    assert!(error.contains("bogus"), "{error}");
+
+    // The pushed text's own [server] and [cluster] are ignored (its password_file is not read).
+    let pushed = format!(
+        "[server]\nlisten = [\"192.0.2.1:53\"]\n\n[cluster]\nendpoints = [\"http://127.0.0.1:2379\"]\ninstance = \
+         \"pusher\"\nusername = \"u\"\npassword_file = \"nowhere\"\n\n{BASE}"
+    );
+    let zone = "@ SOA ns host 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n".to_string();
+    let read = move |p: &Path| {
+        assert!(!p.ends_with("nowhere"), "the pushed [cluster] is not read");
+        Ok(zone.clone())
+    };
+    let shared = Config::parse_shared(&pushed, Path::new("dir/c.toml"), &read, &mine).unwrap();
+    assert_eq!(shared.server, mine.server);
+    assert_eq!(shared.cluster, mine.cluster);
+    assert_eq!(shared.zones.len(), 1);
+    // Its zones are checked as ever.
+    let broken = format!("{BASE}[[record]]\nname = \"www\"\ntype = \"A\"\nvalues = [\"not an address\"]\n");
+    assert!(Config::parse_shared(&broken, Path::new("dir/c.toml"), &read, &mine).is_err());
+}

@@ -5,7 +5,8 @@
 //! tables ([`record`]), the rules that span zones and tables: which zone a name belongs to,
 //! and each zone's name and type rules ([`rules`]), and last the `[[tsig_key]]` tables
 //! ([`tsig_key`]), then `[cluster]` ([`cluster`]). Each step is an `impl Validator` block in its file; a problem is recorded
-//! and the step goes on, so that every problem is reported at once.
+//! and the step goes on, so that every problem is reported at once. A [`Part`] of the steps
+//! runs for a fleet's instance: its own `[server]` and `[cluster]`, or a pushed file's rest.
 
 mod cluster;
 mod health_check;
@@ -23,6 +24,20 @@ use std::time::Duration;
 use super::{file, Config, ConfigError, Problem, ReadFile, ZoneConfig};
 use crate::limits;
 
+/// Which tables of a file are validated.
+pub(super) enum Part<'a> {
+    /// All of them.
+    Whole,
+    /// `[server]` and `[cluster]` only: what stays with each instance of a fleet.
+    Local,
+    /// Everything but `[server]` and `[cluster]`, which are taken from `local` (a pushed
+    /// configuration, served with the instance's own settings).
+    Shared {
+        /// The instance's validated local settings.
+        local: &'a Config,
+    },
+}
+
 /// Validates a parsed file into a [`Config`]; `text` is the file's text (for line numbers),
 /// `read` supplies zone files (paths relative to `source`'s folder).
 /// `problems` are those found reading the file, which go first.
@@ -32,17 +47,31 @@ pub(super) fn config(
     text: &str,
     source: &Path,
     read: &ReadFile,
+    part: Part<'_>,
 ) -> Result<Config, ConfigError> {
     let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
     let mut v = Validator { source, text, line_starts, problems };
-    let server = v.server(parsed.server.as_ref());
-    let checks = v.checks(&parsed.health_check, read);
-    let check_ids: HashMap<&str, usize> = checks.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
-    let (mut zones, origins) = v.zones(&parsed.zone, read);
-    v.records(&parsed.record, &mut zones, &origins, &check_ids);
-    let zones: Vec<ZoneConfig> = zones.into_iter().map(|z| v.finish_zone(z, server.max_answers)).collect();
-    let tsig_keys = v.tsig_keys(&parsed.tsig_key, read);
-    let cluster = v.cluster(parsed.cluster.as_ref(), read);
+    let server = match &part {
+        Part::Shared { local } => local.server.clone(),
+        Part::Whole | Part::Local => v.server(parsed.server.as_ref()),
+    };
+    let (checks, zones, tsig_keys) = match &part {
+        Part::Local => (Vec::new(), Vec::new(), Vec::new()),
+        Part::Whole | Part::Shared { .. } => {
+            let checks = v.checks(&parsed.health_check, read);
+            let check_ids: HashMap<&str, usize> =
+                checks.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
+            let (mut zones, origins) = v.zones(&parsed.zone, read);
+            v.records(&parsed.record, &mut zones, &origins, &check_ids);
+            let zones: Vec<ZoneConfig> = zones.into_iter().map(|z| v.finish_zone(z, server.max_answers)).collect();
+            let tsig_keys = v.tsig_keys(&parsed.tsig_key, read);
+            (checks, zones, tsig_keys)
+        }
+    };
+    let cluster = match &part {
+        Part::Shared { local } => local.cluster.clone(),
+        Part::Whole | Part::Local => v.cluster(parsed.cluster.as_ref(), read),
+    };
     if v.problems.is_empty() {
         Ok(Config { source: source.to_path_buf(), server, zones, checks, tsig_keys, cluster })
     } else {
