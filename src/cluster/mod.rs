@@ -3,6 +3,9 @@
 //! worker's path.
 //!
 //! ```text
+//!   bundle      a pushed configuration: collected, stored by hash in chunks, switched in
+//!               with a compare-and-swap of config/current, fetched back and checked
+//!   push        `eightfold push`: store a bundle, then wait for each instance's answer
 //!   store       the trait: what the fleet needs from etcd (reads at a revision,
 //!               transactions, leases, watches that resume from a revision)
 //!   etcd        that trait over etcd's v3 JSON gateway (blocking HTTP, endpoints rotated)
@@ -16,9 +19,11 @@
 //! Data flows one way: etcd's keys -> a cache of members and reports -> `rule` -> the measured
 //! states the health rules ([`crate::health`]) already turn into a snapshot.
 
+pub mod bundle;
 pub mod etcd;
 pub mod fleet;
 pub mod keys;
+pub mod push;
 pub mod rendezvous;
 pub mod rule;
 pub mod store;

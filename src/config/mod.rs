@@ -38,6 +38,7 @@ pub use runtime::{
     RrlConfig, RrsetConfig, ServerConfig, TsigKeyConfig, WhenAllUnhealthy, ZoneConfig,
 };
 pub use text::{parse_absolute, rtype_name, ReadFile};
+pub use validate::host_name;
 
 /// What the control commands read from a config to reach the running server.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,7 +101,7 @@ impl Config {
     }
 
     /// Validates config text; `read` supplies zone files (paths relative to `source`'s folder).
-    pub fn parse(text: &str, source: &Path, read: &ReadFile) -> Result<Config, ConfigError> {
+    pub fn parse(text: &str, source: &Path, read: &ReadFile<'_>) -> Result<Config, ConfigError> {
         let (parsed, problems) = read::read(text, source).map_err(|problems| ConfigError { problems })?;
         validate::config(parsed, problems, text, source, read, validate::Part::Whole)
     }
@@ -121,7 +122,7 @@ impl Config {
     /// and takes `[server]` and `[cluster]` from `local` instead of the text's own, which are
     /// not checked: a pushed configuration as an instance serves it. `read` supplies the
     /// files, as for [`Config::parse`].
-    pub fn parse_shared(text: &str, source: &Path, read: &ReadFile, local: &Config) -> Result<Config, ConfigError> {
+    pub fn parse_shared(text: &str, source: &Path, read: &ReadFile<'_>, local: &Config) -> Result<Config, ConfigError> {
         let (parsed, problems) = read::read(text, source).map_err(|problems| ConfigError { problems })?;
         validate::config(parsed, problems, text, source, read, validate::Part::Shared { local })
     }

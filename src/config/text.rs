@@ -141,7 +141,7 @@ pub fn parse_value(owner: &Name, rtype: u16, value: &str, origin: &Name) -> Resu
 
 /// Reads a zone file (and what it `$INCLUDE`s) with `origin` as the initial origin.
 #[cfg(test)]
-pub fn read_zone_file(path: &Path, origin: &Name, read: &ReadFile) -> Result<Vec<ScannedRecord>, (PathBuf, String)> {
+pub fn read_zone_file(path: &Path, origin: &Name, read: &ReadFile<'_>) -> Result<Vec<ScannedRecord>, (PathBuf, String)> {
     let mut records = Vec::new();
     for_each_record(path, origin, read, &mut |r| {
         if let Scanned::Record(r) = r {
@@ -168,7 +168,7 @@ pub enum Scanned {
 
 /// Reads a file by path: the file system, or a test's map. Shared with the thread that
 /// scans zone files.
-pub type ReadFile = dyn Fn(&Path) -> io::Result<String> + Sync;
+pub type ReadFile<'a> = dyn Fn(&Path) -> io::Result<String> + Sync + 'a;
 
 /// Records handed from the scanning thread to the caller at a time.
 const SCAN_BATCH: usize = 4096;
@@ -184,7 +184,7 @@ const THREADED_SCAN_BYTES: usize = 64 * 1024;
 pub fn for_each_record(
     path: &Path,
     origin: &Name,
-    read: &ReadFile,
+    read: &ReadFile<'_>,
     each: &mut dyn FnMut(Scanned),
 ) -> Result<(), (PathBuf, String)> {
     let text = read_text(path, read)?;
@@ -220,7 +220,7 @@ pub fn for_each_record(
     })
 }
 
-fn read_text(path: &Path, read: &ReadFile) -> Result<String, (PathBuf, String)> {
+fn read_text(path: &Path, read: &ReadFile<'_>) -> Result<String, (PathBuf, String)> {
     read(path).map_err(|e| (path.to_path_buf(), format!("cannot read zone file {}: {e}", shown_path(path).display())))
 }
 
@@ -241,7 +241,7 @@ fn scan_zone_text(
     path: &Path,
     text: &str,
     origin: &Name,
-    read: &ReadFile,
+    read: &ReadFile<'_>,
     depth: usize,
     each: &mut dyn FnMut(Scanned),
 ) -> Result<(), (PathBuf, String)> {
@@ -252,7 +252,7 @@ fn scan_file(
     path: &Path,
     text: &str,
     origin: &Name,
-    read: &ReadFile,
+    read: &ReadFile<'_>,
     depth: usize,
     files: &mut Files,
     each: &mut dyn FnMut(Scanned),

@@ -15,7 +15,7 @@ impl Validator<'_> {
     pub(super) fn cluster(
         &mut self,
         table: Option<&toml::Spanned<file::ClusterTable>>,
-        read: &ReadFile,
+        read: &ReadFile<'_>,
     ) -> Option<ClusterConfig> {
         let spanned = table?;
         let t = spanned.get_ref();
@@ -220,7 +220,7 @@ fn id_ok(id: &str, bounds: limits::Bounds<usize>) -> Result<(), String> {
 }
 
 /// This host's name, as `hostname` prints it.
-fn host_name() -> Option<String> {
+pub fn host_name() -> Option<String> {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname writes at most that much.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };

@@ -15,7 +15,7 @@ impl Validator<'_> {
     pub(super) fn checks(
         &mut self,
         tables: &[toml::Spanned<file::HealthCheckTable>],
-        read: &ReadFile,
+        read: &ReadFile<'_>,
     ) -> Vec<CheckConfig> {
         let mut ids: HashMap<&str, usize> = HashMap::new();
         for (i, t) in tables.iter().enumerate() {
@@ -36,7 +36,7 @@ impl Validator<'_> {
         kind: Option<CheckKind>,
         ids: &HashMap<&str, usize>,
         kinds: &[Option<CheckKind>],
-        read: &ReadFile,
+        read: &ReadFile<'_>,
     ) -> CheckConfig {
         let t = spanned.get_ref();
         let span = Some(spanned.span());

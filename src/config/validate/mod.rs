@@ -21,6 +21,8 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use cluster::host_name;
+
 use super::{file, Config, ConfigError, Problem, ReadFile, ZoneConfig};
 use crate::limits;
 
@@ -46,7 +48,7 @@ pub(super) fn config(
     problems: Vec<Problem>,
     text: &str,
     source: &Path,
-    read: &ReadFile,
+    read: &ReadFile<'_>,
     part: Part<'_>,
 ) -> Result<Config, ConfigError> {
     let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();

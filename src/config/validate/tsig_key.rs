@@ -25,7 +25,7 @@ impl Validator<'_> {
     pub(super) fn tsig_keys(
         &mut self,
         tables: &[toml::Spanned<file::TsigKeyTable>],
-        read: &ReadFile,
+        read: &ReadFile<'_>,
     ) -> Vec<TsigKeyConfig> {
         let mut names = HashSet::new();
         let mut keys = Vec::with_capacity(tables.len());

@@ -61,7 +61,7 @@ impl Validator<'_> {
     pub(super) fn zones(
         &mut self,
         tables: &[toml::Spanned<file::ZoneTable>],
-        read: &ReadFile,
+        read: &ReadFile<'_>,
     ) -> (Vec<ZoneBuild>, Origins) {
         let mut zones: Vec<ZoneBuild> = Vec::new();
         let mut origins = Origins::default();
