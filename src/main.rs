@@ -94,6 +94,29 @@ enum Command {
         #[arg(long, short, value_hint = ValueHint::FilePath)]
         config: PathBuf,
     },
+    /// Validate a config as `check` does and push it, with every file it reads, to the
+    /// fleet in etcd; every instance serves it with its own [server] and [cluster].
+    ///
+    /// Exit 0 when stored (with --wait: when every live instance serves it), 1 when the
+    /// config does not validate (nothing is stored) or an instance refused it, 3 when etcd
+    /// could not be reached or --wait timed out.
+    Push {
+        /// The TOML config file pushed; its [cluster] says where etcd is.
+        #[arg(long, short, value_hint = ValueHint::FilePath)]
+        config: PathBuf,
+        /// etcd's client URLs, comma-separated, instead of [cluster] `endpoints`.
+        #[arg(long, value_delimiter = ',', value_name = "URL,...")]
+        endpoints: Vec<String>,
+        /// The fleet's name instead of [cluster] `name` (default: "default").
+        #[arg(long, value_name = "NAME")]
+        cluster: Option<String>,
+        /// Then wait until every live instance serves it or refused it, printing each answer.
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
+        timeout: u64,
+    },
     /// Write the manual pages, or print a shell's completion script.
     ///
     /// Both are made from this binary's own definition of its commands, and eightfold.toml(5)
@@ -240,6 +263,9 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_CONFIG)
             }
         },
+        Command::Push { config, endpoints, cluster, wait, timeout } => {
+            push(&config, endpoints, cluster, wait.then(|| std::time::Duration::from_secs(timeout)))
+        }
         Command::Serve { config, listen, control } => {
             let signals = match eightfold::control::catch_reload_signal() {
                 Ok(signals) => signals,
@@ -248,8 +274,8 @@ fn main() -> ExitCode {
                     return ExitCode::from(EXIT_RUNTIME);
                 }
             };
-            let source = Source { path: config, listen, control };
-            let config = match source.load() {
+            let source = Source::new(config, listen, control);
+            let config = match source.load_at_start() {
                 Ok(config) => config,
                 Err(e) => {
                     eprintln!("{e}");
@@ -370,6 +396,98 @@ fn print_out(text: &str) -> ExitCode {
             eprintln!("eightfold: cannot write to standard output: {e}");
             ExitCode::from(EXIT_RUNTIME)
         }
+    }
+}
+
+/// `eightfold push`: validate, store, switch, and with `wait` wait for the fleet's answers.
+fn push(path: &std::path::Path, endpoints: Vec<String>, name: Option<String>, wait: Option<std::time::Duration>) -> ExitCode {
+    use eightfold::cluster::{bundle, push, Etcd, EtcdOptions};
+    let (bundle, config) = match bundle::Bundle::collect(path) {
+        Ok(collected) => collected,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("eightfold: nothing pushed");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let options = match (&config.cluster, endpoints.is_empty()) {
+        (Some(cluster), true) => push::etcd_options(cluster),
+        (Some(cluster), false) => EtcdOptions { endpoints, ..push::etcd_options(cluster) },
+        (None, false) => EtcdOptions::new(endpoints),
+        (None, true) => {
+            eprintln!(
+                "eightfold: {} has no [cluster] saying where the fleet's etcd is: add one, or give --endpoints (and \
+                 --cluster)",
+                path.display()
+            );
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let name = name.or_else(|| config.cluster.as_ref().map(|c| c.name.clone())).unwrap_or_else(|| "default".into());
+    if name.is_empty() || name.contains('/') {
+        eprintln!("eightfold: --cluster {name:?}: a fleet's name is not empty and holds no `/`");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let etcd = match Etcd::new(options) {
+        Ok(etcd) => etcd,
+        Err(e) => {
+            eprintln!("eightfold: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let stored = match bundle::store(&etcd, &name, &bundle, None, &push::pushed_by()) {
+        Ok(stored) => stored,
+        Err(e @ bundle::PushError::Store(_)) => {
+            eprintln!("eightfold: nothing pushed: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+        Err(e) => {
+            eprintln!("eightfold: nothing pushed: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let current = &stored.current;
+    let files = bundle.files.len();
+    let text = if stored.unchanged {
+        format!(
+            "{} is already fleet {name:?}'s configuration (pushed by {}); nothing written\n",
+            current.hash, current.pushed_by
+        )
+    } else {
+        format!(
+            "pushed {} to fleet {name:?}: {} bytes in {} chunks, the config and {files} files\n",
+            current.hash, current.size, current.chunks
+        )
+    };
+    let printed = print_out(&text);
+    let Some(timeout) = wait else { return printed };
+    let waited = push::wait(&etcd, &name, &current.hash, stored.revision, timeout, |instance, answer| {
+        let line = match answer {
+            push::Answer::Serves => format!("{instance} serves {}\n", current.hash),
+            push::Answer::Refused(error) => format!("{instance} refused {}: {error}\n", current.hash),
+            push::Answer::Left => format!("{instance} left the fleet before answering\n"),
+        };
+        print_out(&line);
+    });
+    match waited {
+        Err(e) => {
+            eprintln!("eightfold: stopped waiting: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+        Ok(waited) if !waited.any_member => {
+            print_out(&format!("no instance of fleet {name:?} is live: nothing to wait for\n"))
+        }
+        Ok(waited) if waited.refused() => {
+            if !waited.pending.is_empty() {
+                eprintln!("eightfold: no answer within {} s from: {}", timeout.as_secs(), waited.pending.join(", "));
+            }
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Ok(waited) if !waited.pending.is_empty() => {
+            eprintln!("eightfold: no answer within {} s from: {}", timeout.as_secs(), waited.pending.join(", "));
+            ExitCode::from(EXIT_RUNTIME)
+        }
+        Ok(_) => ExitCode::SUCCESS,
     }
 }
 

@@ -12,6 +12,7 @@ mod metrics;
 mod notify;
 mod page;
 pub mod privileges;
+pub mod pushed;
 mod socket;
 mod status;
 
@@ -25,8 +26,9 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::cluster::bundle::Bundle;
 use crate::cluster::fleet::{self, FleetShared};
-use crate::cluster::{Etcd, EtcdOptions};
+use crate::cluster::{bundle, push, Etcd};
 use crate::config::{ClusterConfig, Config, ConfigError};
 use crate::prober::{self, Overridden, ProberHandle};
 use crate::server::{self, Server, ServerError, Shared, Sockets};
@@ -44,14 +46,40 @@ pub struct Source {
     pub listen: Vec<SocketAddr>,
     /// `--control`: replaces `[server] control`.
     pub control: Option<SocketAddr>,
+    /// The pushed configuration a fleet's instance serves instead of its file's zones,
+    /// records, health checks and TSIG keys; shared by the clones of a source.
+    pushed: Arc<Mutex<Option<Pushed>>>,
+}
+
+/// A pushed configuration and its hash.
+#[derive(Debug, Clone)]
+struct Pushed {
+    bundle: Arc<Bundle>,
+    hash: String,
 }
 
 impl Source {
-    /// Reads and validates the configuration.
+    /// The file at `path` (the built-in demo when `None`), with these overrides.
+    pub fn new(path: Option<PathBuf>, listen: Vec<SocketAddr>, control: Option<SocketAddr>) -> Source {
+        Source { path, listen, control, pushed: Arc::default() }
+    }
+
+    /// Reads and validates the configuration: the file, or, when a pushed configuration is
+    /// installed and the file has `[cluster]`, the pushed one with the file's own `[server]`
+    /// and `[cluster]`.
     pub fn load(&self) -> Result<Config, ConfigError> {
-        let mut config = match &self.path {
-            Some(path) => Config::load(path)?,
-            None => Config::demo(),
+        let pushed = self.pushed.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut config = match (&self.path, pushed) {
+            (Some(path), Some(pushed)) => {
+                let local = Config::load_local(path)?;
+                match local.cluster {
+                    Some(_) => pushed.bundle.config_for(&local)?,
+                    // No longer a fleet's instance: its own file, whole.
+                    None => Config::load(path)?,
+                }
+            }
+            (Some(path), None) => Config::load(path)?,
+            (None, _) => Config::demo(),
         };
         if !self.listen.is_empty() {
             config.server.listen = self.listen.clone();
@@ -60,6 +88,57 @@ impl Source {
             config.server.control = self.control;
         }
         Ok(config)
+    }
+
+    /// Loads the configuration to start with. A fleet's instance (its file has `[cluster]`
+    /// and a `state_file`) whose last applied push was kept beside the state file serves that
+    /// one, so that a restart while etcd is unreachable serves the last push; a kept copy that
+    /// cannot be read or no longer validates is logged, and the file is served.
+    pub fn load_at_start(&self) -> Result<Config, ConfigError> {
+        let Some(path) = &self.path else { return self.load() };
+        // A file with problems in its own part: `load` reports them.
+        let Ok(local) = Config::load_local(path) else { return self.load() };
+        let (Some(_), Some(state_file)) = (&local.cluster, &local.server.state_file) else { return self.load() };
+        let kept = pushed::path(state_file);
+        match pushed::load(&kept) {
+            None => {}
+            Some(Ok(bundle)) => {
+                let hash = bundle.hash();
+                self.install(Some(Pushed { bundle: Arc::new(bundle), hash: hash.clone() }));
+                match self.load() {
+                    Ok(config) => {
+                        tracing::info!(hash, kept = %kept.display(), "serving the last pushed configuration");
+                        return Ok(config);
+                    }
+                    Err(e) => {
+                        self.install(None);
+                        tracing::error!(
+                            hash,
+                            kept = %kept.display(),
+                            "the last pushed configuration no longer validates; serving {} until the next \
+                             push:\n{e}",
+                            path.display()
+                        );
+                    }
+                }
+            }
+            Some(Err(e)) => tracing::error!(
+                kept = %kept.display(),
+                "cannot read the last pushed configuration ({e}); serving {} until the next push",
+                path.display()
+            ),
+        }
+        self.load()
+    }
+
+    /// The hash of the pushed configuration served, if one is.
+    pub fn pushed_hash(&self) -> Option<String> {
+        self.pushed.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|p| p.hash.clone())
+    }
+
+    /// Installs a pushed configuration (or none); returns the one before.
+    fn install(&self, pushed: Option<Pushed>) -> Option<Pushed> {
+        std::mem::replace(&mut *self.pushed.lock().unwrap_or_else(|e| e.into_inner()), pushed)
     }
 }
 
@@ -188,6 +267,8 @@ pub struct Control {
     started: Instant,
     /// The fleet, when `[cluster]` is set: what the status report and metrics show of it.
     fleet: Option<Arc<FleetShared>>,
+    /// The fleet's etcd, to fetch pushed configurations from.
+    etcd: Option<Etcd>,
 }
 
 /// What the fleet thread calls on the control side.
@@ -213,14 +294,13 @@ impl fleet::Host for FleetHost {
 }
 
 impl Control {
-    /// Fetches and applies a pushed configuration.
+    /// Fetches a pushed configuration from etcd and serves it ([`Control::apply_pushed`]).
     fn apply_current(&self, current: &crate::cluster::keys::Current) -> Result<(), String> {
-        Err(format!("pushed configuration {} cannot be applied by this build", current.hash))
-    }
-
-    /// The hash of the pushed configuration served, if any.
-    pub fn pushed_hash(&self) -> Option<String> {
-        None
+        let (Some(etcd), Some(cluster)) = (&self.etcd, &self.started_with.cluster) else {
+            return Err("this instance is not in a fleet".to_string());
+        };
+        let bundle = bundle::fetch(etcd, &cluster.name, current)?;
+        self.apply_pushed(Arc::new(bundle)).map(|_| ()).map_err(|e| e.to_string())
     }
 
     /// Re-reads the configuration and zone files and swaps them in; on any error the old
@@ -268,6 +348,54 @@ impl Control {
         }
     }
 
+    /// Serves a pushed configuration: its zones, records, health checks and TSIG keys with
+    /// this instance's own `[server]` and `[cluster]`, through the same path as a reload (zones
+    /// and health swapped together). On any error the configuration served before (pushed or
+    /// not) keeps serving and the error is returned. Once applied, a reload keeps serving it
+    /// (and re-reads the file's `[server]`), and a copy is kept beside the state file.
+    pub fn apply_pushed(&self, bundle: Arc<Bundle>) -> Result<Reloaded, ReloadError> {
+        let _one_at_a_time = self.reload_lock.lock();
+        let hash = bundle.hash();
+        let fleet_member = match &self.source.path {
+            Some(path) => Config::load_local(path).map_err(ReloadError::Invalid)?.cluster.is_some(),
+            None => false,
+        };
+        if !fleet_member {
+            let reason = "this instance's configuration has no [cluster], so it serves no pushed configuration";
+            return Err(ReloadError::Apply(reason.to_string()));
+        }
+        let previous = self.source.install(Some(Pushed { bundle: Arc::clone(&bundle), hash: hash.clone() }));
+        notify::reloading();
+        let result = self.reload_now();
+        match &result {
+            Ok(_) => {
+                tracing::info!(hash, "serving the pushed configuration");
+                if let Some(state_file) = &self.started_with.server.state_file {
+                    let kept = pushed::path(state_file);
+                    if let Err(e) = pushed::save(&kept, &bundle) {
+                        tracing::warn!(
+                            hash,
+                            "cannot keep a copy of the pushed configuration in {}: {e} (a restart while etcd is \
+                             unreachable serves the file instead)",
+                            kept.display()
+                        );
+                    }
+                }
+            }
+            Err(_) => {
+                self.source.install(previous);
+                tracing::error!(hash, "the pushed configuration was refused; the previous one keeps serving");
+            }
+        }
+        notify::ready(if result.is_ok() { "serving" } else { "serving the previous configuration: push refused" });
+        result
+    }
+
+    /// The hash of the pushed configuration served, or `None` when the file's is.
+    pub fn pushed_hash(&self) -> Option<String> {
+        self.source.pushed_hash()
+    }
+
     /// Forces a check up, down, or back to automatic, and says whether that was saved.
     pub fn set_override(&self, id: &str, force: Option<bool>) -> Result<Overridden, String> {
         self.prober.set_override(id, force)
@@ -296,13 +424,7 @@ impl Control {
 /// The etcd client `[cluster]` describes, with time limits that fit its lease: a keep-alive
 /// must get through well within `lease_ttl`.
 fn etcd_client(cluster: &ClusterConfig) -> Result<Etcd, RunError> {
-    let mut options = EtcdOptions::new(cluster.endpoints.clone());
-    options.credentials = cluster
-        .credentials
-        .as_ref()
-        .map(|(user, password)| crate::cluster::Credentials { user: user.clone(), password: password.clone() });
-    options.ca_file = cluster.ca_file.clone();
-    options.client_cert = cluster.client_cert.clone();
+    let mut options = push::etcd_options(cluster);
     options.timeout = (cluster.lease_ttl / 3).clamp(Duration::from_secs(1), options.timeout);
     options.connect_timeout = options.connect_timeout.min(options.timeout);
     Etcd::new(options).map_err(|e| RunError::Cluster(e.to_string()))
@@ -431,6 +553,7 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
         reload_lock: Mutex::new(()),
         started: Instant::now(),
         fleet: fleet_shared.clone(),
+        etcd: etcd.clone(),
     });
     let fleet_thread = match (etcd, ends, &config.cluster, fleet_shared) {
         (Some(etcd), Some(ends), Some(cluster), Some(fleet_shared)) => {
@@ -466,6 +589,7 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
         checks = config.checks.len(),
         tsig_keys = config.tsig_keys.len(),
         config = %config.source.display(),
+        pushed = control.pushed_hash().as_deref().unwrap_or("none"),
         "loaded configuration"
     );
     for address in &server.addresses {
