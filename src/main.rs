@@ -400,7 +400,12 @@ fn print_out(text: &str) -> ExitCode {
 }
 
 /// `eightfold push`: validate, store, switch, and with `wait` wait for the fleet's answers.
-fn push(path: &std::path::Path, endpoints: Vec<String>, name: Option<String>, wait: Option<std::time::Duration>) -> ExitCode {
+fn push(
+    path: &std::path::Path,
+    endpoints: Vec<String>,
+    name: Option<String>,
+    wait: Option<std::time::Duration>,
+) -> ExitCode {
     use eightfold::cluster::{bundle, push, Etcd, EtcdOptions};
     let (bundle, config) = match bundle::Bundle::collect(path) {
         Ok(collected) => collected,

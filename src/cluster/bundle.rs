@@ -285,7 +285,8 @@ pub fn store<S: Store>(
     let value = serde_json::to_vec(&current).expect("a Current always encodes");
     let mut success = vec![Op::Put { key: keys::current(cluster).into_bytes(), value, lease: None }];
     success.extend(dropped.iter().map(|gone| Op::Delete(KeyRange::prefix(keys::blob(cluster, gone)))));
-    let txn = Txn { compares: vec![Compare::mod_revision(keys::current(cluster), read_at)], success, failure: Vec::new() };
+    let txn =
+        Txn { compares: vec![Compare::mod_revision(keys::current(cluster), read_at)], success, failure: Vec::new() };
     let outcome = store.txn(&txn)?;
     if !outcome.succeeded {
         return Err(PushError::Conflict);
@@ -338,7 +339,8 @@ mod tests {
 
     fn bundle() -> Bundle {
         let mut files = BTreeMap::new();
-        files.insert(PathBuf::from("dir/example.com.zone"), "@ SOA ns host 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n".into());
+        files
+            .insert(PathBuf::from("dir/example.com.zone"), "@ SOA ns host 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n".into());
         let config = "[[zone]]\norigin = \"example.com.\"\nfile = \"example.com.zone\"\n".to_string();
         Bundle { source: PathBuf::from("dir/c.toml"), config, files }
     }

@@ -20,8 +20,10 @@ use crate::config::ClusterConfig;
 /// How to reach etcd for a fleet configured by `cluster`.
 pub fn etcd_options(cluster: &ClusterConfig) -> EtcdOptions {
     let mut options = EtcdOptions::new(cluster.endpoints.clone());
-    options.credentials =
-        cluster.credentials.as_ref().map(|(user, password)| Credentials { user: user.clone(), password: password.clone() });
+    options.credentials = cluster
+        .credentials
+        .as_ref()
+        .map(|(user, password)| Credentials { user: user.clone(), password: password.clone() });
     options.ca_file = cluster.ca_file.clone();
     options.client_cert = cluster.client_cert.clone();
     options

@@ -141,7 +141,11 @@ pub fn parse_value(owner: &Name, rtype: u16, value: &str, origin: &Name) -> Resu
 
 /// Reads a zone file (and what it `$INCLUDE`s) with `origin` as the initial origin.
 #[cfg(test)]
-pub fn read_zone_file(path: &Path, origin: &Name, read: &ReadFile<'_>) -> Result<Vec<ScannedRecord>, (PathBuf, String)> {
+pub fn read_zone_file(
+    path: &Path,
+    origin: &Name,
+    read: &ReadFile<'_>,
+) -> Result<Vec<ScannedRecord>, (PathBuf, String)> {
     let mut records = Vec::new();
     for_each_record(path, origin, read, &mut |r| {
         if let Scanned::Record(r) = r {

@@ -25,6 +25,7 @@ mod layout;
 mod malformed;
 mod operations;
 mod properties;
+mod push;
 mod record_sets;
 mod robustness;
 mod status_page;

@@ -61,8 +61,7 @@ pub(super) fn config(
         Part::Local => (Vec::new(), Vec::new(), Vec::new()),
         Part::Whole | Part::Shared { .. } => {
             let checks = v.checks(&parsed.health_check, read);
-            let check_ids: HashMap<&str, usize> =
-                checks.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
+            let check_ids: HashMap<&str, usize> = checks.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
             let (mut zones, origins) = v.zones(&parsed.zone, read);
             v.records(&parsed.record, &mut zones, &origins, &check_ids);
             let zones: Vec<ZoneConfig> = zones.into_iter().map(|z| v.finish_zone(z, server.max_answers)).collect();
