@@ -29,9 +29,9 @@
 //!    health   the rules: measured results -> HealthSnapshot (thresholds, calculated checks)
 //!    zone     Config -> Catalog: flat, immutable zone data
 //!    view     View { catalog, health, healthy pools }: one Publisher, many Readers
-//!    cluster  the fleet's building blocks, not yet used by the server: an etcd client
-//!             behind a small store trait, rendezvous choice of a check's observers, the
-//!             > 18% rule over their reports
+//!    cluster  the fleet's building blocks: an etcd client behind a small store trait,
+//!             rendezvous choice of a check's observers, the > 18% rule over their reports,
+//!             pushed configurations (bundled, stored by hash, switched in by `push`)
 //!    prober   the prober thread: probes -> thresholds -> a new View; it holds the only
 //!             Publisher, for new health and for reloads
 //!    control  start-up, signals (SIGHUP reload, SIGTERM stop), HTTP endpoint on TCP and
