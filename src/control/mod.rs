@@ -107,13 +107,13 @@ impl Source {
                 self.install(Some(Pushed { bundle: Arc::new(bundle), hash: hash.clone() }));
                 match self.load() {
                     Ok(config) => {
-                        tracing::info!(hash, kept = %kept.display(), "serving the last pushed configuration");
+                        tracing::info!(%hash, kept = %kept.display(), "serving the last pushed configuration");
                         return Ok(config);
                     }
                     Err(e) => {
                         self.install(None);
                         tracing::error!(
-                            hash,
+                            %hash,
                             kept = %kept.display(),
                             "the last pushed configuration no longer validates; serving {} until the next \
                              push:\n{e}",
@@ -369,12 +369,12 @@ impl Control {
         let result = self.reload_now();
         match &result {
             Ok(_) => {
-                tracing::info!(hash, "serving the pushed configuration");
+                tracing::info!(%hash, "serving the pushed configuration");
                 if let Some(state_file) = &self.started_with.server.state_file {
                     let kept = pushed::path(state_file);
                     if let Err(e) = pushed::save(&kept, &bundle) {
                         tracing::warn!(
-                            hash,
+                            %hash,
                             "cannot keep a copy of the pushed configuration in {}: {e} (a restart while etcd is \
                              unreachable serves the file instead)",
                             kept.display()
@@ -384,7 +384,7 @@ impl Control {
             }
             Err(_) => {
                 self.source.install(previous);
-                tracing::error!(hash, "the pushed configuration was refused; the previous one keeps serving");
+                tracing::error!(%hash, "the pushed configuration was refused; the previous one keeps serving");
             }
         }
         notify::ready(if result.is_ok() { "serving" } else { "serving the previous configuration: push refused" });
@@ -589,7 +589,7 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
         checks = config.checks.len(),
         tsig_keys = config.tsig_keys.len(),
         config = %config.source.display(),
-        pushed = control.pushed_hash().as_deref().unwrap_or("none"),
+        pushed = %control.pushed_hash().as_deref().unwrap_or("none"),
         "loaded configuration"
     );
     for address in &server.addresses {
