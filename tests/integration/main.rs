@@ -17,6 +17,7 @@ mod control;
 mod control_socket;
 mod dig;
 mod docs;
+mod fleet;
 mod generate;
 mod health;
 mod hygiene;

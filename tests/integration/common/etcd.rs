@@ -6,6 +6,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 /// How long a cluster (or a restarted member) may take to become healthy.
@@ -51,6 +52,19 @@ impl EtcdCluster {
     /// certificate signed by the cluster's own authority ([`EtcdCluster::tls`]).
     pub fn start_tls(size: usize) -> Option<EtcdCluster> {
         Self::start_with(size, true)
+    }
+
+    /// A cluster of 3 shared by the tests that run at the same time and neither kill its
+    /// members nor compact it: started by the first, stopped when the last lets go of it.
+    pub fn shared() -> Option<Arc<EtcdCluster>> {
+        static SHARED: Mutex<Weak<EtcdCluster>> = Mutex::new(Weak::new());
+        let mut slot = SHARED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(cluster) = slot.upgrade() {
+            return Some(cluster);
+        }
+        let cluster = Arc::new(Self::start(3)?);
+        *slot = Arc::downgrade(&cluster);
+        Some(cluster)
     }
 
     fn start_with(size: usize, tls: bool) -> Option<EtcdCluster> {
@@ -108,6 +122,44 @@ impl EtcdCluster {
         self.kill(i);
         self.spawn(i);
         self.wait_healthy(i);
+    }
+
+    /// Kills every member (SIGKILL).
+    pub fn kill_all(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+
+    /// Starts every member that is not running, on its data, and waits until all are healthy
+    /// (one member alone cannot be: it needs a quorum to elect a leader).
+    pub fn start_stopped(&mut self) {
+        let stopped: Vec<usize> = (0..self.members.len()).filter(|&i| self.members[i].child.is_none()).collect();
+        for &i in &stopped {
+            self.spawn(i);
+        }
+        for i in 0..self.members.len() {
+            self.wait_healthy(i);
+        }
+    }
+
+    /// The index of the member that leads, as the running members report it.
+    pub fn leader(&self) -> Option<usize> {
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(2))).build().into();
+        let mut ids = vec![None; self.members.len()];
+        let mut leader = None;
+        for (i, id) in ids.iter_mut().enumerate().filter(|(i, _)| self.members[*i].child.is_some()) {
+            let Ok(answer) = agent.post(format!("{}/v3/maintenance/status", self.endpoint(i))).send("{}") else {
+                continue;
+            };
+            let Ok(text) = answer.into_body().read_to_string() else { continue };
+            let Ok(status) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+            *id = status["header"]["member_id"].as_str().map(str::to_string);
+            leader = leader.or_else(|| status["leader"].as_str().map(str::to_string));
+        }
+        let leader = leader?;
+        ids.iter().position(|id| id.as_deref() == Some(leader.as_str()))
     }
 
     /// Turns authentication on through the gateway: user `root` with `password`, role `root`.

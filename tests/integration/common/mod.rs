@@ -11,6 +11,7 @@ use std::time::Duration;
 
 pub mod endpoints;
 pub mod etcd;
+pub mod fleet;
 pub mod properties;
 
 use hickory_proto::op::{Edns, Message, Query};
