@@ -936,10 +936,12 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
         self.self_check_due = now + self.settings.cluster.self_check_interval;
         let at = self.revision;
         let read = |sub: &str| self.store.range_all(&KeyRange::prefix(format!("{}{sub}", self.prefix)), Some(at), PAGE);
-        let (members, reports) = match (read("members/"), read("obs/")) {
-            (Ok(m), Ok(r)) => (m, r),
-            (Err(StoreError::Compacted { .. }), _) | (_, Err(StoreError::Compacted { .. })) => return,
-            (Err(e), _) | (_, Err(e)) => return self.failed(&e, "the cache's self-check"),
+        // The second read only when the first answered: each one that fails waits out every
+        // endpoint's timeout.
+        let (members, reports) = match read("members/").and_then(|members| Ok((members, read("obs/")?))) {
+            Ok(both) => both,
+            Err(StoreError::Compacted { .. }) => return,
+            Err(e) => return self.failed(&e, "the cache's self-check"),
         };
         self.contact();
         self.shared.self_checks.fetch_add(1, Ordering::Relaxed);
@@ -997,7 +999,8 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
                 after = ?self.settings.cluster.fallback_after,
                 "fleet: etcd out of reach; probing every check locally until it is back"
             );
-            self.view_dirty = true;
+            // At once: the rest of this round may wait out more timeouts.
+            self.send_view();
         }
     }
 
@@ -1014,6 +1017,9 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
     }
 
     fn failed(&mut self, error: &StoreError, doing: &str) {
+        // A failed call may have waited out every endpoint's timeout: the time to fall back
+        // may have come meanwhile, whatever else this round still has to do.
+        self.watch_fallback(Instant::now());
         self.shared.errors.fetch_add(1, Ordering::Relaxed);
         if self.shared.connected.swap(false, Ordering::Relaxed) {
             tracing::warn!(error = %error, "fleet: {doing} failed; answering from the last view");
