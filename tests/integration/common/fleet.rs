@@ -34,6 +34,10 @@ pub const INTERVAL: Duration = Duration::from_secs(1);
 pub const LEASE_TTL: Duration = Duration::from_secs(2);
 /// `[cluster] fallback_after` of every instance.
 pub const FALLBACK_AFTER: Duration = Duration::from_secs(4);
+/// The longest one call to etcd takes when no endpoint answers (a cut link): each of the
+/// 3 endpoints is given `lease_ttl / 3`, at least 1 s. An instance notices it is out of
+/// reach, and falls back, only as such a call ends.
+pub const ETCD_CALL: Duration = Duration::from_secs(3);
 /// `[cluster] self_check_interval` of every instance.
 pub const SELF_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 /// `[cluster] observers_per_check` (k) of every instance.
