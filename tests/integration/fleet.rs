@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use eightfold::cluster::{Etcd, EtcdOptions, KeyRange, Op, Store, StoreError, Txn, WatchMessage};
@@ -17,6 +18,7 @@ use crate::common::fleet::{
     start_instance, Fleet, Link, QueryLoop, Reach, Targets, ETCD_CALL, FALLBACK_AFTER, INTERVAL, K, LEASE_TTL,
     SELF_CHECK_INTERVAL,
 };
+use crate::common::{binary, ZONE};
 
 /// How long a fleet may take to start and settle.
 const SETTLE: Duration = Duration::from_secs(20);
@@ -543,4 +545,65 @@ fn drill_7_compaction_past_an_absent_instance_s_revision_makes_it_resync() {
         assert_eq!(fleet.answer(i), Some(without.clone()), "instance {}", Fleet::id(i));
     }
     eprintln!("drill 7: c's cache equals etcd at revision {revision}, {} after the heal", secs(healed.elapsed()));
+}
+
+/// 8. `push --wait` of a changed record: every instance serves it when push returns; a
+///    broken config is refused by push, and the fleet goes on serving the last one.
+#[test]
+fn drill_8_a_pushed_record_is_served_by_every_instance_and_a_broken_config_is_refused() {
+    let Some(etcd) = EtcdCluster::shared() else { return };
+    let targets = Targets::start(2);
+    let fleet = Fleet::start(&etcd, "drill8", &targets.config(1, &[]), &[Reach::Direct; 3]);
+    let checks = targets.checks();
+    fleet.settle(&checks, |_| K, SETTLE);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fleet.toml");
+    std::fs::write(dir.path().join("example.com.zone"), ZONE).unwrap();
+    let push = |body: &str| {
+        let cluster =
+            format!("[cluster]\nendpoints = {:?}\nname = \"drill8\"\ninstance = \"pusher\"\n", etcd.endpoints());
+        std::fs::write(&config, format!("{cluster}{body}")).unwrap();
+        let started = Instant::now();
+        let out = Command::new(binary())
+            .args(["push", "--wait", "--timeout", "20", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code().unwrap_or(-1), text, started.elapsed())
+    };
+
+    // Target 1's record answers another address.
+    let changed = targets.config(1, &[]).replace("values = [\"10.0.0.2\"]", "values = [\"10.0.1.2\"]");
+    assert_ne!(changed, targets.config(1, &[]));
+    let (code, out, took) = push(&changed);
+    eprintln!("drill 8: push --wait took {}:\n{out}", secs(took));
+    assert_eq!(code, 0, "{out}");
+    for id in ["a", "b", "c"] {
+        assert!(out.contains(&format!("{id} serves ")), "{id} serves it:\n{out}");
+    }
+    // No polling: when push --wait returns, every instance answers the new record.
+    let pushed: BTreeSet<std::net::Ipv4Addr> = ["10.0.0.1", "10.0.1.2"].iter().map(|a| a.parse().unwrap()).collect();
+    for i in fleet.live() {
+        assert_eq!(fleet.answer(i), Some(pushed.clone()), "instance {} when push returned", Fleet::id(i));
+    }
+    let current = fleet.keys(None).unwrap().into_iter().find(|(k, _)| k == "config/current").expect("config/current");
+    // The pushed checks go on deciding as a fleet.
+    fleet.settle(&checks, |_| K, SETTLE);
+    targets.set_up(0, false);
+    let only: BTreeSet<std::net::Ipv4Addr> = ["10.0.1.2".parse().unwrap()].into();
+    let took = fleet.until_each(follow(1) * 3, |i, f| f.answer(i).as_ref() == Some(&only));
+    assert!(slowest("drill 8: target down under the pushed config", &took) <= follow(1));
+
+    // A broken config: refused by push itself, nothing stored, nothing changes.
+    let broken = changed.replace("10.0.1.2", "10.0.1.300");
+    let (code, out, _) = push(&broken);
+    eprintln!("drill 8: broken push:\n{out}");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("10.0.1.300") && out.contains("nothing pushed"), "{out}");
+    let after = fleet.keys(None).unwrap().into_iter().find(|(k, _)| k == "config/current");
+    assert_eq!(after, Some(current), "config/current unchanged");
+    for i in fleet.live() {
+        assert_eq!(fleet.answer(i), Some(only.clone()), "instance {} after the refused push", Fleet::id(i));
+    }
 }
