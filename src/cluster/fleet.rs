@@ -102,6 +102,9 @@ pub struct FleetShared {
     pub connected: AtomicBool,
     /// Whether every check is probed locally.
     pub local: AtomicBool,
+    /// When a call to etcd last succeeded, milliseconds since the Unix epoch: the prober
+    /// reads it to fall back on time while this thread waits out a call.
+    pub last_contact_ms: AtomicU64,
     /// The revision the cache is at.
     pub revision: AtomicI64,
     /// Full reads of the cache after the first (compaction, self-check mismatch).
@@ -140,6 +143,19 @@ pub struct FleetLink {
     pub rule: super::Rule,
     /// The instance's id (for logs).
     pub instance: String,
+    /// What the fleet thread shares, its last contact with etcd among it.
+    pub shared: Arc<FleetShared>,
+    /// `[cluster] fallback_after`.
+    pub fallback_after: Duration,
+}
+
+impl FleetLink {
+    /// Whether etcd has been out of reach for `fallback_after` (the fleet thread may be
+    /// waiting out a call and not have said so yet).
+    pub fn out_of_reach(&self) -> bool {
+        let last = self.shared.last_contact_ms.load(Ordering::Relaxed);
+        unix_millis().saturating_sub(last) >= self.fallback_after.as_millis() as u64
+    }
 }
 
 /// The fleet thread's end of the channels.
@@ -148,12 +164,22 @@ pub struct FleetEnds {
     from_prober: Receiver<ToFleet>,
 }
 
-/// The two ends: one for the prober, one for the fleet thread.
-pub fn link(config: &ClusterConfig) -> (FleetLink, FleetEnds) {
+/// The two ends (one for the prober, one for the fleet thread) and what the fleet thread
+/// shares with the control side.
+pub fn link(config: &ClusterConfig) -> (FleetLink, FleetEnds, Arc<FleetShared>) {
     let (to, from_prober) = channel::unbounded();
     let (to_prober, from) = channel::unbounded();
     let rule = super::Rule { min_observers: config.min_observers, healthy_fraction: config.healthy_fraction };
-    (FleetLink { to, from, rule, instance: config.instance.clone() }, FleetEnds { to_prober, from_prober })
+    let shared = Arc::new(FleetShared { last_contact_ms: AtomicU64::new(unix_millis()), ..FleetShared::default() });
+    let link = FleetLink {
+        to,
+        from,
+        rule,
+        instance: config.instance.clone(),
+        shared: shared.clone(),
+        fallback_after: config.fallback_after,
+    };
+    (link, FleetEnds { to_prober, from_prober }, shared)
 }
 
 /// A check target's hash as reports carry it: FNV-1a 64 of the fingerprint, hex.
@@ -994,11 +1020,13 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
         let out_of_reach = now.duration_since(self.last_contact) >= self.settings.cluster.fallback_after;
         if out_of_reach && !self.local {
             self.local = true;
-            self.shared.local.store(true, Ordering::Relaxed);
-            tracing::warn!(
-                after = ?self.settings.cluster.fallback_after,
-                "fleet: etcd out of reach; probing every check locally until it is back"
-            );
+            // The prober goes local on its own clock, and logs it, when this thread is late.
+            if !self.shared.local.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    after = ?self.settings.cluster.fallback_after,
+                    "fleet: etcd out of reach; probing every check locally until it is back"
+                );
+            }
             // At once: the rest of this round may wait out more timeouts.
             self.send_view();
         }
@@ -1007,10 +1035,12 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
     /// A call succeeded.
     fn contact(&mut self) {
         self.last_contact = Instant::now();
+        self.shared.last_contact_ms.store(unix_millis(), Ordering::Relaxed);
         self.shared.connected.store(true, Ordering::Relaxed);
-        if self.local {
+        // The prober may have gone local on its own while this thread waited out a call.
+        let prober_local = self.shared.local.swap(false, Ordering::Relaxed);
+        if self.local || prober_local {
             self.local = false;
-            self.shared.local.store(false, Ordering::Relaxed);
             tracing::info!("fleet: etcd is back; the fleet decides again");
             self.view_dirty = true;
         }
@@ -1102,6 +1132,10 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
 fn started_at() -> u64 {
     static STARTED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *STARTED.get_or_init(unix_now)
+}
+
+fn unix_millis() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 fn unix_now() -> u64 {

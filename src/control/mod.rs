@@ -535,14 +535,14 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
     };
     let (link, ends) = match &config.cluster {
         Some(cluster) => {
-            let (link, ends) = fleet::link(cluster);
-            (Some(link), Some(ends))
+            let (link, ends, shared) = fleet::link(cluster);
+            (Some(link), Some((ends, shared)))
         }
         None => (None, None),
     };
     let prober =
         prober::spawn(config.clone(), catalog, shared.clone(), publisher, initial, link).map_err(RunError::Prober)?;
-    let fleet_shared = config.cluster.as_ref().map(|_| Arc::new(FleetShared::default()));
+    let (ends, fleet_shared) = ends.unzip();
     let control = Arc::new(Control {
         source,
         started_with: (*config).clone(),

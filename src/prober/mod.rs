@@ -484,6 +484,7 @@ impl Prober {
             }
             // Answers woke the loop, or a lookup's deadline passed.
             changed |= self.drain_answers(now);
+            self.fleet_deadline(now);
             for slot in 0..self.attempts.len() {
                 let outcome = match &self.attempts[slot] {
                     Some((_, a)) if a.deadline() <= now => a.timed_out(now),
@@ -926,6 +927,29 @@ impl Prober {
             }
         }
         let Some(view) = newest else { return };
+        self.apply_view(view, now);
+    }
+
+    /// Goes local on its own when etcd has been out of reach past `fallback_after`, though
+    /// the fleet thread, waiting out a call, has not said so yet.
+    fn fleet_deadline(&mut self, now: Instant) {
+        let Some(fleet) = &self.fleet else { return };
+        let Some(view) = fleet.view.as_ref().filter(|v| !v.local) else { return };
+        if !fleet.link.out_of_reach() {
+            return;
+        }
+        let local = Arc::new(FleetView { local: true, probe: vec![true; view.probe.len()], ..(**view).clone() });
+        fleet.link.shared.local.store(true, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(
+            after = ?fleet.link.fallback_after,
+            "fleet: etcd out of reach; probing every check locally until it is back"
+        );
+        self.apply_view(local, now);
+    }
+
+    /// Switches to a view: starts and stops probes, and publishes.
+    fn apply_view(&mut self, view: Arc<FleetView>, now: Instant) {
+        let Some(fleet) = &mut self.fleet else { return };
         let probe = view.probe.clone();
         fleet.view = Some(view);
         let started: Vec<usize> = (0..probe.len()).filter(|&i| probe[i] && !fleet.probe[i]).collect();

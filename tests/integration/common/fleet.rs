@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use eightfold::cluster::keys::{self, Parsed, Report};
-use eightfold::cluster::{Etcd, EtcdOptions, KeyRange, Revision, Store};
+use eightfold::cluster::{rendezvous, Etcd, EtcdOptions, KeyRange, Observers, Revision, Store};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 
@@ -425,7 +425,16 @@ impl Fleet {
                 })
             }) && self.members().is_ok_and(|m| m == live_ids)
                 && self.reports().is_ok_and(|reports| {
-                    checks.iter().all(|c| reports.get(c).map_or(0, BTreeMap::len) == observers(c))
+                    // Each check reported by exactly its observers: the instances rendezvous
+                    // hashing picks among the live ones (a count alone can be met mid-hand-over).
+                    let ids: Vec<&String> = live_ids.iter().collect();
+                    checks.iter().all(|c| {
+                        let expected: BTreeSet<&str> =
+                            rendezvous::choose(c, &ids, Observers::Count(observers(c))).into_iter().collect();
+                        let reported: BTreeSet<&str> =
+                            reports.get(c).map(|r| r.keys().map(String::as_str).collect()).unwrap_or_default();
+                        reported == expected
+                    })
                 });
             if settled {
                 return started.elapsed();
