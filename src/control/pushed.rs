@@ -3,10 +3,11 @@
 //! instance's own file. Written atomically: a temporary file, synced, renamed over the old
 //! one, and the folder synced.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::cluster::bundle::Bundle;
+use crate::prober::statefile;
 
 /// The kept copy's file name, in the state file's folder.
 pub const FILE_NAME: &str = "pushed-config.json";
@@ -18,21 +19,7 @@ pub fn path(state_file: &Path) -> PathBuf {
 
 /// Writes `bundle` to `path`, replacing the copy there only once the new one is on disk.
 pub fn save(path: &Path, bundle: &Bundle) -> io::Result<()> {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    let tmp = path.with_file_name(name);
-    let written = std::fs::File::create(&tmp)
-        .and_then(|mut file| file.write_all(&bundle.encode()).and_then(|()| file.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    std::fs::File::open(folder)?.sync_all()
+    statefile::replace_synced(path, &bundle.encode())
 }
 
 /// The copy at `path`: `None` when there is none, else the bundle or why it cannot be read.

@@ -291,9 +291,17 @@ pub fn save<'a>(
             .collect(),
     };
     let text = toml::to_string(&file).map_err(io::Error::other)?;
-    let tmp = path.with_extension("tmp");
-    let written = write_synced(&tmp, format!("# eightfold health states; rewritten by the server\n{text}").as_bytes())
-        .and_then(|()| std::fs::rename(&tmp, path));
+    replace_synced(path, format!("# eightfold health states; rewritten by the server\n{text}").as_bytes())
+}
+
+/// Replaces `path` with `bytes` atomically: a temporary file beside it (`.tmp` added to its
+/// name), synced, renamed over it, and the folder synced, so a crash leaves the old file or
+/// the new one, never a part of either.
+pub fn replace_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
+    let written = write_synced(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
@@ -506,6 +514,6 @@ mod tests {
         let path = dir.path().join("state.toml");
         std::fs::create_dir_all(path.join("inside")).unwrap();
         assert!(save(&path, std::iter::empty(), &HashMap::new(), SystemTime::now()).is_err());
-        assert!(!dir.path().join("state.tmp").exists());
+        assert!(!dir.path().join("state.toml.tmp").exists());
     }
 }
