@@ -13,76 +13,10 @@ use domain::rdata::ZoneRecordData;
 use domain::zonefile::inplace::{Entry, Zonefile};
 
 use crate::wire::Name;
+pub use crate::wire::{parse_name, TextName};
 
 /// How deep `$INCLUDE` may nest.
 const MAX_INCLUDE_DEPTH: usize = 8;
-
-/// A name as text: its labels, and whether it ended with a dot.
-pub struct TextName {
-    /// Wire form of the labels, without the terminating root label.
-    pub labels: Vec<u8>,
-    /// Whether the text was absolute (ended with `.`).
-    pub absolute: bool,
-}
-
-/// Parses a name in presentation format (`\.` and `\DDD` escapes; `@` is the origin).
-pub fn parse_name(text: &str) -> Result<TextName, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err("empty name".into());
-    }
-    if text == "." {
-        return Ok(TextName { labels: Vec::new(), absolute: true });
-    }
-    let mut labels = Vec::new();
-    let mut label = Vec::new();
-    let mut absolute = false;
-    let mut chars = text.bytes().peekable();
-    let finish = |label: &mut Vec<u8>, labels: &mut Vec<u8>| -> Result<(), String> {
-        if label.is_empty() {
-            return Err(format!("empty label in {text:?}"));
-        }
-        if label.len() > 63 {
-            return Err(format!("label longer than 63 octets in {text:?}"));
-        }
-        labels.push(label.len() as u8);
-        labels.append(label);
-        Ok(())
-    };
-    while let Some(c) = chars.next() {
-        match c {
-            b'.' => {
-                finish(&mut label, &mut labels)?;
-                if chars.peek().is_none() {
-                    absolute = true;
-                }
-            }
-            b'\\' => {
-                let next = chars.next().ok_or_else(|| format!("dangling escape in {text:?}"))?;
-                if next.is_ascii_digit() {
-                    let d2 = chars.next().filter(u8::is_ascii_digit);
-                    let d3 = chars.next().filter(u8::is_ascii_digit);
-                    let (Some(d2), Some(d3)) = (d2, d3) else {
-                        return Err(format!("bad \\DDD escape in {text:?}"));
-                    };
-                    let value = (next - b'0') as u32 * 100 + (d2 - b'0') as u32 * 10 + (d3 - b'0') as u32;
-                    label.push(u8::try_from(value).map_err(|_| format!("escape above 255 in {text:?}"))?);
-                } else {
-                    label.push(next);
-                }
-            }
-            b' ' | b'\t' | b'\n' | b'\r' => return Err(format!("white space in name {text:?}")),
-            _ => label.push(c),
-        }
-    }
-    if !label.is_empty() {
-        finish(&mut label, &mut labels)?;
-    }
-    if labels.len() + 1 > crate::wire::MAX_NAME_LEN {
-        return Err(format!("name longer than 255 octets: {text:?}"));
-    }
-    Ok(TextName { labels, absolute })
-}
 
 /// Parses an absolute name; a missing trailing dot is tolerated.
 pub fn parse_absolute(text: &str) -> Result<Name, String> {

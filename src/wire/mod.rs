@@ -7,7 +7,7 @@ mod compress;
 mod name;
 
 pub use compress::{Block, NameCut, Patch, MAX_POINTER};
-pub use name::{skip_name, write_presentation, LowerName, Name, MAX_NAME_LEN};
+pub use name::{parse_name, skip_name, write_presentation, LowerName, Name, TextName, MAX_NAME_LEN};
 
 /// Length of the fixed DNS header.
 pub const HEADER_LEN: usize = 12;
@@ -42,6 +42,16 @@ pub mod rtype {
     pub const OPT: u16 = 41;
     /// Delegation signer, the parent's data (RFC 4034).
     pub const DS: u16 = 43;
+    /// Signature over an RRset (RFC 4034).
+    pub const RRSIG: u16 = 46;
+    /// Next secure name, authenticated denial (RFC 4034).
+    pub const NSEC: u16 = 47;
+    /// A zone's public key (RFC 4034).
+    pub const DNSKEY: u16 = 48;
+    /// Child DS, the DS a child publishes for its parent to copy (RFC 7344).
+    pub const CDS: u16 = 59;
+    /// Child DNSKEY, the key a child publishes for its parent to make a DS of (RFC 7344).
+    pub const CDNSKEY: u16 = 60;
     /// Incremental zone transfer (RFC 1995); refused.
     pub const IXFR: u16 = 251;
     /// Full zone transfer (RFC 5936); refused.
