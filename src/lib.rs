@@ -24,6 +24,8 @@
 //!  control side (never on a worker's path):
 //!    limits   every setting's default, minimum and maximum, one row each (imports nothing;
 //!             config checks against it, policy and answer size their buffers from it)
+//!    dnssec   DNSSEC's keys (BIND's key files), DNSKEY and DS, an RRset's canonical form,
+//!             RRSIGs made and checked (ring); zone signing is built on it
 //!    tsig     TSIG keys, and the HMACs (ring) that check signed queries and sign answers
 //!    config   file -> validated Config (the only module that reads config and zone files)
 //!    health   the rules: measured results -> HealthSnapshot (thresholds, calculated checks)
@@ -40,11 +42,12 @@
 //!    import   Route 53 JSON -> config
 //! ```
 //!
-//! Imports point one way, down this list: limits, wire, tsig, config, health, policy, zone,
-//! view, answer, server, cluster, prober, control (and import beside it), then `main`. The
-//! core (`wire`, `tsig`, `zone`, `policy`, `health`, `view`, `answer`) does no I/O and reads no
-//! clock (a worker passes the time in); sockets live in `server`, `cluster` and `prober`, files
-//! in `config`.
+//! Imports point one way, down this list: limits, wire, dnssec, tsig, config, health, policy,
+//! zone, view, answer, server, cluster, prober, control (and import beside it), then `main`.
+//! The core (`wire`, `dnssec`, `tsig`, `zone`, `policy`, `health`, `view`, `answer`) does no
+//! I/O and reads no clock (a worker passes the time in; `dnssec` draws signing nonces from
+//! the system's random source); sockets live in `server`, `cluster` and `prober`, files in
+//! `config`.
 
 // In data-flow order; each module imports only those above it. (Blank lines keep rustfmt
 // from sorting them.)
@@ -52,6 +55,8 @@
 pub mod limits;
 
 pub mod wire;
+
+pub mod dnssec;
 
 pub mod tsig;
 

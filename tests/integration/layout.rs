@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 /// The library's modules, in the order of `src/lib.rs`: each may use those before it.
-const ORDER: [&str; 14] = [
-    "limits", "wire", "tsig", "config", "health", "policy", "zone", "view", "answer", "server", "cluster", "prober",
-    "control", "import",
+const ORDER: [&str; 15] = [
+    "limits", "wire", "dnssec", "tsig", "config", "health", "policy", "zone", "view", "answer", "server", "cluster",
+    "prober", "control", "import",
 ];
 
 /// The Rust files of module `name`: `src/name.rs`, or everything under `src/name/`.
