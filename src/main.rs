@@ -117,6 +117,35 @@ enum Command {
         #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
         timeout: u64,
     },
+    /// Make a DNSSEC signing key and write it in BIND's two files, K<zone>.+<alg>+<tag>.key
+    /// and .private (mode 0600), as dnssec-keygen does; print the files' stem.
+    ///
+    /// Without --ksk the key is a zone-signing key (flags 256); a key used alone, signing
+    /// everything, is a key-signing key (--ksk, flags 257), the one the parent's DS names.
+    Keygen {
+        /// The zone, such as example.com.
+        zone: String,
+        /// 13 or ECDSAP256SHA256 (P-256, what Route 53 uses), or 15 or ED25519.
+        #[arg(long, short, value_name = "ALGORITHM", default_value = "13", value_parser = parse_algorithm)]
+        algorithm: eightfold::dnssec::Algorithm,
+        /// A key-signing key (flags 257, the Secure Entry Point) instead of a zone-signing key.
+        #[arg(long)]
+        ksk: bool,
+        /// Write the files in this folder instead of the working one.
+        #[arg(long, value_hint = ValueHint::DirPath, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Print the DS record (SHA-256) the parent zone publishes for a key-signing key, as
+    /// dnssec-dsfromkey -2 does, for each .key file given (or its .private, or their stem).
+    Ds {
+        /// The keys' .key files.
+        #[arg(required = true, value_hint = ValueHint::FilePath)]
+        keys: Vec<PathBuf>,
+        /// Also print a zone-signing key's DS (flags 256), which a parent does not normally
+        /// publish.
+        #[arg(long)]
+        all: bool,
+    },
     /// Write the manual pages, or print a shell's completion script.
     ///
     /// Both are made from this binary's own definition of its commands, and eightfold.toml(5)
@@ -263,6 +292,8 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_CONFIG)
             }
         },
+        Command::Keygen { zone, algorithm, ksk, dir } => keygen(&zone, algorithm, ksk, &dir),
+        Command::Ds { keys, all } => ds(&keys, all),
         Command::Push { config, endpoints, cluster, wait, timeout } => {
             push(&config, endpoints, cluster, wait.then(|| std::time::Duration::from_secs(timeout)))
         }
@@ -397,6 +428,97 @@ fn print_out(text: &str) -> ExitCode {
             ExitCode::from(EXIT_RUNTIME)
         }
     }
+}
+
+/// `--algorithm`'s values.
+fn parse_algorithm(text: &str) -> Result<eightfold::dnssec::Algorithm, String> {
+    use eightfold::dnssec::Algorithm;
+    Algorithm::parse(text)
+        .ok_or_else(|| format!("{text:?} is not an algorithm eightfold signs with: give {}", Algorithm::ACCEPTED))
+}
+
+/// `eightfold keygen`: a new key's two files, never over existing ones.
+fn keygen(zone: &str, algorithm: eightfold::dnssec::Algorithm, ksk: bool, dir: &std::path::Path) -> ExitCode {
+    let zone = match eightfold::wire::parse_name(zone).map(|n| [n.labels, vec![0]].concat()) {
+        Ok(wire) => eightfold::wire::Name::from_wire(&wire).expect("a parsed name"),
+        Err(e) => {
+            eprintln!("eightfold: the zone {zone:?}: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let new = match eightfold::dnssec::generate(&zone, algorithm, ksk, now) {
+        Ok(new) => new,
+        Err(e) => {
+            eprintln!("eightfold: no key made: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    let private = dir.join(format!("{}.private", new.stem));
+    let key = dir.join(format!("{}.key", new.stem));
+    let written = write_new(&private, &new.private_text, 0o600).and_then(|()| {
+        write_new(&key, &new.key_text, 0o644).inspect_err(|_| {
+            let _ = std::fs::remove_file(&private);
+        })
+    });
+    match written {
+        Ok(()) => print_out(&format!("{}\n", new.stem)),
+        Err(e) => {
+            eprintln!("eightfold: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+/// Writes a file that must not exist yet, with this mode (less the umask).
+fn write_new(path: &std::path::Path, text: &str, mode: u32) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            format!("{} exists; a key file is never overwritten", path.display())
+        } else {
+            format!("cannot write {}: {e}", path.display())
+        }
+    })?;
+    file.write_all(text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// `eightfold ds`: the DS line of each key, or why not.
+fn ds(keys: &[PathBuf], all: bool) -> ExitCode {
+    let mut lines = String::new();
+    for given in keys {
+        // As dnssec-dsfromkey, the stem or the .private names the .key too.
+        let shown = given.display().to_string();
+        let path = match shown.strip_suffix(".private") {
+            Some(stem) => PathBuf::from(format!("{stem}.key")),
+            None if !shown.ends_with(".key") && !given.exists() => PathBuf::from(format!("{shown}.key")),
+            None => given.clone(),
+        };
+        let read = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()));
+        let dnskey = read.and_then(|text| {
+            eightfold::dnssec::Dnskey::from_key_file(&text).map_err(|e| format!("{}: {e}", path.display()))
+        });
+        let dnskey = match dnskey {
+            Ok(dnskey) => dnskey,
+            Err(e) => {
+                eprintln!("eightfold: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
+        if !dnskey.is_ksk() && !all {
+            eprintln!(
+                "eightfold: {}: a zone-signing key (flags 256, tag {}): the parent's DS names the key-signing key \
+                 (flags 257); give --all to print this one's anyway",
+                path.display(),
+                dnskey.key_tag()
+            );
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        lines += &dnskey.ds_text();
+        lines.push('\n');
+    }
+    print_out(&lines)
 }
 
 /// `eightfold push`: validate, store, switch, and with `wait` wait for the fleet's answers.
