@@ -16,6 +16,7 @@ mod contrib;
 mod control;
 mod control_socket;
 mod dig;
+mod dnssec_keys;
 mod docs;
 mod fleet;
 mod generate;
