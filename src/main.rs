@@ -700,3 +700,22 @@ fn init_logging(level: &str, format: LogFormat) {
         LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `keygen` cannot be made to draw a key tag twice, so the refusal its files rely on is
+    /// tested here: a file already there is left as it was.
+    #[test]
+    fn a_key_file_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("Kexample.com.+013+00001.private");
+        write_new(&path, "first", 0o600).unwrap();
+        let e = write_new(&path, "second", 0o600).unwrap_err();
+        assert!(e.ends_with("exists; a key file is never overwritten"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "first");
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+        assert_eq!(mode & 0o077, 0, "no one but the owner reads it");
+    }
+}
