@@ -11,6 +11,9 @@
 //!  an RRset (owner, class, uncompressed RDATAs) + RrsigFields
 //!      --sign_rrset(key, .., scratch)--> RRSIG RDATA   (canonical form built in `scratch`)
 //!      <-verify_rrset(dnskey, rrsig, .., scratch)--      (any DNSKEY's RDATA: tests, self-checks)
+//!
+//!  a multivalue set's members --subsets--> which member subsets to sign ahead of time, and
+//!      the store index of the subset a query drew (rank), so answers copy an RRSIG
 //! ```
 //!
 //! Nothing here reads or writes files (the caller does, and hands the text in) or reads the
@@ -18,6 +21,7 @@
 
 mod key;
 mod sign;
+pub mod subsets;
 
 use std::fmt;
 
