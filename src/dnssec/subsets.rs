@@ -52,9 +52,6 @@ use super::SIGNATURE_LEN;
 /// The most members a record set has in exact mode; masks are `u16`.
 pub const EXACT_MAX_MEMBERS: usize = 16;
 
-/// Bytes of signature exact mode stores per subset.
-pub const STORED_PER_SUBSET: usize = SIGNATURE_LEN;
-
 /// `BINOMIAL[n][k]` = C(n, k) for n, k <= [`EXACT_MAX_MEMBERS`] (0 when k > n).
 const BINOMIAL: [[u32; EXACT_MAX_MEMBERS + 1]; EXACT_MAX_MEMBERS + 1] = {
     let mut table = [[0u32; EXACT_MAX_MEMBERS + 1]; EXACT_MAX_MEMBERS + 1];
@@ -87,6 +84,13 @@ pub fn count(n: usize, k: usize) -> u64 {
         }
     }
     c as u64
+}
+
+/// Bytes of signatures an exact-mode store of every k-subset of `n` members holds (the
+/// RRSIG's other fields, the same for every subset, come once on top): what to weigh against a
+/// memory budget before choosing exact mode. Saturates at `u64::MAX`.
+pub fn exact_store_bytes(n: usize, k: usize) -> u64 {
+    count(n, k).saturating_mul(SIGNATURE_LEN as u64)
 }
 
 /// The colex rank of the subset `mask` (bit `i` set: member `i` in): its index in the
@@ -175,12 +179,16 @@ pub fn unrank(rank: u32, n: usize, k: usize) -> Option<u16> {
 /// When `n` is above [`EXACT_MAX_MEMBERS`].
 pub fn subsets(n: usize, k: usize) -> Subsets {
     assert!(n <= EXACT_MAX_MEMBERS, "exact mode lists subsets of at most {EXACT_MAX_MEMBERS} members, not {n}");
-    let left = if k > n { 0 } else { BINOMIAL[n][k] };
-    Subsets { mask: (1u32 << k) - 1, left }
+    if k > n {
+        return Subsets { mask: 0, left: 0 };
+    }
+    Subsets { mask: (1u32 << k) - 1, left: BINOMIAL[n][k] }
 }
 
-/// The mask of the members in `members` (indices below [`EXACT_MAX_MEMBERS`]): what a
-/// policy drew (`policy::Selection::as_slice`),, ready to [`rank`].
+/// The mask of the members in `members` (indices below [`EXACT_MAX_MEMBERS`]), in any
+/// order: what a policy drew (`policy::Selection::as_slice`), ready to [`rank`]. A draw of
+/// fewer members than the store's subsets hold (fewer are healthy) is the whole healthy pool,
+/// whose one signature is made on the health change, not looked up by rank.
 #[inline]
 pub fn mask_of(members: &[u32]) -> u16 {
     members.iter().fold(0, |mask, &m| {
@@ -224,7 +232,7 @@ impl Iterator for Subsets {
 
 impl ExactSizeIterator for Subsets {}
 
-/// Subsets of one size, for sampled mode: member indices, each block sorted.
+/// Subsets of one size (at least 1), for sampled mode: member indices, each block sorted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Blocks {
     /// Members per block.
@@ -241,7 +249,7 @@ impl Blocks {
 
     /// How many blocks.
     pub fn len(&self) -> usize {
-        self.members.len().checked_div(self.size).unwrap_or(0)
+        self.members.len() / self.size
     }
 
     /// Whether there are none.
@@ -256,7 +264,7 @@ impl Blocks {
 
     /// The blocks in order.
     pub fn iter(&self) -> impl Iterator<Item = &[u32]> {
-        self.members.chunks_exact(self.size.max(1))
+        self.members.chunks_exact(self.size)
     }
 
     /// How many blocks each of `n` members is in.
@@ -305,7 +313,7 @@ pub fn top_up(
 ) -> Option<Blocks> {
     let k = blocks.size();
     let pool: Vec<u32> = (0..n as u32).filter(|&m| healthy(m)).collect();
-    if k == 0 || pool.len() <= k {
+    if pool.len() <= k {
         return None;
     }
     let count = count.min(self::count(pool.len(), k).try_into().unwrap_or(usize::MAX));
@@ -429,6 +437,11 @@ mod tests {
         assert_eq!(count(64, 32), 1_832_624_140_942_590_534);
         assert_eq!(count(200, 100), u64::MAX);
         assert_eq!(count(3, 4), 0);
+        // The module's table.
+        let stored: Vec<u64> = (9..=16).map(|n| exact_store_bytes(n, 8)).collect();
+        assert_eq!(stored, [576, 2_880, 10_560, 31_680, 82_368, 192_192, 411_840, 823_680]);
+        assert_eq!(exact_store_bytes(64, 8), 283_274_583_552);
+        assert_eq!(exact_store_bytes(200, 100), u64::MAX);
     }
 
     #[test]
@@ -457,6 +470,7 @@ mod tests {
     #[test]
     fn sizes_past_the_members_have_no_subsets() {
         assert_eq!(subsets(5, 6).count(), 0);
+        assert_eq!(subsets(16, 40).count(), 0);
         assert_eq!(unrank(0, 5, 6), None);
         assert_eq!(subsets(16, 16).collect::<Vec<_>>(), [0xFFFF]);
         assert_eq!(subsets(7, 0).collect::<Vec<_>>(), [0]);
