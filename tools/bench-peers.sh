@@ -34,6 +34,12 @@
 # eightfold answers repeated questions from each worker's answer cache ([server] answer_cache);
 # SERVERS="... eightfold-nocache ..." adds a run of the same server with the cache off.
 #
+# SERVERS="... eightfold+cluster ..." adds a run of the same server as a member of a fleet
+# (`[cluster]`, against one etcd on 127.0.0.1, started once and run on the client's core like
+# the health checks' listeners): what a fleet costs the UDP path.
+#
+#   SERVERS="echo eightfold eightfold+cluster" MODES=udp BIG_NAMES=0 ROUNDS=5 tools/bench-peers.sh
+#
 # A last part loads a generated zone of 1,000,000 names into eightfold and Knot, ROUNDS
 # times each, unpinned, and reports the median time until the last name is answered and
 # the resident memory 3 s later. MANY_ZONES=50000 does the same for that many small zones,
@@ -106,6 +112,7 @@ install_missing() {
   command -v dig >/dev/null || missing+=(dnsutils)
   command -v taskset >/dev/null || missing+=(util-linux)
   command -v python3 >/dev/null || missing+=(python3)
+  if [[ " $SERVERS " == *" eightfold+cluster "* ]]; then command -v etcd >/dev/null || missing+=(etcd-server); fi
   if ((${#missing[@]})); then
     say "installing: ${missing[*]}"
     apt-get update -qq
@@ -171,7 +178,30 @@ write_zones() {
   done >"$WORK/queries.txt"
 }
 
-eightfold_config() { # $1 port, $2 extra checks, $3 more [server] lines
+# One etcd on loopback for eightfold+cluster (data in $WORK), on the client's core.
+ETCD_PORT=15380
+start_etcd() {
+  local url="http://127.0.0.1:$ETCD_PORT" peer="http://127.0.0.1:$((ETCD_PORT + 1))"
+  taskset -c "$CLIENT_CORE" etcd --name bench --data-dir "$WORK/etcd" \
+    --listen-client-urls "$url" --advertise-client-urls "$url" \
+    --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" --initial-cluster "bench=$peer" \
+    --logger zap --log-level warn >"$WORK/etcd.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do
+    if curl -sf --max-time 1 "$url/health" 2>/dev/null | grep -q '"true"'; then return; fi
+    sleep 0.1
+  done
+  say "etcd did not start:"
+  cat "$WORK/etcd.log" >&2
+  exit 1
+}
+
+# eightfold's [cluster] table: a fleet of one, named after the port (a fresh set of keys).
+cluster_table() { # $1 port
+  printf '[cluster]\nendpoints = ["http://127.0.0.1:%s"]\nname = "bench-%s"\ninstance = "bench"\n' "$ETCD_PORT" "$1"
+}
+
+eightfold_config() { # $1 port, $2 extra checks, $3 more [server] lines, $4 more tables
   local file="$WORK/eightfold-$1.toml"
   {
     printf '[server]\nlisten = ["127.0.0.1:%s"]\nworkers = 1\nminimal_responses = true\n%s' "$1" "${3:-}"
@@ -183,6 +213,7 @@ eightfold_config() { # $1 port, $2 extra checks, $3 more [server] lines
     for i in $(seq 0 $(($2 - 1))); do
       printf '[[health_check]]\nid = "extra%s"\ntype = "TCP"\nip = "127.0.%s.%s"\nport = 8053\nrequest_interval = 10\n' "$i" $((2 + i / 250)) $((1 + i % 250))
     done
+    printf '%s' "${4:-}"
   } >"$file"
   echo "$file"
 }
@@ -194,6 +225,7 @@ start_server() { # $1 name, $2 port; prints the pid (a process group leader)
     echo) setsid taskset -c "$SERVER_CORE" "$ROOT/target/release/udp-echo" "127.0.0.1:$port" >"$dir/log" 2>&1 & ;;
     eightfold) setsid taskset -c "$SERVER_CORE" "$ROOT/target/release/eightfold" serve --config "$(eightfold_config "$port" 0)" >"$dir/log" 2>&1 & ;;
     eightfold-nocache) setsid taskset -c "$SERVER_CORE" "$ROOT/target/release/eightfold" serve --config "$(eightfold_config "$port" 0 $'answer_cache = 0\n')" >"$dir/log" 2>&1 & ;;
+    eightfold+cluster) setsid taskset -c "$SERVER_CORE" "$ROOT/target/release/eightfold" serve --config "$(eightfold_config "$port" 0 "" "$(cluster_table "$port")")" >"$dir/log" 2>&1 & ;;
     eightfold+checks) setsid taskset -c "$SERVER_CORE" "$ROOT/target/release/eightfold" serve --config "$(eightfold_config "$port" "$CHECKS_MANY")" >"$dir/log" 2>&1 & ;;
     gdnsd)
       mkdir -p "$dir/zones"
@@ -393,6 +425,7 @@ main() {
   build
   write_zones
   start_listeners
+  if [[ " $SERVERS " == *" eightfold+cluster "* ]]; then start_etcd; fi
   say "machine: $(nproc) cores, $(awk '/model name/ {sub(/.*: /, ""); print; exit}' /proc/cpuinfo); servers on core $SERVER_CORE, dnsperf on core $CLIENT_CORE, ${DURATION}s per run"
   local results="$WORK/results" port=15400
   : >"$results"
