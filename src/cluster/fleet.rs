@@ -912,45 +912,52 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
         }
     }
 
-    /// Writes pending reports and deletes, coalesced into transactions.
+    /// Writes pending reports and deletes, coalesced into transactions, until none is left or
+    /// the lease is due for renewal: what is left waits for the next round, after the
+    /// keep-alive. (A new lease means every report is written again; at 100,000 checks that
+    /// took longer than `lease_ttl` on a loaded etcd, so the lease expired mid-way and the
+    /// rewrite started over, every time.)
     fn flush(&mut self) {
         let Some(lease) = self.lease else { return };
-        if self.to_write.is_empty() && self.to_delete.is_empty() {
-            return;
-        }
         let cluster = self.settings.cluster.name.clone();
         let at = unix_now();
-        let mut ops: Vec<Op> = Vec::with_capacity(self.to_write.len() + self.to_delete.len());
-        for (&i, &healthy) in &self.to_write {
-            let check = &self.checks[i];
-            let report = keys::Report { healthy, target: check.target.clone(), at };
-            let key = keys::report(&cluster, &check.id, self.instance());
-            ops.push(Op::Put {
-                key: key.into_bytes(),
-                value: serde_json::to_vec(&report).unwrap_or_default(),
-                lease: Some(lease),
-            });
-        }
-        for id in &self.to_delete {
-            ops.push(Op::Delete(KeyRange::key(keys::report(&cluster, id, self.instance()))));
-        }
-        let sent = Instant::now();
-        for chunk in ops.chunks(TXN_OPS) {
-            let txn = Txn { success: chunk.to_vec(), ..Txn::default() };
-            match self.store.txn(&txn) {
+        while !(self.to_write.is_empty() && self.to_delete.is_empty()) {
+            if Instant::now() >= self.keepalive_due {
+                return;
+            }
+            let writes: Vec<(usize, bool)> = self.to_write.iter().take(TXN_OPS).map(|(&i, &h)| (i, h)).collect();
+            let deletes: Vec<String> = self.to_delete.iter().take(TXN_OPS - writes.len()).cloned().collect();
+            let mut ops: Vec<Op> = Vec::with_capacity(writes.len() + deletes.len());
+            for &(i, healthy) in &writes {
+                let check = &self.checks[i];
+                let report = keys::Report { healthy, target: check.target.clone(), at };
+                let key = keys::report(&cluster, &check.id, self.instance());
+                ops.push(Op::Put {
+                    key: key.into_bytes(),
+                    value: serde_json::to_vec(&report).unwrap_or_default(),
+                    lease: Some(lease),
+                });
+            }
+            for id in &deletes {
+                ops.push(Op::Delete(KeyRange::key(keys::report(&cluster, id, self.instance()))));
+            }
+            let sent = Instant::now();
+            match self.store.txn(&Txn { success: ops, ..Txn::default() }) {
                 Ok(outcome) => {
                     self.contact();
-                    self.shared.writes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    self.shared.writes.fetch_add((writes.len() + deletes.len()) as u64, Ordering::Relaxed);
                     self.in_flight = Some((outcome.revision, sent));
+                    for (i, _) in writes {
+                        self.to_write.remove(&i);
+                    }
+                    for id in deletes {
+                        self.to_delete.remove(&id);
+                    }
                 }
-                Err(e) => {
-                    // Kept pending; tried again next round.
-                    return self.failed(&e, "writing reports");
-                }
+                // Kept pending; tried again next round.
+                Err(e) => return self.failed(&e, "writing reports"),
             }
         }
-        self.to_write.clear();
-        self.to_delete.clear();
     }
 
     /// Compares the cache with a read at its revision; a difference means a watch lost an

@@ -834,8 +834,9 @@ impl Prober {
                 let healthy = self.thresholds[check].healthy();
                 let _ = fleet.link.to.send(ToFleet::Observed { generation: fleet.generation, check, healthy });
             }
-            // The rule decides at publish; the own result counts from its first on.
-            return flipped || first;
+            // A first result that is not a flip leaves the decision as it was (the threshold
+            // resumed from it): nothing to publish. The report it makes comes back in a view.
+            return flipped;
         }
         flipped
     }
@@ -960,6 +961,7 @@ impl Prober {
             fleet.reported[i] = false;
         }
         fleet.probe = probe;
+        let resumed = !started.is_empty();
         if stopped {
             let fleet = self.fleet.as_ref().map(|f| &f.probe);
             self.schedule.retain(|Reverse((_, i))| fleet.is_none_or(|p| p[*i]));
@@ -974,7 +976,14 @@ impl Prober {
                 self.schedule_first(i, now);
             }
         }
-        self.publish();
+        // A view changes what is decided, not what this instance measured: the state file
+        // is saved only when thresholds were resumed. (Saving it on every view made a fleet
+        // of 10,000 checks spend most of its prober's time writing the file.)
+        if resumed {
+            self.publish();
+        } else {
+            self.publish_view();
+        }
     }
 
     /// Publishes the current zones with freshly evaluated health, and saves the state file
@@ -985,6 +994,12 @@ impl Prober {
 
     /// [`Self::publish`], returning whether the state file was saved.
     fn publish_and_save(&mut self) -> Result<(), String> {
+        self.publish_view();
+        self.save()
+    }
+
+    /// Publishes the current zones with freshly evaluated health; the state file is left alone.
+    fn publish_view(&mut self) {
         let forced = forced_by_index(&self.config.checks, &self.forced);
         let measured = self.measured();
         let health = HealthSnapshot::evaluate_forced(&self.config.checks, &measured, &forced);
@@ -1003,7 +1018,6 @@ impl Prober {
         }
         self.note_record_sets(&health);
         self.publisher.publish(View::new(self.catalog.clone(), health));
-        self.save()
     }
 
     /// Logs every health-checked record set that starts or stops answering from unhealthy
