@@ -21,7 +21,7 @@
 //!
 //! Blocking calls only; no worker ever waits on this thread.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -42,6 +42,8 @@ const PAGE: u64 = 5_000;
 const TICK: Duration = Duration::from_millis(100);
 /// Pause before a failed call is tried again.
 const RETRY: Duration = Duration::from_millis(500);
+/// Longest a round spends writing reports.
+const FLUSH_FOR: Duration = Duration::from_secs(1);
 /// Views are sent to the prober at most this often: a burst of reports (a fleet starting,
 /// thousands of checks at once) becomes one view, and one publish, every so often.
 const VIEW_EVERY: Duration = Duration::from_millis(20);
@@ -277,7 +279,11 @@ struct Fleet<S: Store> {
     members_changed: Option<Instant>,
     // ---- writes ----
     lease: Option<LeaseId>,
-    keepalive_due: Instant,
+    /// When a lease may next be asked for, after a refusal.
+    grant_due: Instant,
+    /// The lease the keeper thread renews (0: none), and its word that etcd no longer knows it.
+    lease_id: Arc<AtomicI64>,
+    lease_lost: Arc<AtomicBool>,
     /// Reports to write (check index -> healthy), and reports of ours to delete.
     to_write: BTreeMap<usize, bool>,
     to_delete: BTreeSet<String>,
@@ -286,7 +292,6 @@ struct Fleet<S: Store> {
     in_flight: Option<(Revision, Instant)>,
     // ---- connection ----
     watch: Option<Receiver<Watched>>,
-    last_contact: Instant,
     local: bool,
     view_dirty: bool,
     /// When the last view was sent.
@@ -326,13 +331,14 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
             assigned_over: Vec::new(),
             members_changed: None,
             lease: None,
-            keepalive_due: now,
+            grant_due: now,
+            lease_id: Arc::new(AtomicI64::new(0)),
+            lease_lost: Arc::new(AtomicBool::new(false)),
             to_write: BTreeMap::new(),
             to_delete: BTreeSet::new(),
             member_written: None,
             in_flight: None,
             watch: None,
-            last_contact: now,
             local: false,
             view_dirty: false,
             view_sent: now,
@@ -353,6 +359,7 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
     }
 
     fn run(mut self) {
+        self.spawn_keeper();
         tracing::info!(
             cluster = %self.settings.cluster.name,
             instance = %self.instance(),
@@ -383,6 +390,46 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
             let _ = self.store.lease_revoke(lease);
         }
         tracing::info!("fleet: left");
+    }
+
+    /// Starts the thread that renews the lease every third of `lease_ttl`, whatever this one
+    /// is doing: a rewrite of every report or a self-check of 300,000 keys takes longer than
+    /// a lease lives on a loaded etcd.
+    fn spawn_keeper(&self) {
+        let store = self.store.clone();
+        let (lease, lost, shared, stopping) =
+            (self.lease_id.clone(), self.lease_lost.clone(), self.shared.clone(), self.stopping.clone());
+        let every = self.settings.cluster.lease_ttl / 3;
+        let spawned = std::thread::Builder::new().name("fleet-lease".into()).spawn(move || {
+            let mut due = Instant::now() + every;
+            while !stopping() {
+                std::thread::sleep(TICK);
+                let id = lease.load(Ordering::Relaxed);
+                if id == 0 || Instant::now() < due {
+                    continue;
+                }
+                match store.lease_keep_alive(id) {
+                    Ok(_) => {
+                        shared.last_contact_ms.store(unix_millis(), Ordering::Relaxed);
+                        due = Instant::now() + every;
+                    }
+                    Err(StoreError::LeaseNotFound(_)) => {
+                        if lease.compare_exchange(id, 0, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+                            lost.store(true, Ordering::Relaxed);
+                        }
+                        due = Instant::now();
+                    }
+                    Err(e) => {
+                        shared.errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(error = %e, "fleet: renewing the lease failed");
+                        due = Instant::now() + RETRY;
+                    }
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "fleet: cannot start the lease keeper; leases will lapse");
+        }
     }
 
     /// Sleeps until the prober, the watch or an applied configuration has something, or a
@@ -838,36 +885,22 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
         if self.revision == 0 {
             return;
         }
-        let every = self.settings.cluster.lease_ttl / 3;
-        if let Some(lease) = self.lease {
-            if now < self.keepalive_due {
-                return self.write_member();
-            }
-            match self.store.lease_keep_alive(lease) {
-                Ok(_) => {
-                    self.contact();
-                    self.keepalive_due = now + every;
-                }
-                Err(StoreError::LeaseNotFound(_)) => {
-                    self.contact();
-                    tracing::warn!(
-                        "fleet: our lease expired (etcd was out of reach longer than lease_ttl); joining again"
-                    );
-                    self.lease = None;
-                    self.member_written = None;
-                }
-                Err(e) => {
-                    self.keepalive_due = now + RETRY;
-                    return self.failed(&e, "renewing the lease");
-                }
-            }
+        if self.lease_lost.swap(false, Ordering::Relaxed) && self.lease.is_some() {
+            tracing::warn!("fleet: our lease expired (etcd was out of reach longer than lease_ttl); joining again");
+            self.lease = None;
+            self.lease_id.store(0, Ordering::Relaxed);
+            self.member_written = None;
         }
         if self.lease.is_none() {
+            if now < self.grant_due {
+                return;
+            }
             match self.store.lease_grant(self.settings.cluster.lease_ttl) {
                 Ok(lease) => {
                     self.contact();
                     self.lease = Some(lease.id);
-                    self.keepalive_due = now + every;
+                    // The keeper thread renews it from now on.
+                    self.lease_id.store(lease.id, Ordering::Relaxed);
                     self.member_written = None;
                     // Everything under the old lease is gone or going: write it all again.
                     for i in 0..self.checks.len() {
@@ -877,7 +910,7 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
                     }
                 }
                 Err(e) => {
-                    self.keepalive_due = now + RETRY;
+                    self.grant_due = now + RETRY;
                     return self.failed(&e, "granting a lease");
                 }
             }
@@ -921,8 +954,17 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
         let Some(lease) = self.lease else { return };
         let cluster = self.settings.cluster.name.clone();
         let at = unix_now();
+        // A put supersedes a delete of the same report (etcd refuses a transaction that
+        // touches one key twice).
+        if !self.to_delete.is_empty() {
+            let written: HashSet<&str> = self.to_write.keys().map(|&i| self.checks[i].id.as_str()).collect();
+            self.to_delete.retain(|id| !written.contains(id.as_str()));
+        }
+        // At most a second of writing a round, so that views and the watch keep flowing
+        // while thousands of reports are written (the keeper thread renews the lease).
+        let until = Instant::now() + FLUSH_FOR;
         while !(self.to_write.is_empty() && self.to_delete.is_empty()) {
-            if Instant::now() >= self.keepalive_due {
+            if Instant::now() >= until {
                 return;
             }
             let writes: Vec<(usize, bool)> = self.to_write.iter().take(TXN_OPS).map(|(&i, &h)| (i, h)).collect();
@@ -1024,7 +1066,10 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
 
     /// Switches to local probing after `fallback_after` without etcd, and back.
     fn watch_fallback(&mut self, now: Instant) {
-        let out_of_reach = now.duration_since(self.last_contact) >= self.settings.cluster.fallback_after;
+        let _ = now;
+        let last = self.shared.last_contact_ms.load(Ordering::Relaxed);
+        let out_of_reach =
+            unix_millis().saturating_sub(last) >= self.settings.cluster.fallback_after.as_millis() as u64;
         if out_of_reach && !self.local {
             self.local = true;
             // The prober goes local on its own clock, and logs it, when this thread is late.
@@ -1041,7 +1086,6 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
 
     /// A call succeeded.
     fn contact(&mut self) {
-        self.last_contact = Instant::now();
         self.shared.last_contact_ms.store(unix_millis(), Ordering::Relaxed);
         self.shared.connected.store(true, Ordering::Relaxed);
         // The prober may have gone local on its own while this thread waited out a call.
