@@ -14,6 +14,9 @@
 //!
 //!  a multivalue set's members --subsets--> which member subsets to sign ahead of time, and
 //!      the store index of the subset a query drew (rank), so answers copy an RRSIG
+//!
+//!  a zone's RRsets (Rrsets) + keys --sign_zone--> SignedZone: DNSKEY, CDS, CDNSKEY, the
+//!      NSEC chain, and each authoritative set's RRSIGs, signed on every core
 //! ```
 //!
 //! Nothing here reads or writes files (the caller does, and hands the text in) or reads the
@@ -21,6 +24,7 @@
 
 mod key;
 mod sign;
+mod signer;
 pub mod subsets;
 
 use std::fmt;
@@ -31,6 +35,9 @@ use crate::wire::Name;
 
 pub use key::{generate, KeyError, KeyFile, NewKey, SigningKey};
 pub use sign::{rrsig_labels, sign_rrset, sign_rrset_into, verify_rrset, RrsigFields, Scratch, SignError};
+pub use signer::{
+    canonical_cmp, sign_zone, signed_ttl, write_bitmap, Rrsets, SignOptions, SignedZone, ZoneSignError, MAX_SIGNED_TTL,
+};
 
 /// DNSKEY flags of a zone-signing key: the Zone Key bit (RFC 4034 section 2.1.1).
 pub const FLAGS_ZSK: u16 = 256;
