@@ -146,6 +146,32 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Sign a zone of the config with DNSSEC and print it in presentation format (a record a
+    /// line): the zone's records with their RRSIGs, DNSKEY, CDS and CDNSKEY at the apex and the
+    /// NSEC chain, for dnssec-verify or ldns-verify-zone to check.
+    ///
+    /// The server does not serve these signatures yet: this is for checking what it will
+    /// sign. Keys with flags 257 (KSKs) sign DNSKEY, CDS and CDNSKEY, the others (ZSKs) the
+    /// rest; a KSK alone signs everything. A record set with a routing policy (multivalue,
+    /// weighted, failover) is signed as the union of its members for now; TTLs above a week
+    /// are cut to a week. Signatures start an hour back.
+    Sign {
+        /// The TOML config file.
+        #[arg(long, short, value_hint = ValueHint::FilePath)]
+        config: PathBuf,
+        /// The zone's origin, as the config names it (example.com.).
+        #[arg(long, value_name = "ORIGIN")]
+        zone: String,
+        /// A key: its .key or .private file or their stem (K<zone>.+<alg>+<tag>); repeatable.
+        #[arg(long = "key", value_name = "STEM", required = true, value_hint = ValueHint::FilePath)]
+        keys: Vec<PathBuf>,
+        /// How long the signatures are valid, in days from now.
+        #[arg(long, value_name = "DAYS", default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=90))]
+        validity: u32,
+        /// TTL of DNSKEY, CDS and CDNSKEY in seconds (default: the apex SOA's TTL).
+        #[arg(long, value_name = "SECS")]
+        dnskey_ttl: Option<u32>,
+    },
     /// Write the manual pages, or print a shell's completion script.
     ///
     /// Both are made from this binary's own definition of its commands, and eightfold.toml(5)
@@ -294,6 +320,7 @@ fn main() -> ExitCode {
         },
         Command::Keygen { zone, algorithm, ksk, dir } => keygen(&zone, algorithm, ksk, &dir),
         Command::Ds { keys, all } => ds(&keys, all),
+        Command::Sign { config, zone, keys, validity, dnskey_ttl } => sign(&config, &zone, &keys, validity, dnskey_ttl),
         Command::Push { config, endpoints, cluster, wait, timeout } => {
             push(&config, endpoints, cluster, wait.then(|| std::time::Duration::from_secs(timeout)))
         }
@@ -482,6 +509,86 @@ fn write_new(path: &std::path::Path, text: &str, mode: u32) -> Result<(), String
         }
     })?;
     file.write_all(text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// `eightfold sign`: the signed zone on standard output, what was signed on standard error.
+fn sign(config: &std::path::Path, zone: &str, keys: &[PathBuf], validity: u32, dnskey_ttl: Option<u32>) -> ExitCode {
+    use std::io::Write;
+    let loaded = match Config::load(config) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let origin = match eightfold::config::parse_absolute(zone) {
+        Ok(origin) => origin,
+        Err(e) => {
+            eprintln!("eightfold: --zone {zone:?}: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let Some(zone_config) = loaded.zones.iter().find(|z| z.origin == origin) else {
+        let names: Vec<String> = loaded.zones.iter().map(|z| z.origin.to_string()).collect();
+        eprintln!("eightfold: {} has no zone {origin}; its zones: {}", config.display(), names.join(", "));
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    let mut signing = Vec::with_capacity(keys.len());
+    for given in keys {
+        let shown = given.display().to_string();
+        let stem = shown.strip_suffix(".key").or_else(|| shown.strip_suffix(".private")).unwrap_or(&shown);
+        let read = |path: String| std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"));
+        let key = read(format!("{stem}.key")).and_then(|public| {
+            let private = read(format!("{stem}.private"))?;
+            eightfold::dnssec::SigningKey::from_bind(&public, &private).map_err(|e| format!("{stem}: {e}"))
+        });
+        match key {
+            Ok(key) => signing.push(key),
+            Err(e) => {
+                eprintln!("eightfold: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        }
+    }
+    let started = std::time::Instant::now();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let options = eightfold::dnssec::SignOptions {
+        // RRSIG times are seconds modulo 2^32 (RFC 4034 section 3.1.5).
+        inception: (now.saturating_sub(3600)) as u32,
+        expiration: (now + u64::from(validity) * 86_400) as u32,
+        dnskey_ttl,
+    };
+    let Some(rrsets) = eightfold::zone::signed::rrsets(zone_config) else {
+        eprintln!("eightfold: zone {origin} is too large to sign (over 4 GiB of data)");
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    let signed = match eightfold::dnssec::sign_zone(&origin, &rrsets, &signing, &options) {
+        Ok(signed) => signed,
+        Err(e) => {
+            eprintln!("eightfold: zone {origin} not signed: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut written = Ok(());
+    eightfold::zone::signed::write_signed(&rrsets, &signed, |line| {
+        if written.is_ok() {
+            written = out.write_all(line.as_bytes());
+        }
+    });
+    if let Err(e) = written.and_then(|()| out.flush()) {
+        eprintln!("eightfold: cannot write the signed zone: {e}");
+        return ExitCode::from(EXIT_RUNTIME);
+    }
+    eprintln!(
+        "signed {origin}: {} record sets, {} NSEC records, {} RRSIGs in {:.2} s",
+        rrsets.len(),
+        signed.added.len() - signed.first_nsec,
+        signed.rrsig_count(),
+        started.elapsed().as_secs_f64()
+    );
+    ExitCode::SUCCESS
 }
 
 /// `eightfold ds`: the DS line of each key, or why not.

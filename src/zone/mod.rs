@@ -22,6 +22,7 @@ use crate::tsig::KeyRing;
 use crate::wire::{rtype, Block, LowerName, Name, CLASS_IN};
 
 mod compress;
+pub mod signed;
 
 pub use compress::{compressible, NameSlot, Names, GROUPS};
 

@@ -17,7 +17,7 @@ use super::common::binary;
 
 /// Whether `program` is on the PATH; outside CI a missing one skips the test, under CI
 /// (where `.ci/run` installs `package`) it fails it.
-fn have(program: &str, package: &str) -> bool {
+pub(crate) fn have(program: &str, package: &str) -> bool {
     let found = std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()));
     if !found {
@@ -28,7 +28,7 @@ fn have(program: &str, package: &str) -> bool {
 }
 
 /// Runs a command that must succeed; its standard output.
-fn run(command: &mut Command) -> String {
+pub(crate) fn run(command: &mut Command) -> String {
     let out = command.output().unwrap_or_else(|e| panic!("{command:?}: {e}"));
     assert!(
         out.status.success(),
