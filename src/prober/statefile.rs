@@ -422,6 +422,19 @@ mod tests {
         assert_eq!(states[0].at, 1_700_000_000);
     }
 
+    /// A fingerprint is what a fleet's reports name a target by (hashed once more): if this
+    /// changes, instances of two versions stop counting each other's reports.
+    #[test]
+    fn a_fingerprint_is_pinned() {
+        let tcp = CheckConfig {
+            ip: Some("127.0.0.1".parse().unwrap()),
+            port: 1,
+            ..CheckConfig::new("c0", CheckKind::Tcp)
+        };
+        assert_eq!(fingerprint(&tcp), "6557cf94e07273eb");
+        assert_eq!(crate::cluster::fleet::target_hash(&fingerprint(&tcp)), "e55a5b021df6a22d");
+    }
+
     #[test]
     fn fingerprints_change_with_the_target_only() {
         let a = CheckConfig { port: 443, ..CheckConfig::new("a", CheckKind::Https) };
