@@ -55,7 +55,7 @@ pub struct FleetCheck {
     pub id: String,
     /// Its target, hashed ([`target_hash`] of the prober's fingerprint): reports for another
     /// target are not counted.
-    pub target: String,
+    pub target: u64,
     /// Whether it is probed at all (not calculated, not disabled).
     pub probed: bool,
     /// How many instances observe it.
@@ -184,14 +184,19 @@ pub fn link(config: &ClusterConfig) -> (FleetLink, FleetEnds, Arc<FleetShared>) 
     (link, FleetEnds { to_prober, from_prober }, shared)
 }
 
-/// A check target's hash as reports carry it: FNV-1a 64 of the fingerprint, hex.
-pub fn target_hash(fingerprint: &str) -> String {
+/// A check target's hash: FNV-1a 64 of the fingerprint. Reports carry it as 16 hex digits.
+pub fn target_hash(fingerprint: &str) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for &byte in fingerprint.as_bytes() {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    format!("{hash:016x}")
+    hash
+}
+
+/// A target hash as reports write it.
+fn target_text(target: u64) -> String {
+    format!("{target:016x}")
 }
 
 /// What the fleet thread calls on the control side.
@@ -242,11 +247,84 @@ enum Watched {
 type Outcome = (String, Result<(), String>);
 
 /// A report as the cache holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Seen {
     healthy: bool,
-    target: String,
+    target: u64,
     mod_revision: Revision,
+}
+
+/// Every live report, by check and (interned) instance: 100,000 checks x 3 observers must
+/// stay small, so an instance id is a number and a target a `u64`, and a check's few reports
+/// a short vector.
+#[derive(Debug, Default)]
+struct Reports {
+    /// Instance ids by number, and numbers by id (never shrunk: a fleet has few).
+    names: Vec<Box<str>>,
+    numbers: HashMap<Box<str>, u32>,
+    by_check: HashMap<Box<str>, Vec<(u32, Seen)>>,
+}
+
+impl Reports {
+    fn number(&self, instance: &str) -> Option<u32> {
+        self.numbers.get(instance).copied()
+    }
+
+    fn intern(&mut self, instance: &str) -> u32 {
+        if let Some(n) = self.number(instance) {
+            return n;
+        }
+        let n = self.names.len() as u32;
+        self.names.push(instance.into());
+        self.numbers.insert(instance.into(), n);
+        n
+    }
+
+    /// Stores a report; returns the one it replaces.
+    fn insert(&mut self, check: &str, instance: &str, seen: Seen) -> Option<Seen> {
+        let n = self.intern(instance);
+        let list = match self.by_check.get_mut(check) {
+            Some(list) => list,
+            None => self.by_check.entry(check.into()).or_default(),
+        };
+        match list.iter_mut().find(|(i, _)| *i == n) {
+            Some((_, old)) => Some(std::mem::replace(old, seen)),
+            None => {
+                list.push((n, seen));
+                None
+            }
+        }
+    }
+
+    /// Drops a report; returns it.
+    fn remove(&mut self, check: &str, instance: &str) -> Option<Seen> {
+        let n = self.number(instance)?;
+        let list = self.by_check.get_mut(check)?;
+        let at = list.iter().position(|(i, _)| *i == n)?;
+        let (_, seen) = list.swap_remove(at);
+        if list.is_empty() {
+            self.by_check.remove(check);
+        }
+        Some(seen)
+    }
+
+    fn get(&self, check: &str, instance: &str) -> Option<&Seen> {
+        let n = self.number(instance)?;
+        self.by_check.get(check)?.iter().find(|(i, _)| *i == n).map(|(_, seen)| seen)
+    }
+
+    /// A check's reports.
+    fn of(&self, check: &str) -> impl Iterator<Item = &Seen> {
+        self.by_check.get(check).into_iter().flatten().map(|(_, seen)| seen)
+    }
+
+    fn len(&self) -> usize {
+        self.by_check.values().map(Vec::len).sum()
+    }
+
+    fn clear(&mut self) {
+        self.by_check.clear();
+    }
 }
 
 struct Fleet<S: Store> {
@@ -262,7 +340,7 @@ struct Fleet<S: Store> {
     revision: Revision,
     members: BTreeMap<String, keys::Member>,
     /// Reports by check id, then instance.
-    reports: HashMap<String, BTreeMap<String, Seen>>,
+    reports: Reports,
     /// `config/current`, as last seen.
     current: Option<keys::Current>,
     statuses: BTreeMap<String, keys::Applied>,
@@ -320,7 +398,7 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
             prefix,
             revision: 0,
             members: BTreeMap::new(),
-            reports: HashMap::new(),
+            reports: Reports::default(),
             current: None,
             statuses: BTreeMap::new(),
             generation: 0,
@@ -606,9 +684,10 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
             }
             Parsed::Report { check, instance } => {
                 let Ok(report) = serde_json::from_slice::<keys::Report>(&kv.value) else { return };
-                let seen = Seen { healthy: report.healthy, target: report.target, mod_revision: kv.mod_revision };
+                let Ok(target) = u64::from_str_radix(&report.target, 16) else { return };
+                let seen = Seen { healthy: report.healthy, target, mod_revision: kv.mod_revision };
                 self.count(check, &seen, true);
-                let old = self.reports.entry(check.to_string()).or_default().insert(instance.to_string(), seen);
+                let old = self.reports.insert(check, instance, seen);
                 if let Some(old) = old {
                     self.count(check, &old, false);
                 }
@@ -644,14 +723,8 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
                 }
             }
             Parsed::Report { check, instance } => {
-                if let Some(by_instance) = self.reports.get_mut(check) {
-                    let old = by_instance.remove(instance);
-                    if by_instance.is_empty() {
-                        self.reports.remove(check);
-                    }
-                    if let Some(old) = old {
-                        self.count(check, &old, false);
-                    }
+                if let Some(old) = self.reports.remove(check, instance) {
+                    self.count(check, &old, false);
                 }
                 if instance == self.instance() {
                     if let Some(&i) = self.index.get(check) {
@@ -696,8 +769,7 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
             .checks
             .iter()
             .map(|check| {
-                let Some(by_instance) = self.reports.get(&check.id) else { return (0, 0) };
-                let matching = by_instance.values().filter(|seen| seen.target == check.target);
+                let matching = self.reports.of(&check.id).filter(|seen| seen.target == check.target);
                 matching.fold((0u32, 0u32), |(h, n), seen| (h + u32::from(seen.healthy), n + 1))
             })
             .collect();
@@ -755,9 +827,8 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
     /// Whether every observer of check `i` but this instance has reported on its target.
     fn handed_over(&self, i: usize) -> bool {
         let check = &self.checks[i];
-        let reports = self.reports.get(&check.id);
         self.observers_of(i).iter().all(|o| {
-            *o == self.instance() || reports.and_then(|r| r.get(*o)).is_some_and(|seen| seen.target == check.target)
+            *o == self.instance() || self.reports.get(&check.id, o).is_some_and(|seen| seen.target == check.target)
         })
     }
 
@@ -793,7 +864,7 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
         self.own[i] = None;
         self.to_write.remove(&i);
         let id = self.checks[i].id.clone();
-        let ours = self.reports.get(&id).is_some_and(|r| r.contains_key(self.instance()));
+        let ours = self.reports.get(&id, self.instance()).is_some();
         if ours {
             self.to_delete.insert(id);
         }
@@ -842,7 +913,7 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
                 // Our reports of checks that are gone, or moved to another target, go.
                 for check in old_checks.iter() {
                     let still = self.index.get(&check.id).is_some_and(|&i| self.checks[i].target == check.target);
-                    let ours = self.reports.get(&check.id).is_some_and(|r| r.contains_key(self.instance()));
+                    let ours = self.reports.get(&check.id, self.instance()).is_some();
                     if !still && ours {
                         self.to_delete.insert(check.id.clone());
                     }
@@ -873,7 +944,7 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
         for i in 0..self.checks.len() {
             let (true, Some(healthy)) = (self.probe[i], self.own[i]) else { continue };
             let check = &self.checks[i];
-            let current = self.reports.get(&check.id).and_then(|r| r.get(self.instance()));
+            let current = self.reports.get(&check.id, self.instance());
             if current.is_none_or(|seen| seen.healthy != healthy || seen.target != check.target) {
                 self.to_write.insert(i, healthy);
             }
@@ -972,7 +1043,7 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
             let mut ops: Vec<Op> = Vec::with_capacity(writes.len() + deletes.len());
             for &(i, healthy) in &writes {
                 let check = &self.checks[i];
-                let report = keys::Report { healthy, target: check.target.clone(), at };
+                let report = keys::Report { healthy, target: target_text(check.target), at };
                 let key = keys::report(&cluster, &check.id, self.instance());
                 ops.push(Op::Put {
                     key: key.into_bytes(),
@@ -1037,10 +1108,10 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
                 continue;
             };
             read_reports += 1;
-            let cached = self.reports.get(check).and_then(|r| r.get(instance));
+            let cached = self.reports.get(check, instance);
             differences += usize::from(cached.is_none_or(|seen| seen.mod_revision != kv.mod_revision));
         }
-        let cached_reports: usize = self.reports.values().map(BTreeMap::len).sum();
+        let cached_reports = self.reports.len();
         differences += cached_reports.abs_diff(read_reports);
         if differences > 0 {
             self.shared.mismatches.fetch_add(1, Ordering::Relaxed);
@@ -1199,7 +1270,27 @@ mod tests {
 
     #[test]
     fn the_target_hash_is_pinned() {
-        assert_eq!(target_hash(""), "cbf29ce484222325");
-        assert_eq!(target_hash("a"), "af63dc4c8601ec8c");
+        assert_eq!(target_text(target_hash("")), "cbf29ce484222325");
+        assert_eq!(target_text(target_hash("a")), "af63dc4c8601ec8c");
+    }
+
+    #[test]
+    fn reports_are_kept_by_check_and_instance() {
+        let mut reports = Reports::default();
+        let seen = |healthy, mod_revision| Seen { healthy, target: 7, mod_revision };
+        assert_eq!(reports.insert("web", "a", seen(true, 1)), None);
+        assert_eq!(reports.insert("web", "b", seen(false, 2)), None);
+        assert_eq!(reports.insert("web", "a", seen(false, 3)), Some(seen(true, 1)));
+        assert_eq!(reports.insert("db", "a", seen(true, 4)), None);
+        assert_eq!(reports.len(), 3);
+        assert_eq!(reports.get("web", "a"), Some(&seen(false, 3)));
+        assert_eq!(reports.get("web", "c"), None);
+        assert_eq!(reports.of("web").filter(|s| !s.healthy).count(), 2);
+        assert_eq!(reports.remove("web", "b"), Some(seen(false, 2)));
+        assert_eq!(reports.remove("web", "b"), None);
+        assert_eq!(reports.remove("web", "a"), Some(seen(false, 3)));
+        assert_eq!(reports.of("web").count(), 0);
+        assert!(!reports.by_check.contains_key("web"), "an empty check leaves the map");
+        assert_eq!(reports.len(), 1);
     }
 }

@@ -426,13 +426,10 @@ mod tests {
     /// changes, instances of two versions stop counting each other's reports.
     #[test]
     fn a_fingerprint_is_pinned() {
-        let tcp = CheckConfig {
-            ip: Some("127.0.0.1".parse().unwrap()),
-            port: 1,
-            ..CheckConfig::new("c0", CheckKind::Tcp)
-        };
+        let tcp =
+            CheckConfig { ip: Some("127.0.0.1".parse().unwrap()), port: 1, ..CheckConfig::new("c0", CheckKind::Tcp) };
         assert_eq!(fingerprint(&tcp), "6557cf94e07273eb");
-        assert_eq!(crate::cluster::fleet::target_hash(&fingerprint(&tcp)), "e55a5b021df6a22d");
+        assert_eq!(crate::cluster::fleet::target_hash(&fingerprint(&tcp)), 0xe55a_5b02_1df6_a22d);
     }
 
     #[test]

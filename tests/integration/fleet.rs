@@ -536,7 +536,9 @@ fn drill_7_compaction_past_an_absent_instance_s_revision_makes_it_resync() {
     });
     eprintln!("drill 7: c resynced after {resynced:?}");
     resynced.expect("the instance resyncs with a full read");
-    assert!(fleet.instance(c).output().contains("fleet: resynced"), "{}", fleet.instance(c).output());
+    // The log line is read from the instance's output by another thread: give it a moment.
+    let logged = within(Duration::from_secs(2), || fleet.instance(c).output().contains("fleet: resynced"));
+    assert!(logged.is_some(), "{}", fleet.instance(c).output());
     fleet.settle(&checks, |_| K, SETTLE);
     let at = fleet.metric(c, "eightfold_cluster_revision").unwrap();
     assert!(at >= head as f64, "c's cache at {at}, compacted at {head}");
