@@ -563,12 +563,7 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
             self.shared.resyncs.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(revision = at, "fleet: resynced: read every key again");
         } else {
-            tracing::info!(
-                revision = at,
-                members = self.members.len(),
-                reports = read,
-                "fleet: read the fleet's keys"
-            );
+            tracing::info!(revision = at, members = self.members.len(), reports = read, "fleet: read the fleet's keys");
         }
         // Our own reports as etcd holds them are what we rewrite below if they differ.
         self.members_changed = Some(Instant::now());
