@@ -292,12 +292,7 @@ fn append_rrset(
 /// RFC 4034 section 6.2 lists lowercased, except NSEC's (RFC 6840 section 5.1). `None`
 /// when the RDATA does not hold the names its type says.
 fn canonical_rdata(rtype: u16, data: &[u8], out: &mut Vec<u8>) -> Option<()> {
-    const MD: u16 = 3;
-    const MF: u16 = 4;
-    const MB: u16 = 7;
-    const MG: u16 = 8;
-    const MR: u16 = 9;
-    const MINFO: u16 = 14;
+    use rtype::{MB, MD, MF, MG, MINFO, MR};
     const RP: u16 = 17;
     const AFSDB: u16 = 18;
     const RT: u16 = 21;

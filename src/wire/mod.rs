@@ -26,6 +26,18 @@ pub mod rtype {
     pub const CNAME: u16 = 5;
     /// Start of authority (RFC 1035).
     pub const SOA: u16 = 6;
+    /// Mail destination (RFC 1035, obsolete); its RDATA is a name.
+    pub const MD: u16 = 3;
+    /// Mail forwarder (RFC 1035, obsolete); its RDATA is a name.
+    pub const MF: u16 = 4;
+    /// Mailbox domain name (RFC 1035); its RDATA is a name.
+    pub const MB: u16 = 7;
+    /// Mail group member (RFC 1035); its RDATA is a name.
+    pub const MG: u16 = 8;
+    /// Mail rename domain name (RFC 1035); its RDATA is a name.
+    pub const MR: u16 = 9;
+    /// Mailbox or mail list information (RFC 1035); its RDATA is two names.
+    pub const MINFO: u16 = 14;
     /// Domain name pointer (RFC 1035).
     pub const PTR: u16 = 12;
     /// Mail exchange (RFC 1035).

@@ -20,17 +20,10 @@ use crate::wire::{rtype, Block, Patch, MAX_NAME_LEN, MAX_POINTER};
 /// Groups of shared suffixes an answer keeps track of per record set (ids 1 to `GROUPS` - 1).
 pub const GROUPS: usize = 8;
 
-/// Record types MD and MF (RFC 1035, obsolete), MB, MG, MR and MINFO (RFC 1035).
-const MD: u16 = 3;
-const MF: u16 = 4;
-const MB: u16 = 7;
-const MG: u16 = 8;
-const MR: u16 = 9;
-const MINFO: u16 = 14;
-
 /// Whether names in the RDATA of `rtype` may be compressed (RFC 3597 section 4).
 pub fn compressible(rtype: u16) -> bool {
-    matches!(rtype, rtype::NS | MD | MF | rtype::CNAME | rtype::SOA | MB | MG | MR | rtype::PTR | MINFO | rtype::MX)
+    use rtype::{CNAME, MB, MD, MF, MG, MINFO, MR, MX, NS, PTR, SOA};
+    matches!(rtype, NS | MD | MF | CNAME | SOA | MB | MG | MR | PTR | MINFO | MX)
 }
 
 /// One name inside a record's RDATA that answers may compress.
@@ -113,7 +106,7 @@ pub fn names(rtype: u16, rdata: &[u8], owner: &[u8]) -> Names {
     let (first, two, tail) = match rtype {
         rtype::MX => (2, false, 0),
         rtype::SOA => (0, true, 20),
-        MINFO => (0, true, 0),
+        rtype::MINFO => (0, true, 0),
         t if compressible(t) => (0, false, 0),
         _ => return names,
     };
@@ -376,7 +369,7 @@ mod tests {
         assert_eq!(found.as_slice().len(), 2);
         assert_eq!((found.as_slice()[0].owner, found.as_slice()[1].at, found.as_slice()[1].owner), (0, 16, 13));
         let minfo = [wire("a.example.com."), wire("b.example.com.")].concat();
-        assert_eq!(names(MINFO, &minfo, &owner).as_slice().len(), 2);
+        assert_eq!(names(rtype::MINFO, &minfo, &owner).as_slice().len(), 2);
         // Not the shape of the type (SOA without its numbers, a name running past), or a type
         // whose names are never compressed: none.
         assert!(names(rtype::SOA, &soa[..soa.len() - 1], &owner).as_slice().is_empty());
