@@ -421,21 +421,27 @@ fn human_time(unix: u64) -> String {
     )
 }
 
-/// A UTC date and time.
-struct Civil {
-    year: i64,
-    month: u32,
-    day: u32,
-    hour: u64,
-    minute: u64,
-    second: u64,
+/// A UTC date and time (key files' and RRSIGs' timestamps).
+pub struct Civil {
+    /// The year.
+    pub year: i64,
+    /// 1 to 12.
+    pub month: u32,
+    /// 1 to 31.
+    pub day: u32,
+    /// 0 to 23.
+    pub hour: u64,
+    /// 0 to 59.
+    pub minute: u64,
+    /// 0 to 59.
+    pub second: u64,
     /// 0 for Sunday.
-    weekday: usize,
+    pub weekday: usize,
 }
 
 impl Civil {
     /// Seconds since 1970 as a date (Howard Hinnant's `civil_from_days`).
-    fn from_unix(unix: u64) -> Civil {
+    pub fn from_unix(unix: u64) -> Civil {
         let days = (unix / 86_400) as i64;
         let seconds = unix % 86_400;
         let z = days + 719_468;

@@ -33,7 +33,7 @@ use ring::digest;
 
 use crate::wire::Name;
 
-pub use key::{generate, KeyError, KeyFile, NewKey, SigningKey};
+pub use key::{generate, Civil, KeyError, KeyFile, NewKey, SigningKey};
 pub use sign::{rrsig_labels, sign_rrset, sign_rrset_into, verify_rrset, RrsigFields, Scratch, SignError};
 pub use signer::{
     canonical_cmp, sign_zone, signed_ttl, write_bitmap, Rrsets, SignOptions, SignedZone, ZoneSignError, MAX_SIGNED_TTL,

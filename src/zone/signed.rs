@@ -215,18 +215,8 @@ fn hex(out: &mut String, bytes: &[u8]) {
 
 /// An RRSIG time as `YYYYMMDDHHmmSS` (RFC 4034 section 3.2), UTC; seconds since 1970.
 fn timestamp(out: &mut String, seconds: u32) {
-    let (days, rest) = (i64::from(seconds / 86_400), seconds % 86_400);
-    // Days to a civil date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    let _ = write!(out, "{year:04}{month:02}{day:02}{:02}{:02}{:02}", rest / 3600, rest / 60 % 60, rest % 60);
+    let t = crate::dnssec::Civil::from_unix(u64::from(seconds));
+    let _ = write!(out, "{:04}{:02}{:02}{:02}{:02}{:02}", t.year, t.month, t.day, t.hour, t.minute, t.second);
 }
 
 #[cfg(test)]
