@@ -546,7 +546,6 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
         self.contact();
         self.members.clear();
         self.reports.clear();
-        self.counts.iter_mut().for_each(|c| *c = (0, 0));
         self.statuses.clear();
         self.current = None;
         for kv in members.kvs.iter().chain(&reports.kvs).chain(&statuses.kvs).chain(&current.kvs) {
@@ -554,6 +553,7 @@ impl<S: Store + Clone + Send + 'static> Fleet<S> {
         }
         self.revision = at;
         self.shared.revision.store(at, Ordering::Relaxed);
+        // Counted afresh here: what apply_put counted on the way is discarded.
         self.recount();
         // The pages read (300,000 keys at 100,000 checks) are garbage now: give them back.
         let read = reports.kvs.len();
