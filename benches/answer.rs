@@ -231,7 +231,10 @@ fn zone_count(c: &mut Criterion) {
     for zones in [1usize, 10_000] {
         let text = format!("[server]\nminimal_responses = true\n{}", zones_text(zones, zones - 1..zones));
         let config = Config::parse(&text, Path::new("bench.toml"), &|_| Ok(String::new())).expect("bench config");
-        let view = View::new(Arc::new(Catalog::build(&config)), HealthSnapshot::initial(&config.checks));
+        let view = View::new(
+            Arc::new(Catalog::build(&config, 0).expect("an unsigned catalog")),
+            HealthSnapshot::initial(&config.checks),
+        );
         let mut responder = Responder::with_seed(1);
         let mut out = vec![0u8; 4096];
         for (name, packet) in [

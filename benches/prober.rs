@@ -46,7 +46,7 @@ fn main() {
     let config = Config::parse(&text, Path::new("bench.toml"), &|_| Err(std::io::ErrorKind::NotFound.into()))
         .expect("bench config");
     let initial = prober::initial_state(&config);
-    let catalog = Arc::new(Catalog::build(&config));
+    let catalog = Arc::new(Catalog::build(&config, 0).expect("an unsigned catalog"));
     let (publisher, reader) = view::channel(View::new(catalog.clone(), initial.snapshot(&config.checks)));
     let shared = Shared::new(reader);
     let prober = prober::spawn(Arc::new(config), catalog, shared.clone(), publisher, initial, None).expect("prober");

@@ -120,6 +120,29 @@ pub const ZONE_TTL: Limit<u32> = Limit { key: "zone.ttl", default: TTL_DEFAULT, 
 /// TTL, seconds, of an inline `ns`; by default the zone's `ttl`. Any `u32` is accepted.
 pub const ZONE_NS_TTL: Bounds<u32> = Bounds { key: "zone.ns_ttl", min: 0, max: u32::MAX };
 
+// ---- [zone.dnssec] ----
+
+/// Signing keys of one zone (stems of BIND's key files).
+pub const DNSSEC_KEYS: Bounds<usize> = Bounds { key: "zone.dnssec.keys", min: 1, max: 8 };
+/// Seconds the signatures of static data are valid for: two weeks by default; they are made
+/// again at half that.
+pub const SIGNATURE_VALIDITY: Limit<u32> =
+    Limit { key: "zone.dnssec.signature_validity", default: 1_209_600, min: 7_200, max: 31_536_000 };
+/// Seconds the signatures of health-dependent answers are valid for: a day by default.
+pub const DYNAMIC_SIGNATURE_VALIDITY: Limit<u32> =
+    Limit { key: "zone.dnssec.dynamic_signature_validity", default: 86_400, min: 7_200, max: 31_536_000 };
+/// TTL, seconds, of DNSKEY, CDS and CDNSKEY; by default the SOA's. At most a week, as every
+/// TTL of a signed zone.
+pub const DNSKEY_TTL: Bounds<u32> = Bounds { key: "zone.dnssec.dnskey_ttl", min: 0, max: 604_800 };
+/// Most signatures a zone's exact-mode stores hold together (each 64 bytes: 2,000,000 is
+/// about 128 MB, 155 sets of 16 members with 8 per answer); multivalue sets past it, and
+/// sets of more than 16 members, are signed in sampled mode.
+pub const EXACT_SIGNATURES: Limit<u64> =
+    Limit { key: "zone.dnssec.exact_signatures", default: 2_000_000, min: 0, max: 1_000_000_000 };
+/// Subsets signed ahead for each multivalue set in sampled mode.
+pub const SAMPLED_SUBSETS: Limit<u32> =
+    Limit { key: "zone.dnssec.sampled_subsets", default: 256, min: 16, max: 65_536 };
+
 // ---- [[health_check]] ----
 
 /// Length of a check's `id`, bytes.
@@ -225,6 +248,12 @@ pub const TABLE: &[Row] = &[
     NSID_LEN.row(),
     ZONE_TTL.row(),
     ZONE_NS_TTL.row(),
+    DNSSEC_KEYS.row(),
+    SIGNATURE_VALIDITY.row(),
+    DYNAMIC_SIGNATURE_VALIDITY.row(),
+    DNSKEY_TTL.row(),
+    EXACT_SIGNATURES.row(),
+    SAMPLED_SUBSETS.row(),
     CHECK_ID_LEN.row(),
     PORT.row(),
     RESOURCE_PATH_LEN.row(),
@@ -360,9 +389,9 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for row in TABLE {
             assert!(seen.insert(row.key), "{} is listed twice", row.key);
-            let (table, key) = row.key.split_once('.').unwrap_or_else(|| panic!("{}: no `table.` prefix", row.key));
+            let (table, key) = row.key.rsplit_once('.').unwrap_or_else(|| panic!("{}: no `table.` prefix", row.key));
             assert!(
-                ["server", "zone", "health_check", "record", "cluster"].contains(&table),
+                ["server", "zone", "zone.dnssec", "health_check", "record", "cluster"].contains(&table),
                 "{}: unknown table",
                 row.key
             );

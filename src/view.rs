@@ -22,7 +22,7 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Cache};
 
 use crate::health::HealthSnapshot;
-use crate::zone::{Catalog, HealthyPools, Pool, Rrset};
+use crate::zone::{Catalog, HealthyPools, Pool, PoolSigned, Rrset};
 
 /// Everything a query is answered from: zones, check states and the healthy pools worked out
 /// for exactly these two.
@@ -83,6 +83,13 @@ impl View {
     #[inline]
     pub fn pool(&self, set: &Rrset) -> Option<Pool<'_>> {
         self.pools.pool(self.catalog.id(), set)
+    }
+
+    /// The signatures DO answers of `set` need under this view's health (pooled sets of
+    /// signed zones).
+    #[inline]
+    pub fn pool_signed(&self, set: &Rrset) -> Option<&PoolSigned> {
+        self.pools.signed(self.catalog.id(), set)
     }
 }
 
@@ -258,7 +265,10 @@ mod tests {
     /// A view over one small zone.
     fn view() -> View {
         let config = crate::config::Config::demo();
-        View::new(Arc::new(Catalog::build(&config)), HealthSnapshot::initial(&config.checks))
+        View::new(
+            Arc::new(Catalog::build(&config, 0).expect("an unsigned catalog")),
+            HealthSnapshot::initial(&config.checks),
+        )
     }
 
     #[test]

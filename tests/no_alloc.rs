@@ -85,7 +85,10 @@ fn answering_allocates_nothing() {
     // A TSIG key: signed queries are checked, answered and signed without allocating too.
     text.push_str("[[tsig_key]]\nname = \"k.example.\"\nalgorithm = \"hmac-sha256\"\nsecret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n");
     let config = Config::parse(&text, Path::new("t.toml"), &|_| Ok(ZONE.to_string())).unwrap();
-    let view = View::new(std::sync::Arc::new(Catalog::build(&config)), HealthSnapshot::initial(&config.checks));
+    let view = View::new(
+        std::sync::Arc::new(Catalog::build(&config, 0).expect("an unsigned catalog")),
+        HealthSnapshot::initial(&config.checks),
+    );
     let mut responder = Responder::with_seed(3);
     // With the answer cache the workers use: misses, admissions and hits allocate nothing.
     responder.set_cache(64);

@@ -27,6 +27,7 @@ mod cache;
 mod chaos;
 mod compress;
 mod resolve;
+mod secure;
 mod signed;
 
 use cache::Slot;
@@ -128,6 +129,16 @@ struct Work {
     /// Per group of a record set's names, where the first written spelled out the suffix
     /// they share (0: not yet).
     groups: [u16; crate::zone::GROUPS],
+    /// Whether the answer carries DNSSEC records: the query had DO and the zone is signed.
+    dnssec: bool,
+    /// The sampled block a DO answer drew, for its RRSIG.
+    drawn: secure::Drawn,
+    /// NSEC owners written into this answer's authority section (no NSEC twice).
+    nsec_written: [u32; secure::MAX_PROOFS],
+    nsec_count: usize,
+    /// NSEC owners whose records prove a wildcard's use, to write after the answer.
+    proofs: [u32; secure::MAX_PROOFS],
+    proof_count: usize,
 }
 
 /// What a record set's policy chose ([`Work::choose`]).
@@ -235,6 +246,12 @@ impl Responder {
                 segments: [compress::Segment::default(); compress::MAX_SEGMENTS],
                 segment_count: 0,
                 groups: [0; crate::zone::GROUPS],
+                dnssec: false,
+                drawn: secure::Drawn::None,
+                nsec_written: [0; secure::MAX_PROOFS],
+                nsec_count: 0,
+                proofs: [0; secure::MAX_PROOFS],
+                proof_count: 0,
             },
             cache: None,
             signing: signed::Signing::default(),
@@ -417,11 +434,22 @@ impl Work {
         };
         self.target_count = 0;
         self.wildcard = false;
+        self.dnssec = query.edns.is_some_and(|e| e.dnssec_ok) && zone.signatures().is_some();
+        if self.dnssec {
+            self.drawn = secure::Drawn::None;
+            self.nsec_count = 0;
+            self.proof_count = 0;
+        }
         // A name is at most 255 bytes, so its offsets fit a byte (and never reach NO_ZONE).
         let zone_at = qname.suffix_offset(zone.apex_labels());
         let apex_owner = Owner::Pointer((HEADER_LEN + zone_at) as u16);
         self.start_names();
         let mut outcome = match self.resolve(zone, view, qname, chased, qtype, apex_owner, &mut writer) {
+            Ok((rcode, aa)) if self.dnssec && self.proof_count > 0 && self.write_proofs(zone, &mut writer).is_err() => {
+                let _ = (rcode, aa);
+                writer.clear_records();
+                finish(writer, rcode::NOERROR as u16, true, true)
+            }
             Ok((rcode, aa)) => {
                 // Addresses for in-zone targets where they fit; a set that does not fit is left out.
                 if self.target_count > 0 {

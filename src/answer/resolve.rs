@@ -33,10 +33,16 @@ impl Work {
                 Lookup::Exact(n) => zone.node(n),
                 Lookup::Wildcard(n) => {
                     self.wildcard = true;
+                    if self.dnssec {
+                        self.wildcard_proof(zone, name);
+                    }
                     zone.node(n)
                 }
                 Lookup::NxDomain => {
                     self.write_soa(zone, w)?;
+                    if self.dnssec {
+                        self.deny_name(zone, name, w)?;
+                    }
                     return Ok((rcode::NXDOMAIN, true));
                 }
                 Lookup::Dname { node, labels } => {
@@ -53,6 +59,11 @@ impl Work {
                     let dname_owner = suffix_owner(owner_at + cut, name, labels);
                     // The DNAME's target is never compressed (RFC 6672 section 2.5).
                     let target_at = w.push(Section::Answer, dname_owner, rtype::DNAME, member.ttl, stored)?;
+                    if self.dnssec {
+                        // The CNAME that follows is made here, unsigned: validators check it
+                        // against the DNAME (RFC 6672 section 5.3.1).
+                        self.whole_rrsigs(zone, set, dname_owner, Section::Answer, member.ttl, w)?;
+                    }
                     let len = cut + target.len();
                     if len > MAX_NAME_LEN {
                         return Ok((rcode::YXDOMAIN, true));
@@ -103,6 +114,9 @@ impl Work {
                         return Ok((rcode::SERVFAIL, false));
                     };
                     self.write_rrset(zone, ns, cut_owner, Section::Authority, view, w)?;
+                    if self.dnssec {
+                        self.referral_proof(zone, cut, cut_owner, w)?;
+                    }
                     // Glue for in-zone name servers is required (RFC 9471): TC if it won't fit.
                     self.additional(zone, view, w, true)?;
                     return Ok((rcode::NOERROR, false));
@@ -116,6 +130,10 @@ impl Work {
                 };
                 if !wrote {
                     self.write_soa(zone, w)?;
+                    if self.dnssec {
+                        let first = zone.rrsets(node).first();
+                        self.deny_type(zone, zone.node_index(node), first, w)?;
+                    }
                 }
                 return Ok((rcode::NOERROR, true));
             }
@@ -123,9 +141,13 @@ impl Work {
                 if !self.write_rrset(zone, set, owner, Section::Answer, view, w)? {
                     // Every member unhealthy and the set says `nodata`.
                     self.write_soa(zone, w)?;
+                    if self.dnssec {
+                        self.deny_type(zone, zone.node_index(node), Some(set), w)?;
+                    }
                     return Ok((rcode::NOERROR, true));
                 }
-                if !self.settings.minimal_responses {
+                // With DNSSEC the optional NS set is left out: it would need its RRSIGs too.
+                if !self.settings.minimal_responses && !self.dnssec {
                     // Optional: drop the NS set rather than truncate. Its addresses are not
                     // added: the answer's own targets matter more.
                     if qtype == rtype::NS && std::ptr::eq(node, zone.apex()) {
@@ -149,6 +171,9 @@ impl Work {
                     let member = &zone.members(cname)[0];
                     let rdata = &zone.rdatas(member)[0];
                     let written = self.push_named(zone, rdata, owner, None, Section::Answer, w)?;
+                    if self.dnssec {
+                        self.whole_rrsigs(zone, cname, owner, Section::Answer, member.ttl, w)?;
+                    }
                     chain += 1;
                     match zone.target(rdata) {
                         Some(t) if chain < MAX_CNAME_CHAIN && t.name.ends_with(zone.origin()) => {
@@ -163,6 +188,9 @@ impl Work {
             }
             // NODATA.
             self.write_soa(zone, w)?;
+            if self.dnssec {
+                self.deny_type(zone, zone.node_index(node), None, w)?;
+            }
             return Ok((rcode::NOERROR, true));
         }
     }
@@ -192,9 +220,37 @@ impl Work {
                         w.push(section, owner, set.rtype, set.fallback_ttl, zone.wire(rdata))?;
                     }
                 }
+                if self.dnssec {
+                    self.rrsigs(zone, set, owner, section, set.fallback_ttl, true, view, w)?;
+                }
                 return Ok(true);
             }
         };
+        if self.dnssec {
+            let served = ttl.unwrap_or_else(|| zone.members(set)[self.selection.as_slice()[0] as usize].ttl);
+            self.write_members(zone, set, owner, section, ttl, seed, view, w)?;
+            self.rrsigs(zone, set, owner, section, served, false, view, w)?;
+            return Ok(true);
+        }
+        self.write_members(zone, set, owner, section, ttl, seed, view, w)?;
+        Ok(true)
+    }
+
+    /// Writes the members `choose` left in the selection, under `ttl` when given.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn write_members(
+        &mut self,
+        zone: &Zone,
+        set: &Rrset,
+        owner: Owner<'_>,
+        section: Section,
+        ttl: Option<u32>,
+        seed: u64,
+        view: &View,
+        w: &mut Writer<'_>,
+    ) -> Result<(), Full> {
+        let _ = view;
         let members = zone.members(set);
         if let (true, Owner::Pointer(pointer)) = (set.stride != 0, owner) {
             // The common shape (multivalue A/AAAA): the chosen rows of a table of records.
@@ -204,14 +260,14 @@ impl Work {
             if self.rng.get_seed() != seed {
                 self.trace.drawn_table(zone, set, start, w.position(), pointer, seed, self.rng.get_seed());
             }
-            return Ok(true);
+            return Ok(());
         }
         if let (true, Owner::Pointer(pointer)) = (set.plain, owner) {
             // Plain values of several sizes (TXT): one stored record per chosen member.
             for &i in self.selection.as_slice() {
                 w.push_record(section, pointer, zone.plain_record(&members[i as usize]), ttl)?;
             }
-            return Ok(true);
+            return Ok(());
         }
         if set.names {
             self.start_set();
@@ -240,7 +296,7 @@ impl Work {
                 }
             }
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Runs the record set's policy into `self.selection` and says what to write: the chosen
@@ -248,6 +304,11 @@ impl Work {
     /// when no member is healthy, what the set says to do instead.
     #[inline(always)]
     pub(super) fn choose(&mut self, zone: &Zone, set: &Rrset, view: &View) -> Chosen {
+        if self.dnssec && set.routing == Routing::Multivalue {
+            if let Some(chosen) = self.choose_sampled(zone, set, view) {
+                return chosen;
+            }
+        }
         let members = zone.members(set);
         // Whether every member is unhealthy, when the policy's inputs already tell.
         let mut none_healthy = None;

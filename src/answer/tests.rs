@@ -57,7 +57,7 @@ fn setup(extra: &str) -> (View, Responder) {
     let read = |_: &Path| Ok(ZONE.to_string());
     let config = Config::parse(&records(extra), Path::new("t.toml"), &read).unwrap();
     let health = HealthSnapshot::initial(&config.checks);
-    (View::new(Arc::new(Catalog::build(&config)), health), Responder::with_seed(7))
+    (View::new(Arc::new(Catalog::build(&config, 0).expect("an unsigned catalog")), health), Responder::with_seed(7))
 }
 
 fn ask(r: &mut Responder, v: &View, name: &str, qtype: RecordType, edns: Option<u16>) -> Message {
@@ -302,7 +302,10 @@ fn authority_ns_points_at_the_apex_from_any_depth() {
     let read = |_: &Path| Ok(zone.to_string());
     let config = Config::parse(CONFIG, Path::new("t.toml"), &read).unwrap();
     let (v, mut r) = (
-        View::new(Arc::new(Catalog::build(&config)), HealthSnapshot::initial(&config.checks)),
+        View::new(
+            Arc::new(Catalog::build(&config, 0).expect("an unsigned catalog")),
+            HealthSnapshot::initial(&config.checks),
+        ),
         Responder::with_seed(3),
     );
     for name in ["a.b.c.example.com.", "ns1.example.com.", "A.B.C.EXAMPLE.COM."] {
@@ -354,7 +357,10 @@ fn the_longest_origin_wins_among_few_zones_and_many() {
     for others in [2, 36] {
         let config = Config::parse(&nested_zones(others), Path::new("t.toml"), &|_| Ok(String::new())).unwrap();
         let (v, mut r) = (
-            View::new(Arc::new(Catalog::build(&config)), HealthSnapshot::initial(&config.checks)),
+            View::new(
+                Arc::new(Catalog::build(&config, 0).expect("an unsigned catalog")),
+                HealthSnapshot::initial(&config.checks),
+            ),
             Responder::with_seed(5),
         );
         let c = v.catalog();
@@ -488,7 +494,10 @@ fn names_in_record_data_point_at_the_labels_a_cname_spelled_out() {
     let read = |_: &Path| Ok(zone.to_string());
     let text = "[server]\nminimal_responses = true\n[[zone]]\norigin = \"example.com.\"\nfile = \"z.zone\"\n";
     let config = Config::parse(text, Path::new("t.toml"), &read).unwrap();
-    let v = View::new(Arc::new(Catalog::build(&config)), HealthSnapshot::initial(&config.checks));
+    let v = View::new(
+        Arc::new(Catalog::build(&config, 0).expect("an unsigned catalog")),
+        HealthSnapshot::initial(&config.checks),
+    );
     let mut q = Message::new();
     q.add_query(HQuery::query(HName::from_ascii("go.example.com.").unwrap(), RecordType::MX));
     let packet = q.to_vec().unwrap();

@@ -107,6 +107,19 @@ pub struct ZoneTable {
     pub ttl: Option<u32>,
     pub ns_ttl: Option<u32>,
     pub empty_names: Option<Vec<String>>,
+    pub dnssec: Option<DnssecTable>,
+}
+
+/// A zone's `[zone.dnssec]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnssecTable {
+    pub keys: Vec<String>,
+    pub signature_validity: Option<u32>,
+    pub dynamic_signature_validity: Option<u32>,
+    pub dnskey_ttl: Option<u32>,
+    pub exact_signatures: Option<u64>,
+    pub sampled_subsets: Option<u32>,
 }
 
 /// One `[[health_check]]`.

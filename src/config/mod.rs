@@ -34,8 +34,8 @@ use std::path::{Path, PathBuf};
 pub use error::{ConfigError, Problem};
 pub use records::{FileRecords, FileSet};
 pub use runtime::{
-    AnswerSettings, CheckConfig, CheckKind, CheckObservers, ClusterConfig, Config, FailoverRole, MemberConfig, Routing,
-    RrlConfig, RrsetConfig, ServerConfig, TsigKeyConfig, WhenAllUnhealthy, ZoneConfig,
+    AnswerSettings, CheckConfig, CheckKind, CheckObservers, ClusterConfig, Config, DnssecConfig, FailoverRole,
+    MemberConfig, Routing, RrlConfig, RrsetConfig, ServerConfig, TsigKeyConfig, WhenAllUnhealthy, ZoneConfig,
 };
 pub use text::{parse_absolute, rtype_name, ReadFile};
 pub use validate::host_name;

@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::records::FileRecords;
@@ -234,6 +235,41 @@ pub struct ZoneConfig {
     /// Names that exist with no records of their own (`empty_names`): NODATA for every type,
     /// and no wildcard covers them.
     pub empty_names: Vec<Name>,
+    /// How the zone is signed (`[zone.dnssec]`); `None`: it is served unsigned.
+    pub dnssec: Option<Arc<DnssecConfig>>,
+}
+
+/// A signed zone's keys and signature settings (`[zone.dnssec]`).
+pub struct DnssecConfig {
+    /// The signing keys, read from their files, each checked to be the zone's.
+    pub keys: Vec<crate::dnssec::SigningKey>,
+    /// Seconds the signatures of static data are valid for, from an hour before signing.
+    pub signature_validity: u32,
+    /// Seconds the signatures of health-dependent answers (multivalue subsets, pools,
+    /// failover and weighted members) are valid for: shorter, since an old one could be
+    /// replayed after the data it covers stopped being served.
+    pub dynamic_signature_validity: u32,
+    /// TTL of DNSKEY, CDS and CDNSKEY; `None`: the SOA's.
+    pub dnskey_ttl: Option<u32>,
+    /// Most signatures the zone's exact-mode stores hold together (every subset of a
+    /// multivalue set signed); sets past it are signed in sampled mode.
+    pub exact_signatures: u64,
+    /// Subsets signed ahead per multivalue set in sampled mode.
+    pub sampled_subsets: u32,
+}
+
+impl std::fmt::Debug for DnssecConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tags: Vec<u16> = self.keys.iter().map(|k| k.dnskey().key_tag()).collect();
+        f.debug_struct("DnssecConfig")
+            .field("key_tags", &tags)
+            .field("signature_validity", &self.signature_validity)
+            .field("dynamic_signature_validity", &self.dynamic_signature_validity)
+            .field("dnskey_ttl", &self.dnskey_ttl)
+            .field("exact_signatures", &self.exact_signatures)
+            .field("sampled_subsets", &self.sampled_subsets)
+            .finish()
+    }
 }
 
 impl ZoneConfig {

@@ -178,6 +178,8 @@ pub enum RunError {
     },
     /// The etcd client for `[cluster]` could not be set up.
     Cluster(String),
+    /// A signed zone could not be signed.
+    Signing(String),
 }
 
 impl fmt::Display for RunError {
@@ -198,6 +200,7 @@ impl fmt::Display for RunError {
             ),
             RunError::Privileges(e) => write!(f, "cannot drop privileges: {e}"),
             RunError::Cluster(e) => write!(f, "cannot join the fleet: [cluster]: {e}"),
+            RunError::Signing(e) => write!(f, "{e}"),
             RunError::StateFile { path, reason } => write!(
                 f,
                 "cannot keep the health state file {}: {reason} (fix the folder's owner or mode, or `state_file`)",
@@ -216,7 +219,7 @@ impl std::error::Error for RunError {
             | RunError::ControlStart(e)
             | RunError::Control { source: e, .. }
             | RunError::ControlSocket { source: e, .. } => Some(e),
-            RunError::Privileges(_) | RunError::StateFile { .. } | RunError::Cluster(_) => None,
+            RunError::Privileges(_) | RunError::StateFile { .. } | RunError::Cluster(_) | RunError::Signing(_) => None,
         }
     }
 }
@@ -318,7 +321,7 @@ impl Control {
         let started = Instant::now();
         let result = self.source.load().map_err(ReloadError::Invalid).and_then(|config| {
             let needs_restart = restart_only_changes(&self.started_with, &config);
-            let catalog = Arc::new(Catalog::build(&config));
+            let catalog = Arc::new(Catalog::build(&config, unix_now()).map_err(ReloadError::Apply)?);
             let config = config.without_simple_records();
             release_freed_memory();
             let summary = Reloaded { zones: config.zones.len(), checks: config.checks.len(), needs_restart, millis: 0 };
@@ -521,7 +524,7 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
         privileges::state_file_writable(path, None)
             .map_err(|reason| RunError::StateFile { path: path.clone(), reason })?;
     }
-    let catalog = Arc::new(Catalog::build(&config));
+    let catalog = Arc::new(Catalog::build(&config, unix_now()).map_err(RunError::Signing)?);
     let (publisher, reader) = view::channel(View::new(catalog.clone(), initial.snapshot(&config.checks)));
     let shared = Shared::new(reader);
     let server = Server::start(&config, sockets, shared.clone(), tcp_max_connections).map_err(RunError::Server)?;
@@ -619,4 +622,9 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
     drop(socket_file);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Seconds since 1970, by the system clock: when signed zones are signed.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

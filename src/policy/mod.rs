@@ -59,6 +59,16 @@ impl Selection {
     }
 }
 
+/// A multivalue answer of one block signed ahead (DNSSEC's sampled mode): its members in
+/// random order.
+pub fn from_block(block: &[u32], rng: &mut fastrand::Rng, out: &mut Selection) {
+    out.clear();
+    for &m in block.iter().take(SELECTION_CAPACITY) {
+        out.push(m as usize);
+    }
+    out.shuffle(rng);
+}
+
 /// Whether a member counts as healthy: no check means always healthy (MV-2).
 #[inline]
 pub fn healthy<M: Member>(member: &M, health: &HealthSnapshot) -> bool {

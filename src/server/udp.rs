@@ -362,7 +362,10 @@ mod tests {
         let text = "[[zone]]\norigin = \"example.com.\"\nsoa = \"ns1 host 1 2 3 4 5\"\nns = [\"ns1\"]\n";
         let config =
             Config::parse(text, std::path::Path::new("t.toml"), &|_| Err(io::ErrorKind::NotFound.into())).unwrap();
-        View::new(Arc::new(Catalog::build(&config)), HealthSnapshot::initial(&config.checks))
+        View::new(
+            Arc::new(Catalog::build(&config, 0).expect("an unsigned catalog")),
+            HealthSnapshot::initial(&config.checks),
+        )
     }
 
     /// A worker that receives nothing still lets go of a replaced view within about

@@ -9,9 +9,10 @@
 //! compress are described there too, worked out once here (`zone::compress`).
 
 use hashbrown::HashTable;
-use rustc_hash::FxBuildHasher;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::config::{
     AnswerSettings, Config, FailoverRole, FileSet, MemberConfig, Routing, RrsetConfig, WhenAllUnhealthy, ZoneConfig,
@@ -22,9 +23,11 @@ use crate::tsig::KeyRing;
 use crate::wire::{rtype, Block, LowerName, Name, CLASS_IN};
 
 mod compress;
+pub mod dnssec;
 pub mod signed;
 
 pub use compress::{compressible, NameSlot, Names, GROUPS};
+pub use dnssec::Signatures;
 
 /// "No such index".
 const NONE: u32 = u32::MAX;
@@ -51,6 +54,21 @@ pub struct Catalog {
     /// The TSIG keys signed queries may use; they travel with the zones, so a reload swaps
     /// both at once.
     tsig_keys: KeyRing,
+    /// Signatures of healthy pools and sampled top-ups made for earlier views, by zone, set
+    /// and members, so a pool seen before is not signed again (the prober's alone).
+    pool_signatures: std::sync::Mutex<PoolMemo>,
+}
+
+/// [`Catalog::pool_signatures`]: by zone index, set index and the members signed.
+type PoolMemo = FxHashMap<(u32, u32, Box<[u32]>), Arc<Signed>>;
+
+/// Signatures made on a health change: a pool's, or sampled blocks topped up.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Signed {
+    /// Blocks' members, k each (none for a pool).
+    blocks: Vec<u32>,
+    /// Signatures, one per data key per block (or for the pool).
+    signatures: Vec<u8>,
 }
 
 /// What the server says about itself, from `[server]`.
@@ -106,6 +124,31 @@ pub struct HealthyPools {
     small: Vec<u8>,
     /// Member indices of large sets, set after set.
     large: Vec<u32>,
+    /// Per pooled set of a signed zone: what DO answers need beyond the zone's own
+    /// signatures (empty for other sets).
+    signed: Vec<PoolSigned>,
+}
+
+/// A pooled set's signatures for one health snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolSigned {
+    /// The pool's signatures (one per data key), when an answer holding the whole pool
+    /// needs them: fewer healthy members than an answer holds, or exactly as many in a set
+    /// without an exact store.
+    pub pool: Option<Arc<[u8]>>,
+    /// Sampled mode: the zone's blocks whose members are all healthy.
+    pub usable: Arc<[u32]>,
+    /// Sampled mode: blocks signed on this change, when too few of the zone's are usable.
+    pub extra: Option<Arc<ExtraBlocks>>,
+}
+
+/// Sampled blocks signed on a health change.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ExtraBlocks {
+    /// Members, k per block.
+    pub blocks: Vec<u32>,
+    /// Signatures, one per data key per block.
+    pub signatures: Vec<u8>,
 }
 
 impl HealthyPools {
@@ -124,6 +167,15 @@ impl HealthyPools {
         // `small` ends with `SMALL_SET` bytes of padding, so every pool has a full block.
         let block = self.small.get(start..start + policy::SMALL_SET)?.try_into().ok()?;
         Some(Pool::Small { block, len })
+    }
+
+    /// The signatures DO answers of `set` need under this health (signed zones only).
+    #[inline]
+    pub fn signed(&self, catalog: u64, set: &Rrset) -> Option<&PoolSigned> {
+        if catalog != self.catalog {
+            return None;
+        }
+        self.signed.get(set.pool as usize)
     }
 }
 
@@ -206,6 +258,11 @@ pub struct Zone {
     /// there is no such set.
     authority_ns: Block,
     has_cuts: bool,
+    /// Largest TTL served: a week in a signed zone, so a replayed signature cannot outlive a
+    /// change by more.
+    ttl_cap: u32,
+    /// The signatures, when the zone is signed.
+    dnssec: Option<Box<dnssec::Signatures>>,
 }
 
 /// One name in a zone.
@@ -321,9 +378,14 @@ impl policy::Member for Member {
 }
 
 impl Catalog {
-    /// Compiles every zone of a config.
-    pub fn build(config: &Config) -> Catalog {
-        let mut zones: Vec<Zone> = config.zones.iter().map(Zone::build).collect();
+    /// Compiles every zone of a config; the signed ones are signed with `now` (seconds since
+    /// 1970) as the time of signing, on every core.
+    pub fn build(config: &Config, now: u64) -> Result<Catalog, String> {
+        let k = config.server.max_answers;
+        let mut zones: Vec<Zone> = Vec::with_capacity(config.zones.len());
+        for zone in &config.zones {
+            zones.push(Zone::build(zone, now, k).map_err(|e| format!("zone {}: not signed: {e}", zone.origin))?);
+        }
         let mut pooled_sets = 0;
         for set in zones.iter_mut().flat_map(|z| z.rrsets.iter_mut()) {
             if set.routing == Routing::Multivalue && set.checked {
@@ -346,7 +408,7 @@ impl Catalog {
         }
         let id = CATALOG_BUILDS.fetch_add(1, Ordering::Relaxed);
         let server = &config.server;
-        Catalog {
+        Ok(Catalog {
             id,
             pooled_sets,
             zones,
@@ -355,7 +417,8 @@ impl Catalog {
             settings: AnswerSettings::from(server),
             identity: Identity::new(server),
             tsig_keys: KeyRing::new(config.tsig_keys.iter().map(|k| (&k.name, k.algorithm, &k.secret))),
-        }
+            pool_signatures: Default::default(),
+        })
     }
 
     /// The TSIG keys signed queries may use.
@@ -383,10 +446,19 @@ impl Catalog {
             spans: Vec::with_capacity(self.pooled_sets as usize),
             small: Vec::new(),
             large: Vec::new(),
+            signed: Vec::new(),
         };
-        for zone in &self.zones {
+        let any_signed = self.zones.iter().any(|z| z.dnssec.is_some());
+        for (zone_index, zone) in self.zones.iter().enumerate() {
             for set in zone.rrsets.iter().filter(|s| s.pool != NONE) {
                 let members = zone.members(set);
+                if any_signed {
+                    let signed = match zone.signatures() {
+                        Some(signatures) => self.pool_signed(zone_index as u32, zone, signatures, set, health),
+                        None => PoolSigned::default(),
+                    };
+                    pools.signed.push(signed);
+                }
                 let healthy = (0..members.len()).filter(|&i| policy::healthy(&members[i], health));
                 let span = if members.len() <= policy::SMALL_SET {
                     let start = pools.small.len();
@@ -403,6 +475,77 @@ impl Catalog {
         debug_assert_eq!(pools.spans.len(), self.pooled_sets as usize);
         pools.small.extend_from_slice(&[0; policy::SMALL_SET]);
         pools
+    }
+
+    /// The signatures a signed zone's pooled `set` needs under `health` beyond those made
+    /// with the zone: the pool's when answers hold it whole, usable sampled blocks and any
+    /// topped up. A signing failure (the system's random source) leaves the pool unsigned:
+    /// its DO answers then go without, which validators treat as bogus, and the next
+    /// health change tries again.
+    fn pool_signed(
+        &self,
+        zone_index: u32,
+        zone: &Zone,
+        signatures: &dnssec::Signatures,
+        set: &Rrset,
+        health: &HealthSnapshot,
+    ) -> PoolSigned {
+        let members = zone.members(set);
+        let index = zone.set_index(set);
+        let healthy: Vec<u32> =
+            (0..members.len() as u32).filter(|&i| policy::healthy(&members[i as usize], health)).collect();
+        let (n, k, len) = (members.len(), signatures.answer_size(), healthy.len());
+        let mode = signatures.mode(index);
+        let mut signed = PoolSigned::default();
+        let memo = |key: Box<[u32]>, make: &dyn Fn() -> Option<Signed>| -> Option<Arc<Signed>> {
+            let mut map = self.pool_signatures.lock().unwrap_or_else(|e| e.into_inner());
+            let key = (zone_index, index, key);
+            if let Some(found) = map.get(&key) {
+                return Some(found.clone());
+            }
+            let made = Arc::new(make()?);
+            if map.len() >= MAX_POOL_SIGNATURES {
+                map.clear();
+            }
+            map.insert(key, made.clone());
+            Some(made)
+        };
+        let whole_pool = len > 0 && len < n && (len < k || (len == k && mode != dnssec::Mode::Exact));
+        if whole_pool {
+            let made = memo(healthy.clone().into_boxed_slice(), &|| {
+                let mut out = Vec::new();
+                signatures.sign_members(zone, index, &healthy, &mut out).ok()?;
+                Some(Signed { blocks: Vec::new(), signatures: out })
+            });
+            signed.pool = made.map(|m| Arc::from(&m.signatures[..]));
+        }
+        if let dnssec::Mode::Sampled { first, count } = mode {
+            let is_healthy = |m: u32| healthy.binary_search(&m).is_ok();
+            let usable: Vec<u32> =
+                (first..first + count).filter(|&b| signatures.block(b).iter().all(|&m| is_healthy(m))).collect();
+            // Too few blocks left: sign more over the healthy members, as evenly spread.
+            if len > k && (usable.len() as u32) < count / 4 {
+                let mut key = healthy.clone();
+                key.push(u32::MAX); // not the pool's key
+                let made = memo(key.into_boxed_slice(), &|| {
+                    // Balanced over the healthy members alone (the usable blocks' loads are
+                    // not counted: a top-up is for a pool that lost most of its blocks).
+                    let want = (count as usize - usable.len()).max(1);
+                    let seed = healthy.iter().fold(0x9E37_79B9_7F4A_7C15u64, |h, &m| h.rotate_left(7) ^ u64::from(m));
+                    let fresh = crate::dnssec::subsets::balanced(len, k, want, seed);
+                    let blocks: Vec<u32> = fresh.iter().flatten().map(|&i| healthy[i as usize]).collect();
+                    let mut out = Vec::new();
+                    for block in blocks.chunks(k) {
+                        signatures.sign_members(zone, index, block, &mut out).ok()?;
+                    }
+                    Some(Signed { blocks, signatures: out })
+                });
+                signed.extra =
+                    made.map(|m| Arc::new(ExtraBlocks { blocks: m.blocks.clone(), signatures: m.signatures.clone() }));
+            }
+            signed.usable = usable.into();
+        }
+        signed
     }
 
     /// The answer settings that came with this data.
@@ -475,6 +618,9 @@ impl Catalog {
     }
 }
 
+/// Pool signatures a catalog remembers before it forgets them all.
+const MAX_POOL_SIGNATURES: usize = 100_000;
+
 /// Most zones a catalog finds a name's zone among by comparing origins one by one; above
 /// this it keeps a hash table of them (a name's zone then costs one probe per origin depth,
 /// where comparing took 59 us a query among 10,000 zones).
@@ -524,10 +670,17 @@ fn hash(name: &[u8]) -> u64 {
 }
 
 impl Zone {
-    fn build(config: &ZoneConfig) -> Zone {
+    fn build(config: &ZoneConfig, now: u64, k: usize) -> Result<Zone, String> {
+        let validity = config.dnssec.as_ref().map(|d| dnssec::Validity::at(now, d));
+        let signed = match (&config.dnssec, &validity) {
+            (Some(d), Some(v)) => Some(dnssec::sign_static(config, d, v)?),
+            _ => None,
+        };
+        let added = signed.as_ref().map(|(_, s)| &s.added);
         let origin = config.origin.clone();
         let file = &config.records;
-        let sets = config.rrset_count();
+        let inputs = config.rrset_count();
+        let sets = inputs + added.map_or(0, |a| a.len());
         let values =
             file.record_count() + config.rrsets.iter().flat_map(|s| &s.members).map(|m| m.rdata.len()).sum::<usize>();
         let mut zone = Zone {
@@ -547,13 +700,22 @@ impl Zone {
             negative_soa: Block::default(),
             authority_ns: Block::default(),
             has_cuts: false,
+            ttl_cap: if signed.is_some() { crate::dnssec::MAX_SIGNED_TTL } else { u32::MAX },
+            dnssec: None,
             origin,
         };
         let apex_len = zone.origin.as_wire().len();
         zone.apex = zone.ensure_node(config.origin.as_wire(), apex_len);
         // The zone file's sets first, then the config file's: set `i` of either, in that order.
-        let owners = file.iter().map(|set| set.owner()).chain(config.rrsets.iter().map(|set| set.owner.as_wire()));
+        let added_owners = added.into_iter().flat_map(|a| (0..a.len()).map(|i| a.owner(i)));
+        let owners = file
+            .iter()
+            .map(|set| set.owner())
+            .chain(config.rrsets.iter().map(|set| set.owner.as_wire()))
+            .chain(added_owners);
         let node_of_set: Vec<u32> = owners.map(|owner| zone.ensure_node(owner, apex_len)).collect();
+        // Where each input set (zone file, config file, then what signing added) lands.
+        let mut input_sets = vec![0u32; sets];
         // Group record sets by node with one sort instead of a vector per node.
         let mut order: Vec<u32> = (0..sets as u32).collect();
         order.sort_by_key(|&i| node_of_set[i as usize]);
@@ -563,10 +725,16 @@ impl Zone {
             let end = at + order[at..].iter().take_while(|&&i| node_of_set[i as usize] == node).count();
             let start = zone.rrsets.len() as u32;
             for &i in &order[at..end] {
-                let rrset = match (i as usize).checked_sub(file.len()) {
-                    None => zone.compile_file_set(file.get(i as usize)),
-                    Some(i) => zone.compile_rrset(&config.rrsets[i]),
+                let i = i as usize;
+                let rrset = if i < file.len() {
+                    zone.compile_file_set(file.get(i))
+                } else if i < inputs {
+                    zone.compile_rrset(&config.rrsets[i - file.len()])
+                } else {
+                    let (a, j) = (added.expect("added sets"), i - inputs);
+                    zone.compile_simple(a.owner(j), a.rtype(j), a.ttl(j), a.rdatas(j), a.rdatas(j).len())
                 };
+                input_sets[i] = zone.rrsets.len() as u32;
                 zone.rrsets.push(rrset);
             }
             let span = Span { start, len: (end - at) as u32 };
@@ -615,7 +783,11 @@ impl Zone {
         zone.members.shrink_to_fit();
         zone.rdatas.shrink_to_fit();
         zone.bytes.shrink_to_fit();
-        zone
+        if let (Some((_, signed)), Some(d), Some(v)) = (&signed, &config.dnssec, validity) {
+            let signatures = dnssec::Signatures::build(&zone, config, d, signed, &input_sets, v, k)?;
+            zone.dnssec = Some(Box::new(signatures));
+        }
+        Ok(zone)
     }
 
     /// The apex name.
@@ -821,6 +993,11 @@ impl Zone {
         Lookup::Exact(last)
     }
 
+    /// Whether a node is named `wire` (lowercase wire form): the name exists.
+    pub fn exists(&self, wire: &[u8]) -> bool {
+        self.find(wire).is_some()
+    }
+
     /// The node named `wire` (lowercase wire form).
     #[inline]
     fn find(&self, wire: &[u8]) -> Option<u32> {
@@ -874,7 +1051,7 @@ impl Zone {
             let compiled = self.compile_member(set.rtype, (m.ttl, m.check, m.weight, primary), values, owner);
             self.members.push(compiled);
         }
-        let fallback_ttl = set.members.iter().map(|m| m.ttl).min().unwrap_or(0);
+        let fallback_ttl = set.members.iter().map(|m| m.ttl).min().unwrap_or(0).min(self.ttl_cap);
         let names = compressible(set.rtype);
         let plain = set.members.iter().all(|m| m.rdata.len() == 1) && target_offset(set.rtype).is_none() && !names;
         // Plain members' records were just stored one after another; equal sizes make a table.
@@ -896,7 +1073,7 @@ impl Zone {
             routing: set.routing,
             when_all_unhealthy: set.when_all_unhealthy,
             fallback_ttl,
-            uniform_ttl: set.members.iter().all(|m| m.ttl == fallback_ttl),
+            uniform_ttl: set.members.iter().all(|m| m.ttl.min(self.ttl_cap) == fallback_ttl),
             plain,
             stride,
             checked: set.members.iter().any(|m| m.check.is_some()),
@@ -911,24 +1088,37 @@ impl Zone {
     /// A zone file's record set: simple routing, one member holding every value, what
     /// [`Zone::compile_rrset`] makes of such a set.
     fn compile_file_set(&mut self, set: FileSet<'_>) -> Rrset {
+        self.compile_simple(set.owner(), set.rtype(), set.ttl(), set.values(), set.len())
+    }
+
+    /// A set of simple routing at `owner`: one member holding the `count` values.
+    fn compile_simple<'d>(
+        &mut self,
+        owner: &[u8],
+        rtype: u16,
+        ttl: u32,
+        values: impl Iterator<Item = &'d [u8]>,
+        count: usize,
+    ) -> Rrset {
+        let ttl = ttl.min(self.ttl_cap);
         let start = self.members.len() as u32;
         let records = self.bytes.len();
         let first_rdata = self.rdatas.len();
-        let owner = without_wildcard(set.owner());
-        let member = self.compile_member(set.rtype(), (set.ttl(), None, 0, false), set.values(), owner);
+        let owner = without_wildcard(owner);
+        let member = self.compile_member(rtype, (ttl, None, 0, false), values, owner);
         self.members.push(member);
-        let names = compressible(set.rtype());
+        let names = compressible(rtype);
         // One member: plain when it has one value, and then a table of one row.
-        let plain = set.len() == 1 && target_offset(set.rtype()).is_none() && !names;
+        let plain = count == 1 && target_offset(rtype).is_none() && !names;
         let size = self.bytes.len() - records;
         if names {
             self.group_names(first_rdata);
         }
         Rrset {
-            rtype: set.rtype(),
+            rtype,
             routing: Routing::Simple,
             when_all_unhealthy: WhenAllUnhealthy::AnswerAll,
-            fallback_ttl: set.ttl(),
+            fallback_ttl: ttl,
             uniform_ttl: true,
             plain,
             stride: if plain && size <= u16::MAX as usize { size as u16 } else { 0 },
@@ -949,6 +1139,7 @@ impl Zone {
         values: impl Iterator<Item = &'d [u8]>,
         owner: &[u8],
     ) -> Member {
+        let ttl = ttl.min(self.ttl_cap);
         let start = self.rdatas.len() as u32;
         for data in values {
             let rdata = self.compile_rdata(rtype, ttl, data, owner);
@@ -1052,7 +1243,7 @@ mod tests {
                 .map(|o| format!("[[zone]]\norigin = \"{o}\"\nsoa = \"ns1 host 1 2 3 4 5\"\nns = [\"ns1\"]\n"))
                 .collect();
             let config = Config::parse(&text, Path::new("t.toml"), &|_| Ok(String::new())).unwrap();
-            let catalog = Catalog::build(&config);
+            let catalog = Catalog::build(&config, 0).expect("an unsigned catalog");
             for _ in 0..2000 {
                 let labels = rng.usize(0..=6);
                 let name = random_name(&mut rng, labels);

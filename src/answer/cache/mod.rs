@@ -173,7 +173,10 @@ mod tests {
         // One member with two values: its values are shuffled, an answer that is not kept.
         text.push_str("[[record]]\nname = \"two\"\ntype = \"A\"\nrouting = \"multivalue\"\nset_id = \"a\"\nvalues = [\"10.1.0.1\", \"10.1.0.2\"]\n");
         let config = Config::parse(&text, Path::new("t.toml"), &|_| Ok(format!("{ZONE}{BIG_TXT}"))).unwrap();
-        View::new(Arc::new(Catalog::build(&config)), HealthSnapshot::initial(&config.checks))
+        View::new(
+            Arc::new(Catalog::build(&config, 0).expect("an unsigned catalog")),
+            HealthSnapshot::initial(&config.checks),
+        )
     }
 
     fn query(name: &str) -> Vec<u8> {

@@ -9,6 +9,7 @@
 //! runs for a fleet's instance: its own `[server]` and `[cluster]`, or a pushed file's rest.
 
 mod cluster;
+mod dnssec;
 mod health_check;
 mod record;
 mod rules;

@@ -83,7 +83,7 @@ impl Validator<'_> {
     /// Checks zone-wide rules (SOA, NS, CNAME exclusivity, delegations, record sets that no
     /// response can hold, with up to `max_answers` multivalue members) and produces the zone.
     pub(super) fn finish_zone(&mut self, zone: ZoneBuild, max_answers: usize) -> ZoneConfig {
-        let ZoneBuild { origin, line, rrsets, file, file_failed, empty_names, .. } = zone;
+        let ZoneBuild { origin, line, rrsets, file, file_failed, empty_names, dnssec, .. } = zone;
         let records = file.finish();
         let sets = Sets { file: &records, config: &rrsets };
         let ctx = format!("zone {origin}");
@@ -122,6 +122,9 @@ impl Validator<'_> {
         let mut owners: FxHashMap<&[u8], (Option<usize>, Option<usize>)> = FxHashMap::default();
         let mut cuts: FxHashMap<&[u8], ()> = FxHashMap::default();
         for (i, b) in sets.iter().enumerate() {
+            if dnssec.is_some() && super::dnssec::reserved(b.rtype) {
+                problem(self, super::dnssec::reserved_reason(&format!("{} ({})", shown(b.owner), b.origin), b.rtype));
+            }
             if b.rtype == rtype::CNAME {
                 owners.entry(b.owner).or_default().0.get_or_insert(i);
             }
@@ -202,6 +205,18 @@ impl Validator<'_> {
             let (file, context) = (self.source.to_path_buf(), ctx.clone());
             self.problems.push(Problem { file, line, context, key: Some("empty_names".into()), reason });
         }
+        if dnssec.is_some() {
+            // A DS belongs at a delegation, on the parent's side; signing one elsewhere
+            // would prove a secure child that does not exist.
+            for b in sets.iter().filter(|b| b.rtype == rtype::DS && !cuts.contains_key(b.owner)) {
+                let reason = format!(
+                    "{} DS ({}) is not at a delegation: a DS belongs where NS records delegate a child zone",
+                    shown(b.owner),
+                    b.origin
+                );
+                problem(self, reason);
+            }
+        }
         if !cuts.is_empty() {
             for b in sets.iter() {
                 let owner = b.owner;
@@ -238,7 +253,7 @@ impl Validator<'_> {
         drop(owners);
         drop(cuts);
         drop(dnames);
-        ZoneConfig { origin, records, rrsets: rrsets.into_iter().map(|b| b.set).collect(), empty_names }
+        ZoneConfig { origin, records, rrsets: rrsets.into_iter().map(|b| b.set).collect(), empty_names, dnssec }
     }
 }
 

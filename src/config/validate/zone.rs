@@ -32,6 +32,8 @@ pub(super) struct ZoneBuild {
     pub(super) rrsets: Vec<RrsetBuild>,
     /// `empty_names`: names that exist with no records of their own.
     pub(super) empty_names: Vec<Name>,
+    /// `[zone.dnssec]`, when the zone is signed and its keys could be read.
+    pub(super) dnssec: Option<Arc<crate::config::DnssecConfig>>,
     /// Positions in `file` and `rrsets`, hashed by (owner, type), so lookups clone nothing.
     index: hashbrown::HashTable<SetAt>,
 }
@@ -91,6 +93,7 @@ impl Validator<'_> {
                 file_path: Arc::from(""),
                 rrsets: Vec::new(),
                 empty_names: Vec::new(),
+                dnssec: None,
                 index: hashbrown::HashTable::new(),
             };
             for name in t.empty_names.iter().flatten() {
@@ -98,6 +101,9 @@ impl Validator<'_> {
                     Ok(name) => zone.empty_names.push(name),
                     Err(e) => self.problem(span.clone(), &ctx, Some("empty_names"), e),
                 }
+            }
+            if let Some(table) = &t.dnssec {
+                zone.dnssec = self.zone_dnssec(table, &origin, span.clone(), &format!("{ctx}: [zone.dnssec]"), read);
             }
             let ttl = t.ttl.unwrap_or(limits::ZONE_TTL.default);
             if t.file.is_some() && (t.soa.is_some() || t.ns.is_some() || t.ttl.is_some() || t.ns_ttl.is_some()) {

@@ -142,7 +142,7 @@ fn build_fixture(zone: &str, up: Option<bool>) -> View {
         let zone = zone.to_string();
         let read = move |_: &Path| Ok(zone.clone());
         let config = Config::parse(&text, Path::new("fuzz.toml"), &read).expect("fixture config");
-        let catalog = Arc::new(Catalog::build(&config));
+        let catalog = Arc::new(Catalog::build(&config, 0).expect("an unsigned catalog"));
         // With healthy pools, as the server publishes its health.
         let health = match up {
             None => HealthSnapshot::initial(&config.checks),

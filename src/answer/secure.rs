@@ -1,0 +1,324 @@
+//! Answers with DNSSEC (a query with the DO bit, to a signed zone): each signed RRset followed
+//! by its RRSIGs, and the NSEC records that prove a name or a type absent, all copied from the
+//! zone's signatures ([`crate::zone::dnssec`]) or the view's pool signatures; nothing is
+//! signed here (RFC 4035 section 3.1).
+//!
+//! ```text
+//!  write_rrset (DO) --> rrsigs: which answer was drawn -> its RRSIG
+//!        whole set | one member | k-subset (rank of its mask) | sampled block | the pool
+//!  negative answers --> SOA + RRSIG, then the NSEC that matches the name (NODATA), or covers
+//!        it and the wildcard that could have matched (NXDOMAIN), each with its RRSIG
+//!  wildcard answers --> the NSEC that covers the name the wildcard stood for
+//!  referrals --> DS + RRSIG, or the cut's NSEC (no DS: an unsigned child)
+//! ```
+//!
+//! A multivalue set of a signed zone answers a DO query from what was signed ahead: up to 16
+//! members, any k-subset, drawn as without DO; more, one of the sampled blocks whose members
+//! are all healthy (so such answers are spread over the blocks, evenly over the members).
+
+use super::{Chosen, Work};
+use crate::config::Routing;
+use crate::dnssec::subsets;
+use crate::policy;
+use crate::view::View;
+use crate::wire::{rtype, Full, LowerName, Owner, Section, Writer, MAX_NAME_LEN};
+use crate::zone::dnssec::{Cover, Mode, MAX_RRSIG};
+use crate::zone::{Rrset, Zone};
+
+/// NSEC records an answer may need to prove a wildcard's use (one per CNAME step).
+pub(super) const MAX_PROOFS: usize = super::MAX_CNAME_CHAIN + 2;
+
+/// A sampled block drawn for a DO answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Drawn {
+    /// None: the answer's signature follows from its members.
+    None,
+    /// One of the zone's blocks.
+    Block(u32),
+    /// One of the blocks signed on a health change, by index.
+    Extra(u32),
+}
+
+impl Work {
+    /// For a DO answer of a multivalue set in sampled mode: one of its signed blocks whose
+    /// members are all healthy, as the selection; `None` when the usual draw answers (the
+    /// healthy pool fits an answer, and its own signature covers it).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn choose_sampled(&mut self, zone: &Zone, set: &Rrset, view: &View) -> Option<Chosen> {
+        let sigs = zone.signatures()?;
+        let index = zone.set_index(set);
+        let Mode::Sampled { first, count } = sigs.mode(index) else { return None };
+        let k = sigs.answer_size();
+        let members = zone.members(set);
+        let (usable, extra): (&[u32], _) = match (view.pool(set), view.pool_signed(set)) {
+            // Too few healthy members for a whole answer: the pool and its own signature.
+            (Some(pool), _) if !pool.is_empty() && pool.len() <= k => return None,
+            (Some(pool), Some(signed)) if !pool.is_empty() => (&signed.usable, signed.extra.as_deref()),
+            // No checks, or none healthy (fail-open): any block.
+            _ => (&[], None),
+        };
+        let all = usable.is_empty() && extra.is_none();
+        let extra_count = extra.map_or(0, |e| e.blocks.len() / k);
+        let total = if all { count as usize } else { usable.len() + extra_count };
+        if total == 0 {
+            return None;
+        }
+        let pick = self.rng.usize(..total);
+        let block = if all {
+            self.drawn = Drawn::Block(first + pick as u32);
+            sigs.block(first + pick as u32)
+        } else if pick < usable.len() {
+            self.drawn = Drawn::Block(usable[pick]);
+            sigs.block(usable[pick])
+        } else {
+            let j = pick - usable.len();
+            self.drawn = Drawn::Extra(j as u32);
+            &extra.expect("extra blocks").blocks[j * k..(j + 1) * k]
+        };
+        policy::from_block(block, &mut self.rng, &mut self.selection);
+        let chosen = self.selection.as_slice();
+        let ttl = if set.uniform_ttl {
+            None
+        } else {
+            Some(chosen.iter().map(|&i| members[i as usize].ttl).min().unwrap_or(0))
+        };
+        Some(Chosen::Records(ttl))
+    }
+
+    /// Writes the RRSIGs of the answer of `set` just written at `owner` (what `choose` left
+    /// in the selection, or its fallback values), under the answer's TTL.
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn rrsigs(
+        &mut self,
+        zone: &Zone,
+        set: &Rrset,
+        owner: Owner<'_>,
+        section: Section,
+        ttl: u32,
+        fallback: bool,
+        view: &View,
+        w: &mut Writer<'_>,
+    ) -> Result<(), Full> {
+        let Some(sigs) = zone.signatures() else { return Ok(()) };
+        let index = zone.set_index(set);
+        let keys = sigs.keys(index);
+        if keys == 0 {
+            return Ok(());
+        }
+        let drawn = std::mem::replace(&mut self.drawn, Drawn::None);
+        let chosen = self.selection.as_slice();
+        let n = zone.members(set).len();
+        let pool;
+        let extra;
+        let (cover, dynamic): (Cover, Option<&[u8]>) = if fallback {
+            (Cover::Fallback, None)
+        } else {
+            match (set.routing, drawn) {
+                (Routing::Simple, _) => (Cover::Whole, None),
+                (Routing::Failover | Routing::Weighted, _) => (Cover::Member(chosen[0]), None),
+                (Routing::Multivalue, Drawn::Block(b)) => (Cover::Block(b), None),
+                (Routing::Multivalue, Drawn::Extra(j)) => {
+                    extra = view.pool_signed(set).and_then(|s| s.extra.clone());
+                    let Some(extra) = &extra else { return Ok(()) };
+                    let per = keys * crate::dnssec::SIGNATURE_LEN;
+                    let at = j as usize * per;
+                    (Cover::Whole, Some(extra.signatures.get(at..at + per).unwrap_or(&[])))
+                }
+                (Routing::Multivalue, Drawn::None) if chosen.len() == n => (Cover::Whole, None),
+                (Routing::Multivalue, Drawn::None)
+                    if sigs.mode(index) == Mode::Exact && chosen.len() == sigs.answer_size() =>
+                {
+                    (Cover::Subset(subsets::mask_of(chosen)), None)
+                }
+                (Routing::Multivalue, Drawn::None) => {
+                    pool = view.pool_signed(set).and_then(|s| s.pool.clone());
+                    let Some(pool) = &pool else { return Ok(()) };
+                    (Cover::Whole, Some(&pool[..]))
+                }
+            }
+        };
+        if !matches!(cover, Cover::Whole | Cover::Fallback) || dynamic.is_some() {
+            // The answer's RRSIG follows its draw: the answer cache must not replay the rows
+            // under this signature.
+            self.trace.tables = u8::MAX;
+        }
+        let mut buf = [0u8; MAX_RRSIG];
+        for key in 0..keys {
+            let rrsig = match dynamic {
+                Some(signatures) => {
+                    let at = key * crate::dnssec::SIGNATURE_LEN;
+                    let Some(signature) = signatures.get(at..at + crate::dnssec::SIGNATURE_LEN) else { break };
+                    sigs.dynamic(index, key, signature)
+                }
+                None => sigs.rrsig(index, cover, key),
+            };
+            let Some(rrsig) = rrsig else { break };
+            w.push(section, owner, rtype::RRSIG, ttl, rrsig.rdata(&mut buf))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the RRSIGs of `set` as a whole (CNAME, DNAME, SOA, DS, NSEC).
+    #[cold]
+    pub(super) fn whole_rrsigs(
+        &mut self,
+        zone: &Zone,
+        set: &Rrset,
+        owner: Owner<'_>,
+        section: Section,
+        ttl: u32,
+        w: &mut Writer<'_>,
+    ) -> Result<(), Full> {
+        let Some(sigs) = zone.signatures() else { return Ok(()) };
+        let index = zone.set_index(set);
+        let mut buf = [0u8; MAX_RRSIG];
+        for key in 0..sigs.keys(index) {
+            let Some(rrsig) = sigs.rrsig(index, Cover::Whole, key) else { break };
+            w.push(section, owner, rtype::RRSIG, ttl, rrsig.rdata(&mut buf))?;
+        }
+        Ok(())
+    }
+
+    /// The SOA's RRSIGs after a negative answer's SOA.
+    #[cold]
+    pub(super) fn soa_rrsigs(&mut self, zone: &Zone, w: &mut Writer<'_>) -> Result<(), Full> {
+        let Some(soa) = zone.rrset(zone.apex(), rtype::SOA) else { return Ok(()) };
+        let apex = w.name_end().saturating_sub(zone.origin().as_wire().len()) as u16;
+        let (_, ttl) = zone.soa();
+        self.whole_rrsigs(zone, soa, Owner::Pointer(apex), Section::Authority, ttl, w)
+    }
+
+    /// Writes node `node`'s NSEC and its RRSIGs into authority, unless already written for
+    /// this answer.
+    #[cold]
+    pub(super) fn nsec_of(&mut self, zone: &Zone, node: u32, w: &mut Writer<'_>) -> Result<(), Full> {
+        if self.nsec_written[..self.nsec_count].contains(&node) {
+            return Ok(());
+        }
+        let Some(set) = zone.rrset(zone.node(node), rtype::NSEC) else { return Ok(()) };
+        let member = &zone.members(set)[0];
+        let owner = Owner::Wire(zone.node_name(node));
+        w.push(Section::Authority, owner, rtype::NSEC, member.ttl, zone.wire(&zone.rdatas(member)[0]))?;
+        self.whole_rrsigs(zone, set, owner, Section::Authority, member.ttl, w)?;
+        if self.nsec_count < self.nsec_written.len() {
+            self.nsec_written[self.nsec_count] = node;
+            self.nsec_count += 1;
+        }
+        Ok(())
+    }
+
+    /// NODATA at node `node` (SOA already written): its SOA's RRSIGs and the NSEC that
+    /// shows the type absent: the node's own, or for an empty non-terminal the one that
+    /// covers it. `set` is the set of the type asked for when it exists but answered nothing
+    /// (`when_all_unhealthy = "nodata"`): its NSEC variant without that type.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn deny_type(
+        &mut self,
+        zone: &Zone,
+        node: u32,
+        set: Option<&Rrset>,
+        w: &mut Writer<'_>,
+    ) -> Result<(), Full> {
+        self.soa_rrsigs(zone, w)?;
+        let Some(sigs) = zone.signatures() else { return Ok(()) };
+        if let Some(set) = set {
+            let index = zone.set_index(set);
+            if sigs.variant(index, 0).is_some() {
+                let owner = Owner::Wire(zone.node_name(node));
+                let ttl = zone.rrset(zone.node(node), rtype::NSEC).map_or(0, |s| zone.members(s)[0].ttl);
+                let mut buf = [0u8; MAX_RRSIG];
+                for key in 0..sigs.data_key_count() {
+                    let Some((rdata, rrsig)) = sigs.variant(index, key) else { break };
+                    if key == 0 {
+                        w.push(Section::Authority, owner, rtype::NSEC, ttl, rdata)?;
+                    }
+                    w.push(Section::Authority, owner, rtype::RRSIG, ttl, rrsig.rdata(&mut buf))?;
+                }
+                return Ok(());
+            }
+        }
+        match sigs.nsec_node(node) {
+            Some(nsec) => self.nsec_of(zone, nsec, w),
+            None => Ok(()),
+        }
+    }
+
+    /// NXDOMAIN for `name` (SOA already written): the SOA's RRSIGs, the NSEC that covers the
+    /// name, and the one that covers the wildcard at its closest encloser.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn deny_name(&mut self, zone: &Zone, name: &LowerName, w: &mut Writer<'_>) -> Result<(), Full> {
+        self.soa_rrsigs(zone, w)?;
+        let Some(sigs) = zone.signatures() else { return Ok(()) };
+        if let Some(cover) = sigs.covering(zone, name.as_wire()) {
+            self.nsec_of(zone, cover, w)?;
+        }
+        // The closest encloser: the longest suffix that exists.
+        let total = name.label_count();
+        let encloser = (zone.apex_labels()..total).rev().find(|&keep| zone.exists(name.suffix(keep)));
+        if let Some(keep) = encloser {
+            let suffix = name.suffix(keep);
+            let mut wildcard = [0u8; MAX_NAME_LEN + 2];
+            if suffix.len() + 2 <= MAX_NAME_LEN {
+                wildcard[..2].copy_from_slice(&[1, b'*']);
+                wildcard[2..2 + suffix.len()].copy_from_slice(suffix);
+                if let Some(cover) = sigs.covering(zone, &wildcard[..2 + suffix.len()]) {
+                    self.nsec_of(zone, cover, w)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Remembers that a wildcard answered for `name`: the NSEC that covers `name` goes into
+    /// authority once the answer is written ([`Work::write_proofs`]).
+    #[cold]
+    pub(super) fn wildcard_proof(&mut self, zone: &Zone, name: &LowerName) {
+        let Some(sigs) = zone.signatures() else { return };
+        if let Some(cover) = sigs.covering(zone, name.as_wire()) {
+            if self.proof_count < MAX_PROOFS {
+                self.proofs[self.proof_count] = cover;
+                self.proof_count += 1;
+            }
+        }
+    }
+
+    /// Writes the wildcard proofs remembered for this answer.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn write_proofs(&mut self, zone: &Zone, w: &mut Writer<'_>) -> Result<(), Full> {
+        for i in 0..self.proof_count {
+            let node = self.proofs[i];
+            self.nsec_of(zone, node, w)?;
+        }
+        self.proof_count = 0;
+        Ok(())
+    }
+
+    /// A referral's proof, after its NS set: the DS set and its RRSIGs (a signed child), or
+    /// the cut's NSEC, which has no DS (an unsigned one).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn referral_proof(
+        &mut self,
+        zone: &Zone,
+        cut: u32,
+        owner: Owner<'_>,
+        w: &mut Writer<'_>,
+    ) -> Result<(), Full> {
+        match zone.rrset(zone.node(cut), rtype::DS) {
+            Some(ds) => {
+                let member = &zone.members(ds)[0];
+                for rdata in zone.rdatas(member) {
+                    w.push(Section::Authority, owner, rtype::DS, member.ttl, zone.wire(rdata))?;
+                }
+                self.whole_rrsigs(zone, ds, owner, Section::Authority, member.ttl, w)
+            }
+            None => self.nsec_of(zone, cut, w),
+        }
+    }
+}
