@@ -127,10 +127,10 @@ pub const DNSSEC_KEYS: Bounds<usize> = Bounds { key: "zone.dnssec.keys", min: 1,
 /// Seconds the signatures of static data are valid for: two weeks by default; they are made
 /// again at half that.
 pub const SIGNATURE_VALIDITY: Limit<u32> =
-    Limit { key: "zone.dnssec.signature_validity", default: 1_209_600, min: 7_200, max: 31_536_000 };
+    Limit { key: "zone.dnssec.signature_validity", default: 1_209_600, min: 10, max: 31_536_000 };
 /// Seconds the signatures of health-dependent answers are valid for: a day by default.
 pub const DYNAMIC_SIGNATURE_VALIDITY: Limit<u32> =
-    Limit { key: "zone.dnssec.dynamic_signature_validity", default: 86_400, min: 7_200, max: 31_536_000 };
+    Limit { key: "zone.dnssec.dynamic_signature_validity", default: 86_400, min: 10, max: 31_536_000 };
 /// TTL, seconds, of DNSKEY, CDS and CDNSKEY; by default the SOA's. At most a week, as every
 /// TTL of a signed zone.
 pub const DNSKEY_TTL: Bounds<u32> = Bounds { key: "zone.dnssec.dnskey_ttl", min: 0, max: 604_800 };

@@ -572,6 +572,7 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
         }
         _ => None,
     };
+    let resigner = resigner(Arc::downgrade(&control), shared.clone()).map_err(RunError::Prober)?;
     let endpoint = if serves_control {
         let listeners = http::Listeners { tcp: control_listener, unix: socket_listener };
         let bound = http::start(listeners, config.server.control_token.clone(), control.clone(), shared.clone())
@@ -609,6 +610,7 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
         break;
     }
     server.stop();
+    let _ = resigner.join();
     if let Some(thread) = fleet_thread {
         let _ = thread.join();
     }
@@ -622,6 +624,30 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
     drop(socket_file);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts the thread that signs the signed zones again when half their signatures' validity
+/// has passed: a reload, which reads the files again and builds the zones anew (so a key or
+/// zone file changed meanwhile is taken up too). A reload that fails is tried again a minute
+/// later, the old signatures serving meanwhile; the thread ends when the server stops.
+fn resigner(control: std::sync::Weak<Control>, shared: Arc<Shared>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name("resigner".into()).spawn(move || {
+        let mut retry_at = 0u64;
+        while !shared.stopping() {
+            std::thread::sleep(Duration::from_millis(500));
+            let Some(due) = shared.view().catalog().refresh_at() else { continue };
+            let now = unix_now();
+            if now < due || now < retry_at {
+                continue;
+            }
+            let Some(control) = control.upgrade() else { return };
+            tracing::info!("signing the signed zones again: half their signatures' validity has passed");
+            if let Err(e) = control.reload() {
+                tracing::error!(error = %e, "the zones were not signed again; the old signatures serve until they expire, retrying in a minute");
+                retry_at = now + 60;
+            }
+        }
+    })
 }
 
 /// Seconds since 1970, by the system clock: when signed zones are signed.

@@ -421,6 +421,12 @@ impl Catalog {
         })
     }
 
+    /// When the signed zones need signing again (seconds since 1970): half the shorter
+    /// validity after they were signed, for the earliest of them; `None` without one.
+    pub fn refresh_at(&self) -> Option<u64> {
+        self.zones.iter().filter_map(|z| z.signatures()).map(|s| s.validity().refresh).min()
+    }
+
     /// The TSIG keys signed queries may use.
     #[inline]
     pub fn tsig_keys(&self) -> &KeyRing {
