@@ -180,6 +180,11 @@ struct TableDraw {
     /// The RNG's state before and after the draw.
     before: u64,
     after: u64,
+    /// Where the signatures of the table's RRSIGs lie when they follow the draw (a DO
+    /// answer of an exact-mode multivalue set): the first's offset (0: none), and the
+    /// distance from one to the next.
+    signature: u16,
+    signature_stride: u16,
 }
 
 impl Trace {
@@ -204,6 +209,8 @@ impl Trace {
             pointer,
             before,
             after,
+            signature: 0,
+            signature_stride: 0,
         };
     }
 }

@@ -140,12 +140,22 @@ impl Work {
                 }
             }
         };
-        if !matches!(cover, Cover::Whole | Cover::Fallback) || dynamic.is_some() {
-            // The answer's RRSIG follows its draw: the answer cache must not replay the rows
-            // under this signature.
+        // The RRSIG follows the draw: a cached answer replayed with new rows needs the new
+        // rows' signature. An exact-mode subset's is found again from the rows (the cache
+        // keeps where it lies); other drawn covers are not replayed.
+        let table = self.trace.table;
+        let exact_table = matches!(cover, Cover::Subset(_))
+            && set.uniform_ttl
+            && self.trace.tables == 1
+            && table.set == set as *const Rrset as usize
+            && table.end == w.position()
+            && section == Section::Answer;
+        let fixed = matches!(cover, Cover::Whole | Cover::Fallback) && !matches!(drawn, Drawn::Extra(_));
+        if !fixed && !exact_table {
             self.trace.tables = u8::MAX;
         }
         let mut buf = [0u8; MAX_RRSIG];
+        let mut first_record = 0;
         for key in 0..keys {
             let rrsig = match dynamic {
                 Some(signatures) => {
@@ -156,7 +166,17 @@ impl Work {
                 None => sigs.rrsig(index, cover, key),
             };
             let Some(rrsig) = rrsig else { break };
-            w.push(section, owner, rtype::RRSIG, ttl, rrsig.rdata(&mut buf))?;
+            let rdata_at = w.push(section, owner, rtype::RRSIG, ttl, rrsig.rdata(&mut buf))?;
+            if exact_table {
+                // The signature ends the RDATA, after the prefix (less its RDLENGTH).
+                let at = rdata_at + rrsig.prefix.len() - 2;
+                if key == 0 {
+                    first_record = at;
+                    self.trace.table.signature = u16::try_from(at).unwrap_or(0);
+                } else if key == 1 {
+                    self.trace.table.signature_stride = u16::try_from(at - first_record).unwrap_or(0);
+                }
+            }
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use crate::config::Routing;
 use crate::policy::{HeldPool, Selection, HELD_POOL};
 use crate::view::View;
 use crate::wire::{Writer, CLASS_IN};
+use crate::zone::dnssec::Cover;
 use crate::zone::{Pool, Rrset, Zone};
 
 /// Room for the RDATA of a held pool's candidates: 16 AAAA records.
@@ -25,6 +26,10 @@ pub(super) struct Replay {
     /// keeps: a hit draws from them and writes the RDATA drawn over the rows', without
     /// running the policy or reading the zone (see `Work::redraw_held`).
     pub(super) held: Option<Held>,
+    /// Where the rows' RRSIG signatures lie (0: none) and the distance between them: a DO
+    /// answer of an exact-mode set, whose signature follows the rows drawn.
+    pub(super) signature: u16,
+    pub(super) signature_stride: u16,
 }
 
 /// A held pool and the length of its candidates' RDATA (4 for A, 16 for AAAA).
@@ -90,6 +95,8 @@ pub(super) fn replay_of(trace: &Trace, view: &View, response: &[u8], held: &mut 
         end: table.end as u16,
         pointer: table.pointer,
         held: held_pool(view, zone, set).and_then(|pool| hold(zone, set, pool, rows, held)),
+        signature: table.signature,
+        signature_stride: table.signature_stride,
     })
 }
 
@@ -158,7 +165,8 @@ impl Work {
 
     /// [`Work::redraw_table`] for a set whose candidates the entry holds (`held`, their
     /// RDATA in `rdata`): the policy's draw from them, each member drawn written as the RDATA
-    /// of the next row (the set has one TTL, so the rest of each row stays as it is).
+    /// of the next row (the set has one TTL, so the rest of each row stays as it is). Returns
+    /// the mask of the members drawn (see [`crate::dnssec::subsets::mask_of`]), or `None`.
     #[inline(always)]
     pub(super) fn redraw_held(
         &mut self,
@@ -166,15 +174,28 @@ impl Work {
         rdata: &[u8; HELD_BYTES],
         response: &mut [u8],
         replay: &Replay,
-    ) -> bool {
-        let Some(rows) = response.get_mut(replay.start as usize..replay.end as usize) else {
-            return false;
-        };
+    ) -> Option<u16> {
+        let rows = response.get_mut(replay.start as usize..replay.end as usize)?;
         match held.rdlen {
             4 => write_drawn::<16>(&held.pool, rdata, rows, &mut self.rng, &mut self.selection),
             16 => write_drawn::<28>(&held.pool, rdata, rows, &mut self.rng, &mut self.selection),
-            _ => false,
+            _ => None,
         }
+    }
+
+    /// Writes over a replayed DO answer's RRSIGs the signature of the members just drawn
+    /// (`mask`), from `zone`'s exact store of `set`; false when it has none.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn resign_replay(zone: &Zone, set: u32, mask: u16, response: &mut [u8], replay: &Replay) -> bool {
+        let Some(signatures) = zone.signatures() else { return false };
+        for key in 0..signatures.keys(set) {
+            let Some(rrsig) = signatures.rrsig(set, Cover::Subset(mask), key) else { return false };
+            let at = replay.signature as usize + key * replay.signature_stride as usize;
+            let Some(place) = response.get_mut(at..at + rrsig.signature.len()) else { return false };
+            place.copy_from_slice(rrsig.signature);
+        }
+        true
     }
 }
 
@@ -188,10 +209,11 @@ fn write_drawn<const ROW: usize>(
     rows: &mut [u8],
     rng: &mut fastrand::Rng,
     scratch: &mut Selection,
-) -> bool {
+) -> Option<u16> {
     if rows.len() != pool.max as usize * ROW {
-        return false;
+        return None;
     }
+    let mut mask = 0u16;
     pool.draw_places(rng, scratch, |k, p| {
         // The owner pointer, TYPE, CLASS, TTL and RDLENGTH come first; the lengths are
         // constants here (a captured `let` would make each copy a `memcpy` call). A place is
@@ -199,6 +221,7 @@ fn write_drawn<const ROW: usize>(
         let from = (p & (HELD_POOL - 1)) * (ROW - 12);
         let at = k * ROW + 12;
         rows[at..at + (ROW - 12)].copy_from_slice(&rdata[from..from + (ROW - 12)]);
+        mask |= 1 << (pool.members[p & (HELD_POOL - 1)] & 15);
     });
-    true
+    Some(mask)
 }

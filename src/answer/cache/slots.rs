@@ -77,10 +77,22 @@ impl AnswerCache {
         write_around(response, &entry.response[..size], 0, name_len);
         if let Some(replay) = &entry.replay {
             let drawn = match &replay.held {
-                Some(held) => work.redraw_held(held, &entry.held, response, replay),
+                Some(held) => match work.redraw_held(held, &entry.held, response, replay) {
+                    Some(mask) if replay.signature != 0 => view
+                        .catalog()
+                        .zone_at(replay.zone)
+                        .is_some_and(|zone| Work::resign_replay(zone, replay.set, mask, response, replay)),
+                    drawn => drawn.is_some(),
+                },
                 None => {
                     match view.catalog().zone_at(replay.zone).and_then(|zone| Some((zone, zone.set_at(replay.set)?))) {
-                        Some((zone, set)) => work.redraw_table(view, zone, set, response, replay),
+                        Some((zone, set)) => {
+                            work.redraw_table(view, zone, set, response, replay)
+                                && (replay.signature == 0 || {
+                                    let mask = crate::dnssec::subsets::mask_of(work.selection.as_slice());
+                                    Work::resign_replay(zone, replay.set, mask, response, replay)
+                                })
+                        }
                         None => false,
                     }
                 }
