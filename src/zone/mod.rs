@@ -54,22 +54,14 @@ pub struct Catalog {
     /// The TSIG keys signed queries may use; they travel with the zones, so a reload swaps
     /// both at once.
     tsig_keys: KeyRing,
-    /// Signatures of healthy pools and sampled top-ups made for earlier views, by zone, set
-    /// and members, so a pool seen before is not signed again (the prober's alone).
+    /// What pooled sets of signed zones needed under health states seen before (a pool's
+    /// signatures, usable and topped-up sampled blocks), by zone, set and healthy members,
+    /// so a pool seen before is not signed again (the prober's alone).
     pool_signatures: std::sync::Mutex<PoolMemo>,
 }
 
-/// [`Catalog::pool_signatures`]: by zone index, set index and the members signed.
-type PoolMemo = FxHashMap<(u32, u32, Box<[u32]>), Arc<Signed>>;
-
-/// Signatures made on a health change: a pool's, or sampled blocks topped up.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Signed {
-    /// Blocks' members, k each (none for a pool).
-    blocks: Vec<u32>,
-    /// Signatures, one per data key per block (or for the pool).
-    signatures: Vec<u8>,
-}
+/// [`Catalog::pool_signatures`]: by zone index, set index and the healthy members.
+type PoolMemo = FxHashMap<(u32, u32, Box<[u32]>), PoolSigned>;
 
 /// What the server says about itself, from `[server]`.
 #[derive(Debug, Default)]
@@ -502,55 +494,51 @@ impl Catalog {
             (0..members.len() as u32).filter(|&i| policy::healthy(&members[i as usize], health)).collect();
         let (n, k, len) = (members.len(), signatures.answer_size(), healthy.len());
         let mode = signatures.mode(index);
-        let mut signed = PoolSigned::default();
-        let memo = |key: Box<[u32]>, make: &dyn Fn() -> Option<Signed>| -> Option<Arc<Signed>> {
-            let mut map = self.pool_signatures.lock().unwrap_or_else(|e| e.into_inner());
-            let key = (zone_index, index, key);
-            if let Some(found) = map.get(&key) {
-                return Some(found.clone());
-            }
-            let made = Arc::new(make()?);
-            if map.len() >= MAX_POOL_SIGNATURES {
-                map.clear();
-            }
-            map.insert(key, made.clone());
-            Some(made)
-        };
         let whole_pool = len > 0 && len < n && (len < k || (len == k && mode != dnssec::Mode::Exact));
+        let sampled = matches!(mode, dnssec::Mode::Sampled { .. });
+        if !whole_pool && !sampled {
+            // Exact mode with more healthy members than an answer holds, or every member of
+            // a small set: the zone's own signatures cover every answer.
+            return PoolSigned::default();
+        }
+        let key = (zone_index, index, healthy.clone().into_boxed_slice());
+        if let Some(found) = self.pool_signatures.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return found.clone();
+        }
+        let mut signed = PoolSigned::default();
         if whole_pool {
-            let made = memo(healthy.clone().into_boxed_slice(), &|| {
-                let mut out = Vec::new();
-                signatures.sign_members(zone, index, &healthy, &mut out).ok()?;
-                Some(Signed { blocks: Vec::new(), signatures: out })
-            });
-            signed.pool = made.map(|m| Arc::from(&m.signatures[..]));
+            let mut out = Vec::new();
+            if signatures.sign_members(zone, index, &healthy, &mut out).is_err() {
+                return signed;
+            }
+            signed.pool = Some(out.into());
         }
         if let dnssec::Mode::Sampled { first, count } = mode {
             let is_healthy = |m: u32| healthy.binary_search(&m).is_ok();
             let usable: Vec<u32> =
                 (first..first + count).filter(|&b| signatures.block(b).iter().all(|&m| is_healthy(m))).collect();
-            // Too few blocks left: sign more over the healthy members, as evenly spread.
+            // Too few blocks left: sign more over the healthy members, as evenly spread
+            // (over them alone: a top-up is for a pool that lost most of its blocks).
             if len > k && (usable.len() as u32) < count / 4 {
-                let mut key = healthy.clone();
-                key.push(u32::MAX); // not the pool's key
-                let made = memo(key.into_boxed_slice(), &|| {
-                    // Balanced over the healthy members alone (the usable blocks' loads are
-                    // not counted: a top-up is for a pool that lost most of its blocks).
-                    let want = (count as usize - usable.len()).max(1);
-                    let seed = healthy.iter().fold(0x9E37_79B9_7F4A_7C15u64, |h, &m| h.rotate_left(7) ^ u64::from(m));
-                    let fresh = crate::dnssec::subsets::balanced(len, k, want, seed);
-                    let blocks: Vec<u32> = fresh.iter().flatten().map(|&i| healthy[i as usize]).collect();
-                    let mut out = Vec::new();
-                    for block in blocks.chunks(k) {
-                        signatures.sign_members(zone, index, block, &mut out).ok()?;
+                let want = (count as usize - usable.len()).max(1);
+                let seed = healthy.iter().fold(0x9E37_79B9_7F4A_7C15u64, |h, &m| h.rotate_left(7) ^ u64::from(m));
+                let fresh = crate::dnssec::subsets::balanced(len, k, want, seed);
+                let blocks: Vec<u32> = fresh.iter().flatten().map(|&i| healthy[i as usize]).collect();
+                let mut out = Vec::new();
+                for block in blocks.chunks(k) {
+                    if signatures.sign_members(zone, index, block, &mut out).is_err() {
+                        return signed;
                     }
-                    Some(Signed { blocks, signatures: out })
-                });
-                signed.extra =
-                    made.map(|m| Arc::new(ExtraBlocks { blocks: m.blocks.clone(), signatures: m.signatures.clone() }));
+                }
+                signed.extra = Some(Arc::new(ExtraBlocks { blocks, signatures: out }));
             }
             signed.usable = usable.into();
         }
+        let mut map = self.pool_signatures.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_POOL_SIGNATURES {
+            map.clear();
+        }
+        map.insert(key, signed.clone());
         signed
     }
 
