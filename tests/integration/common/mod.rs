@@ -151,6 +151,9 @@ impl TestServer {
                 }
             });
         }
+        // Only the reader threads send from here on: when the server exits before listening,
+        // both end and the wait ends with them, instead of at the timeout.
+        drop(tx);
         let addr = match rx.recv_timeout(START_TIMEOUT) {
             Ok(addr) => addr,
             Err(_) => {
