@@ -1,12 +1,18 @@
 //! `eightfold sign`: a zone from a config (a zone file and a multivalue `[[record]]` set),
 //! signed with eightfold's keys, checked by BIND's `dnssec-verify` and ldns's
 //! `ldns-verify-zone` for both algorithms, one combined key and a KSK + ZSK pair; a changed
-//! signature refused by both; the NSEC chain read back from the output.
+//! signature refused by both; the NSEC chain read back from the output; the output served by
+//! NSD and validated from the key's DS by unbound and by BIND's delv.
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use super::common::binary;
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+
+use super::common::nsd::Nsd;
+use super::common::resolver::{ad, delv, show, Resolver};
+use super::common::{addresses, binary};
 use super::dnssec_keys::{have, run};
 
 /// Mixed-case names, every common type, an empty non-terminal (`b`, above `a.b`), a
@@ -284,4 +290,60 @@ fn sign_refuses_bad_input_with_what_to_fix() {
     // DNSKEY records are made from the keys, never taken from the zone.
     std::fs::write(dir.path().join("example.com.zone"), format!("{ZONE}@ IN DNSKEY 257 3 13 AAAA\n")).unwrap();
     refused(&["--config", config, "--zone", "example.com", "--key", &key], "made by the signer");
+}
+
+#[test]
+fn signed_output_served_by_nsd_validates_through_unbound_and_delv() {
+    if !have("nsd", "nsd") || !have("unbound", "unbound") {
+        return;
+    }
+    let dir = setup();
+    let key = keygen(dir.path(), &["--ksk"]);
+    let nsd = Nsd::start("example.com.", &signed(dir.path(), &[&key]));
+    let ds = run(Command::new(binary()).arg("ds").arg(format!("{key}.key")));
+    let resolver = Resolver::start("example.com.", nsd.addr.port(), &ds);
+    let validated = |name: &str, qtype: RecordType, rcode: ResponseCode| {
+        let answer = resolver.query(name, qtype);
+        // unbound's log follows when the resolver is dropped in the panic.
+        let validated = answer.response_code() == rcode && ad(&answer);
+        assert!(validated, "{name} {qtype}: expected {rcode:?} with AD, got {}", show(&answer));
+        answer
+    };
+    let web = validated("www.example.com.", RecordType::A, ResponseCode::NoError);
+    assert_eq!(addresses(&web), ["192.0.2.4".parse::<std::net::Ipv4Addr>().unwrap()], "through the CNAME");
+    let pool = validated("pool.example.com.", RecordType::A, ResponseCode::NoError);
+    assert_eq!(addresses(&pool).len(), 3, "NSD serves the union of the members");
+    validated("example.com.", RecordType::MX, ResponseCode::NoError);
+    validated("example.com.", RecordType::DNSKEY, ResponseCode::NoError);
+    validated("x.wild.example.com.", RecordType::TXT, ResponseCode::NoError);
+    validated("nothing.example.com.", RecordType::A, ResponseCode::NXDomain);
+    let nodata = validated("mail.example.com.", RecordType::TXT, ResponseCode::NoError);
+    assert!(nodata.answers().is_empty(), "{}", show(&nodata));
+    let ent = validated("b.example.com.", RecordType::A, ResponseCode::NoError);
+    assert!(ent.answers().is_empty(), "an empty non-terminal: {}", show(&ent));
+    let secure = validated("secure.example.com.", RecordType::DS, ResponseCode::NoError);
+    assert_eq!(secure.answers().iter().filter(|r| r.record_type() == RecordType::DS).count(), 1);
+    let unsigned = validated("unsigned.example.com.", RecordType::DS, ResponseCode::NoError);
+    assert!(unsigned.answers().is_empty(), "no DS, proven: {}", show(&unsigned));
+    drop(resolver);
+    let delv_validates = |ds: &str| {
+        let out = delv(nsd.addr, ds, "www.example.com.", RecordType::A);
+        (out.contains("; fully validated"), out)
+    };
+    if have("delv", "dnsutils") {
+        let (validated, out) = delv_validates(&ds);
+        assert!(validated, "{out}");
+    }
+
+    // The negative control: another key's DS as the trust anchor.
+    let other = keygen(dir.path(), &["--ksk"]);
+    let ds = run(Command::new(binary()).arg("ds").arg(format!("{other}.key")));
+    let resolver = Resolver::start("example.com.", nsd.addr.port(), &ds);
+    let answer = resolver.query("www.example.com.", RecordType::A);
+    assert_eq!(answer.response_code(), ResponseCode::ServFail, "{}", show(&answer));
+    assert!(!ad(&answer));
+    if have("delv", "dnsutils") {
+        let (validated, out) = delv_validates(&ds);
+        assert!(!validated && out.contains("broken trust chain"), "{out}");
+    }
 }
