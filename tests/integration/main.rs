@@ -17,6 +17,7 @@ mod control;
 mod control_socket;
 mod dig;
 mod dnssec_keys;
+mod dnssec_serve;
 mod dnssec_sign;
 mod docs;
 mod fleet;
