@@ -6,7 +6,9 @@
 //! hundreds of times; weighted and failover sets before and after a health flip; NODATA when
 //! every member is down; an unsigned child (insecure, not bogus) and a signed one (its DS
 //! in the parent). Direct queries check which RRSIGs each section carries, and that
-//! queries without DO get none. A wrong trust anchor is the negative control.
+//! queries without DO get none. A wrong trust anchor is the negative control. Signatures of
+//! ten seconds' validity are made again within about five and keep validating; bad keys and
+//! data a signed zone may not hold are refused by `eightfold check`, the key named.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -605,4 +607,73 @@ fn answers_without_do_carry_no_dnssec_records() {
     // The DNSKEY set itself is data: asked for, it is answered, without its RRSIG.
     let dnskey = zone.server.query("example.com.", RecordType::DNSKEY);
     assert_eq!(answers_of(&dnskey, RecordType::DNSKEY).len(), 1, "{}", show(&dnskey));
+}
+
+/// The expiration of the first RRSIG in `m`'s answer.
+fn expiration(m: &Message) -> Option<u32> {
+    m.answers().iter().find_map(|r| match r.data() {
+        RData::DNSSEC(DNSSECRData::RRSIG(sig)) => Some(sig.sig_expiration().get()),
+        _ => None,
+    })
+}
+
+#[test]
+fn signatures_are_made_again_at_half_their_validity_and_keep_validating() {
+    // Ten seconds of validity: the zone is signed again about every five.
+    let zone = Signed::start(
+        "example.com.",
+        &ZONE.replace("{secure_ds}", SOME_DS),
+        "signature_validity = 10\ndynamic_signature_validity = 10\n",
+        &multivalue("pool", 12),
+    );
+    let first_static = expiration(&zone.direct("static.example.com.", RecordType::A)).expect("an RRSIG");
+    let first_pool = expiration(&zone.direct("pool.example.com.", RecordType::A)).expect("an RRSIG");
+    assert!(u64::from(first_static) <= now() + 10, "expires within the validity");
+    let later = eventually(Duration::from_secs(20), || {
+        expiration(&zone.direct("static.example.com.", RecordType::A)).is_some_and(|e| e > first_static)
+    });
+    assert!(later, "the static RRSIG was not made again within 20 s\n{}", zone.server.output());
+    let pool = eventually(Duration::from_secs(10), || {
+        expiration(&zone.direct("pool.example.com.", RecordType::A)).is_some_and(|e| e > first_pool)
+    });
+    assert!(pool, "the multivalue subsets were not signed again\n{}", zone.server.output());
+    assert!(zone.server.output().contains("signing the signed zones again"), "{}", zone.server.output());
+    let resolver = zone.resolver();
+    validated(&resolver, "pool.example.com.", RecordType::A, ResponseCode::NoError);
+    validated(&resolver, "static.example.com.", RecordType::A, ResponseCode::NoError);
+}
+
+#[test]
+fn a_signed_zone_with_bad_keys_or_data_is_refused_with_the_key_named() {
+    let key = Key::new("example.com.");
+    let other = Key::new("example.net.");
+    let mut files: Vec<(&str, &str)> = key.files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    files.extend(other.files.iter().map(|(n, t)| (n.as_str(), t.as_str())));
+    let zone = "[[zone]]\norigin = \"example.com.\"\nsoa = \"ns1 h 1 2 3 4 5\"\nns = [\"ns1\"]\n";
+    for (dnssec, extra, expected) in [
+        ("keys = [\"Kmissing\"]", "", "key `keys`: cannot read"),
+        (&*format!("keys = [\"{}\"]", other.stem), "", "is a key of example.net., not of example.com."),
+        (&*format!("keys = [\"{0}\", \"{0}.key\"]", key.stem), "", "is given twice"),
+        ("keys = []", "", "0 keys given"),
+        (&*format!("keys = [\"{}\"]\nsignature_validity = 5", key.stem), "", "key `signature_validity`: 5 is outside"),
+        (
+            &*format!("keys = [\"{}\"]", key.stem),
+            "[[record]]\nname = \"example.com.\"\ntype = \"DNSKEY\"\nvalues = [\"257 3 13 AAAA\"]\n",
+            "DNSKEY in a signed zone",
+        ),
+        (
+            &*format!("keys = [\"{}\"]", key.stem),
+            "[[record]]\nname = \"www\"\ntype = \"DS\"\nvalues = [\"1 13 2 3AA5AB37EFCE57F737FC1627013FEE07BDF241BD10F3B1964AB55C78E79A304B\"]\n",
+            "is not at a delegation",
+        ),
+    ] {
+        let config = format!("{zone}[zone.dnssec]\n{dnssec}\n{extra}");
+        let (code, output) = crate::common::check(&config, &files);
+        assert_ne!(code, 0, "{config}\naccepted:\n{output}");
+        assert!(output.contains(expected), "{config}\nexpected {expected:?} in:\n{output}");
+    }
+    // The good key passes, and `check` says so.
+    let config = format!("{zone}[zone.dnssec]\nkeys = [\"{}\"]\n", key.stem);
+    let (code, output) = crate::common::check(&config, &files);
+    assert_eq!(code, 0, "{output}");
 }
