@@ -154,6 +154,18 @@ pub fn render_status(status: &Status, colour: bool) -> String {
     }
     for zone in &status.zones {
         out += &format!("zone {}  {} names, {} record sets\n", zone.origin, zone.names, zone.record_sets);
+        if let Some(d) = &zone.dnssec {
+            let tags: Vec<String> = d.key_tags.iter().map(u16::to_string).collect();
+            out += &format!(
+                "  signed: keys {}, {} signatures ({:.1} MB), signed {} s ago, again in {} s, first expiry in {} s\n",
+                tags.join(" "),
+                d.signatures,
+                d.bytes as f64 / 1e6,
+                super::status::age(d.signed_at),
+                d.resign_at.saturating_sub(super::unix_now()),
+                d.expires_at.saturating_sub(super::unix_now()),
+            );
+        }
     }
     if let Some(fleet) = &status.fleet {
         let reach = match (fleet.connected, fleet.local_mode) {

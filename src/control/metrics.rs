@@ -63,6 +63,36 @@ pub fn render(control: &Control) -> String {
     let status = control.status();
     family(&mut out, "eightfold_zones", "gauge", "Zones served.");
     let _ = writeln!(out, "eightfold_zones {}", status.zones.len());
+    let signed: Vec<_> = status.zones.iter().filter_map(|z| Some((&z.origin, z.dnssec.as_ref()?))).collect();
+    if !signed.is_empty() {
+        family(&mut out, "eightfold_dnssec_signatures", "gauge", "RRSIGs a signed zone holds, made ahead.");
+        for (origin, d) in &signed {
+            let _ = writeln!(out, "eightfold_dnssec_signatures{{zone=\"{}\"}} {}", escape(origin), d.signatures);
+        }
+        family(&mut out, "eightfold_dnssec_signed_timestamp_seconds", "gauge", "When a signed zone was signed.");
+        for (origin, d) in &signed {
+            let _ = writeln!(
+                out,
+                "eightfold_dnssec_signed_timestamp_seconds{{zone=\"{}\"}} {}",
+                escape(origin),
+                d.signed_at
+            );
+        }
+        family(
+            &mut out,
+            "eightfold_dnssec_expiry_timestamp_seconds",
+            "gauge",
+            "When a signed zone's first signatures expire; it is signed again at half their validity.",
+        );
+        for (origin, d) in &signed {
+            let _ = writeln!(
+                out,
+                "eightfold_dnssec_expiry_timestamp_seconds{{zone=\"{}\"}} {}",
+                escape(origin),
+                d.expires_at
+            );
+        }
+    }
     let checks = &status.checks;
     let per_check = |out: &mut String,
                      name: &str,

@@ -322,6 +322,7 @@ impl Control {
         let result = self.source.load().map_err(ReloadError::Invalid).and_then(|config| {
             let needs_restart = restart_only_changes(&self.started_with, &config);
             let catalog = Arc::new(Catalog::build(&config, unix_now()).map_err(ReloadError::Apply)?);
+            log_signed(&catalog, started);
             let config = config.without_simple_records();
             release_freed_memory();
             let summary = Reloaded { zones: config.zones.len(), checks: config.checks.len(), needs_restart, millis: 0 };
@@ -524,7 +525,9 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
         privileges::state_file_writable(path, None)
             .map_err(|reason| RunError::StateFile { path: path.clone(), reason })?;
     }
+    let signing = Instant::now();
     let catalog = Arc::new(Catalog::build(&config, unix_now()).map_err(RunError::Signing)?);
+    log_signed(&catalog, signing);
     let (publisher, reader) = view::channel(View::new(catalog.clone(), initial.snapshot(&config.checks)));
     let shared = Shared::new(reader);
     let server = Server::start(&config, sockets, shared.clone(), tcp_max_connections).map_err(RunError::Server)?;
@@ -648,6 +651,22 @@ fn resigner(control: std::sync::Weak<Control>, shared: Arc<Shared>) -> std::io::
             }
         }
     })
+}
+
+/// Logs what signing each signed zone of `catalog` made (built since `started`).
+fn log_signed(catalog: &Catalog, started: Instant) {
+    for zone in catalog.zones() {
+        if let Some(signatures) = zone.signatures() {
+            let (count, bytes) = signatures.size();
+            tracing::info!(
+                zone = %zone.origin(),
+                signatures = count,
+                megabytes = format!("{:.1}", bytes as f64 / 1e6),
+                millis = started.elapsed().as_millis(),
+                "zone signed"
+            );
+        }
+    }
 }
 
 /// Seconds since 1970, by the system clock: when signed zones are signed.

@@ -105,6 +105,26 @@ pub struct ZoneStatus {
     pub names: usize,
     /// Record sets.
     pub record_sets: usize,
+    /// How the zone is signed, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dnssec: Option<ZoneDnssec>,
+}
+
+/// A signed zone's signatures.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ZoneDnssec {
+    /// The signing keys' tags.
+    pub key_tags: Vec<u16>,
+    /// Signatures held (every RRSIG made at the build, one per key).
+    pub signatures: usize,
+    /// Bytes they take, with their shared fields and sampled blocks.
+    pub bytes: usize,
+    /// When the zone was signed (seconds since 1970).
+    pub signed_at: u64,
+    /// When it is signed again.
+    pub resign_at: u64,
+    /// When the first of its signatures expires (the health-dependent ones, or the static).
+    pub expires_at: u64,
 }
 
 /// A record set with a routing policy.
@@ -338,10 +358,25 @@ pub fn collect(control: &Control, filter: &Filter) -> Result<Status, String> {
                 });
             }
             if zone_shown || (name.is_none() && !filter.unhealthy) {
+                let dnssec = compiled.signatures().map(|signatures| {
+                    let validity = signatures.validity();
+                    let (count, bytes) = signatures.size();
+                    let expiration = validity.expiration.min(validity.dynamic_expiration);
+                    ZoneDnssec {
+                        key_tags: signatures.key_tags(),
+                        signatures: count,
+                        bytes,
+                        signed_at: validity.built,
+                        resign_at: validity.refresh,
+                        // RRSIG times are modulo 2^32; the build was within a validity of now.
+                        expires_at: validity.built - u64::from(validity.built as u32) + u64::from(expiration),
+                    }
+                });
                 zones.push(ZoneStatus {
                     origin: zone.origin.to_string(),
                     names: compiled.node_count(),
                     record_sets: compiled.rrset_count(),
+                    dnssec,
                 });
             }
         }

@@ -563,6 +563,11 @@ impl Signatures {
         Ok(())
     }
 
+    /// The tags of the zone's keys.
+    pub fn key_tags(&self) -> Vec<u16> {
+        self.config.keys.iter().map(|k| k.dnskey().key_tag()).collect()
+    }
+
     /// When the signatures were made and until when they hold.
     pub fn validity(&self) -> Validity {
         self.validity

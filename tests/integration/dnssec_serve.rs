@@ -99,7 +99,7 @@ impl Signed {
             "file = \"zone\"\n".to_string()
         };
         let config = format!(
-            "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 2\n\n[[zone]]\norigin = \"{origin}\"\n{source}\n\
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 2\ncontrol = \"127.0.0.1:0\"\n\n[[zone]]\norigin = \"{origin}\"\n{source}\n\
              [zone.dnssec]\nkeys = [\"{}\"]\n{dnssec_extra}\n{body}",
             key.stem
         );
@@ -638,6 +638,18 @@ fn signatures_are_made_again_at_half_their_validity_and_keep_validating() {
     });
     assert!(pool, "the multivalue subsets were not signed again\n{}", zone.server.output());
     assert!(zone.server.output().contains("signing the signed zones again"), "{}", zone.server.output());
+    // The status and the metrics say when the zone was signed and when it expires.
+    let (code, status) = zone.server.cli(&["status"]);
+    assert_eq!(code, 0, "{status}");
+    assert!(status.contains(&format!("signed: keys {}", zone.key.tag)), "{status}");
+    let (_, metrics) = zone.server.http("GET", "/metrics", "", "");
+    let expiry = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("eightfold_dnssec_expiry_timestamp_seconds{zone=\"example.com.\"} "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no expiry metric:\n{metrics}"));
+    assert!((now()..=now() + 11).contains(&expiry), "expires at {expiry}, within ten seconds of a signing");
+    assert!(metrics.contains("eightfold_dnssec_signatures{zone=\"example.com.\"} "), "{metrics}");
     let resolver = zone.resolver();
     validated(&resolver, "pool.example.com.", RecordType::A, ResponseCode::NoError);
     validated(&resolver, "static.example.com.", RecordType::A, ResponseCode::NoError);
