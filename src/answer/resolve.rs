@@ -166,7 +166,11 @@ impl Work {
                 }
                 return Ok((rcode::NOERROR, true));
             }
-            if qtype != rtype::CNAME {
+            if qtype == rtype::RRSIG && zone.signatures().is_some() {
+                if self.rrsig_answer(zone, node, owner, w)? {
+                    return Ok((rcode::NOERROR, true));
+                }
+            } else if qtype != rtype::CNAME {
                 if let Some(cname) = zone.rrset(node, rtype::CNAME) {
                     let member = &zone.members(cname)[0];
                     let rdata = &zone.rdatas(member)[0];

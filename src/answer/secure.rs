@@ -181,6 +181,26 @@ impl Work {
         Ok(())
     }
 
+    /// Answers a query for type RRSIG at `node`: the RRSIGs of every signed set there (a
+    /// routed set's over all its members); false when there is none.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn rrsig_answer(
+        &mut self,
+        zone: &Zone,
+        node: &crate::zone::Node,
+        owner: Owner<'_>,
+        w: &mut Writer<'_>,
+    ) -> Result<bool, Full> {
+        let mut wrote = false;
+        for set in zone.rrsets(node) {
+            let before = w.position();
+            self.whole_rrsigs(zone, set, owner, Section::Answer, set.fallback_ttl, w)?;
+            wrote |= w.position() != before;
+        }
+        Ok(wrote)
+    }
+
     /// Writes the RRSIGs of `set` as a whole (CNAME, DNAME, SOA, DS, NSEC).
     #[cold]
     pub(super) fn whole_rrsigs(
