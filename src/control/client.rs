@@ -155,7 +155,8 @@ pub fn render_status(status: &Status, colour: bool) -> String {
     for zone in &status.zones {
         out += &format!("zone {}  {} names, {} record sets\n", zone.origin, zone.names, zone.record_sets);
         if let Some(d) = &zone.dnssec {
-            let tags: Vec<String> = d.key_tags.iter().map(u16::to_string).collect();
+            let mut tags: Vec<String> = d.key_tags.iter().map(u16::to_string).collect();
+            tags.extend(d.standby_tags.iter().map(|t| format!("{t} (published, not signing)")));
             out += &format!(
                 "  signed: keys {}, {} signatures ({:.1} MB), signed {} s ago, again in {} s, first expiry in {} s\n",
                 tags.join(" "),

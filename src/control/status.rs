@@ -113,8 +113,12 @@ pub struct ZoneStatus {
 /// A signed zone's signatures.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ZoneDnssec {
-    /// The signing keys' tags.
+    /// The tags of the keys that sign.
     pub key_tags: Vec<u16>,
+    /// The tags of the keys published in the DNSKEY set without signing (rolled in ahead,
+    /// or kept after they stopped).
+    #[serde(default)]
+    pub standby_tags: Vec<u16>,
     /// Signatures held (every RRSIG made at the build, one per key).
     pub signatures: usize,
     /// Bytes they take, with their shared fields and sampled blocks.
@@ -363,7 +367,8 @@ pub fn collect(control: &Control, filter: &Filter) -> Result<Status, String> {
                     let (count, bytes) = signatures.size();
                     let expiration = validity.expiration.min(validity.dynamic_expiration);
                     ZoneDnssec {
-                        key_tags: signatures.key_tags(),
+                        key_tags: signatures.key_states().iter().filter(|k| k.2).map(|k| k.0).collect(),
+                        standby_tags: signatures.key_states().iter().filter(|k| k.1 && !k.2).map(|k| k.0).collect(),
                         signatures: count,
                         bytes,
                         signed_at: validity.built,

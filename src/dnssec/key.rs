@@ -7,7 +7,9 @@
 //!  Kexample.com.+013+12345.private   Private-key-format: v1.3
 //!                                    Algorithm: 13 (ECDSAP256SHA256)
 //!                                    PrivateKey: <the 32-byte scalar (13) or seed (15), base64>
-//!                                    (Created:, Publish:, Activate: ... are not read)
+//!                                    Publish:, Activate:, Inactive:, Delete: (optional,
+//!                                    YYYYMMDDHHMMSS, UTC): when the key is in the DNSKEY
+//!                                    set and when it signs (KeyTiming)
 //! ```
 
 use std::fmt;
@@ -63,6 +65,7 @@ impl std::error::Error for KeyError {}
 /// A private key and its DNSKEY, ready to sign.
 pub struct SigningKey {
     dnskey: Dnskey,
+    timing: KeyTiming,
     pair: Pair,
     /// ECDSA's nonces come from here (ring hedges them with the key and the message).
     rng: SystemRandom,
@@ -71,6 +74,39 @@ pub struct SigningKey {
 enum Pair {
     Ecdsa(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
+}
+
+/// When a key is published and when it signs, from the timing fields of its `.private`
+/// file (BIND's, as `dnssec-settime` sets them), in seconds since 1970. A field not given
+/// means always (Publish, Activate) or never (Inactive, Delete), so a key without them is
+/// published and signs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyTiming {
+    /// In the DNSKEY set from then.
+    pub publish: Option<u64>,
+    /// Signs from then.
+    pub activate: Option<u64>,
+    /// Signs no more from then.
+    pub inactive: Option<u64>,
+    /// Out of the DNSKEY set from then.
+    pub delete: Option<u64>,
+}
+
+impl KeyTiming {
+    /// Whether the key is in the DNSKEY set at `now`.
+    pub fn published(&self, now: u64) -> bool {
+        self.publish.is_none_or(|t| t <= now) && self.delete.is_none_or(|t| now < t)
+    }
+
+    /// Whether the key signs at `now` (it is published too).
+    pub fn active(&self, now: u64) -> bool {
+        self.published(now) && self.activate.is_none_or(|t| t <= now) && self.inactive.is_none_or(|t| now < t)
+    }
+
+    /// The first of its times after `now`, when what it does changes.
+    pub fn next_event(&self, now: u64) -> Option<u64> {
+        [self.publish, self.activate, self.inactive, self.delete].into_iter().flatten().filter(|&t| t > now).min()
+    }
 }
 
 impl SigningKey {
@@ -119,12 +155,17 @@ impl SigningKey {
                 Pair::Ed25519(pair)
             }
         };
-        Ok(SigningKey { dnskey, pair, rng: SystemRandom::new() })
+        Ok(SigningKey { dnskey, timing: private.timing, pair, rng: SystemRandom::new() })
     }
 
     /// Its public half: owner, flags, algorithm, key tag, DS.
     pub fn dnskey(&self) -> &Dnskey {
         &self.dnskey
+    }
+
+    /// When it is published and when it signs.
+    pub fn timing(&self) -> KeyTiming {
+        self.timing
     }
 
     /// Signs `message` (an RRset's canonical form, see [`super::sign_rrset`]).
@@ -266,10 +307,11 @@ pub(super) fn parse_key_file(text: &str) -> Result<Dnskey, KeyError> {
     Ok(Dnskey::new(owner, algorithm, flags, &public))
 }
 
-/// The key material of a `.private` file, and the line it was on.
+/// The key material of a `.private` file, and the line it was on; its timing fields.
 struct PrivateKey {
     bytes: Vec<u8>,
     line: usize,
+    timing: KeyTiming,
 }
 
 impl Drop for PrivateKey {
@@ -282,6 +324,7 @@ impl Drop for PrivateKey {
 fn parse_private_file(text: &str, algorithm: Algorithm) -> Result<PrivateKey, KeyError> {
     let fail = |line: usize, reason: String| KeyError { file: KeyFile::Private, line, reason };
     let (mut format, mut named, mut key) = (None, None, None);
+    let mut timing = KeyTiming::default();
     for (index, full) in text.lines().enumerate() {
         let line = index + 1;
         let trimmed = full.trim();
@@ -294,6 +337,20 @@ fn parse_private_file(text: &str, algorithm: Algorithm) -> Result<PrivateKey, Ke
             }
             return Err(fail(line, format!("expected `Field: value`, found {trimmed:?}")));
         };
+        let time = match field.trim() {
+            "Publish" => Some(&mut timing.publish),
+            "Activate" => Some(&mut timing.activate),
+            "Inactive" => Some(&mut timing.inactive),
+            "Delete" => Some(&mut timing.delete),
+            _ => None,
+        };
+        if let Some(time) = time {
+            let value = value.trim();
+            *time = Some(parse_time(value).ok_or_else(|| {
+                fail(line, format!("{}: {value:?} is not a time as YYYYMMDDHHMMSS (UTC)", field.trim()))
+            })?);
+            continue;
+        }
         let slot = match field.trim() {
             "Private-key-format" => &mut format,
             "Algorithm" => &mut named,
@@ -326,7 +383,29 @@ fn parse_private_file(text: &str, algorithm: Algorithm) -> Result<PrivateKey, Ke
     }
     let (line, value) = key.ok_or_else(|| missing("PrivateKey"))?;
     let bytes = decode(value, "PrivateKey", 32).map_err(|reason| fail(line, reason))?;
-    Ok(PrivateKey { bytes, line })
+    Ok(PrivateKey { bytes, line, timing })
+}
+
+/// A key file's time, YYYYMMDDHHMMSS in UTC, as seconds since 1970.
+fn parse_time(text: &str) -> Option<u64> {
+    if text.len() != 14 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let field = |range: std::ops::Range<usize>| text[range].parse::<i64>().ok();
+    let (year, month, day) = (field(0..4)?, field(4..6)?, field(6..8)?);
+    let (hour, minute, second) = (field(8..10)?, field(10..12)?, field(12..14)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second).ok()
 }
 
 /// A message for an algorithm this server does not sign with.
@@ -469,6 +548,28 @@ impl Civil {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_file_times_read_back_as_written() {
+        for unix in [0u64, 951_782_400, 1_700_000_000, 1_798_761_599, 4_102_444_800] {
+            assert_eq!(parse_time(&bind_time(unix)), Some(unix), "{}", bind_time(unix));
+        }
+        for bad in ["2026120700000", "20261307000000", "2026120724000x", "20261232000000"] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_key_publishes_and_signs_between_its_times() {
+        let t = KeyTiming { publish: Some(100), activate: Some(200), inactive: Some(300), delete: Some(400) };
+        let states: Vec<(bool, bool)> =
+            [50, 150, 250, 350, 450].iter().map(|&n| (t.published(n), t.active(n))).collect();
+        assert_eq!(states, [(false, false), (true, false), (true, true), (true, false), (false, false)]);
+        assert_eq!(t.next_event(250), Some(300));
+        assert_eq!(t.next_event(400), None);
+        let always = KeyTiming::default();
+        assert!(always.published(0) && always.active(u64::MAX - 1) && always.next_event(0).is_none());
+    }
 
     fn name(text: &str) -> Name {
         let mut wire = parse_name(text).unwrap().labels;

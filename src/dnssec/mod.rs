@@ -33,10 +33,11 @@ use ring::digest;
 
 use crate::wire::Name;
 
-pub use key::{generate, Civil, KeyError, KeyFile, NewKey, SigningKey};
+pub use key::{generate, Civil, KeyError, KeyFile, KeyTiming, NewKey, SigningKey};
 pub use sign::{rrsig_labels, sign_rrset, sign_rrset_into, verify_rrset, RrsigFields, Scratch, SignError};
 pub use signer::{
-    canonical_cmp, sign_zone, signed_ttl, write_bitmap, Rrsets, SignOptions, SignedZone, ZoneSignError, MAX_SIGNED_TTL,
+    canonical_cmp, sign_zone, sign_zone_with, signed_ttl, write_bitmap, Rrsets, SignOptions, SignedZone, ZoneSignError,
+    MAX_SIGNED_TTL,
 };
 
 /// DNSKEY flags of a zone-signing key: the Zone Key bit (RFC 4034 section 2.1.1).

@@ -252,14 +252,32 @@ pub fn sign_zone(
     keys: &[SigningKey],
     options: &SignOptions,
 ) -> Result<SignedZone, ZoneSignError> {
+    let keys: Vec<&SigningKey> = keys.iter().collect();
+    sign_zone_with(apex, zone, &keys, &[], options)
+}
+
+/// [`sign_zone`] with `keys` signing and the keys of `standby` published beside them in the
+/// DNSKEY set without signing (a key rolled in before it signs, or kept after it stopped
+/// until the caches forget its signatures). A standby KSK is in CDS and CDNSKEY too, so the
+/// parent can publish its DS before it takes over (a double-DS roll).
+pub fn sign_zone_with(
+    apex: &Name,
+    zone: &Rrsets,
+    keys: &[&SigningKey],
+    standby: &[&super::Dnskey],
+    options: &SignOptions,
+) -> Result<SignedZone, ZoneSignError> {
     if keys.is_empty() {
         return Err(ZoneSignError::NoKeys);
     }
     if let Some(key) = keys.iter().find(|k| k.dnskey().owner() != apex) {
         return Err(ZoneSignError::KeyZone(key.dnskey().owner().to_string(), key.dnskey().key_tag()));
     }
-    let ksks: Vec<&SigningKey> = keys.iter().filter(|k| k.dnskey().is_ksk()).collect();
-    let zsks: Vec<&SigningKey> = keys.iter().filter(|k| !k.dnskey().is_ksk()).collect();
+    if let Some(key) = standby.iter().find(|k| k.owner() != apex) {
+        return Err(ZoneSignError::KeyZone(key.owner().to_string(), key.key_tag()));
+    }
+    let ksks: Vec<&SigningKey> = keys.iter().copied().filter(|k| k.dnskey().is_ksk()).collect();
+    let zsks: Vec<&SigningKey> = keys.iter().copied().filter(|k| !k.dnskey().is_ksk()).collect();
     let (apex_signers, data_signers) = match (ksks.is_empty(), zsks.is_empty()) {
         (false, false) => (ksks, zsks),
         (false, true) => (ksks.clone(), ksks),
@@ -298,10 +316,17 @@ pub fn sign_zone(
 
     let mut added = Rrsets::with_capacity(3 + zone.len() / 2, 0);
     let apex_wire = apex.as_wire();
-    added.push(apex_wire, rtype::DNSKEY, dnskey_ttl, keys.iter().map(|k| k.dnskey().rdata()));
-    let ds: Vec<[u8; super::DS_LEN]> = apex_signers.iter().map(|k| k.dnskey().ds()).collect();
+    let published = keys.iter().map(|k| k.dnskey().rdata()).chain(standby.iter().map(|k| k.rdata()));
+    added.push(apex_wire, rtype::DNSKEY, dnskey_ttl, published);
+    // The keys the parent's DS may name: those signing the DNSKEY set, and KSKs standing by.
+    let entry: Vec<&super::Dnskey> = apex_signers
+        .iter()
+        .map(|k| k.dnskey())
+        .chain(standby.iter().copied().filter(|k| k.is_ksk() && apex_signers.iter().any(|s| s.dnskey().is_ksk())))
+        .collect();
+    let ds: Vec<[u8; super::DS_LEN]> = entry.iter().map(|k| k.ds()).collect();
     added.push(apex_wire, rtype::CDS, dnskey_ttl, ds.iter().map(|d| &d[..]));
-    added.push(apex_wire, rtype::CDNSKEY, dnskey_ttl, apex_signers.iter().map(|k| k.dnskey().rdata()));
+    added.push(apex_wire, rtype::CDNSKEY, dnskey_ttl, entry.iter().map(|k| k.rdata()));
     let first_nsec = added.len();
 
     // Walk the names in order: which sets are signed, and each authoritative name's NSEC.

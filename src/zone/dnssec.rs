@@ -31,8 +31,8 @@ use rustc_hash::FxHashMap;
 use super::{Node, Rrset, Zone, NONE};
 use crate::config::{DnssecConfig, Routing, WhenAllUnhealthy, ZoneConfig};
 use crate::dnssec::{
-    canonical_cmp, sign_rrset_into, sign_zone, subsets, write_bitmap, RrsigFields, Scratch, SignOptions, SignedZone,
-    SigningKey, MAX_SIGNED_TTL, SIGNATURE_LEN,
+    canonical_cmp, sign_rrset_into, sign_zone_with, subsets, write_bitmap, RrsigFields, Scratch, SignOptions,
+    SignedZone, SigningKey, MAX_SIGNED_TTL, SIGNATURE_LEN,
 };
 use crate::wire::{rtype, skip_name, CLASS_IN};
 
@@ -58,16 +58,18 @@ pub struct Validity {
 }
 
 impl Validity {
-    /// The times for signatures made at `now` under `config`.
+    /// The times for signatures made at `now` under `config`: signed again at half the
+    /// shorter validity, or when a key is to be published, sign, stop or go, if sooner.
     pub fn at(now: u64, config: &DnssecConfig) -> Validity {
         let shorter = config.signature_validity.min(config.dynamic_signature_validity);
+        let key_event = config.keys.iter().filter_map(|k| k.timing().next_event(now)).min();
         Validity {
             // RRSIG times are seconds modulo 2^32 (RFC 4034 section 3.1.5).
             inception: now.saturating_sub(3600) as u32,
             expiration: (now + u64::from(config.signature_validity)) as u32,
             dynamic_expiration: (now + u64::from(config.dynamic_signature_validity)) as u32,
             built: now,
-            refresh: now + u64::from(shorter) / 2,
+            refresh: (now + u64::from(shorter) / 2).min(key_event.unwrap_or(u64::MAX)),
         }
     }
 }
@@ -194,10 +196,12 @@ impl Rrsig<'_> {
 }
 
 /// The keys that sign data (ZSKs; the KSKs when there is none) and those that sign the
-/// DNSKEY, CDS and CDNSKEY sets, as `sign_zone` chooses them: indices into `keys`.
-fn signers(keys: &[SigningKey]) -> (Vec<usize>, Vec<usize>) {
-    let ksks: Vec<usize> = (0..keys.len()).filter(|&i| keys[i].dnskey().is_ksk()).collect();
-    let zsks: Vec<usize> = (0..keys.len()).filter(|&i| !keys[i].dnskey().is_ksk()).collect();
+/// DNSKEY, CDS and CDNSKEY sets, as `sign_zone` chooses them among those active at `now`:
+/// indices into `keys`.
+fn signers(keys: &[SigningKey], now: u64) -> (Vec<usize>, Vec<usize>) {
+    let active = |i: &usize| keys[*i].timing().active(now);
+    let ksks: Vec<usize> = (0..keys.len()).filter(active).filter(|&i| keys[i].dnskey().is_ksk()).collect();
+    let zsks: Vec<usize> = (0..keys.len()).filter(active).filter(|&i| !keys[i].dnskey().is_ksk()).collect();
     match (ksks.is_empty(), zsks.is_empty()) {
         (false, false) => (zsks, ksks),
         (false, true) => (ksks.clone(), ksks),
@@ -215,7 +219,20 @@ pub(super) fn sign_static(
     let rrsets = super::signed::rrsets(config).ok_or("the zone is too large to sign (over 4 GiB of data)")?;
     let options =
         SignOptions { inception: validity.inception, expiration: validity.expiration, dnskey_ttl: dnssec.dnskey_ttl };
-    let signed = sign_zone(&config.origin, &rrsets, &dnssec.keys, &options).map_err(|e| e.to_string())?;
+    let now = validity.built;
+    let signing: Vec<&SigningKey> = dnssec.keys.iter().filter(|k| k.timing().active(now)).collect();
+    if signing.is_empty() {
+        return Err("no key signs now: every key's Activate is still to come, or its Inactive or Delete has \
+                    passed (the timing fields of its .private file)"
+            .into());
+    }
+    let standby: Vec<&crate::dnssec::Dnskey> = dnssec
+        .keys
+        .iter()
+        .filter(|k| k.timing().published(now) && !k.timing().active(now))
+        .map(|k| k.dnskey())
+        .collect();
+    let signed = sign_zone_with(&config.origin, &rrsets, &signing, &standby, &options).map_err(|e| e.to_string())?;
     Ok((rrsets, signed))
 }
 
@@ -253,7 +270,7 @@ impl Signatures {
         validity: Validity,
         k: usize,
     ) -> Result<Signatures, String> {
-        let (data_keys, _) = signers(&dnssec.keys);
+        let (data_keys, _) = signers(&dnssec.keys, validity.built);
         let signer_len = config.origin.as_wire().len();
         let prefix_len = 2 + 18 + signer_len;
         let mut s = Signatures {
@@ -563,9 +580,15 @@ impl Signatures {
         Ok(())
     }
 
-    /// The tags of the zone's keys.
-    pub fn key_tags(&self) -> Vec<u16> {
-        self.config.keys.iter().map(|k| k.dnskey().key_tag()).collect()
+    /// The tags of the zone's keys, each with whether it is published and whether it signs
+    /// at the build.
+    pub fn key_states(&self) -> Vec<(u16, bool, bool)> {
+        let now = self.validity.built;
+        self.config
+            .keys
+            .iter()
+            .map(|k| (k.dnskey().key_tag(), k.timing().published(now), k.timing().active(now)))
+            .collect()
     }
 
     /// When the signatures were made and until when they hold.
