@@ -19,8 +19,10 @@
 # (b) Zones of each of SETS multivalue sets of 16 members (names m1..mN, one A address per
 #     member, distinct within a set). eightfold: from starting `eightfold serve --config F`,
 #     the zone's `[zone.dnssec]` key given, until a DO query (`dig +dnssec`, every 50 ms) for
-#     the last set's name answers with an RRSIG. Knot: the same data as a plain zone (each name
-#     with 16 A records) signed at load, timed the same way.
+#     the last set's name answers with an RRSIG; a row before it, "unsigned", times the same
+#     config without the key until that name answers at all (what loading costs before any
+#     signing). Knot: the same data as a plain zone (each name with 16 A records) signed at
+#     load, timed the same way.
 #
 # NOTE the work differs in (b): Knot signs each name's 16-record A set once; eightfold signs
 # every 8-member subset of each set ahead of time (C(16,8) = 12,870 signatures a set) so that
@@ -104,10 +106,11 @@ stop() {
   kill -9 "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
 }
-# Whether a DO query for $2 on port $1 answers with an RRSIG in the answer section.
-signed_answer() {
+# Whether a DO query for $2's A records on port $1 has a record of type $3 (A, RRSIG) in the
+# answer section.
+answers_with() {
   dig +dnssec +norec +time=1 +tries=1 +noall +answer -p "$1" @127.0.0.1 "$2" A 2>/dev/null |
-    awk '$4 == "RRSIG" { found = 1 } END { exit !found }'
+    awk -v type="$3" '$4 == type { found = 1 } END { exit !found }'
 }
 thousands() { sed ':a; s/\B[0-9]\{3\}\>/,&/; ta' <<<"$1"; }
 
@@ -233,25 +236,26 @@ static_zone() {
   rm -rf "$dir"
 }
 
-# Waits until a DO query for $3 on port $2 answers with an RRSIG from the server $1 (a PID),
-# at most $4 seconds, then adds its row ($5 zone label, $6 server); 1 when it did not.
-await_signed_answer() {
-  local pid=$1 port=$2 name=$3 limit=$4 label=$5 server=$6 log=$7
+# Waits until a DO query for $3 on port $2 answers with a record of type $8 (RRSIG, or A
+# for an unsigned zone) from the server $1 (a PID), at most $4 seconds, then adds its row
+# ($5 zone label, $6 server); 1 when it did not ($7 its log, printed then).
+await_answer() {
+  local pid=$1 port=$2 name=$3 limit=$4 label=$5 server=$6 log=$7 type=$8
   local deadline=$(($(date +%s) + limit))
   while :; do
-    if signed_answer "$port" "$name"; then
+    if answers_with "$port" "$name" "$type"; then
       row "$label" "$server" "$(elapsed "$START" "$(now)")" "$(cpu_seconds "$pid")" \
         "$(status_mib "$pid" VmRSS)" "$(status_mib "$pid" VmHWM)" "$CORES"
       return 0
     fi
     if ! kill -0 "$pid" 2>/dev/null; then
-      say "$server exited before answering $name with an RRSIG"
+      say "$server exited before answering $name with an $type record"
       log_tail "$log"
       row "$label" "$server" EXITED - - - "$CORES"
       return 1
     fi
     if [ "$(date +%s)" -ge "$deadline" ]; then
-      say "$server did not answer $name with an RRSIG within $limit s (SERVE_TIMEOUT)"
+      say "$server did not answer $name with an $type record within $limit s (SERVE_TIMEOUT)"
       log_tail "$log"
       row "$label" "$server" TIMEOUT - - - "$CORES"
       return 1
@@ -270,15 +274,21 @@ multivalue_zone() {
   say "writing a zone of $sets multivalue sets of 16 members"
   # The address of member j of set i: 10.(i / 256 % 256).(i % 256).j, distinct within a set.
   apex >"$dir/example.com.zone"
+  printf '[[zone]]\norigin = "%s"\nfile = "example.com.zone"\n' "$ORIGIN" >"$dir/unsigned.toml"
   {
-    printf '[[zone]]\norigin = "%s"\nfile = "example.com.zone"\n[zone.dnssec]\nkeys = ["%s"]\n' "$ORIGIN" "$KEY"
     awk -v n="$sets" -v origin="$ORIGIN" 'BEGIN {
       for (i = 1; i <= n; i++)
         for (j = 1; j <= 16; j++)
           printf "[[record]]\nname = \"m%d.%s\"\ntype = \"A\"\nttl = 60\nrouting = \"multivalue\"\nset_id = \"r%d\"\nvalues = [\"10.%d.%d.%d\"]\n",
             i, origin, j, int(i / 256) % 256, i % 256, j
     }'
+  } >"$dir/records.toml"
+  cat "$dir/records.toml" >>"$dir/unsigned.toml"
+  {
+    printf '[[zone]]\norigin = "%s"\nfile = "example.com.zone"\n[zone.dnssec]\nkeys = ["%s"]\n' "$ORIGIN" "$KEY"
+    cat "$dir/records.toml"
   } >"$dir/eightfold.toml"
+  rm "$dir/records.toml"
   {
     apex
     awk -v n="$sets" 'BEGIN {
@@ -295,13 +305,25 @@ multivalue_zone() {
   fi
 
   local port pid
+  # The same config without the key: what loading it costs before any signing.
+  say "eightfold serve, unsigned: $sets sets"
+  port=$(free_port)
+  START=$(now)
+  "$BIN" serve --config "$dir/unsigned.toml" --listen "127.0.0.1:$port" >"$dir/unsigned.log" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  if ! await_answer "$pid" "$port" "$last" "$limit" "$label" "eightfold serve, unsigned" "$dir/unsigned.log" A; then
+    FAILED+=("eightfold serve, unsigned, on $label")
+  fi
+  stop "$pid"
+
   say "eightfold serve: $sets sets ($((sets * SUBSETS)) subset signatures), up to $limit s"
   port=$(free_port)
   START=$(now)
   "$BIN" serve --config "$dir/eightfold.toml" --listen "127.0.0.1:$port" >"$dir/eightfold.log" 2>&1 &
   pid=$!
   PIDS+=("$pid")
-  if ! await_signed_answer "$pid" "$port" "$last" "$limit" "$label" "eightfold serve" "$dir/eightfold.log"; then
+  if ! await_answer "$pid" "$port" "$last" "$limit" "$label" "eightfold serve" "$dir/eightfold.log" RRSIG; then
     FAILED+=("eightfold serve on $label")
   fi
   stop "$pid"
@@ -310,7 +332,7 @@ multivalue_zone() {
   port=$(free_port)
   knot_config "$dir/knot" "$dir/knot/example.com.zone" "$port" memory
   start_knot "$dir/knot"
-  if ! await_signed_answer "$KNOT_PID" "$port" "$last" "${KNOT_TIMEOUT:-3600}" "$label" knot "$dir/knot/log"; then
+  if ! await_answer "$KNOT_PID" "$port" "$last" "${KNOT_TIMEOUT:-3600}" "$label" knot "$dir/knot/log" RRSIG; then
     FAILED+=("knot on $label")
   fi
   stop "$KNOT_PID"
@@ -320,11 +342,12 @@ multivalue_zone() {
 if [ "$STATIC_NAMES" -gt 0 ]; then static_zone "$STATIC_NAMES"; fi
 for sets in $SETS; do multivalue_zone "$sets"; done
 
-echo "# DNSSEC signing, ECDSA P-256, one CSK, NSEC; eightfold $("$BIN" --version | awk '{ print $2 }') ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')), $(knotd --version | head -n 1)"
+echo "# DNSSEC signing, ECDSA P-256, one CSK, NSEC; $("$BIN" --version), $(knotd --version | head -n 1)"
 echo "# Multivalue zones: Knot signs each name's 16-record A set once; eightfold signs all"
 echo "# C(16,8) = $SUBSETS 8-member subsets of each set ahead of time, so the ratio prices that."
 echo "# wall_s: to the signed zone written out (sign, Knot 'written') or to the first signed answer"
-echo "# (serve, Knot on multivalue); rss_mib: resident then; peak_rss_mib: the peak until then."
+echo "# (serve, Knot on multivalue; the unsigned row: the first answer); rss_mib: resident then;"
+echo "# peak_rss_mib: the peak until then; cpu_s: user + system, all threads."
 {
   printf 'zone\tserver\twall_s\tcpu_s\trss_mib\tpeak_rss_mib\tcores\n'
   cat "$RESULTS"
