@@ -689,3 +689,105 @@ fn a_signed_zone_with_bad_keys_or_data_is_refused_with_the_key_named() {
     let (code, output) = crate::common::check(&config, &files);
     assert_eq!(code, 0, "{output}");
 }
+
+/// A time `offset` seconds from now as key files write it, YYYYMMDDHHMMSS in UTC.
+fn key_time(offset: i64) -> String {
+    let at = (now() as i64 + offset).to_string();
+    let out = Command::new("date").args(["-u", "-d", &format!("@{at}"), "+%Y%m%d%H%M%S"]).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A key of `zone` made by `eightfold keygen` (a KSK or a ZSK) with `timing` lines added to
+/// its .private file.
+fn timed_key(zone: &str, ksk: bool, timing: &str) -> Key {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["keygen", "--dir"];
+    let path = dir.path().to_str().unwrap().to_string();
+    args.push(&path);
+    if ksk {
+        args.push("--ksk");
+    }
+    args.push(zone);
+    let stem = run(Command::new(binary()).args(&args)).trim().to_string();
+    let files = [".key", ".private"].map(|ext| {
+        let name = format!("{stem}{ext}");
+        let mut text = std::fs::read_to_string(dir.path().join(&name)).unwrap();
+        if ext == ".private" {
+            // Later lines of a field replace nothing: keygen wrote Publish and Activate as now.
+            text = text
+                .lines()
+                .filter(|l| !l.starts_with("Publish:") && !l.starts_with("Activate:"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            text.push('\n');
+            text.push_str(timing);
+        }
+        (name, text)
+    });
+    let ds = run(Command::new(binary()).arg("ds").arg("--all").arg(dir.path().join(format!("{stem}.key"))));
+    let tag = stem.rsplit('+').next().unwrap().parse().unwrap();
+    Key { stem, files, ds: ds.trim().to_string(), tag }
+}
+
+/// The key tags of the RRSIGs in `records` over `rtype`.
+fn signers_of(records: &[Record], rtype: RecordType) -> BTreeSet<u16> {
+    records
+        .iter()
+        .filter_map(|r| match r.data() {
+            RData::DNSSEC(DNSSECRData::RRSIG(sig)) if sig.type_covered() == rtype => Some(sig.key_tag()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_zone_signing_key_rolls_in_at_its_activate_time_and_a_deleted_key_leaves_the_dnskey_set() {
+    // The KSK signs everything until the ZSK, published ahead, becomes active a few seconds
+    // in; a retired key past its Delete time is not published at all.
+    let ksk = timed_key("example.com.", true, "");
+    let zsk = timed_key("example.com.", false, &format!("Publish: {}\nActivate: {}\n", key_time(-60), key_time(4)));
+    let gone = timed_key("example.com.", false, &format!("Publish: {}\nDelete: {}\n", key_time(-600), key_time(-60)));
+    let keys = [&ksk, &zsk, &gone];
+    let list: Vec<String> = keys.iter().map(|k| format!("\"{}\"", k.stem)).collect();
+    let config = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 2\ncontrol = \"127.0.0.1:0\"\n\n[[zone]]\norigin = \
+         \"example.com.\"\nfile = \"zone\"\n\n[zone.dnssec]\nkeys = [{}]\n\n{}",
+        list.join(", "),
+        multivalue("pool", 12)
+    );
+    let zone_text = ZONE.replace("{secure_ds}", SOME_DS);
+    let mut files: Vec<(&str, &str)> =
+        keys.iter().flat_map(|k| k.files.iter().map(|(n, t)| (n.as_str(), t.as_str()))).collect();
+    files.push(("zone", &zone_text));
+    let server = TestServer::start_config(&config, &files, &[]);
+    let direct = |name: &str, qtype: RecordType| server.udp(&dnssec_query(name, qtype));
+
+    let dnskey = direct("example.com.", RecordType::DNSKEY);
+    let published: BTreeSet<u16> = answers_of(&dnskey, RecordType::DNSKEY)
+        .iter()
+        .filter_map(|r| match r.data() {
+            RData::DNSSEC(DNSSECRData::DNSKEY(key)) => key.calculate_key_tag().ok(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(published, BTreeSet::from([ksk.tag, zsk.tag]), "the deleted key is gone: {}", show(&dnskey));
+    let before = direct("static.example.com.", RecordType::A);
+    assert_eq!(signers_of(before.answers(), RecordType::A), BTreeSet::from([ksk.tag]), "{}", show(&before));
+    let (_, status) = server.cli(&["status"]);
+    assert!(status.contains(&format!("{} (published, not signing)", zsk.tag)), "{status}");
+
+    let resolver = Resolver::start("example.com.", server.addr.port(), &ksk.ds);
+    validated(&resolver, "static.example.com.", RecordType::A, ResponseCode::NoError);
+    let rolled = eventually(Duration::from_secs(15), || {
+        signers_of(direct("static.example.com.", RecordType::A).answers(), RecordType::A) == BTreeSet::from([zsk.tag])
+    });
+    assert!(rolled, "the ZSK did not take over\n{}", server.output());
+    let after = direct("example.com.", RecordType::DNSKEY);
+    assert_eq!(signers_of(after.answers(), RecordType::DNSKEY), BTreeSet::from([ksk.tag]), "{}", show(&after));
+    let pool = direct("pool.example.com.", RecordType::A);
+    assert_eq!(signers_of(pool.answers(), RecordType::A), BTreeSet::from([zsk.tag]), "{}", show(&pool));
+    for (name, qtype) in [("static.example.com.", RecordType::A), ("pool.example.com.", RecordType::A)] {
+        validated(&resolver, name, qtype, ResponseCode::NoError);
+    }
+    validated(&resolver, "nothing.example.com.", RecordType::A, ResponseCode::NXDomain);
+}
