@@ -7,6 +7,11 @@
 #                                          no NS set in the authority section of an answer)
 #   MINIMAL=false tools/answer-sizes.sh    eightfold as configured by default
 #   EDNS=0 tools/answer-sizes.sh           the same questions without EDNS
+#   DNSSEC=1 tools/answer-sizes.sh         both sign the zone (one ECDSA P-256 key, NSEC) and
+#                                          kdig asks with DO; adds a multivalue name (eightfold:
+#                                          16 members, 8 per answer; Knot: 8 A records), a
+#                                          referral to a signed child (a DS in the zone) and
+#                                          the apex DNSKEY
 #
 # It builds eightfold (release) and, run as root on Debian, installs knot and knot-dnsutils
 # when they are missing. A tool, not a test: nothing here passes or fails on a size.
@@ -16,6 +21,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ZONE="$ROOT/tools/peers/answer-sizes.zone"
 MINIMAL=${MINIMAL:-true}
 EDNS=${EDNS:-1}
+DNSSEC=${DNSSEC:-0}
 WORK=$(mktemp -d /tmp/eightfold-sizes.XXXXXX)
 PIDS=()
 
@@ -46,6 +52,13 @@ QUESTIONS=(
   "NXDOMAIN, SOA in authority|nothing.example.com|A"
   "NODATA, SOA in authority|web.example.com|TXT"
 )
+if [ "$DNSSEC" = 1 ]; then
+  QUESTIONS+=(
+    "multivalue, 8 addresses|mv.example.com|A"
+    "referral to a signed child (DS)|www.secure.example.com|A"
+    "apex DNSKEY|example.com|DNSKEY"
+  )
+fi
 
 install_missing() {
   local missing=()
@@ -88,6 +101,7 @@ start() { # $1 name, $2 port, then the command
 measure() { # $1 port, $2 name, $3 type
   local edns=() out bytes counts
   if [ "$EDNS" = 1 ]; then edns=(+edns); fi
+  if [ "$DNSSEC" = 1 ]; then edns+=(+dnssec); fi
   out=$(kdig +norecurse +timeout=2 +retry=1 "${edns[@]}" -p "$1" @127.0.0.1 "$2" "$3")
   bytes=$(sed -n 's/^;; Received \([0-9]*\) B$/\1/p' <<<"$out")
   counts=$(sed -n 's/.*ANSWER: \([0-9]*\); AUTHORITY: \([0-9]*\); ADDITIONAL: \([0-9]*\).*/\1\/\2\/\3/p' <<<"$out")
@@ -98,6 +112,26 @@ install_missing
 say "building eightfold (release)"
 (cd "$ROOT" && cargo build --release --quiet)
 
+ZONE_SERVED="$ZONE"
+signed=""
+if [ "$DNSSEC" = 1 ]; then
+  # The same zone for both, with a signed child's DS; Knot's has the multivalue name's 8
+  # records in it, eightfold's come from 16 [[record]] members.
+  ZONE_SERVED="$WORK/example.com.zone"
+  {
+    cat "$ZONE"
+    printf 'secure NS ns1.secure\nns1.secure A 192.0.2.110\n'
+    printf 'secure DS 12345 13 2 3AA5AB37EFCE57F737FC1627013FEE07BDF241BD10F3B1964AB55C78E79A304B\n'
+  } >"$ZONE_SERVED"
+  cp "$ZONE_SERVED" "$WORK/knot.zone"
+  for i in $(seq 1 8); do printf 'mv A 198.51.100.%d\n' "$i"; done >>"$WORK/knot.zone"
+  key=$("$ROOT/target/release/eightfold" keygen --dir "$WORK" --ksk example.com.)
+  signed=$(printf '[zone.dnssec]\nkeys = ["%s"]\n' "$key")
+  for i in $(seq 1 16); do
+    printf '[[record]]\nname = "mv.example.com."\ntype = "A"\nrouting = "multivalue"\nset_id = "m%d"\nvalues = ["198.51.100.%d"]\n' "$i" "$i"
+  done >"$WORK/records.toml"
+fi
+
 eightfold_port=$(free_port)
 cat >"$WORK/eightfold.toml" <<EOF
 [server]
@@ -106,15 +140,39 @@ workers = 1
 minimal_responses = $MINIMAL
 [[zone]]
 origin = "example.com."
-file = "$ZONE"
+file = "$ZONE_SERVED"
+$signed
 EOF
+if [ "$DNSSEC" = 1 ]; then cat "$WORK/records.toml" >>"$WORK/eightfold.toml"; fi
 start eightfold "$eightfold_port" "$ROOT/target/release/eightfold" serve --config "$WORK/eightfold.toml"
 
 knot_port=$(free_port)
 mkdir -p "$WORK/knot"
-sed -e "s|@PORT@|$knot_port|g" -e "s|@DIR@|$WORK/knot|g" -e "s|@ZONEFILE@|$ZONE|g" \
+knot_zone="$ZONE"
+if [ "$DNSSEC" = 1 ]; then knot_zone="$WORK/knot.zone"; fi
+sed -e "s|@PORT@|$knot_port|g" -e "s|@DIR@|$WORK/knot|g" -e "s|@ZONEFILE@|$knot_zone|g" \
   "$ROOT/tools/peers/knot.conf.in" >"$WORK/knot.conf"
+if [ "$DNSSEC" = 1 ]; then
+  # A policy like eightfold's key: ECDSA P-256, one combined key, NSEC; signed at load.
+  sed -i 's/^zone:$/policy:\n  - id: sizes\n    algorithm: ecdsap256sha256\n    single-type-signing: on\n    nsec3: off\nzone:/' "$WORK/knot.conf"
+  printf '    dnssec-signing: on\n    dnssec-policy: sizes\n' >>"$WORK/knot.conf"
+fi
 start knot "$knot_port" knotd -c "$WORK/knot.conf"
+if [ "$DNSSEC" = 1 ]; then
+  # Both answer with signatures before anything is measured.
+  for port in "$eightfold_port" "$knot_port"; do
+    for _ in $(seq 1 100); do
+      if kdig +dnssec +timeout=1 +retry=0 -p "$port" @127.0.0.1 example.com SOA 2>/dev/null | grep -q RRSIG; then
+        break
+      fi
+      sleep 0.1
+    done
+    if ! kdig +dnssec +timeout=1 +retry=0 -p "$port" @127.0.0.1 example.com SOA 2>/dev/null | grep -q RRSIG; then
+      say "the server on port $port does not sign its answers"
+      exit 1
+    fi
+  done
+fi
 
 printf '%-38s %-26s %-5s %16s %16s\n' question name type "eightfold" "Knot"
 for question in "${QUESTIONS[@]}"; do

@@ -240,8 +240,9 @@ impl Work {
         }
         let Some(set) = zone.rrset(zone.node(node), rtype::NSEC) else { return Ok(()) };
         let member = &zone.members(set)[0];
-        let owner = Owner::Wire(zone.node_name(node));
-        w.push(Section::Authority, owner, rtype::NSEC, member.ttl, zone.wire(&zone.rdatas(member)[0]))?;
+        let rdata = zone.wire(&zone.rdatas(member)[0]);
+        let (at, _) = w.push_near_question(Section::Authority, zone.node_name(node), rtype::NSEC, member.ttl, rdata)?;
+        let owner = owner_at(at, zone.node_name(node));
         self.whole_rrsigs(zone, set, owner, Section::Authority, member.ttl, w)?;
         if self.nsec_count < self.nsec_written.len() {
             self.nsec_written[self.nsec_count] = node;
@@ -268,13 +269,15 @@ impl Work {
         if let Some(set) = set {
             let index = zone.set_index(set);
             if sigs.variant(index, 0).is_some() {
-                let owner = Owner::Wire(zone.node_name(node));
+                let name = zone.node_name(node);
                 let ttl = zone.rrset(zone.node(node), rtype::NSEC).map_or(0, |s| zone.members(s)[0].ttl);
                 let mut buf = [0u8; MAX_RRSIG];
+                let mut owner = Owner::Wire(name);
                 for key in 0..sigs.data_key_count() {
                     let Some((rdata, rrsig)) = sigs.variant(index, key) else { break };
                     if key == 0 {
-                        w.push(Section::Authority, owner, rtype::NSEC, ttl, rdata)?;
+                        let (at, _) = w.push_near_question(Section::Authority, name, rtype::NSEC, ttl, rdata)?;
+                        owner = owner_at(at, name);
                     }
                     w.push(Section::Authority, owner, rtype::RRSIG, ttl, rrsig.rdata(&mut buf))?;
                 }
@@ -360,5 +363,15 @@ impl Work {
             }
             None => self.nsec_of(zone, cut, w),
         }
+    }
+}
+
+/// The owner of records after one just written with its owner at `at`: a pointer to it when
+/// one can reach, else `name` in full.
+fn owner_at(at: usize, name: &[u8]) -> Owner<'_> {
+    if at <= crate::wire::MAX_POINTER {
+        Owner::Pointer(at as u16)
+    } else {
+        Owner::Wire(name)
     }
 }

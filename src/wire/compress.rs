@@ -3,7 +3,7 @@
 //! record is written with the cuts it is given ([`Writer::push_names`]), or a block of records
 //! prepared whole is copied and its pointers filled in ([`Writer::push_block`]).
 
-use super::{copy_small, Full, Owner, Section, Writer};
+use super::{copy_small, Full, Owner, Section, Writer, CLASS_IN, HEADER_LEN};
 
 /// Highest message offset a compression pointer can reach (a pointer has 14 bits).
 pub const MAX_POINTER: usize = 0x3FFF;
@@ -221,6 +221,63 @@ impl Writer<'_> {
         Ok(start + owner_len + 10)
     }
 
+    /// Appends a record owned by `owner` (uncompressed wire form, lowercase), its longest
+    /// suffix that ends the question's name (in any letter case) replaced by a pointer to it:
+    /// for names the question does not name but shares a suffix with, such as NSEC owners.
+    /// `rdata` holds RDLENGTH and RDATA. Returns where the owner and the RDATA start.
+    #[cold]
+    pub fn push_near_question(
+        &mut self,
+        section: Section,
+        owner: &[u8],
+        rtype: u16,
+        ttl: u32,
+        rdata: &[u8],
+    ) -> Result<(usize, usize), Full> {
+        let question = self.buf.get(HEADER_LEN..self.name_end()).unwrap_or(&[]);
+        // The first label boundary of `owner` whose suffix (the root alone aside) the question
+        // ends with, at a label boundary of its own.
+        let mut split = (owner.len(), None);
+        let mut at = 0;
+        while at < owner.len() && owner[at] != 0 {
+            let suffix = &owner[at..];
+            if let Some(start) = question.len().checked_sub(suffix.len()) {
+                if is_label_start(question, start) && question[start..].eq_ignore_ascii_case(suffix) {
+                    split = (at, Some(HEADER_LEN + start));
+                    break;
+                }
+            }
+            at += 1 + owner[at] as usize;
+        }
+        let (prefix, pointer) = split;
+        let owner_len = prefix + if pointer.is_some() { 2 } else { owner.len() - prefix };
+        let start = self.pos;
+        let end = start + owner_len + 8 + rdata.len();
+        if end > self.limit || end > self.buf.len() {
+            return Err(Full);
+        }
+        self.buf[start..start + prefix].copy_from_slice(&owner[..prefix]);
+        let mut pos = start + prefix;
+        match pointer {
+            Some(pointer) => {
+                self.buf[pos..pos + 2].copy_from_slice(&(0xC000 | pointer as u16).to_be_bytes());
+                pos += 2;
+            }
+            None => {
+                self.buf[pos..pos + owner.len() - prefix].copy_from_slice(&owner[prefix..]);
+                pos += owner.len() - prefix;
+            }
+        }
+        self.buf[pos..pos + 2].copy_from_slice(&rtype.to_be_bytes());
+        self.buf[pos + 2..pos + 4].copy_from_slice(&CLASS_IN.to_be_bytes());
+        self.buf[pos + 4..pos + 8].copy_from_slice(&ttl.to_be_bytes());
+        pos += 8;
+        self.buf[pos..pos + rdata.len()].copy_from_slice(rdata);
+        self.pos = pos + rdata.len();
+        self.counts[section as usize] += 1;
+        Ok((start, pos + 2))
+    }
+
     /// Where the question's name ends: the suffixes of every name a response answers for
     /// lie just before.
     #[inline(always)]
@@ -373,4 +430,16 @@ mod tests {
         assert!(Block::new(vec![0; 3], vec![Patch::question(2, 1).unwrap()], 1).is_none());
         assert!(Patch::inside(0, MAX_POINTER + 1).is_none());
     }
+}
+
+/// Whether a label starts at `at` in the uncompressed name `name`.
+fn is_label_start(name: &[u8], at: usize) -> bool {
+    let mut i = 0;
+    while i < at {
+        match name.get(i) {
+            Some(&0) | None => return false,
+            Some(&len) => i += 1 + len as usize,
+        }
+    }
+    i == at
 }
