@@ -348,6 +348,18 @@ impl Writer<'_> {
     }
 }
 
+/// Whether a label starts at `at` in the uncompressed name `name`.
+fn is_label_start(name: &[u8], at: usize) -> bool {
+    let mut i = 0;
+    while i < at {
+        match name.get(i) {
+            Some(&0) | None => return false,
+            Some(&len) => i += 1 + len as usize,
+        }
+    }
+    i == at
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,16 +442,4 @@ mod tests {
         assert!(Block::new(vec![0; 3], vec![Patch::question(2, 1).unwrap()], 1).is_none());
         assert!(Patch::inside(0, MAX_POINTER + 1).is_none());
     }
-}
-
-/// Whether a label starts at `at` in the uncompressed name `name`.
-fn is_label_start(name: &[u8], at: usize) -> bool {
-    let mut i = 0;
-    while i < at {
-        match name.get(i) {
-            Some(&0) | None => return false,
-            Some(&len) => i += 1 + len as usize,
-        }
-    }
-    i == at
 }
