@@ -17,7 +17,7 @@
 //! are all healthy (so such answers are spread over the blocks, evenly over the members).
 
 use super::{Chosen, Work};
-use crate::config::Routing;
+use crate::config::{Routing, WhenAllUnhealthy};
 use crate::dnssec::subsets;
 use crate::policy;
 use crate::view::View;
@@ -54,6 +54,9 @@ impl Work {
         let (usable, extra): (&[u32], _) = match (view.pool(set), view.pool_signed(set)) {
             // Too few healthy members for a whole answer: the pool and its own signature.
             (Some(pool), _) if !pool.is_empty() && pool.len() <= k => return None,
+            // None healthy, and the set says to answer NODATA or its fallback values instead:
+            // the usual path says which, as it does without DO.
+            (Some(pool), _) if pool.is_empty() && set.when_all_unhealthy != WhenAllUnhealthy::AnswerAll => return None,
             (Some(pool), Some(signed)) if !pool.is_empty() => (&signed.usable, signed.extra.as_deref()),
             // No checks, or none healthy (fail-open): any block.
             _ => (&[], None),
