@@ -247,11 +247,16 @@ impl Work {
         let (at, _) = w.push_near_question(Section::Authority, zone.node_name(node), rtype::NSEC, member.ttl, rdata)?;
         let owner = owner_at(at, zone.node_name(node));
         self.whole_rrsigs(zone, set, owner, Section::Authority, member.ttl, w)?;
+        self.nsec_wrote(node);
+        Ok(())
+    }
+
+    /// Remembers that node `node`'s NSEC (or its NODATA variant) is in this answer.
+    fn nsec_wrote(&mut self, node: u32) {
         if self.nsec_count < self.nsec_written.len() {
             self.nsec_written[self.nsec_count] = node;
             self.nsec_count += 1;
         }
-        Ok(())
     }
 
     /// NODATA at node `node` (SOA already written): its SOA's RRSIGs and the NSEC that
@@ -284,6 +289,9 @@ impl Work {
                     }
                     w.push(Section::Authority, owner, rtype::RRSIG, ttl, rrsig.rdata(&mut buf))?;
                 }
+                // At a wildcard the variant also covers the name asked: the node's own NSEC,
+                // which lists the type, must not follow as the wildcard's proof.
+                self.nsec_wrote(node);
                 return Ok(());
             }
         }
