@@ -518,4 +518,6 @@ fn refuse(w: Writer<'_>, opt: Option<Opt>, options: &[u8], code: u16, qtype: u16
 const EDE_LEN: usize = 6;
 
 #[cfg(test)]
+mod dnssec_tests;
+#[cfg(test)]
 mod tests;
