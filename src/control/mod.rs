@@ -636,11 +636,18 @@ pub fn run(source: Source, config: Config, mut signals: Signals) -> Result<(), R
 fn resigner(control: std::sync::Weak<Control>, shared: Arc<Shared>) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name("resigner".into()).spawn(move || {
         let mut retry_at = 0u64;
+        // A random delay after each new time, up to a twentieth of the wait (at most ten
+        // minutes), so a fleet's instances, signed together, do not all sign again at once.
+        let (mut seen, mut jitter) = (0u64, 0u64);
         while !shared.stopping() {
             std::thread::sleep(Duration::from_millis(500));
             let Some(due) = shared.view().catalog().refresh_at() else { continue };
             let now = unix_now();
-            if now < due || now < retry_at {
+            if due != seen {
+                seen = due;
+                jitter = fastrand::u64(0..=(due.saturating_sub(now) / 20).min(600));
+            }
+            if now < due + jitter || now < retry_at {
                 continue;
             }
             let Some(control) = control.upgrade() else { return };
