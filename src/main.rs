@@ -302,6 +302,11 @@ fn main() -> ExitCode {
                     0 => String::new(),
                     n => format!(", {n} TSIG keys"),
                 };
+                match loaded.zones.iter().filter(|z| z.dnssec.is_some()).count() {
+                    0 => {}
+                    1 => keys += ", 1 signed zone",
+                    n => keys += &format!(", {n} signed zones"),
+                }
                 if let Some(cluster) = &loaded.cluster {
                     keys += &format!("; fleet {} as {}", cluster.name, cluster.instance);
                 }

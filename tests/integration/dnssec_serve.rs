@@ -688,6 +688,7 @@ fn a_signed_zone_with_bad_keys_or_data_is_refused_with_the_key_named() {
     let config = format!("{zone}[zone.dnssec]\nkeys = [\"{}\"]\n", key.stem);
     let (code, output) = crate::common::check(&config, &files);
     assert_eq!(code, 0, "{output}");
+    assert!(output.contains("1 signed zone"), "{output}");
 }
 
 /// A time `offset` seconds from now as key files write it, YYYYMMDDHHMMSS in UTC.
