@@ -40,6 +40,17 @@
 #
 #   SERVERS="echo eightfold eightfold+cluster" MODES=udp BIG_NAMES=0 ROUNDS=5 tools/bench-peers.sh
 #
+# DNSSEC: SERVERS="... eightfold+dnssec ..." runs the same eightfold setup with the zone signed
+# ([zone.dnssec], one ECDSA P-256 key made by `eightfold keygen` in the work directory) and
+# dnsperf setting the DO bit on every query (-D, which also adds EDNS); eightfold+signed is the
+# signed zone asked without DO (what a signed zone costs plain queries); knot+dnssec is Knot
+# signing the same zone itself at load (ECDSA P-256, one combined key, NSEC), asked with DO.
+# Before each of these runs a `dig +dnssec` must show an RRSIG over the multivalue name's A
+# records (Knot is waited for until it has signed), or the script stops; the mean response size
+# dnsperf saw is logged with each run. The report adds the ratios between them:
+#
+#   SERVERS="echo eightfold eightfold+dnssec eightfold+signed knot knot+dnssec" MODES=udp BIG_NAMES=0 tools/bench-peers.sh
+#
 # A last part loads a generated zone of 1,000,000 names into eightfold and Knot, ROUNDS
 # times each, unpinned, and reports the median time until the last name is answered and
 # the resident memory 3 s later. MANY_ZONES=50000 does the same for that many small zones,
@@ -62,6 +73,7 @@ ROUNDS=${ROUNDS:-3}                 # rounds are interleaved; the median is repo
 CHECKS_MANY=${CHECKS_MANY:-1000}
 RATE=${RATE:-0}                     # queries/s dnsperf offers (-Q); 0 = as fast as it can
 TIMING=${TIMING:-0}                 # 1: build eightfold with answer timing and report it
+DNSSEC_KEY=                         # eightfold's signing key (its stem), made by main when needed
 RAW=${RAW:-}                        # a file: each run's line (name, transport, answered, lost,
                                     # qps, user and system ticks, sleeps, CPU ns) is copied there
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -201,11 +213,12 @@ cluster_table() { # $1 port
   printf '[cluster]\nendpoints = ["http://127.0.0.1:%s"]\nname = "bench-%s"\ninstance = "bench"\n' "$ETCD_PORT" "$1"
 }
 
-eightfold_config() { # $1 port, $2 extra checks, $3 more [server] lines, $4 more tables
+eightfold_config() { # $1 port, $2 extra checks, $3 more [server] lines, $4 more tables, $5 the zone's tables
   local file="$WORK/eightfold-$1.toml"
   {
     printf '[server]\nlisten = ["127.0.0.1:%s"]\nworkers = 1\nminimal_responses = true\n%s' "$1" "${3:-}"
     printf '[[zone]]\norigin = "example.com."\nfile = "%s"\n' "$WORK/eightfold.zone"
+    if [ -n "${5:-}" ]; then printf '%s\n' "$5"; fi
     for i in $(seq 1 16); do
       printf '[[health_check]]\nid = "mv%s"\ntype = "TCP"\nip = "127.0.1.%s"\nport = 8053\nrequest_interval = 10\n' "$i" "$i"
       printf '[[record]]\nname = "mv"\ntype = "A"\nttl = 60\nrouting = "multivalue"\nset_id = "mv%s"\nvalues = ["127.0.1.%s"]\nhealth_check = "mv%s"\n' "$i" "$i" "$i"
@@ -227,6 +240,9 @@ start_server() { # $1 name, $2 port; prints the pid (a process group leader)
     eightfold-nocache) setsid taskset -c "$SERVER_CORE" "$ROOT/target/release/eightfold" serve --config "$(eightfold_config "$port" 0 $'answer_cache = 0\n')" >"$dir/log" 2>&1 & ;;
     eightfold+cluster) setsid taskset -c "$SERVER_CORE" "$ROOT/target/release/eightfold" serve --config "$(eightfold_config "$port" 0 "" "$(cluster_table "$port")")" >"$dir/log" 2>&1 & ;;
     eightfold+checks) setsid taskset -c "$SERVER_CORE" "$ROOT/target/release/eightfold" serve --config "$(eightfold_config "$port" "$CHECKS_MANY")" >"$dir/log" 2>&1 & ;;
+    eightfold+dnssec|eightfold+signed)
+      setsid taskset -c "$SERVER_CORE" "$ROOT/target/release/eightfold" serve \
+        --config "$(eightfold_config "$port" 0 "" "" "$(printf '[zone.dnssec]\nkeys = ["%s"]\n' "$DNSSEC_KEY")")" >"$dir/log" 2>&1 & ;;
     gdnsd)
       mkdir -p "$dir/zones"
       cp "$WORK/gdnsd.zone" "$dir/zones/example.com"
@@ -234,6 +250,9 @@ start_server() { # $1 name, $2 port; prints the pid (a process group leader)
       setsid taskset -c "$SERVER_CORE" gdnsd -c "$dir" start >"$dir/log" 2>&1 & ;;
     knot)
       fill knot.conf.in "$dir/knot.conf" PORT="$port" DIR="$dir" ZONEFILE="$WORK/plain.zone"
+      setsid taskset -c "$SERVER_CORE" knotd -c "$dir/knot.conf" >"$dir/log" 2>&1 & ;;
+    knot+dnssec)
+      fill knot-dnssec.conf.in "$dir/knot.conf" PORT="$port" DIR="$dir" ZONEFILE="$WORK/plain.zone"
       setsid taskset -c "$SERVER_CORE" knotd -c "$dir/knot.conf" >"$dir/log" 2>&1 & ;;
     nsd)
       fill nsd.conf.in "$dir/nsd.conf" PORT="$port" DIR="$dir" ZONESDIR="$WORK"
@@ -295,15 +314,45 @@ keep_on_core() { # $1 pgid, $2 name
   done
 }
 
+# The servers that serve a signed zone, and those of them that dnsperf asks with DO.
+signed() { [[ $1 == *+dnssec || $1 == *+signed ]]; }
+asked_with_do() { [[ $1 == *+dnssec ]]; }
+
+# A signed server's answer to a DO query for the multivalue name must hold its 8 A records and
+# an RRSIG over them, and the NXDOMAIN an NSEC, before it is measured: a broken setup must not
+# be measured as a signed one. Waits up to 30 s (Knot signs after it starts answering); on
+# failure stops the server and the script, showing the answer and the server's log.
+check_signed() { # $1 name, $2 port, $3 pid
+  local answer denial
+  for _ in $(seq 1 150); do
+    answer=$(dig +dnssec +norec +time=1 +tries=1 -p "$2" @127.0.0.1 mv.example.com A 2>/dev/null) || true
+    denial=$(dig +dnssec +norec +time=1 +tries=1 -p "$2" @127.0.0.1 nothing.example.com A 2>/dev/null) || true
+    if [ "$(grep -cE '^mv\.example\.com\.\s+[0-9]+\s+IN\s+A\s' <<<"$answer")" = 8 ] &&
+      grep -qE '^mv\.example\.com\.\s+[0-9]+\s+IN\s+RRSIG\s+A\s+13\s' <<<"$answer" &&
+      grep -qE '\sIN\s+NSEC\s' <<<"$denial"; then
+      say "$1: signed (a DO query for mv.example.com A gets 8 A records and their RRSIG, the NXDOMAIN an NSEC)"
+      return
+    fi
+    sleep 0.2
+  done
+  say "$1: no signed answer after 30 s; the last answers:"
+  printf '%s\n%s\n' "$answer" "$denial" >&2
+  cat "$WORK/$1"/log >&2 || true
+  kill -- -"$3" 2>/dev/null || true
+  exit 1
+}
+
 run_one() { # $1 name, $2 port, $3 mode (udp|tcp)
   local name=$1 port=$2 mode=$3 pid out
   pid=$(start_server "$name" "$port")
+  if signed "$name"; then check_signed "$name" "$port" "$pid"; fi
   sleep 1
   keep_on_core "$pid" "$name"
   read -r u0 s0 w0 n0 <<<"$(cpu_ticks "$pid")"
   local args=(-s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -l "$DURATION" -m "$mode")
   if [ "$mode" = udp ]; then args+=(-c 8 -q 512); else args+=(-c 16 -q 256); fi
   if [ "$RATE" -gt 0 ]; then args+=(-Q "$RATE"); fi
+  if asked_with_do "$name"; then args+=(-D); fi
   out=$(taskset -c "$CLIENT_CORE" dnsperf "${args[@]}" 2>&1)
   read -r u1 s1 w1 n1 <<<"$(cpu_ticks "$pid")"
   kill -- -"$pid" 2>/dev/null || true
@@ -316,6 +365,8 @@ run_one() { # $1 name, $2 port, $3 mode (udp|tcp)
   completed=$(awk '/Queries completed:/ {print $3}' <<<"$out")
   lost=$(awk '/Queries lost:/ {print $3}' <<<"$out")
   qps=$(awk '/Queries per second:/ {print $4}' <<<"$out")
+  # "Average packet size: request 32, response 174": signed DO answers are the larger.
+  say "  $name over $mode: mean response $(awk '/Average packet size:/ {print $7}' <<<"$out") bytes, mean query $(awk '/Average packet size:/ {print $5}' <<<"$out" | tr -d ,) bytes"
   echo "$name $mode ${completed:-0} ${lost:-0} ${qps:-0} $((u1 - u0)) $((s1 - s0)) $((w1 - w0)) $((n1 - n0))"
 }
 
@@ -426,6 +477,9 @@ main() {
   write_zones
   start_listeners
   if [[ " $SERVERS " == *" eightfold+cluster "* ]]; then start_etcd; fi
+  if [[ " $SERVERS " == *" eightfold+dnssec "* || " $SERVERS " == *" eightfold+signed "* ]]; then
+    DNSSEC_KEY="$WORK/$("$ROOT/target/release/eightfold" keygen --dir "$WORK" --ksk example.com.)"
+  fi
   say "machine: $(nproc) cores, $(awk '/model name/ {sub(/.*: /, ""); print; exit}' /proc/cpuinfo); servers on core $SERVER_CORE, dnsperf on core $CLIENT_CORE, ${DURATION}s per run"
   local results="$WORK/results" port=15400
   : >"$results"
@@ -441,6 +495,7 @@ main() {
   echo
   echo "Per-query CPU, median of $ROUNDS interleaved ${DURATION}s runs; offered rate: $([ "$RATE" -gt 0 ] && echo "$RATE queries/s" || echo "as fast as dnsperf can"); mix: 60% multivalue name, static A, AAAA, NXDOMAIN, NODATA"
   echo "(eightfold+checks: $CHECKS_MANY extra TCP health checks running every 10 s; eightfold-nocache: answer_cache = 0)"
+  echo "(eightfold+dnssec and knot+dnssec: the zone signed, every query with DO (and EDNS); eightfold+signed: the signed zone, queries without DO)"
   echo "(vs echo floor and vs gdnsd: ratios of the medians; round by round: each run over the echo run of the same round, median and range;"
   echo " 90% interval: where that median falls in 90% of 2,000 bootstrap resamples of the rounds, to tell a real difference from this host's noise)"
   echo

@@ -2,7 +2,8 @@
 """The tables tools/bench-peers.sh prints, from the files it writes (standard library only).
 
   bench_stats.py report HZ RAW_FILE...   CPU per answered query of each server, several files
-                                         pooled (HZ: the kernel's CLK_TCK, `getconf CLK_TCK`)
+                                         pooled (HZ: the kernel's CLK_TCK, `getconf CLK_TCK`),
+                                         then the DNSSEC ratios (RATIOS) of the servers that ran
   bench_stats.py load RESULTS WHAT       zone loading: load time and resident memory
   bench_stats.py timing TIMING_FILE      the answer times eightfold's workers logged (TIMING=1)
   bench_stats.py --self-test             known inputs through every function, exact outputs
@@ -11,6 +12,7 @@
 A RAW_FILE line is one run: "name transport answered lost qps user_ticks system_ticks sleeps
 cpu_ns" (run_one in bench-peers.sh writes it).
 """
+import itertools
 import random
 import statistics
 import sys
@@ -20,6 +22,17 @@ import sys
 RESAMPLES = 2000
 LOW, HIGH = 100, 1899
 SEED = 0
+
+# The ratios of CPU per answered query the report adds below its table, for each pair whose
+# two servers both ran: what DO queries to a signed zone cost each server (the target: at most
+# 1.05x), what a signed zone costs queries without DO, and eightfold against Knot, both signed.
+RATIOS = [
+    ("eightfold+dnssec", "eightfold"),
+    ("eightfold+signed", "eightfold"),
+    ("eightfold+dnssec", "eightfold+signed"),
+    ("knot+dnssec", "knot"),
+    ("eightfold+dnssec", "knot+dnssec"),
+]
 
 
 def run_entry(name, mode, done, lost, qps, u, s, w, ns, hz):
@@ -140,6 +153,24 @@ def report(runs, rounds, order):
         lost = sum(r[3] for r in valid(runs, key))
         by_round, interval = paired(runs, rounds, key, ("echo", mode))
         yield f"| {name} | {mode} | {median(runs, key, 2):,.0f} | {lost} | {cpu:.2f} us ({median(runs, key, 0):.2f} + {median(runs, key, 1):.2f}) | {spread} | {r_echo} | {r_gd} | {by_round} | {interval} | {median(runs, key, 4):.2f} |"
+
+
+def ratios_table(runs, rounds, order):
+    """The RATIOS whose two servers both answered, per transport -> the lines of a second table
+    (none when no pair ran): the ratio of the medians, and round by round as in the report."""
+    rows = []
+    for mode in dict.fromkeys(m for _, m in order):
+        for a, b in RATIOS:
+            if not (valid(runs, (a, mode)) and valid(runs, (b, mode))):
+                continue
+            by_round, interval = paired(runs, rounds, (a, mode), (b, mode))
+            ratio = total(runs, (a, mode)) / total(runs, (b, mode))
+            rows.append(f"| {a} / {b} | {mode} | {ratio:.3f}x | {by_round} | {interval} |")
+    if rows:
+        yield ""
+        yield "| CPU per answered query, ratio | transport | of the medians | round by round | its median, 90% interval |"
+        yield "|---|---|---|---|---|"
+        yield from rows
 
 
 def disagreed_note(disagreed):
@@ -276,6 +307,27 @@ def self_test():
         "| gdnsd | udp | 82,500 | 2 | 40.00 us (20.00 + 20.00) | 40.00-40.00 | 4.00x | 1.00x | 4.00x (4.00-4.00) | 4.000-4.000 | 0.03 |",
         "| knot | tcp | 50,000 | 0 | 30.00 us (22.50 + 7.50) | 30.00-30.00 | - | - | - | - | 0.00 |",
     ])
+    check("ratios_table, no pair", list(ratios_table(runs, rounds, order)), [])
+    # Two rounds of the DNSSEC servers (CPU per query, us): eightfold 10, 20; eightfold+dnssec
+    # 11, 20; eightfold+signed 10, 20; knot 20, 40; knot+dnssec 25, 40 (round 2 of knot+dnssec
+    # answered nothing in tcp, so that pair has one round there).
+    signed = []
+    for cpu in ((10, 11, 10, 20, 25), (20, 20, 20, 40, 40)):
+        for name, us in zip(("eightfold", "eightfold+dnssec", "eightfold+signed", "knot", "knot+dnssec"), cpu):
+            signed.append(f"{name} udp 1000 0 1000 1 1 0 {us * 1000000}\n")
+    signed += ["knot tcp 1000 0 1000 1 1 0 20000000\n", "knot+dnssec tcp 1000 0 1000 1 1 0 30000000\n",
+               "knot tcp 1000 0 1000 1 1 0 20000000\n", "knot+dnssec tcp 0 1000 0 0 0 0 0\n"]
+    check("ratios_table", list(ratios_table(*read_runs([signed], 100.0)[:3])), [
+        "",
+        "| CPU per answered query, ratio | transport | of the medians | round by round | its median, 90% interval |",
+        "|---|---|---|---|---|",
+        "| eightfold+dnssec / eightfold | udp | 1.033x | 1.05x (1.00-1.10) | 1.000-1.100 |",
+        "| eightfold+signed / eightfold | udp | 1.000x | 1.00x (1.00-1.00) | 1.000-1.000 |",
+        "| eightfold+dnssec / eightfold+signed | udp | 1.033x | 1.05x (1.00-1.10) | 1.000-1.100 |",
+        "| knot+dnssec / knot | udp | 1.083x | 1.12x (1.00-1.25) | 1.000-1.250 |",
+        "| eightfold+dnssec / knot+dnssec | udp | 0.477x | 0.47x (0.44-0.50) | 0.440-0.500 |",
+        "| knot+dnssec / knot | tcp | 1.500x | 1.50x (1.50-1.50) | - |",
+    ])
     check("disagreed_note", disagreed_note(["a tcp 1.00 s against 0.04 s", "b udp 2.00 s against 0.01 s"]),
           "(2 runs where schedstat and the ticks disagreed, ticks used; first: a tcp 1.00 s against 0.04 s)")
 
@@ -324,7 +376,7 @@ def main(argv):
         runs, rounds, order, disagreed = read_runs((read_lines(path) for path in argv[2:]), float(argv[1]))
         if disagreed:
             print(disagreed_note(disagreed), file=sys.stderr)
-        lines = report(runs, rounds, order)
+        lines = itertools.chain(report(runs, rounds, order), ratios_table(runs, rounds, order))
     elif len(argv) == 3 and argv[0] == "load":
         lines = load_table(read_lines(argv[1]), argv[2])
     elif len(argv) == 2 and argv[0] == "timing":
