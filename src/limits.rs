@@ -139,6 +139,9 @@ pub const DNSKEY_TTL: Bounds<u32> = Bounds { key: "zone.dnssec.dnskey_ttl", min:
 /// sets of more than 16 members, are signed in sampled mode.
 pub const EXACT_SIGNATURES: Limit<u64> =
     Limit { key: "zone.dnssec.exact_signatures", default: 2_000_000, min: 0, max: 1_000_000_000 };
+/// Signatures a UDP worker may make each second for compact denial (`denial = "compact"`).
+pub const COMPACT_BUDGET: Limit<u32> =
+    Limit { key: "zone.dnssec.compact_budget", default: 2_000, min: 0, max: 1_000_000 };
 /// Subsets signed ahead for each multivalue set in sampled mode.
 pub const SAMPLED_SUBSETS: Limit<u32> =
     Limit { key: "zone.dnssec.sampled_subsets", default: 256, min: 16, max: 65_536 };
@@ -254,6 +257,7 @@ pub const TABLE: &[Row] = &[
     DNSKEY_TTL.row(),
     EXACT_SIGNATURES.row(),
     SAMPLED_SUBSETS.row(),
+    COMPACT_BUDGET.row(),
     CHECK_ID_LEN.row(),
     PORT.row(),
     RESOURCE_PATH_LEN.row(),

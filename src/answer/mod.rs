@@ -139,6 +139,19 @@ struct Work {
     /// NSEC owners whose records prove a wildcard's use, to write after the answer.
     proofs: [u32; secure::MAX_PROOFS],
     proof_count: usize,
+    /// Compact denial: the name a wildcard answers for at this step of the answer (its
+    /// records are signed as the name's own), `wild_len` bytes; 0: none.
+    wild_name: [u8; wire::MAX_NAME_LEN],
+    wild_len: usize,
+    /// Compact denial's signing: the time (seconds since 1970, from the worker), this
+    /// second's signatures left, whether the query came over UDP (TCP has no budget), and
+    /// reusable buffers.
+    now: u64,
+    compact_second: u64,
+    compact_tokens: u32,
+    udp: bool,
+    scratch: crate::dnssec::Scratch,
+    online: Vec<u8>,
 }
 
 /// What a record set's policy chose ([`Work::choose`]).
@@ -259,6 +272,14 @@ impl Responder {
                 nsec_count: 0,
                 proofs: [0; secure::MAX_PROOFS],
                 proof_count: 0,
+                wild_name: [0; wire::MAX_NAME_LEN],
+                wild_len: 0,
+                now: 0,
+                compact_second: 0,
+                compact_tokens: 0,
+                udp: true,
+                scratch: crate::dnssec::Scratch::new(),
+                online: Vec::with_capacity(crate::zone::dnssec::MAX_RRSIG),
             },
             cache: None,
             signing: signed::Signing::default(),
@@ -350,6 +371,7 @@ impl Responder {
     /// nothing on the answer path reads a clock.
     pub fn set_time(&mut self, seconds: u64) {
         self.signing.now = seconds;
+        self.work.now = seconds;
     }
 
     /// Tells TCP clients that ask (edns-tcp-keepalive, RFC 7828) how long an idle connection
@@ -446,6 +468,8 @@ impl Work {
             self.drawn = secure::Drawn::None;
             self.nsec_count = 0;
             self.proof_count = 0;
+            self.wild_len = 0;
+            self.udp = transport == Transport::Udp;
         }
         // A name is at most 255 bytes, so its offsets fit a byte (and never reach NO_ZONE).
         let zone_at = qname.suffix_offset(zone.apex_labels());
@@ -458,6 +482,8 @@ impl Work {
                 finish(writer, rcode::NOERROR as u16, true, true)
             }
             Ok((rcode, aa)) => {
+                // The additional section's records are their own names' (compact denial).
+                self.wild_len = 0;
                 // Addresses for in-zone targets where they fit; a set that does not fit is left out.
                 if self.target_count > 0 {
                     let _ = self.additional(zone, view, &mut writer, false);

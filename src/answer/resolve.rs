@@ -41,7 +41,11 @@ impl Work {
                 Lookup::NxDomain => {
                     self.write_soa(zone, w)?;
                     if self.dnssec {
-                        self.deny_name(zone, name, w)?;
+                        self.deny_name(zone, name, owner, w)?;
+                        if zone.signatures().is_some_and(|s| s.compact()) {
+                            // Compact denial answers NOERROR (RFC 9824 section 3).
+                            return Ok((rcode::NOERROR, true));
+                        }
                     }
                     return Ok((rcode::NXDOMAIN, true));
                 }
@@ -132,17 +136,25 @@ impl Work {
                     self.write_soa(zone, w)?;
                     if self.dnssec {
                         let first = zone.rrsets(node).first();
-                        self.deny_type(zone, zone.node_index(node), first, w)?;
+                        self.deny_type(zone, zone.node_index(node), first, owner, w)?;
                     }
                 }
                 return Ok((rcode::NOERROR, true));
             }
             if let Some(set) = zone.rrset(node, qtype) {
+                if qtype == rtype::NSEC && zone.signatures().is_some_and(|s| s.compact()) {
+                    // Not the chain's NSEC, which would name the next name in the zone.
+                    let wrote = self.compact_nsec_answer(zone, zone.node_index(node), owner, w)?;
+                    if !wrote {
+                        self.write_soa(zone, w)?;
+                    }
+                    return Ok((rcode::NOERROR, true));
+                }
                 if !self.write_rrset(zone, set, owner, Section::Answer, view, w)? {
                     // Every member unhealthy and the set says `nodata`.
                     self.write_soa(zone, w)?;
                     if self.dnssec {
-                        self.deny_type(zone, zone.node_index(node), Some(set), w)?;
+                        self.deny_type(zone, zone.node_index(node), Some(set), owner, w)?;
                     }
                     return Ok((rcode::NOERROR, true));
                 }
@@ -193,7 +205,7 @@ impl Work {
             // NODATA.
             self.write_soa(zone, w)?;
             if self.dnssec {
-                self.deny_type(zone, zone.node_index(node), None, w)?;
+                self.deny_type(zone, zone.node_index(node), None, owner, w)?;
             }
             return Ok((rcode::NOERROR, true));
         }

@@ -112,6 +112,14 @@ impl Work {
             return Ok(());
         }
         let drawn = std::mem::replace(&mut self.drawn, Drawn::None);
+        if self.wild_len > 0 {
+            // Compact denial: a wildcard's answer is signed now as the name's own.
+            let chosen = if fallback { None } else { Some(self.selection.as_slice()) };
+            let mut values: [&[u8]; ONLINE_VALUES] = [&[]; ONLINE_VALUES];
+            let count = online_values(zone, set, chosen, &mut values);
+            self.trace.tables = u8::MAX;
+            return self.sign_now(zone, set.rtype, &values[..count], owner, section, ttl, w);
+        }
         let chosen = self.selection.as_slice();
         let n = zone.members(set).len();
         let pool;
@@ -217,6 +225,12 @@ impl Work {
     ) -> Result<(), Full> {
         let Some(sigs) = zone.signatures() else { return Ok(()) };
         let index = zone.set_index(set);
+        if self.wild_len > 0 && sigs.keys(index) > 0 && section == Section::Answer {
+            let mut values: [&[u8]; ONLINE_VALUES] = [&[]; ONLINE_VALUES];
+            let all: [u32; 1] = [0];
+            let count = online_values(zone, set, Some(&all), &mut values);
+            return self.sign_now(zone, set.rtype, &values[..count], owner, section, ttl, w);
+        }
         let mut buf = [0u8; MAX_RRSIG];
         for key in 0..sigs.keys(index) {
             let Some(rrsig) = sigs.rrsig(index, Cover::Whole, key) else { break };
@@ -270,10 +284,14 @@ impl Work {
         zone: &Zone,
         node: u32,
         set: Option<&Rrset>,
+        owner: Owner<'_>,
         w: &mut Writer<'_>,
     ) -> Result<(), Full> {
         self.soa_rrsigs(zone, w)?;
         let Some(sigs) = zone.signatures() else { return Ok(()) };
+        if sigs.compact() {
+            return self.deny_type_compact(zone, node, set, owner, w);
+        }
         if let Some(set) = set {
             let index = zone.set_index(set);
             if sigs.variant(index, 0).is_some() {
@@ -305,9 +323,19 @@ impl Work {
     /// name, and the one that covers the wildcard at its closest encloser.
     #[cold]
     #[inline(never)]
-    pub(super) fn deny_name(&mut self, zone: &Zone, name: &LowerName, w: &mut Writer<'_>) -> Result<(), Full> {
+    pub(super) fn deny_name(
+        &mut self,
+        zone: &Zone,
+        name: &LowerName,
+        owner: Owner<'_>,
+        w: &mut Writer<'_>,
+    ) -> Result<(), Full> {
         self.soa_rrsigs(zone, w)?;
         let Some(sigs) = zone.signatures() else { return Ok(()) };
+        if sigs.compact() {
+            // RFC 9824: the name's own NSEC, with no type but RRSIG, NSEC and NXNAME.
+            return self.online_nsec(zone, name.as_wire(), owner, &NXNAME_BITMAP, w);
+        }
         if let Some(cover) = sigs.covering(zone, name.as_wire()) {
             self.nsec_of(zone, cover, w)?;
         }
@@ -333,6 +361,13 @@ impl Work {
     #[cold]
     pub(super) fn wildcard_proof(&mut self, zone: &Zone, name: &LowerName) {
         let Some(sigs) = zone.signatures() else { return };
+        if sigs.compact() {
+            // No chain to prove it with: the answer is signed as the name's own instead.
+            let wire = name.as_wire();
+            self.wild_name[..wire.len()].copy_from_slice(wire);
+            self.wild_len = wire.len();
+            return;
+        }
         if let Some(cover) = sigs.covering(zone, name.as_wire()) {
             if self.proof_count < MAX_PROOFS {
                 self.proofs[self.proof_count] = cover;
@@ -351,6 +386,187 @@ impl Work {
         }
         self.proof_count = 0;
         Ok(())
+    }
+
+    /// Takes one of this second's compact-denial signatures; false when the worker has made
+    /// its budget's worth this second (UDP only: TCP answers are not limited).
+    fn compact_token(&mut self, budget: u32) -> bool {
+        if !self.udp {
+            return true;
+        }
+        if self.compact_second != self.now {
+            self.compact_second = self.now;
+            self.compact_tokens = budget;
+        }
+        if self.compact_tokens == 0 {
+            return false;
+        }
+        self.compact_tokens -= 1;
+        true
+    }
+
+    /// Signs now the RRset of `rtype` with `values` owned by the name in `wild_name` (or the
+    /// name `owner_wire`), and writes its RRSIGs at `owner`; past the budget, the answer is
+    /// truncated (`Full`).
+    #[allow(clippy::too_many_arguments)]
+    #[cold]
+    #[inline(never)]
+    fn sign_now(
+        &mut self,
+        zone: &Zone,
+        rtype: u16,
+        values: &[&[u8]],
+        owner: Owner<'_>,
+        section: Section,
+        ttl: u32,
+        w: &mut Writer<'_>,
+    ) -> Result<(), Full> {
+        let Some(sigs) = zone.signatures() else { return Ok(()) };
+        let mut name = [0u8; MAX_NAME_LEN];
+        let len = self.wild_len;
+        name[..len].copy_from_slice(&self.wild_name[..len]);
+        for key in 0..sigs.data_key_count() {
+            if !self.compact_token(sigs.compact_budget()) {
+                return Err(Full);
+            }
+            if !sigs.sign_online(&name[..len], rtype, ttl, values, key, &mut self.scratch, &mut self.online) {
+                return Ok(());
+            }
+            w.push(section, owner, rtype::RRSIG, ttl, &self.online)?;
+        }
+        Ok(())
+    }
+
+    /// Compact denial's NSEC at `name` (lowercase wire form, written at `owner`): its next
+    /// name `\000.name`, then `bitmap`, signed now, into authority.
+    #[cold]
+    #[inline(never)]
+    fn online_nsec(
+        &mut self,
+        zone: &Zone,
+        name: &[u8],
+        owner: Owner<'_>,
+        bitmap: &[u8],
+        w: &mut Writer<'_>,
+    ) -> Result<(), Full> {
+        let Some(sigs) = zone.signatures() else { return Ok(()) };
+        let mut rdata = [0u8; 2 + 2 + MAX_NAME_LEN + 600];
+        let len = 2 + name.len() + bitmap.len();
+        if name.len() + 2 > MAX_NAME_LEN || 2 + len > rdata.len() {
+            return Err(Full);
+        }
+        rdata[..2].copy_from_slice(&(len as u16).to_be_bytes());
+        rdata[2..4].copy_from_slice(&[1, 0]);
+        rdata[4..4 + name.len()].copy_from_slice(name);
+        rdata[4 + name.len()..2 + len].copy_from_slice(bitmap);
+        let rdata = &rdata[..2 + len];
+        let ttl = sigs.online_nsec_ttl(zone);
+        w.push(Section::Authority, owner, rtype::NSEC, ttl, rdata)?;
+        for key in 0..sigs.data_key_count() {
+            if !self.compact_token(sigs.compact_budget()) {
+                return Err(Full);
+            }
+            if !sigs.sign_online(name, rtype::NSEC, ttl, &[&rdata[2..]], key, &mut self.scratch, &mut self.online) {
+                return Ok(());
+            }
+            w.push(Section::Authority, owner, rtype::RRSIG, ttl, &self.online)?;
+        }
+        Ok(())
+    }
+
+    /// NODATA with compact denial: the node's own NSEC signed with the zone (or its variant
+    /// without `set`'s type), or, for a name a wildcard answers, an NSEC at that name with
+    /// the wildcard's types, signed now.
+    fn deny_type_compact(
+        &mut self,
+        zone: &Zone,
+        node: u32,
+        set: Option<&Rrset>,
+        owner: Owner<'_>,
+        w: &mut Writer<'_>,
+    ) -> Result<(), Full> {
+        let Some(sigs) = zone.signatures() else { return Ok(()) };
+        let variant = set.and_then(|s| sigs.variant(zone.set_index(s), 0)).is_some();
+        if self.wild_len > 0 {
+            let found = if variant {
+                set.and_then(|s| sigs.variant(zone.set_index(s), 0)).map(|(r, _)| r)
+            } else {
+                sigs.compact_nsec(node, 0).map(|(r, _)| r)
+            };
+            let Some(rdata) = found else { return Ok(()) };
+            // RDLENGTH, the next name (the wildcard's successor), then the bitmap.
+            let Some(next_end) = crate::wire::skip_name(rdata, 2) else { return Ok(()) };
+            let mut bitmap = [0u8; 600];
+            let tail = &rdata[next_end..];
+            if tail.len() > bitmap.len() {
+                return Ok(());
+            }
+            bitmap[..tail.len()].copy_from_slice(tail);
+            let mut name = [0u8; MAX_NAME_LEN];
+            let len = self.wild_len;
+            name[..len].copy_from_slice(&self.wild_name[..len]);
+            return self.online_nsec(zone, &name[..len], owner, &bitmap[..tail.len()], w);
+        }
+        self.compact_of(zone, node, set, owner, w)
+    }
+
+    /// Writes node `node`'s compact NSEC (or, for `set`, its variant without `set`'s type)
+    /// and its RRSIGs into authority, owned by `owner`.
+    fn compact_of(
+        &mut self,
+        zone: &Zone,
+        node: u32,
+        set: Option<&Rrset>,
+        owner: Owner<'_>,
+        w: &mut Writer<'_>,
+    ) -> Result<(), Full> {
+        let Some(sigs) = zone.signatures() else { return Ok(()) };
+        let variant = set.and_then(|s| sigs.variant(zone.set_index(s), 0)).is_some();
+        let ttl = zone
+            .rrset(zone.node(node), rtype::NSEC)
+            .map_or_else(|| sigs.online_nsec_ttl(zone), |s| zone.members(s)[0].ttl);
+        let mut buf = [0u8; MAX_RRSIG];
+        for key in 0..sigs.data_key_count() {
+            let found = if variant {
+                set.and_then(|s| sigs.variant(zone.set_index(s), key))
+            } else {
+                sigs.compact_nsec(node, key)
+            };
+            let Some((rdata, rrsig)) = found else { break };
+            if key == 0 {
+                w.push(Section::Authority, owner, rtype::NSEC, ttl, rdata)?;
+            }
+            w.push(Section::Authority, owner, rtype::RRSIG, ttl, rrsig.rdata(&mut buf))?;
+        }
+        Ok(())
+    }
+
+    /// An answer to a query for type NSEC at `node` in a zone with compact denial: the
+    /// node's own NSEC (never one of the chain, which would list the zone's names), with its
+    /// RRSIGs when the query has DO. False when the node has none.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn compact_nsec_answer(
+        &mut self,
+        zone: &Zone,
+        node: u32,
+        owner: Owner<'_>,
+        w: &mut Writer<'_>,
+    ) -> Result<bool, Full> {
+        let Some(sigs) = zone.signatures() else { return Ok(false) };
+        let ttl = sigs.online_nsec_ttl(zone);
+        let mut buf = [0u8; MAX_RRSIG];
+        for key in 0..sigs.data_key_count() {
+            let Some((rdata, rrsig)) = sigs.compact_nsec(node, key) else { return Ok(key > 0) };
+            if key == 0 {
+                w.push(Section::Answer, owner, rtype::NSEC, ttl, rdata)?;
+            }
+            if !self.dnssec {
+                break;
+            }
+            w.push(Section::Answer, owner, rtype::RRSIG, ttl, rrsig.rdata(&mut buf))?;
+        }
+        Ok(true)
     }
 
     /// A referral's proof, after its NS set: the DS set and its RRSIGs (a signed child), or
@@ -372,9 +588,58 @@ impl Work {
                 }
                 self.whole_rrsigs(zone, ds, owner, Section::Authority, member.ttl, w)
             }
+            None if zone.signatures().is_some_and(|s| s.compact()) => self.compact_of(zone, cut, None, owner, w),
             None => self.nsec_of(zone, cut, w),
         }
     }
+}
+
+/// The type bitmap of a compact denial's NSEC for a name that does not exist: RRSIG, NSEC
+/// and NXNAME (128, RFC 9824), window 0, 17 bytes.
+const NXNAME_BITMAP: [u8; 19] = {
+    let mut bitmap = [0u8; 19];
+    bitmap[1] = 17;
+    bitmap[2 + 46 / 8] |= 0x80 >> (46 % 8);
+    bitmap[2 + 47 / 8] |= 0x80 >> (47 % 8);
+    bitmap[2 + 128 / 8] |= 0x80; // 128 % 8 = 0: the first bit
+    bitmap
+};
+
+/// Most values a record set signed while answering may hold.
+const ONLINE_VALUES: usize = 64;
+
+/// The RDATAs (uncompressed, no RDLENGTH) of `chosen` members of `set` (`None`: its fallback
+/// values) into `out`; how many. A set of more values is signed on its first
+/// [`ONLINE_VALUES`] (never in practice: an answer holds at most 64 members).
+fn online_values<'z>(
+    zone: &'z Zone,
+    set: &Rrset,
+    chosen: Option<&[u32]>,
+    out: &mut [&'z [u8]; ONLINE_VALUES],
+) -> usize {
+    let mut count = 0;
+    let mut add = |rdata: &'z [u8]| {
+        if count < ONLINE_VALUES {
+            out[count] = rdata;
+            count += 1;
+        }
+    };
+    match chosen {
+        Some(chosen) => {
+            let members = zone.members(set);
+            for &m in chosen {
+                for rdata in zone.rdatas(&members[m as usize]) {
+                    add(&zone.wire(rdata)[2..]);
+                }
+            }
+        }
+        None => {
+            for rdata in zone.fallback(set) {
+                add(&zone.wire(rdata)[2..]);
+            }
+        }
+    }
+    count
 }
 
 /// The owner of records after one just written with its owner at `at`: a pointer to it when

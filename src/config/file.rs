@@ -120,6 +120,8 @@ pub struct DnssecTable {
     pub dnskey_ttl: Option<u32>,
     pub exact_signatures: Option<u64>,
     pub sampled_subsets: Option<u32>,
+    pub denial: Option<String>,
+    pub compact_budget: Option<u32>,
 }
 
 /// One `[[health_check]]`.

@@ -256,6 +256,12 @@ pub struct DnssecConfig {
     pub exact_signatures: u64,
     /// Subsets signed ahead per multivalue set in sampled mode.
     pub sampled_subsets: u32,
+    /// Compact denial of existence (RFC 9824) instead of the NSEC chain: a name that does not
+    /// exist gets an NSEC of its own, signed while answering.
+    pub compact: bool,
+    /// Signatures each UDP worker may make a second for compact denial; past it, UDP
+    /// answers that need one are truncated (TC), so the client asks over TCP.
+    pub compact_budget: u32,
 }
 
 impl std::fmt::Debug for DnssecConfig {
@@ -268,6 +274,8 @@ impl std::fmt::Debug for DnssecConfig {
             .field("dnskey_ttl", &self.dnskey_ttl)
             .field("exact_signatures", &self.exact_signatures)
             .field("sampled_subsets", &self.sampled_subsets)
+            .field("compact", &self.compact)
+            .field("compact_budget", &self.compact_budget)
             .finish()
     }
 }

@@ -481,7 +481,7 @@ impl Answerer {
         budget: &mut usize,
     ) -> Option<usize> {
         let mut consumed = 0;
-        if !view.catalog().tsig_keys().is_empty() {
+        if view.catalog().needs_time() {
             self.responder.set_time(super::unix_seconds());
         }
         while output.len() < OUTPUT_LIMIT && *budget > 0 {

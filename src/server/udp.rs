@@ -190,9 +190,9 @@ pub fn run(
         let view = view_cache.load();
         // One clock read per batch, and only when rate limiting is on.
         let second = if rrl.is_some() { shared.started.elapsed().as_secs() as u32 } else { 0 };
-        // Signed queries are checked against the wall clock: read once per batch, and only
-        // when there are TSIG keys.
-        if !view.catalog().tsig_keys().is_empty() {
+        // Signed queries are checked against the wall clock, and compact denial counts its
+        // signatures per second: read once per batch, and only when one of them is on.
+        if view.catalog().needs_time() {
             responder.set_time(super::unix_seconds());
         }
         let mut out = 0;

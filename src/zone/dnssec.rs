@@ -166,6 +166,9 @@ pub struct Signatures {
     nsec_at: Vec<u32>,
     /// NODATA variants by set index.
     variants: FxHashMap<u32, Variant>,
+    /// Compact denial (RFC 9824): each name's NSEC whose next name is the name's own
+    /// successor (`\000.name`), by node; empty with the NSEC chain.
+    compact: FxHashMap<u32, Variant>,
     /// The node that owns each set.
     owner_of: Vec<u32>,
     /// The keys, for pools signed after the build.
@@ -283,6 +286,7 @@ impl Signatures {
             chain: Vec::new(),
             nsec_at: Vec::new(),
             variants: FxHashMap::default(),
+            compact: FxHashMap::default(),
             owner_of: Vec::new(),
             config: dnssec.clone(),
             data_keys,
@@ -387,6 +391,9 @@ impl Signatures {
         sign_units(zone, &s, &owner_of, &units, &mut signatures[start..])?;
         s.signatures = signatures;
         s.build_chain(zone);
+        if dnssec.compact {
+            s.build_compact(zone)?;
+        }
         s.build_variants(zone, &owner_of)?;
         s.owner_of = owner_of;
         s.prefixes.shrink_to_fit();
@@ -427,7 +434,13 @@ impl Signatures {
             let types: Vec<u16> = bitmap_types(&rdata[next_end..]).into_iter().filter(|&t| t != set.rtype).collect();
             let mut variant = Vec::with_capacity(rdata.len() + 2);
             variant.extend_from_slice(&[0, 0]);
-            variant.extend_from_slice(&rdata[..next_end]);
+            if self.config.compact {
+                // Compact denial: the name's own NSEC, its next name just after it.
+                let Some(next) = successor(zone.node_name(node)) else { continue };
+                variant.extend_from_slice(&next);
+            } else {
+                variant.extend_from_slice(&rdata[..next_end]);
+            }
             write_bitmap(&types, &mut variant);
             let len = (variant.len() - 2) as u16;
             variant[..2].copy_from_slice(&len.to_be_bytes());
@@ -453,6 +466,107 @@ impl Signatures {
             self.variants.insert(index as u32, Variant { rdata: variant.into_boxed_slice(), prefix, signature });
         }
         Ok(())
+    }
+
+    /// Signs, for compact denial, each name's NSEC that shows which types it has, its next
+    /// name its successor: every name that owns an NSEC in the chain, and every empty
+    /// non-terminal (RRSIG and NSEC only).
+    fn build_compact(&mut self, zone: &Zone) -> Result<(), String> {
+        let mut scratch = Scratch::new();
+        let mut rrsig = Vec::new();
+        let keys = self.data_keys.clone();
+        for node in 0..zone.nodes.len() as u32 {
+            let (types, ttl) = match zone.rrset(zone.node(node), rtype::NSEC) {
+                Some(nsec) => {
+                    let member = &zone.members(nsec)[0];
+                    let rdata = &zone.wire(&zone.rdatas(member)[0])[2..];
+                    let Some(next_end) = skip_name(rdata, 0) else { continue };
+                    (bitmap_types(&rdata[next_end..]), member.ttl)
+                }
+                None if zone.rrsets(zone.node(node)).is_empty() => {
+                    (vec![rtype::RRSIG, rtype::NSEC], self.nsec_ttl(zone))
+                }
+                None => continue,
+            };
+            let owner = zone.node_name(node);
+            let Some(next) = successor(owner) else { continue };
+            let mut rdata = vec![0, 0];
+            rdata.extend_from_slice(&next);
+            write_bitmap(&types, &mut rdata);
+            let len = (rdata.len() - 2) as u16;
+            rdata[..2].copy_from_slice(&len.to_be_bytes());
+            let prefix = (self.prefixes.len() / self.prefix_len) as u32;
+            let signature = (self.signatures.len() / SIGNATURE_LEN) as u32;
+            for &key in &keys {
+                let key = &self.config.keys[key];
+                let fields =
+                    RrsigFields::new(key, rtype::NSEC, owner, ttl, self.validity.inception, self.validity.expiration);
+                rrsig.clear();
+                sign_rrset_into(key, &fields, owner, CLASS_IN, &[&rdata[2..]], &mut scratch, &mut rrsig)
+                    .map_err(|e| format!("the NSEC of {}: {e}", zone.node_text(node)))?;
+                prefix_of(&fields, &mut self.prefixes);
+                self.signatures.extend_from_slice(&rrsig[rrsig.len() - SIGNATURE_LEN..]);
+            }
+            self.compact.insert(node, Variant { rdata: rdata.into_boxed_slice(), prefix, signature });
+        }
+        Ok(())
+    }
+
+    /// The TTL of the zone's NSEC records (that of the apex's).
+    fn nsec_ttl(&self, zone: &Zone) -> u32 {
+        zone.rrset(zone.apex(), rtype::NSEC).map_or(0, |s| zone.members(s)[0].ttl)
+    }
+
+    /// Whether the zone denies existence compactly (RFC 9824).
+    #[inline]
+    pub fn compact(&self) -> bool {
+        self.config.compact
+    }
+
+    /// Compact denial's budget: signatures a UDP worker may make a second.
+    #[inline]
+    pub fn compact_budget(&self) -> u32 {
+        self.config.compact_budget
+    }
+
+    /// The compact NSEC of node `node` (RDLENGTH and RDATA) and its `key`-th RRSIG.
+    pub fn compact_nsec(&self, node: u32, key: usize) -> Option<(&[u8], Rrsig<'_>)> {
+        let v = self.compact.get(&node)?;
+        (key < self.data_keys.len()).then(|| (&v.rdata[..], self.at(v.prefix + key as u32, v.signature + key as u32)))
+    }
+
+    /// The TTL of NSEC records made while answering.
+    pub fn online_nsec_ttl(&self, zone: &Zone) -> u32 {
+        self.nsec_ttl(zone)
+    }
+
+    /// Signs, while answering, the RRset at `owner` (lowercase wire form) of `rtype` with
+    /// `rdatas` with the `key`-th data key, the RRSIG's labels those of `owner` (compact
+    /// denial: an NSEC at a name that does not exist, or a wildcard's answer signed as the
+    /// name's own); its RDATA, RDLENGTH first, replaces `out`'s content.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sign_online(
+        &self,
+        owner: &[u8],
+        rtype: u16,
+        ttl: u32,
+        rdatas: &[&[u8]],
+        key: usize,
+        scratch: &mut Scratch,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let Some(&index) = self.data_keys.get(key) else { return false };
+        let key = &self.config.keys[index];
+        let fields =
+            RrsigFields::new(key, rtype, owner, ttl, self.validity.inception, self.validity.dynamic_expiration);
+        out.clear();
+        out.extend_from_slice(&[0, 0]);
+        if sign_rrset_into(key, &fields, owner, CLASS_IN, rdatas, scratch, out).is_err() {
+            return false;
+        }
+        let len = (out.len() - 2) as u16;
+        out[..2].copy_from_slice(&len.to_be_bytes());
+        true
     }
 
     /// The keys signing data: how many RRSIGs each signed answer carries.
@@ -613,6 +727,17 @@ fn max_ttl(zone: &Zone, set: &Rrset) -> u32 {
 fn member_rdatas<'z>(zone: &'z Zone, set: &Rrset, members: impl Iterator<Item = u32>) -> Vec<&'z [u8]> {
     let all = zone.members(set);
     members.flat_map(|m| zone.rdatas(&all[m as usize]).iter().map(|r| &zone.wire(r)[2..])).collect()
+}
+
+/// The name just after `name` in canonical order, `\000.name` (RFC 4471): compact denial's
+/// next name; `None` when that is longer than a name may be.
+pub fn successor(name: &[u8]) -> Option<Vec<u8>> {
+    (name.len() + 2 <= crate::wire::MAX_NAME_LEN).then(|| {
+        let mut next = Vec::with_capacity(name.len() + 2);
+        next.extend_from_slice(&[1, 0]);
+        next.extend_from_slice(name);
+        next
+    })
 }
 
 /// The types an NSEC type bitmap lists.

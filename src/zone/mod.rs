@@ -58,6 +58,8 @@ pub struct Catalog {
     /// signatures, usable and topped-up sampled blocks), by zone, set and healthy members,
     /// so a pool seen before is not signed again (the prober's alone).
     pool_signatures: std::sync::Mutex<PoolMemo>,
+    /// See [`Catalog::needs_time`].
+    needs_time: bool,
 }
 
 /// [`Catalog::pool_signatures`]: by zone index, set index and the healthy members.
@@ -410,7 +412,16 @@ impl Catalog {
             identity: Identity::new(server),
             tsig_keys: KeyRing::new(config.tsig_keys.iter().map(|k| (&k.name, k.algorithm, &k.secret))),
             pool_signatures: Default::default(),
+            needs_time: !config.tsig_keys.is_empty()
+                || config.zones.iter().any(|z| z.dnssec.as_ref().is_some_and(|d| d.compact)),
         })
+    }
+
+    /// Whether answering needs the time: TSIG keys check signed queries against it, and
+    /// compact denial's signing budget is counted per second. Computed once per build.
+    #[inline]
+    pub fn needs_time(&self) -> bool {
+        self.needs_time
     }
 
     /// When the signed zones need signing again (seconds since 1970): half the shorter

@@ -792,3 +792,85 @@ fn a_zone_signing_key_rolls_in_at_its_activate_time_and_a_deleted_key_leaves_the
     }
     validated(&resolver, "nothing.example.com.", RecordType::A, ResponseCode::NXDomain);
 }
+
+/// The owner and next name (as text) of each NSEC in `records`.
+fn nsecs(records: &[Record]) -> Vec<(String, String)> {
+    records
+        .iter()
+        .filter_map(|r| match r.data() {
+            RData::DNSSEC(DNSSECRData::NSEC(nsec)) => {
+                Some((r.name().to_ascii().to_lowercase(), nsec.next_domain_name().to_ascii().to_lowercase()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn compact_denial_validates_and_names_no_other_name() {
+    let zone = Signed::start(
+        "example.com.",
+        &ZONE.replace("{secure_ds}", SOME_DS),
+        "denial = \"compact\"\ncompact_budget = 1\n",
+        &multivalue("pool", 12),
+    );
+    let resolver = zone.resolver();
+    // RFC 9824: a name that does not exist is answered NOERROR with an NSEC of its own.
+    for (name, qtype) in [
+        ("nothing.example.com.", RecordType::A),
+        ("static.example.com.", RecordType::MX),
+        ("b.ent.example.com.", RecordType::A),
+        ("anything.wild.example.com.", RecordType::A),
+    ] {
+        let answer = validated(&resolver, name, qtype, ResponseCode::NoError);
+        assert!(answers_of(&answer, qtype).is_empty(), "{name} {qtype}: {}", show(&answer));
+    }
+    for (name, qtype) in [
+        ("static.example.com.", RecordType::A),
+        ("pool.example.com.", RecordType::A),
+        ("anything.wild.example.com.", RecordType::TXT),
+        ("alias.example.com.", RecordType::A),
+    ] {
+        let answer = validated(&resolver, name, qtype, ResponseCode::NoError);
+        assert!(!answers_of(&answer, qtype).is_empty(), "{name} {qtype}: {}", show(&answer));
+    }
+
+    // Asked directly (over TCP: no budget), no NSEC names a name but the one asked.
+    let tcp = |name: &str, qtype: RecordType| zone.server.tcp(&dnssec_query(name, qtype));
+    let nx = tcp("nothing.example.com.", RecordType::A);
+    assert_eq!(nx.response_code(), ResponseCode::NoError, "{}", show(&nx));
+    assert_eq!(
+        nsecs(nx.name_servers()),
+        [("nothing.example.com.".to_string(), "\\000.nothing.example.com.".to_string())],
+        "{}",
+        show(&nx)
+    );
+    let wild = tcp("anything.wild.example.com.", RecordType::TXT);
+    let labels = wild.answers().iter().find_map(|r| match r.data() {
+        RData::DNSSEC(DNSSECRData::RRSIG(sig)) => Some(sig.num_labels()),
+        _ => None,
+    });
+    assert_eq!(labels, Some(4), "signed as the name's own: {}", show(&wild));
+    assert!(nsecs(wild.name_servers()).is_empty(), "{}", show(&wild));
+    // A referral to an unsigned child proves it has no DS with the cut's own NSEC.
+    let referral = tcp("www.unsigned.example.com.", RecordType::A);
+    assert_eq!(
+        nsecs(referral.name_servers()),
+        [("unsigned.example.com.".to_string(), "\\000.unsigned.example.com.".to_string())],
+        "{}",
+        show(&referral)
+    );
+    let nsec = tcp("static.example.com.", RecordType::NSEC);
+    assert_eq!(
+        nsecs(nsec.answers()),
+        [("static.example.com.".to_string(), "\\000.static.example.com.".to_string())],
+        "{}",
+        show(&nsec)
+    );
+    // Over UDP each worker signs one a second: a burst of names that do not exist is partly
+    // truncated, so the clients ask again over TCP.
+    let truncated = (0..6)
+        .filter(|i| zone.server.udp(&dnssec_query(&format!("burst{i}.example.com."), RecordType::A)).truncated())
+        .count();
+    assert!(truncated >= 1, "no answer truncated past the budget");
+}

@@ -98,6 +98,28 @@ impl Validator<'_> {
             );
             ok = false;
         }
+        let compact = match t.denial.as_deref() {
+            None | Some("nsec") => false,
+            Some("compact") => true,
+            Some(other) => {
+                let reason =
+                    format!("{other:?} is not a denial of existence; give \"nsec\" (the default) or \"compact\"");
+                self.problem(span.clone(), ctx, Some("denial"), reason);
+                ok = false;
+                false
+            }
+        };
+        let compact_budget = t.compact_budget.unwrap_or(limits::COMPACT_BUDGET.default);
+        if !limits::COMPACT_BUDGET.contains(compact_budget) {
+            let limits::Limit { min, max, .. } = limits::COMPACT_BUDGET;
+            self.problem(
+                span.clone(),
+                ctx,
+                Some("compact_budget"),
+                format!("{compact_budget} is outside {min}..={max}"),
+            );
+            ok = false;
+        }
         if let Some(ttl) = t.dnskey_ttl.filter(|&ttl| !limits::DNSKEY_TTL.contains(ttl)) {
             let limits::Bounds { min, max, .. } = limits::DNSKEY_TTL;
             self.problem(span.clone(), ctx, Some("dnskey_ttl"), format!("{ttl} is outside {min}..={max}"));
@@ -111,6 +133,8 @@ impl Validator<'_> {
                 dnskey_ttl: t.dnskey_ttl,
                 exact_signatures,
                 sampled_subsets,
+                compact,
+                compact_budget,
             })
         })
     }
