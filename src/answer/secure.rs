@@ -22,8 +22,8 @@ use crate::dnssec::subsets;
 use crate::policy;
 use crate::view::View;
 use crate::wire::{rtype, Full, LowerName, Owner, Section, Writer, MAX_NAME_LEN};
-use crate::zone::dnssec::{Cover, Mode, MAX_RRSIG};
-use crate::zone::{Rrset, Zone};
+use crate::zone::dnssec::{Cover, Mode, Rrsig, MAX_RRSIG};
+use crate::zone::{Rrset, Signatures, Zone};
 
 /// NSEC records an answer may need to prove a wildcard's use (one per CNAME step).
 pub(super) const MAX_PROOFS: usize = super::MAX_CNAME_CHAIN + 2;
@@ -486,14 +486,8 @@ impl Work {
         w: &mut Writer<'_>,
     ) -> Result<(), Full> {
         let Some(sigs) = zone.signatures() else { return Ok(()) };
-        let variant = set.and_then(|s| sigs.variant(zone.set_index(s), 0)).is_some();
         if self.wild_len > 0 {
-            let found = if variant {
-                set.and_then(|s| sigs.variant(zone.set_index(s), 0)).map(|(r, _)| r)
-            } else {
-                sigs.compact_nsec(node, 0).map(|(r, _)| r)
-            };
-            let Some(rdata) = found else { return Ok(()) };
+            let Some((rdata, _)) = compact_record(sigs, zone, node, set, 0) else { return Ok(()) };
             // RDLENGTH, the next name (the wildcard's successor), then the bitmap.
             let Some(next_end) = crate::wire::skip_name(rdata, 2) else { return Ok(()) };
             let mut bitmap = [0u8; 600];
@@ -521,18 +515,12 @@ impl Work {
         w: &mut Writer<'_>,
     ) -> Result<(), Full> {
         let Some(sigs) = zone.signatures() else { return Ok(()) };
-        let variant = set.and_then(|s| sigs.variant(zone.set_index(s), 0)).is_some();
         let ttl = zone
             .rrset(zone.node(node), rtype::NSEC)
             .map_or_else(|| sigs.online_nsec_ttl(zone), |s| zone.members(s)[0].ttl);
         let mut buf = [0u8; MAX_RRSIG];
         for key in 0..sigs.data_key_count() {
-            let found = if variant {
-                set.and_then(|s| sigs.variant(zone.set_index(s), key))
-            } else {
-                sigs.compact_nsec(node, key)
-            };
-            let Some((rdata, rrsig)) = found else { break };
+            let Some((rdata, rrsig)) = compact_record(sigs, zone, node, set, key) else { break };
             if key == 0 {
                 w.push(Section::Authority, owner, rtype::NSEC, ttl, rdata)?;
             }
@@ -640,6 +628,21 @@ fn online_values<'z>(
         }
     }
     count
+}
+
+/// Node `node`'s compact NSEC, or `set`'s variant of it (without its type) when it has one,
+/// with its `key`-th RRSIG.
+fn compact_record<'z>(
+    sigs: &'z Signatures,
+    zone: &Zone,
+    node: u32,
+    set: Option<&Rrset>,
+    key: usize,
+) -> Option<(&'z [u8], Rrsig<'z>)> {
+    match set.and_then(|s| sigs.variant(zone.set_index(s), key)) {
+        Some(found) => Some(found),
+        None => sigs.compact_nsec(node, key),
+    }
 }
 
 /// The owner of records after one just written with its owner at `at`: a pointer to it when
