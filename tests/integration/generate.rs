@@ -157,7 +157,7 @@ fn the_manual_pages_render_and_name_every_command_option_and_config_key() {
         let heading = heading.trim_matches('`');
         let lines = section(&text, heading);
         for key in accepted(table) {
-            let key = key.split_once('.').unwrap().1;
+            let key = key.rsplit_once('.').unwrap().1;
             assert!(
                 lines.iter().any(|l| tagged(l, key)),
                 "[{table}] key {key} is not a term of section {heading}:\n{}",
