@@ -176,6 +176,9 @@ struct Trace {
     tables: u8,
     /// The last of them.
     table: TableDraw,
+    /// Whether the answer depends on more than the zones, the health and the draws (a
+    /// truncation for compact denial's signing budget): it is never kept.
+    never: bool,
 }
 
 /// One record table written with drawn rows.
@@ -397,6 +400,7 @@ impl Work {
     ) -> Outcome {
         self.trace.start = self.rng.get_seed();
         self.trace.tables = 0;
+        self.trace.never = false;
         let query = match wire::parse_query(packet, qname) {
             Ok(query) => query,
             Err(Rejection::Drop) => return Outcome::DROPPED,

@@ -399,6 +399,8 @@ impl Work {
             self.compact_tokens = budget;
         }
         if self.compact_tokens == 0 {
+            // A truncation that lasts only this second: not for the answer cache.
+            self.trace.never = true;
             return false;
         }
         self.compact_tokens -= 1;

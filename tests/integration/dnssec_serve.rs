@@ -873,4 +873,14 @@ fn compact_denial_validates_and_names_no_other_name() {
         .filter(|i| zone.server.udp(&dnssec_query(&format!("burst{i}.example.com."), RecordType::A)).truncated())
         .count();
     assert!(truncated >= 1, "no answer truncated past the budget");
+    // A truncation lasts its second: the answer cache does not keep it.
+    let again = dnssec_query("burst0.example.com.", RecordType::A);
+    for _ in 0..4 {
+        zone.server.udp(&again);
+    }
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(1100));
+        let answer = zone.server.udp(&again);
+        assert!(!answer.truncated(), "a truncation for the budget was kept: {}", show(&answer));
+    }
 }

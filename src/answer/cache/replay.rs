@@ -51,7 +51,9 @@ pub(super) enum Reuse {
 }
 
 pub(super) fn reuse(trace: &Trace, seed_now: u64) -> Reuse {
-    if seed_now == trace.start {
+    if trace.never {
+        Reuse::Never
+    } else if seed_now == trace.start {
         Reuse::Whole
     } else if trace.tables == 1 && trace.table.before == trace.start && trace.table.after == seed_now {
         Reuse::Redraw
