@@ -4,6 +4,7 @@
 //! builds a response in a buffer the caller owns and handles truncation.
 
 mod compress;
+pub mod frame;
 mod name;
 
 pub use compress::{Block, NameCut, Patch, MAX_POINTER};
