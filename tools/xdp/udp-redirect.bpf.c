@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//
+// The XDP program of the AF_XDP data path: a UDP datagram for `port` (IPv4 without options
+// or fragments, IPv6 with UDP as the first next header) is redirected to the AF_XDP socket
+// that the XSKMAP `xsks` holds for the queue it came in on; everything else (ARP, ICMP, TCP,
+// other ports, fragments, IP options, IPv6 extension headers, VLAN tags, short frames) and
+// anything for a queue with no socket goes on to the kernel's stack (XDP_PASS).
+//
+// Plain packet access and bpf_redirect_map only: no bpf_xdp_adjust_meta (6.18 refuses it in
+// XDP programs), no libbpf headers. The few kernel definitions it needs are written out
+// below, so the object depends on nothing but the compiler: tools/xdp/build-bpf.sh rebuilds it
+// and checks it matches the committed udp-redirect.bpf.o.
+
+typedef unsigned char __u8;
+typedef unsigned short __u16;
+typedef unsigned int __u32;
+typedef unsigned long long __u64;
+
+#define SEC(name) __attribute__((section(name), used))
+// BTF map definitions, as libbpf's bpf_helpers.h spells them.
+#define __uint(name, value) int(*name)[value]
+
+// From linux/bpf.h (stable UAPI).
+#define BPF_MAP_TYPE_XSKMAP 17
+#define XDP_PASS 2
+struct xdp_md {
+    __u32 data;
+    __u32 data_end;
+    __u32 data_meta;
+    __u32 ingress_ifindex;
+    __u32 rx_queue_index;
+    __u32 egress_ifindex;
+};
+// Helper 51; the low bits of `flags` are the action when `key` has no socket (kernel 5.3+).
+static long (*bpf_redirect_map)(void *map, __u64 key, __u64 flags) = (void *)51;
+
+// Network byte order, for the constants compared with header fields (the target is little-endian).
+#define BE16(x) ((__u16)((((x) & 0xff) << 8) | (((x) >> 8) & 0xff)))
+#define ETH_HEADER 14
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86dd
+#define IPPROTO_UDP 17
+#define IPV4_HEADER 20
+#define IPV6_HEADER 40
+#define UDP_HEADER 8
+
+// The UDP port served, in network byte order: the loader writes it before loading.
+volatile const __u16 port = 0;
+
+// One socket per receive queue, at the queue's index; the loader sets the size.
+struct {
+    __uint(type, BPF_MAP_TYPE_XSKMAP);
+    __uint(key_size, sizeof(__u32));
+    __uint(value_size, sizeof(__u32));
+    __uint(max_entries, 64);
+} xsks SEC(".maps");
+
+SEC("xdp")
+int udp_redirect(struct xdp_md *ctx) {
+    const __u8 *data = (const __u8 *)(long)ctx->data;
+    const __u8 *end = (const __u8 *)(long)ctx->data_end;
+    const __u8 *udp;
+
+    if (data + ETH_HEADER > end)
+        return XDP_PASS;
+    __u16 ether_type = *(const __u16 *)(data + 12);
+    const __u8 *ip = data + ETH_HEADER;
+    if (ether_type == BE16(ETH_P_IP)) {
+        if (ip + IPV4_HEADER + UDP_HEADER > end)
+            return XDP_PASS;
+        // Version 4, 5 words of header (no options), UDP, neither More Fragments nor an offset.
+        if (ip[0] != 0x45 || ip[9] != IPPROTO_UDP || (*(const __u16 *)(ip + 6) & BE16(0x3fff)) != 0)
+            return XDP_PASS;
+        udp = ip + IPV4_HEADER;
+    } else if (ether_type == BE16(ETH_P_IPV6)) {
+        if (ip + IPV6_HEADER + UDP_HEADER > end)
+            return XDP_PASS;
+        // Version 6 and UDP as the next header: extension headers go to the stack.
+        if ((ip[0] >> 4) != 6 || ip[6] != IPPROTO_UDP)
+            return XDP_PASS;
+        udp = ip + IPV6_HEADER;
+    } else {
+        return XDP_PASS;
+    }
+    if (*(const __u16 *)(udp + 2) != port)
+        return XDP_PASS;
+    return bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
+}
+
+// The project's licence; the kernel then offers no GPL-only helper, and none is used.
+char LICENSE[] SEC("license") = "MIT OR Apache-2.0";
