@@ -1,0 +1,158 @@
+//! The AF_XDP floor for a DNS server: the BPF program in tools/xdp steers UDP datagrams for
+//! PORT on INTERFACE into one AF_XDP socket per receive queue; a thread per queue takes each
+//! frame off the RX ring, turns it around in place (addresses and ports swapped, the DNS
+//! header's QR bit set, checksums kept right) and puts the same frame on the TX ring. No DNS
+//! work, no copy in user space. Everything else reaches the kernel's stack as before.
+//!
+//! Usage: xdp-echo INTERFACE PORT [--generic]
+//! (prints "listening on INTERFACE port PORT: MODE XDP, N queue(s)"; runs until killed, and the
+//! kernel detaches the program when the process ends, since it is attached through a BPF link)
+
+mod turnaround;
+
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use aya::maps::XskMap;
+use aya::programs::{Xdp, XdpMode};
+use aya::EbpfLoader;
+use xdp::nic::NicIndex;
+use xdp::slab::{HeapSlab, Slab};
+use xdp::socket::{PollTimeout, XdpSocket, XdpSocketBuilder};
+use xdp::umem::{FrameSize, UmemCfgBuilder};
+use xdp::{RingConfigBuilder, Umem, WakableRings};
+
+/// The BPF object, built from tools/xdp/udp-redirect.bpf.c by tools/xdp/build-bpf.sh.
+const OBJECT: &[u8] = include_bytes!("../../xdp/udp-redirect.bpf.o");
+/// Frames per queue's UMEM: half for the fill ring, the rest in flight on RX and TX.
+const FRAMES: u32 = 4096;
+/// Entries in each of the four rings.
+const RING: u32 = 2048;
+/// Frames taken off the RX ring at a time; in copy mode one `sendto` sends at most 32.
+const BATCH: usize = 32;
+
+fn main() {
+    let usage = "usage: xdp-echo INTERFACE PORT [--generic]";
+    let mut args = std::env::args().skip(1);
+    let interface = args.next().expect(usage);
+    let port: u16 = args.next().and_then(|p| p.parse().ok()).expect(usage);
+    let generic = match args.next().as_deref() {
+        None => false,
+        Some("--generic") => true,
+        Some(_) => panic!("{usage}"),
+    };
+    let name = CString::new(interface.clone()).expect("an interface name");
+    let nic = NicIndex::lookup_by_name(&name).expect("look up the interface").expect("no such interface");
+    let queues = nic.queue_counts().expect("count the interface's queues").rx_count().max(1);
+
+    let mut ebpf = EbpfLoader::new()
+        .override_global("port", &port.to_be(), true)
+        .map_max_entries("xsks", queues)
+        .load(OBJECT)
+        .expect("load the BPF object (needs CAP_BPF or root)");
+    let program: &mut Xdp = ebpf.program_mut("udp_redirect").expect("the program").try_into().expect("an XDP program");
+    program.load().expect("load the XDP program");
+    let mode = attach(program, &interface, generic);
+
+    let mut xsks = XskMap::try_from(ebpf.map_mut("xsks").expect("the XSKMAP")).expect("an XSKMAP");
+    let mut workers = Vec::new();
+    for queue in 0..queues {
+        let (socket, umem, rings) = open_socket(nic, queue);
+        xsks.set(queue, socket.as_raw_fd(), 0).expect("put the socket in the XSKMAP");
+        workers.push(std::thread::spawn(move || serve(socket, umem, rings)));
+    }
+    println!("listening on {interface} port {port}: {mode} XDP, {queues} queue(s)");
+    for worker in workers {
+        worker.join().expect("a worker panicked");
+    }
+}
+
+/// Attaches in native (driver) mode, falling back to generic mode with a warning when the
+/// driver has no native XDP; `generic` asks for generic mode from the start.
+fn attach(program: &mut Xdp, interface: &str, generic: bool) -> &'static str {
+    if !generic {
+        match program.attach(interface, XdpMode::Driver) {
+            Ok(_) => return "native",
+            Err(e) => eprintln!("warning: native XDP on {interface} failed ({e}), trying generic mode"),
+        }
+    }
+    program.attach(interface, XdpMode::Skb).expect("attach the XDP program");
+    "generic"
+}
+
+/// An AF_XDP socket bound to `queue` in copy mode, with a UMEM of its own and its four rings.
+fn open_socket(nic: NicIndex, queue: u32) -> (XdpSocket, Umem, WakableRings) {
+    let umem_config = UmemCfgBuilder { frame_size: FrameSize::TwoK, frame_count: FRAMES, ..Default::default() };
+    let umem = Umem::map(umem_config.build().expect("a UMEM configuration")).expect("map the UMEM");
+    let ring_config =
+        RingConfigBuilder { rx_count: RING, tx_count: RING, fill_count: RING, completion_count: RING }.build();
+    let mut builder = XdpSocketBuilder::new().expect("an AF_XDP socket (needs CAP_NET_RAW)");
+    let (rings, mut flags) =
+        builder.build_wakable_rings(&umem, ring_config.expect("a ring configuration")).expect("the rings");
+    // veth has no zero-copy; copy mode also works on any driver.
+    flags.force_copy();
+    let socket = builder.bind(nic, queue, flags).expect("bind the AF_XDP socket");
+    (socket, umem, rings)
+}
+
+/// The worker loop: refill the fill ring, take a batch off RX, turn each frame around, put the
+/// batch on TX and kick the kernel to send it, take sent frames back from the completion ring.
+fn serve(socket: XdpSocket, mut umem: Umem, rings: WakableRings) {
+    let WakableRings { mut fill_ring, rx_ring, mut completion_ring, tx_ring } = rings;
+    let mut rx_ring = rx_ring.expect("an RX ring");
+    let mut tx_ring = tx_ring.expect("a TX ring");
+    let mut received = HeapSlab::with_capacity(BATCH);
+    let mut answers = HeapSlab::with_capacity(BATCH);
+    // Frames handed to the kernel on the fill ring, and frames on the TX ring not yet completed.
+    let mut filling = 0usize;
+    let mut sending = 0usize;
+    loop {
+        sending -= completion_ring.dequeue(&mut umem, RING as usize);
+        let room = (RING as usize - filling).min(umem.allocatable());
+        if room > 0 {
+            // SAFETY: the frames come from `umem`, which outlives every packet of this loop.
+            filling += unsafe { fill_ring.enqueue(&mut umem, room, false) }.unwrap_or(0);
+        }
+        // SAFETY: as above; the packets are given back to `umem` or the TX ring in this loop.
+        let n = unsafe { rx_ring.recv(&umem, &mut received) };
+        filling -= n;
+        if n == 0 {
+            if sending > 0 {
+                kick(&socket);
+            } else {
+                // Idle: sleep until a frame arrives (the timeout only bounds the wait).
+                let _ = socket.poll_read(PollTimeout::new(Some(Duration::from_secs(1))));
+            }
+            continue;
+        }
+        while let Some(mut packet) = received.pop_back() {
+            if turnaround::echo(&mut packet) {
+                let _ = answers.push_front(packet);
+            } else {
+                umem.free_packet(packet);
+            }
+        }
+        let queued = answers.len();
+        // SAFETY: the packets were received into `umem` and are handed to the kernel to send.
+        if unsafe { tx_ring.send(&mut answers, false) }.unwrap_or(0) == 0 {
+            // TX ring full: drop the batch rather than wait.
+            while let Some(packet) = answers.pop_back() {
+                umem.free_packet(packet);
+            }
+        } else {
+            sending += queued;
+        }
+        kick(&socket);
+    }
+}
+
+/// Asks the kernel to send what the TX ring holds: in copy mode it sends up to 32 frames per
+/// call and says EAGAIN when more wait, which the next call (the loop comes back while frames
+/// are in flight) sends.
+fn kick(socket: &XdpSocket) {
+    // SAFETY: a zero-length sendto on an open socket with no buffer or address.
+    unsafe {
+        libc::sendto(socket.as_raw_fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0);
+    }
+}
