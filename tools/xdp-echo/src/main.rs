@@ -15,7 +15,8 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use aya::maps::XskMap;
-use aya::programs::{Xdp, XdpMode};
+use aya::programs::{ProgramError, Xdp, XdpMode};
+use aya::sys::SyscallError;
 use aya::EbpfLoader;
 use xdp::nic::NicIndex;
 use xdp::slab::{HeapSlab, Slab};
@@ -69,15 +70,21 @@ fn main() {
 }
 
 /// Attaches in native (driver) mode, falling back to generic mode with a warning when the
-/// driver has no native XDP; `generic` asks for generic mode from the start.
+/// driver has no native XDP (EOPNOTSUPP); `generic` asks for generic mode from the start. Any
+/// other failure ends the program: EEXIST or EBUSY mean another program is attached already.
 fn attach(program: &mut Xdp, interface: &str, generic: bool) -> &'static str {
     if !generic {
         match program.attach(interface, XdpMode::Driver) {
             Ok(_) => return "native",
-            Err(e) => eprintln!("warning: native XDP on {interface} failed ({e}), trying generic mode"),
+            Err(ProgramError::SyscallError(SyscallError { io_error, .. }))
+                if io_error.raw_os_error() == Some(libc::EOPNOTSUPP) =>
+            {
+                eprintln!("warning: {interface} has no native XDP, attaching in generic mode")
+            }
+            Err(e) => panic!("attach the XDP program in native mode: {e:?}"),
         }
     }
-    program.attach(interface, XdpMode::Skb).expect("attach the XDP program");
+    program.attach(interface, XdpMode::Skb).expect("attach the XDP program in generic mode");
     "generic"
 }
 
