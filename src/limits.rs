@@ -111,6 +111,9 @@ pub const IDENTITY_LEN: Bounds<usize> = Bounds { key: "server.identity", min: 1,
 pub const VERSION_LEN: Bounds<usize> = Bounds { key: "server.version", min: 1, max: 255 };
 /// Length of `nsid` once decoded, bytes. Without the key no NSID is sent.
 pub const NSID_LEN: Bounds<usize> = Bounds { key: "server.nsid", min: 1, max: 128 };
+/// Length of each interface name in `xdp`, bytes: what the kernel takes (IFNAMSIZ less the
+/// terminating zero).
+pub const INTERFACE_NAME_LEN: Bounds<usize> = Bounds { key: "server.xdp", min: 1, max: 15 };
 
 // ---- [[zone]] ----
 
@@ -249,6 +252,7 @@ pub const TABLE: &[Row] = &[
     IDENTITY_LEN.row(),
     VERSION_LEN.row(),
     NSID_LEN.row(),
+    INTERFACE_NAME_LEN.row(),
     ZONE_TTL.row(),
     ZONE_NS_TTL.row(),
     DNSSEC_KEYS.row(),

@@ -94,6 +94,7 @@ pub struct ServerTable {
     pub version: Option<String>,
     pub nsid: Option<String>,
     pub answer_cache: Option<usize>,
+    pub xdp: Option<Vec<String>>,
 }
 
 /// One `[[zone]]`.

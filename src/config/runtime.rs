@@ -163,6 +163,8 @@ pub struct ServerConfig {
     pub nsid: Vec<u8>,
     /// Answers each UDP worker keeps for reuse (a power of two); 0 turns the cache off.
     pub answer_cache: usize,
+    /// Interfaces whose UDP queries to the listen port are answered over AF_XDP (empty: none).
+    pub xdp: Vec<String>,
 }
 
 impl ServerConfig {

@@ -187,6 +187,15 @@ pub fn render_status(status: &Status, colour: bool) -> String {
             out += &format!("    member {:<16} {}  {config}  {}\n", m.instance, m.listen.join(" "), m.version);
         }
     }
+    for x in &status.xdp {
+        out += &format!("xdp {}  {} mode, {} queues\n", x.interface, x.mode, x.queues.len());
+        for q in &x.queues {
+            out += &format!(
+                "    queue {}  received {}  answered {}  dropped {}  tx ring full {}\n",
+                q.queue, q.received, q.answered, q.dropped, q.tx_ring_full
+            );
+        }
+    }
     out += "\n";
     if status.checks.is_empty() {
         out += if filtered { "no matching health checks\n" } else { "no health checks\n" };

@@ -7,6 +7,48 @@ use super::Control;
 use crate::cluster::fleet::FleetShared;
 use crate::server::stats::TRANSPORTS;
 
+/// The AF_XDP queues' counters, when any interface is served over AF_XDP.
+fn xdp_metrics(out: &mut String, registry: &crate::server::xdp::Registry) {
+    let interfaces = registry.interfaces();
+    if interfaces.is_empty() {
+        return;
+    }
+    family(out, "eightfold_xdp_info", "gauge", "Interfaces served over AF_XDP, with how the program is attached.");
+    for i in &interfaces {
+        let _ = writeln!(
+            out,
+            "eightfold_xdp_info{{interface=\"{}\",mode=\"{}\",queues=\"{}\"}} 1",
+            escape(&i.interface),
+            i.mode.as_str(),
+            i.queues.len()
+        );
+    }
+    type Pick = fn(&crate::server::xdp::QueueCounters) -> &std::sync::atomic::AtomicU64;
+    let counters: [(&str, &str, Pick); 4] = [
+        ("eightfold_xdp_received_total", "Frames taken off an AF_XDP socket's RX ring.", |q| &q.received),
+        ("eightfold_xdp_answered_total", "Answers put on an AF_XDP socket's TX ring.", |q| &q.answered),
+        (
+            "eightfold_xdp_dropped_total",
+            "Frames given back without an answer (not a query to the port, dropped, or the TX ring full).",
+            |q| &q.dropped,
+        ),
+        ("eightfold_xdp_tx_ring_full_total", "Answers dropped because the TX ring had no room.", |q| &q.tx_full),
+    ];
+    for (name, help, pick) in counters {
+        family(out, name, "counter", help);
+        for i in &interfaces {
+            for (queue, q) in i.queues.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "{name}{{interface=\"{}\",queue=\"{queue}\"}} {}",
+                    escape(&i.interface),
+                    pick(q).load(Ordering::Relaxed)
+                );
+            }
+        }
+    }
+}
+
 /// Renders every metric.
 pub fn render(control: &Control) -> String {
     let mut out = String::with_capacity(4096);
@@ -51,6 +93,7 @@ pub fn render(control: &Control) -> String {
         "UDP answers served from the workers' answer caches (also counted in eightfold_queries_total).",
     );
     let _ = writeln!(out, "eightfold_answer_cache_hits_total {}", totals.cache_hits);
+    xdp_metrics(&mut out, &control.shared.xdp);
     family(&mut out, "eightfold_reloads_total", "counter", "Successful configuration reloads.");
     let _ = writeln!(out, "eightfold_reloads_total {}", control.reloads.load(Ordering::Relaxed));
     family(

@@ -452,6 +452,7 @@ fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
         ("tcp_message_timeout", a.tcp_message_timeout != b.tcp_message_timeout),
         ("rrl", a.rrl != b.rrl),
         ("answer_cache", a.answer_cache != b.answer_cache),
+        ("xdp", a.xdp != b.xdp),
         ("user", a.user != b.user || a.group != b.group),
     ] {
         if differs {

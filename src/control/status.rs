@@ -42,6 +42,35 @@ pub struct Status {
     /// The fleet, when this instance is one of one (`[cluster]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fleet: Option<FleetStatus>,
+    /// The interfaces served over AF_XDP.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub xdp: Vec<XdpStatus>,
+}
+
+/// One interface served over AF_XDP.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct XdpStatus {
+    /// The interface.
+    pub interface: String,
+    /// `native` or `generic`.
+    pub mode: String,
+    /// Per receive queue.
+    pub queues: Vec<XdpQueueStatus>,
+}
+
+/// One AF_XDP queue's counters.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct XdpQueueStatus {
+    /// The receive queue.
+    pub queue: usize,
+    /// Frames received.
+    pub received: u64,
+    /// Answers sent.
+    pub answered: u64,
+    /// Frames given back without an answer.
+    pub dropped: u64,
+    /// Answers dropped because the TX ring was full.
+    pub tx_ring_full: u64,
 }
 
 /// This instance's place in its fleet.
@@ -482,7 +511,32 @@ pub fn collect(control: &Control, filter: &Filter) -> Result<Status, String> {
         record_sets,
         checks,
         fleet,
+        xdp: xdp_status(&control.shared.xdp),
     })
+}
+
+/// The AF_XDP interfaces and their queues' counters.
+fn xdp_status(registry: &crate::server::xdp::Registry) -> Vec<XdpStatus> {
+    registry
+        .interfaces()
+        .iter()
+        .map(|i| XdpStatus {
+            interface: i.interface.clone(),
+            mode: i.mode.as_str().to_string(),
+            queues: i
+                .queues
+                .iter()
+                .enumerate()
+                .map(|(queue, q)| XdpQueueStatus {
+                    queue,
+                    received: q.received.load(Ordering::Relaxed),
+                    answered: q.answered.load(Ordering::Relaxed),
+                    dropped: q.dropped.load(Ordering::Relaxed),
+                    tx_ring_full: q.tx_full.load(Ordering::Relaxed),
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// A probe's duration in milliseconds, to the microsecond it is measured in (`0.139`, not

@@ -11,6 +11,7 @@ pub mod stats;
 mod tcp;
 pub mod timing;
 mod udp;
+pub mod xdp;
 
 use std::io;
 use std::net::SocketAddr;
@@ -30,6 +31,8 @@ pub struct Shared {
     pub stats: stats::Stats,
     /// When the server started (RRL counts seconds from here).
     pub started: std::time::Instant,
+    /// The interfaces served over AF_XDP, and their queues' counters.
+    pub xdp: xdp::Registry,
 }
 
 impl Shared {
@@ -40,6 +43,7 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             stats: stats::Stats::default(),
             started: std::time::Instant::now(),
+            xdp: xdp::Registry::default(),
         })
     }
 
@@ -123,6 +127,9 @@ pub struct Server {
     pub addresses: Vec<SocketAddr>,
     /// UDP workers per address.
     pub workers: usize,
+    /// The interfaces served over AF_XDP: dropped after the threads end, which detaches
+    /// their programs.
+    xdp: Vec<xdp::Running>,
 }
 
 /// Errors starting the server.
@@ -161,6 +168,8 @@ impl std::error::Error for ServerError {
 pub struct Sockets {
     bound: Vec<socket::BoundAddress>,
     workers: usize,
+    /// The interfaces set up for AF_XDP (those that failed were logged and left out).
+    xdp: Vec<xdp::Prepared>,
 }
 
 /// File descriptors kept free for everything but TCP clients, beyond those open when the
@@ -189,7 +198,9 @@ impl Sockets {
         self.bound.iter().map(|b| b.udp.len() + 1).sum()
     }
 
-    /// Binds every address: one UDP socket per worker, and a TCP listener.
+    /// Binds every address: one UDP socket per worker, and a TCP listener; then sets up the
+    /// interfaces in `xdp` for UDP to the first address's port (before privileges are dropped:
+    /// loading and attaching the program needs them).
     pub fn bind(config: &Config) -> Result<Sockets, ServerError> {
         let workers = match config.server.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -199,7 +210,13 @@ impl Sockets {
         for &address in &config.server.listen {
             bound.push(socket::bind_all(address, workers).map_err(|source| ServerError::Bind { address, source })?);
         }
-        Ok(Sockets { bound, workers })
+        let xdp = match bound.first() {
+            Some(first) if !config.server.xdp.is_empty() => {
+                xdp::prepare(&config.server.xdp, first.address.port(), config.server.edns_udp_size)
+            }
+            _ => Vec::new(),
+        };
+        Ok(Sockets { bound, workers, xdp })
     }
 }
 
@@ -213,7 +230,7 @@ impl Server {
         shared: Arc<Shared>,
         tcp_max_connections: usize,
     ) -> Result<Server, ServerError> {
-        let Sockets { bound, workers } = sockets;
+        let Sockets { bound, workers, xdp: prepared } = sockets;
         let cores =
             if config.server.pin_workers { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
         let query_log = config.server.query_log;
@@ -223,6 +240,7 @@ impl Server {
         let mut tcp_listeners = Vec::new();
         let mut addresses = Vec::new();
         let mut udp_sockets = Vec::new();
+        let xdp_port = bound.first().map_or(0, |set| set.address.port());
         for set in bound {
             addresses.push(set.address);
             for (i, sock) in set.udp.into_iter().enumerate() {
@@ -258,7 +276,12 @@ impl Server {
                 .spawn(move || tcp::run(tcp_listeners, shared_tcp, tcp_config))
                 .map_err(ServerError::Spawn)?,
         );
-        Ok(Server { shared, threads, udp_sockets, addresses, workers })
+        let settings = xdp::Settings { port: xdp_port, query_log, answer_cache, rrl: rate_limiter.clone() };
+        let mut running = Vec::new();
+        for interface in prepared {
+            running.push(xdp::start(interface, &settings, &shared, &cores, &mut threads).map_err(ServerError::Spawn)?);
+        }
+        Ok(Server { shared, threads, udp_sockets, addresses, workers, xdp: running })
     }
 
     /// Stops every thread and waits for them.
@@ -273,6 +296,8 @@ impl Server {
         for thread in self.threads {
             let _ = thread.join();
         }
+        // The AF_XDP threads have ended: detach the programs.
+        drop(self.xdp);
     }
 }
 

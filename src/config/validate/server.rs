@@ -222,7 +222,22 @@ impl Validator<'_> {
                 Vec::new()
             }
         };
+        let xdp = t.xdp.clone().unwrap_or_default();
+        for (i, name) in xdp.iter().enumerate() {
+            if !limits::INTERFACE_NAME_LEN.contains(name.len()) {
+                let limits::Bounds { min, max, .. } = limits::INTERFACE_NAME_LEN;
+                self.problem(
+                    span.clone(),
+                    ctx,
+                    Some("xdp"),
+                    format!("{name:?}: an interface name is {min} to {max} bytes"),
+                );
+            } else if xdp[..i].contains(name) {
+                self.problem(span.clone(), ctx, Some("xdp"), format!("{name:?} is named twice"));
+            }
+        }
         ServerConfig {
+            xdp,
             identity: t.identity.clone(),
             version: t.version.clone(),
             nsid,

@@ -1,0 +1,336 @@
+//! The AF_XDP data path: UDP queries to the listen port on the interfaces `[server] xdp`
+//! names are answered below the socket layer, beside the socket workers.
+//!
+//! ```text
+//!  NIC queue q --BPF program (tools/xdp/udp-redirect.bpf.c)--> XSKMAP[q] --> AF_XDP socket q
+//!     | everything else: XDP_PASS to the kernel's stack      (UMEM frame, RX ring)
+//!     v                                                           |
+//!  socket workers, TCP                          thread xdp-<interface>-<q>: frame::parse,
+//!                                               Responder::respond_in_place on the payload,
+//!                                               frame::turn_around, TX ring
+//! ```
+//!
+//! This module owns the BPF object, its attachment and the sockets ([`prepare`], before
+//! privileges are dropped), and the per-queue counters; [`ring`] owns the loop over one
+//! socket's rings. Workers read the same published view and count into the same
+//! [`super::stats::Stats`] as the UDP workers. Setting an interface up can fail (no privileges,
+//! no such interface, another program attached): that is logged, naming the interface, and
+//! the socket workers serve on.
+
+mod ring;
+
+use std::ffi::CString;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aya::maps::XskMap;
+use aya::programs::{ProgramError, Xdp, XdpMode};
+use aya::sys::SyscallError;
+use aya::{Ebpf, EbpfLoader};
+use xdp::nic::NicIndex;
+use xdp::socket::XdpSocketBuilder;
+use xdp::umem::{FrameSize, UmemCfgBuilder};
+use xdp::{RingConfigBuilder, Umem};
+
+pub use ring::Settings;
+
+/// The BPF object, built from tools/xdp/udp-redirect.bpf.c by tools/xdp/build-bpf.sh (whose
+/// `--check` CI runs): UDP to the port in its `port` global goes to `xsks[rx queue]`, the rest
+/// to the stack.
+const OBJECT: &[u8] = include_bytes!("../../../tools/xdp/udp-redirect.bpf.o");
+/// Frames in each queue's UMEM: half for the fill ring, the rest in flight on RX and TX.
+const FRAMES: u32 = 4096;
+/// Entries in each of a socket's four rings.
+const RING: u32 = 2048;
+/// Headroom the kernel keeps at the start of each frame (`XDP_PACKET_HEADROOM`).
+const HEADROOM: usize = 256;
+/// Bytes of Ethernet, IPv6 and UDP headers before the largest DNS payload.
+const MOST_HEADERS: usize = 14 + 40 + 8;
+
+/// One interface set up: the attached program (detached when this is dropped: it is attached
+/// through a BPF link) and a socket per receive queue, not yet served.
+pub struct Prepared {
+    /// Keeps the program attached and the XSKMAP alive.
+    ebpf: Ebpf,
+    interface: String,
+    mode: Mode,
+    sockets: Vec<ring::Socket>,
+}
+
+/// How the program is attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// In the driver (`XDP_FLAGS_DRV_MODE`).
+    Native,
+    /// After the kernel built its socket buffer (`XDP_FLAGS_SKB_MODE`): a driver without XDP.
+    Generic,
+}
+
+impl Mode {
+    /// The word status and the log use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Native => "native",
+            Mode::Generic => "generic",
+        }
+    }
+}
+
+/// Why an interface could not be set up.
+#[derive(Debug)]
+pub struct SetupError {
+    /// The interface.
+    pub interface: String,
+    /// What failed, in words, with the cause.
+    pub reason: String,
+}
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot serve UDP over AF_XDP on {}: {}", self.interface, self.reason)
+    }
+}
+
+impl std::error::Error for SetupError {}
+
+/// One queue's counters, written only by its thread.
+#[derive(Default)]
+#[repr(align(128))]
+pub struct QueueCounters {
+    /// Frames taken off the RX ring.
+    pub received: AtomicU64,
+    /// Answers put on the TX ring.
+    pub answered: AtomicU64,
+    /// Frames given back without an answer: not a plain UDP datagram to the port, a query
+    /// dropped by the responder or rate limiting, or the TX ring full.
+    pub dropped: AtomicU64,
+    /// Answers dropped because the TX ring had no room (also in `dropped`).
+    pub tx_full: AtomicU64,
+}
+
+impl QueueCounters {
+    /// Adds `n` to `counter`; only the owning thread writes, so a load and a store suffice.
+    #[inline]
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+    }
+}
+
+/// One interface's state, as metrics and status show it.
+pub struct InterfaceCounters {
+    /// The interface.
+    pub interface: String,
+    /// How the program is attached.
+    pub mode: Mode,
+    /// Per receive queue, by queue id.
+    pub queues: Vec<QueueCounters>,
+}
+
+/// Every interface served over AF_XDP.
+#[derive(Default)]
+pub struct Registry {
+    interfaces: Mutex<Vec<Arc<InterfaceCounters>>>,
+}
+
+impl Registry {
+    /// Every interface's counters.
+    pub fn interfaces(&self) -> Vec<Arc<InterfaceCounters>> {
+        self.interfaces.lock().map(|i| i.clone()).unwrap_or_default()
+    }
+
+    fn add(&self, counters: Arc<InterfaceCounters>) {
+        if let Ok(mut interfaces) = self.interfaces.lock() {
+            interfaces.push(counters);
+        }
+    }
+}
+
+/// Sets up every interface in `interfaces` for UDP to `port`, with frames big enough for
+/// answers of `edns_udp_size` bytes; an interface that fails is logged and left out.
+pub fn prepare(interfaces: &[String], port: u16, edns_udp_size: u16) -> Vec<Prepared> {
+    let mut prepared = Vec::new();
+    for interface in interfaces {
+        match prepare_one(interface, port, edns_udp_size) {
+            Ok(p) => {
+                tracing::info!(
+                    interface = %p.interface,
+                    port,
+                    mode = p.mode.as_str(),
+                    queues = p.sockets.len(),
+                    "serving UDP over AF_XDP"
+                );
+                prepared.push(p);
+            }
+            Err(e) => tracing::error!("{e}; UDP on it is served by the sockets"),
+        }
+    }
+    prepared
+}
+
+/// The threads serving one prepared interface, and what keeps its program attached.
+pub struct Running {
+    /// Dropped after the threads have ended: detaches the program.
+    _ebpf: Ebpf,
+}
+
+/// Starts one thread per queue of `prepared`, named `xdp-<interface>-<queue>`, each pinned to
+/// the next of `cores` (none when empty); their counters go into `registry`.
+pub fn start(
+    prepared: Prepared,
+    settings: &Settings,
+    shared: &Arc<super::Shared>,
+    cores: &[core_affinity::CoreId],
+    threads: &mut Vec<std::thread::JoinHandle<()>>,
+) -> Result<Running, std::io::Error> {
+    let Prepared { ebpf, interface, mode, sockets } = prepared;
+    let counters = Arc::new(InterfaceCounters {
+        interface: interface.clone(),
+        mode,
+        queues: sockets.iter().map(|_| QueueCounters::default()).collect(),
+    });
+    shared.xdp.add(counters.clone());
+    for (queue, socket) in sockets.into_iter().enumerate() {
+        let shared = shared.clone();
+        let settings = settings.clone();
+        let counters = counters.clone();
+        let core = cores.get(queue % cores.len().max(1)).copied();
+        let handle = std::thread::Builder::new().name(format!("xdp-{interface}-{queue}")).spawn(move || {
+            if let Some(core) = core {
+                core_affinity::set_for_current(core);
+            }
+            ring::run(socket, &shared, &settings, &counters.queues[queue]);
+        })?;
+        threads.push(handle);
+    }
+    Ok(Running { _ebpf: ebpf })
+}
+
+/// Loads the program with `port` set, attaches it to `interface` and binds a socket per
+/// receive queue into its XSKMAP.
+fn prepare_one(interface: &str, port: u16, edns_udp_size: u16) -> Result<Prepared, SetupError> {
+    let fail = |reason: String| SetupError { interface: interface.to_string(), reason };
+    let name = CString::new(interface).map_err(|_| fail("the name holds a zero byte".into()))?;
+    let nic = NicIndex::lookup_by_name(&name)
+        .map_err(|e| fail(format!("cannot look the interface up: {e}")))?
+        .ok_or_else(|| fail("no such interface".into()))?;
+    let queues = nic.queue_counts().map_or(1, |q| q.rx_count()).max(1);
+    let mut ebpf = EbpfLoader::new()
+        .override_global("port", &port.to_be(), true)
+        .map_max_entries("xsks", queues)
+        .load(OBJECT)
+        .map_err(|e| fail(format!("cannot load the BPF object ({}): {}", chain(&e), privilege_hint(&e))))?;
+    let program: &mut Xdp = ebpf
+        .program_mut("udp_redirect")
+        .ok_or_else(|| fail("the BPF object has no udp_redirect program".into()))?
+        .try_into()
+        .map_err(|e: ProgramError| fail(format!("udp_redirect is not an XDP program: {e}")))?;
+    program.load().map_err(|e| fail(format!("the kernel refused the XDP program: {}", chain(&e))))?;
+    let mode = attach(program, interface).map_err(fail)?;
+    let frame_size = frame_size(edns_udp_size);
+    let mut sockets = Vec::new();
+    {
+        let map = ebpf.map_mut("xsks").ok_or_else(|| fail("the BPF object has no xsks map".into()))?;
+        let mut xsks = XskMap::try_from(map).map_err(|e| fail(format!("xsks is not an XSKMAP: {e}")))?;
+        for queue in 0..queues {
+            let socket = open_socket(nic, queue, frame_size).map_err(|e| fail(format!("queue {queue}: {e}")))?;
+            xsks.set(queue, socket.fd(), 0)
+                .map_err(|e| fail(format!("queue {queue}: cannot put the socket in the XSKMAP: {e}")))?;
+            sockets.push(socket);
+        }
+    }
+    Ok(Prepared { ebpf, interface: interface.to_string(), mode, sockets })
+}
+
+/// Attaches in native mode, or in generic mode, with a warning, when the driver has none
+/// (EOPNOTSUPP). Another program already attached (EBUSY native, EEXIST generic) is an error
+/// that says how to remove it.
+fn attach(program: &mut Xdp, interface: &str) -> Result<Mode, String> {
+    let busy = |e: &ProgramError| {
+        let code = os_error(e);
+        if code == Some(libc::EBUSY) || code == Some(libc::EEXIST) {
+            format!(
+                "another XDP program is attached ({}); remove it with `ip link set dev {interface} xdp off`",
+                chain(e)
+            )
+        } else {
+            format!("cannot attach the XDP program: {}{}", chain(e), errno_hint(code))
+        }
+    };
+    match program.attach(interface, XdpMode::Driver) {
+        Ok(_) => return Ok(Mode::Native),
+        Err(e) if os_error(&e) == Some(libc::EOPNOTSUPP) => {
+            tracing::warn!(interface, "the driver has no native XDP: attaching in generic mode, which is slower");
+        }
+        Err(e) => return Err(busy(&e)),
+    }
+    program.attach(interface, XdpMode::Skb).map(|_| Mode::Generic).map_err(|e| busy(&e))
+}
+
+/// The errno inside a program error from a system call.
+fn os_error(e: &ProgramError) -> Option<i32> {
+    match e {
+        ProgramError::SyscallError(SyscallError { io_error, .. }) => io_error.raw_os_error(),
+        _ => None,
+    }
+}
+
+/// What to do about a permission error.
+fn errno_hint(code: Option<i32>) -> &'static str {
+    match code {
+        Some(libc::EPERM) | Some(libc::EACCES) => {
+            " (needs root, or CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW and CAP_IPC_LOCK)"
+        }
+        _ => "",
+    }
+}
+
+/// A hint for a failed load: the usual cause is missing privileges.
+fn privilege_hint(e: &dyn std::error::Error) -> &'static str {
+    let text = chain(e);
+    if text.contains("Operation not permitted") || text.contains("Permission denied") {
+        "needs root, or CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW and CAP_IPC_LOCK"
+    } else {
+        "is the kernel built with BPF and XDP?"
+    }
+}
+
+/// An error and its sources, `: ` between them.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// 2 KiB frames when an answer of `edns_udp_size` bytes and its headers fit after the
+/// headroom, else 4 KiB.
+fn frame_size(edns_udp_size: u16) -> FrameSize {
+    if HEADROOM + MOST_HEADERS + usize::from(edns_udp_size) <= 2048 {
+        FrameSize::TwoK
+    } else {
+        FrameSize::FourK
+    }
+}
+
+/// An AF_XDP socket bound to `queue` in copy mode (veth has no zero-copy, and copy mode works
+/// on any driver), with a UMEM of its own and its four rings.
+fn open_socket(nic: NicIndex, queue: u32, frame_size: FrameSize) -> Result<ring::Socket, String> {
+    let config = UmemCfgBuilder { frame_size, frame_count: FRAMES, ..Default::default() }
+        .build()
+        .map_err(|e| format!("a UMEM configuration: {e}"))?;
+    let umem = Umem::map(config).map_err(|e| format!("cannot map the UMEM: {e}"))?;
+    let rings = RingConfigBuilder { rx_count: RING, tx_count: RING, fill_count: RING, completion_count: RING }
+        .build()
+        .map_err(|e| format!("a ring configuration: {e}"))?;
+    let mut builder = XdpSocketBuilder::new().map_err(|e| format!("cannot open an AF_XDP socket: {e}"))?;
+    let (rings, mut flags) = builder
+        .build_wakable_rings(&umem, rings)
+        .map_err(|e| format!("cannot set up the rings (RLIMIT_MEMLOCK or CAP_IPC_LOCK?): {e}"))?;
+    flags.force_copy();
+    let socket = builder.bind(nic, queue, flags).map_err(|e| format!("cannot bind the AF_XDP socket: {e}"))?;
+    Ok(ring::Socket::new(socket, umem, rings))
+}

@@ -1,0 +1,220 @@
+//! One AF_XDP socket's loop: refill the fill ring, take a batch off RX, answer each frame in
+//! place (the DNS response over the query, then the frame turned around), put the answers on
+//! TX, kick the kernel to send them, take sent frames back from the completion ring. Every
+//! frame goes back to the UMEM or to the kernel; nothing is allocated per packet.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use xdp::slab::{HeapSlab, Slab};
+use xdp::socket::{PollTimeout, XdpSocket};
+use xdp::{Packet, Umem, WakableRings};
+
+use super::{QueueCounters, RING};
+use crate::answer::{Responder, Transport};
+use crate::server::rrl::{self, Decision, RateLimiter};
+use crate::server::Shared;
+use crate::wire::frame;
+
+/// Frames taken off the RX ring at a time; in copy mode one `sendto` sends at most 32.
+const BATCH: usize = 32;
+/// How long an idle worker waits for a frame before it looks at the view and the stop flag
+/// again.
+const IDLE: Duration = Duration::from_secs(1);
+
+/// What every queue's worker is told.
+#[derive(Clone)]
+pub struct Settings {
+    /// The UDP port queries come to.
+    pub port: u16,
+    /// Log every query.
+    pub query_log: bool,
+    /// Answers kept for reuse (0: none).
+    pub answer_cache: usize,
+    /// Response rate limiting, shared with the socket workers.
+    pub rrl: Option<Arc<RateLimiter>>,
+}
+
+/// A bound socket with its UMEM and rings.
+pub struct Socket {
+    socket: XdpSocket,
+    umem: Umem,
+    rings: WakableRings,
+}
+
+impl Socket {
+    /// Wraps what `open_socket` made.
+    pub fn new(socket: XdpSocket, umem: Umem, rings: WakableRings) -> Socket {
+        Socket { socket, umem, rings }
+    }
+
+    /// The socket's descriptor, for the XSKMAP.
+    pub fn fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+/// Serves `socket` until the server stops.
+pub fn run(socket: Socket, shared: &Arc<Shared>, settings: &Settings, counters: &QueueCounters) {
+    let Socket { socket, mut umem, rings } = socket;
+    let WakableRings { mut fill_ring, rx_ring, mut completion_ring, tx_ring } = rings;
+    let (Some(mut rx_ring), Some(mut tx_ring)) = (rx_ring, tx_ring) else {
+        tracing::error!("an AF_XDP socket came without its RX or TX ring");
+        return;
+    };
+    let mut responder = Responder::new();
+    responder.set_cache(settings.answer_cache);
+    let mut view_cache = shared.reader().cache();
+    let stats = shared.stats.register();
+    let mut scratch = vec![0u8; 4096].into_boxed_slice();
+    let mut query = vec![0u8; 4096].into_boxed_slice();
+    let mut received = HeapSlab::with_capacity(BATCH);
+    let mut answers = HeapSlab::with_capacity(BATCH);
+    // Frames handed to the kernel on the fill ring, and frames on the TX ring not yet completed.
+    let mut filling = 0usize;
+    let mut sending = 0usize;
+    while !shared.stopping() {
+        sending = sending.saturating_sub(completion_ring.dequeue(&mut umem, RING as usize));
+        let room = (RING as usize).saturating_sub(filling).min(umem.allocatable());
+        if room > 0 {
+            // SAFETY: the frames come from `umem`, which outlives every packet of this loop.
+            filling += unsafe { fill_ring.enqueue(&mut umem, room, false) }.unwrap_or(0);
+        }
+        // SAFETY: as above; each packet is given back to `umem` or put on the TX ring below.
+        let n = unsafe { rx_ring.recv(&umem, &mut received) };
+        filling = filling.saturating_sub(n);
+        if n == 0 {
+            if sending > 0 {
+                kick(&socket);
+            } else {
+                // Idle: let go of a replaced view, then sleep until a frame arrives.
+                view_cache.load();
+                let _ = socket.poll_read(PollTimeout::new(Some(IDLE)));
+            }
+            continue;
+        }
+        QueueCounters::add(&counters.received, n as u64);
+        let view = view_cache.load();
+        let second = if settings.rrl.is_some() { shared.started.elapsed().as_secs() as u32 } else { 0 };
+        if view.catalog().needs_time() {
+            responder.set_time(crate::server::unix_seconds());
+        }
+        let mut dropped = 0u64;
+        while let Some(mut packet) = received.pop_back() {
+            let answered =
+                answer(&mut packet, settings, &mut responder, view, &stats, second, &mut scratch, &mut query);
+            if answered {
+                let _ = answers.push_front(packet);
+            } else {
+                dropped += 1;
+                umem.free_packet(packet);
+            }
+        }
+        let queued = answers.len();
+        if queued > 0 {
+            // SAFETY: the packets were received into `umem` and are handed to the kernel to send.
+            if unsafe { tx_ring.send(&mut answers, false) }.unwrap_or(0) == 0 {
+                // TX ring full: drop the batch rather than wait.
+                while let Some(packet) = answers.pop_back() {
+                    umem.free_packet(packet);
+                }
+                QueueCounters::add(&counters.tx_full, queued as u64);
+                dropped += queued as u64;
+            } else {
+                sending += queued;
+                QueueCounters::add(&counters.answered, queued as u64);
+            }
+            kick(&socket);
+        }
+        if dropped > 0 {
+            QueueCounters::add(&counters.dropped, dropped);
+        }
+        stats.set_cache_hits(responder.cache_hits());
+    }
+}
+
+/// Answers the query in `packet`'s frame over it and turns the frame around; false when the
+/// frame is not a plain UDP datagram to the port, or no answer goes back (dropped by the
+/// responder or rate limiting), and the frame is to be given back to the UMEM.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn answer(
+    packet: &mut Packet,
+    settings: &Settings,
+    responder: &mut Responder,
+    view: &crate::view::View,
+    stats: &crate::server::stats::WorkerStats,
+    second: u32,
+    scratch: &mut [u8],
+    query: &mut [u8],
+) -> bool {
+    let len = packet.len();
+    // Open the frame up to its end, so the answer may be longer than the query.
+    let room = packet.capacity().saturating_sub(len);
+    if packet.adjust_tail(i32::try_from(room).unwrap_or(0)).is_err() {
+        return false;
+    }
+    let frame: &mut [u8] = packet;
+    let Some(datagram) = frame::parse(&frame[..len.min(frame.len())], settings.port) else {
+        return false;
+    };
+    let headers = datagram.headers();
+    if datagram.len > scratch.len() || datagram.len < crate::wire::HEADER_LEN {
+        return false;
+    }
+    let client = client(frame, &datagram);
+    if settings.query_log {
+        query[..datagram.len].copy_from_slice(&frame[datagram.payload()]);
+    }
+    let outcome = responder.respond_in_place(view, &mut frame[headers..], datagram.len, scratch);
+    stats.record(Transport::Udp, &outcome);
+    if settings.query_log {
+        crate::server::log_query(client, Transport::Udp, &query[..datagram.len], &outcome, &frame[headers..]);
+    }
+    if outcome.len == 0 {
+        return false;
+    }
+    let mut answer_len = outcome.len;
+    if let Some(rrl) = &settings.rrl {
+        match rrl.decide(client.ip(), &frame[headers..], &outcome, second) {
+            Decision::Send => {}
+            Decision::Slip => {
+                stats.record_rrl(true);
+                answer_len = rrl::truncate_in_place(&mut frame[headers..], outcome.len);
+            }
+            Decision::Drop => {
+                stats.record_rrl(false);
+                return false;
+            }
+        }
+    }
+    let reply_len = frame::turn_around(frame, &datagram, answer_len);
+    let shrink = frame.len() - reply_len;
+    packet.adjust_tail(-i32::try_from(shrink).unwrap_or(0)).is_ok()
+}
+
+/// The query's source address and port, read from a frame [`frame::parse`] accepted.
+fn client(frame: &[u8], datagram: &frame::Datagram) -> SocketAddr {
+    let udp = datagram.headers() - 8;
+    let port = u16::from_be_bytes([frame[udp], frame[udp + 1]]);
+    let ip = if datagram.ipv6 {
+        let mut octets = [0u8; 16];
+        octets.copy_from_slice(&frame[14 + 8..14 + 24]);
+        IpAddr::V6(Ipv6Addr::from(octets))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(frame[26], frame[27], frame[28], frame[29]))
+    };
+    SocketAddr::new(ip, port)
+}
+
+/// Asks the kernel to send what the TX ring holds: in copy mode it sends up to 32 frames per
+/// call and says EAGAIN when more wait, which the next call (the loop comes back while frames
+/// are in flight) sends.
+fn kick(socket: &XdpSocket) {
+    // SAFETY: a zero-length sendto on an open socket with no buffer or address.
+    unsafe {
+        libc::sendto(socket.as_raw_fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0);
+    }
+}
