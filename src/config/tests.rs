@@ -412,3 +412,21 @@ fn an_instance_keeps_its_own_server_and_cluster_and_reads_the_rest_from_a_pushed
     let broken = format!("{BASE}[[record]]\nname = \"www\"\ntype = \"A\"\nvalues = [\"not an address\"]\n");
     assert!(Config::parse_shared(&broken, Path::new("dir/c.toml"), &read, &mine).is_err());
 }
+
+#[test]
+fn xdp_names_interfaces_each_once_within_the_kernel_length() {
+    let config = parse(&format!("[server]\nxdp = [\"eth0\", \"veth-dns1\"]\n{BASE}")).unwrap();
+    assert_eq!(config.server.xdp, ["eth0", "veth-dns1"]);
+    assert!(parse(BASE).unwrap().server.xdp.is_empty(), "off by default");
+    for (names, reason) in
+        [("\"\"", "1 to 15 bytes"), ("\"abcdefghijklmnop\"", "1 to 15 bytes"), ("\"eth0\", \"eth0\"", "named twice")]
+    {
+        let problems = parse(&format!("[server]\nxdp = [{names}]\n{BASE}")).unwrap_err().problems;
+        assert!(
+            problems.iter().any(|p| p.key.as_deref() == Some("xdp") && p.reason.contains(reason)),
+            "{names}: expected {reason} in {problems:?}"
+        );
+    }
+    // 15 bytes, the kernel's most, is accepted.
+    assert!(parse(&format!("[server]\nxdp = [\"abcdefghijklmno\"]\n{BASE}")).is_ok());
+}

@@ -36,3 +36,4 @@ mod status_page;
 mod transport;
 mod tsig;
 mod wildcard;
+mod xdp;

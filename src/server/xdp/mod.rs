@@ -11,7 +11,7 @@
 //! ```
 //!
 //! This module owns the BPF object, its attachment and the sockets ([`prepare`], before
-//! privileges are dropped), and the per-queue counters; [`ring`] owns the loop over one
+//! privileges are dropped), and the per-queue counters; `ring` owns the loop over one
 //! socket's rings. Workers read the same published view and count into the same
 //! [`super::stats::Stats`] as the UDP workers. Setting an interface up can fail (no privileges,
 //! no such interface, another program attached): that is logged, naming the interface, and
@@ -174,7 +174,7 @@ pub struct Running {
 }
 
 /// Starts one thread per queue of `prepared`, named `xdp-<interface>-<queue>`, each pinned to
-/// the next of `cores` (none when empty); their counters go into `registry`.
+/// the next of `cores` (none when empty); their counters go into `shared`'s registry.
 pub fn start(
     prepared: Prepared,
     settings: &Settings,

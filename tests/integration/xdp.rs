@@ -1,0 +1,414 @@
+//! The AF_XDP data path (`[server] xdp`), end to end: two network namespaces made by the test,
+//! joined by a veth pair with two queues a side; eightfold runs in one with `xdp` on its end
+//! of the pair, and from the other the test checks that UDP queries over IPv4 and IPv6 are
+//! answered through the AF_XDP sockets (its per-queue counters and the veth's redirect
+//! counters say so), that TCP on the same address, ping, and UDP to another port still reach
+//! the kernel's stack, and that stopping the server detaches the program. The addresses are
+//! documentation prefixes that exist only inside the namespaces.
+//!
+//! Needs root (namespaces, BPF, AF_XDP), `ip` and `ethtool`; without them the test says why
+//! and passes, except under CI=true, where .ci/run installs what it needs.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+
+use crate::common::{binary, have, message, read_framed, write_framed, ANSWER_TIMEOUT};
+
+/// The port served (inside the namespaces nothing else uses it).
+const PORT: u16 = 5353;
+/// The server's end of the pair.
+const SERVER_V4: &str = "198.51.100.1";
+const SERVER_V6: &str = "2001:db8::1";
+/// UDP queries sent over each address family.
+const QUERIES: usize = 20;
+
+const ZONE: &str = "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster 1 7200 900 1209600 60\n@ NS ns1\n\
+ns1 A 198.51.100.1\nwww A 192.0.2.10\nwww AAAA 2001:db8::10\n";
+
+/// Two namespaces and the veth pair between them, removed on drop with every process left in
+/// them.
+struct Pair {
+    server: String,
+    client: String,
+    server_if: String,
+}
+
+static PAIRS: AtomicUsize = AtomicUsize::new(0);
+
+impl Pair {
+    /// Makes the namespaces and the pair, addresses up; `None` when the kernel refuses.
+    fn new() -> Result<Pair, String> {
+        let n = PAIRS.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{}{n}", std::process::id() % 100_000);
+        let pair =
+            Pair { server: format!("efxdp-{id}-s"), client: format!("efxdp-{id}-c"), server_if: format!("efx{id}s") };
+        let client_if = format!("efx{id}c");
+        run(&["ip", "netns", "add", &pair.server])?;
+        run(&["ip", "netns", "add", &pair.client])?;
+        run(&[
+            "ip",
+            "link",
+            "add",
+            &pair.server_if,
+            "numrxqueues",
+            "2",
+            "numtxqueues",
+            "2",
+            "netns",
+            &pair.server,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &client_if,
+            "numrxqueues",
+            "2",
+            "numtxqueues",
+            "2",
+            "netns",
+            &pair.client,
+        ])?;
+        for (ns, dev, host) in [(&pair.server, &pair.server_if, 1), (&pair.client, &client_if, 2)] {
+            run(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
+            run(&["ip", "-n", ns, "addr", "add", &format!("198.51.100.{host}/24"), "dev", dev])?;
+            run(&["ip", "-n", ns, "addr", "add", &format!("2001:db8::{host}/64"), "dev", dev, "nodad"])?;
+            run(&["ip", "-n", ns, "link", "set", dev, "up"])?;
+        }
+        // A sender on veth leaves the UDP checksum to be completed by the "hardware"
+        // (CHECKSUM_PARTIAL): the frame the AF_XDP socket sees holds only the pseudo-header's
+        // sum, which the server rejects as a bad checksum. Real NICs deliver complete
+        // checksums; here the client's end computes them itself.
+        run(&["ip", "netns", "exec", &pair.client, "ethtool", "-K", &client_if, "tx", "off"])?;
+        Ok(pair)
+    }
+
+    /// Runs `f` on a thread inside namespace `ns`.
+    fn inside<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+        let path = format!("/var/run/netns/{ns}");
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let file = std::fs::File::open(&path).expect("the namespace's file");
+                    // SAFETY: setns with an open namespace descriptor changes only this
+                    // thread's network namespace; no memory is involved.
+                    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+                    assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+                    f()
+                })
+                .join()
+                .expect("the thread in the namespace panicked")
+        })
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for ns in [&self.server, &self.client] {
+            if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
+                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    if let Ok(pid) = pid.parse::<i32>() {
+                        // SAFETY: kill with a pid and a signal number has no memory effects.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                }
+            }
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// Runs a command; its output, or why it failed.
+fn run(args: &[&str]) -> Result<String, String> {
+    let out = Command::new(args[0]).args(&args[1..]).output().map_err(|e| format!("{}: {e}", args.join(" ")))?;
+    if !out.status.success() {
+        return Err(format!("{}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Why this test cannot run here, if it cannot.
+fn unable() -> Option<String> {
+    // SAFETY: geteuid reads the process's user id; no memory is involved.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root (namespaces, BPF and AF_XDP need it)".into());
+    }
+    let missing: Vec<&str> = ["ip", "ethtool"].into_iter().filter(|t| !have(t)).collect();
+    if !missing.is_empty() {
+        return Some(format!("{missing:?} not installed"));
+    }
+    None
+}
+
+/// Skips (outside CI) or fails (under CI=true) with `reason`.
+fn skip(reason: &str) {
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "the XDP test cannot run under CI: {reason}");
+    eprintln!("skipping the XDP test: {reason}");
+}
+
+/// The server, in its namespace; killed on drop.
+struct Server {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Server {
+    /// What it wrote so far, stdout then stderr.
+    fn output(&self) -> String {
+        let read = |path: &std::path::Path| std::fs::read_to_string(path).unwrap_or_default();
+        read(&self.log) + &read(&self.log.with_file_name("stderr"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("server output:\n{}", self.output());
+        }
+    }
+}
+
+/// One UDP exchange from a fresh socket (inside whichever namespace the thread is in).
+fn udp(server: SocketAddr, query: &Message) -> Option<Message> {
+    let local = if server.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
+    let socket = UdpSocket::bind(local).unwrap();
+    socket.set_read_timeout(Some(ANSWER_TIMEOUT)).unwrap();
+    socket.send_to(&query.to_vec().unwrap(), server).unwrap();
+    let mut buf = [0u8; 4096];
+    let (n, from) = socket.recv_from(&mut buf).ok()?;
+    assert_eq!(from, server, "the answer comes from the address asked");
+    Some(Message::from_vec(&buf[..n]).expect("the answer parses"))
+}
+
+/// The server's metrics, from its control endpoint (inside its namespace).
+fn metrics(control: SocketAddr) -> String {
+    let mut stream = TcpStream::connect(control).unwrap();
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
+}
+
+/// The sum of a metric's samples whose labels contain `labels`.
+fn sum(metrics: &str, name: &str, labels: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn udp_over_af_xdp_and_everything_else_through_the_stack() {
+    if let Some(reason) = unable() {
+        return skip(&reason);
+    }
+    let pair = match Pair::new() {
+        Ok(pair) => pair,
+        Err(reason) => return skip(&format!("cannot make the namespaces and veth pair: {reason}")),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let control: SocketAddr = "127.0.0.1:9153".parse().unwrap();
+    std::fs::write(dir.path().join("example.com.zone"), ZONE).unwrap();
+    let config = dir.path().join("eightfold.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = [\"{SERVER_V4}:{PORT}\", \"[{SERVER_V6}]:{PORT}\"]\nworkers = 1\n\
+             xdp = [\"{}\"]\ncontrol = \"{control}\"\n\n[[zone]]\norigin = \"example.com.\"\nfile = \"example.com.zone\"\n",
+            pair.server_if
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("log");
+    // `ip netns exec` execs the server, so the child is the server itself.
+    let child = Command::new("ip")
+        .args(["netns", "exec", &pair.server])
+        .arg(binary())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .stderr(Stdio::from(std::fs::File::create(dir.path().join("stderr")).unwrap()))
+        .spawn()
+        .unwrap();
+    let mut server = Server { child, log };
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = server.output();
+        if text.contains("listening on") {
+            break;
+        }
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("the server exited ({status}):\n{text}");
+        }
+        assert!(Instant::now() < until, "the server did not start:\n{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if !server.output().contains("serving UDP over AF_XDP") {
+        return skip(&format!("the server could not set up AF_XDP here:\n{}", server.output()));
+    }
+    let link = run(&["ip", "-n", &pair.server, "link", "show", &pair.server_if]).unwrap();
+    assert!(link.contains(" xdp ") && link.contains("name udp_redirect"), "native XDP attached: {link}");
+
+    // UDP over both families, through the AF_XDP sockets.
+    let v4: SocketAddr = format!("{SERVER_V4}:{PORT}").parse().unwrap();
+    let v6: SocketAddr = format!("[{SERVER_V6}]:{PORT}").parse().unwrap();
+    Pair::inside(&pair.client, || {
+        for server in [v4, v6] {
+            for i in 0..QUERIES {
+                let qtype = if i % 2 == 0 { RecordType::A } else { RecordType::AAAA };
+                let query = message("www.example.com.", qtype, Some(1232));
+                let answer = udp(server, &query).unwrap_or_else(|| panic!("no answer over UDP from {server}"));
+                assert_eq!(answer.id(), query.id());
+                assert_eq!(answer.response_code(), ResponseCode::NoError);
+                assert!(answer.authoritative());
+                let data: Vec<IpAddr> = answer.answers().iter().filter_map(|r| r.data().ip_addr()).collect();
+                let expected: IpAddr = if qtype == RecordType::A {
+                    "192.0.2.10".parse().unwrap()
+                } else {
+                    "2001:db8::10".parse().unwrap()
+                };
+                assert_eq!(data, [expected], "{server} {qtype}");
+            }
+            // A name not there: NXDOMAIN with the SOA, through the same path.
+            let answer = udp(server, &message("nothing.example.com.", RecordType::A, None)).expect("an answer");
+            assert_eq!(answer.response_code(), ResponseCode::NXDomain);
+        }
+    });
+    let text = Pair::inside(&pair.server, || metrics(control));
+    let iface = format!("interface=\"{}\"", pair.server_if);
+    let sent = (2 * (QUERIES + 1)) as u64;
+    assert!(sum(&text, "eightfold_xdp_answered_total", &iface) >= sent, "answers through the XSK:\n{text}");
+    assert!(sum(&text, "eightfold_xdp_received_total", &iface) >= sent, "{text}");
+    assert!(text.contains(&format!("eightfold_xdp_info{{{iface},mode=\"native\",queues=\"2\"}} 1")), "{text}");
+    // Counted with the UDP path's queries.
+    assert!(sum(&text, "eightfold_queries_total", "transport=\"udp\",qtype=\"A\"") >= QUERIES as u64, "{text}");
+    // The veth's own count of frames redirected to the AF_XDP sockets.
+    let stats = run(&["ip", "netns", "exec", &pair.server, "ethtool", "-S", &pair.server_if]).unwrap();
+    let redirected: u64 = stats
+        .lines()
+        .filter(|l| l.contains("_xdp_redirect:"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(redirected >= sent, "the veth redirected {redirected} frames:\n{stats}");
+
+    // TCP on the same address and port reaches the stack and the TCP thread.
+    let before = sum(&text, "eightfold_xdp_received_total", &iface);
+    Pair::inside(&pair.client, || {
+        let mut stream = TcpStream::connect_timeout(&v4, ANSWER_TIMEOUT).expect("TCP through the stack");
+        stream.set_read_timeout(Some(ANSWER_TIMEOUT)).unwrap();
+        write_framed(&mut stream, &message("www.example.com.", RecordType::A, None).to_vec().unwrap());
+        let answer = Message::from_vec(&read_framed(&mut stream).expect("an answer over TCP")).unwrap();
+        assert_eq!(answer.response_code(), ResponseCode::NoError);
+        // UDP to another port: the stack has no listener there, and eightfold does not answer.
+        let other: SocketAddr = format!("{SERVER_V4}:{}", PORT + 1).parse().unwrap();
+        assert!(
+            udp(other, &message("www.example.com.", RecordType::A, None)).is_none(),
+            "an answer from port {}",
+            PORT + 1
+        );
+    });
+    let text = Pair::inside(&pair.server, || metrics(control));
+    assert_eq!(sum(&text, "eightfold_xdp_received_total", &iface), before, "TCP and other ports skip the XSK");
+    assert!(sum(&text, "eightfold_queries_total", "transport=\"tcp\"") >= 1, "{text}");
+
+    // ARP and ICMP pass to the stack.
+    if have("ping") {
+        for address in [SERVER_V4, SERVER_V6] {
+            let out = run(&["ip", "netns", "exec", &pair.client, "ping", "-c", "2", "-W", "2", "-q", address]);
+            assert!(out.is_ok(), "ping {address}: {out:?}");
+        }
+    } else {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "ping missing under CI (.ci/run installs iputils-ping)");
+        eprintln!("ping not installed; the ping check is skipped");
+    }
+
+    // `status` shows the interface, its mode and queues.
+    let status = Command::new("ip")
+        .args(["netns", "exec", &pair.server])
+        .arg(binary())
+        .args(["status", "--control", &control.to_string()])
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(status.contains(&format!("xdp {}  native mode, 2 queues", pair.server_if)), "{status}");
+
+    // SIGTERM: the workers stop, the server exits cleanly, and the program is detached.
+    // SAFETY: kill with the child's pid and a signal number has no memory effects.
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
+    let until = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < until, "the server did not stop on SIGTERM:\n{}", server.output());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}:\n{}", server.output());
+    let link = run(&["ip", "-n", &pair.server, "link", "show", &pair.server_if]).unwrap();
+    assert!(!link.contains("prog/xdp"), "the program is detached on exit: {link}");
+}
+
+#[test]
+fn an_interface_that_cannot_be_set_up_leaves_the_sockets_serving() {
+    if let Some(reason) = unable() {
+        return skip(&reason);
+    }
+    let pair = match Pair::new() {
+        Ok(pair) => pair,
+        Err(reason) => return skip(&format!("cannot make the namespaces and veth pair: {reason}")),
+    };
+    // Another program already attached to the interface (by netlink, as `ip` does): the
+    // server names the interface, the cause and the command that removes it.
+    let object = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/xdp/udp-redirect.bpf.o");
+    run(&["ip", "-n", &pair.server, "link", "set", "dev", &pair.server_if, "xdpdrv", "obj", object, "sec", "xdp"])
+        .expect("attach a program with ip");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("eightfold.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = [\"{SERVER_V4}:{PORT}\"]\nworkers = 1\nxdp = [\"{}\", \"nosuch0\"]\n\n\
+             [[zone]]\norigin = \"example.com.\"\nsoa = \"ns1 host 1 2 3 4 5\"\nns = [\"ns1\"]\n",
+            pair.server_if
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("log");
+    let child = Command::new("ip")
+        .args(["netns", "exec", &pair.server])
+        .arg(binary())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .stderr(Stdio::from(std::fs::File::create(dir.path().join("stderr")).unwrap()))
+        .spawn()
+        .unwrap();
+    let server = Server { child, log };
+    let until = Instant::now() + Duration::from_secs(30);
+    while !server.output().contains("listening on") {
+        assert!(Instant::now() < until, "the server did not start:\n{}", server.output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let text = server.output();
+    assert!(
+        text.contains(&format!("cannot serve UDP over AF_XDP on {}", pair.server_if))
+            && text.contains(&format!("ip link set dev {} xdp off", pair.server_if)),
+        "{text}"
+    );
+    assert!(text.contains("cannot serve UDP over AF_XDP on nosuch0: no such interface"), "{text}");
+    // The socket workers answer (the program ip attached passes what has no socket).
+    let v4: SocketAddr = format!("{SERVER_V4}:{PORT}").parse().unwrap();
+    Pair::inside(&pair.client, || {
+        let answer = udp(v4, &message("example.com.", RecordType::SOA, None)).expect("an answer from the sockets");
+        assert_eq!(answer.response_code(), ResponseCode::NoError);
+    });
+}
