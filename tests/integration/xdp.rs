@@ -38,6 +38,7 @@ struct Pair {
     server: String,
     client: String,
     server_if: String,
+    client_if: String,
 }
 
 static PAIRS: AtomicUsize = AtomicUsize::new(0);
@@ -47,9 +48,13 @@ impl Pair {
     fn new() -> Result<Pair, String> {
         let n = PAIRS.fetch_add(1, Ordering::Relaxed);
         let id = format!("{}{n}", std::process::id() % 100_000);
-        let pair =
-            Pair { server: format!("efxdp-{id}-s"), client: format!("efxdp-{id}-c"), server_if: format!("efx{id}s") };
-        let client_if = format!("efx{id}c");
+        let pair = Pair {
+            server: format!("efxdp-{id}-s"),
+            client: format!("efxdp-{id}-c"),
+            server_if: format!("efx{id}s"),
+            client_if: format!("efx{id}c"),
+        };
+        let client_if = pair.client_if.clone();
         run(&["ip", "netns", "add", &pair.server])?;
         run(&["ip", "netns", "add", &pair.client])?;
         run(&[
@@ -206,6 +211,84 @@ fn sum(metrics: &str, name: &str, labels: &str) -> u64 {
         .sum()
 }
 
+/// Sends, by a packet socket on `interface`, frames of UDP to the port that no server may
+/// answer: a bad UDP checksum, a UDP length past the IP payload, a DNS message shorter than its
+/// header. Returns how many.
+fn send_malformed(interface: &str) -> u64 {
+    let mut frames = Vec::new();
+    let query = message("www.example.com.", RecordType::A, None).to_vec().unwrap();
+    let mut bad_sum = ipv4_frame(&query);
+    bad_sum[40] ^= 0x55;
+    frames.push(bad_sum);
+    let mut long = ipv4_frame(&query);
+    long[38..40].copy_from_slice(&(8 + query.len() as u16 + 100).to_be_bytes());
+    frames.push(long);
+    frames.push(ipv4_frame(&query[..3]));
+    let name = std::ffi::CString::new(interface).unwrap();
+    // SAFETY: if_nametoindex reads a valid C string.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    assert_ne!(index, 0, "the client's interface");
+    // SAFETY: a packet socket; the descriptor is closed below.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from((libc::ETH_P_ALL as u16).to_be())) };
+    assert!(fd >= 0, "a packet socket: {}", std::io::Error::last_os_error());
+    for f in &frames {
+        // SAFETY: sockaddr_ll is integers only; all-zero is valid, and the fields are set.
+        let mut address: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        address.sll_family = libc::AF_PACKET as u16;
+        address.sll_ifindex = index as i32;
+        address.sll_halen = 6;
+        address.sll_addr[..6].copy_from_slice(&[0xFF; 6]);
+        // SAFETY: the frame and the address are valid for the lengths given.
+        let sent = unsafe {
+            libc::sendto(
+                fd,
+                f.as_ptr().cast(),
+                f.len(),
+                0,
+                (&address as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        assert_eq!(sent, f.len() as isize, "send: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: closes the descriptor opened above.
+    unsafe { libc::close(fd) };
+    frames.len() as u64
+}
+
+/// A broadcast Ethernet frame of IPv4 UDP from 198.51.100.2 port 40000 to the server's
+/// address and port, carrying `payload`; header and UDP checksums right.
+fn ipv4_frame(payload: &[u8]) -> Vec<u8> {
+    let fold = |mut sum: u32| {
+        while sum > 0xFFFF {
+            sum = (sum & 0xFFFF) + (sum >> 16);
+        }
+        sum as u16
+    };
+    let words =
+        |b: &[u8]| -> u32 { b.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]))).sum() };
+    let mut f = vec![0xFF; 6];
+    f.extend_from_slice(&[2, 0, 0, 0, 0, 2, 0x08, 0x00]);
+    let udp_len = (8 + payload.len()) as u16;
+    let total = (20 + udp_len).to_be_bytes();
+    f.extend_from_slice(&[0x45, 0, total[0], total[1], 0, 1, 0x40, 0, 64, 17, 0, 0]);
+    f.extend_from_slice(&[198, 51, 100, 2, 198, 51, 100, 1]);
+    let sum = !fold(words(&f[14..34]));
+    f[24..26].copy_from_slice(&sum.to_be_bytes());
+    f.extend_from_slice(&40000u16.to_be_bytes());
+    f.extend_from_slice(&PORT.to_be_bytes());
+    f.extend_from_slice(&udp_len.to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(payload);
+    let pseudo = words(&f[26..34]) + 17 + u32::from(udp_len) + words(&f[34..]);
+    let sum = match !fold(pseudo) {
+        0 => 0xFFFF,
+        sum => sum,
+    };
+    f[40..42].copy_from_slice(&sum.to_be_bytes());
+    f
+}
+
 #[test]
 fn udp_over_af_xdp_and_everything_else_through_the_stack() {
     if let Some(reason) = unable() {
@@ -299,6 +382,17 @@ fn udp_over_af_xdp_and_everything_else_through_the_stack() {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum();
     assert!(redirected >= sent, "the veth redirected {redirected} frames:\n{stats}");
+
+    // Malformed frames to the port reach the sockets (the program only looks at the port):
+    // they are given back unanswered, and the sockets serve on.
+    let dropped = sum(&text, "eightfold_xdp_dropped_total", &iface);
+    let malformed = Pair::inside(&pair.client, || send_malformed(&pair.client_if));
+    Pair::inside(&pair.client, || {
+        let answer = udp(v4, &message("www.example.com.", RecordType::A, None)).expect("an answer after them");
+        assert_eq!(answer.response_code(), ResponseCode::NoError);
+    });
+    let text = Pair::inside(&pair.server, || metrics(control));
+    assert_eq!(sum(&text, "eightfold_xdp_dropped_total", &iface), dropped + malformed, "{text}");
 
     // TCP on the same address and port reaches the stack and the TCP thread.
     let before = sum(&text, "eightfold_xdp_received_total", &iface);

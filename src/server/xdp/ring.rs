@@ -218,3 +218,105 @@ fn kick(socket: &XdpSocket) {
         libc::sendto(socket.as_raw_fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::health::HealthSnapshot;
+    use crate::server::stats::Stats;
+    use crate::view::View;
+    use crate::zone::Catalog;
+
+    fn view() -> View {
+        let text = "[[zone]]\norigin = \"example.com.\"\nsoa = \"ns1 host 1 2 3 4 5\"\nns = [\"ns1\"]\n";
+        let config =
+            Config::parse(text, std::path::Path::new("t.toml"), &|_| Err(std::io::ErrorKind::NotFound.into())).unwrap();
+        View::new(
+            Arc::new(Catalog::build(&config, 0).expect("an unsigned catalog")),
+            HealthSnapshot::initial(&config.checks),
+        )
+    }
+
+    /// An IPv4 frame from 192.0.2.2 port 40000 to 192.0.2.1 port 53 carrying `payload`, with
+    /// no UDP checksum (allowed over IPv4) and its header checksum right.
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
+        let udp_len = (8 + payload.len()) as u16;
+        let total = (20 + udp_len).to_be_bytes();
+        f.extend_from_slice(&[0x45, 0, total[0], total[1], 0, 1, 0x40, 0, 64, 17, 0, 0]);
+        f.extend_from_slice(&[192, 0, 2, 2, 192, 0, 2, 1]);
+        let mut sum: u32 = f[14..34].chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum();
+        while sum > 0xFFFF {
+            sum = (sum & 0xFFFF) + (sum >> 16);
+        }
+        f[24..26].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+        f.extend_from_slice(&40000u16.to_be_bytes());
+        f.extend_from_slice(&53u16.to_be_bytes());
+        f.extend_from_slice(&udp_len.to_be_bytes());
+        f.extend_from_slice(&[0, 0]);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// A query for `example.com. SOA` with EDNS (4096 bytes offered).
+    fn query() -> Vec<u8> {
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1];
+        q.extend_from_slice(b"\x07example\x03com\x00\x00\x06\x00\x01");
+        q.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0]);
+        q
+    }
+
+    /// Runs `answer` on `bytes` in a frame-sized packet; the packet's bytes after, if answered.
+    fn answer_frame(bytes: &[u8]) -> Option<Vec<u8>> {
+        let mut buf = Box::new([0u8; 2048]);
+        let mut packet = Packet::testing_new(&mut buf);
+        packet.append(bytes).unwrap();
+        let settings = Settings { port: 53, query_log: false, answer_cache: 0, rrl: None };
+        let (mut responder, view, stats) = (Responder::new(), view(), Stats::default());
+        let stats = stats.register();
+        let (mut scratch, mut query) = (vec![0u8; 4096], vec![0u8; 4096]);
+        let answered = answer(&mut packet, &settings, &mut responder, &view, &stats, 0, &mut scratch, &mut query);
+        answered.then(|| packet.to_vec())
+    }
+
+    #[test]
+    fn a_query_is_answered_in_its_frame_and_turned_around() {
+        let reply = answer_frame(&frame(&query())).expect("an answer");
+        // Back to the client's port, checksums right: the reply reads as a datagram to 40000.
+        let datagram = frame::parse(&reply, 40000).expect("a well-formed reply frame");
+        assert_eq!(reply.len(), datagram.headers() + datagram.len);
+        assert_eq!(&reply[26..34], &[192, 0, 2, 1, 192, 0, 2, 2], "addresses swapped");
+        let dns = &reply[datagram.payload()];
+        assert_eq!(&dns[..2], &[0x12, 0x34]);
+        assert!(dns[2] & 0x80 != 0, "QR set");
+        assert_eq!(dns[3] & 0x0F, 0, "NOERROR");
+        assert!(datagram.len > query().len(), "the answer grew past the query's end");
+    }
+
+    #[test]
+    fn malformed_frames_are_given_back_unanswered() {
+        let good = frame(&query());
+        let mut bad_length = good.clone();
+        bad_length[38..40].copy_from_slice(&2000u16.to_be_bytes());
+        let mut other_port = good.clone();
+        other_port[36..38].copy_from_slice(&54u16.to_be_bytes());
+        let mut bad_ip_sum = good.clone();
+        bad_ip_sum[24] ^= 0xFF;
+        let mut fragment = good.clone();
+        fragment[20] = 0x20;
+        for (name, bytes) in [
+            ("empty", Vec::new()),
+            ("short", good[..20].to_vec()),
+            ("headers only", frame(&[])),
+            ("shorter than a DNS header", frame(&[0x12, 0x34, 1, 0])),
+            ("UDP length past the frame", bad_length),
+            ("another port", other_port),
+            ("bad IPv4 header checksum", bad_ip_sum),
+            ("a fragment", fragment),
+            ("a response", frame(&[0x12, 0x34, 0x81, 0, 0, 0, 0, 0, 0, 0, 0, 0])),
+        ] {
+            assert!(answer_frame(&bytes).is_none(), "{name}");
+        }
+    }
+}
