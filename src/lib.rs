@@ -21,6 +21,11 @@
 //!                    v
 //!            sendmmsg / TCP write
 //!
+//!  with `[server] xdp`: a BPF program on the interface steers UDP for the port into an
+//!  AF_XDP socket per receive queue; server::xdp answers in the frame with the same
+//!  Responder (wire::frame::parse, respond_in_place, wire::frame::turn_around) and puts it
+//!  on the TX ring; everything else goes on to the kernel's stack and the sockets above
+//!
 //!  control side (never on a worker's path):
 //!    limits   every setting's default, minimum and maximum, one row each (imports nothing;
 //!             config checks against it, policy and answer size their buffers from it)
