@@ -103,8 +103,13 @@ pub fn parse(frame: &[u8], port: u16) -> Option<Datagram> {
         return None;
     }
     let sum = u16::from_be_bytes([header[6], header[7]]);
-    // IPv4 may send no checksum (0); IPv6 must (RFC 8200 section 8.1).
-    if (ipv6 || sum != 0) && udp_checksum(frame, ipv6, udp, udp_len) != 0xFFFF {
+    // IPv4 may send no checksum (0); IPv6 must (RFC 8200 section 8.1). A sender on the same
+    // host (a veth peer) leaves the checksum to be completed in "hardware" (CHECKSUM_PARTIAL):
+    // the field then holds the pseudo-header's sum alone, which is taken as the kernel takes it.
+    if (ipv6 || sum != 0)
+        && udp_checksum(frame, ipv6, udp, udp_len) != 0xFFFF
+        && sum != pseudo_sum(frame, ipv6, udp_len)
+    {
         return None;
     }
     Some(Datagram { ipv6, udp, len: udp_len - UDP })
@@ -157,11 +162,14 @@ pub fn turn_around(frame: &mut [u8], datagram: &Datagram, len: usize) -> usize {
 /// The one's-complement sum over the UDP pseudo-header and the `udp_len` bytes of UDP header
 /// and payload at `udp` (0xFFFF when a received datagram's checksum holds).
 fn udp_checksum(frame: &[u8], ipv6: bool, udp: usize, udp_len: usize) -> u16 {
+    checksum(u64::from(pseudo_sum(frame, ipv6, udp_len)), &frame[udp..udp + udp_len])
+}
+
+/// The folded sum of the UDP pseudo-header alone: what a checksum left to be completed by
+/// the device (CHECKSUM_PARTIAL) holds.
+fn pseudo_sum(frame: &[u8], ipv6: bool, udp_len: usize) -> u16 {
     let addresses = if ipv6 { &frame[ETHERNET + 8..ETHERNET + 40] } else { &frame[ETHERNET + 12..ETHERNET + 20] };
-    let mut sum = sum_words(0, addresses);
-    sum += u64::from(PROTO_UDP) + udp_len as u64;
-    let sum = sum_words(sum, &frame[udp..udp + udp_len]);
-    fold(sum)
+    fold(sum_words(u64::from(PROTO_UDP) + udp_len as u64, addresses))
 }
 
 /// The one's-complement sum of `data` added to `start`, folded to 16 bits.
@@ -326,6 +334,15 @@ mod tests {
         let mut v6 = frame(true, b"query");
         v6[ETHERNET + IPV6 + 6..ETHERNET + IPV6 + 8].copy_from_slice(&[0, 0]);
         assert_eq!(parse(&v6, 53), None, "IPv6 without a UDP checksum");
+        // A checksum left for the device to complete (a veth peer's): the pseudo-header's
+        // sum alone, taken as the kernel takes it.
+        for ipv6 in [false, true] {
+            let mut partial = frame(ipv6, b"query");
+            let udp = if ipv6 { ETHERNET + IPV6 } else { ETHERNET + IPV4 };
+            let sum = pseudo_sum(&partial, ipv6, UDP + 5);
+            partial[udp + 6..udp + 8].copy_from_slice(&sum.to_be_bytes());
+            assert!(parse(&partial, 53).is_some(), "a partial checksum, ipv6 {ipv6}");
+        }
         let mut ext = frame(true, b"query");
         ext[ETHERNET + 6] = 0; // hop-by-hop options
         assert_eq!(parse(&ext, 53), None, "an IPv6 extension header");
