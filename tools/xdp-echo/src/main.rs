@@ -8,8 +8,6 @@
 //! (prints "listening on INTERFACE port PORT: MODE XDP, N queue(s)"; runs until killed, and the
 //! kernel detaches the program when the process ends, since it is attached through a BPF link)
 
-mod turnaround;
-
 use std::ffi::CString;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
@@ -18,6 +16,7 @@ use aya::maps::XskMap;
 use aya::programs::{ProgramError, Xdp, XdpMode};
 use aya::sys::SyscallError;
 use aya::EbpfLoader;
+use eightfold::wire::frame;
 use xdp::nic::NicIndex;
 use xdp::slab::{HeapSlab, Slab};
 use xdp::socket::{PollTimeout, XdpSocket, XdpSocketBuilder};
@@ -61,7 +60,7 @@ fn main() {
     for queue in 0..queues {
         let (socket, umem, rings) = open_socket(nic, queue);
         xsks.set(queue, socket.as_raw_fd(), 0).expect("put the socket in the XSKMAP");
-        workers.push(std::thread::spawn(move || serve(socket, umem, rings)));
+        workers.push(std::thread::spawn(move || serve(socket, umem, rings, port)));
     }
     println!("listening on {interface} port {port}: {mode} XDP, {queues} queue(s)");
     for worker in workers {
@@ -105,7 +104,7 @@ fn open_socket(nic: NicIndex, queue: u32) -> (XdpSocket, Umem, WakableRings) {
 
 /// The worker loop: refill the fill ring, take a batch off RX, turn each frame around, put the
 /// batch on TX and kick the kernel to send it, take sent frames back from the completion ring.
-fn serve(socket: XdpSocket, mut umem: Umem, rings: WakableRings) {
+fn serve(socket: XdpSocket, mut umem: Umem, rings: WakableRings, port: u16) {
     let WakableRings { mut fill_ring, rx_ring, mut completion_ring, tx_ring } = rings;
     let mut rx_ring = rx_ring.expect("an RX ring");
     let mut tx_ring = tx_ring.expect("a TX ring");
@@ -134,7 +133,7 @@ fn serve(socket: XdpSocket, mut umem: Umem, rings: WakableRings) {
             continue;
         }
         while let Some(mut packet) = received.pop_back() {
-            if turnaround::echo(&mut packet) {
+            if echo(&mut packet, port) {
                 let _ = answers.push_front(packet);
             } else {
                 umem.free_packet(packet);
@@ -162,4 +161,21 @@ fn kick(socket: &XdpSocket) {
     unsafe {
         libc::sendto(socket.as_raw_fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0);
     }
+}
+
+/// The echo's whole answer, with the server's own frame code (`eightfold::wire::frame`), so
+/// that the floor does what the server does around the DNS work: the datagram read, the DNS
+/// header's QR bit set (as tools/udp-echo does), the frame turned around with its lengths and
+/// checksums. False for a frame that is not a well-formed UDP datagram to `port`, which the
+/// caller gives back.
+fn echo(frame: &mut [u8], port: u16) -> bool {
+    let Some(datagram) = frame::parse(frame, port) else {
+        return false;
+    };
+    let payload = datagram.payload();
+    if datagram.len > 2 {
+        frame[payload.start + 2] |= 0x80;
+    }
+    frame::turn_around(frame, &datagram, datagram.len);
+    true
 }
