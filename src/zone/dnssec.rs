@@ -445,25 +445,11 @@ impl Signatures {
             let len = (variant.len() - 2) as u16;
             variant[..2].copy_from_slice(&len.to_be_bytes());
             let owner = zone.node_name(node);
-            let prefix = (self.prefixes.len() / self.prefix_len) as u32;
-            let signature = (self.signatures.len() / SIGNATURE_LEN) as u32;
-            for &key in &self.data_keys {
-                let key = &self.config.keys[key];
-                let fields = RrsigFields::new(
-                    key,
-                    rtype::NSEC,
-                    owner,
-                    member.ttl,
-                    self.validity.inception,
-                    self.validity.dynamic_expiration,
-                );
-                rrsig.clear();
-                sign_rrset_into(key, &fields, owner, CLASS_IN, &[&variant[2..]], &mut scratch, &mut rrsig)
-                    .map_err(|e| format!("the NODATA NSEC at {}: {e}", zone.node_text(node)))?;
-                prefix_of(&fields, &mut self.prefixes);
-                self.signatures.extend_from_slice(&rrsig[rrsig.len() - SIGNATURE_LEN..]);
-            }
-            self.variants.insert(index as u32, Variant { rdata: variant.into_boxed_slice(), prefix, signature });
+            let expiration = self.validity.dynamic_expiration;
+            let signed = self
+                .sign_nsec(owner, member.ttl, expiration, variant, &mut scratch, &mut rrsig)
+                .map_err(|e| format!("the NODATA NSEC at {}: {e}", zone.node_text(node)))?;
+            self.variants.insert(index as u32, signed);
         }
         Ok(())
     }
@@ -474,7 +460,6 @@ impl Signatures {
     fn build_compact(&mut self, zone: &Zone) -> Result<(), String> {
         let mut scratch = Scratch::new();
         let mut rrsig = Vec::new();
-        let keys = self.data_keys.clone();
         for node in 0..zone.nodes.len() as u32 {
             let (types, ttl) = match zone.rrset(zone.node(node), rtype::NSEC) {
                 Some(nsec) => {
@@ -495,21 +480,37 @@ impl Signatures {
             write_bitmap(&types, &mut rdata);
             let len = (rdata.len() - 2) as u16;
             rdata[..2].copy_from_slice(&len.to_be_bytes());
-            let prefix = (self.prefixes.len() / self.prefix_len) as u32;
-            let signature = (self.signatures.len() / SIGNATURE_LEN) as u32;
-            for &key in &keys {
-                let key = &self.config.keys[key];
-                let fields =
-                    RrsigFields::new(key, rtype::NSEC, owner, ttl, self.validity.inception, self.validity.expiration);
-                rrsig.clear();
-                sign_rrset_into(key, &fields, owner, CLASS_IN, &[&rdata[2..]], &mut scratch, &mut rrsig)
-                    .map_err(|e| format!("the NSEC of {}: {e}", zone.node_text(node)))?;
-                prefix_of(&fields, &mut self.prefixes);
-                self.signatures.extend_from_slice(&rrsig[rrsig.len() - SIGNATURE_LEN..]);
-            }
-            self.compact.insert(node, Variant { rdata: rdata.into_boxed_slice(), prefix, signature });
+            let signed = self
+                .sign_nsec(owner, ttl, self.validity.expiration, rdata, &mut scratch, &mut rrsig)
+                .map_err(|e| format!("the NSEC of {}: {e}", zone.node_text(node)))?;
+            self.compact.insert(node, signed);
         }
         Ok(())
+    }
+
+    /// Signs the NSEC at `owner` whose RDATA (RDLENGTH first) is `rdata` with every data key,
+    /// its RRSIGs' prefixes and signatures stored with the others: the NSEC records made at
+    /// the build besides the chain's (NODATA variants, compact denial's).
+    fn sign_nsec(
+        &mut self,
+        owner: &[u8],
+        ttl: u32,
+        expiration: u32,
+        rdata: Vec<u8>,
+        scratch: &mut Scratch,
+        rrsig: &mut Vec<u8>,
+    ) -> Result<Variant, crate::dnssec::SignError> {
+        let prefix = (self.prefixes.len() / self.prefix_len) as u32;
+        let signature = (self.signatures.len() / SIGNATURE_LEN) as u32;
+        for &key in &self.data_keys {
+            let key = &self.config.keys[key];
+            let fields = RrsigFields::new(key, rtype::NSEC, owner, ttl, self.validity.inception, expiration);
+            rrsig.clear();
+            sign_rrset_into(key, &fields, owner, CLASS_IN, &[&rdata[2..]], scratch, rrsig)?;
+            prefix_of(&fields, &mut self.prefixes);
+            self.signatures.extend_from_slice(&rrsig[rrsig.len() - SIGNATURE_LEN..]);
+        }
+        Ok(Variant { rdata: rdata.into_boxed_slice(), prefix, signature })
     }
 
     /// The TTL of the zone's NSEC records (that of the apex's).
