@@ -487,7 +487,9 @@ impl Work {
             }
             Ok((rcode, aa)) => {
                 // The additional section's records are their own names' (compact denial).
-                self.wild_len = 0;
+                if self.dnssec {
+                    self.wild_len = 0;
+                }
                 // Addresses for in-zone targets where they fit; a set that does not fit is left out.
                 if self.target_count > 0 {
                     let _ = self.additional(zone, view, &mut writer, false);
