@@ -212,7 +212,10 @@ impl Sockets {
         }
         let xdp = match bound.first() {
             Some(first) if !config.server.xdp.is_empty() => {
-                xdp::prepare(&config.server.xdp, first.address.port(), config.server.edns_udp_size)
+                let port = first.address.port();
+                let addresses: Vec<_> =
+                    bound.iter().map(|b| b.address).filter(|a| a.port() == port).map(|a| a.ip()).collect();
+                xdp::prepare(&config.server.xdp, port, &addresses, config.server.edns_udp_size)
             }
             _ => Vec::new(),
         };

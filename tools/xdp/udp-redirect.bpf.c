@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //
-// The XDP program of the AF_XDP data path: a UDP datagram for `port` (IPv4 without options
-// or fragments, IPv6 with UDP as the first next header) is redirected to the AF_XDP socket
-// that the XSKMAP `xsks` holds for the queue it came in on; everything else (ARP, ICMP, TCP,
-// other ports, fragments, IP options, IPv6 extension headers, VLAN tags, short frames) and
-// anything for a queue with no socket goes on to the kernel's stack (XDP_PASS).
+// The XDP program of the AF_XDP data path: a UDP datagram for `port` at one of the listen
+// addresses (IPv4 without options or fragments, IPv6 with UDP as the first next header) is
+// redirected to the AF_XDP socket that the XSKMAP `xsks` holds for the queue it came in on;
+// everything else (ARP, ICMP, TCP, other ports, other addresses, fragments, IP options, IPv6
+// extension headers, VLAN tags, short frames) and anything for a queue with no socket goes on
+// to the kernel's stack (XDP_PASS).
 //
-// Plain packet access and bpf_redirect_map only: no bpf_xdp_adjust_meta (6.18 refuses it in
-// XDP programs), no libbpf headers. The few kernel definitions it needs are written out
+// Plain packet access, bpf_map_lookup_elem and bpf_redirect_map only: no bpf_xdp_adjust_meta
+// (6.18 refuses it in XDP programs), no libbpf headers. The few kernel definitions it needs are written out
 // below, so the object depends on nothing but the compiler: tools/xdp/build-bpf.sh rebuilds it
 // and checks it matches the committed udp-redirect.bpf.o.
 
@@ -21,6 +22,7 @@ typedef unsigned long long __u64;
 #define __uint(name, value) int(*name)[value]
 
 // From linux/bpf.h (stable UAPI).
+#define BPF_MAP_TYPE_HASH 1
 #define BPF_MAP_TYPE_XSKMAP 17
 #define XDP_PASS 2
 struct xdp_md {
@@ -31,6 +33,8 @@ struct xdp_md {
     __u32 rx_queue_index;
     __u32 egress_ifindex;
 };
+// Helper 1: the value for `key`, or 0.
+static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
 // Helper 51; the low bits of `flags` are the action when `key` has no socket (kernel 5.3+).
 static long (*bpf_redirect_map)(void *map, __u64 key, __u64 flags) = (void *)51;
 
@@ -46,6 +50,24 @@ static long (*bpf_redirect_map)(void *map, __u64 key, __u64 flags) = (void *)51;
 
 // The UDP port served, in network byte order: the loader writes it before loading.
 volatile const __u16 port = 0;
+// 1 when the server listens on 0.0.0.0 (every IPv4 address) or :: (every IPv6 address) at
+// `port`; else only the addresses in `ipv4` and `ipv6` are served. Set by the loader.
+volatile const __u8 any_ipv4 = 0;
+volatile const __u8 any_ipv6 = 0;
+
+// The listen addresses at `port`, in network byte order, as keys (the value is unused).
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(key_size, 4);
+    __uint(value_size, 1);
+    __uint(max_entries, 64);
+} ipv4 SEC(".maps");
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(key_size, 16);
+    __uint(value_size, 1);
+    __uint(max_entries, 64);
+} ipv6 SEC(".maps");
 
 // One socket per receive queue, at the queue's index; the loader sets the size.
 struct {
@@ -72,6 +94,13 @@ int udp_redirect(struct xdp_md *ctx) {
         if (ip[0] != 0x45 || ip[9] != IPPROTO_UDP || (*(const __u16 *)(ip + 6) & BE16(0x3fff)) != 0)
             return XDP_PASS;
         udp = ip + IPV4_HEADER;
+        if (*(const __u16 *)(udp + 2) != port)
+            return XDP_PASS;
+        if (!any_ipv4) {
+            __u32 address = *(const __u32 *)(ip + 16);
+            if (!bpf_map_lookup_elem(&ipv4, &address))
+                return XDP_PASS;
+        }
     } else if (ether_type == BE16(ETH_P_IPV6)) {
         if (ip + IPV6_HEADER + UDP_HEADER > end)
             return XDP_PASS;
@@ -79,11 +108,17 @@ int udp_redirect(struct xdp_md *ctx) {
         if ((ip[0] >> 4) != 6 || ip[6] != IPPROTO_UDP)
             return XDP_PASS;
         udp = ip + IPV6_HEADER;
+        if (*(const __u16 *)(udp + 2) != port)
+            return XDP_PASS;
+        if (!any_ipv6) {
+            __u32 address[4];
+            __builtin_memcpy(address, ip + 24, 16);
+            if (!bpf_map_lookup_elem(&ipv6, address))
+                return XDP_PASS;
+        }
     } else {
         return XDP_PASS;
     }
-    if (*(const __u16 *)(udp + 2) != port)
-        return XDP_PASS;
     return bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
 }
 

@@ -17,27 +17,32 @@
 //! no such interface, another program attached): that is logged, naming the interface, and
 //! the socket workers serve on.
 
+mod netlink;
 mod ring;
 
 use std::ffi::CString;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use aya::maps::XskMap;
-use aya::programs::{ProgramError, Xdp, XdpMode};
+use aya::maps::{HashMap, MapError, XskMap};
+use aya::programs::{loaded_programs, ProgramError, Xdp, XdpMode};
 use aya::sys::SyscallError;
 use aya::{Ebpf, EbpfLoader};
 use xdp::nic::NicIndex;
-use xdp::socket::XdpSocketBuilder;
+use xdp::socket::{OptName, SocketError, XdpSocketBuilder};
 use xdp::umem::{FrameSize, UmemCfgBuilder};
 use xdp::{RingConfigBuilder, Umem};
 
 pub use ring::Settings;
 
 /// The BPF object, built from tools/xdp/udp-redirect.bpf.c by tools/xdp/build-bpf.sh (whose
-/// `--check` CI runs): UDP to the port in its `port` global goes to `xsks[rx queue]`, the rest
-/// to the stack.
+/// `--check` CI runs): UDP to the port in its `port` global, at an address in its `ipv4` and
+/// `ipv6` maps (or any, when `any_ipv4` or `any_ipv6` is set), goes to `xsks[rx queue]`, the
+/// rest to the stack.
 const OBJECT: &[u8] = include_bytes!("../../../tools/xdp/udp-redirect.bpf.o");
+/// The program's name in the object, and as the kernel reports it.
+const PROGRAM: &str = "udp_redirect";
 /// Frames in each queue's UMEM: half for the fill ring, the rest in flight on RX and TX.
 const FRAMES: u32 = 4096;
 /// Entries in each of a socket's four rings.
@@ -145,12 +150,14 @@ impl Registry {
     }
 }
 
-/// Sets up every interface in `interfaces` for UDP to `port`, with frames big enough for
-/// answers of `edns_udp_size` bytes; an interface that fails is logged and left out.
-pub fn prepare(interfaces: &[String], port: u16, edns_udp_size: u16) -> Vec<Prepared> {
+/// Sets up every interface in `interfaces` for UDP to `port` at `addresses` (the listen
+/// addresses with that port; `0.0.0.0` and `::` stand for every address of their family),
+/// with frames big enough for answers of `edns_udp_size` bytes; an interface that fails is
+/// logged and left out.
+pub fn prepare(interfaces: &[String], port: u16, addresses: &[IpAddr], edns_udp_size: u16) -> Vec<Prepared> {
     let mut prepared = Vec::new();
     for interface in interfaces {
-        match prepare_one(interface, port, edns_udp_size) {
+        match prepare_one(interface, port, addresses, edns_udp_size) {
             Ok(p) => {
                 tracing::info!(
                     interface = %p.interface,
@@ -205,26 +212,33 @@ pub fn start(
     Ok(Running { _ebpf: ebpf })
 }
 
-/// Loads the program with `port` set, attaches it to `interface` and binds a socket per
-/// receive queue into its XSKMAP.
-fn prepare_one(interface: &str, port: u16, edns_udp_size: u16) -> Result<Prepared, SetupError> {
+/// Loads the program with `port` and `addresses` set, attaches it to `interface` and binds a
+/// socket per receive queue into its XSKMAP.
+fn prepare_one(interface: &str, port: u16, addresses: &[IpAddr], edns_udp_size: u16) -> Result<Prepared, SetupError> {
     let fail = |reason: String| SetupError { interface: interface.to_string(), reason };
     let name = CString::new(interface).map_err(|_| fail("the name holds a zero byte".into()))?;
     let nic = NicIndex::lookup_by_name(&name)
         .map_err(|e| fail(format!("cannot look the interface up: {e}")))?
         .ok_or_else(|| fail("no such interface".into()))?;
     let queues = nic.queue_counts().map_or(1, |q| q.rx_count()).max(1);
+    let filter = Filter::new(addresses);
     let mut ebpf = EbpfLoader::new()
         .override_global("port", &port.to_be(), true)
+        .override_global("any_ipv4", &u8::from(filter.any_ipv4), true)
+        .override_global("any_ipv6", &u8::from(filter.any_ipv6), true)
         .map_max_entries("xsks", queues)
+        .map_max_entries("ipv4", filter.ipv4.len().max(1) as u32)
+        .map_max_entries("ipv6", filter.ipv6.len().max(1) as u32)
         .load(OBJECT)
         .map_err(|e| fail(format!("cannot load the BPF object ({}): {}", chain(&e), privilege_hint(&e))))?;
+    filter.fill(&mut ebpf).map_err(|e| fail(format!("cannot fill the address maps: {e}")))?;
     let program: &mut Xdp = ebpf
-        .program_mut("udp_redirect")
-        .ok_or_else(|| fail("the BPF object has no udp_redirect program".into()))?
+        .program_mut(PROGRAM)
+        .ok_or_else(|| fail(format!("the BPF object has no {PROGRAM} program")))?
         .try_into()
-        .map_err(|e: ProgramError| fail(format!("udp_redirect is not an XDP program: {e}")))?;
+        .map_err(|e: ProgramError| fail(format!("{PROGRAM} is not an XDP program: {e}")))?;
     program.load().map_err(|e| fail(format!("the kernel refused the XDP program: {}", chain(&e))))?;
+    remove_stale(interface, nic.0).map_err(fail)?;
     let mode = attach(program, interface).map_err(fail)?;
     let frame_size = frame_size(edns_udp_size);
     let mut sockets = Vec::new();
@@ -239,6 +253,90 @@ fn prepare_one(interface: &str, port: u16, edns_udp_size: u16) -> Result<Prepare
         }
     }
     Ok(Prepared { ebpf, interface: interface.to_string(), mode, sockets })
+}
+
+/// The listen addresses the program serves, as its globals and maps hold them.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Filter {
+    any_ipv4: bool,
+    any_ipv6: bool,
+    /// IPv4 addresses as the packet holds them (network byte order read as a native `u32`).
+    ipv4: Vec<u32>,
+    ipv6: Vec<[u8; 16]>,
+}
+
+impl Filter {
+    fn new(addresses: &[IpAddr]) -> Filter {
+        let mut filter = Filter::default();
+        for address in addresses {
+            match address {
+                IpAddr::V4(a) if a.is_unspecified() => filter.any_ipv4 = true,
+                IpAddr::V6(a) if a.is_unspecified() => filter.any_ipv6 = true,
+                IpAddr::V4(a) => filter.ipv4.push(u32::from_ne_bytes(a.octets())),
+                IpAddr::V6(a) => filter.ipv6.push(a.octets()),
+            }
+        }
+        filter
+    }
+
+    /// Writes the addresses into the loaded object's `ipv4` and `ipv6` maps.
+    fn fill(&self, ebpf: &mut Ebpf) -> Result<(), MapError> {
+        let mut ipv4: HashMap<_, u32, u8> =
+            HashMap::try_from(ebpf.map_mut("ipv4").ok_or(MapError::InvalidName { name: "ipv4".into() })?)?;
+        for address in &self.ipv4 {
+            ipv4.insert(address, 1, 0)?;
+        }
+        let mut ipv6: HashMap<_, [u8; 16], u8> =
+            HashMap::try_from(ebpf.map_mut("ipv6").ok_or(MapError::InvalidName { name: "ipv6".into() })?)?;
+        for address in &self.ipv6 {
+            ipv6.insert(address, 1, 0)?;
+        }
+        Ok(())
+    }
+}
+
+/// Clears the way for the program on interface `index`: a program of ours that an earlier run
+/// left attached by netlink (a crashed run of a loader without BPF links, or `ip link set dev
+/// X xdp obj udp-redirect.bpf.o`) is detached, with a warning; any other program, or ours
+/// held by a running process through a BPF link, is an error that says what to do.
+fn remove_stale(interface: &str, index: u32) -> Result<(), String> {
+    let attached = match netlink::attached(index) {
+        Ok(Some(attached)) => attached,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            // Attaching will say what is wrong, if anything is.
+            tracing::debug!(interface, "cannot read which XDP program is attached: {e}");
+            return Ok(());
+        }
+    };
+    let id = attached.id;
+    let name = loaded_programs()
+        .filter_map(Result::ok)
+        .find(|info| info.id() == id)
+        .and_then(|info| info.name_as_str().map(str::to_string));
+    if name.as_deref() != Some(PROGRAM) {
+        // Reading a program's name by id needs CAP_SYS_ADMIN; without it, ours cannot be told
+        // from another's, and it is left alone.
+        let name =
+            name.map_or_else(|| "whose name cannot be read without CAP_SYS_ADMIN".to_string(), |n| format!("`{n}`"));
+        return Err(format!(
+            "another XDP program ({name}, id {id}) is attached; remove it with `ip link set dev {interface} xdp off`"
+        ));
+    }
+    match netlink::detach(index, attached.mode) {
+        Ok(()) => {
+            tracing::warn!(interface, id, "detached a stale {PROGRAM} program that an earlier run left attached");
+            Ok(())
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Err(format!(
+            "a running process holds eightfold's XDP program (id {id}) on it through a BPF link: \
+             is another eightfold serving this interface?"
+        )),
+        Err(e) => Err(format!(
+            "cannot detach the stale {PROGRAM} program (id {id}) an earlier run left attached: {e}{}",
+            errno_hint(e.raw_os_error())
+        )),
+    }
 }
 
 /// Attaches in native mode, or in generic mode, with a warning, when the driver has none
@@ -316,6 +414,14 @@ fn frame_size(edns_udp_size: u16) -> FrameSize {
     }
 }
 
+/// Bytes in one frame of `size`.
+fn frame_bytes(size: FrameSize) -> usize {
+    match size {
+        FrameSize::TwoK => 2048,
+        FrameSize::FourK => 4096,
+    }
+}
+
 /// An AF_XDP socket bound to `queue` in copy mode (veth has no zero-copy, and copy mode works
 /// on any driver), with a UMEM of its own and its four rings.
 fn open_socket(nic: NicIndex, queue: u32, frame_size: FrameSize) -> Result<ring::Socket, String> {
@@ -327,10 +433,36 @@ fn open_socket(nic: NicIndex, queue: u32, frame_size: FrameSize) -> Result<ring:
         .build()
         .map_err(|e| format!("a ring configuration: {e}"))?;
     let mut builder = XdpSocketBuilder::new().map_err(|e| format!("cannot open an AF_XDP socket: {e}"))?;
-    let (rings, mut flags) = builder
-        .build_wakable_rings(&umem, rings)
-        .map_err(|e| format!("cannot set up the rings (RLIMIT_MEMLOCK or CAP_IPC_LOCK?): {e}"))?;
+    let (rings, mut flags) = builder.build_wakable_rings(&umem, rings).map_err(|e| match e {
+        SocketError::SetSockOpt { inner, option: OptName::UmemRegion } => format!(
+            "cannot register its {} MiB of frames with the kernel ({inner}): RLIMIT_MEMLOCK is too low \
+             for every queue's frames; raise it (LimitMEMLOCK=infinity under systemd, ulimit -l) or grant CAP_IPC_LOCK",
+            (FRAMES as usize * frame_bytes(frame_size)) >> 20
+        ),
+        e => format!("cannot set up the rings: {e}"),
+    })?;
     flags.force_copy();
     let socket = builder.bind(nic, queue, flags).map_err(|e| format!("cannot bind the AF_XDP socket: {e}"))?;
     Ok(ring::Socket::new(socket, umem, rings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_become_the_programs_filter() {
+        let addresses: Vec<IpAddr> =
+            ["198.51.100.1", "2001:db8::1", "198.51.100.2"].iter().map(|a| a.parse().unwrap()).collect();
+        let filter = Filter::new(&addresses);
+        assert!(!filter.any_ipv4 && !filter.any_ipv6);
+        // As the packet holds them: the first octet first in memory.
+        assert_eq!(
+            filter.ipv4.iter().map(|a| a.to_ne_bytes()).collect::<Vec<_>>(),
+            [[198, 51, 100, 1], [198, 51, 100, 2]]
+        );
+        assert_eq!(filter.ipv6, ["2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap().octets()]);
+        let wildcard = Filter::new(&["0.0.0.0".parse().unwrap(), "::".parse().unwrap()]);
+        assert_eq!(wildcard, Filter { any_ipv4: true, any_ipv6: true, ipv4: vec![], ipv6: vec![] });
+    }
 }

@@ -48,6 +48,9 @@ fn main() {
 
     let mut ebpf = EbpfLoader::new()
         .override_global("port", &port.to_be(), true)
+        // Every address on the interface: the echo serves the port wherever it is sent.
+        .override_global("any_ipv4", &1u8, true)
+        .override_global("any_ipv6", &1u8, true)
         .map_max_entries("xsks", queues)
         .load(OBJECT)
         .expect("load the BPF object (needs CAP_BPF or root)");
