@@ -45,11 +45,12 @@ for path in \
   usr/share/doc/eightfold/configuration.md \
   usr/share/doc/eightfold/operations.md \
   usr/share/doc/eightfold/contrib/grafana/eightfold.json \
-  usr/share/doc/eightfold/contrib/prometheus/eightfold-alerts.yml; do
+  usr/share/doc/eightfold/contrib/prometheus/eightfold-alerts.yml \
+  usr/share/doc/eightfold/contrib/systemd/eightfold-xdp.conf; do
   grep -q " \./$path\$" <<<"$listing" || fail "$path is not in the package:
 $listing"
 done
-pass "the package ships the binary, unit, config, manual pages, completions, docs, dashboard and alerts"
+pass "the package ships the binary, unit, config, manual pages, completions, docs, dashboard, alerts and the AF_XDP drop-in"
 
 # Its control data: one-line synopsis, the config files kept across upgrades, and the
 # systemd scripts (restart a running server on upgrade, stop it on removal, never start it).
