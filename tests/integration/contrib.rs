@@ -381,3 +381,85 @@ fn promtool_accepts_the_rules_their_unit_tests_pass_and_the_dashboard_parses() {
     std::fs::write(dir.path().join("dashboard.yml"), &file).unwrap();
     promtool_run(&tool, &["check", "rules", "dashboard.yml"], dir.path());
 }
+
+/// The restrictions `systemd-analyze security --offline` finds in the unit, with the AF_XDP
+/// drop-in beside it or not: each check's JSON field, and whether the restriction is set.
+fn unit_restrictions(drop_in: bool) -> BTreeMap<String, bool> {
+    let dir = tempfile::tempdir().unwrap();
+    // verify wants the unit's programs to exist: the binary under test stands in for them.
+    let unit = std::fs::read_to_string(repository("contrib/eightfold.service"))
+        .unwrap()
+        .replace("/usr/local/bin/eightfold", &binary().display().to_string());
+    std::fs::write(dir.path().join("eightfold.service"), unit).unwrap();
+    if drop_in {
+        std::fs::create_dir(dir.path().join("eightfold.service.d")).unwrap();
+        std::fs::copy(repository("contrib/eightfold-xdp.conf"), dir.path().join("eightfold.service.d/xdp.conf"))
+            .unwrap();
+    }
+    // The trailing colon keeps systemd's own unit folders after this one.
+    let unit_path = format!("{}:", dir.path().display());
+    let verify = Command::new("systemd-analyze")
+        .args(["verify", "--man=no", "eightfold.service"])
+        .env("SYSTEMD_UNIT_PATH", &unit_path)
+        .output()
+        .unwrap();
+    let complaints = String::from_utf8_lossy(&verify.stderr).into_owned();
+    assert!(verify.status.success() && complaints.trim().is_empty(), "systemd-analyze verify: {complaints}");
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "--json=short", "eightfold.service"])
+        .env("SYSTEMD_UNIT_PATH", &unit_path)
+        .output()
+        .unwrap();
+    let checks: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("systemd-analyze security: {e}: {}", String::from_utf8_lossy(&out.stderr)));
+    checks
+        .as_array()
+        .expect("a list of checks")
+        .iter()
+        .filter_map(|c| Some((c["json_field"].as_str()?.to_string(), c["set"].as_bool()?)))
+        .collect()
+}
+
+#[test]
+fn the_xdp_drop_in_grants_what_af_xdp_needs_and_the_unit_alone_does_not() {
+    if !have("systemd-analyze") {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "systemd-analyze missing under CI (.ci/run installs systemd)"
+        );
+        eprintln!("systemd-analyze not installed; the unit's drop-in is not checked");
+        return;
+    }
+    // systemd's reading of the unit: a restriction `set` is a thing the service may not do.
+    // AF_XDP is among the "exotic" address families (`RestrictAddressFamilies_OTHER`).
+    const LIFTED: [&str; 6] = [
+        "CapabilityBoundingSet_CAP_BPF",
+        "CapabilityBoundingSet_CAP_NET_ADMIN",
+        "CapabilityBoundingSet_CAP_IPC_LOCK",
+        "SystemCallFilter_privileged",
+        "RestrictAddressFamilies_AF_NETLINK",
+        "RestrictAddressFamilies_OTHER",
+    ];
+    let plain = unit_restrictions(false);
+    let xdp = unit_restrictions(true);
+    for field in LIFTED {
+        assert_eq!(plain.get(field), Some(&true), "the unit alone restricts {field}: {plain:?}");
+        assert_eq!(xdp.get(field), Some(&false), "the drop-in lifts {field}: {xdp:?}");
+    }
+    for (field, set) in &plain {
+        if *set && !LIFTED.contains(&field.as_str()) {
+            assert_eq!(xdp.get(field), Some(&true), "the drop-in leaves {field} restricted");
+        }
+    }
+    // The capabilities it grants are the ones the server asks for in its errors and docs.
+    let drop_in = std::fs::read_to_string(repository("contrib/eightfold-xdp.conf")).unwrap();
+    for line in ["AmbientCapabilities=", "CapabilityBoundingSet="] {
+        let caps: BTreeSet<&str> = drop_in
+            .lines()
+            .find_map(|l| l.strip_prefix(line))
+            .unwrap_or_else(|| panic!("the drop-in has {line}"))
+            .split_whitespace()
+            .collect();
+        assert_eq!(caps, BTreeSet::from(["CAP_BPF", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK"]), "{line}");
+    }
+}
