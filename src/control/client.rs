@@ -191,8 +191,9 @@ pub fn render_status(status: &Status, colour: bool) -> String {
         out += &format!("xdp {}  {} mode, {} queues\n", x.interface, x.mode, x.queues.len());
         for q in &x.queues {
             out += &format!(
-                "    queue {}  received {}  answered {}  dropped {}  tx ring full {}\n",
-                q.queue, q.received, q.answered, q.dropped, q.tx_ring_full
+                "    queue {}  received {}  answered {}  dropped {}  tx ring full {}  passed to the stack {}  \
+                 rx ring full {}  dropped by the kernel {}\n",
+                q.queue, q.received, q.answered, q.dropped, q.tx_ring_full, q.passed, q.rx_ring_full, q.rx_dropped
             );
         }
     }

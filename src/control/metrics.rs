@@ -47,6 +47,35 @@ fn xdp_metrics(out: &mut String, registry: &crate::server::xdp::Registry) {
             }
         }
     }
+    // What the kernel counted: read once per queue, written family by family.
+    let kernel: Vec<Vec<crate::server::xdp::KernelCounts>> =
+        interfaces.iter().map(|i| (0..i.queues.len()).map(|q| i.kernel(q)).collect()).collect();
+    type PickKernel = fn(&crate::server::xdp::KernelCounts) -> u64;
+    let counts: [(&str, &str, PickKernel); 3] = [
+        (
+            "eightfold_xdp_passed_total",
+            "Frames the XDP program passed to the kernel's stack (not UDP to a listen address and port).",
+            |k| k.passed,
+        ),
+        (
+            "eightfold_xdp_rx_ring_full_total",
+            "Frames the kernel dropped because an AF_XDP socket's RX ring was full.",
+            |k| k.rx_ring_full,
+        ),
+        (
+            "eightfold_xdp_kernel_dropped_total",
+            "Frames for an AF_XDP socket the kernel dropped for other reasons (no free frame on the fill ring, too long).",
+            |k| k.rx_dropped,
+        ),
+    ];
+    for (name, help, pick) in counts {
+        family(out, name, "counter", help);
+        for (i, queues) in interfaces.iter().zip(&kernel) {
+            for (queue, k) in queues.iter().enumerate() {
+                let _ = writeln!(out, "{name}{{interface=\"{}\",queue=\"{queue}\"}} {}", escape(&i.interface), pick(k));
+            }
+        }
+    }
 }
 
 /// Renders every metric.

@@ -71,6 +71,15 @@ pub struct XdpQueueStatus {
     pub dropped: u64,
     /// Answers dropped because the TX ring was full.
     pub tx_ring_full: u64,
+    /// Frames the program passed to the kernel's stack.
+    #[serde(default)]
+    pub passed: u64,
+    /// Frames the kernel dropped because the socket's RX ring was full.
+    #[serde(default)]
+    pub rx_ring_full: u64,
+    /// Frames the kernel dropped for the socket for other reasons.
+    #[serde(default)]
+    pub rx_dropped: u64,
 }
 
 /// This instance's place in its fleet.
@@ -527,12 +536,18 @@ fn xdp_status(registry: &crate::server::xdp::Registry) -> Vec<XdpStatus> {
                 .queues
                 .iter()
                 .enumerate()
-                .map(|(queue, q)| XdpQueueStatus {
-                    queue,
-                    received: q.received.load(Ordering::Relaxed),
-                    answered: q.answered.load(Ordering::Relaxed),
-                    dropped: q.dropped.load(Ordering::Relaxed),
-                    tx_ring_full: q.tx_full.load(Ordering::Relaxed),
+                .map(|(queue, q)| {
+                    let kernel = i.kernel(queue);
+                    XdpQueueStatus {
+                        queue,
+                        received: q.received.load(Ordering::Relaxed),
+                        answered: q.answered.load(Ordering::Relaxed),
+                        dropped: q.dropped.load(Ordering::Relaxed),
+                        tx_ring_full: q.tx_full.load(Ordering::Relaxed),
+                        passed: kernel.passed,
+                        rx_ring_full: kernel.rx_ring_full,
+                        rx_dropped: kernel.rx_dropped,
+                    }
                 })
                 .collect(),
         })

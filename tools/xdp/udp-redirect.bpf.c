@@ -5,7 +5,7 @@
 // redirected to the AF_XDP socket that the XSKMAP `xsks` holds for the queue it came in on;
 // everything else (ARP, ICMP, TCP, other ports, other addresses, fragments, IP options, IPv6
 // extension headers, VLAN tags, short frames) and anything for a queue with no socket goes on
-// to the kernel's stack (XDP_PASS).
+// to the kernel's stack (XDP_PASS), counted per receive queue in `passed`.
 //
 // Plain packet access, bpf_map_lookup_elem and bpf_redirect_map only: no bpf_xdp_adjust_meta
 // (6.18 refuses it in XDP programs), no libbpf headers. The few kernel definitions it needs are written out
@@ -23,6 +23,7 @@ typedef unsigned long long __u64;
 
 // From linux/bpf.h (stable UAPI).
 #define BPF_MAP_TYPE_HASH 1
+#define BPF_MAP_TYPE_PERCPU_ARRAY 6
 #define BPF_MAP_TYPE_XSKMAP 17
 #define XDP_PASS 2
 struct xdp_md {
@@ -77,49 +78,72 @@ struct {
     __uint(max_entries, 64);
 } xsks SEC(".maps");
 
-SEC("xdp")
-int udp_redirect(struct xdp_md *ctx) {
+// Frames passed to the stack, per receive queue (and per CPU: no two CPUs write one counter).
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(key_size, sizeof(__u32));
+    __uint(value_size, sizeof(__u64));
+    __uint(max_entries, 64);
+} passed SEC(".maps");
+
+// Whether the frame is a UDP datagram to `port` at a listen address.
+static __attribute__((always_inline)) int for_us(const struct xdp_md *ctx) {
     const __u8 *data = (const __u8 *)(long)ctx->data;
     const __u8 *end = (const __u8 *)(long)ctx->data_end;
     const __u8 *udp;
 
     if (data + ETH_HEADER > end)
-        return XDP_PASS;
+        return 0;
     __u16 ether_type = *(const __u16 *)(data + 12);
     const __u8 *ip = data + ETH_HEADER;
     if (ether_type == BE16(ETH_P_IP)) {
         if (ip + IPV4_HEADER + UDP_HEADER > end)
-            return XDP_PASS;
+            return 0;
         // Version 4, 5 words of header (no options), UDP, neither More Fragments nor an offset.
         if (ip[0] != 0x45 || ip[9] != IPPROTO_UDP || (*(const __u16 *)(ip + 6) & BE16(0x3fff)) != 0)
-            return XDP_PASS;
+            return 0;
         udp = ip + IPV4_HEADER;
         if (*(const __u16 *)(udp + 2) != port)
-            return XDP_PASS;
+            return 0;
         if (!any_ipv4) {
             __u32 address = *(const __u32 *)(ip + 16);
             if (!bpf_map_lookup_elem(&ipv4, &address))
-                return XDP_PASS;
+                return 0;
         }
     } else if (ether_type == BE16(ETH_P_IPV6)) {
         if (ip + IPV6_HEADER + UDP_HEADER > end)
-            return XDP_PASS;
+            return 0;
         // Version 6 and UDP as the next header: extension headers go to the stack.
         if ((ip[0] >> 4) != 6 || ip[6] != IPPROTO_UDP)
-            return XDP_PASS;
+            return 0;
         udp = ip + IPV6_HEADER;
         if (*(const __u16 *)(udp + 2) != port)
-            return XDP_PASS;
+            return 0;
         if (!any_ipv6) {
             __u32 address[4];
             __builtin_memcpy(address, ip + 24, 16);
             if (!bpf_map_lookup_elem(&ipv6, address))
-                return XDP_PASS;
+                return 0;
         }
     } else {
-        return XDP_PASS;
+        return 0;
     }
-    return bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
+    return 1;
+}
+
+SEC("xdp")
+int udp_redirect(struct xdp_md *ctx) {
+    if (for_us(ctx)) {
+        // XDP_PASS when the queue has no socket.
+        long action = bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
+        if (action != XDP_PASS)
+            return action;
+    }
+    __u32 queue = ctx->rx_queue_index;
+    __u64 *count = bpf_map_lookup_elem(&passed, &queue);
+    if (count)
+        *count += 1;
+    return XDP_PASS;
 }
 
 // The project's licence; the kernel then offers no GPL-only helper, and none is used.

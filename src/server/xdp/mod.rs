@@ -22,10 +22,11 @@ mod ring;
 
 use std::ffi::CString;
 use std::net::IpAddr;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use aya::maps::{HashMap, MapError, XskMap};
+use aya::maps::{HashMap, MapData, MapError, PerCpuArray, XskMap};
 use aya::programs::{loaded_programs, ProgramError, Xdp, XdpMode};
 use aya::sys::SyscallError;
 use aya::{Ebpf, EbpfLoader};
@@ -129,6 +130,54 @@ pub struct InterfaceCounters {
     pub mode: Mode,
     /// Per receive queue, by queue id.
     pub queues: Vec<QueueCounters>,
+    /// The program's per-queue count of frames passed to the stack.
+    passed: Option<PerCpuArray<MapData, u64>>,
+    /// Each queue's socket (a duplicate descriptor), for the kernel's statistics.
+    sockets: Vec<OwnedFd>,
+}
+
+/// What the kernel counted for one queue.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct KernelCounts {
+    /// Frames the program passed to the kernel's stack (not UDP to a listen address and port,
+    /// or no socket on the queue).
+    pub passed: u64,
+    /// Frames for the socket dropped because its RX ring was full (the worker fell behind).
+    pub rx_ring_full: u64,
+    /// Frames for the socket dropped for other reasons (no frame free on the fill ring, a
+    /// frame too long, an invalid descriptor).
+    pub rx_dropped: u64,
+}
+
+impl InterfaceCounters {
+    /// The kernel's counts for `queue` now: the program's map summed over CPUs, and the
+    /// socket's `XDP_STATISTICS`. A count that cannot be read is 0.
+    pub fn kernel(&self, queue: usize) -> KernelCounts {
+        let mut counts = KernelCounts::default();
+        if let Some(Ok(values)) = self.passed.as_ref().map(|map| map.get(&(queue as u32), 0)) {
+            counts.passed = values.iter().sum();
+        }
+        if let Some(socket) = self.sockets.get(queue) {
+            // SAFETY: xdp_statistics is integers only; all-zero is valid.
+            let mut stats: libc::xdp_statistics = unsafe { std::mem::zeroed() };
+            let mut len = std::mem::size_of::<libc::xdp_statistics>() as libc::socklen_t;
+            // SAFETY: the descriptor is open (owned here) and the buffer is valid for `len`.
+            let rc = unsafe {
+                libc::getsockopt(
+                    socket.as_raw_fd(),
+                    libc::SOL_XDP,
+                    libc::XDP_STATISTICS,
+                    (&mut stats as *mut libc::xdp_statistics).cast(),
+                    &mut len,
+                )
+            };
+            if rc == 0 {
+                counts.rx_ring_full = stats.rx_ring_full;
+                counts.rx_dropped = stats.rx_dropped + stats.rx_invalid_descs + stats.rx_fill_ring_empty_descs;
+            }
+        }
+        counts
+    }
 }
 
 /// Every interface served over AF_XDP.
@@ -189,11 +238,20 @@ pub fn start(
     cores: &[core_affinity::CoreId],
     threads: &mut Vec<std::thread::JoinHandle<()>>,
 ) -> Result<Running, std::io::Error> {
-    let Prepared { ebpf, interface, mode, sockets } = prepared;
+    let Prepared { mut ebpf, interface, mode, sockets } = prepared;
+    let passed = ebpf.take_map("passed").and_then(|map| PerCpuArray::try_from(map).ok());
+    let mut duplicates = Vec::new();
+    for socket in &sockets {
+        // SAFETY: the socket's descriptor is open for as long as `socket` is, and is only
+        // borrowed here to be duplicated.
+        duplicates.push(unsafe { BorrowedFd::borrow_raw(socket.fd()) }.try_clone_to_owned()?);
+    }
     let counters = Arc::new(InterfaceCounters {
         interface: interface.clone(),
         mode,
         queues: sockets.iter().map(|_| QueueCounters::default()).collect(),
+        passed,
+        sockets: duplicates,
     });
     shared.xdp.add(counters.clone());
     for (queue, socket) in sockets.into_iter().enumerate() {
@@ -227,6 +285,7 @@ fn prepare_one(interface: &str, port: u16, addresses: &[IpAddr], edns_udp_size: 
         .override_global("any_ipv4", &u8::from(filter.any_ipv4), true)
         .override_global("any_ipv6", &u8::from(filter.any_ipv6), true)
         .map_max_entries("xsks", queues)
+        .map_max_entries("passed", queues)
         .map_max_entries("ipv4", filter.ipv4.len().max(1) as u32)
         .map_max_entries("ipv6", filter.ipv6.len().max(1) as u32)
         .load(OBJECT)
