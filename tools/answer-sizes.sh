@@ -18,6 +18,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# fill (the peers' configuration templates).
+# shellcheck source=tools/peers/common.sh
+source "$ROOT/tools/peers/common.sh"
 ZONE="$ROOT/tools/peers/answer-sizes.zone"
 MINIMAL=${MINIMAL:-true}
 EDNS=${EDNS:-1}
@@ -150,8 +153,7 @@ knot_port=$(free_port)
 mkdir -p "$WORK/knot"
 knot_zone="$ZONE"
 if [ "$DNSSEC" = 1 ]; then knot_zone="$WORK/knot.zone"; fi
-sed -e "s|@PORT@|$knot_port|g" -e "s|@DIR@|$WORK/knot|g" -e "s|@ZONEFILE@|$knot_zone|g" \
-  "$ROOT/tools/peers/knot.conf.in" >"$WORK/knot.conf"
+fill knot.conf.in "$WORK/knot.conf" ADDRESS=127.0.0.1 PORT="$knot_port" DIR="$WORK/knot" ZONEFILE="$knot_zone"
 if [ "$DNSSEC" = 1 ]; then
   # A policy like eightfold's key: ECDSA P-256, one combined key, NSEC; signed at load.
   sed -i 's/^zone:$/policy:\n  - id: sizes\n    algorithm: ecdsap256sha256\n    single-type-signing: on\n    nsec3: off\nzone:/' "$WORK/knot.conf"

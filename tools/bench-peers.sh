@@ -77,7 +77,9 @@ DNSSEC_KEY=                         # eightfold's signing key (its stem), made b
 RAW=${RAW:-}                        # a file: each run's line (name, transport, answered, lost,
                                     # qps, user and system ticks, sleeps, CPU ns) is copied there
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PEERS="$ROOT/tools/peers"
+# fill, write_zones and PEERS (the templates' directory).
+# shellcheck source=tools/peers/common.sh
+source "$ROOT/tools/peers/common.sh"
 STATS="$ROOT/tools/bench_stats.py"
 WORK=$(mktemp -d /tmp/eightfold-bench.XXXXXX)
 HZ=$(getconf CLK_TCK)
@@ -91,29 +93,6 @@ cleanup() {
 trap cleanup EXIT
 
 say() { printf '%s\n' "$*" >&2; }
-
-# Writes $PEERS/$1 to $2 with each @NAME@ replaced by the VALUE given as NAME=VALUE, taken
-# literally (escaped for sed). A value may not hold a newline or an @ (which could make a
-# placeholder); a placeholder left in the output is an error. In a $(...) errexit is off,
-# hence the explicit exits.
-fill() { # $1 template, $2 output, then NAME=VALUE...
-  local template=$1 out=$2 pair name value script=()
-  shift 2
-  for pair in "$@"; do
-    name=${pair%%=*} value=${pair#*=}
-    if [[ ! $name =~ ^[A-Z]+$ || $value == *$'\n'* || $value == *@* ]]; then
-      say "fill $template: bad placeholder or value: $pair"
-      exit 1
-    fi
-    value=$(printf '%s' "$value" | sed 's/[\\|&]/\\&/g')
-    script+=(-e "s|@$name@|$value|g")
-  done
-  sed "${script[@]}" "$PEERS/$template" >"$out" || { say "fill $template: could not write $out from $PEERS/$template"; exit 1; }
-  if grep -q '@[A-Z][A-Z]*@' "$out"; then
-    say "fill $template: no value given for $(grep -o '@[A-Z][A-Z]*@' "$out" | head -1)"
-    exit 1
-  fi
-}
 
 install_missing() {
   local missing=()
@@ -164,30 +143,6 @@ while True:
             pass
 EOF
   PIDS+=($!)
-}
-
-# The zone every server serves, $PEERS/example.com.zone, with the name under test added:
-# 8 A records for Knot and NSD, gdnsd's multifo (eightfold's 16 records are in its config).
-write_zones() {
-  local common="$PEERS/example.com.zone"
-  {
-    cat "$common"
-    for i in $(seq 1 8); do echo "mv 60 A 127.0.1.$i"; done
-  } >"$WORK/plain.zone"
-  cat "$common" >"$WORK/eightfold.zone"
-  {
-    cat "$common"
-    echo "mv 60 DYNA multifo!mv"
-  } >"$WORK/gdnsd.zone"
-  for i in $(seq 1 10); do
-    case $i in
-      1|2|3|4|5|6) echo "mv.example.com A" ;;
-      7) echo "static.example.com A" ;;
-      8) echo "static.example.com AAAA" ;;
-      9) echo "nothing.example.com A" ;;
-      10) echo "static.example.com MX" ;;
-    esac
-  done >"$WORK/queries.txt"
 }
 
 # One etcd on loopback for eightfold+cluster (data in $WORK), on the client's core.
@@ -249,10 +204,10 @@ start_server() { # $1 name, $2 port; prints the pid (a process group leader)
       fill gdnsd.config.in "$dir/config" PORT="$port" DIR="$dir"
       setsid taskset -c "$SERVER_CORE" gdnsd -c "$dir" start >"$dir/log" 2>&1 & ;;
     knot)
-      fill knot.conf.in "$dir/knot.conf" PORT="$port" DIR="$dir" ZONEFILE="$WORK/plain.zone"
+      fill knot.conf.in "$dir/knot.conf" ADDRESS=127.0.0.1 PORT="$port" DIR="$dir" ZONEFILE="$WORK/plain.zone"
       setsid taskset -c "$SERVER_CORE" knotd -c "$dir/knot.conf" >"$dir/log" 2>&1 & ;;
     knot+dnssec)
-      fill knot-dnssec.conf.in "$dir/knot.conf" PORT="$port" DIR="$dir" ZONEFILE="$WORK/plain.zone"
+      fill knot-dnssec.conf.in "$dir/knot.conf" ADDRESS=127.0.0.1 PORT="$port" DIR="$dir" ZONEFILE="$WORK/plain.zone"
       setsid taskset -c "$SERVER_CORE" knotd -c "$dir/knot.conf" >"$dir/log" 2>&1 & ;;
     nsd)
       fill nsd.conf.in "$dir/nsd.conf" PORT="$port" DIR="$dir" ZONESDIR="$WORK"
@@ -474,7 +429,7 @@ timing_report() { # $1 lines "name mode first_count=.. first_ns=.. later_count=.
 main() {
   install_missing
   build
-  write_zones
+  write_zones "$WORK"
   start_listeners
   if [[ " $SERVERS " == *" eightfold+cluster "* ]]; then start_etcd; fi
   if [[ " $SERVERS " == *" eightfold+dnssec "* || " $SERVERS " == *" eightfold+signed "* ]]; then
