@@ -8,7 +8,8 @@
 #   - killing the echo (SIGKILL, no clean-up of its own) leaves no XDP program attached.
 # Root only (namespaces, BPF, AF_XDP); needs ip (iproute2), ping (iputils-ping) and python3,
 # and uses dig (dnsutils) and ethtool when they are there. The namespaces, and with them the veth pair, are removed
-# on exit, whatever happens. Addresses are documentation prefixes, inside the namespaces only.
+# on exit, whatever happens. Addresses are documentation prefixes, inside the namespaces only
+# (tools/xdp/pair.sh makes the pair and removes it).
 #
 # Usage: tools/xdp/echo-test.sh [--generic]   (builds target/release/xdp-echo first)
 set -euo pipefail
@@ -17,45 +18,25 @@ mode=("$@")
 cargo build --release -p xdp-echo --quiet
 echo_bin=$PWD/target/release/xdp-echo
 
-run=$$
-server=xdpe-$run-s
-client=xdpe-$run-c
-server_if=xe${run}s
-client_if=xe${run}c
+# shellcheck source=tools/xdp/pair.sh
+source tools/xdp/pair.sh
 port=5353
 work=$(mktemp -d)
 cleanup() {
   set +e
   # Every process left in the namespaces: the echo and the stack's listeners.
-  for ns in "$server" "$client"; do
-    ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
-  done
-  { wait; } 2>/dev/null
-  ip netns del "$server" 2>/dev/null
-  ip netns del "$client" 2>/dev/null
+  pair_down
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-ip netns add "$server"
-ip netns add "$client"
 # Two queues a side, so that the echo binds a socket to each.
-ip link add "$server_if" numrxqueues 2 numtxqueues 2 netns "$server" type veth \
-  peer name "$client_if" numrxqueues 2 numtxqueues 2 netns "$client"
-for side in "$server:$server_if:1" "$client:$client_if:2"; do
-  IFS=: read -r ns dev host <<<"$side"
-  ip -n "$ns" link set lo up
-  ip -n "$ns" addr add "198.51.100.$host/24" dev "$dev"
-  ip -n "$ns" addr add "2001:db8::$host/64" dev "$dev" nodad
-  ip -n "$ns" link set "$dev" up
-done
-in_server() { ip netns exec "$server" "$@"; }
-in_client() { ip netns exec "$client" "$@"; }
+pair_up e 2
 
 # The stack's listeners, which the BPF program must leave alone: TCP on the echo's port number,
 # UDP on the next port.
-ip netns exec "$server" python3 - "$port" <<'PY' &
+ip netns exec "$SERVER_NS" python3 - "$port" <<'PY' &
 import socket, sys, threading
 port = int(sys.argv[1])
 tcp = socket.create_server(("::", port), family=socket.AF_INET6, dualstack_ipv6=True)
@@ -73,7 +54,7 @@ while True:
 PY
 
 # `ip netns exec` execs the echo, so $! is the echo's own pid.
-ip netns exec "$server" "$echo_bin" "$server_if" "$port" "${mode[@]}" >"$work/echo.log" 2>&1 &
+ip netns exec "$SERVER_NS" "$echo_bin" "$SERVER_IF" "$port" "${mode[@]}" >"$work/echo.log" 2>&1 &
 echo_pid=$!
 for _ in $(seq 50); do
   grep -q listening "$work/echo.log" && break
@@ -82,7 +63,7 @@ for _ in $(seq 50); do
 done
 cat "$work/echo.log"
 # "xdp" in the flags for native mode, "xdpgeneric" for generic; then the program's line.
-in_server ip link show "$server_if" | grep -oE ' xdp(generic)? |prog/xdp id [0-9]+ name [a-z_]+' | tr -s '\n ' ' ' || {
+in_server ip link show "$SERVER_IF" | grep -oE ' xdp(generic)? |prog/xdp id [0-9]+ name [a-z_]+' | tr -s '\n ' ' ' || {
   echo "no XDP program attached"
   exit 1
 }
@@ -127,36 +108,36 @@ sys.exit(0 if back == count else 1)
 PY
 }
 
-check "UDP over IPv4 through the XSK" udp_client 198.51.100.1 "$port" 200
-check "UDP over IPv6 through the XSK" udp_client 2001:db8::1 "$port" 200
+check "UDP over IPv4 through the XSK" udp_client "$SERVER_IP4" "$port" 200
+check "UDP over IPv6 through the XSK" udp_client "$SERVER_IP6" "$port" 200
 if command -v dig >/dev/null; then
-  check "dig gets its query back" sh -c "ip netns exec $client dig +tries=1 +time=2 @198.51.100.1 -p $port example.com A | grep -o 'flags: qr[a-z ]*'"
+  check "dig gets its query back" sh -c "ip netns exec $CLIENT_NS dig +tries=1 +time=2 @$SERVER_IP4 -p $port example.com A | grep -o 'flags: qr[a-z ]*'"
 fi
 ping_summary() { # address: two pings, and the line that counts the replies
   local out
   out=$(in_client ping -c 2 -W 2 -q "$1") || { echo "$out"; return 1; }
   grep received <<<"$out"
 }
-check "ping (ARP, ICMP)" ping_summary 198.51.100.1
-check "ping6 (neighbour discovery, ICMPv6)" ping_summary 2001:db8::1
+check "ping (ARP, ICMP)" ping_summary "$SERVER_IP4"
+check "ping6 (neighbour discovery, ICMPv6)" ping_summary "$SERVER_IP6"
 check "TCP to the same port reaches the stack" in_client python3 -c "
 import socket
-print(socket.create_connection(('198.51.100.1', $port), timeout=2).recv(100).decode())"
+print(socket.create_connection(('$SERVER_IP4', $port), timeout=2).recv(100).decode())"
 check "UDP to another port reaches the stack" in_client python3 -c "
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
-s.sendto(b'hello', ('198.51.100.1', $((port + 1))))
+s.sendto(b'hello', ('$SERVER_IP4', $((port + 1))))
 print(s.recvfrom(100)[0].decode())"
 if command -v ethtool >/dev/null; then
-  echo "veth counters of $server_if (XDP redirects are the XSK's):"
-  in_server ethtool -S "$server_if" | grep -E 'xdp_(redirect|packets|drops|tx)' | grep -v ': 0$' ||
+  echo "veth counters of $SERVER_IF (XDP redirects are the XSK's):"
+  in_server ethtool -S "$SERVER_IF" | grep -E 'xdp_(redirect|packets|drops|tx)' | grep -v ': 0$' ||
     echo "     none (veth counts native XDP only)"
 fi
 
 kill -KILL "$echo_pid"
 wait "$echo_pid" 2>/dev/null || true
 sleep 0.2
-check "SIGKILL leaves no XDP program attached" sh -c "! ip -n $server link show $server_if | grep -q 'prog/xdp' && echo detached"
+check "SIGKILL leaves no XDP program attached" sh -c "! ip -n $SERVER_NS link show $SERVER_IF | grep -q 'prog/xdp' && echo detached"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
