@@ -3,8 +3,9 @@
 //! of the pair, and from the other the test checks that UDP queries over IPv4 and IPv6 are
 //! answered through the AF_XDP sockets (its per-queue counters and the veth's redirect
 //! counters say so), that TCP on the same address, ping, and UDP to another port still reach
-//! the kernel's stack, and that stopping the server detaches the program. The addresses are
-//! documentation prefixes that exist only inside the namespaces.
+//! the kernel's stack, that queries which come while the server builds its zones wait for it,
+//! and that stopping the server detaches the program. The addresses are documentation prefixes
+//! that exist only inside the namespaces.
 //!
 //! Needs root (namespaces, BPF, AF_XDP), `ip` and `ethtool`; without them the test says why
 //! and passes, except under CI=true, where .ci/run installs what it needs.
@@ -159,9 +160,49 @@ fn skip(reason: &str) {
 struct Server {
     child: Child,
     log: std::path::PathBuf,
+    /// Holds its config, zones and logs.
+    _dir: tempfile::TempDir,
 }
 
 impl Server {
+    /// Starts `eightfold serve` in `pair`'s server namespace on `config`, with `files` beside
+    /// it; does not wait for it.
+    fn start(pair: &Pair, config: &str, files: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("eightfold.toml"), config).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let log = dir.path().join("log");
+        // `ip netns exec` execs the server, so the child is the server itself.
+        let child = Command::new("ip")
+            .args(["netns", "exec", &pair.server])
+            .arg(binary())
+            .args(["serve", "--config"])
+            .arg(dir.path().join("eightfold.toml"))
+            .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .stderr(Stdio::from(std::fs::File::create(dir.path().join("stderr")).unwrap()))
+            .spawn()
+            .unwrap();
+        Server { child, log, _dir: dir }
+    }
+
+    /// Waits until its output holds `text`; panics when it exits first or takes over 30 s.
+    fn wait_for(&mut self, text: &str) {
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let output = self.output();
+            if output.contains(text) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the server exited ({status}):\n{output}");
+            }
+            assert!(Instant::now() < until, "the server did not log {text:?}:\n{output}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// What it wrote so far, stdout then stderr.
     fn output(&self) -> String {
         let read = |path: &std::path::Path| std::fs::read_to_string(path).unwrap_or_default();
@@ -296,43 +337,14 @@ fn udp_over_af_xdp_and_everything_else_through_the_stack() {
         Ok(pair) => pair,
         Err(reason) => return skip(&format!("cannot make the namespaces and veth pair: {reason}")),
     };
-    let dir = tempfile::tempdir().unwrap();
     let control: SocketAddr = "127.0.0.1:9153".parse().unwrap();
-    std::fs::write(dir.path().join("example.com.zone"), ZONE).unwrap();
-    let config = dir.path().join("eightfold.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = [\"{SERVER_V4}:{PORT}\", \"[{SERVER_V6}]:{PORT}\"]\nworkers = 1\n\
-             xdp = [\"{}\"]\ncontrol = \"{control}\"\n\n[[zone]]\norigin = \"example.com.\"\nfile = \"example.com.zone\"\n",
-            pair.server_if
-        ),
-    )
-    .unwrap();
-    let log = dir.path().join("log");
-    // `ip netns exec` execs the server, so the child is the server itself.
-    let child = Command::new("ip")
-        .args(["netns", "exec", &pair.server])
-        .arg(binary())
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
-        .stderr(Stdio::from(std::fs::File::create(dir.path().join("stderr")).unwrap()))
-        .spawn()
-        .unwrap();
-    let mut server = Server { child, log };
-    let until = Instant::now() + Duration::from_secs(30);
-    loop {
-        let text = server.output();
-        if text.contains("listening on") {
-            break;
-        }
-        if let Ok(Some(status)) = server.child.try_wait() {
-            panic!("the server exited ({status}):\n{text}");
-        }
-        assert!(Instant::now() < until, "the server did not start:\n{text}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let config = format!(
+        "[server]\nlisten = [\"{SERVER_V4}:{PORT}\", \"[{SERVER_V6}]:{PORT}\"]\nworkers = 1\n\
+         xdp = [\"{}\"]\ncontrol = \"{control}\"\n\n[[zone]]\norigin = \"example.com.\"\nfile = \"example.com.zone\"\n",
+        pair.server_if
+    );
+    let mut server = Server::start(&pair, &config, &[("example.com.zone", ZONE)]);
+    server.wait_for("listening on");
     if !server.output().contains("serving UDP over AF_XDP") {
         return skip(&format!("the server could not set up AF_XDP here:\n{}", server.output()));
     }
@@ -463,33 +475,13 @@ fn an_interface_that_cannot_be_set_up_leaves_the_sockets_serving() {
     let object = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/xdp/udp-redirect.bpf.o");
     run(&["ip", "-n", &pair.server, "link", "set", "dev", &pair.server_if, "xdpdrv", "obj", object, "sec", "xdp"])
         .expect("attach a program with ip");
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("eightfold.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = [\"{SERVER_V4}:{PORT}\"]\nworkers = 1\nxdp = [\"{}\", \"nosuch0\"]\n\n\
-             [[zone]]\norigin = \"example.com.\"\nsoa = \"ns1 host 1 2 3 4 5\"\nns = [\"ns1\"]\n",
-            pair.server_if
-        ),
-    )
-    .unwrap();
-    let log = dir.path().join("log");
-    let child = Command::new("ip")
-        .args(["netns", "exec", &pair.server])
-        .arg(binary())
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
-        .stderr(Stdio::from(std::fs::File::create(dir.path().join("stderr")).unwrap()))
-        .spawn()
-        .unwrap();
-    let server = Server { child, log };
-    let until = Instant::now() + Duration::from_secs(30);
-    while !server.output().contains("listening on") {
-        assert!(Instant::now() < until, "the server did not start:\n{}", server.output());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let config = format!(
+        "[server]\nlisten = [\"{SERVER_V4}:{PORT}\"]\nworkers = 1\nxdp = [\"{}\", \"nosuch0\"]\n\n\
+         [[zone]]\norigin = \"example.com.\"\nsoa = \"ns1 host 1 2 3 4 5\"\nns = [\"ns1\"]\n",
+        pair.server_if
+    );
+    let mut server = Server::start(&pair, &config, &[]);
+    server.wait_for("listening on");
     let text = server.output();
     assert!(
         text.contains(&format!("cannot serve UDP over AF_XDP on {}", pair.server_if))
@@ -503,4 +495,50 @@ fn an_interface_that_cannot_be_set_up_leaves_the_sockets_serving() {
         let answer = udp(v4, &message("example.com.", RecordType::SOA, None)).expect("an answer from the sockets");
         assert_eq!(answer.response_code(), ResponseCode::NoError);
     });
+}
+
+#[test]
+fn queries_that_come_while_the_zones_are_built_wait_for_the_server() {
+    if let Some(reason) = unable() {
+        return skip(&reason);
+    }
+    let pair = match Pair::new() {
+        Ok(pair) => pair,
+        Err(reason) => return skip(&format!("cannot make the namespaces and veth pair: {reason}")),
+    };
+    // The AF_XDP sockets are in the program's map once the server logs that it serves UDP
+    // over AF_XDP; the workers start after the zones are built, which for this many records
+    // takes a while. A query sent in between waits on the socket's RX ring (its fill ring was
+    // filled first), as it would in a UDP socket's buffer, and is answered once they start.
+    let mut zone = ZONE.to_string();
+    for i in 0..100_000 {
+        zone.push_str(&format!("h{i} A 192.0.2.{}\n", i % 250 + 1));
+    }
+    let config = format!(
+        "[server]\nlisten = [\"{SERVER_V4}:{PORT}\"]\nworkers = 1\nxdp = [\"{}\"]\n\n\
+         [[zone]]\norigin = \"example.com.\"\nfile = \"example.com.zone\"\n",
+        pair.server_if
+    );
+    let mut server = Server::start(&pair, &config, &[("example.com.zone", &zone)]);
+    server.wait_for("AF_XDP");
+    if !server.output().contains("serving UDP over AF_XDP") {
+        return skip(&format!("the server could not set up AF_XDP here:\n{}", server.output()));
+    }
+    let early = !server.output().contains("listening on");
+    let v4: SocketAddr = format!("{SERVER_V4}:{PORT}").parse().unwrap();
+    let query = message("h99999.example.com.", RecordType::A, None);
+    let answer = Pair::inside(&pair.client, || {
+        let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        socket.send_to(&query.to_vec().unwrap(), v4).unwrap();
+        let mut buf = [0u8; 512];
+        let n = socket.recv(&mut buf).expect("an answer to the query sent while the zones were built");
+        Message::from_vec(&buf[..n]).unwrap()
+    });
+    assert_eq!((answer.id(), answer.response_code()), (query.id(), ResponseCode::NoError));
+    assert_eq!(answer.answers().len(), 1);
+    server.wait_for("listening on");
+    if !early {
+        eprintln!("the server was serving before the query left; this run did not test the wait");
+    }
 }

@@ -42,12 +42,22 @@ pub struct Socket {
     socket: XdpSocket,
     umem: Umem,
     rings: WakableRings,
+    /// Frames already handed to the kernel on the fill ring.
+    filled: usize,
 }
 
 impl Socket {
-    /// Wraps what `open_socket` made.
-    pub fn new(socket: XdpSocket, umem: Umem, rings: WakableRings) -> Socket {
-        Socket { socket, umem, rings }
+    /// Wraps what `open_socket` made, and fills its fill ring. This is done before the
+    /// socket goes into the XSKMAP: from then on the program redirects the queue's UDP to it,
+    /// and a frame that finds no buffer on the fill ring is dropped, while the server may
+    /// still be building its zones before [`run`] starts. With the ring filled, queries that
+    /// come meanwhile wait on the RX ring, as they wait in a UDP socket's buffer.
+    pub fn new(socket: XdpSocket, mut umem: Umem, mut rings: WakableRings) -> Socket {
+        let room = (RING as usize).min(umem.allocatable());
+        // SAFETY: the frames come from `umem`, which moves with the socket into `run` and
+        // outlives every packet there.
+        let filled = unsafe { rings.fill_ring.enqueue(&mut umem, room, false) }.unwrap_or(0);
+        Socket { socket, umem, rings, filled }
     }
 
     /// The socket's descriptor, for the XSKMAP.
@@ -58,7 +68,7 @@ impl Socket {
 
 /// Serves `socket` until the server stops.
 pub fn run(socket: Socket, shared: &Arc<Shared>, settings: &Settings, counters: &QueueCounters) {
-    let Socket { socket, mut umem, rings } = socket;
+    let Socket { socket, mut umem, rings, filled } = socket;
     let WakableRings { mut fill_ring, rx_ring, mut completion_ring, tx_ring } = rings;
     let (Some(mut rx_ring), Some(mut tx_ring)) = (rx_ring, tx_ring) else {
         tracing::error!("an AF_XDP socket came without its RX or TX ring");
@@ -73,7 +83,7 @@ pub fn run(socket: Socket, shared: &Arc<Shared>, settings: &Settings, counters: 
     let mut received = HeapSlab::with_capacity(BATCH);
     let mut answers = HeapSlab::with_capacity(BATCH);
     // Frames handed to the kernel on the fill ring, and frames on the TX ring not yet completed.
-    let mut filling = 0usize;
+    let mut filling = filled;
     let mut sending = 0usize;
     while !shared.stopping() {
         sending = sending.saturating_sub(completion_ring.dequeue(&mut umem, RING as usize));
