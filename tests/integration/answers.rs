@@ -675,3 +675,37 @@ fn the_apex_ns_set_is_not_repeated_in_authority() {
     let m = s.query("example.com.", RecordType::SOA);
     assert_eq!(m.name_servers().len(), 2);
 }
+
+/// The same tests with the server behind AF_XDP (see `common::xdp`).
+mod xdp {
+    crate::common::xdp::also_behind_xdp!(
+        header_flags_and_question_echo,
+        nxdomain_and_nodata_carry_the_soa,
+        cname_chains_inside_the_zone,
+        wildcards_follow_rfc4592,
+        an_empty_name_exists_so_no_wildcard_covers_it,
+        delegations_are_referrals_with_glue,
+        additional_addresses_for_mx_and_srv,
+        refused_outside_zones_notimp_and_transfers,
+        edns_errors_carry_an_opt_and_refusals_an_extended_error,
+        a_query_signed_with_an_unknown_key_is_notauth_badkey,
+        any_gets_a_minimal_answer,
+        edns_is_echoed_and_versions_checked,
+        multivalue_sixteen_records_eight_distinct_all_appear,
+        large_answer_truncated_over_udp_then_complete_over_tcp,
+        tcp_pipelines_several_queries_on_one_connection,
+        built_in_demo_answers,
+        tcp_idle_connections_close_and_the_cap_evicts_the_longest_idle,
+        zone_file_ttls_may_carry_units,
+        dname_rewrites_names_below_it,
+        server_identity_answers_chaos_queries_and_nsid,
+        without_an_identity_chaos_queries_are_refused,
+        tcp_clients_that_ask_learn_the_idle_timeout,
+        a_free_standing_at_in_record_data_is_the_origin,
+        ds_at_a_child_apex_comes_from_the_parent_zone,
+        the_apex_ns_set_is_not_repeated_in_authority,
+        ;
+        udp_only:
+        names_below_a_dname_are_refused_at_load => "it starts no server: `eightfold check` alone refuses the zone",
+    );
+}

@@ -1,7 +1,6 @@
 //! Bytes that are not good queries: the server replies FORMERR where it can read a header,
 //! drops the rest, and keeps answering.
 
-use std::net::UdpSocket;
 use std::time::Duration;
 
 use crate::common::*;
@@ -55,7 +54,7 @@ fn formerr_for_readable_headers_silence_for_the_rest() {
 #[test]
 fn random_and_truncated_packets_do_not_stop_the_server() {
     let s = TestServer::start(ZONE_BODY, &[("example.com.zone", ZONE)]);
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let socket = s.udp_socket();
     let good = message("static.example.com.", RecordType::A, Some(1232)).to_vec().unwrap();
     let mut rng = fastrand::Rng::with_seed(42);
     for i in 0..3000 {
@@ -71,7 +70,7 @@ fn random_and_truncated_packets_do_not_stop_the_server() {
                 p
             }
         };
-        socket.send_to(&packet, s.addr).unwrap();
+        s.send_udp(&socket, &packet);
     }
     // Garbage over TCP too, then a clean query on a new connection.
     let mut stream = s.connect();
@@ -90,7 +89,7 @@ fn random_and_truncated_packets_do_not_stop_the_server() {
 #[test]
 fn a_burst_mixing_dropped_and_answered_datagrams_gets_each_answer_to_its_sender() {
     let s = TestServer::start(ZONE_BODY, &[("example.com.zone", ZONE)]);
-    let sockets = [UdpSocket::bind("127.0.0.1:0").unwrap(), UdpSocket::bind("127.0.0.1:0").unwrap()];
+    let sockets = [s.udp_socket(), s.udp_socket()];
     let names = ["static.example.com.", "ns1.example.com.", "nothing.example.com."];
     let mut expected: [Vec<(u16, &str)>; 2] = [Vec::new(), Vec::new()];
     for round in 0..3u16 {
@@ -124,7 +123,7 @@ fn a_burst_mixing_dropped_and_answered_datagrams_gets_each_answer_to_its_sender(
                     m.to_vec().unwrap()
                 }
             };
-            sockets[from].send_to(&packet, s.addr).unwrap();
+            s.send_udp(&sockets[from], &packet);
         }
     }
     for (from, socket) in sockets.iter().enumerate() {
@@ -189,4 +188,16 @@ fn udp_queries_longer_than_the_receive_buffer_get_formerr() {
     assert_eq!(reply.response_code(), ResponseCode::NoError);
     assert_eq!(reply.answers().len(), 1);
     still_answers(&s);
+}
+
+/// The same tests with the server behind AF_XDP (see `common::xdp`).
+mod xdp {
+    crate::common::xdp::also_behind_xdp!(
+        formerr_for_readable_headers_silence_for_the_rest,
+        random_and_truncated_packets_do_not_stop_the_server,
+        a_burst_mixing_dropped_and_answered_datagrams_gets_each_answer_to_its_sender,
+        udp_queries_longer_than_the_receive_buffer_get_formerr,
+        ;
+        udp_only:
+    );
 }

@@ -5,156 +5,27 @@
 //! counters say so), that TCP on the same address, ping, and UDP to another port still reach
 //! the kernel's stack, that queries which come while the server builds its zones wait for it,
 //! and that stopping the server detaches the program. The addresses are documentation prefixes
-//! that exist only inside the namespaces.
+//! that exist only inside the namespaces (`common::xdp`, which also runs the answer and
+//! malformed-packet tests behind AF_XDP).
 //!
 //! Needs root (namespaces, BPF, AF_XDP), `ip` and `ethtool`; without them the test says why
 //! and passes, except under CI=true, where .ci/run installs what it needs.
 
-use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 
+use crate::common::xdp::{metrics, run, skip, sum, unable, Pair, CONTROL, PORT, SERVER_V4, SERVER_V6};
 use crate::common::{binary, have, message, read_framed, write_framed, ANSWER_TIMEOUT};
 
-/// The port served (inside the namespaces nothing else uses it).
-const PORT: u16 = 5353;
-/// The server's end of the pair.
-const SERVER_V4: &str = "198.51.100.1";
-const SERVER_V6: &str = "2001:db8::1";
 /// UDP queries sent over each address family.
 const QUERIES: usize = 20;
 
 const ZONE: &str = "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 hostmaster 1 7200 900 1209600 60\n@ NS ns1\n\
 ns1 A 198.51.100.1\nwww A 192.0.2.10\nwww AAAA 2001:db8::10\n";
-
-/// Two namespaces and the veth pair between them, removed on drop with every process left in
-/// them.
-struct Pair {
-    server: String,
-    client: String,
-    server_if: String,
-    client_if: String,
-}
-
-static PAIRS: AtomicUsize = AtomicUsize::new(0);
-
-impl Pair {
-    /// Makes the namespaces and the pair, addresses up; `None` when the kernel refuses.
-    fn new() -> Result<Pair, String> {
-        let n = PAIRS.fetch_add(1, Ordering::Relaxed);
-        let id = format!("{}{n}", std::process::id() % 100_000);
-        let pair = Pair {
-            server: format!("efxdp-{id}-s"),
-            client: format!("efxdp-{id}-c"),
-            server_if: format!("efx{id}s"),
-            client_if: format!("efx{id}c"),
-        };
-        let client_if = pair.client_if.clone();
-        run(&["ip", "netns", "add", &pair.server])?;
-        run(&["ip", "netns", "add", &pair.client])?;
-        run(&[
-            "ip",
-            "link",
-            "add",
-            &pair.server_if,
-            "numrxqueues",
-            "2",
-            "numtxqueues",
-            "2",
-            "netns",
-            &pair.server,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &client_if,
-            "numrxqueues",
-            "2",
-            "numtxqueues",
-            "2",
-            "netns",
-            &pair.client,
-        ])?;
-        for (ns, dev, host) in [(&pair.server, &pair.server_if, 1), (&pair.client, &client_if, 2)] {
-            run(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
-            run(&["ip", "-n", ns, "addr", "add", &format!("198.51.100.{host}/24"), "dev", dev])?;
-            run(&["ip", "-n", ns, "addr", "add", &format!("2001:db8::{host}/64"), "dev", dev, "nodad"])?;
-            run(&["ip", "-n", ns, "link", "set", dev, "up"])?;
-        }
-        // The client's end keeps its checksum offload: its datagrams reach the AF_XDP socket
-        // with the UDP checksum left for the "hardware" (CHECKSUM_PARTIAL), which the server
-        // takes as the kernel does.
-        Ok(pair)
-    }
-
-    /// Runs `f` on a thread inside namespace `ns`.
-    fn inside<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/var/run/netns/{ns}");
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    let file = std::fs::File::open(&path).expect("the namespace's file");
-                    // SAFETY: setns with an open namespace descriptor changes only this
-                    // thread's network namespace; no memory is involved.
-                    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-                    assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-                    f()
-                })
-                .join()
-                .expect("the thread in the namespace panicked")
-        })
-    }
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        for ns in [&self.server, &self.client] {
-            if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
-                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                    if let Ok(pid) = pid.parse::<i32>() {
-                        // SAFETY: kill with a pid and a signal number has no memory effects.
-                        unsafe { libc::kill(pid, libc::SIGKILL) };
-                    }
-                }
-            }
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
-/// Runs a command; its output, or why it failed.
-fn run(args: &[&str]) -> Result<String, String> {
-    let out = Command::new(args[0]).args(&args[1..]).output().map_err(|e| format!("{}: {e}", args.join(" ")))?;
-    if !out.status.success() {
-        return Err(format!("{}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Why this test cannot run here, if it cannot.
-fn unable() -> Option<String> {
-    // SAFETY: geteuid reads the process's user id; no memory is involved.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root (namespaces, BPF and AF_XDP need it)".into());
-    }
-    let missing: Vec<&str> = ["ip", "ethtool"].into_iter().filter(|t| !have(t)).collect();
-    if !missing.is_empty() {
-        return Some(format!("{missing:?} not installed"));
-    }
-    None
-}
-
-/// Skips (outside CI) or fails (under CI=true) with `reason`.
-fn skip(reason: &str) {
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "the XDP test cannot run under CI: {reason}");
-    eprintln!("skipping the XDP test: {reason}");
-}
 
 /// The server, in its namespace; killed on drop.
 struct Server {
@@ -230,24 +101,6 @@ fn udp(server: SocketAddr, query: &Message) -> Option<Message> {
     let (n, from) = socket.recv_from(&mut buf).ok()?;
     assert_eq!(from, server, "the answer comes from the address asked");
     Some(Message::from_vec(&buf[..n]).expect("the answer parses"))
-}
-
-/// The server's metrics, from its control endpoint (inside its namespace).
-fn metrics(control: SocketAddr) -> String {
-    let mut stream = TcpStream::connect(control).unwrap();
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    text
-}
-
-/// The sum of a metric's samples whose labels contain `labels`.
-fn sum(metrics: &str, name: &str, labels: &str) -> u64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(labels))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
 }
 
 /// Sends, by a packet socket on `interface`, frames of UDP to the port that no server may
@@ -337,7 +190,7 @@ fn udp_over_af_xdp_and_everything_else_through_the_stack() {
         Ok(pair) => pair,
         Err(reason) => return skip(&format!("cannot make the namespaces and veth pair: {reason}")),
     };
-    let control: SocketAddr = "127.0.0.1:9153".parse().unwrap();
+    let control: SocketAddr = CONTROL.parse().unwrap();
     let config = format!(
         "[server]\nlisten = [\"{SERVER_V4}:{PORT}\", \"[{SERVER_V6}]:{PORT}\"]\nworkers = 1\n\
          xdp = [\"{}\"]\ncontrol = \"{control}\"\n\n[[zone]]\norigin = \"example.com.\"\nfile = \"example.com.zone\"\n",
@@ -376,7 +229,7 @@ fn udp_over_af_xdp_and_everything_else_through_the_stack() {
             assert_eq!(answer.response_code(), ResponseCode::NXDomain);
         }
     });
-    let text = Pair::inside(&pair.server, || metrics(control));
+    let text = Pair::inside(&pair.server, || metrics(control)).unwrap();
     let iface = format!("interface=\"{}\"", pair.server_if);
     let sent = (2 * (QUERIES + 1)) as u64;
     assert!(sum(&text, "eightfold_xdp_answered_total", &iface) >= sent, "answers through the XSK:\n{text}");
@@ -401,7 +254,7 @@ fn udp_over_af_xdp_and_everything_else_through_the_stack() {
         let answer = udp(v4, &message("www.example.com.", RecordType::A, None)).expect("an answer after them");
         assert_eq!(answer.response_code(), ResponseCode::NoError);
     });
-    let text = Pair::inside(&pair.server, || metrics(control));
+    let text = Pair::inside(&pair.server, || metrics(control)).unwrap();
     assert_eq!(sum(&text, "eightfold_xdp_dropped_total", &iface), dropped + malformed, "{text}");
 
     // TCP on the same address and port reaches the stack and the TCP thread.
@@ -420,7 +273,7 @@ fn udp_over_af_xdp_and_everything_else_through_the_stack() {
             PORT + 1
         );
     });
-    let text = Pair::inside(&pair.server, || metrics(control));
+    let text = Pair::inside(&pair.server, || metrics(control)).unwrap();
     assert_eq!(sum(&text, "eightfold_xdp_received_total", &iface), before, "TCP and other ports skip the XSK");
     assert!(sum(&text, "eightfold_queries_total", "transport=\"tcp\"") >= 1, "{text}");
 

@@ -1,6 +1,7 @@
 //! Test harness: starts the real `eightfold` binary on a free loopback port, waits for its
 //! "listening on" line, queries it with hickory-proto over UDP and TCP, and kills it on drop
-//! (printing its output when the test failed).
+//! (printing its output when the test failed). A test run through [`xdp::behind`] gets its
+//! servers behind AF_XDP instead, in network namespaces of their own, queried the same way.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -15,6 +16,7 @@ pub mod fleet;
 pub mod nsd;
 pub mod properties;
 pub mod resolver;
+pub mod xdp;
 
 use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::{Name, RecordType};
@@ -48,6 +50,8 @@ pub struct TestServer {
     /// Folder holding its config and zone files.
     pub dir: tempfile::TempDir,
     output: Arc<Mutex<String>>,
+    /// The namespaces it runs in, when it is behind AF_XDP.
+    xdp: Option<xdp::Behind>,
 }
 
 impl TestServer {
@@ -70,15 +74,31 @@ impl TestServer {
         args: &[&str],
         adjust: impl FnOnce(&mut Command),
     ) -> TestServer {
+        let behind = xdp::Behind::asked();
+        let (dir, mut command) = Self::prepare(config, files, behind.as_ref());
+        if behind.is_some() {
+            assert!(
+                !args.iter().any(|a| a.starts_with("--listen") || a.starts_with("--control")),
+                "behind AF_XDP the harness sets the addresses: {args:?}"
+            );
+        }
+        command.args(args);
+        adjust(&mut command);
+        Self::spawn(command, dir, behind)
+    }
+
+    /// Writes `config` (behind AF_XDP, rewritten for it) and `files` into a new folder; the
+    /// folder and the command that serves the config.
+    fn prepare(config: &str, files: &[(&str, &str)], behind: Option<&xdp::Behind>) -> (tempfile::TempDir, Command) {
         let dir = tempfile::tempdir().unwrap();
+        let config = behind.map_or_else(|| config.to_string(), |b| b.config(config));
         std::fs::write(dir.path().join("eightfold.toml"), config).unwrap();
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).unwrap();
         }
-        let mut command = Command::new(binary());
-        command.arg("serve").arg("--config").arg(dir.path().join("eightfold.toml")).args(args);
-        adjust(&mut command);
-        Self::spawn(command, dir)
+        let mut command = behind.map_or_else(|| Command::new(binary()), |b| b.command(&binary()));
+        command.arg("serve").arg("--config").arg(dir.path().join("eightfold.toml"));
+        (dir, command)
     }
 
     /// Starts a server on a whole config file under resource limits, set in the child before
@@ -86,13 +106,8 @@ impl TestServer {
     /// with EFBIG, as a full disk makes them fail, instead of killing the server).
     pub fn start_limited(config: &str, files: &[(&str, &str)], limits: &[Rlimit]) -> TestServer {
         use std::os::unix::process::CommandExt;
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("eightfold.toml"), config).unwrap();
-        for (name, text) in files {
-            std::fs::write(dir.path().join(name), text).unwrap();
-        }
-        let mut command = Command::new(binary());
-        command.arg("serve").arg("--config").arg(dir.path().join("eightfold.toml"));
+        let behind = xdp::Behind::asked();
+        let (dir, mut command) = Self::prepare(config, files, behind.as_ref());
         let limits = limits.to_vec();
         // SAFETY: the closure runs in the forked child before exec and calls only setrlimit
         // and signal, which are async-signal-safe, on values copied in before the fork.
@@ -112,18 +127,26 @@ impl TestServer {
                 Ok(())
             });
         }
-        Self::spawn(command, dir)
+        Self::spawn(command, dir, behind)
     }
 
-    /// Starts the built-in demo on a free port (and its control endpoint on another).
+    /// Starts the built-in demo on a free port (and its control endpoint on another). Behind
+    /// AF_XDP, the files the demo is built from, served as any config is.
     pub fn start_demo() -> TestServer {
+        if let Some(behind) = xdp::Behind::asked() {
+            let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+            let read = |name: &str| std::fs::read_to_string(examples.join(name)).unwrap();
+            let zone = read("example.com.zone");
+            let (dir, command) = Self::prepare(&read("demo.toml"), &[("example.com.zone", &zone)], Some(&behind));
+            return Self::spawn(command, dir, Some(behind));
+        }
         let dir = tempfile::tempdir().unwrap();
         let mut command = Command::new(binary());
         command.args(["serve", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0"]);
-        Self::spawn(command, dir)
+        Self::spawn(command, dir, None)
     }
 
-    fn spawn(mut command: Command, dir: tempfile::TempDir) -> TestServer {
+    fn spawn(mut command: Command, dir: tempfile::TempDir, behind: Option<xdp::Behind>) -> TestServer {
         command.env("RUST_LOG", "info").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().expect("start eightfold");
         let output = Arc::new(Mutex::new(String::new()));
@@ -166,7 +189,15 @@ impl TestServer {
         };
         // The control line is logged before the listening line.
         let control = control_rx.try_recv().ok();
-        TestServer { child, addr, control, dir, output }
+        if let Some(behind) = &behind {
+            let text = output.lock().unwrap().clone();
+            if let Err(reason) = behind.started(&text) {
+                let _ = child.kill();
+                let _ = child.wait();
+                xdp::cannot(reason);
+            }
+        }
+        TestServer { child, addr, control, dir, output, xdp: behind }
     }
 
     /// The server's process id.
@@ -192,17 +223,25 @@ impl TestServer {
         None
     }
 
-    /// Runs an `eightfold` control command against this server; (exit code, output).
+    /// Runs an `eightfold` control command against this server (behind AF_XDP, in its
+    /// namespace); (exit code, output).
     pub fn cli(&self, args: &[&str]) -> (i32, String) {
         let control = self.control.expect("the server has a control endpoint").to_string();
-        let out = Command::new(binary()).args(args).args(["--control", &control]).output().unwrap();
+        let mut command = self.xdp.as_ref().map_or_else(|| Command::new(binary()), |b| b.command(&binary()));
+        let out = command.args(args).args(["--control", &control]).output().unwrap();
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         (out.status.code().unwrap_or(-1), text)
     }
 
-    /// One HTTP request to the control endpoint; (status, body).
+    /// One HTTP request to the control endpoint (behind AF_XDP, from its namespace); (status,
+    /// body).
     pub fn http(&self, method: &str, path: &str, headers: &str, body: &str) -> (u16, String) {
-        let mut stream = TcpStream::connect(self.control.expect("control endpoint")).unwrap();
+        let control = self.control.expect("control endpoint");
+        let mut stream = match &self.xdp {
+            Some(b) => xdp::Pair::inside(&b.pair.server, || TcpStream::connect(control)),
+            None => TcpStream::connect(control),
+        }
+        .unwrap();
         write!(stream, "{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: {}\r\n\r\n{body}", body.len())
             .unwrap();
         let mut response = String::new();
@@ -229,9 +268,41 @@ impl TestServer {
         answer
     }
 
-    /// Sends raw bytes over UDP; the answer's bytes, or None after the timeout.
+    /// Sends raw bytes over UDP; the answer's bytes, or None after the timeout. Behind AF_XDP
+    /// from the client's namespace, to the server's IPv4 and IPv6 addresses in turn.
     pub fn udp_raw(&self, packet: &[u8]) -> Option<Vec<u8>> {
-        udp_exchange(self.addr, packet, ANSWER_TIMEOUT)
+        let Some(behind) = &self.xdp else {
+            return udp_exchange(self.addr, packet, ANSWER_TIMEOUT);
+        };
+        let server = behind.next_address();
+        let socket = behind.udp_socket(server);
+        socket.set_read_timeout(Some(ANSWER_TIMEOUT)).unwrap();
+        socket.send_to(packet, server).unwrap();
+        let mut buf = vec![0u8; 65535];
+        let answer = socket.recv_from(&mut buf).ok().map(|(n, from)| {
+            assert_eq!(from, server, "the answer comes from the address asked");
+            buf[..n].to_vec()
+        });
+        behind.sent(server, packet.len(), answer.is_some());
+        answer
+    }
+
+    /// A UDP socket for [`TestServer::send_udp`], bound to a free port (behind AF_XDP, in the
+    /// client's namespace).
+    pub fn udp_socket(&self) -> UdpSocket {
+        match &self.xdp {
+            Some(behind) => behind.udp_socket(self.addr),
+            None => UdpSocket::bind(if self.addr.is_ipv6() { "[::1]:0" } else { "127.0.0.1:0" }).unwrap(),
+        }
+    }
+
+    /// Sends `packet` to the server from `socket`, made by [`TestServer::udp_socket`]; the
+    /// answers are the caller's to read.
+    pub fn send_udp(&self, socket: &UdpSocket, packet: &[u8]) {
+        socket.send_to(packet, self.addr).unwrap();
+        if let Some(behind) = &self.xdp {
+            behind.sent(self.addr, packet.len(), false);
+        }
     }
 
     /// Sends a message over a new TCP connection.
@@ -241,9 +312,13 @@ impl TestServer {
         Message::from_vec(&read_framed(&mut stream).expect("an answer over TCP")).unwrap()
     }
 
-    /// A TCP connection with timeouts set.
+    /// A TCP connection with timeouts set (behind AF_XDP, from the client's namespace).
     pub fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect_timeout(&self.addr, ANSWER_TIMEOUT).unwrap();
+        let stream = match &self.xdp {
+            Some(behind) => behind.connect(self.addr),
+            None => TcpStream::connect_timeout(&self.addr, ANSWER_TIMEOUT),
+        }
+        .unwrap();
         stream.set_read_timeout(Some(ANSWER_TIMEOUT)).unwrap();
         stream.set_write_timeout(Some(ANSWER_TIMEOUT)).unwrap();
         stream
@@ -257,10 +332,22 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        // Behind AF_XDP, a test that passed is checked to have gone through the AF_XDP
+        // sockets, from what the server says while it still runs (a test that stopped the
+        // server has checked what it wanted of it).
+        let checked = match &self.xdp {
+            Some(behind) if !std::thread::panicking() && matches!(self.child.try_wait(), Ok(None)) => {
+                Some(behind.verify(self.control, self.child.id()))
+            }
+            _ => None,
+        };
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
             eprintln!("--- eightfold output ---\n{}", self.output());
+        }
+        if let Some(Err(reason)) = checked {
+            panic!("{reason}\n--- eightfold output ---\n{}", self.output());
         }
     }
 }
