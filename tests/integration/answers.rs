@@ -338,6 +338,24 @@ fn large_answer_truncated_over_udp_then_complete_over_tcp() {
 }
 
 #[test]
+fn answers_up_to_a_large_edns_size_arrive_whole_or_truncated() {
+    // 30 TXT records take about 2,300 bytes: more than one Ethernet frame carries. Over
+    // loopback the whole set comes in one datagram; where a path cannot send it in one packet
+    // (AF_XDP keeps an answer within the interface's MTU) it comes truncated. It always comes.
+    let txt: String = (0..30).map(|i| format!("big TXT \"{i:02}{}\"\n", "x".repeat(60))).collect();
+    let zone = format!("{ZONE}{txt}");
+    let config = format!("[server]\nlisten = [\"127.0.0.1:0\"]\nedns_udp_size = 4096\n{ZONE_BODY}");
+    let s = TestServer::start_config(&config, &[("example.com.zone", &zone)], &[]);
+    for _ in 0..2 {
+        let m = s.udp(&message("big.example.com.", RecordType::TXT, Some(4096)));
+        assert_eq!(m.response_code(), ResponseCode::NoError);
+        assert!(m.truncated() || m.answers().len() == 30, "{} records, TC clear", m.answers().len());
+        assert_eq!(m.extensions().as_ref().map(|e| e.max_payload()), Some(4096));
+    }
+    assert_eq!(s.tcp(&message("big.example.com.", RecordType::TXT, None)).answers().len(), 30);
+}
+
+#[test]
 fn tcp_pipelines_several_queries_on_one_connection() {
     let s = server();
     let mut stream = s.connect();
@@ -693,6 +711,7 @@ mod xdp {
         edns_is_echoed_and_versions_checked,
         multivalue_sixteen_records_eight_distinct_all_appear,
         large_answer_truncated_over_udp_then_complete_over_tcp,
+        answers_up_to_a_large_edns_size_arrive_whole_or_truncated,
         tcp_pipelines_several_queries_on_one_connection,
         built_in_demo_answers,
         tcp_idle_connections_close_and_the_cap_evicts_the_longest_idle,

@@ -502,7 +502,7 @@ fn open_socket(nic: NicIndex, queue: u32, frame_size: FrameSize) -> Result<ring:
     })?;
     flags.force_copy();
     let socket = builder.bind(nic, queue, flags).map_err(|e| format!("cannot bind the AF_XDP socket: {e}"))?;
-    Ok(ring::Socket::new(socket, umem, rings))
+    Ok(ring::Socket::new(socket, umem, rings, nic))
 }
 
 #[cfg(test)]

@@ -1,13 +1,17 @@
 //! One AF_XDP socket's loop: refill the fill ring, take a batch off RX, answer each frame in
 //! place (the DNS response over the query, then the frame turned around), put the answers on
 //! TX, kick the kernel to send them, take sent frames back from the completion ring. Every
-//! frame goes back to the UMEM or to the kernel; nothing is allocated per packet.
+//! frame goes back to the UMEM or to the kernel; nothing is allocated per packet. An answer
+//! leaves in one frame, so it is kept within the interface's MTU, and over IPv6 within the
+//! 1,280 bytes every IPv6 path carries: a longer one is truncated (TC) for the client to ask
+//! again over TCP, where the sockets would send IP fragments.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
+use xdp::nic::NicIndex;
 use xdp::slab::{HeapSlab, Slab};
 use xdp::socket::{PollTimeout, XdpSocket};
 use xdp::{Packet, Umem, WakableRings};
@@ -23,6 +27,10 @@ const BATCH: usize = 32;
 /// How long an idle worker waits for a frame before it looks at the view and the stop flag
 /// again.
 const IDLE: Duration = Duration::from_secs(1);
+
+/// The MTU every IPv6 path carries (RFC 8200 section 5): the most an IPv6 reply takes, as
+/// the UDP sockets fragment theirs at it.
+const IPV6_MIN_MTU: usize = 1280;
 
 /// What every queue's worker is told.
 #[derive(Clone)]
@@ -44,6 +52,8 @@ pub struct Socket {
     rings: WakableRings,
     /// Frames already handed to the kernel on the fill ring.
     filled: usize,
+    /// The interface's MTU: the most bytes of IP packet a frame may carry out.
+    mtu: usize,
 }
 
 impl Socket {
@@ -52,12 +62,15 @@ impl Socket {
     /// and a frame that finds no buffer on the fill ring is dropped, while the server may
     /// still be building its zones before [`run`] starts. With the ring filled, queries that
     /// come meanwhile wait on the RX ring, as they wait in a UDP socket's buffer.
-    pub fn new(socket: XdpSocket, mut umem: Umem, mut rings: WakableRings) -> Socket {
+    /// `nic` is the interface it is bound to, whose MTU is read here (answers are not capped
+    /// when it cannot be read).
+    pub fn new(socket: XdpSocket, mut umem: Umem, mut rings: WakableRings, nic: NicIndex) -> Socket {
         let room = (RING as usize).min(umem.allocatable());
         // SAFETY: the frames come from `umem`, which moves with the socket into `run` and
         // outlives every packet there.
         let filled = unsafe { rings.fill_ring.enqueue(&mut umem, room, false) }.unwrap_or(0);
-        Socket { socket, umem, rings, filled }
+        let mtu = mtu(nic).unwrap_or(usize::MAX);
+        Socket { socket, umem, rings, filled, mtu }
     }
 
     /// The socket's descriptor, for the XSKMAP.
@@ -68,7 +81,7 @@ impl Socket {
 
 /// Serves `socket` until the server stops.
 pub fn run(socket: Socket, shared: &Arc<Shared>, settings: &Settings, counters: &QueueCounters) {
-    let Socket { socket, mut umem, rings, filled } = socket;
+    let Socket { socket, mut umem, rings, filled, mtu } = socket;
     let WakableRings { mut fill_ring, rx_ring, mut completion_ring, tx_ring } = rings;
     let (Some(mut rx_ring), Some(mut tx_ring)) = (rx_ring, tx_ring) else {
         tracing::error!("an AF_XDP socket came without its RX or TX ring");
@@ -114,7 +127,7 @@ pub fn run(socket: Socket, shared: &Arc<Shared>, settings: &Settings, counters: 
         let mut dropped = 0u64;
         while let Some(mut packet) = received.pop_back() {
             let answered =
-                answer(&mut packet, settings, &mut responder, view, &stats, second, &mut scratch, &mut query);
+                answer(&mut packet, settings, &mut responder, view, &stats, second, mtu, &mut scratch, &mut query);
             if answered {
                 let _ = answers.push_front(packet);
             } else {
@@ -145,9 +158,10 @@ pub fn run(socket: Socket, shared: &Arc<Shared>, settings: &Settings, counters: 
     }
 }
 
-/// Answers the query in `packet`'s frame over it and turns the frame around; false when the
-/// frame is not a plain UDP datagram to the port, or no answer goes back (dropped by the
-/// responder or rate limiting), and the frame is to be given back to the UMEM.
+/// Answers the query in `packet`'s frame over it and turns the frame around, the reply's IP
+/// packet within `mtu` bytes (and [`IPV6_MIN_MTU`] over IPv6); false when the frame is not a plain UDP datagram to the port, or
+/// no answer goes back (dropped by the responder or rate limiting), and the frame is to be
+/// given back to the UMEM.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 fn answer(
@@ -157,6 +171,7 @@ fn answer(
     view: &crate::view::View,
     stats: &crate::server::stats::WorkerStats,
     second: u32,
+    mtu: usize,
     scratch: &mut [u8],
     query: &mut [u8],
 ) -> bool {
@@ -178,7 +193,13 @@ fn answer(
     if settings.query_log {
         query[..datagram.len].copy_from_slice(&frame[datagram.payload()]);
     }
-    let outcome = responder.respond_in_place(view, &mut frame[headers..], datagram.len, scratch);
+    // The answer is written under the room the MTU leaves after the IP and UDP headers (the
+    // responder truncates what does not fit), never less than the query or the 512 bytes any
+    // answer may take.
+    let (packet_limit, ip_headers) = if datagram.ipv6 { (mtu.min(IPV6_MIN_MTU), 40 + 8) } else { (mtu, 20 + 8) };
+    let room = packet_limit.saturating_sub(ip_headers).max(crate::wire::PLAIN_UDP_LIMIT).max(datagram.len);
+    let end = frame.len().min(headers.saturating_add(room));
+    let outcome = responder.respond_in_place(view, &mut frame[headers..end], datagram.len, scratch);
     stats.record(Transport::Udp, &outcome);
     if settings.query_log {
         crate::server::log_query(client, Transport::Udp, &query[..datagram.len], &outcome, &frame[headers..]);
@@ -203,6 +224,28 @@ fn answer(
     let reply_len = frame::turn_around(frame, &datagram, answer_len);
     let shrink = frame.len() - reply_len;
     packet.adjust_tail(-i32::try_from(shrink).unwrap_or(0)).is_ok()
+}
+
+/// The MTU of interface `nic` (SIOCGIFMTU), when it can be read.
+fn mtu(nic: NicIndex) -> Option<usize> {
+    let name = nic.name().ok()?;
+    let name = name.as_str()?.as_bytes();
+    // SAFETY: ifreq is integers, a byte array and a union of such; all-zero is valid.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    if name.len() >= request.ifr_name.len() {
+        return None;
+    }
+    for (to, from) in request.ifr_name.iter_mut().zip(name) {
+        *to = *from as libc::c_char;
+    }
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).ok()?;
+    // SAFETY: SIOCGIFMTU reads the NUL-terminated name in `request` and writes the MTU into
+    // its union; the descriptor is an open socket and `request` lives across the call.
+    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFMTU, &mut request) } != 0 {
+        return None;
+    }
+    // SAFETY: the call succeeded, so the kernel wrote the MTU member of the union.
+    usize::try_from(unsafe { request.ifr_ifru.ifru_mtu }).ok()
 }
 
 /// The query's source address and port, read from a frame [`frame::parse`] accepted.
@@ -242,6 +285,22 @@ mod tests {
         let text = "[[zone]]\norigin = \"example.com.\"\nsoa = \"ns1 host 1 2 3 4 5\"\nns = [\"ns1\"]\n";
         let config =
             Config::parse(text, std::path::Path::new("t.toml"), &|_| Err(std::io::ErrorKind::NotFound.into())).unwrap();
+        view_of(config)
+    }
+
+    /// A zone whose `big.example.com. TXT` set answers in about 1,600 bytes, served with EDNS
+    /// answers up to 4,096 bytes.
+    fn big_view() -> View {
+        let text = "[server]\nedns_udp_size = 4096\n[[zone]]\norigin = \"example.com.\"\nfile = \"z\"\n";
+        let mut zone = "$ORIGIN example.com.\n@ 300 SOA ns1 host 1 2 3 4 5\n@ 300 NS ns1\n".to_string();
+        for i in 0..20 {
+            zone.push_str(&format!("big 300 TXT \"{i:02}{}\"\n", "x".repeat(60)));
+        }
+        let config = Config::parse(text, std::path::Path::new("t.toml"), &|_| Ok(zone.clone())).unwrap();
+        view_of(config)
+    }
+
+    fn view_of(config: Config) -> View {
         View::new(
             Arc::new(Catalog::build(&config, 0).expect("an unsigned catalog")),
             HealthSnapshot::initial(&config.checks),
@@ -269,6 +328,32 @@ mod tests {
         f
     }
 
+    /// An IPv6 frame from 2001:db8::2 port 40000 to 2001:db8::1 port 53 carrying `payload`,
+    /// its UDP checksum right.
+    fn frame6(payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x86, 0xDD, 0x60, 0, 0, 0];
+        let udp_len = (8 + payload.len()) as u16;
+        f.extend_from_slice(&udp_len.to_be_bytes());
+        f.extend_from_slice(&[17, 64]);
+        for host in [2, 1] {
+            f.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, host]);
+        }
+        f.extend_from_slice(&40000u16.to_be_bytes());
+        f.extend_from_slice(&53u16.to_be_bytes());
+        f.extend_from_slice(&udp_len.to_be_bytes());
+        f.extend_from_slice(&[0, 0]);
+        f.extend_from_slice(payload);
+        let words = |b: &[u8]| -> u32 {
+            b.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]))).sum()
+        };
+        let mut sum = words(&f[22..54]) + 17 + u32::from(udp_len) + words(&f[54..]);
+        while sum > 0xFFFF {
+            sum = (sum & 0xFFFF) + (sum >> 16);
+        }
+        f[60..62].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+        f
+    }
+
     /// A query for `example.com. SOA` with EDNS (4096 bytes offered).
     fn query() -> Vec<u8> {
         let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1];
@@ -279,14 +364,20 @@ mod tests {
 
     /// Runs `answer` on `bytes` in a frame-sized packet; the packet's bytes after, if answered.
     fn answer_frame(bytes: &[u8]) -> Option<Vec<u8>> {
+        answer_frame_in(&view(), bytes, 1500)
+    }
+
+    /// Runs `answer` on `bytes` in a frame-sized packet, answered from `view` on an interface
+    /// of `mtu` bytes; the packet's bytes after, if answered.
+    fn answer_frame_in(view: &View, bytes: &[u8], mtu: usize) -> Option<Vec<u8>> {
         let mut buf = Box::new([0u8; 2048]);
         let mut packet = Packet::testing_new(&mut buf);
         packet.append(bytes).unwrap();
         let settings = Settings { port: 53, query_log: false, answer_cache: 0, rrl: None };
-        let (mut responder, view, stats) = (Responder::new(), view(), Stats::default());
+        let (mut responder, stats) = (Responder::new(), Stats::default());
         let stats = stats.register();
         let (mut scratch, mut query) = (vec![0u8; 4096], vec![0u8; 4096]);
-        let answered = answer(&mut packet, &settings, &mut responder, &view, &stats, 0, &mut scratch, &mut query);
+        let answered = answer(&mut packet, &settings, &mut responder, view, &stats, 0, mtu, &mut scratch, &mut query);
         answered.then(|| packet.to_vec())
     }
 
@@ -302,6 +393,42 @@ mod tests {
         assert!(dns[2] & 0x80 != 0, "QR set");
         assert_eq!(dns[3] & 0x0F, 0, "NOERROR");
         assert!(datagram.len > query().len(), "the answer grew past the query's end");
+    }
+
+    #[test]
+    fn answers_stay_within_the_mtu_and_longer_ones_are_truncated() {
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1];
+        q.extend_from_slice(b"\x03big\x07example\x03com\x00\x00\x10\x00\x01");
+        q.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0]);
+        let view = big_view();
+        let reply_to = |frame: &[u8], mtu: usize| {
+            let reply = answer_frame_in(&view, frame, mtu).expect("an answer");
+            let datagram = frame::parse(&reply, 40000).expect("a well-formed reply frame");
+            let dns = reply[datagram.payload()].to_vec();
+            (reply.len() - 14, dns)
+        };
+        let reply = |mtu: usize| reply_to(&frame(&q), mtu);
+        // A jumbo MTU carries the whole set in one frame.
+        let (packet, dns) = reply(9000);
+        assert!(packet > 1500, "{packet} bytes of IP packet");
+        assert_eq!((dns[2] & 0x02, u16::from_be_bytes([dns[6], dns[7]])), (0, 20), "all 20 records, TC clear");
+        // At 1,500 bytes that frame would be dropped on the wire: the answer is truncated to
+        // fit, TC set, for the client to ask again over TCP.
+        let (packet, dns) = reply(1500);
+        assert!(packet <= 1500, "{packet} bytes of IP packet");
+        assert_eq!(dns[2] & 0x02, 0x02, "TC set");
+        // An MTU below what any answer may take leaves the 512 bytes a DNS answer always may.
+        let (packet, dns) = reply(100);
+        assert!(packet <= 20 + 8 + 512, "{packet} bytes of IP packet");
+        assert_eq!(dns[2] & 0x02, 0x02, "TC set");
+        // Over IPv6 within the 1,280 bytes every path carries, whatever the interface's MTU.
+        let (packet, dns) = reply_to(&frame6(&q), 9000);
+        assert!(packet <= 1280, "{packet} bytes of IPv6 packet");
+        assert_eq!(dns[2] & 0x02, 0x02, "TC set");
+        let mut small = q.clone();
+        small[12..16].copy_from_slice(b"\x03www");
+        let (_, dns) = reply_to(&frame6(&small), 1500);
+        assert_eq!(dns[2] & 0x02, 0, "a short answer goes whole over IPv6");
     }
 
     #[test]
