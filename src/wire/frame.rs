@@ -118,9 +118,13 @@ pub fn parse(frame: &[u8], port: u16) -> Option<Datagram> {
 /// Turns `frame`, read by [`parse`] as `datagram`, into its reply once the DNS response (of
 /// `len` bytes) has been written over the query at [`Datagram::payload`]'s start: Ethernet and
 /// IP addresses and UDP ports swapped, the IP and UDP lengths set, TTL or hop limit
-/// [`REPLY_TTL`], the IPv4 header checksum and the UDP checksum computed. Returns the reply
-/// frame's length. `frame` must hold the headers and `len` bytes after them.
-pub fn turn_around(frame: &mut [u8], datagram: &Datagram, len: usize) -> usize {
+/// [`REPLY_TTL`], the IPv4 header checksum and the UDP checksum computed. An IPv4 reply
+/// carries identification `id` and leaves without DF, as the UDP sockets send
+/// (`IP_PMTUDISC_OMIT`): a router on a path with a smaller MTU fragments it rather than drop
+/// it, so `id` should differ from the last few thousand replies to the same client (a
+/// counter does). Returns the reply frame's length. `frame` must hold the headers and `len`
+/// bytes after them.
+pub fn turn_around(frame: &mut [u8], datagram: &Datagram, len: usize, id: u16) -> usize {
     let udp = datagram.udp;
     let udp_len = UDP + len;
     let (macs, _) = frame.split_at_mut(12);
@@ -135,8 +139,9 @@ pub fn turn_around(frame: &mut [u8], datagram: &Datagram, len: usize) -> usize {
     } else {
         let ip = &mut frame[ETHERNET..ETHERNET + IPV4];
         ip[2..4].copy_from_slice(&((IPV4 + udp_len) as u16).to_be_bytes());
-        // A fresh identification is not needed: the reply is not fragmented (DF set).
-        ip[6] = 0x40;
+        ip[4..6].copy_from_slice(&id.to_be_bytes());
+        // Neither DF nor a fragment offset.
+        ip[6] = 0;
         ip[7] = 0;
         ip[8] = REPLY_TTL;
         ip[10..12].copy_from_slice(&[0, 0]);
@@ -281,7 +286,7 @@ mod tests {
                 assert_eq!((d.ipv6, d.len, &f[d.payload()]), (ipv6, query.len(), query));
                 f.resize(d.headers() + answer.len(), 0);
                 f[d.headers()..].copy_from_slice(answer);
-                let len = turn_around(&mut f, &d, answer.len());
+                let len = turn_around(&mut f, &d, answer.len(), 0xBEEF);
                 assert_eq!(len, f.len());
                 // The reply reads as a datagram from port 53 to 40000, checksums right.
                 assert_eq!(f[..12], [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
@@ -294,6 +299,7 @@ mod tests {
                     assert_eq!(f[ETHERNET + 7], REPLY_TTL);
                 } else {
                     assert_eq!(&f[ETHERNET + 12..ETHERNET + 20], &[192, 0, 2, 2, 192, 0, 2, 1]);
+                    assert_eq!(&f[ETHERNET + 4..ETHERNET + 8], &[0xBE, 0xEF, 0, 0], "the id given, no DF");
                     assert_eq!(reference(&f[ETHERNET..ETHERNET + IPV4]), 0xFFFF);
                 }
             }

@@ -92,6 +92,8 @@ pub fn run(socket: Socket, shared: &Arc<Shared>, settings: &Settings, counters: 
     let mut view_cache = shared.reader().cache();
     let stats = shared.stats.register();
     let mut scratch = vec![0u8; 4096].into_boxed_slice();
+    // IPv4 identification of the replies: a counter from a random start.
+    let mut ip_id = fastrand::u16(..);
     let mut query = vec![0u8; 4096].into_boxed_slice();
     let mut received = HeapSlab::with_capacity(BATCH);
     let mut answers = HeapSlab::with_capacity(BATCH);
@@ -126,8 +128,18 @@ pub fn run(socket: Socket, shared: &Arc<Shared>, settings: &Settings, counters: 
         }
         let mut dropped = 0u64;
         while let Some(mut packet) = received.pop_back() {
-            let answered =
-                answer(&mut packet, settings, &mut responder, view, &stats, second, mtu, &mut scratch, &mut query);
+            let answered = answer(
+                &mut packet,
+                settings,
+                &mut responder,
+                view,
+                &stats,
+                second,
+                mtu,
+                &mut ip_id,
+                &mut scratch,
+                &mut query,
+            );
             if answered {
                 let _ = answers.push_front(packet);
             } else {
@@ -172,6 +184,7 @@ fn answer(
     stats: &crate::server::stats::WorkerStats,
     second: u32,
     mtu: usize,
+    ip_id: &mut u16,
     scratch: &mut [u8],
     query: &mut [u8],
 ) -> bool {
@@ -221,7 +234,8 @@ fn answer(
             }
         }
     }
-    let reply_len = frame::turn_around(frame, &datagram, answer_len);
+    *ip_id = ip_id.wrapping_add(1);
+    let reply_len = frame::turn_around(frame, &datagram, answer_len, *ip_id);
     let shrink = frame.len() - reply_len;
     packet.adjust_tail(-i32::try_from(shrink).unwrap_or(0)).is_ok()
 }
@@ -377,7 +391,8 @@ mod tests {
         let (mut responder, stats) = (Responder::new(), Stats::default());
         let stats = stats.register();
         let (mut scratch, mut query) = (vec![0u8; 4096], vec![0u8; 4096]);
-        let answered = answer(&mut packet, &settings, &mut responder, view, &stats, 0, mtu, &mut scratch, &mut query);
+        let answered =
+            answer(&mut packet, &settings, &mut responder, view, &stats, 0, mtu, &mut 0, &mut scratch, &mut query);
         answered.then(|| packet.to_vec())
     }
 

@@ -179,6 +179,8 @@ fn echo(frame: &mut [u8], port: u16) -> bool {
     if datagram.len > 2 {
         frame[payload.start + 2] |= 0x80;
     }
-    frame::turn_around(frame, &datagram, datagram.len);
+    // The query's own identification: the echo keeps no state.
+    let id = u16::from_be_bytes([frame[18], frame[19]]);
+    frame::turn_around(frame, &datagram, datagram.len, id);
     true
 }
