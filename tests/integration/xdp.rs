@@ -21,6 +21,8 @@ use hickory_proto::rr::RecordType;
 use crate::common::xdp::{metrics, run, skip, sum, unable, Pair, CONTROL, PORT, SERVER_V4, SERVER_V6};
 use crate::common::{binary, have, message, read_framed, write_framed, ANSWER_TIMEOUT};
 
+/// An address on the server's end of the pair that the server does not listen on.
+const OTHER_V4: &str = "198.51.100.3";
 /// UDP queries sent over each address family.
 const QUERIES: usize = 20;
 
@@ -259,6 +261,9 @@ fn udp_over_af_xdp_and_everything_else_through_the_stack() {
 
     // TCP on the same address and port reaches the stack and the TCP thread.
     let before = sum(&text, "eightfold_xdp_received_total", &iface);
+    let passed = sum(&text, "eightfold_xdp_passed_total", &iface);
+    // A second address on the server's end that the server does not listen on.
+    run(&["ip", "-n", &pair.server, "addr", "add", &format!("{OTHER_V4}/24"), "dev", &pair.server_if]).unwrap();
     Pair::inside(&pair.client, || {
         let mut stream = TcpStream::connect_timeout(&v4, ANSWER_TIMEOUT).expect("TCP through the stack");
         stream.set_read_timeout(Some(ANSWER_TIMEOUT)).unwrap();
@@ -272,10 +277,24 @@ fn udp_over_af_xdp_and_everything_else_through_the_stack() {
             "an answer from port {}",
             PORT + 1
         );
+        // The port at an address the server does not listen on: the program leaves it to the
+        // stack, which has no socket there either, so nothing answers, as without AF_XDP.
+        let unlistened: SocketAddr = format!("{OTHER_V4}:{PORT}").parse().unwrap();
+        assert!(
+            udp(unlistened, &message("www.example.com.", RecordType::A, None)).is_none(),
+            "an answer from {unlistened}, where the server does not listen"
+        );
     });
     let text = Pair::inside(&pair.server, || metrics(control)).unwrap();
-    assert_eq!(sum(&text, "eightfold_xdp_received_total", &iface), before, "TCP and other ports skip the XSK");
+    assert_eq!(
+        sum(&text, "eightfold_xdp_received_total", &iface),
+        before,
+        "TCP, other ports and other addresses skip the XSK"
+    );
     assert!(sum(&text, "eightfold_queries_total", "transport=\"tcp\"") >= 1, "{text}");
+    // The program counts what it passes to the stack: at least the TCP exchange's segments
+    // and the two datagrams.
+    assert!(sum(&text, "eightfold_xdp_passed_total", &iface) >= passed + 5, "{text}");
 
     // ARP and ICMP pass to the stack.
     if have("ping") {
@@ -297,6 +316,7 @@ fn udp_over_af_xdp_and_everything_else_through_the_stack() {
         .unwrap();
     let status = String::from_utf8_lossy(&status.stdout);
     assert!(status.contains(&format!("xdp {}  native mode, 2 queues", pair.server_if)), "{status}");
+    assert!(status.contains("passed to the stack") && status.contains("rx ring full"), "{status}");
 
     // SIGTERM: the workers stop, the server exits cleanly, and the program is detached.
     // SAFETY: kill with the child's pid and a signal number has no memory effects.
@@ -314,6 +334,23 @@ fn udp_over_af_xdp_and_everything_else_through_the_stack() {
     assert!(!link.contains("prog/xdp"), "the program is detached on exit: {link}");
 }
 
+/// The XDP program `ip` reports attached to the server's end, if any: `(id, name)`.
+fn attached_program(pair: &Pair) -> Option<(u32, String)> {
+    let link = run(&["ip", "-n", &pair.server, "link", "show", &pair.server_if]).unwrap();
+    let words: Vec<&str> = link.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "prog/xdp")?;
+    let id = words.get(at + 2)?.parse().ok()?;
+    Some((id, words.get(at + 4)?.to_string()))
+}
+
+/// Attaches `object`'s `xdp` section to the server's end by netlink, as `ip` does (and as a
+/// loader without BPF links would leave it after a crash).
+fn attach_with_ip(pair: &Pair, object: &str) {
+    let path = format!("{}/tools/xdp/{object}", env!("CARGO_MANIFEST_DIR"));
+    run(&["ip", "-n", &pair.server, "link", "set", "dev", &pair.server_if, "xdpdrv", "obj", &path, "sec", "xdp"])
+        .expect("attach a program with ip");
+}
+
 #[test]
 fn an_interface_that_cannot_be_set_up_leaves_the_sockets_serving() {
     if let Some(reason) = unable() {
@@ -324,10 +361,9 @@ fn an_interface_that_cannot_be_set_up_leaves_the_sockets_serving() {
         Err(reason) => return skip(&format!("cannot make the namespaces and veth pair: {reason}")),
     };
     // Another program already attached to the interface (by netlink, as `ip` does): the
-    // server names the interface, the cause and the command that removes it.
-    let object = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/xdp/udp-redirect.bpf.o");
-    run(&["ip", "-n", &pair.server, "link", "set", "dev", &pair.server_if, "xdpdrv", "obj", object, "sec", "xdp"])
-        .expect("attach a program with ip");
+    // server names it, the interface and the command that removes it, and leaves it there.
+    attach_with_ip(&pair, "turnaround.bpf.o");
+    let foreign = attached_program(&pair).expect("ip attached the turnaround program");
     let config = format!(
         "[server]\nlisten = [\"{SERVER_V4}:{PORT}\"]\nworkers = 1\nxdp = [\"{}\", \"nosuch0\"]\n\n\
          [[zone]]\norigin = \"example.com.\"\nsoa = \"ns1 host 1 2 3 4 5\"\nns = [\"ns1\"]\n",
@@ -337,17 +373,132 @@ fn an_interface_that_cannot_be_set_up_leaves_the_sockets_serving() {
     server.wait_for("listening on");
     let text = server.output();
     assert!(
-        text.contains(&format!("cannot serve UDP over AF_XDP on {}", pair.server_if))
-            && text.contains(&format!("ip link set dev {} xdp off", pair.server_if)),
+        text.contains(&format!(
+            "cannot serve UDP over AF_XDP on {}: another XDP program (`turnaround`, id {}) is attached; \
+             remove it with `ip link set dev {} xdp off`",
+            pair.server_if, foreign.0, pair.server_if
+        )),
         "{text}"
     );
     assert!(text.contains("cannot serve UDP over AF_XDP on nosuch0: no such interface"), "{text}");
-    // The socket workers answer (the program ip attached passes what has no socket).
+    assert_eq!(attached_program(&pair), Some(foreign), "another's program is left alone");
+    // The socket workers answer (the turnaround program passes what is not to port 53).
     let v4: SocketAddr = format!("{SERVER_V4}:{PORT}").parse().unwrap();
     Pair::inside(&pair.client, || {
         let answer = udp(v4, &message("example.com.", RecordType::SOA, None)).expect("an answer from the sockets");
         assert_eq!(answer.response_code(), ResponseCode::NoError);
     });
+    drop(server);
+
+    // eightfold's own program left attached by netlink (a crashed run of a loader without
+    // links): detached at start, with a warning, and replaced by the server's own.
+    run(&["ip", "-n", &pair.server, "link", "set", "dev", &pair.server_if, "xdp", "off"]).unwrap();
+    attach_with_ip(&pair, "udp-redirect.bpf.o");
+    let (stale, name) = attached_program(&pair).expect("ip attached udp_redirect");
+    assert_eq!(name, "udp_redirect");
+    let config =
+        config.replace(", \"nosuch0\"", "").replace("workers = 1\n", "workers = 1\ncontrol = \"127.0.0.1:9153\"\n");
+    let mut server = Server::start(&pair, &config, &[]);
+    server.wait_for("listening on");
+    let text = server.output();
+    assert!(text.contains("detached a stale udp_redirect program that an earlier run left attached"), "{text}");
+    assert!(text.contains(&format!("id={stale}")), "{text}");
+    assert!(text.contains("serving UDP over AF_XDP"), "{text}");
+    let (id, name) = attached_program(&pair).expect("the server's program");
+    assert!(id != stale && name == "udp_redirect", "the server's own program replaced the stale one: {id} {name}");
+    Pair::inside(&pair.client, || {
+        let answer = udp(v4, &message("example.com.", RecordType::SOA, None)).expect("an answer over AF_XDP");
+        assert_eq!(answer.response_code(), ResponseCode::NoError);
+    });
+    let text = Pair::inside(&pair.server, || metrics(CONTROL.parse().unwrap())).unwrap();
+    assert!(sum(&text, "eightfold_xdp_answered_total", "") >= 1, "answered through the XSK:\n{text}");
+
+    // A second server on the same interface while the first holds its program through a BPF
+    // link: that is no stale program, and it is left alone.
+    let second = config.replace(&format!(":{PORT}"), &format!(":{}", PORT + 1)).replace(":9153", ":9154");
+    let mut other = Server::start(&pair, &second, &[]);
+    other.wait_for("listening on");
+    assert!(
+        other.output().contains("holds eightfold's XDP program") && other.output().contains("another eightfold"),
+        "{}",
+        other.output()
+    );
+    assert_eq!(attached_program(&pair).map(|p| p.0), Some(id), "the first server's program stays");
+}
+
+/// The capabilities `contrib/eightfold-xdp.conf` grants, as setpriv spells them (`+bpf`).
+fn drop_in_capabilities() -> Vec<String> {
+    let drop_in = include_str!("../../contrib/eightfold-xdp.conf");
+    let line = drop_in.lines().find_map(|l| l.strip_prefix("AmbientCapabilities=")).expect("AmbientCapabilities=");
+    line.split_whitespace().map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase())).collect()
+}
+
+#[test]
+fn the_drop_ins_capabilities_are_enough_and_without_them_the_sockets_serve() {
+    if let Some(reason) = unable() {
+        return skip(&reason);
+    }
+    if !have("setpriv") {
+        return skip("setpriv (util-linux) is not installed");
+    }
+    let pair = match Pair::new() {
+        Ok(pair) => pair,
+        Err(reason) => return skip(&format!("cannot make the namespaces and veth pair: {reason}")),
+    };
+    // The server runs as `nobody` with only the given capabilities (ambient, so they survive
+    // the exec), from a folder that user can read.
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("eightfold");
+    std::fs::copy(binary(), &program).unwrap();
+    let config = dir.path().join("eightfold.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = [\"{SERVER_V4}:{PORT}\"]\nworkers = 1\nxdp = [\"{}\"]\ncontrol = \"{CONTROL}\"\n\n\
+             [[zone]]\norigin = \"example.com.\"\nsoa = \"ns1 host 1 2 3 4 5\"\nns = [\"ns1\"]\n",
+            pair.server_if
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for (path, mode) in [(dir.path(), 0o755), (program.as_path(), 0o755), (config.as_path(), 0o644)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let v4: SocketAddr = format!("{SERVER_V4}:{PORT}").parse().unwrap();
+    for granted in [drop_in_capabilities(), Vec::new()] {
+        let caps = std::iter::once("-all".to_string()).chain(granted.iter().cloned()).collect::<Vec<_>>().join(",");
+        let log = dir.path().join("log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &pair.server, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args([format!("--inh-caps={caps}"), format!("--ambient-caps={caps}"), format!("--bounding-set={caps}")])
+            .arg(&program)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .stderr(Stdio::from(std::fs::File::create(dir.path().join("stderr")).unwrap()))
+            .spawn()
+            .unwrap();
+        let mut server = Server { child, log, _dir: tempfile::tempdir().unwrap() };
+        server.wait_for("listening on");
+        let text = server.output();
+        let answer = Pair::inside(&pair.client, || udp(v4, &message("example.com.", RecordType::SOA, None)));
+        assert_eq!(answer.map(|a| a.response_code()), Some(ResponseCode::NoError), "answered with {caps}:\n{text}");
+        let metrics = Pair::inside(&pair.server, || metrics(CONTROL.parse().unwrap())).unwrap();
+        let through_xdp = sum(&metrics, "eightfold_xdp_answered_total", "");
+        if granted.is_empty() {
+            // No privileges: the error says what is missing, and the sockets answered.
+            assert!(
+                text.contains(&format!("cannot serve UDP over AF_XDP on {}", pair.server_if))
+                    && text.contains("needs root, or CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW and CAP_IPC_LOCK")
+                    && text.contains("UDP on it is served by the sockets"),
+                "{text}"
+            );
+            assert_eq!(through_xdp, 0, "{metrics}");
+        } else {
+            assert!(text.contains("serving UDP over AF_XDP"), "with {caps}:\n{text}");
+            assert!(through_xdp >= 1, "answered through the XSK with {caps}:\n{metrics}");
+        }
+    }
 }
 
 #[test]
