@@ -18,44 +18,10 @@
 // IPv6 extension headers and fragments also go to the stack; Knot's program drops matching
 // fragments.
 //
-// Self-contained like udp-redirect.bpf.c: no libbpf or kernel headers; built and checked
-// by tools/xdp/build-bpf.sh.
+// Self-contained like udp-redirect.bpf.c (xdp-defs.h, no libbpf or kernel headers); built
+// and checked by tools/xdp/build-bpf.sh.
 
-typedef unsigned char __u8;
-typedef unsigned short __u16;
-typedef unsigned int __u32;
-typedef unsigned long long __u64;
-
-#define SEC(name) __attribute__((section(name), used))
-#define __uint(name, value) int(*name)[value]
-
-// From linux/bpf.h (stable UAPI).
-#define BPF_MAP_TYPE_ARRAY 2
-#define BPF_MAP_TYPE_XSKMAP 17
-#define XDP_ABORTED 0
-#define XDP_DROP 1
-#define XDP_PASS 2
-struct xdp_md {
-    __u32 data;
-    __u32 data_end;
-    __u32 data_meta;
-    __u32 ingress_ifindex;
-    __u32 rx_queue_index;
-    __u32 egress_ifindex;
-};
-static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
-static long (*bpf_redirect_map)(void *map, __u64 key, __u64 flags) = (void *)51;
-
-#define BE16(x) ((__u16)((((x) & 0xff) << 8) | (((x) >> 8) & 0xff)))
-#define ETH_HEADER 14
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86dd
-#define IPPROTO_TCP 6
-#define IPPROTO_UDP 17
-#define IPV4_HEADER 20
-#define IPV6_HEADER 40
-#define TCP_HEADER 20
-#define UDP_HEADER 8
+#include "xdp-defs.h"
 
 // Knot 3.2.6's src/libknot/xdp/bpf-consts.h: knot_xdp_filter_flag_t and struct knot_xdp_opts.
 #define KNOT_XDP_FILTER_ON (1 << 0)

@@ -15,37 +15,11 @@
 // full. So it is computed anew over the pseudo-header and the datagram (at most
 // MAX_UDP_LENGTH bytes; longer ones go to the stack).
 //
-// Self-contained like udp-redirect.bpf.c: no libbpf or kernel headers, plain packet access,
-// no bpf_xdp_adjust_meta; built and checked by tools/xdp/build-bpf.sh.
+// Self-contained like udp-redirect.bpf.c (xdp-defs.h, no libbpf or kernel headers), plain
+// packet access, no bpf_xdp_adjust_meta; built and checked by tools/xdp/build-bpf.sh.
 
-typedef unsigned char __u8;
-typedef unsigned short __u16;
-typedef unsigned int __u32;
-typedef unsigned long long __u64;
+#include "xdp-defs.h"
 
-#define SEC(name) __attribute__((section(name), used))
-
-// From linux/bpf.h (stable UAPI).
-#define XDP_DROP 1
-#define XDP_PASS 2
-#define XDP_TX 3
-struct xdp_md {
-    __u32 data;
-    __u32 data_end;
-    __u32 data_meta;
-    __u32 ingress_ifindex;
-    __u32 rx_queue_index;
-    __u32 egress_ifindex;
-};
-
-#define BE16(x) ((__u16)((((x) & 0xff) << 8) | (((x) >> 8) & 0xff)))
-#define ETH_HEADER 14
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86dd
-#define IPPROTO_UDP 17
-#define IPV4_HEADER 20
-#define IPV6_HEADER 40
-#define UDP_HEADER 8
 #define DNS_HEADER 12
 #define DNS_QR 0x80
 // The longest UDP datagram (header included) an IPv6 packet carries in a 1,500-byte MTU.

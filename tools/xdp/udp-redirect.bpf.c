@@ -8,46 +8,11 @@
 // to the kernel's stack (XDP_PASS), counted per receive queue in `passed`.
 //
 // Plain packet access, bpf_map_lookup_elem and bpf_redirect_map only: no bpf_xdp_adjust_meta
-// (6.18 refuses it in XDP programs), no libbpf headers. The few kernel definitions it needs are written out
-// below, so the object depends on nothing but the compiler: tools/xdp/build-bpf.sh rebuilds it
-// and checks it matches the committed udp-redirect.bpf.o.
+// (6.18 refuses it in XDP programs). The few kernel definitions it needs are written out in
+// xdp-defs.h, so the object depends on nothing but the compiler: tools/xdp/build-bpf.sh
+// rebuilds it and checks it matches the committed udp-redirect.bpf.o.
 
-typedef unsigned char __u8;
-typedef unsigned short __u16;
-typedef unsigned int __u32;
-typedef unsigned long long __u64;
-
-#define SEC(name) __attribute__((section(name), used))
-// BTF map definitions, as libbpf's bpf_helpers.h spells them.
-#define __uint(name, value) int(*name)[value]
-
-// From linux/bpf.h (stable UAPI).
-#define BPF_MAP_TYPE_HASH 1
-#define BPF_MAP_TYPE_PERCPU_ARRAY 6
-#define BPF_MAP_TYPE_XSKMAP 17
-#define XDP_PASS 2
-struct xdp_md {
-    __u32 data;
-    __u32 data_end;
-    __u32 data_meta;
-    __u32 ingress_ifindex;
-    __u32 rx_queue_index;
-    __u32 egress_ifindex;
-};
-// Helper 1: the value for `key`, or 0.
-static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
-// Helper 51; the low bits of `flags` are the action when `key` has no socket (kernel 5.3+).
-static long (*bpf_redirect_map)(void *map, __u64 key, __u64 flags) = (void *)51;
-
-// Network byte order, for the constants compared with header fields (the target is little-endian).
-#define BE16(x) ((__u16)((((x) & 0xff) << 8) | (((x) >> 8) & 0xff)))
-#define ETH_HEADER 14
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86dd
-#define IPPROTO_UDP 17
-#define IPV4_HEADER 20
-#define IPV6_HEADER 40
-#define UDP_HEADER 8
+#include "xdp-defs.h"
 
 // The UDP port served, in network byte order: the loader writes it before loading.
 volatile const __u16 port = 0;
