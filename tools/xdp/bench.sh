@@ -30,6 +30,13 @@
 #
 #   SERVERS="echo xdp-tx" ROUNDS=1 DURATION=3 tools/xdp/bench.sh     (a quick look at two)
 #
+# With PERF=DIR, the last round of each server also runs `perf record -a -g` (Debian's
+# linux-perf) over the middle of its run, and DIR gets each server's profile (NAME.data) and
+# its summary (NAME.txt: the share of all samples per thread, per DSO, and the top symbols),
+# to say where the CPU goes:
+#
+#   SERVERS="knot+xdp xdp-echo eightfold+xdp" PERF=/tmp/xdp-perf tools/xdp/bench.sh
+#
 # Each run also says what went through XDP on the server's veth (ethtool's redirect and
 # XDP_TX counters), so an XDP row that quietly fell back to sockets shows. Root only; needs
 # ip (iproute2 with libbpf, for xdp-tx), dnsperf, taskset and python3, knotd for the Knot rows
@@ -44,6 +51,7 @@ SERVERS=${SERVERS:-"echo eightfold knot knot+xdp xdp-echo xdp-tx eightfold+xdp"}
 RATE=${RATE:-150000}
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10}
+PERF=${PERF:-}
 SERVER_CORE=${SERVER_CORE:-1}
 CLIENT_CORE=${CLIENT_CORE:-0}
 # turnaround.bpf.o answers port 53: `ip` cannot set the port it is built with.
@@ -76,6 +84,10 @@ asked() { [[ " $SERVERS " == *" $1 "* ]]; }
 needs=(ip dnsperf taskset python3)
 if asked knot || asked knot+xdp; then needs+=(knotd); fi
 if asked knot+xdp; then needs+=(cc); fi
+if [ -n "$PERF" ]; then
+  needs+=(perf)
+  mkdir -p "$PERF"
+fi
 for tool in "${needs[@]}"; do
   command -v "$tool" >/dev/null || { say "$tool is missing"; exit 1; }
 done
@@ -216,9 +228,28 @@ measure() { # $1 server, $2 round
   local before after out completed redirected0 sent0 redirected1 sent1 args=(-s "$SERVER_IP4" -p "$PORT" -d "$WORK/queries.txt" -l "$DURATION" -c 1 -T 1)
   if [ "$RATE" -gt 0 ]; then args+=(-Q "$RATE"); fi
   read -r redirected0 sent0 <<<"$(xdp_counters)"
+  local profile=
+  if [ -n "$PERF" ] && [ "$2" = "$ROUNDS" ]; then
+    profile=$PERF/${1//+/-}.data
+    # Started before the busy count and ended inside the run: its own start-up is not in the
+    # figure, its sampling is (in every server's last round alike).
+    perf record -a -g -q -o "$profile" -- sleep "$((DURATION > 4 ? DURATION - 2 : DURATION))" >/dev/null 2>&1 &
+  fi
   before=$(busy)
   out=$(in_client taskset -c "$CLIENT_CORE" dnsperf "${args[@]}" 2>&1)
   after=$(busy)
+  if [ -n "$profile" ]; then
+    wait $! || true
+    {
+      echo "# $1: perf record -a -g, $RATE queries/s offered (0: flat out)"
+      echo "## by thread"
+      perf report -i "$profile" --no-children --sort comm -g none --percent-limit 1 --stdio 2>/dev/null | grep -v '^#' | sed '/^$/d'
+      echo "## by thread and DSO"
+      perf report -i "$profile" --no-children --sort comm,dso -g none --percent-limit 1 --stdio 2>/dev/null | grep -v '^#' | sed '/^$/d'
+      echo "## top symbols"
+      perf report -i "$profile" --no-children --sort comm,sym -g none --percent-limit 0.7 --stdio 2>/dev/null | grep -v '^#' | sed '/^$/d'
+    } >"${profile%.data}.txt"
+  fi
   read -r redirected1 sent1 <<<"$(xdp_counters)"
   completed=$(sed -n 's/.*Queries completed: *\([0-9]*\).*/\1/p' <<<"$out")
   printf '%s\t%s\t%s\t%s\n' "$1" "$2" "${completed:-0}" "$((after - before))" >>"$RESULTS"

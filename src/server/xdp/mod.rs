@@ -473,6 +473,24 @@ fn frame_size(edns_udp_size: u16) -> FrameSize {
     }
 }
 
+/// Asks the kernel to send what an AF_XDP socket's TX ring holds. In copy mode one call sends
+/// at most 32 frames and says EAGAIN while more wait (or while the completion ring is full),
+/// so it is called again, a bounded number of times; what is left then goes with the next
+/// call, or the next `poll`, which also drives copy-mode transmit. It does not wait for the
+/// sent frames to come back on the completion ring: the kernel posts them when it frees its
+/// copies, which on veth is after the receiver has read them, and a loop that kicked until
+/// then spun on `sendto` (`tools/xdp-echo` calls this too, so the floor does the same).
+pub fn kick(socket: &impl AsRawFd) {
+    for _ in 0..=RING / 32 {
+        // SAFETY: a zero-length sendto on an open socket, with no buffer or address.
+        let sent =
+            unsafe { libc::sendto(socket.as_raw_fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
+        if sent >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN) {
+            return;
+        }
+    }
+}
+
 /// Bytes in one frame of `size`.
 fn frame_bytes(size: FrameSize) -> usize {
     match size {

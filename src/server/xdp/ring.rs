@@ -97,11 +97,13 @@ pub fn run(socket: Socket, shared: &Arc<Shared>, settings: &Settings, counters: 
     let mut query = vec![0u8; 4096].into_boxed_slice();
     let mut received = HeapSlab::with_capacity(BATCH);
     let mut answers = HeapSlab::with_capacity(BATCH);
-    // Frames handed to the kernel on the fill ring, and frames on the TX ring not yet completed.
+    // Frames handed to the kernel on the fill ring.
     let mut filling = filled;
-    let mut sending = 0usize;
     while !shared.stopping() {
-        sending = sending.saturating_sub(completion_ring.dequeue(&mut umem, RING as usize));
+        // Sent frames come back here when the kernel frees their copies, which may be later
+        // (after the receiver has read them): they are taken whenever the loop comes round,
+        // never waited for.
+        completion_ring.dequeue(&mut umem, RING as usize);
         let room = (RING as usize).saturating_sub(filling).min(umem.allocatable());
         if room > 0 {
             // SAFETY: the frames come from `umem`, which outlives every packet of this loop.
@@ -111,13 +113,9 @@ pub fn run(socket: Socket, shared: &Arc<Shared>, settings: &Settings, counters: 
         let n = unsafe { rx_ring.recv(&umem, &mut received) };
         filling = filling.saturating_sub(n);
         if n == 0 {
-            if sending > 0 {
-                kick(&socket);
-            } else {
-                // Idle: let go of a replaced view, then sleep until a frame arrives.
-                view_cache.load();
-                let _ = socket.poll_read(PollTimeout::new(Some(IDLE)));
-            }
+            // Idle: let go of a replaced view, then sleep until a frame arrives.
+            view_cache.load();
+            let _ = socket.poll_read(PollTimeout::new(Some(IDLE)));
             continue;
         }
         QueueCounters::add(&counters.received, n as u64);
@@ -158,10 +156,9 @@ pub fn run(socket: Socket, shared: &Arc<Shared>, settings: &Settings, counters: 
                 QueueCounters::add(&counters.tx_full, queued as u64);
                 dropped += queued as u64;
             } else {
-                sending += queued;
                 QueueCounters::add(&counters.answered, queued as u64);
             }
-            kick(&socket);
+            super::kick(&socket);
         }
         if dropped > 0 {
             QueueCounters::add(&counters.dropped, dropped);
@@ -274,16 +271,6 @@ fn client(frame: &[u8], datagram: &frame::Datagram) -> SocketAddr {
         IpAddr::V4(Ipv4Addr::new(frame[26], frame[27], frame[28], frame[29]))
     };
     SocketAddr::new(ip, port)
-}
-
-/// Asks the kernel to send what the TX ring holds: in copy mode it sends up to 32 frames per
-/// call and says EAGAIN when more wait, which the next call (the loop comes back while frames
-/// are in flight) sends.
-fn kick(socket: &XdpSocket) {
-    // SAFETY: a zero-length sendto on an open socket with no buffer or address.
-    unsafe {
-        libc::sendto(socket.as_raw_fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0);
-    }
 }
 
 #[cfg(test)]

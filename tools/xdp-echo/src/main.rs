@@ -113,11 +113,11 @@ fn serve(socket: XdpSocket, mut umem: Umem, rings: WakableRings, port: u16) {
     let mut tx_ring = tx_ring.expect("a TX ring");
     let mut received = HeapSlab::with_capacity(BATCH);
     let mut answers = HeapSlab::with_capacity(BATCH);
-    // Frames handed to the kernel on the fill ring, and frames on the TX ring not yet completed.
+    // Frames handed to the kernel on the fill ring.
     let mut filling = 0usize;
-    let mut sending = 0usize;
     loop {
-        sending -= completion_ring.dequeue(&mut umem, RING as usize);
+        // Sent frames, whenever the kernel has freed its copies: never waited for.
+        completion_ring.dequeue(&mut umem, RING as usize);
         let room = (RING as usize - filling).min(umem.allocatable());
         if room > 0 {
             // SAFETY: the frames come from `umem`, which outlives every packet of this loop.
@@ -127,12 +127,8 @@ fn serve(socket: XdpSocket, mut umem: Umem, rings: WakableRings, port: u16) {
         let n = unsafe { rx_ring.recv(&umem, &mut received) };
         filling -= n;
         if n == 0 {
-            if sending > 0 {
-                kick(&socket);
-            } else {
-                // Idle: sleep until a frame arrives (the timeout only bounds the wait).
-                let _ = socket.poll_read(PollTimeout::new(Some(Duration::from_secs(1))));
-            }
+            // Idle: sleep until a frame arrives (the timeout only bounds the wait).
+            let _ = socket.poll_read(PollTimeout::new(Some(Duration::from_secs(1))));
             continue;
         }
         while let Some(mut packet) = received.pop_back() {
@@ -142,27 +138,15 @@ fn serve(socket: XdpSocket, mut umem: Umem, rings: WakableRings, port: u16) {
                 umem.free_packet(packet);
             }
         }
-        let queued = answers.len();
         // SAFETY: the packets were received into `umem` and are handed to the kernel to send.
         if unsafe { tx_ring.send(&mut answers, false) }.unwrap_or(0) == 0 {
             // TX ring full: drop the batch rather than wait.
             while let Some(packet) = answers.pop_back() {
                 umem.free_packet(packet);
             }
-        } else {
-            sending += queued;
         }
-        kick(&socket);
-    }
-}
-
-/// Asks the kernel to send what the TX ring holds: in copy mode it sends up to 32 frames per
-/// call and says EAGAIN when more wait, which the next call (the loop comes back while frames
-/// are in flight) sends.
-fn kick(socket: &XdpSocket) {
-    // SAFETY: a zero-length sendto on an open socket with no buffer or address.
-    unsafe {
-        libc::sendto(socket.as_raw_fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0);
+        // The server's own kick, so the floor sends as the server does.
+        eightfold::server::xdp::kick(&socket);
     }
 }
 
