@@ -224,6 +224,17 @@ xdp_counters() {
     awk '/rx_queue_[0-9]+_xdp_redirect:/ { r += $2 } /rx_queue_[0-9]+_xdp_tx:/ { t += $2 } END { print r + 0, t + 0 }'
 }
 
+# Context switches so far of every thread of process $1 (0 with no process: xdp-tx): how
+# often the server slept and was woken, which at a fixed rate says how many replies it sends
+# per wakeup.
+switches() {
+  if [ -z "$1" ]; then
+    echo 0
+    return
+  fi
+  cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'
+}
+
 measure() { # $1 server, $2 round
   local before after out completed redirected0 sent0 redirected1 sent1 args=(-s "$SERVER_IP4" -p "$PORT" -d "$WORK/queries.txt" -l "$DURATION" -c 1 -T 1)
   if [ "$RATE" -gt 0 ]; then args+=(-Q "$RATE"); fi
@@ -235,9 +246,12 @@ measure() { # $1 server, $2 round
     # figure, its sampling is (in every server's last round alike).
     perf record -a -g -q -o "$profile" -- sleep "$((DURATION > 4 ? DURATION - 2 : DURATION))" >/dev/null 2>&1 &
   fi
+  local switches0 switches1
+  switches0=$(switches "$SERVER_PID")
   before=$(busy)
   out=$(in_client taskset -c "$CLIENT_CORE" dnsperf "${args[@]}" 2>&1)
   after=$(busy)
+  switches1=$(switches "$SERVER_PID")
   if [ -n "$profile" ]; then
     wait $! || true
     {
@@ -253,7 +267,7 @@ measure() { # $1 server, $2 round
   read -r redirected1 sent1 <<<"$(xdp_counters)"
   completed=$(sed -n 's/.*Queries completed: *\([0-9]*\).*/\1/p' <<<"$out")
   printf '%s\t%s\t%s\t%s\n' "$1" "$2" "${completed:-0}" "$((after - before))" >>"$RESULTS"
-  say "  $1: ${completed:-0} replies, $((after - before)) busy jiffies; XDP on $SERVER_IF: $((redirected1 - redirected0)) redirected, $((sent1 - sent0)) sent back (XDP_TX)"
+  say "  $1: ${completed:-0} replies, $((after - before)) busy jiffies, $((switches1 - switches0)) context switches; XDP on $SERVER_IF: $((redirected1 - redirected0)) redirected, $((sent1 - sent0)) sent back (XDP_TX)"
 }
 
 hz=$(getconf CLK_TCK)
