@@ -4,7 +4,8 @@
 //! answered through the AF_XDP sockets (its per-queue counters and the veth's redirect
 //! counters say so), that TCP on the same address, ping, and UDP to another port still reach
 //! the kernel's stack, that queries which come while the server builds its zones wait for it,
-//! and that stopping the server detaches the program. The addresses are documentation prefixes
+//! that rate limiting and the answer cache work there as on the sockets, and that stopping the
+//! server detaches the program. The addresses are documentation prefixes
 //! that exist only inside the namespaces (`common::xdp`, which also runs the answer and
 //! malformed-packet tests behind AF_XDP).
 //!
@@ -545,4 +546,65 @@ fn queries_that_come_while_the_zones_are_built_wait_for_the_server() {
     if !early {
         eprintln!("the server was serving before the query left; this run did not test the wait");
     }
+}
+
+/// Rate limiting and the answer cache are the UDP workers' own, behind AF_XDP too: a flood
+/// from one client is held to the allowed rate with every other answer slipped (truncated),
+/// and repeated questions are answered from the cache, all through the AF_XDP sockets.
+#[test]
+fn rate_limiting_and_the_answer_cache_work_behind_af_xdp() {
+    if let Some(reason) = unable() {
+        return skip(&reason);
+    }
+    let pair = match Pair::new() {
+        Ok(pair) => pair,
+        Err(reason) => return skip(&format!("cannot make the namespaces and veth pair: {reason}")),
+    };
+    let config = format!(
+        "[server]\nlisten = [\"{SERVER_V4}:{PORT}\"]\nworkers = 1\nxdp = [\"{}\"]\ncontrol = \"{CONTROL}\"\n\
+         rrl_responses_per_second = 20\nrrl_slip = 2\n\n\
+         [[zone]]\norigin = \"example.com.\"\nfile = \"example.com.zone\"\n",
+        pair.server_if
+    );
+    let mut server = Server::start(&pair, &config, &[("example.com.zone", ZONE)]);
+    server.wait_for("listening on");
+    if !server.output().contains("serving UDP over AF_XDP") {
+        return skip(&format!("the server could not set up AF_XDP here:\n{}", server.output()));
+    }
+    let v4: SocketAddr = format!("{SERVER_V4}:{PORT}").parse().unwrap();
+    let query = message("www.example.com.", RecordType::A, None).to_vec().unwrap();
+    let (full, truncated) = Pair::inside(&pair.client, || {
+        let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        for _ in 0..300 {
+            socket.send_to(&query, v4).unwrap();
+        }
+        let (mut full, mut truncated) = (0u64, 0u64);
+        let mut buf = [0u8; 4096];
+        while let Ok((n, _)) = socket.recv_from(&mut buf) {
+            let m = Message::from_vec(&buf[..n]).unwrap();
+            if m.truncated() {
+                assert!(m.answers().is_empty(), "a slipped answer carries no records");
+                truncated += 1;
+            } else {
+                assert_eq!(m.answers().len(), 1);
+                full += 1;
+            }
+        }
+        (full, truncated)
+    });
+    assert!(full <= 60, "at most the allowed rate (20/s, a second boundary may fall inside): {full}");
+    assert!(truncated >= 50, "slipped answers let real clients retry over TCP: {truncated}");
+    assert!(full + truncated < 250, "the rest were dropped: {full} + {truncated}");
+    let text = Pair::inside(&pair.server, || metrics(CONTROL.parse().unwrap())).unwrap();
+    let plain = |name: &str| -> u64 {
+        text.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).and_then(|v| v.parse().ok()).unwrap_or(0)
+    };
+    assert!(plain("eightfold_rrl_dropped_total") >= 50, "{text}");
+    assert_eq!(plain("eightfold_rrl_slipped_total"), truncated, "{text}");
+    // Every datagram went through the AF_XDP sockets; the answers rate limiting let through
+    // were mostly the cache's (one question, asked 300 times).
+    assert!(sum(&text, "eightfold_xdp_received_total", "") >= 300, "{text}");
+    assert_eq!(sum(&text, "eightfold_xdp_answered_total", ""), full + truncated, "{text}");
+    assert!(plain("eightfold_answer_cache_hits_total") >= 1, "{text}");
 }
