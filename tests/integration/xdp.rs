@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 
-use crate::common::xdp::{metrics, run, skip, sum, unable, Pair, CONTROL, PORT, SERVER_V4, SERVER_V6};
+use crate::common::xdp::{metrics, pair_or_skip, run, skip, sum, Pair, CONTROL, PORT, SERVER_V4, SERVER_V6};
 use crate::common::{binary, have, message, read_framed, write_framed, ANSWER_TIMEOUT};
 
 /// An address on the server's end of the pair that the server does not listen on.
@@ -186,13 +186,7 @@ fn ipv4_frame(payload: &[u8]) -> Vec<u8> {
 
 #[test]
 fn udp_over_af_xdp_and_everything_else_through_the_stack() {
-    if let Some(reason) = unable() {
-        return skip(&reason);
-    }
-    let pair = match Pair::new() {
-        Ok(pair) => pair,
-        Err(reason) => return skip(&format!("cannot make the namespaces and veth pair: {reason}")),
-    };
+    let Some(pair) = pair_or_skip() else { return };
     let control: SocketAddr = CONTROL.parse().unwrap();
     let config = format!(
         "[server]\nlisten = [\"{SERVER_V4}:{PORT}\", \"[{SERVER_V6}]:{PORT}\"]\nworkers = 1\n\
@@ -354,13 +348,7 @@ fn attach_with_ip(pair: &Pair, object: &str) {
 
 #[test]
 fn an_interface_that_cannot_be_set_up_leaves_the_sockets_serving() {
-    if let Some(reason) = unable() {
-        return skip(&reason);
-    }
-    let pair = match Pair::new() {
-        Ok(pair) => pair,
-        Err(reason) => return skip(&format!("cannot make the namespaces and veth pair: {reason}")),
-    };
+    let Some(pair) = pair_or_skip() else { return };
     // Another program already attached to the interface (by netlink, as `ip` does): the
     // server names it, the interface and the command that removes it, and leaves it there.
     attach_with_ip(&pair, "turnaround.bpf.o");
@@ -436,16 +424,10 @@ fn drop_in_capabilities() -> Vec<String> {
 
 #[test]
 fn the_drop_ins_capabilities_are_enough_and_without_them_the_sockets_serve() {
-    if let Some(reason) = unable() {
-        return skip(&reason);
-    }
     if !have("setpriv") {
         return skip("setpriv (util-linux) is not installed");
     }
-    let pair = match Pair::new() {
-        Ok(pair) => pair,
-        Err(reason) => return skip(&format!("cannot make the namespaces and veth pair: {reason}")),
-    };
+    let Some(pair) = pair_or_skip() else { return };
     // The server runs as `nobody` with only the given capabilities (ambient, so they survive
     // the exec), from a folder that user can read.
     let dir = tempfile::tempdir().unwrap();
@@ -504,13 +486,7 @@ fn the_drop_ins_capabilities_are_enough_and_without_them_the_sockets_serve() {
 
 #[test]
 fn queries_that_come_while_the_zones_are_built_wait_for_the_server() {
-    if let Some(reason) = unable() {
-        return skip(&reason);
-    }
-    let pair = match Pair::new() {
-        Ok(pair) => pair,
-        Err(reason) => return skip(&format!("cannot make the namespaces and veth pair: {reason}")),
-    };
+    let Some(pair) = pair_or_skip() else { return };
     // The AF_XDP sockets are in the program's map once the server logs that it serves UDP
     // over AF_XDP; the workers start after the zones are built, which for this many records
     // takes a while. A query sent in between waits on the socket's RX ring (its fill ring was
@@ -553,13 +529,7 @@ fn queries_that_come_while_the_zones_are_built_wait_for_the_server() {
 /// and repeated questions are answered from the cache, all through the AF_XDP sockets.
 #[test]
 fn rate_limiting_and_the_answer_cache_work_behind_af_xdp() {
-    if let Some(reason) = unable() {
-        return skip(&reason);
-    }
-    let pair = match Pair::new() {
-        Ok(pair) => pair,
-        Err(reason) => return skip(&format!("cannot make the namespaces and veth pair: {reason}")),
-    };
+    let Some(pair) = pair_or_skip() else { return };
     let config = format!(
         "[server]\nlisten = [\"{SERVER_V4}:{PORT}\"]\nworkers = 1\nxdp = [\"{}\"]\ncontrol = \"{CONTROL}\"\n\
          rrl_responses_per_second = 20\nrrl_slip = 2\n\n\

@@ -161,6 +161,22 @@ pub fn skip(reason: &str) {
     eprintln!("skipping the XDP test: {reason}");
 }
 
+/// The namespaces and veth pair for a test of its own, or `None` after saying why they cannot
+/// be made here (see [`skip`]: under CI=true that fails the test).
+pub fn pair_or_skip() -> Option<Pair> {
+    if let Some(reason) = unable() {
+        skip(&reason);
+        return None;
+    }
+    match Pair::new() {
+        Ok(pair) => Some(pair),
+        Err(reason) => {
+            skip(&format!("cannot make the namespaces and veth pair: {reason}"));
+            None
+        }
+    }
+}
+
 /// The sum of a metric's samples whose labels contain `labels`.
 pub fn sum(metrics: &str, name: &str, labels: &str) -> u64 {
     metrics
