@@ -192,8 +192,17 @@ pub fn render_status(status: &Status, colour: bool) -> String {
         for q in &x.queues {
             out += &format!(
                 "    queue {}  received {}  answered {}  dropped {}  tx ring full {}  passed to the stack {}  \
-                 rx ring full {}  dropped by the kernel {}\n",
-                q.queue, q.received, q.answered, q.dropped, q.tx_ring_full, q.passed, q.rx_ring_full, q.rx_dropped
+                 rx ring full {}  dropped by the kernel {}  fill ring empty {}  fill ring frames {}\n",
+                q.queue,
+                q.received,
+                q.answered,
+                q.dropped,
+                q.tx_ring_full,
+                q.passed,
+                q.rx_ring_full,
+                q.rx_dropped,
+                q.fill_ring_empty,
+                q.fill_frames
             );
         }
     }

@@ -47,11 +47,27 @@ fn xdp_metrics(out: &mut String, registry: &crate::server::xdp::Registry) {
             }
         }
     }
+    family(
+        out,
+        "eightfold_xdp_fill_frames",
+        "gauge",
+        "Frames on an AF_XDP socket's fill ring for the kernel to receive into, after the last refill (kept to a stock that grows with bursts and shrinks when quiet).",
+    );
+    for i in &interfaces {
+        for (queue, q) in i.queues.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "eightfold_xdp_fill_frames{{interface=\"{}\",queue=\"{queue}\"}} {}",
+                escape(&i.interface),
+                q.fill_frames.load(Ordering::Relaxed)
+            );
+        }
+    }
     // What the kernel counted: read once per queue, written family by family.
     let kernel: Vec<Vec<crate::server::xdp::KernelCounts>> =
         interfaces.iter().map(|i| (0..i.queues.len()).map(|q| i.kernel(q)).collect()).collect();
     type PickKernel = fn(&crate::server::xdp::KernelCounts) -> u64;
-    let counts: [(&str, &str, PickKernel); 3] = [
+    let counts: [(&str, &str, PickKernel); 4] = [
         (
             "eightfold_xdp_passed_total",
             "Frames the XDP program passed to the kernel's stack (not UDP to a listen address and port).",
@@ -64,8 +80,13 @@ fn xdp_metrics(out: &mut String, registry: &crate::server::xdp::Registry) {
         ),
         (
             "eightfold_xdp_kernel_dropped_total",
-            "Frames for an AF_XDP socket the kernel dropped for other reasons (no free frame on the fill ring, too long).",
+            "Frames for an AF_XDP socket the kernel dropped for other reasons (in copy mode no frame on the fill ring, too long).",
             |k| k.rx_dropped,
+        ),
+        (
+            "eightfold_xdp_fill_ring_empty_total",
+            "Times the kernel found an AF_XDP socket's fill ring empty when it needed a frame (in copy mode, a datagram dropped).",
+            |k| k.fill_empty,
         ),
     ];
     for (name, help, pick) in counts {

@@ -80,6 +80,12 @@ pub struct XdpQueueStatus {
     /// Frames the kernel dropped for the socket for other reasons.
     #[serde(default)]
     pub rx_dropped: u64,
+    /// Times the kernel found the fill ring empty when it needed a frame.
+    #[serde(default)]
+    pub fill_ring_empty: u64,
+    /// Frames on the fill ring after the worker's last refill.
+    #[serde(default)]
+    pub fill_frames: u64,
 }
 
 /// This instance's place in its fleet.
@@ -547,6 +553,8 @@ fn xdp_status(registry: &crate::server::xdp::Registry) -> Vec<XdpStatus> {
                         passed: kernel.passed,
                         rx_ring_full: kernel.rx_ring_full,
                         rx_dropped: kernel.rx_dropped,
+                        fill_ring_empty: kernel.fill_empty,
+                        fill_frames: q.fill_frames.load(Ordering::Relaxed),
                     }
                 })
                 .collect(),

@@ -4,8 +4,9 @@
 //! answered through the AF_XDP sockets (its per-queue counters and the veth's redirect
 //! counters say so), that TCP on the same address, ping, and UDP to another port still reach
 //! the kernel's stack, that queries which come while the server builds its zones wait for it,
-//! that rate limiting and the answer cache work there as on the sockets, and that stopping the
-//! server detaches the program. The addresses are documentation prefixes
+//! that rate limiting and the answer cache work there as on the sockets, that the frames kept
+//! on each fill ring shrink when quiet and come back after a burst past them, and that
+//! stopping the server detaches the program. The addresses are documentation prefixes
 //! that exist only inside the namespaces (`common::xdp`, which also runs the answer and
 //! malformed-packet tests behind AF_XDP).
 //!
@@ -577,4 +578,152 @@ fn rate_limiting_and_the_answer_cache_work_behind_af_xdp() {
     assert!(sum(&text, "eightfold_xdp_received_total", "") >= 300, "{text}");
     assert_eq!(sum(&text, "eightfold_xdp_answered_total", ""), full + truncated, "{text}");
     assert!(plain("eightfold_answer_cache_hits_total") >= 1, "{text}");
+}
+
+/// Each queue's `eightfold_xdp_fill_frames` now, by queue label.
+fn fill_frames(pair: &Pair) -> std::collections::BTreeMap<String, u64> {
+    let text = Pair::inside(&pair.server, || metrics(CONTROL.parse().unwrap())).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("eightfold_xdp_fill_frames{"))
+        .filter_map(|l| {
+            let queue = l.split("queue=\"").nth(1)?.split('"').next()?.to_string();
+            Some((queue, l.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Stops (`SIGSTOP`) or resumes (`SIGCONT`) process `pid`, and when stopping waits until
+/// every thread of it has stopped.
+fn pause(pid: u32, stop: bool) {
+    let signal = if stop { libc::SIGSTOP } else { libc::SIGCONT };
+    // SAFETY: kill sends a signal to the test's own child; no memory is involved.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, signal) }, 0, "{}", std::io::Error::last_os_error());
+    if !stop {
+        return;
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+        let states: Vec<String> =
+            tasks.flatten().map(|t| std::fs::read_to_string(t.path().join("stat")).unwrap_or_default()).collect();
+        // The state is the first field after the command's closing parenthesis.
+        let stopped =
+            |stat: &String| stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with(['T', 't']));
+        if states.iter().all(stopped) {
+            return;
+        }
+        assert!(Instant::now() < until, "process {pid} did not stop");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A UDP socket in `pair`'s client namespace with room for thousands of answers at once (past
+/// the rmem_max limit, as root may). One socket's datagrams all go to one queue of the pair.
+fn burst_socket(pair: &Pair) -> UdpSocket {
+    Pair::inside(&pair.client, || {
+        let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
+        let bytes: libc::c_int = 16 << 20;
+        // SAFETY: setsockopt on an open socket with a pointer to an int and its size.
+        let rc = unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&socket),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                (&bytes as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0, "SO_RCVBUFFORCE: {}", std::io::Error::last_os_error());
+        socket
+    })
+}
+
+/// Sends `count` queries for `www.example.com. A` (ids 0 to count - 1) on `socket` to
+/// `server`, all at once, and returns the ids answered (waiting up to 2 s for each); with `pid`, the
+/// server's process is stopped while they are sent, so that they wait on its rings, and
+/// resumed after.
+fn burst(socket: &UdpSocket, server: SocketAddr, count: u16, pid: Option<u32>) -> std::collections::BTreeSet<u16> {
+    if let Some(pid) = pid {
+        pause(pid, true);
+    }
+    let mut query = message("www.example.com.", RecordType::A, None);
+    for id in 0..count {
+        query.set_id(id);
+        socket.send_to(&query.to_vec().unwrap(), server).unwrap();
+    }
+    if let Some(pid) = pid {
+        pause(pid, false);
+    }
+    socket.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut answered = std::collections::BTreeSet::new();
+    let mut buf = [0u8; 4096];
+    while answered.len() < usize::from(count) {
+        let Ok((n, _)) = socket.recv_from(&mut buf) else { break };
+        let m = Message::from_vec(&buf[..n]).unwrap();
+        assert_eq!(m.answers().len(), 1, "{m:?}");
+        answered.insert(m.id());
+    }
+    answered
+}
+
+/// The frames each queue keeps on its fill ring follow the load: few when quiet (they then
+/// stay in the caches), so a burst larger than that, while the worker cannot run, finds no
+/// frame past them and the kernel drops the rest (counted in the metrics); that drop brings
+/// the stock back to the whole ring at once, and a burst as large again is then answered
+/// whole.
+#[test]
+fn the_fill_stock_shrinks_when_quiet_and_a_burst_past_it_brings_it_back() {
+    let Some(pair) = pair_or_skip() else { return };
+    let config = format!(
+        "[server]\nlisten = [\"{SERVER_V4}:{PORT}\"]\nworkers = 1\nxdp = [\"{}\"]\ncontrol = \"{CONTROL}\"\n\n\
+         [[zone]]\norigin = \"example.com.\"\nfile = \"example.com.zone\"\n",
+        pair.server_if
+    );
+    let mut server = Server::start(&pair, &config, &[("example.com.zone", ZONE)]);
+    server.wait_for("listening on");
+    if !server.output().contains("serving UDP over AF_XDP") {
+        return skip(&format!("the server could not set up AF_XDP here:\n{}", server.output()));
+    }
+    let v4: SocketAddr = format!("{SERVER_V4}:{PORT}").parse().unwrap();
+    let pid = server.child.id();
+    let kernel = |name: &str| sum(&Pair::inside(&pair.server, || metrics(CONTROL.parse().unwrap())).unwrap(), name, "");
+    let socket = burst_socket(&pair);
+    // Every ring starts with 2,048 frames. Light traffic (bursts of 20) uses them up, and the
+    // stock, halved once a quiet second, is refilled only to 512 on the queue it comes to.
+    let until = Instant::now() + Duration::from_secs(20);
+    let queue = loop {
+        assert_eq!(burst(&socket, v4, 20, None).len(), 20);
+        let frames = fill_frames(&pair);
+        if let Some((queue, _)) = frames.iter().find(|(_, &f)| f == 512) {
+            break queue.clone();
+        }
+        assert!(Instant::now() < until, "no queue's stock came down to 512: {frames:?}");
+    };
+
+    // 1,500 queries while the server is stopped: the kernel receives into the 512 frames on
+    // that queue's fill ring and drops the rest.
+    let (received, empty, dropped) = (
+        kernel("eightfold_xdp_received_total"),
+        kernel("eightfold_xdp_fill_ring_empty_total"),
+        kernel("eightfold_xdp_kernel_dropped_total"),
+    );
+    let answered = burst(&socket, v4, 1500, Some(pid));
+    let taken = kernel("eightfold_xdp_received_total") - received;
+    assert_eq!(taken, 512, "frames taken off RX");
+    assert_eq!(answered.len() as u64, taken, "every frame taken was answered");
+    assert_eq!(kernel("eightfold_xdp_fill_ring_empty_total") - empty, 1500 - taken, "one per datagram with no frame");
+    assert_eq!(kernel("eightfold_xdp_kernel_dropped_total") - dropped, 1500 - taken, "dropped, counted once");
+    // The drop brings that queue's stock back to the whole ring.
+    let until = Instant::now() + Duration::from_secs(10);
+    while fill_frames(&pair).get(&queue) != Some(&2048) {
+        assert!(Instant::now() < until, "queue {queue}'s stock did not come back: {:?}", fill_frames(&pair));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // A burst as large again now finds a frame for every query (1,000: within the stock even
+    // if a quiet second has halved it since).
+    let empty = kernel("eightfold_xdp_fill_ring_empty_total");
+    let answered = burst(&socket, v4, 1000, Some(pid));
+    assert_eq!(answered.len(), 1000, "every query of the second burst answered");
+    assert_eq!(kernel("eightfold_xdp_fill_ring_empty_total"), empty, "nothing dropped for want of a frame");
 }

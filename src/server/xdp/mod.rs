@@ -35,7 +35,7 @@ use xdp::socket::{OptName, SocketError, XdpSocketBuilder};
 use xdp::umem::{FrameSize, UmemCfgBuilder};
 use xdp::{RingConfigBuilder, Umem};
 
-pub use ring::Settings;
+pub use ring::{FillStock, Settings};
 
 /// The BPF object, built from tools/xdp/udp-redirect.bpf.c by tools/xdp/build-bpf.sh (whose
 /// `--check` CI runs): UDP to the port in its `port` global, at an address in its `ipv4` and
@@ -44,10 +44,10 @@ pub use ring::Settings;
 const OBJECT: &[u8] = include_bytes!("../../../tools/xdp/udp-redirect.bpf.o");
 /// The program's name in the object, and as the kernel reports it.
 const PROGRAM: &str = "udp_redirect";
-/// Frames in each queue's UMEM: half for the fill ring, the rest in flight on RX and TX.
+/// Frames in each queue's UMEM: up to half on the fill ring, the rest in flight on RX and TX.
 const FRAMES: u32 = 4096;
-/// Entries in each of a socket's four rings.
-const RING: u32 = 2048;
+/// Entries in each of a socket's four rings: also the most frames kept on the fill ring.
+pub const RING: u32 = 2048;
 /// Headroom the kernel keeps at the start of each frame (`XDP_PACKET_HEADROOM`).
 const HEADROOM: usize = 256;
 /// Bytes of Ethernet, IPv6 and UDP headers before the largest DNS payload.
@@ -112,6 +112,9 @@ pub struct QueueCounters {
     pub dropped: AtomicU64,
     /// Answers dropped because the TX ring had no room (also in `dropped`).
     pub tx_full: AtomicU64,
+    /// Frames on the fill ring after the worker's last refill (a gauge: it refills up to
+    /// its [`FillStock`]'s target, and a stock that shrank drains as frames are used).
+    pub fill_frames: AtomicU64,
 }
 
 impl QueueCounters {
@@ -144,9 +147,13 @@ pub struct KernelCounts {
     pub passed: u64,
     /// Frames for the socket dropped because its RX ring was full (the worker fell behind).
     pub rx_ring_full: u64,
-    /// Frames for the socket dropped for other reasons (no frame free on the fill ring, a
-    /// frame too long, an invalid descriptor).
+    /// Frames for the socket dropped for other reasons (in copy mode, no frame on the fill
+    /// ring to receive into; a frame too long, an invalid descriptor).
     pub rx_dropped: u64,
+    /// Times the kernel wanted a frame from the fill ring and found none: in copy mode each
+    /// is a datagram dropped (also in `rx_dropped`); with zero-copy, the driver could not fill
+    /// its own ring.
+    pub fill_empty: u64,
 }
 
 impl InterfaceCounters {
@@ -157,27 +164,40 @@ impl InterfaceCounters {
         if let Some(Ok(values)) = self.passed.as_ref().map(|map| map.get(&(queue as u32), 0)) {
             counts.passed = values.iter().sum();
         }
-        if let Some(socket) = self.sockets.get(queue) {
-            // SAFETY: xdp_statistics is integers only; all-zero is valid.
-            let mut stats: libc::xdp_statistics = unsafe { std::mem::zeroed() };
-            let mut len = std::mem::size_of::<libc::xdp_statistics>() as libc::socklen_t;
-            // SAFETY: the descriptor is open (owned here) and the buffer is valid for `len`.
-            let rc = unsafe {
-                libc::getsockopt(
-                    socket.as_raw_fd(),
-                    libc::SOL_XDP,
-                    libc::XDP_STATISTICS,
-                    (&mut stats as *mut libc::xdp_statistics).cast(),
-                    &mut len,
-                )
-            };
-            if rc == 0 {
-                counts.rx_ring_full = stats.rx_ring_full;
-                counts.rx_dropped = stats.rx_dropped + stats.rx_invalid_descs + stats.rx_fill_ring_empty_descs;
-            }
+        if let Some(stats) = self.sockets.get(queue).and_then(statistics) {
+            counts.rx_ring_full = stats.rx_ring_full;
+            // A copy-mode datagram that found no fill frame is in both `rx_dropped` and
+            // `rx_fill_ring_empty_descs`: counted once here.
+            counts.rx_dropped = stats.rx_dropped + stats.rx_invalid_descs;
+            counts.fill_empty = stats.rx_fill_ring_empty_descs;
         }
         counts
     }
+}
+
+/// The kernel's `XDP_STATISTICS` for an AF_XDP socket, when they can be read.
+fn statistics(socket: &impl AsRawFd) -> Option<libc::xdp_statistics> {
+    // SAFETY: xdp_statistics is integers only; all-zero is valid.
+    let mut stats: libc::xdp_statistics = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::xdp_statistics>() as libc::socklen_t;
+    // SAFETY: the descriptor is open (the caller holds it) and the buffer is valid for `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_XDP,
+            libc::XDP_STATISTICS,
+            (&mut stats as *mut libc::xdp_statistics).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(stats)
+}
+
+/// How often so far the kernel wanted a frame from an AF_XDP socket's fill ring and found
+/// none (`rx_fill_ring_empty_descs`: in copy mode, a datagram dropped each time), when the
+/// count can be read: what [`FillStock::review`] is given.
+pub fn fill_starved(socket: &impl AsRawFd) -> Option<u64> {
+    statistics(socket).map(|s| s.rx_fill_ring_empty_descs)
 }
 
 /// Every interface served over AF_XDP.

@@ -1,15 +1,17 @@
-//! One AF_XDP socket's loop: refill the fill ring, take a batch off RX, answer each frame in
-//! place (the DNS response over the query, then the frame turned around), put the answers on
-//! TX, kick the kernel to send them, take sent frames back from the completion ring. Every
-//! frame goes back to the UMEM or to the kernel; nothing is allocated per packet. An answer
+//! One AF_XDP socket's loop: refill the fill ring (to the [`FillStock`]'s target), take what
+//! waits on RX, answer each frame in place (the DNS response over the query, then the frame
+//! turned around), put the answers on TX a batch at a time and kick the kernel to send them,
+//! take sent frames back from the completion ring. Every frame goes back to the UMEM or to the
+//! kernel; nothing is allocated per packet. An answer
 //! leaves in one frame, so it is kept within the interface's MTU, and over IPv6 within the
 //! 1,280 bytes every IPv6 path carries: a longer one is truncated (TC) for the client to ask
 //! again over TCP, where the sockets would send IP fragments.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use xdp::nic::NicIndex;
 use xdp::slab::{HeapSlab, Slab};
@@ -22,7 +24,7 @@ use crate::server::rrl::{self, Decision, RateLimiter};
 use crate::server::Shared;
 use crate::wire::frame;
 
-/// Frames taken off the RX ring at a time; in copy mode one `sendto` sends at most 32.
+/// Answers put on the TX ring at a time; in copy mode one `sendto` sends at most 32.
 const BATCH: usize = 32;
 /// How long an idle worker waits for a frame before it looks at the view and the stop flag
 /// again.
@@ -31,6 +33,84 @@ const IDLE: Duration = Duration::from_secs(1);
 /// The MTU every IPv6 path carries (RFC 8200 section 5): the most an IPv6 reply takes, as
 /// the UDP sockets fragment theirs at it.
 const IPV6_MIN_MTU: usize = 1280;
+
+/// How many frames a queue's worker keeps on the fill ring for the kernel to receive into.
+///
+/// The kernel takes them in the order they were given, so a frame is written again only after
+/// every other frame on the ring has been: a short stock keeps the frames in use few enough to
+/// stay in the caches (512 frames of 2 KiB, 1 MiB), where 2,048 frames (4 MiB) miss them on
+/// every datagram and cost the machine about a tenth more per answer at a fixed rate
+/// (docs/performance-log.md); a long stock rides out a burst that comes while the worker
+/// sleeps, where a datagram that finds no frame is dropped. So the stock follows the load: it
+/// starts at the most (the ring's size), grows at once to four times any backlog the worker
+/// finds waiting on its RX ring, goes back to the most when the kernel reports a datagram
+/// dropped for want of a frame, and otherwise halves once a second, down to [`Self::FLOOR`]
+/// or four times the largest backlog of that second.
+pub struct FillStock {
+    /// The most frames kept (the fill ring's size).
+    most: usize,
+    /// Frames to keep now.
+    target: usize,
+    /// The largest backlog taken off the RX ring at once since `since`.
+    peak: usize,
+    /// When the current period began.
+    since: Instant,
+    /// The kernel's count of datagrams dropped for want of a fill frame, when last read.
+    starved: u64,
+}
+
+impl FillStock {
+    /// The fewest frames kept.
+    pub const FLOOR: usize = 512;
+    /// How often the stock is looked over.
+    pub const PERIOD: Duration = Duration::from_secs(1);
+    /// Frames kept per frame of the largest backlog seen.
+    const SPARE: usize = 4;
+
+    /// A stock of at most `most` frames (the fill ring's size), starting full.
+    pub fn new(most: usize, now: Instant) -> FillStock {
+        FillStock { most, target: most, peak: 0, since: now, starved: 0 }
+    }
+
+    /// Frames to keep on the fill ring now.
+    #[inline]
+    pub fn target(&self) -> usize {
+        self.target
+    }
+
+    /// `backlog` frames were taken off the RX ring in one go: what the frames on the fill
+    /// ring had to cover since the last refill. The stock grows at once if that came near it.
+    #[inline]
+    pub fn took(&mut self, backlog: usize) {
+        self.peak = self.peak.max(backlog);
+        self.target = self.target.max(self.wanted(backlog));
+    }
+
+    /// Whether a period has passed since the last [`Self::review`].
+    #[inline]
+    pub fn due(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.since) >= Self::PERIOD
+    }
+
+    /// Looks back over the period that ends `now`. `starved` is the kernel's count so far of
+    /// datagrams dropped for want of a fill frame ([`super::fill_starved`]; None when it
+    /// cannot be read): any new drop brings the stock back to the most, else it halves,
+    /// keeping four times the period's largest backlog and at least [`Self::FLOOR`].
+    pub fn review(&mut self, now: Instant, starved: Option<u64>) {
+        let dropped = starved.is_some_and(|count| count > self.starved);
+        if let Some(count) = starved {
+            self.starved = count;
+        }
+        self.target = if dropped { self.most } else { (self.target / 2).max(self.wanted(self.peak)) };
+        self.peak = 0;
+        self.since = now;
+    }
+
+    /// The stock a backlog of `backlog` frames asks for.
+    fn wanted(&self, backlog: usize) -> usize {
+        backlog.saturating_mul(Self::SPARE).next_power_of_two().clamp(Self::FLOOR.min(self.most), self.most)
+    }
+}
 
 /// What every queue's worker is told.
 #[derive(Clone)]
@@ -95,29 +175,36 @@ pub fn run(socket: Socket, shared: &Arc<Shared>, settings: &Settings, counters: 
     // IPv4 identification of the replies: a counter from a random start.
     let mut ip_id = fastrand::u16(..);
     let mut query = vec![0u8; 4096].into_boxed_slice();
-    let mut received = HeapSlab::with_capacity(BATCH);
+    // Everything waiting on RX is taken at once, so its length is the backlog the fill ring
+    // had to cover; it is answered and sent a batch at a time.
+    let mut received = HeapSlab::with_capacity(RING as usize);
     let mut answers = HeapSlab::with_capacity(BATCH);
     // Frames handed to the kernel on the fill ring.
     let mut filling = filled;
+    let mut stock = FillStock::new(RING as usize, Instant::now());
     while !shared.stopping() {
         // Sent frames come back here when the kernel frees their copies, which may be later
         // (after the receiver has read them): they are taken whenever the loop comes round,
         // never waited for.
         completion_ring.dequeue(&mut umem, RING as usize);
-        let room = (RING as usize).saturating_sub(filling).min(umem.allocatable());
+        let room = stock.target().saturating_sub(filling).min(umem.allocatable());
         if room > 0 {
             // SAFETY: the frames come from `umem`, which outlives every packet of this loop.
             filling += unsafe { fill_ring.enqueue(&mut umem, room, false) }.unwrap_or(0);
         }
+        counters.fill_frames.store(filling as u64, Ordering::Relaxed);
         // SAFETY: as above; each packet is given back to `umem` or put on the TX ring below.
         let n = unsafe { rx_ring.recv(&umem, &mut received) };
         filling = filling.saturating_sub(n);
         if n == 0 {
             // Idle: let go of a replaced view, then sleep until a frame arrives.
             view_cache.load();
-            let _ = socket.poll_read(PollTimeout::new(Some(IDLE)));
+            if !socket.poll_read(PollTimeout::new(Some(IDLE))).unwrap_or(false) {
+                review(&mut stock, &socket);
+            }
             continue;
         }
+        stock.took(n);
         QueueCounters::add(&counters.received, n as u64);
         let view = view_cache.load();
         let second = if settings.rrl.is_some() { shared.started.elapsed().as_secs() as u32 } else { 0 };
@@ -125,45 +212,59 @@ pub fn run(socket: Socket, shared: &Arc<Shared>, settings: &Settings, counters: 
             responder.set_time(crate::server::unix_seconds());
         }
         let mut dropped = 0u64;
-        while let Some(mut packet) = received.pop_back() {
-            let answered = answer(
-                &mut packet,
-                settings,
-                &mut responder,
-                view,
-                &stats,
-                second,
-                mtu,
-                &mut ip_id,
-                &mut scratch,
-                &mut query,
-            );
-            if answered {
-                let _ = answers.push_front(packet);
-            } else {
-                dropped += 1;
-                umem.free_packet(packet);
-            }
-        }
-        let queued = answers.len();
-        if queued > 0 {
-            // SAFETY: the packets were received into `umem` and are handed to the kernel to send.
-            if unsafe { tx_ring.send(&mut answers, false) }.unwrap_or(0) == 0 {
-                // TX ring full: drop the batch rather than wait.
-                while let Some(packet) = answers.pop_back() {
+        while !received.is_empty() {
+            while answers.available() > 0 {
+                let Some(mut packet) = received.pop_back() else { break };
+                let answered = answer(
+                    &mut packet,
+                    settings,
+                    &mut responder,
+                    view,
+                    &stats,
+                    second,
+                    mtu,
+                    &mut ip_id,
+                    &mut scratch,
+                    &mut query,
+                );
+                if answered {
+                    let _ = answers.push_front(packet);
+                } else {
+                    dropped += 1;
                     umem.free_packet(packet);
                 }
-                QueueCounters::add(&counters.tx_full, queued as u64);
-                dropped += queued as u64;
-            } else {
-                QueueCounters::add(&counters.answered, queued as u64);
             }
-            super::kick(&socket);
+            let queued = answers.len();
+            if queued > 0 {
+                // SAFETY: the packets were received into `umem` and are handed to the kernel to send.
+                if unsafe { tx_ring.send(&mut answers, false) }.unwrap_or(0) == 0 {
+                    // TX ring full: drop the batch rather than wait.
+                    while let Some(packet) = answers.pop_back() {
+                        umem.free_packet(packet);
+                    }
+                    QueueCounters::add(&counters.tx_full, queued as u64);
+                    dropped += queued as u64;
+                } else {
+                    QueueCounters::add(&counters.answered, queued as u64);
+                }
+                super::kick(&socket);
+            }
         }
         if dropped > 0 {
             QueueCounters::add(&counters.dropped, dropped);
         }
         stats.set_cache_hits(responder.cache_hits());
+        review(&mut stock, &socket);
+    }
+}
+
+/// Looks the fill stock over once a period, with the kernel's count of datagrams it dropped
+/// for want of a fill frame.
+#[inline]
+fn review(stock: &mut FillStock, socket: &XdpSocket) {
+    let now = Instant::now();
+    if stock.due(now) {
+        stock.review(now, super::fill_starved(socket));
     }
 }
 

@@ -10,12 +10,13 @@
 
 use std::ffi::CString;
 use std::os::fd::AsRawFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aya::maps::XskMap;
 use aya::programs::{ProgramError, Xdp, XdpMode};
 use aya::sys::SyscallError;
 use aya::EbpfLoader;
+use eightfold::server::xdp::FillStock;
 use eightfold::wire::frame;
 use xdp::nic::NicIndex;
 use xdp::slab::{HeapSlab, Slab};
@@ -25,11 +26,11 @@ use xdp::{RingConfigBuilder, Umem, WakableRings};
 
 /// The BPF object, built from tools/xdp/udp-redirect.bpf.c by tools/xdp/build-bpf.sh.
 const OBJECT: &[u8] = include_bytes!("../../xdp/udp-redirect.bpf.o");
-/// Frames per queue's UMEM: half for the fill ring, the rest in flight on RX and TX.
+/// Frames per queue's UMEM: up to half on the fill ring, the rest in flight on RX and TX.
 const FRAMES: u32 = 4096;
-/// Entries in each of the four rings.
-const RING: u32 = 2048;
-/// Frames taken off the RX ring at a time; in copy mode one `sendto` sends at most 32.
+/// Entries in each of the four rings (the server's): also the most frames on the fill ring.
+const RING: u32 = eightfold::server::xdp::RING;
+/// Frames put on the TX ring at a time; in copy mode one `sendto` sends at most 32.
 const BATCH: usize = 32;
 
 fn main() {
@@ -105,48 +106,62 @@ fn open_socket(nic: NicIndex, queue: u32) -> (XdpSocket, Umem, WakableRings) {
     (socket, umem, rings)
 }
 
-/// The worker loop: refill the fill ring, take a batch off RX, turn each frame around, put the
-/// batch on TX and kick the kernel to send it, take sent frames back from the completion ring.
+/// The worker loop, the server's (src/server/xdp/ring.rs) without the DNS work: refill the
+/// fill ring to the server's own [`FillStock`] target, take what waits on RX, turn each frame
+/// around, put the frames on TX a batch at a time and kick the kernel to send them, take sent
+/// frames back from the completion ring.
 fn serve(socket: XdpSocket, mut umem: Umem, rings: WakableRings, port: u16) {
     let WakableRings { mut fill_ring, rx_ring, mut completion_ring, tx_ring } = rings;
     let mut rx_ring = rx_ring.expect("an RX ring");
     let mut tx_ring = tx_ring.expect("a TX ring");
-    let mut received = HeapSlab::with_capacity(BATCH);
+    let mut received = HeapSlab::with_capacity(RING as usize);
     let mut answers = HeapSlab::with_capacity(BATCH);
     // Frames handed to the kernel on the fill ring.
     let mut filling = 0usize;
+    let mut stock = FillStock::new(RING as usize, Instant::now());
     loop {
         // Sent frames, whenever the kernel has freed its copies: never waited for.
         completion_ring.dequeue(&mut umem, RING as usize);
-        let room = (RING as usize - filling).min(umem.allocatable());
+        let room = stock.target().saturating_sub(filling).min(umem.allocatable());
         if room > 0 {
             // SAFETY: the frames come from `umem`, which outlives every packet of this loop.
             filling += unsafe { fill_ring.enqueue(&mut umem, room, false) }.unwrap_or(0);
         }
         // SAFETY: as above; the packets are given back to `umem` or the TX ring in this loop.
         let n = unsafe { rx_ring.recv(&umem, &mut received) };
-        filling -= n;
-        if n == 0 {
-            // Idle: sleep until a frame arrives (the timeout only bounds the wait).
-            let _ = socket.poll_read(PollTimeout::new(Some(Duration::from_secs(1))));
+        filling = filling.saturating_sub(n);
+        if n > 0 {
+            stock.took(n);
+        } else if socket.poll_read(PollTimeout::new(Some(Duration::from_secs(1)))).unwrap_or(false) {
+            // Idle: slept until a frame arrived (the timeout only bounds the wait).
             continue;
         }
-        while let Some(mut packet) = received.pop_back() {
-            if echo(&mut packet, port) {
-                let _ = answers.push_front(packet);
-            } else {
-                umem.free_packet(packet);
+        while !received.is_empty() {
+            while answers.available() > 0 {
+                let Some(mut packet) = received.pop_back() else { break };
+                if echo(&mut packet, port) {
+                    let _ = answers.push_front(packet);
+                } else {
+                    umem.free_packet(packet);
+                }
             }
-        }
-        // SAFETY: the packets were received into `umem` and are handed to the kernel to send.
-        if unsafe { tx_ring.send(&mut answers, false) }.unwrap_or(0) == 0 {
-            // TX ring full: drop the batch rather than wait.
-            while let Some(packet) = answers.pop_back() {
-                umem.free_packet(packet);
+            if answers.is_empty() {
+                continue;
             }
+            // SAFETY: the packets were received into `umem` and are handed to the kernel to send.
+            if unsafe { tx_ring.send(&mut answers, false) }.unwrap_or(0) == 0 {
+                // TX ring full: drop the batch rather than wait.
+                while let Some(packet) = answers.pop_back() {
+                    umem.free_packet(packet);
+                }
+            }
+            // The server's own kick, so the floor sends as the server does.
+            eightfold::server::xdp::kick(&socket);
         }
-        // The server's own kick, so the floor sends as the server does.
-        eightfold::server::xdp::kick(&socket);
+        let now = Instant::now();
+        if stock.due(now) {
+            stock.review(now, eightfold::server::xdp::fill_starved(&socket));
+        }
     }
 }
 
