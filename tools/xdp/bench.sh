@@ -22,6 +22,8 @@
 #                  is attached at dnsperf's end too, where nothing comes for port 53 and it
 #                  passes every reply
 #   eightfold+xdp  eightfold with `xdp = [<its veth>]` (its AF_XDP workers answer)
+#   baseline+xdp   the same with the eightfold binary at $BASELINE (another build, say the
+#                  previous commit's), for a before and after in one run
 #
 # The table's two runs (each 5 rounds of 10 s; the lead's figures come from a quiet machine):
 #
@@ -29,6 +31,11 @@
 #   RATE=0 tools/xdp/bench.sh        (flat out: as fast as dnsperf can ask)
 #
 #   SERVERS="echo xdp-tx" ROUNDS=1 DURATION=3 tools/xdp/bench.sh     (a quick look at two)
+#
+# Before each measured run the server answers WARMUP seconds (3 unless set) of the same load,
+# not counted: what a server sets up or sizes while it starts (eightfold's fill ring stock
+# settles within two seconds) is not in the figure. The table's last column, when Knot's XDP
+# mode ran, is each row's CPU per reply over Knot's XDP mode's in the same round.
 #
 # With PERF=DIR, the last round of each server also runs `perf record -a -g` (Debian's
 # linux-perf) over the middle of its run, and DIR gets each server's profile (NAME.data) and
@@ -51,6 +58,8 @@ SERVERS=${SERVERS:-"echo eightfold knot knot+xdp xdp-echo xdp-tx eightfold+xdp"}
 RATE=${RATE:-150000}
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-3}
+BASELINE=${BASELINE:-}
 PERF=${PERF:-}
 SERVER_CORE=${SERVER_CORE:-1}
 CLIENT_CORE=${CLIENT_CORE:-0}
@@ -95,8 +104,11 @@ done
 for s in $SERVERS; do
   case $s in
     echo|eightfold|knot|knot+xdp|xdp-echo|xdp-tx|eightfold+xdp) ;;
+    baseline+xdp)
+      [ -x "$BASELINE" ] || { say "baseline+xdp runs the eightfold binary at BASELINE, which is not set to one"; exit 1; }
+      ;;
     *)
-      say "unknown server $s (echo eightfold knot knot+xdp xdp-echo xdp-tx eightfold+xdp)"
+      say "unknown server $s (echo eightfold knot knot+xdp xdp-echo xdp-tx eightfold+xdp baseline+xdp)"
       exit 1
       ;;
   esac
@@ -131,7 +143,7 @@ printf 'xdp:\n    listen: %s@%s\n    udp: on\n' "$SERVER_IF" "$PORT" >>"$WORK/kn
 # The XDP program a server's row must have on the server's veth while it is measured.
 program() { # $1 server
   case $1 in
-    xdp-echo|eightfold+xdp) echo udp_redirect ;;
+    xdp-echo|eightfold+xdp|baseline+xdp) echo udp_redirect ;;
     knot+xdp) echo knot_compat ;;
     xdp-tx) echo turnaround ;;
   esac
@@ -154,6 +166,7 @@ start() {
       ip -n "$SERVER_NS" link set dev "$SERVER_IF" xdpdrv obj "$TURNAROUND" sec xdp
       ;;
     eightfold+xdp) cmd=("$ROOT/target/release/eightfold" serve --config "$WORK/eightfold-xdp.toml") ;;
+    baseline+xdp) cmd=("$BASELINE" serve --config "$WORK/eightfold-xdp.toml") ;;
   esac
   if ((${#cmd[@]})); then
     # `ip netns exec`, taskset and env exec what follows, so $! is the server's own pid (not
@@ -236,8 +249,12 @@ switches() {
 }
 
 measure() { # $1 server, $2 round
-  local before after out completed redirected0 sent0 redirected1 sent1 args=(-s "$SERVER_IP4" -p "$PORT" -d "$WORK/queries.txt" -l "$DURATION" -c 1 -T 1)
+  local before after out completed redirected0 sent0 redirected1 sent1 args=(-s "$SERVER_IP4" -p "$PORT" -d "$WORK/queries.txt" -c 1 -T 1)
   if [ "$RATE" -gt 0 ]; then args+=(-Q "$RATE"); fi
+  if [ "$WARMUP" -gt 0 ]; then
+    in_client taskset -c "$CLIENT_CORE" dnsperf "${args[@]}" -l "$WARMUP" >/dev/null 2>&1 || true
+  fi
+  args+=(-l "$DURATION")
   read -r redirected0 sent0 <<<"$(xdp_counters)"
   local profile=
   if [ -n "$PERF" ] && [ "$2" = "$ROUNDS" ]; then
@@ -293,6 +310,7 @@ labels = {
     "xdp-echo": "AF_XDP echo (tools/xdp-echo)",
     "xdp-tx": "XDP_TX turnaround in the kernel (no user space: dnsperf and the veth alone)",
     "eightfold+xdp": "eightfold, AF_XDP (`xdp = [...]`)",
+    "baseline+xdp": "eightfold, AF_XDP, the BASELINE build",
 }
 runs = {}
 for line in open(path):
@@ -305,12 +323,13 @@ def per_reply(server, rnd):
 offered = f"{rate:,} queries/s" if rate else "as fast as dnsperf can"
 rounds_run = len(next(iter(runs.values()))) if runs else 0
 print(f"System-wide CPU per reply (all cores' busy time / replies), {rounds_run} interleaved {duration}s rounds, offered {offered}")
-print("| server | replies/s | CPU per reply (us), median | range | vs echo, round by round |")
-print("|---|---|---|---|---|")
+knot_xdp = "knot+xdp" in runs
+print("| server | replies/s | CPU per reply (us), median | range | vs echo, round by round |" + (" vs Knot XDP (rounds cheaper) |" if knot_xdp else ""))
+print("|---|---|---|---|---|" + ("---|" if knot_xdp else ""))
 for server in servers:
     label = labels.get(server, server)
     if server not in runs:
-        print(f"| {label} | - | - | - | - |")
+        print(f"| {label} | - | - | - | - |" + (" - |" if knot_xdp else ""))
         continue
     rounds = sorted(runs[server])
     values = [per_reply(server, r) for r in rounds]
@@ -320,5 +339,10 @@ for server in servers:
         ratios = [per_reply(server, r) / per_reply("echo", r) for r in rounds if r in runs["echo"]]
         if ratios:
             ratio = f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
-    print(f"| {label} | {qps:,.0f} | {statistics.median(values):.2f} | {min(values):.2f}-{max(values):.2f} | {ratio} |")
+    versus = ""
+    if knot_xdp:
+        ratios = [per_reply(server, r) / per_reply("knot+xdp", r) for r in rounds if r in runs["knot+xdp"]]
+        cheaper = sum(1 for x in ratios if x < 1)
+        versus = f" {statistics.median(ratios):.3f}x ({cheaper} of {len(ratios)}) |" if ratios else " - |"
+    print(f"| {label} | {qps:,.0f} | {statistics.median(values):.2f} | {min(values):.2f}-{max(values):.2f} | {ratio} |{versus}")
 PY
