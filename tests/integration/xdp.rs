@@ -78,6 +78,29 @@ impl Server {
         }
     }
 
+    /// Started as [`Server::start`] with `xdp` on `pair`'s server end, the control socket at
+    /// [`CONTROL`], `extra` more `[server]` lines and the example zone; waits until it listens.
+    fn start_on_xdp(pair: &Pair, extra: &str) -> Server {
+        let config = format!(
+            "[server]\nlisten = [\"{SERVER_V4}:{PORT}\"]\nworkers = 1\nxdp = [\"{}\"]\ncontrol = \"{CONTROL}\"\n{extra}\n\
+             [[zone]]\norigin = \"example.com.\"\nfile = \"example.com.zone\"\n",
+            pair.server_if
+        );
+        let mut server = Server::start(pair, &config, &[("example.com.zone", ZONE)]);
+        server.wait_for("listening on");
+        server
+    }
+
+    /// Whether it set up AF_XDP; when not, the test says why and is to stop (see [`skip`]:
+    /// under CI=true that fails it).
+    fn serves_xdp(&self) -> bool {
+        let serves = self.output().contains("serving UDP over AF_XDP");
+        if !serves {
+            skip(&format!("the server could not set up AF_XDP here:\n{}", self.output()));
+        }
+        serves
+    }
+
     /// What it wrote so far, stdout then stderr.
     fn output(&self) -> String {
         let read = |path: &std::path::Path| std::fs::read_to_string(path).unwrap_or_default();
@@ -196,8 +219,8 @@ fn udp_over_af_xdp_and_everything_else_through_the_stack() {
     );
     let mut server = Server::start(&pair, &config, &[("example.com.zone", ZONE)]);
     server.wait_for("listening on");
-    if !server.output().contains("serving UDP over AF_XDP") {
-        return skip(&format!("the server could not set up AF_XDP here:\n{}", server.output()));
+    if !server.serves_xdp() {
+        return;
     }
     let link = run(&["ip", "-n", &pair.server, "link", "show", &pair.server_if]).unwrap();
     assert!(link.contains(" xdp ") && link.contains("name udp_redirect"), "native XDP attached: {link}");
@@ -503,8 +526,8 @@ fn queries_that_come_while_the_zones_are_built_wait_for_the_server() {
     );
     let mut server = Server::start(&pair, &config, &[("example.com.zone", &zone)]);
     server.wait_for("AF_XDP");
-    if !server.output().contains("serving UDP over AF_XDP") {
-        return skip(&format!("the server could not set up AF_XDP here:\n{}", server.output()));
+    if !server.serves_xdp() {
+        return;
     }
     let early = !server.output().contains("listening on");
     let v4: SocketAddr = format!("{SERVER_V4}:{PORT}").parse().unwrap();
@@ -531,16 +554,9 @@ fn queries_that_come_while_the_zones_are_built_wait_for_the_server() {
 #[test]
 fn rate_limiting_and_the_answer_cache_work_behind_af_xdp() {
     let Some(pair) = pair_or_skip() else { return };
-    let config = format!(
-        "[server]\nlisten = [\"{SERVER_V4}:{PORT}\"]\nworkers = 1\nxdp = [\"{}\"]\ncontrol = \"{CONTROL}\"\n\
-         rrl_responses_per_second = 20\nrrl_slip = 2\n\n\
-         [[zone]]\norigin = \"example.com.\"\nfile = \"example.com.zone\"\n",
-        pair.server_if
-    );
-    let mut server = Server::start(&pair, &config, &[("example.com.zone", ZONE)]);
-    server.wait_for("listening on");
-    if !server.output().contains("serving UDP over AF_XDP") {
-        return skip(&format!("the server could not set up AF_XDP here:\n{}", server.output()));
+    let server = Server::start_on_xdp(&pair, "rrl_responses_per_second = 20\nrrl_slip = 2\n");
+    if !server.serves_xdp() {
+        return;
     }
     let v4: SocketAddr = format!("{SERVER_V4}:{PORT}").parse().unwrap();
     let query = message("www.example.com.", RecordType::A, None).to_vec().unwrap();
@@ -674,15 +690,9 @@ fn burst(socket: &UdpSocket, server: SocketAddr, count: u16, pid: Option<u32>) -
 #[test]
 fn the_fill_stock_shrinks_when_quiet_and_a_burst_past_it_brings_it_back() {
     let Some(pair) = pair_or_skip() else { return };
-    let config = format!(
-        "[server]\nlisten = [\"{SERVER_V4}:{PORT}\"]\nworkers = 1\nxdp = [\"{}\"]\ncontrol = \"{CONTROL}\"\n\n\
-         [[zone]]\norigin = \"example.com.\"\nfile = \"example.com.zone\"\n",
-        pair.server_if
-    );
-    let mut server = Server::start(&pair, &config, &[("example.com.zone", ZONE)]);
-    server.wait_for("listening on");
-    if !server.output().contains("serving UDP over AF_XDP") {
-        return skip(&format!("the server could not set up AF_XDP here:\n{}", server.output()));
+    let server = Server::start_on_xdp(&pair, "");
+    if !server.serves_xdp() {
+        return;
     }
     let v4: SocketAddr = format!("{SERVER_V4}:{PORT}").parse().unwrap();
     let pid = server.child.id();
