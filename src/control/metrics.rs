@@ -51,7 +51,7 @@ fn xdp_metrics(out: &mut String, registry: &crate::server::xdp::Registry) {
         out,
         "eightfold_xdp_fill_frames",
         "gauge",
-        "Frames on an AF_XDP socket's fill ring for the kernel to receive into, after the last refill (kept to a stock that grows with bursts and shrinks when quiet).",
+        "Frames handed to the kernel to receive into (an AF_XDP socket's fill ring, and RX not yet taken) after the worker's last refill, up to a stock that grows with bursts and shrinks when quiet.",
     );
     for i in &interfaces {
         for (queue, q) in i.queues.iter().enumerate() {

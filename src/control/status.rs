@@ -83,7 +83,7 @@ pub struct XdpQueueStatus {
     /// Times the kernel found the fill ring empty when it needed a frame.
     #[serde(default)]
     pub fill_ring_empty: u64,
-    /// Frames on the fill ring after the worker's last refill.
+    /// Frames handed to the kernel to receive into after the worker's last refill.
     #[serde(default)]
     pub fill_frames: u64,
 }

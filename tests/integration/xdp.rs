@@ -709,6 +709,19 @@ fn the_fill_stock_shrinks_when_quiet_and_a_burst_past_it_brings_it_back() {
         }
         assert!(Instant::now() < until, "no queue's stock came down to 512: {frames:?}");
     };
+    // Settled: the gauge is written after each refill, so a read just after the last answers
+    // may precede the refill that follows them; two reads 100 ms apart that agree, with
+    // nothing received between them, come after it.
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let before = (fill_frames(&pair), kernel("eightfold_xdp_received_total"));
+        std::thread::sleep(Duration::from_millis(100));
+        let after = (fill_frames(&pair), kernel("eightfold_xdp_received_total"));
+        if before == after && after.0.get(&queue) == Some(&512) {
+            break;
+        }
+        assert!(Instant::now() < until, "queue {queue}'s stock did not settle at 512: {after:?}");
+    }
 
     // 1,500 queries while the server is stopped: the kernel receives into the 512 frames on
     // that queue's fill ring and drops the rest.

@@ -112,8 +112,10 @@ pub struct QueueCounters {
     pub dropped: AtomicU64,
     /// Answers dropped because the TX ring had no room (also in `dropped`).
     pub tx_full: AtomicU64,
-    /// Frames on the fill ring after the worker's last refill (a gauge: it refills up to
-    /// its [`FillStock`]'s target, and a stock that shrank drains as frames are used).
+    /// Frames handed to the kernel to receive into and not yet taken back, after the
+    /// worker's last refill: the fill ring's stock, and frames already written and waiting on
+    /// RX (a gauge: the worker refills up to its [`FillStock`]'s target; a stock that shrank
+    /// shows once traffic has used the frames above it).
     pub fill_frames: AtomicU64,
 }
 

@@ -43,9 +43,10 @@ const IPV6_MIN_MTU: usize = 1280;
 /// (docs/performance-log.md); a long stock rides out a burst that comes while the worker
 /// sleeps, where a datagram that finds no frame is dropped. So the stock follows the load: it
 /// starts at the most (the ring's size), grows at once to four times any backlog the worker
-/// finds waiting on its RX ring, goes back to the most when the kernel reports a datagram
-/// dropped for want of a frame, and otherwise halves once a second, down to [`Self::FLOOR`]
-/// or four times the largest backlog of that second.
+/// finds waiting on its RX ring (rounded up to a power of two), goes back to the most when the
+/// kernel reports a datagram dropped for want of a frame, and otherwise halves once a second,
+/// down to [`Self::FLOOR`] or four times the largest backlog of that second. A stock that
+/// shrinks takes no frame back: the ring drains to it as the kernel uses frames.
 pub struct FillStock {
     /// The most frames kept (the fill ring's size).
     most: usize,
@@ -236,6 +237,9 @@ pub fn run(socket: Socket, shared: &Arc<Shared>, settings: &Settings, counters: 
             }
             let queued = answers.len();
             if queued > 0 {
+                // A long backlog sends up to a ring's worth: frames already sent make room on
+                // the completion ring first, which the kernel needs to send more.
+                completion_ring.dequeue(&mut umem, RING as usize);
                 // SAFETY: the packets were received into `umem` and are handed to the kernel to send.
                 if unsafe { tx_ring.send(&mut answers, false) }.unwrap_or(0) == 0 {
                     // TX ring full: drop the batch rather than wait.
@@ -482,6 +486,45 @@ mod tests {
         let answered =
             answer(&mut packet, &settings, &mut responder, view, &stats, 0, mtu, &mut 0, &mut scratch, &mut query);
         answered.then(|| packet.to_vec())
+    }
+
+    #[test]
+    fn the_fill_stock_follows_the_backlog_and_the_kernels_drops() {
+        let start = Instant::now();
+        let second = |n: u32| start + FillStock::PERIOD * n;
+        let mut stock = FillStock::new(2048, start);
+        assert_eq!(stock.target(), 2048, "starts full");
+        assert!(!stock.due(start + FillStock::PERIOD / 2) && stock.due(second(1)));
+        // Quiet (backlogs of a few frames): halves once a period, down to the floor.
+        stock.took(17);
+        stock.review(second(1), Some(0));
+        assert_eq!(stock.target(), 1024);
+        stock.review(second(2), Some(0));
+        assert_eq!(stock.target(), FillStock::FLOOR);
+        stock.review(second(3), Some(0));
+        assert_eq!(stock.target(), FillStock::FLOOR, "never below the floor");
+        // A backlog near the stock: four times it, at once, and kept while such backlogs last.
+        stock.took(300);
+        assert_eq!(stock.target(), 2048, "300 frames waiting ask for 1,200, rounded up to a power of two");
+        stock.review(second(4), Some(0));
+        assert_eq!(stock.target(), 2048, "the period's backlog still asks for it");
+        stock.took(200);
+        stock.review(second(5), Some(0));
+        assert_eq!(stock.target(), 1024, "200 frames ask for 800: halved to 1,024");
+        stock.review(second(6), None);
+        assert_eq!(stock.target(), FillStock::FLOOR, "an unreadable count is no drop");
+        // The kernel dropped datagrams for want of a frame: back to the most at once.
+        stock.review(second(7), Some(5));
+        assert_eq!(stock.target(), 2048);
+        stock.review(second(8), Some(5));
+        assert_eq!(stock.target(), 1024, "the same count again is no new drop");
+        // Never past the ring.
+        stock.took(100_000);
+        assert_eq!(stock.target(), 2048);
+        // A ring smaller than the floor: the ring's size.
+        let mut small = FillStock::new(256, start);
+        small.review(second(1), Some(0));
+        assert_eq!(small.target(), 256);
     }
 
     #[test]

@@ -148,6 +148,7 @@ fn serve(socket: XdpSocket, mut umem: Umem, rings: WakableRings, port: u16) {
             if answers.is_empty() {
                 continue;
             }
+            completion_ring.dequeue(&mut umem, RING as usize);
             // SAFETY: the packets were received into `umem` and are handed to the kernel to send.
             if unsafe { tx_ring.send(&mut answers, false) }.unwrap_or(0) == 0 {
                 // TX ring full: drop the batch rather than wait.
