@@ -24,18 +24,30 @@ fn xdp_metrics(out: &mut String, registry: &crate::server::xdp::Registry) {
         );
     }
     type Pick = fn(&crate::server::xdp::QueueCounters) -> &std::sync::atomic::AtomicU64;
-    let counters: [(&str, &str, Pick); 4] = [
-        ("eightfold_xdp_received_total", "Frames taken off an AF_XDP socket's RX ring.", |q| &q.received),
-        ("eightfold_xdp_answered_total", "Answers put on an AF_XDP socket's TX ring.", |q| &q.answered),
+    let series: [(&str, &str, &str, Pick); 5] = [
+        ("eightfold_xdp_received_total", "counter", "Frames taken off an AF_XDP socket's RX ring.", |q| &q.received),
+        ("eightfold_xdp_answered_total", "counter", "Answers put on an AF_XDP socket's TX ring.", |q| &q.answered),
         (
             "eightfold_xdp_dropped_total",
+            "counter",
             "Frames given back without an answer (not a query to the port, dropped, or the TX ring full).",
             |q| &q.dropped,
         ),
-        ("eightfold_xdp_tx_ring_full_total", "Answers dropped because the TX ring had no room.", |q| &q.tx_full),
+        (
+            "eightfold_xdp_tx_ring_full_total",
+            "counter",
+            "Answers dropped because the TX ring had no room.",
+            |q| &q.tx_full,
+        ),
+        (
+            "eightfold_xdp_fill_frames",
+            "gauge",
+            "Frames handed to the kernel to receive into (an AF_XDP socket's fill ring, and RX not yet taken) after the worker's last refill, up to a stock that grows with bursts and shrinks when quiet.",
+            |q| &q.fill_frames,
+        ),
     ];
-    for (name, help, pick) in counters {
-        family(out, name, "counter", help);
+    for (name, kind, help, pick) in series {
+        family(out, name, kind, help);
         for i in &interfaces {
             for (queue, q) in i.queues.iter().enumerate() {
                 let _ = writeln!(
@@ -45,22 +57,6 @@ fn xdp_metrics(out: &mut String, registry: &crate::server::xdp::Registry) {
                     pick(q).load(Ordering::Relaxed)
                 );
             }
-        }
-    }
-    family(
-        out,
-        "eightfold_xdp_fill_frames",
-        "gauge",
-        "Frames handed to the kernel to receive into (an AF_XDP socket's fill ring, and RX not yet taken) after the worker's last refill, up to a stock that grows with bursts and shrinks when quiet.",
-    );
-    for i in &interfaces {
-        for (queue, q) in i.queues.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "eightfold_xdp_fill_frames{{interface=\"{}\",queue=\"{queue}\"}} {}",
-                escape(&i.interface),
-                q.fill_frames.load(Ordering::Relaxed)
-            );
         }
     }
     // What the kernel counted: read once per queue, written family by family.

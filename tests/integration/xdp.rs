@@ -79,8 +79,9 @@ impl Server {
     }
 
     /// Started as [`Server::start`] with `xdp` on `pair`'s server end, the control socket at
-    /// [`CONTROL`], `extra` more `[server]` lines and the example zone; waits until it listens.
-    fn start_on_xdp(pair: &Pair, extra: &str) -> Server {
+    /// [`CONTROL`], `extra` more `[server]` lines and the example zone, once it listens; None
+    /// when it could not set up AF_XDP, after saying why (see [`Server::serves_xdp`]).
+    fn start_on_xdp(pair: &Pair, extra: &str) -> Option<Server> {
         let config = format!(
             "[server]\nlisten = [\"{SERVER_V4}:{PORT}\"]\nworkers = 1\nxdp = [\"{}\"]\ncontrol = \"{CONTROL}\"\n{extra}\n\
              [[zone]]\norigin = \"example.com.\"\nfile = \"example.com.zone\"\n",
@@ -88,7 +89,7 @@ impl Server {
         );
         let mut server = Server::start(pair, &config, &[("example.com.zone", ZONE)]);
         server.wait_for("listening on");
-        server
+        server.serves_xdp().then_some(server)
     }
 
     /// Whether it set up AF_XDP; when not, the test says why and is to stop (see [`skip`]:
@@ -554,10 +555,7 @@ fn queries_that_come_while_the_zones_are_built_wait_for_the_server() {
 #[test]
 fn rate_limiting_and_the_answer_cache_work_behind_af_xdp() {
     let Some(pair) = pair_or_skip() else { return };
-    let server = Server::start_on_xdp(&pair, "rrl_responses_per_second = 20\nrrl_slip = 2\n");
-    if !server.serves_xdp() {
-        return;
-    }
+    let Some(_server) = Server::start_on_xdp(&pair, "rrl_responses_per_second = 20\nrrl_slip = 2\n") else { return };
     let v4: SocketAddr = format!("{SERVER_V4}:{PORT}").parse().unwrap();
     let query = message("www.example.com.", RecordType::A, None).to_vec().unwrap();
     let (full, truncated) = Pair::inside(&pair.client, || {
@@ -690,10 +688,7 @@ fn burst(socket: &UdpSocket, server: SocketAddr, count: u16, pid: Option<u32>) -
 #[test]
 fn the_fill_stock_shrinks_when_quiet_and_a_burst_past_it_brings_it_back() {
     let Some(pair) = pair_or_skip() else { return };
-    let server = Server::start_on_xdp(&pair, "");
-    if !server.serves_xdp() {
-        return;
-    }
+    let Some(server) = Server::start_on_xdp(&pair, "") else { return };
     let v4: SocketAddr = format!("{SERVER_V4}:{PORT}").parse().unwrap();
     let pid = server.child.id();
     let kernel = |name: &str| sum(&Pair::inside(&pair.server, || metrics(CONTROL.parse().unwrap())).unwrap(), name, "");
