@@ -382,7 +382,15 @@ fn parse_private_file(text: &str, algorithm: Algorithm) -> Result<PrivateKey, Ke
         None => return Err(fail(line, unsupported(number))),
     }
     let (line, value) = key.ok_or_else(|| missing("PrivateKey"))?;
-    let bytes = decode(value, "PrivateKey", 32).map_err(|reason| fail(line, reason))?;
+    let bytes = match algorithm {
+        // ECDSA's private key is an integer, and ldns-keygen writes it without leading zero
+        // bytes (OpenSSL's BN_bn2bin), so one key in 256 is 31 bytes, one in 65,536 is 30:
+        // put the zeros back.
+        Algorithm::EcdsaP256Sha256 => decode_integer(value, "PrivateKey", 32),
+        // Ed25519's is a 32-byte seed, written whole.
+        Algorithm::Ed25519 => decode(value, "PrivateKey", 32),
+    }
+    .map_err(|reason| fail(line, reason))?;
     Ok(PrivateKey { bytes, line, timing })
 }
 
@@ -423,6 +431,23 @@ fn decode(text: &str, what: &str, len: usize) -> Result<Vec<u8>, String> {
         return Err(format!("{what} is {} bytes, this algorithm's is {len}: is it cut short or damaged?", bytes.len()));
     }
     Ok(bytes)
+}
+
+/// Decodes base64 of a big-endian integer of at most `len` bytes, which the writer may have
+/// written without its leading zero bytes, as `len` bytes; the error names `what`.
+fn decode_integer(text: &str, what: &str, len: usize) -> Result<Vec<u8>, String> {
+    let mut bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| format!("{what} is not valid base64 ({e}): is it cut short or damaged?"))?;
+    if bytes.is_empty() || bytes.len() > len {
+        let found = bytes.len();
+        bytes.fill(0);
+        return Err(format!("{what} is {found} bytes, this algorithm's is 1 to {len}: is it cut short or damaged?"));
+    }
+    let mut whole = vec![0u8; len];
+    whole[len - bytes.len()..].copy_from_slice(&bytes);
+    bytes.fill(0);
+    Ok(whole)
 }
 
 /// The point in SEC 1's uncompressed form (0x04, X, Y) of a DNSKEY's X and Y.
@@ -595,6 +620,46 @@ Created: 20261206224722
 Algorithm: 15 (ED25519)
 PrivateKey: NA+DRG3rUzelUyaALEd0ojEDsttvwfGhOEwYhPv005k=
 ";
+
+    /// A pair `ldns-keygen -a ECDSAP256SHA256 -k example.org` wrote whose private key's first
+    /// byte is zero: ldns leaves it out, so the key is 31 bytes.
+    const LDNS_SHORT_KEY: &str = "example.org.\tIN\tDNSKEY\t257 3 13 gxemMnNYH+IQZK8KvoDnQFQlrOVWx8o0LExmYoh1yXnWRe38sFDH4XayBCp5ER55Lt8Vmd+azCIIcE1rY9hY+A== ;{id = 32294 (ksk), size = 256b}\n";
+    const LDNS_SHORT_PRIVATE: &str = "Private-key-format: v1.2
+Algorithm: 13 (ECDSAP256SHA256)
+PrivateKey: FM7Dx10iE85kZw404XZ68zPsWJfDb7adpNNSuZ2IUg==
+";
+
+    #[test]
+    fn an_ecdsa_key_written_without_its_leading_zero_bytes_is_read() {
+        let key = SigningKey::from_bind(LDNS_SHORT_KEY, LDNS_SHORT_PRIVATE).unwrap();
+        assert_eq!(key.dnskey().key_tag(), 32294);
+        assert_eq!(key.sign(b"signed").unwrap().len(), SIGNATURE_LEN);
+        // Written with the zero, as BIND and eightfold write it, it is the same key.
+        let whole = LDNS_SHORT_PRIVATE
+            .replace("FM7Dx10iE85kZw404XZ68zPsWJfDb7adpNNSuZ2IUg==", "ABTOw8ddIhPOZGcONOF2evMz7FiXw2+2naTTUrmdiFI=");
+        let again = SigningKey::from_bind(LDNS_SHORT_KEY, &whole).unwrap();
+        assert_eq!(again.dnskey(), key.dnskey());
+        // A scalar shorter by more bytes is still this key only if it is this key: a key cut
+        // short at the end is refused as another key's.
+        let cut = LDNS_SHORT_PRIVATE
+            .replace("FM7Dx10iE85kZw404XZ68zPsWJfDb7adpNNSuZ2IUg==", "FM7Dx10iE85kZw404XZ68zPsWJfDb7adpNNSuZ2I");
+        let e = key_error(LDNS_SHORT_KEY, &cut);
+        assert!(e.reason.contains("does not belong to the public key"), "{e}");
+        let long = LDNS_SHORT_PRIVATE
+            .replace("FM7Dx10iE85kZw404XZ68zPsWJfDb7adpNNSuZ2IUg==", "AAAUzsPHXSITzmRnDjThdnrzM+xYl8Nvtp2k01K5nYhS");
+        let e = key_error(LDNS_SHORT_KEY, &long);
+        assert_eq!((e.file, e.line), (KeyFile::Private, 3), "{e}");
+        assert!(e.reason.contains("PrivateKey is 33 bytes, this algorithm's is 1 to 32"), "{e}");
+        // Ed25519's seed is not an integer: 31 bytes of it are a damaged file.
+        let e = key_error(
+            LDNS_KEY,
+            &LDNS_PRIVATE.replace(
+                "NA+DRG3rUzelUyaALEd0ojEDsttvwfGhOEwYhPv005k=",
+                "NA+DRG3rUzelUyaALEd0ojEDsttvwfGhOEwYhPv00w==",
+            ),
+        );
+        assert!(e.reason.contains("PrivateKey is 31 bytes, this algorithm's is 32"), "{e}");
+    }
 
     #[test]
     fn reads_bind_and_ldns_key_pairs() {

@@ -137,6 +137,41 @@ fn keys_from_dnssec_keygen_and_ldns_keygen_load_sign_and_give_bind_s_ds() {
     }
 }
 
+/// ldns-keygen writes an ECDSA private key without its leading zero bytes (one key in 256 is 31
+/// bytes long): such a key loads, is the key its `.key` names, and signs.
+#[test]
+fn an_ldns_ecdsa_key_written_short_loads_and_signs() {
+    if !have("ldns-keygen", "ldnsutils") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let short = (0..5000).find_map(|_| {
+        let stem = run(Command::new("ldns-keygen")
+            .args(["-a", "ECDSAP256SHA256", "-k", "example.org"])
+            .current_dir(dir.path()));
+        let stem = stem.trim().to_string();
+        let private = read(dir.path(), &format!("{stem}.private"));
+        let encoded = private.lines().find_map(|l| l.strip_prefix("PrivateKey: ")).unwrap().trim().to_string();
+        // Base64 of 32 bytes is 44 characters, one `=`; of 31, 44 with `==`.
+        if encoded.ends_with("==") {
+            return Some((stem, private));
+        }
+        std::fs::remove_file(dir.path().join(format!("{stem}.key"))).unwrap();
+        std::fs::remove_file(dir.path().join(format!("{stem}.private"))).unwrap();
+        None
+    });
+    let (stem, private) = short.expect("5,000 keys from ldns-keygen, none 31 bytes long: has ldns started padding?");
+    let key = SigningKey::from_bind(&read(dir.path(), &format!("{stem}.key")), &private)
+        .unwrap_or_else(|e| panic!("{stem}: {e}\n{private}"));
+    assert_eq!(key.dnskey().key_tag(), stem_tag(&stem));
+    let owner = [b"\x03WWW", key.dnskey().owner().as_wire()].concat();
+    let fields = RrsigFields::new(&key, 1, &owner, 300, 1, 2);
+    let records: [&[u8]; 1] = [&[192, 0, 2, 1]];
+    let mut scratch = Scratch::new();
+    let rrsig = sign_rrset(&key, &fields, &owner, 1, &records, &mut scratch).unwrap();
+    verify_rrset(key.dnskey().rdata(), &rrsig, &owner, 1, &records, &mut scratch).unwrap();
+}
+
 #[test]
 fn ds_refuses_a_zone_signing_key_unless_told_all() {
     if !have("dnssec-keygen", "bind9-utils") {
