@@ -479,15 +479,14 @@ fn keygen(zone: &str, algorithm: eightfold::dnssec::Algorithm, ksk: bool, dir: &
         }
     };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let new = match eightfold::dnssec::generate(&zone, algorithm, ksk, now) {
+    let new = match new_key(dir, || eightfold::dnssec::generate(&zone, algorithm, ksk, now)) {
         Ok(new) => new,
         Err(e) => {
             eprintln!("eightfold: no key made: {e}");
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
-    let private = dir.join(format!("{}.private", new.stem));
-    let key = dir.join(format!("{}.key", new.stem));
+    let (private, key) = key_files(dir, &new.stem);
     let written = write_new(&private, &new.private_text, 0o600).and_then(|()| {
         write_new(&key, &new.key_text, 0o644).inspect_err(|_| {
             let _ = std::fs::remove_file(&private);
@@ -500,6 +499,29 @@ fn keygen(zone: &str, algorithm: eightfold::dnssec::Algorithm, ksk: bool, dir: &
             ExitCode::from(EXIT_RUNTIME)
         }
     }
+}
+
+/// A key from `draw` whose files are not in `dir` yet. A key whose tag a key there already
+/// has (of this zone and algorithm) would take its file names, so another is drawn, as
+/// dnssec-keygen does. Tags are 16 bits: a clash is rare, and sixteen in a row take a folder
+/// of nearly 65,536 keys; the sixteenth is then returned, and writing it is refused.
+fn new_key<E>(
+    dir: &std::path::Path,
+    mut draw: impl FnMut() -> Result<eightfold::dnssec::NewKey, E>,
+) -> Result<eightfold::dnssec::NewKey, E> {
+    for _ in 1..16 {
+        let new = draw()?;
+        let (private, key) = key_files(dir, &new.stem);
+        if !private.exists() && !key.exists() {
+            return Ok(new);
+        }
+    }
+    draw()
+}
+
+/// The `.private` and `.key` files of the key `stem` in `dir`.
+fn key_files(dir: &std::path::Path, stem: &str) -> (PathBuf, PathBuf) {
+    (dir.join(format!("{stem}.private")), dir.join(format!("{stem}.key")))
 }
 
 /// Writes a file that must not exist yet, with this mode (less the umask).
@@ -816,6 +838,38 @@ fn init_logging(level: &str, format: LogFormat) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key whose files are already there (either of them) is drawn again; after sixteen
+    /// such draws the last is returned, for writing it to be refused.
+    #[test]
+    fn a_key_tag_already_in_the_folder_is_drawn_again() {
+        use eightfold::dnssec::{generate, Algorithm};
+        let dir = tempfile::tempdir().unwrap();
+        let zone = eightfold::wire::Name::from_wire(b"\x07example\x03com\x00").unwrap();
+        let make = || generate(&zone, Algorithm::Ed25519, true, 0).unwrap();
+        // Stems set by hand: three drawn keys would share a tag once in 20,000 runs.
+        let [old, other, fresh] = ["Kexample.com.+015+00001", "Kexample.com.+015+00002", "Kexample.com.+015+00003"];
+        let (private, _) = key_files(dir.path(), old);
+        let (_, key) = key_files(dir.path(), other);
+        std::fs::write(private, "").unwrap();
+        std::fs::write(key, "").unwrap();
+        let mut queue = vec![fresh, other, old];
+        let drawn = std::cell::Cell::new(0);
+        let mut draw = || {
+            drawn.set(drawn.get() + 1);
+            let mut key = make();
+            key.stem = queue.pop().unwrap_or(old).to_string();
+            Ok::<_, ()>(key)
+        };
+        assert_eq!(new_key(dir.path(), &mut draw).unwrap().stem, fresh);
+        assert_eq!(drawn.replace(0), 3);
+        assert_eq!(new_key(dir.path(), &mut draw).unwrap().stem, old, "a folder of every tag");
+        assert_eq!(drawn.get(), 16);
+        assert!(matches!(
+            new_key(dir.path(), || Err::<eightfold::dnssec::NewKey, _>("no randomness")),
+            Err("no randomness")
+        ));
+    }
 
     /// `keygen` cannot be made to draw a key tag twice, so the refusal its files rely on is
     /// tested here: a file already there is left as it was.
