@@ -174,10 +174,15 @@ impl Signed {
     /// `before` (TOML, unsigned) ahead of the signed one.
     fn build(keys: Keys, max_answers: usize, before: &str, dnssec: &str, records: &str) -> Signed {
         let origin = Name::from_wire(&wire(ORIGIN)).expect("the origin");
-        let made: Vec<crate::dnssec::NewKey> = (keys.ksks.iter().map(|&a| (a, true)))
-            .chain(keys.zsks.iter().map(|&a| (a, false)))
-            .map(|(algorithm, ksk)| generate(&origin, algorithm, ksk, NOW).expect("a key"))
-            .collect();
+        // Two keys of one algorithm share a file name when their tags do (one pair in 65,536):
+        // make another, as dnssec-keygen does.
+        let mut made: Vec<crate::dnssec::NewKey> = Vec::new();
+        for (algorithm, ksk) in keys.ksks.iter().map(|&a| (a, true)).chain(keys.zsks.iter().map(|&a| (a, false))) {
+            let key = std::iter::repeat_with(|| generate(&origin, algorithm, ksk, NOW).expect("a key"))
+                .find(|key| made.iter().all(|m| m.stem != key.stem))
+                .expect("a key with a new tag");
+            made.push(key);
+        }
         let mut files: HashMap<String, String> = HashMap::new();
         files.insert("z.zone".into(), ZONE.into());
         for key in &made {
