@@ -19,6 +19,8 @@ use eightfold::cluster::{Etcd, EtcdOptions, KeyRange, Op, Store, Txn, WatchMessa
 #[allow(dead_code)]
 #[path = "../tests/integration/common/etcd.rs"]
 mod harness;
+#[path = "../tests/integration/common/ports.rs"]
+mod ports;
 
 /// etcd's default cap on the operations of one transaction.
 const OPS_PER_TXN: usize = 128;

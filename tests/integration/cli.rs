@@ -4,6 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use crate::common::ports::free_port;
 use crate::common::*;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
@@ -213,7 +214,7 @@ fn version_names_the_commit_and_the_features() {
 /// configuration keeps serving. Exit codes: 0 done, 1 refused, 3 not reached.
 #[test]
 fn a_broken_config_file_does_not_blind_the_control_commands() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let server = format!(
         "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\ncontrol = \"127.0.0.1:{port}\"\ncontrol_token = \"open-sesame-0123456789\"\n"
     );
@@ -256,7 +257,7 @@ fn a_broken_config_file_does_not_blind_the_control_commands() {
     let (code, out) = run(&["status"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("key `control`") && out.contains("nowhere"), "{out}");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let out = Command::new(binary()).args(["status", "--control", &closed.to_string()]).output().unwrap();
+    let closed = format!("127.0.0.1:{}", free_port());
+    let out = Command::new(binary()).args(["status", "--control", &closed]).output().unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -10,6 +10,7 @@ use eightfold::cluster::{
 };
 
 use crate::common::etcd::EtcdCluster;
+use crate::common::ports::free_port;
 
 /// A client of `endpoints` with short limits, so a failure shows quickly.
 fn client(endpoints: Vec<String>) -> Etcd {
@@ -319,9 +320,8 @@ fn tls_with_the_cluster_s_authority_and_a_client_certificate() {
 
 #[test]
 fn no_endpoint_reachable_names_each_one() {
-    // Ports nothing listens on (bound, then closed).
-    let ports: Vec<u16> =
-        (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()).collect();
+    // Ports nothing listens on.
+    let ports = [free_port(), free_port()];
     let endpoints: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
     let store = client(endpoints.clone());
     let error = store.range(&KeyRange::key("/x"), None, None).unwrap_err();

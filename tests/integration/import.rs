@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::common::endpoints::{eventually, TcpEndpoint};
+use crate::common::ports::free_port;
 use crate::common::*;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
@@ -130,11 +131,6 @@ fn import_shop(dir: &std::path::Path, health_checks: &str, args: &[&str]) -> (i3
     (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
 }
 
-/// A loopback port nothing listens on (bound, then let go).
-fn refused_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// A hand-written Route 53 export of `shop.example.`: a wildcard CNAME with an alias (A and
 /// AAAA to CloudFront) and a geolocation set without checks under it, a latency set with four
 /// checks (two endpoints up, one check disabled and inverted, one endpoint refusing), and
@@ -151,9 +147,9 @@ fn skipped_names_never_match_a_wildcard_and_latency_with_checks_is_multivalue() 
     for check in checks["HealthChecks"].as_array_mut().unwrap() {
         let port = match check["CallerReference"].as_str().unwrap() {
             "lat-east" => east.addr.port(),
-            "Lat AP" => refused_port(),
+            "Lat AP" => free_port(),
             // lat-eu is disabled and inverted: never probed, always unhealthy.
-            "2024-05-01T10:00:00.000Z" => refused_port(),
+            "2024-05-01T10:00:00.000Z" => free_port(),
             _ => west.addr.port(),
         };
         check["HealthCheckConfig"]["Port"] = port.into();
@@ -171,7 +167,7 @@ fn skipped_names_never_match_a_wildcard_and_latency_with_checks_is_multivalue() 
         assert!(notes.contains(warning), "{warning:?} missing from:\n{notes}");
     }
 
-    let control = format!("127.0.0.1:{}", refused_port());
+    let control = format!("127.0.0.1:{}", free_port());
     let (code, config, notes) = import_shop(
         dir.path(),
         &checks,

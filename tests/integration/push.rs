@@ -17,6 +17,7 @@ use hickory_proto::rr::RecordType;
 
 use crate::common::endpoints::eventually;
 use crate::common::etcd::EtcdCluster;
+use crate::common::ports::free_port;
 use crate::common::*;
 
 /// The fleet's name in these tests.
@@ -176,11 +177,11 @@ fn a_config_that_does_not_validate_is_refused_and_nothing_is_stored() {
 
 #[test]
 fn etcd_unreachable_exits_3() {
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let free = format!("127.0.0.1:{}", free_port());
     let pusher = Pusher::new(vec![format!("http://{free}")]);
     let (code, out) = pusher.push(&[]);
     assert_eq!(code, 3, "{out}");
-    assert!(out.contains("nothing pushed") && out.contains(&free.to_string()), "{out}");
+    assert!(out.contains("nothing pushed") && out.contains(&free), "{out}");
 }
 
 #[test]

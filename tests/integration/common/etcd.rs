@@ -3,11 +3,12 @@
 //! folder; a member can be killed and restarted; all are killed and their folders removed on
 //! drop (the log of each is printed when the test failed).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
+
+use super::ports::{free_port, port_taken, PORT_TRIES};
 
 /// How long a cluster (or a restarted member) may take to become healthy.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -73,29 +74,32 @@ impl EtcdCluster {
             eprintln!("etcd is not installed (apt-get install etcd-server); skipping this etcd test outside CI");
             return None;
         }
-        let dir = tempfile::tempdir().unwrap();
-        // Every port taken at once, so none is handed out twice.
-        let listeners: Vec<TcpListener> = (0..size * 3).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-        let ports: Vec<u16> = listeners.iter().map(|l| l.local_addr().unwrap().port()).collect();
-        drop(listeners);
-        let members = (0..size)
-            .map(|i| Member {
-                name: format!("m{i}"),
-                client: ports[3 * i],
-                peer: ports[3 * i + 1],
-                metrics: ports[3 * i + 2],
-                child: None,
-            })
-            .collect();
-        let tls = tls.then(|| make_tls(dir.path()));
-        let mut cluster = EtcdCluster { members, tls, dir };
-        for i in 0..size {
-            cluster.spawn(i);
+        let mut failure = String::new();
+        // The ports are free when chosen, but a process outside the tests may take one before
+        // etcd binds it: then start the whole cluster again on others.
+        for _ in 0..PORT_TRIES {
+            let dir = tempfile::tempdir().unwrap();
+            let members = (0..size)
+                .map(|i| Member {
+                    name: format!("m{i}"),
+                    client: free_port(),
+                    peer: free_port(),
+                    metrics: free_port(),
+                    child: None,
+                })
+                .collect();
+            let tls = tls.then(|| make_tls(dir.path()));
+            let mut cluster = EtcdCluster { members, tls, dir };
+            for i in 0..size {
+                cluster.spawn(i);
+            }
+            match (0..size).try_for_each(|i| cluster.wait_healthy(i)) {
+                Ok(()) => return Some(cluster),
+                Err(e) if port_taken(&e) => failure = e,
+                Err(e) => panic!("{e}"),
+            }
         }
-        for i in 0..size {
-            cluster.wait_healthy(i);
-        }
-        Some(cluster)
+        panic!("{failure}");
     }
 
     /// Every member's client URL, in member order.
@@ -117,11 +121,13 @@ impl EtcdCluster {
         }
     }
 
-    /// Starts member `i` again on its data and waits until it is healthy.
+    /// Starts member `i` again on its data and ports and waits until it is healthy. The
+    /// ports stay its own meanwhile: no test is handed them, and no port-0 bind is (see
+    /// [`free_port`]).
     pub fn restart(&mut self, i: usize) {
         self.kill(i);
         self.spawn(i);
-        self.wait_healthy(i);
+        self.wait_healthy(i).unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Kills every member (SIGKILL).
@@ -139,7 +145,7 @@ impl EtcdCluster {
             self.spawn(i);
         }
         for i in 0..self.members.len() {
-            self.wait_healthy(i);
+            self.wait_healthy(i).unwrap_or_else(|e| panic!("{e}"));
         }
     }
 
@@ -222,7 +228,9 @@ impl EtcdCluster {
         self.members[i].child = Some(command.spawn().expect("etcd starts"));
     }
 
-    fn wait_healthy(&mut self, i: usize) {
+    /// Polls until member `i` is healthy; why not, with a log, when a member exited or `i`
+    /// was not healthy in time.
+    fn wait_healthy(&mut self, i: usize) -> Result<(), String> {
         let health = format!("http://127.0.0.1:{}/health", self.members[i].metrics);
         let agent: ureq::Agent =
             ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(2))).build().into();
@@ -230,12 +238,18 @@ impl EtcdCluster {
         loop {
             let answer = agent.get(&health).call().ok().and_then(|r| r.into_body().read_to_string().ok());
             if answer.is_some_and(|a| a.contains("\"health\":\"true\"")) {
-                return;
+                return Ok(());
             }
-            let exited = self.members[i].child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_some());
-            if exited || Instant::now() >= until {
+            // Any member: member `i` waits for a quorum, which one that exited may deny it.
+            let exited = (0..self.members.len())
+                .find(|&m| self.members[m].child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_some()));
+            if let Some(m) = exited {
+                let log = std::fs::read_to_string(self.log(m)).unwrap_or_default();
+                return Err(format!("etcd member {m} exited while member {i} was starting; its log:\n{log}"));
+            }
+            if Instant::now() >= until {
                 let log = std::fs::read_to_string(self.log(i)).unwrap_or_default();
-                panic!("etcd member {i} did not become healthy (exited: {exited}); its log:\n{log}");
+                return Err(format!("etcd member {i} did not become healthy; its log:\n{log}"));
             }
             std::thread::sleep(Duration::from_millis(100));
         }

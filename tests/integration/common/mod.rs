@@ -14,6 +14,7 @@ pub mod endpoints;
 pub mod etcd;
 pub mod fleet;
 pub mod nsd;
+pub mod ports;
 pub mod properties;
 pub mod resolver;
 pub mod xdp;
@@ -506,16 +507,4 @@ pub fn serve_refusal(config: &Path, limit: Duration) -> (Option<i32>, String) {
 /// Whether `tool` is on the PATH.
 pub fn have(tool: &str) -> bool {
     Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
-}
-
-/// A loopback port free for both UDP and TCP when asked (for a peer server that cannot be
-/// told to bind port 0 and report it).
-pub fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
 }

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
-use super::{free_port, message, udp_exchange};
+use super::ports::{free_port, port_taken, PORT_TRIES};
+use super::{message, udp_exchange};
 
 /// How long NSD may take to load the zone and answer.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -31,8 +32,23 @@ impl Nsd {
     /// authoritatively.
     pub fn start(origin: &str, zone_text: &str) -> Nsd {
         assert!(super::have("nsd"), "nsd is not installed (apt-get install nsd)");
+        let mut failure = String::new();
+        // The port is free when chosen, but a process outside the tests may take it before
+        // NSD binds it: then try another.
+        for _ in 0..PORT_TRIES {
+            let mut nsd = Self::spawn(origin, zone_text, free_port());
+            match nsd.wait_serving(origin) {
+                Ok(()) => return nsd,
+                Err(e) if port_taken(&e) => failure = e,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("{failure}");
+    }
+
+    /// Starts NSD serving `zone_text` as `origin` on 127.0.0.1:`port`.
+    fn spawn(origin: &str, zone_text: &str, port: u16) -> Nsd {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let path = dir.path().display().to_string();
         std::fs::write(dir.path().join("zone"), zone_text).unwrap();
         let conf = format!(
@@ -68,19 +84,26 @@ zone:
             .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
             .spawn()
             .expect("start nsd");
-        let mut nsd = Nsd { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), dir };
+        Nsd { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), dir }
+    }
+
+    /// Polls until NSD answers `origin`'s SOA authoritatively; why not, with its log, when it
+    /// exited or did not in time.
+    fn wait_serving(&mut self, origin: &str) -> Result<(), String> {
         let probe = message(origin, RecordType::SOA, None).to_vec().unwrap();
         let until = Instant::now() + START_TIMEOUT;
         loop {
-            if let Ok(Some(status)) = nsd.child.try_wait() {
-                panic!("nsd exited ({status}):\n{}", nsd.log());
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("nsd exited ({status}):\n{}", self.log()));
             }
-            let answer = udp_exchange(nsd.addr, &probe, Duration::from_millis(200))
+            let answer = udp_exchange(self.addr, &probe, Duration::from_millis(200))
                 .and_then(|bytes| hickory_proto::op::Message::from_vec(&bytes).ok());
             if answer.is_some_and(|m| m.authoritative() && m.response_code() == ResponseCode::NoError) {
-                return nsd;
+                return Ok(());
             }
-            assert!(Instant::now() < until, "nsd did not serve {origin}:\n{}", nsd.log());
+            if Instant::now() >= until {
+                return Err(format!("nsd did not serve {origin}:\n{}", self.log()));
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::{Message, Query};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 
-use super::{free_port, read_framed, udp_exchange, write_framed};
+use super::ports::free_port;
+use super::{read_framed, udp_exchange, write_framed};
 
 /// How long unbound may take to start answering.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
