@@ -356,7 +356,7 @@ fn drill_4_an_instance_cut_off_is_dropped_falls_back_and_resumes_without_a_gap()
     assert!(local >= FALLBACK_AFTER - Duration::from_secs(1), "local mode too early: {}", secs(local));
     let bound = FALLBACK_AFTER + ETCD_CALL + Duration::from_secs(1);
     assert!(local <= bound, "local mode after {} (bound {})", secs(local), secs(bound));
-    assert!(fleet.instance(c).output().contains("probing every check locally"), "{}", fleet.instance(c).output());
+    assert_eq!(fleet.instance(c).logged("probing every check locally", 1), 1, "{}", fleet.instance(c).output());
     assert_eq!(
         fleet.metric(c, "eightfold_cluster_assigned_checks"),
         Some(checks.len() as f64),

@@ -539,35 +539,32 @@ fn an_edited_check_keeps_its_measured_state_while_its_target_is_the_same() {
         assert_eq!(&seen_in_answers(&s, "ed.example.com.", 30), expected, "after edit {n}: {extra}");
         let status = status(&s);
         assert_eq!(status["checks"][0]["measured"], serde_json::json!(measured), "edit {n}: {status}");
-        let output = s.output();
         assert_eq!(
-            output.matches("health checks reloaded kept=1 started=0 stopped=0 reset=0").count(),
+            s.logged("health checks reloaded kept=1 started=0 stopped=0 reset=0", n + 1),
             n + 1,
-            "{output}"
+            "{}",
+            s.output()
         );
-        assert_eq!(
-            output
-                .matches("health check changed, same target: measured state kept check=dead measured=unhealthy")
-                .count(),
-            n + 1,
-            "{output}"
-        );
+        let kept = "health check changed, same target: measured state kept check=dead measured=unhealthy";
+        assert_eq!(s.logged(kept, n + 1), n + 1, "{}", s.output());
     }
     // A new port is a new target: the check restarts healthy, as a new check does.
     std::fs::write(s.path("eightfold.toml"), config("dead", live.addr.port(), "request_interval = 1\n")).unwrap();
     assert_eq!(s.cli(&["reload"]).0, 0);
-    assert!(
-        s.output().contains("health check target changed: restarted check=dead measured=healthy from=new"),
+    assert_eq!(
+        s.logged("health check target changed: restarted check=dead measured=healthy from=new", 1),
+        1,
         "{}",
         s.output()
     );
-    assert!(s.output().contains("kept=0 started=0 stopped=0 reset=1"), "{}", s.output());
+    assert_eq!(s.logged("kept=0 started=0 stopped=0 reset=1", 1), 1, "{}", s.output());
     assert_eq!(seen_in_answers(&s, "ed.example.com.", 30), up);
     // Back to the dead port: the state last measured there comes back with it.
     std::fs::write(s.path("eightfold.toml"), config("dead", dead.addr.port(), "request_interval = 10\n")).unwrap();
     assert_eq!(s.cli(&["reload"]).0, 0);
-    assert!(
-        s.output().contains("health check target changed: restarted check=dead measured=unhealthy from=last-measured"),
+    assert_eq!(
+        s.logged("health check target changed: restarted check=dead measured=unhealthy from=last-measured", 1),
+        1,
         "{}",
         s.output()
     );
@@ -575,9 +572,10 @@ fn an_edited_check_keeps_its_measured_state_while_its_target_is_the_same() {
     // A renamed check is stopped and started; it starts from its target's state.
     std::fs::write(s.path("eightfold.toml"), config("renamed", dead.addr.port(), "request_interval = 10\n")).unwrap();
     assert_eq!(s.cli(&["reload"]).0, 0);
-    assert!(s.output().contains("health check stopped check=dead"), "{}", s.output());
-    assert!(
-        s.output().contains("health check started check=renamed measured=unhealthy from=last-measured"),
+    assert_eq!(s.logged("health check stopped check=dead", 1), 1, "{}", s.output());
+    assert_eq!(
+        s.logged("health check started check=renamed measured=unhealthy from=last-measured", 1),
+        1,
         "{}",
         s.output()
     );

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub mod endpoints;
 pub mod etcd;
@@ -254,6 +254,21 @@ impl TestServer {
     /// What the server printed so far.
     pub fn output(&self) -> String {
         self.output.lock().unwrap().clone()
+    }
+
+    /// How many times the server printed `text`, once that is at least `times` or 5 s have
+    /// passed. Its output is copied by another thread, which can lag behind an answer the
+    /// server sent after it logged: a line logged before a reply, a metric or a status shows
+    /// is looked for with this, not with [`TestServer::output`] at once.
+    pub fn logged(&self, text: &str, times: usize) -> usize {
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            let seen = self.output().matches(text).count();
+            if seen >= times || Instant::now() >= until {
+                return seen;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// A UDP query for `name`/`qtype` without EDNS.
