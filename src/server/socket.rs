@@ -21,7 +21,7 @@ pub struct BoundAddress {
 }
 
 /// Binds `workers` UDP sockets and one TCP listener on `address`. Port 0 picks a port free
-/// for both protocols.
+/// for both protocols, that no other socket holds.
 pub fn bind_all(address: SocketAddr, workers: usize) -> io::Result<BoundAddress> {
     let attempts = if address.port() == 0 { EPHEMERAL_ATTEMPTS } else { 1 };
     let mut last_error = None;
@@ -36,13 +36,26 @@ pub fn bind_all(address: SocketAddr, workers: usize) -> io::Result<BoundAddress>
 }
 
 fn try_bind(address: SocketAddr, workers: usize) -> io::Result<BoundAddress> {
-    let first = udp_socket(address)?;
-    let address = first.local_addr()?;
-    let mut udp = vec![first];
-    for _ in 1..workers.max(1) {
-        udp.push(udp_socket(address)?);
-    }
-    let tcp = tcp_listener(address)?;
+    let (address, tcp) = if address.port() == 0 {
+        // The kernel gives a socket with SO_REUSEPORT that binds port 0 a port where another
+        // such socket of the same user is bound, as if it had asked for that port: the two
+        // then share its datagrams, and each loses some. So the port is found by a plain UDP
+        // socket, which only gets a port no UDP socket holds; the TCP listener takes it; and
+        // the workers' sockets bind it after the plain one is closed. Another server's
+        // port-0 search cannot take it meanwhile, as the TCP listener holds it.
+        let probe = UdpSocket::bind(address)?;
+        let address = probe.local_addr()?;
+        let tcp = tcp_listener(address)?;
+        drop(probe);
+        (address, Some(tcp))
+    } else {
+        (address, None)
+    };
+    let udp = (0..workers.max(1)).map(|_| udp_socket(address)).collect::<io::Result<Vec<_>>>()?;
+    let tcp = match tcp {
+        Some(tcp) => tcp,
+        None => tcp_listener(address)?,
+    };
     Ok(BoundAddress { address, udp, tcp })
 }
 
@@ -148,6 +161,32 @@ mod tests {
         };
         assert_eq!(rc, 0, "getsockopt({level}, {name}): {}", io::Error::last_os_error());
         value
+    }
+
+    /// Port 0 never lands on a port where other `SO_REUSEPORT` UDP sockets are bound, as the
+    /// kernel's own port-0 search for such a socket may: 3,000 of them hold about a tenth of
+    /// the ephemeral range, so a search that could land there would in some of 100 tries.
+    #[test]
+    fn port_0_takes_a_port_no_other_reuseport_socket_holds() {
+        // 3,400 descriptors and the other tests': more than the usual soft limit of 1,024.
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: get and set a resource limit through a valid pointer to an rlimit.
+        unsafe {
+            assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+            limit.rlim_cur = limit.rlim_cur.max(limit.rlim_max.min(8192));
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        }
+        assert!(limit.rlim_cur >= 4096, "the open files limit is {limit:?}: too few for this test");
+        let taken: Vec<UdpSocket> = (0..3000).map(|_| udp_socket("127.0.0.1:0".parse().unwrap()).unwrap()).collect();
+        let held: std::collections::HashSet<u16> = taken.iter().map(|s| s.local_addr().unwrap().port()).collect();
+        let bound: Vec<BoundAddress> = (0..100).map(|_| bind_all("127.0.0.1:0".parse().unwrap(), 2).unwrap()).collect();
+        for b in &bound {
+            assert!(!held.contains(&b.address.port()), "port {} is another socket's", b.address.port());
+            assert!(b.udp.iter().all(|u| u.local_addr().unwrap() == b.address));
+            assert_eq!(b.tcp.local_addr().unwrap(), b.address);
+        }
+        let ports: std::collections::HashSet<u16> = bound.iter().map(|b| b.address.port()).collect();
+        assert_eq!(ports.len(), bound.len(), "no two servers share a port");
     }
 
     #[test]
