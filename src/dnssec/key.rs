@@ -422,11 +422,16 @@ fn unsupported(text: &str) -> String {
     format!("algorithm {text}{named} is not one eightfold signs with: make a key with {}", Algorithm::ACCEPTED)
 }
 
+/// Decodes base64; the error names `what`.
+fn base64(text: &str, what: &str) -> Result<Vec<u8>, String> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| format!("{what} is not valid base64 ({e}): is it cut short or damaged?"))
+}
+
 /// Decodes base64 that must be `len` bytes; the error names `what`.
 fn decode(text: &str, what: &str, len: usize) -> Result<Vec<u8>, String> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .map_err(|e| format!("{what} is not valid base64 ({e}): is it cut short or damaged?"))?;
+    let bytes = base64(text, what)?;
     if bytes.len() != len {
         return Err(format!("{what} is {} bytes, this algorithm's is {len}: is it cut short or damaged?", bytes.len()));
     }
@@ -436,9 +441,7 @@ fn decode(text: &str, what: &str, len: usize) -> Result<Vec<u8>, String> {
 /// Decodes base64 of a big-endian integer of at most `len` bytes, which the writer may have
 /// written without its leading zero bytes, as `len` bytes; the error names `what`.
 fn decode_integer(text: &str, what: &str, len: usize) -> Result<Vec<u8>, String> {
-    let mut bytes = base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .map_err(|e| format!("{what} is not valid base64 ({e}): is it cut short or damaged?"))?;
+    let mut bytes = base64(text, what)?;
     if bytes.is_empty() || bytes.len() > len {
         let found = bytes.len();
         bytes.fill(0);

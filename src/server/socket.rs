@@ -36,26 +36,19 @@ pub fn bind_all(address: SocketAddr, workers: usize) -> io::Result<BoundAddress>
 }
 
 fn try_bind(address: SocketAddr, workers: usize) -> io::Result<BoundAddress> {
-    let (address, tcp) = if address.port() == 0 {
-        // The kernel gives a socket with SO_REUSEPORT that binds port 0 a port where another
-        // such socket of the same user is bound, as if it had asked for that port: the two
-        // then share its datagrams, and each loses some. So the port is found by a plain UDP
-        // socket, which only gets a port no UDP socket holds; the TCP listener takes it; and
-        // the workers' sockets bind it after the plain one is closed. Another server's
-        // port-0 search cannot take it meanwhile, as the TCP listener holds it.
-        let probe = UdpSocket::bind(address)?;
-        let address = probe.local_addr()?;
-        let tcp = tcp_listener(address)?;
-        drop(probe);
-        (address, Some(tcp))
-    } else {
-        (address, None)
+    // The kernel gives a socket with SO_REUSEPORT that binds port 0 a port where another such
+    // socket of the same user is bound, as if it had asked for that port: the two then share
+    // its datagrams, and each loses some. So port 0 is found by a plain UDP socket, which only
+    // gets a port no UDP socket holds; the TCP listener takes it, so that no other server's
+    // search can; and the workers' sockets bind it once the plain one is closed.
+    let probe = if address.port() == 0 { Some(UdpSocket::bind(address)?) } else { None };
+    let address = match &probe {
+        Some(probe) => probe.local_addr()?,
+        None => address,
     };
+    let tcp = tcp_listener(address)?;
+    drop(probe);
     let udp = (0..workers.max(1)).map(|_| udp_socket(address)).collect::<io::Result<Vec<_>>>()?;
-    let tcp = match tcp {
-        Some(tcp) => tcp,
-        None => tcp_listener(address)?,
-    };
     Ok(BoundAddress { address, udp, tcp })
 }
 
